@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what imgfs needs on a fresh Debian machine, and only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+ldconfig -p | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
+command -v fusermount >/dev/null || need_apt+=(fuse3)
+command -v gcc >/dev/null || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "imgfs set-up: installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+[ -e /dev/fuse ] || { echo "imgfs set-up: /dev/fuse is missing (load the fuse module)" >&2; exit 1; }
+
+if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ] || \
+   [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "imgfs set-up: installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
