@@ -80,4 +80,82 @@ export interface Snapshot {
   vmas: Vma[];
   /** Present or swapped pages of the VMAs whose pages a dump carries. */
   pages: PageIndex;
+  /** What the ELF core needs beyond the dump's fields. */
+  core: CoreInfo;
+}
+
+/**
+ * The facts of a snapshot that only the ELF core needs (its notes, and which VMAs carry bytes),
+ * read while the process is frozen.
+ */
+export interface CoreInfo {
+  /** /proc/<pid>/coredump_filter: the MMF_DUMP_* bits, bit 0 = anonymous private. */
+  filter: number;
+  /** What vma_dump_size asks of each VMA, one per entry of Snapshot.vmas. */
+  vmaFacts: VmaFacts[];
+  /** The [vsyscall] gate area: no VMA of the mm, yet the kernel's core carries it, last. */
+  gate: Vma | null;
+  process: ProcessInfo;
+  /** The leader's siginfo_t (128 bytes), all zero when no signal stopped it. */
+  siginfo: Buffer;
+  /** /proc/<pid>/auxv: the saved auxiliary vector up to and including AT_NULL. */
+  auxv: Buffer;
+  /** Per thread, in the order of Snapshot.threads. */
+  threads: ThreadCoreState[];
+  /** The NT_X86_XSAVE_LAYOUT records, or null when the CPU's XSAVE layout could not be read. */
+  xsaveLayout: Buffer | null;
+}
+
+export interface VmaFacts {
+  /** Holds anonymous pages (written private memory): userspace's view of vma->anon_vma. */
+  anonymous: boolean;
+  /** Its first page starts with the ELF magic (checked for readable file mappings at offset 0). */
+  startsWithElf: boolean;
+  /** The mapped file, or null for a VMA without one. */
+  file: MappedFile | null;
+}
+
+export interface MappedFile {
+  /** i_nlink: 0 for deleted files and anonymous shared memory. */
+  links: number;
+  /** Any execute bit in i_mode. */
+  executable: boolean;
+  /** Bytes of a regular file (pages past its end read as zeros in a core); null for others. */
+  size: number | null;
+}
+
+/** NT_PRPSINFO's process fields (the leader's, as /proc shows them while frozen). */
+export interface ProcessInfo {
+  /** The state letter of /proc/<pid>/stat. */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  sid: number;
+  nice: number;
+  /** PF_* task flags. */
+  flags: number;
+  /** Real uid and gid. */
+  uid: number;
+  gid: number;
+  comm: string;
+  /** The start of the argument area, NULs turned into spaces, at most 79 bytes. */
+  args: Buffer;
+  /** CPU time of waited-for children, in clock ticks. */
+  cutime: number;
+  cstime: number;
+}
+
+/** NT_PRSTATUS's, NT_FPREGSET's and NT_X86_XSTATE's per-thread fields. */
+export interface ThreadCoreState {
+  tid: number;
+  /** Thread-private pending signals (SigPnd) and blocked signals (SigBlk). */
+  sigPending: bigint;
+  sigBlocked: bigint;
+  /** CPU time in clock ticks; the leader's is the whole group's, as in the kernel's core. */
+  utime: number;
+  stime: number;
+  /** The FXSAVE area (NT_PRFPREG, 512 bytes). */
+  fpregs: Buffer;
+  /** The XSAVE area (NT_X86_XSTATE). */
+  xstate: Buffer;
 }

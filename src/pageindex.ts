@@ -107,8 +107,8 @@ export class PageIndex {
 
 /** Collects page ranges in ascending order, merging ranges that touch. */
 export class PageIndexBuilder {
-  private starts = new Float64Array(64);
-  private counts = new Float64Array(64);
+  private starts: Float64Array = new Float64Array(64);
+  private counts: Float64Array = new Float64Array(64);
   private n = 0;
 
   /** Adds the pages of [start, end); both page-aligned, start at or above every earlier end. */

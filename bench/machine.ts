@@ -1,0 +1,47 @@
+// The facts a reader needs to compare numbers across machines, and the load that others put on
+// this one during the run.
+
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+
+async function fileSystemOf(dir: string): Promise<string> {
+  const mounts = (await fsp.readFile('/proc/mounts', 'utf8')).split('\n').map((line) => line.split(' '));
+  const containing = mounts.filter(([, mountPoint]) => mountPoint && (dir === mountPoint || dir.startsWith(mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`)));
+  const deepest = containing.sort((a, b) => b[1].length - a[1].length)[0];
+  return deepest ? `${deepest[2]} (${deepest[0]} on ${deepest[1]})` : 'unknown';
+}
+
+async function transparentHugePages(): Promise<string> {
+  const setting = await fsp.readFile('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').catch(() => 'unknown');
+  return /\[(\w+)\]/.exec(setting)?.[1] ?? setting.trim();
+}
+
+export async function describeMachine(outDir: string): Promise<string> {
+  const cpus = os.cpus();
+  return [
+    `${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'})`,
+    `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
+    `kernel ${os.release()}`,
+    `Node ${process.version}`,
+    `cp/gcore write to ${await fileSystemOf(outDir)}`,
+    `transparent huge pages: ${await transparentHugePages()}`,
+  ].join(', ');
+}
+
+export function loadAverage(): string {
+  return os.loadavg().map((load) => load.toFixed(2)).join(' ');
+}
+
+/** Share of all cores busy (anyone's work) over the next `ms`, from /proc/stat: the bench's
+ *  numbers only mean something on an otherwise idle machine. */
+export async function cpuBusy(ms: number): Promise<number> {
+  const sample = async () => {
+    const fields = (await fsp.readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = fields[3] + fields[4]; // idle + iowait
+    return { idle, total: fields.reduce((a, b) => a + b, 0) };
+  };
+  const before = await sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = await sample();
+  return 1 - (after.idle - before.idle) / (after.total - before.total);
+}

@@ -1,0 +1,155 @@
+// What the bench measures on one target. Each measure runs its repetitions and returns rows;
+// the plan in run.ts lists which measures run, so a new file (core) or a new operation (restore)
+// is one more entry there.
+
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Imgfs } from './imgfs.js';
+import { procStatusField, runOk, waitUntraced } from './procs.js';
+import { median, percentile, type Row } from './report.js';
+import type { Target } from './target.js';
+
+export interface Repetitions {
+  /** Runs of each throughput measurement (cat, cp, gcore, ceiling); the median is reported. */
+  throughput: number;
+  /** open → first byte samples; the median is reported. */
+  opens: number;
+  /** 4 KiB preads at random offsets. */
+  preads: number;
+}
+
+/** What every target's measures share. */
+export interface Bench {
+  imgfs: Imgfs;
+  /** Where cp and gcore write (same file system for both), emptied after each run. */
+  outDir: string;
+  helpers: { pvr: string; pread: string };
+  reps: Repetitions;
+}
+
+export interface TargetRun {
+  bench: Bench;
+  target: Target;
+  /** How the table names the target, e.g. '1 GiB'. */
+  label: string;
+}
+
+export type Measure = (run: TargetRun) => Promise<Row[]>;
+
+// The names the ratios and goals in run.ts refer to.
+export const CEILING = 'process_vm_readv ceiling';
+export const GCORE = 'gcore -o <file> <pid>';
+export const catName = (file: string) => `cat ${file} > /dev/null`;
+export const cpName = (file: string) => `cp ${file} <file>`;
+export const openName = (file: string) => `open ${file} → first byte`;
+export const preadName = (file: string, p: number) => `4 KiB pread of ${file}, p${p}`;
+export const FS_PEAK_RSS = 'FS process peak RSS (VmHWM)';
+
+const GB = 1e9;
+const MiB = 1 << 20;
+const gdbEnv = { ...process.env, DEBUGINFOD_URLS: '' };
+
+/** Repeats one timed transfer of `bytes` in `seconds`; reports the median rate in GB/s. The
+ *  target must be running (not held by imgfs) before every repetition. */
+async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>): Promise<Row> {
+  const rates: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < run.bench.reps.throughput; i++) {
+    await waitUntraced(run.target.pid);
+    const result = await once();
+    bytes = result.bytes;
+    rates.push(result.bytes / result.seconds / GB);
+  }
+  return { target: run.label, name, value: median(rates), unit: 'GB/s', runs: rates, detail: `${(bytes / GB).toFixed(3)} GB; ${detail}` };
+}
+
+/** Writers to disk start with nothing in flight from the previous run. */
+const sync = () => runOk('sync', []);
+
+async function fileSize(file: string): Promise<number> {
+  return (await fsp.stat(file)).size;
+}
+
+/** The raw ceiling: bench/pvr.c reads the filled region, self-timed (no process start-up). */
+export const ceiling: Measure = async (run) => {
+  const { pid, address, bytes } = run.target;
+  return [await throughput(run, CEILING, 'C helper, 1 MiB batches to /dev/null, filled region only, self-timed', async () => {
+    const { stdout } = await runOk(run.bench.helpers.pvr, [String(pid), address.toString(16), String(bytes)], { captureStdout: true });
+    const [read, nanoseconds] = stdout.trim().split(' ').map(Number);
+    return { bytes: read, seconds: nanoseconds / 1e9 };
+  })];
+};
+
+/** `cat <mnt>/<pid>/<file> > /dev/null`: the image's own bytes, no disk. */
+export const readToNull = (file: string): Measure => async (run) => {
+  const source = run.bench.imgfs.file(run.target.pid, file);
+  return [await throughput(run, catName(file), 'wall clock spawn → exit, includes the freeze', async () => {
+    const bytes = await fileSize(source);
+    const { seconds } = await runOk('cat', [source]);
+    return { bytes, seconds };
+  })];
+};
+
+/** `cp <mnt>/<pid>/<file> <outDir>/...`: the image written to disk (no fsync). */
+export const copyToDisk = (file: string): Measure => async (run) => {
+  const source = run.bench.imgfs.file(run.target.pid, file);
+  const copy = path.join(run.bench.outDir, `${file}.${run.target.pid}`);
+  return [await throughput(run, cpName(file), 'wall clock spawn → exit, no fsync', async () => {
+    await sync();
+    const { seconds } = await runOk('cp', [source, copy]);
+    const bytes = await fileSize(copy);
+    await fsp.rm(copy);
+    return { bytes, seconds };
+  })];
+};
+
+/** The peer: gdb's gcore on the same target, writing to the same file system. */
+export const gcore: Measure = async (run) => {
+  const prefix = path.join(run.bench.outDir, 'core');
+  const core = `${prefix}.${run.target.pid}`;
+  return [await throughput(run, GCORE, 'core bytes; wall clock spawn → exit (gdb start-up, attach, write), no fsync', async () => {
+    await sync();
+    const { seconds } = await runOk('gcore', ['-o', prefix, String(run.target.pid)], { env: gdbEnv });
+    const bytes = await fileSize(core);
+    await fsp.rm(core);
+    return { bytes, seconds };
+  })];
+};
+
+/** open() → first byte, from this (bench) process: the FS is another process, so the async open
+ *  cannot deadlock. Each sample is a fresh freeze and snapshot. */
+export const openToFirstByte = (file: string): Measure => async (run) => {
+  const source = run.bench.imgfs.file(run.target.pid, file);
+  const samples: number[] = [];
+  for (let i = 0; i < run.bench.reps.opens; i++) {
+    await waitUntraced(run.target.pid);
+    const start = process.hrtime.bigint();
+    const handle = await fsp.open(source, 'r');
+    try {
+      const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, 0);
+      samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+      if (bytesRead !== 1) throw new Error(`reading the first byte of ${source} returned ${bytesRead} bytes`);
+    } finally {
+      await handle.close();
+    }
+  }
+  return [{ target: run.label, name: openName(file), value: median(samples), unit: 'ms', runs: samples, detail: `median of ${samples.length}; fs.promises open + 1-byte read, each a fresh freeze` }];
+};
+
+/** 4 KiB preads at random offsets of one open dump, timed one by one inside bench/pread.c. */
+export const randomPread = (file: string): Measure => async (run) => {
+  const source = run.bench.imgfs.file(run.target.pid, file);
+  await waitUntraced(run.target.pid);
+  const { stdout } = await runOk(run.bench.helpers.pread, [source, String(run.bench.reps.preads)], { captureStdout: true });
+  const micros = stdout.trim().split('\n').map((ns) => Number(ns) / 1000);
+  const detail = `${micros.length} preads in C (bench/pread.c), one open file`;
+  return [50, 99].map((p) => ({ target: run.label, name: preadName(file, p), value: percentile(micros, p), unit: 'µs' as const, runs: [], detail }));
+};
+
+/** The FS process's peak resident set so far (VmHWM only grows: after the largest target it is
+ *  the peak of the whole run). */
+export const fsPeakRss: Measure = async (run) => {
+  const kib = (field: string) => procStatusField(run.bench.imgfs.pid, field).then((value) => parseInt(value, 10) * 1024);
+  const [peak, now] = await Promise.all([kib('VmHWM'), kib('VmRSS')]);
+  return [{ target: run.label, name: FS_PEAK_RSS, value: peak / MiB, unit: 'MiB', runs: [], detail: `peak since mount, after this target's runs; VmRSS now ${(now / MiB).toFixed(0)} MiB` }];
+};

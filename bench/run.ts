@@ -1,0 +1,127 @@
+// `npm run bench`: imgfs against its peers (gcore, the raw process_vm_readv ceiling) on the same
+// targets in one run; prints markdown for docs/performance.md. `--quick`: the 1 GiB target only,
+// fewer repetitions.
+//
+// The plan below is the whole bench: which targets, which measures on each, which ratios and
+// goals. A new file on the mount or a new operation is a line in MEASURES (and in RATIOS/GOALS).
+
+import { promises as fsp } from 'node:fs';
+import { buildHelper } from './build.js';
+import { cleanUpOnSignals, cleanup } from './cleanup.js';
+import { startImgfs } from './imgfs.js';
+import { cpuBusy, describeMachine, loadAverage } from './machine.js';
+import {
+  CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
+  preadName, randomPread, readToNull, type Bench, type Measure, type Repetitions,
+} from './measures.js';
+import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
+import { startFill } from './target.js';
+
+const OUT_PARENT = '/var/tmp';
+/** Busy share of all cores before the run above which the bench warns that others are using it. */
+const BUSY_WARNING = 0.1;
+
+const MEASURES: Measure[] = [
+  ceiling,
+  readToNull('dump'),
+  copyToDisk('dump'),
+  gcore,
+  openToFirstByte('dump'),
+  randomPread('dump'),
+  fsPeakRss, // last: after everything this target made the FS do
+];
+
+const RATIOS: Ratio[] = [
+  { numerator: catName('dump'), denominator: CEILING },
+  { numerator: cpName('dump'), denominator: GCORE },
+];
+
+function goals(labels: string[]): Goal[] {
+  return [
+    ...labels.map((target): Goal => ({ label: `cat dump ≥ 1.6 GB/s (${target})`, target, name: catName('dump'), compare: '>=', bound: 1.6 })),
+    { label: 'cp of the 4 GiB dump ≥ gcore', target: '4 GiB', name: cpName('dump'), compare: '>=', bound: { name: GCORE } },
+    { label: 'open → first byte ≤ 30 ms (1 GiB)', target: '1 GiB', name: openName('dump'), compare: '<=', bound: 30 },
+    ...labels.map((target): Goal => ({ label: `p50 4 KiB pread ≤ 100 µs (${target})`, target, name: preadName('dump', 50), compare: '<=', bound: 100 })),
+    { label: 'FS RSS ≤ 150 MiB while dumping 4 GiB', target: '4 GiB', name: FS_PEAK_RSS, compare: '<=', bound: 150 },
+  ];
+}
+
+interface Options {
+  quick: boolean;
+}
+
+const USAGE = 'usage: npm run bench [-- --quick]   (--quick: the 1 GiB target only, fewer repetitions)';
+
+function parseOptions(args: string[]): Options {
+  const options: Options = { quick: false };
+  for (const arg of args) {
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '-h' || arg === '--help') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown option '${arg}'\n${USAGE}`);
+  }
+  return options;
+}
+
+const label = (mib: number) => `${mib / 1024} GiB`;
+const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+async function main(options: Options): Promise<void> {
+  const targetsMiB = options.quick ? [1024] : [1024, 4096];
+  const reps: Repetitions = options.quick ? { throughput: 1, opens: 3, preads: 500 } : { throughput: 3, opens: 7, preads: 2000 };
+  const started = Date.now();
+  const loadBefore = loadAverage();
+  const busyBefore = await cpuBusy(1000);
+  if (busyBefore > BUSY_WARNING) progress(`warning: ${(busyBefore * 100).toFixed(0)}% of the CPU was busy before the bench started; the numbers will be low`);
+
+  const [fill, pvr, pread] = await Promise.all(['fill', 'pvr', 'pread'].map(buildHelper));
+  const outDir = await fsp.mkdtemp(`${OUT_PARENT}/imgfs-bench-`);
+  cleanup.add(`remove ${outDir}`, () => fsp.rm(outDir, { recursive: true, force: true }));
+  const machine = await describeMachine(outDir);
+  const imgfs = await startImgfs();
+  progress(`imgfs mounted on ${imgfs.dir} (pid ${imgfs.pid}); writing to ${outDir}`);
+  const bench: Bench = { imgfs, outDir, helpers: { pvr, pread }, reps };
+
+  const rows: Row[] = [];
+  for (const mib of targetsMiB) {
+    const target = await startFill(fill, mib);
+    progress(`${label(mib)} target: pid ${target.pid}`);
+    for (const measure of MEASURES) {
+      const measured = await measure({ bench, target, label: label(mib) });
+      for (const row of measured) progress(`  ${row.name}: ${row.value.toFixed(2)} ${row.unit}`);
+      rows.push(...measured);
+    }
+    await target.stop();
+  }
+
+  const labels = targetsMiB.map(label);
+  process.stdout.write([
+    `### \`npm run bench${options.quick ? ' -- --quick' : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${machine}. CPU busy with other work in the second before the run: ${(busyBefore * 100).toFixed(0)}%; ` +
+      `load average (1/5/15 min) before: ${loadBefore}, after: ${loadAverage()}. ` +
+      `Run time ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+    '',
+    measurementsTable(rows),
+    '',
+    ratiosTable(rows, RATIOS, labels),
+    '',
+    goalsTable(rows, goals(labels)),
+    '',
+    'GB = 10^9 bytes. Throughput rows are the median of the runs listed. cp and gcore are timed until the command exits, without fsync: ' +
+      'the written file may still be in the page cache (equally for both). cat, cp and gcore are wall clock from spawn to exit; the ceiling ' +
+      'and the preads are timed inside their C helpers.',
+    '',
+  ].join('\n'));
+}
+
+cleanUpOnSignals();
+try {
+  await main(parseOptions(process.argv.slice(2)));
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup.runAll();
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# ./mount.sh <mountpoint> [imgfs options]   set up what is missing, mount in the background,
+#                                           return once the mount answers
+# ./mount.sh -u <mountpoint>                unmount (frozen tasks run on)
+set -euo pipefail
+root=$(dirname "$(readlink -f "$0")")
+usage() { echo "usage: $0 <mountpoint> [imgfs options] | $0 -u <mountpoint>" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+
+state_dir=/run/imgfs
+pidfile_of() { echo "$state_dir/$(readlink -m "$1" | tr '/' '_').pid"; }
+
+if [ "$1" = "-u" ]; then
+  [ $# -eq 2 ] || usage
+  mnt=$(readlink -m "$2")
+  pidfile=$(pidfile_of "$mnt")
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+  if grep -q " $mnt fuse" /proc/mounts; then fusermount -uz "$mnt"; fi
+  exit 0
+fi
+
+case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
+mnt=$(readlink -m "$1"); shift
+"$root/scripts/setup.sh"
+mkdir -p "$state_dir"
+log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"
+pidfile=$(pidfile_of "$mnt")
+
+setsid "$root/bin/imgfs" "$mnt" "$@" </dev/null >"$log" 2>&1 &
+pid=$!
+echo "$pid" >"$pidfile"
+for _ in $(seq 300); do
+  if grep -q " $mnt fuse.imgfs " /proc/mounts && ls "$mnt" >/dev/null 2>&1; then
+    echo "imgfs: mounted on $mnt (pid $pid, log $log)"
+    exit 0
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    rm -f "$pidfile"
+    echo "imgfs: mount failed:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+echo "imgfs: $mnt did not come up within 30 s; see $log" >&2
+kill -TERM "$pid" 2>/dev/null || true
+exit 1

@@ -1,0 +1,38 @@
+// imgfs command line: thin on purpose. Every failure ends as one line on stderr and a non-zero exit.
+
+import { mountImgfs } from './mount.js';
+import { showMain } from './show.js';
+
+const HELP = `usage:
+  imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts)
+  imgfs show <image|-> [--json]    print an image the way a person reads it
+
+mount options:
+  --no-freeze            never freeze a running task: reading the dump of a task that is not
+                         stopped fails with EINVAL (the 2011 proposal's semantics)
+  --freeze-timeout <ms>  how long opening a dump waits for every thread to stop (default 2000);
+                         past it the open fails with EBUSY and the task runs on
+  --allow-other          let other users in (each reads only the processes they own)
+  -h, --help             this text
+
+  ./mount.sh <mountpoint> [options] runs the same mount in the background; ./mount.sh -u unmounts.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help') {
+    process.stdout.write(`${HELP}\n`);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === 'show') return showMain(rest);
+  return mountImgfs(first, rest, HELP);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: Error) => {
+    process.stderr.write(`imgfs: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);

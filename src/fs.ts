@@ -1,0 +1,91 @@
+// The FUSE boundary: maps fuse-native's operations onto the ProcessTree and failures onto errno.
+// The only module that knows fuse-native, so the transport can be replaced without the rest.
+
+import Fuse from 'fuse-native';
+import { errnoOf } from './errors.js';
+import type { ProcessTree } from './tree.js';
+
+export interface MountOptions {
+  allowOther: boolean;
+  /** Called with a one-line description of every failed operation. */
+  log: (line: string) => void;
+}
+
+/**
+ * libfuse options fuse-native has no switch for. attr/entry timeouts are zero because a dump's size
+ * changes with every new snapshot; direct_io because the page cache would clamp reads at a size
+ * the kernel cached before the open froze the task, and would keep gigabytes of copies.
+ */
+const EXTRA_OPTIONS = 'attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io';
+
+class ImgfsFuse extends Fuse {
+  _fuseOptions(): string {
+    const base: string = super._fuseOptions();
+    return base ? `${base},${EXTRA_OPTIONS}` : `-o${EXTRA_OPTIONS}`;
+  }
+}
+
+export interface Mounted {
+  unmount(): Promise<void>;
+}
+
+export function mountTree(mountPoint: string, tree: ProcessTree, options: MountOptions): Promise<Mounted> {
+  const fail = (op: string, path: string, err: unknown): number => {
+    options.log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`);
+    return -errnoOf(err);
+  };
+  const ops = {
+    readdir(path: string, cb: (err: number, names?: string[]) => void) {
+      try {
+        cb(0, tree.readdir(path));
+      } catch (err) {
+        cb(fail('readdir', path, err));
+      }
+    },
+    getattr(path: string, cb: (err: number, stat?: object) => void) {
+      try {
+        cb(0, tree.getattr(path));
+      } catch (err) {
+        cb(-errnoOf(err));
+      }
+    },
+    open(path: string, flags: number, cb: (err: number, fd?: number) => void) {
+      try {
+        cb(0, tree.open(path, flags));
+      } catch (err) {
+        cb(fail('open', path, err));
+      }
+    },
+    read(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) {
+      try {
+        cb(tree.read(fd, buf, len, pos));
+      } catch (err) {
+        cb(fail('read', path, err));
+      }
+    },
+    release(path: string, fd: number, cb: (err: number) => void) {
+      try {
+        tree.release(fd);
+        cb(0);
+      } catch (err) {
+        cb(fail('release', path, err));
+      }
+    },
+  };
+  const fuse = new ImgfsFuse(mountPoint, ops, {
+    fsname: 'imgfs',
+    subtype: 'imgfs',
+    defaultPermissions: true,
+    allowOther: options.allowOther,
+    // fuse-native's per-operation timer costs 10-15% of read throughput and we never stall.
+    timeout: false,
+  });
+  return new Promise((resolve, reject) => {
+    fuse.mount((err: Error | null) => {
+      if (err) return reject(err);
+      resolve({
+        unmount: () => new Promise<void>((res, rej) => fuse.unmount((e: Error | null) => (e ? rej(e) : res()))),
+      });
+    });
+  });
+}

@@ -1,0 +1,76 @@
+// `imgfs <mountpoint>`: parse the options, recover a stale mount point, mount, and on SIGINT or
+// SIGTERM let every frozen task run on before unmounting.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { mountTree } from './fs.js';
+import { dumpFile } from './imagegen.js';
+import { SnapshotStore } from './sessions.js';
+import { ProcessTree } from './tree.js';
+
+interface Options {
+  freeze: boolean;
+  freezeTimeoutMs: number;
+  allowOther: boolean;
+}
+
+function parseOptions(args: string[], help: string): Options {
+  const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--no-freeze') options.freeze = false;
+    else if (arg === '--allow-other') options.allowOther = true;
+    else if (arg === '--freeze-timeout') {
+      const ms = Number(args[++i]);
+      if (!Number.isInteger(ms) || ms <= 0) throw new Error(`--freeze-timeout needs a positive number of milliseconds, not '${args[i]}'`);
+      options.freezeTimeoutMs = ms;
+    } else throw new Error(`unknown option '${arg}'\n${help}`);
+  }
+  return options;
+}
+
+function isMounted(mountPoint: string): boolean {
+  const escaped = mountPoint.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === escaped);
+}
+
+/** A mount point left by a killed imgfs answers ENOTCONN: detach it so we can mount again. */
+function recoverStaleMount(mountPoint: string): void {
+  try {
+    statSync(mountPoint);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') throw err;
+    execFileSync('fusermount', ['-uz', mountPoint], { stdio: 'ignore' });
+    return;
+  }
+  if (isMounted(mountPoint)) throw new Error(`${mountPoint} is already mounted`);
+}
+
+export async function mountImgfs(target: string, args: string[], help: string): Promise<number> {
+  const options = parseOptions(args, help);
+  const mountPoint = resolve(target);
+  recoverStaleMount(mountPoint);
+  mkdirSync(mountPoint, { recursive: true });
+  const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs });
+  const tree = new ProcessTree(store, [dumpFile]);
+  const mounted = await mountTree(mountPoint, tree, {
+    allowOther: options.allowOther,
+    log: (line) => process.stderr.write(`imgfs: ${line}\n`),
+  });
+  process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
+  return new Promise((done) => {
+    const stop = async () => {
+      store.releaseAll();
+      try {
+        await mounted.unmount();
+        done(0);
+      } catch (err) {
+        process.stderr.write(`imgfs: unmounting ${mountPoint}: ${(err as Error).message}\n`);
+        done(1);
+      }
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,89 @@
+// /proc/<pid>/smaps (and plain maps) into Vma records, in the kernel's address order.
+
+import fs from 'node:fs';
+import { PAGE_SIZE, type Vma } from '../model.js';
+import { ProcParseError } from './errors.js';
+
+// start-end perms offset dev inode, then the name padded to a fixed column. Anonymous
+// mappings end in one trailing space. Names are never trimmed at the end: a file name
+// may end in a space, and " (deleted)" belongs to the name.
+const HEADER =
+  /^([0-9a-f]{1,16})-([0-9a-f]{1,16}) ([r-])([w-])([x-])([sp]) ([0-9a-f]{1,16}) ([0-9a-f]+:[0-9a-f]+) (\d{1,20})(?: +(.*))?$/;
+const FIELD = /^([A-Za-z][A-Za-z0-9_]*):(.*)$/;
+const FIELD_VALUE = /^\s+\S/;
+const VM_FLAG = /^[a-z0-9]{2}$/;
+
+const HEADER_EXPECTED = 'a mapping line "start-end perms offset dev inode [name]"';
+
+export function parseSmaps(text: string): Vma[] {
+  const lines = text.split('\n');
+  // The text ends in a newline, so the last element is empty; any other empty line is malformed.
+  if (lines[lines.length - 1] === '') lines.pop();
+
+  const vmas: Vma[] = [];
+  let current: Vma | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const lineNo = i + 1;
+    const header = HEADER.exec(line);
+    if (header) {
+      current = vmaFromHeader(header, lineNo, line, current);
+      vmas.push(current);
+      continue;
+    }
+    const field = FIELD.exec(line);
+    if (!field) {
+      throw new ProcParseError('smaps', lineNo, current ? `${HEADER_EXPECTED} or a "Key: value" line` : HEADER_EXPECTED, line);
+    }
+    if (!current) throw new ProcParseError('smaps', lineNo, HEADER_EXPECTED, line);
+    const [, key, value] = field;
+    if (key === 'VmFlags') {
+      addVmFlags(current.vmFlags, value, lineNo, line);
+    } else if (!FIELD_VALUE.test(value)) {
+      throw new ProcParseError('smaps', lineNo, `a value after "${key}:"`, line);
+    }
+  }
+  return vmas;
+}
+
+export function readSmaps(pid: number): Vma[] {
+  return parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+}
+
+function vmaFromHeader(m: RegExpExecArray, lineNo: number, line: string, previous: Vma | undefined): Vma {
+  const start = parseHex(m[1]);
+  const end = parseHex(m[2]);
+  if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || start >= end) {
+    throw new ProcParseError('smaps', lineNo, 'a non-empty, page-aligned address range', line);
+  }
+  // Callers index pages by address, which needs the kernel's ascending, disjoint order.
+  if (previous && start < previous.end) {
+    throw new ProcParseError('smaps', lineNo, `a mapping starting at or above ${previous.end.toString(16)}`, line);
+  }
+  return {
+    start,
+    end,
+    read: m[3] === 'r',
+    write: m[4] === 'w',
+    exec: m[5] === 'x',
+    mayShare: m[6] === 's',
+    offset: parseHex(m[7]),
+    dev: m[8],
+    inode: Number(m[9]),
+    name: m[10] ?? '',
+    vmFlags: new Set(),
+  };
+}
+
+function addVmFlags(flags: Set<string>, value: string, lineNo: number, line: string): void {
+  for (const flag of value.split(' ')) {
+    if (flag === '') continue;
+    if (!VM_FLAG.test(flag)) throw new ProcParseError('smaps', lineNo, 'two-character VmFlags mnemonics', line);
+    flags.add(flag);
+  }
+}
+
+/** Up to 16 hex digits. Above 2^53 only page-aligned values ([vsyscall]) occur, and doubles hold those exactly. */
+function parseHex(digits: string): number {
+  return digits.length <= 13 ? parseInt(digits, 16) : Number(BigInt(`0x${digits}`));
+}

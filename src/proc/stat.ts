@@ -1,0 +1,87 @@
+// /proc/<pid>/stat: the fields a dumper needs to identify a process and fill binfmt_mm_image.
+
+import fs from 'node:fs';
+import { ProcParseError } from './errors.js';
+
+export const PF_KTHREAD = 0x00200000;
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  /** One character: R, S, D, Z, T, t, X, I, ... */
+  state: string;
+  ppid: number;
+  /** PF_* task flags. */
+  flags: number;
+  numThreads: number;
+  /** Clock ticks after boot: with pid, it names one process for good. */
+  startTime: number;
+  startCode: number;
+  endCode: number;
+  startStack: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+  exitCode: number;
+}
+
+/** proc(5) numbers the fields from 1; exit_code (52) is the last one the kernel prints today. */
+const LAST_FIELD = 52;
+const INTEGER = /^-?\d{1,20}$/;
+
+export function parseStat(text: string): ProcStat {
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  // comm is printed raw (spaces, parentheses, even newlines), so it ends at the LAST ')'.
+  const open = body.indexOf(' (');
+  const close = body.lastIndexOf(')');
+  if (open < 0 || close < open + 2) throw new ProcParseError('stat', 1, '"pid (comm) ..."', body);
+  const pidText = body.slice(0, open);
+  if (!/^\d{1,10}$/.test(pidText)) throw new ProcParseError('stat', 1, 'a pid as field 1', pidText);
+  if (body[close + 1] !== ' ') throw new ProcParseError('stat', 1, 'a space after comm', body.slice(close));
+
+  const comm = body.slice(open + 2, close);
+  // fields[n] is proc(5) field n.
+  const fields = ['', pidText, comm, ...body.slice(close + 2).split(' ')];
+  if (fields.length <= LAST_FIELD) {
+    throw new ProcParseError('stat', 1, `${LAST_FIELD} fields`, `${fields.length - 1} fields`);
+  }
+  if (!/^[A-Za-z]$/.test(fields[3])) throw new ProcParseError('stat', 1, 'a one-letter state as field 3', fields[3]);
+  for (let n = 4; n < fields.length; n++) {
+    if (!INTEGER.test(fields[n])) throw new ProcParseError('stat', 1, `an integer as field ${n}`, fields[n]);
+  }
+  const field = (n: number) => Number(fields[n]);
+
+  return {
+    pid: Number(pidText),
+    comm,
+    state: fields[3],
+    ppid: field(4),
+    flags: field(9),
+    numThreads: field(20),
+    startTime: field(22),
+    startCode: field(26),
+    endCode: field(27),
+    startStack: field(28),
+    startData: field(45),
+    endData: field(46),
+    startBrk: field(47),
+    argStart: field(48),
+    argEnd: field(49),
+    envStart: field(50),
+    envEnd: field(51),
+    exitCode: field(52),
+  };
+}
+
+/** Throws the fs error untouched: ENOENT means there is no such pid. */
+export function readStat(pid: number): ProcStat {
+  return parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+export function isKernelThread(stat: ProcStat): boolean {
+  return (stat.flags & PF_KTHREAD) !== 0;
+}

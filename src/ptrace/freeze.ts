@@ -1,0 +1,312 @@
+// Freezing a whole thread group with ptrace, and letting it go again exactly as it was.
+//
+// Everything here runs synchronously on Node's main thread. ptrace binds a tracee to the tracer
+// *thread*, not process: only the thread that seized a task may waitpid for it, read its
+// registers, resume or detach it. The main thread is the one thread of ours that stays the same
+// from call to call (koffi's async calls and libuv's pool run on arbitrary other threads), so
+// every ptrace and waitpid call of the native layer is made on it, synchronously, and a wait is
+// a WNOHANG poll with short sleeps bounded by a deadline. Blocking the event loop is the price:
+// while a freeze runs, a FUSE server in this process answers nobody, which is why a process
+// blocked on our own mount can never stop and why every wait has a deadline.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { NativeError } from './errors.js';
+import {
+  __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
+  tgkill, usleep, waitpid, WNOHANG,
+} from './libc.js';
+
+const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
+
+export interface FrozenGroup {
+  pid: number;
+  /** Every thread, stopped; leader first. */
+  tids: number[];
+  /** Detaches every thread, giving back the signals the freeze took. Idempotent, never throws. */
+  release(): void;
+}
+
+interface Tracee {
+  tgid: number;
+  tid: number;
+  /** In a ptrace stop: registers valid, detachable. */
+  stopped: boolean;
+  /** Signals caught in signal-delivery-stops, owed to the thread when it is detached. */
+  signals: number[];
+}
+
+/** Every thread this process traces, by tid: in a frozen group, or stranded. */
+const tracees = new Map<number, Tracee>();
+/**
+ * Threads that had to be let go while not in a stop (they did not stop in time): ptrace can only
+ * detach a stopped tracee, so they are detached by a timer as soon as they reach their stop.
+ */
+const stranded = new Set<Tracee>();
+let reaper: NodeJS.Timeout | undefined;
+const REAP_INTERVAL_MS = 20;
+
+const isErrno = (err: unknown, errno: number) => err instanceof NativeError && err.errno === errno;
+
+/**
+ * Seizes and stops every thread of pid. Throws NativeError: ESRCH when pid is not a live
+ * thread-group leader, EBUSY when a thread does not stop within timeoutMs (nothing stays traced),
+ * EPERM when a thread cannot be traced (e.g. another tracer holds it).
+ */
+export function freezeThreadGroup(pid: number, opts: { timeoutMs: number }): FrozenGroup {
+  const deadline = performance.now() + opts.timeoutMs;
+  const freeze = { pid, timeoutMs: opts.timeoutMs, deadline, threads: new Map<number, Tracee>(), gone: new Set<number>() };
+  requireLiveLeader(pid);
+  try {
+    // Stopped threads create no threads, so a listing with nothing new after all stopped is final.
+    while (seizeNewThreads(freeze)) awaitStops(freeze);
+    if (!freeze.threads.has(pid)) throw nativeError(ESRCH, `freeze(${pid})`, 'the thread group leader exited during the freeze');
+  } catch (err) {
+    for (const t of freeze.threads.values()) detachQuietly(t);
+    throw err;
+  }
+  return frozenGroup(pid, freeze.threads);
+}
+
+interface Freeze {
+  pid: number;
+  timeoutMs: number;
+  deadline: number;
+  threads: Map<number, Tracee>;
+  /** Threads that exited (or were exiting) during the freeze. */
+  gone: Set<number>;
+}
+
+function frozenGroup(pid: number, threads: Map<number, Tracee>): FrozenGroup {
+  const tids = [pid, ...[...threads.keys()].filter((tid) => tid !== pid).sort((a, b) => a - b)];
+  let released = false;
+  return {
+    pid,
+    tids,
+    release() {
+      if (released) return;
+      released = true;
+      for (const t of threads.values()) detachQuietly(t);
+    },
+  };
+}
+
+function requireLiveLeader(pid: number): void {
+  const call = `freeze(${pid})`;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    throw nativeError(ESRCH, call, 'no such process');
+  }
+  const state = /^State:\s+(\S)/m.exec(status)?.[1];
+  if (/^Tgid:\s+(\d+)/m.exec(status)?.[1] !== String(pid)) throw nativeError(ESRCH, call, `${pid} is a thread, not a thread group leader`);
+  if (state === 'Z' || state === 'X') throw nativeError(ESRCH, call, `${pid} has exited (state ${state})`);
+}
+
+/** The state letter of /proc/<pid>/task/<tid>/stat, undefined once the thread is gone. */
+function threadState(pid: number, tid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2];
+  } catch {
+    return undefined;
+  }
+}
+
+function listThreads(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    throw nativeError(ESRCH, `freeze(${pid})`, 'the process exited during the freeze');
+  }
+}
+
+/**
+ * Seizes and interrupts the threads not seen yet, listing again until a listing brings nothing
+ * new. A thread in uninterruptible sleep is not seized until it wakes: it could not stop, and a
+ * tracee that never stopped could not be detached. Returns whether any thread was seized.
+ */
+function seizeNewThreads(f: Freeze): boolean {
+  let seizedAny = false;
+  for (;;) {
+    let seized = false;
+    let sleeping: number | undefined;
+    for (const tid of listThreads(f.pid)) {
+      if (f.threads.has(tid) || f.gone.has(tid)) continue;
+      if (threadState(f.pid, tid) === 'D') {
+        sleeping ??= tid;
+        continue;
+      }
+      const t = seize(f, tid);
+      if (t) {
+        f.threads.set(tid, t);
+        seized = seizedAny = true;
+      }
+    }
+    if (seized) continue;
+    if (sleeping === undefined) return seizedAny;
+    if (performance.now() > f.deadline) throw notStopped(f, sleeping);
+    usleep(1000);
+  }
+}
+
+function seize(f: Freeze, tid: number): Tracee | undefined {
+  const known = tracees.get(tid);
+  if (known) {
+    if (!stranded.delete(known)) throw nativeError(EBUSY, `freeze(${f.pid})`, `thread ${tid} is already frozen`);
+    return known; // still seized, its interrupt still pending
+  }
+  try {
+    ptrace(PTRACE_SEIZE, tid);
+  } catch (err) {
+    const state = threadState(f.pid, tid);
+    // ptrace refuses a zombie with EPERM; a thread that went away is not part of the group.
+    if (isErrno(err, ESRCH) || (isErrno(err, EPERM) && (state === undefined || state === 'Z' || state === 'X'))) {
+      f.gone.add(tid);
+      return undefined;
+    }
+    const tracer = tracerOf(f.pid, tid);
+    if (isErrno(err, EPERM) && tracer) throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by pid ${tracer}`);
+    throw err;
+  }
+  const t: Tracee = { tgid: f.pid, tid, stopped: false, signals: [] };
+  tracees.set(tid, t);
+  try {
+    ptrace(PTRACE_INTERRUPT, tid);
+  } catch (err) {
+    if (!isErrno(err, ESRCH)) throw err; // exiting: awaitStops collects its exit
+  }
+  return t;
+}
+
+function tracerOf(pid: number, tid: number): number {
+  try {
+    return Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Polls every seized thread until each has stopped or exited, or throws EBUSY at the deadline. */
+function awaitStops(f: Freeze): void {
+  let pauseUs = 50;
+  for (;;) {
+    let running: Tracee | undefined;
+    for (const t of f.threads.values()) {
+      if (t.stopped) continue;
+      const now = poll(t);
+      if (now === 'gone') {
+        f.threads.delete(t.tid);
+        f.gone.add(t.tid);
+      } else if (now === 'running') {
+        running ??= t;
+      }
+    }
+    if (!running) return;
+    if (performance.now() > f.deadline) throw notStopped(f, running.tid);
+    usleep(pauseUs);
+    pauseUs = Math.min(pauseUs * 2, 2000);
+  }
+}
+
+function notStopped(f: Freeze, tid: number): NativeError {
+  const state = threadState(f.pid, tid) ?? '?';
+  return nativeError(EBUSY, `freeze(${f.pid})`, `thread ${tid} of pid ${f.pid} did not stop within ${f.timeoutMs} ms (state ${state})`);
+}
+
+/** Takes the thread's pending wait report, if any, and says where it is now. */
+function poll(t: Tracee): 'stopped' | 'running' | 'gone' {
+  let result;
+  try {
+    result = waitpid(t.tid, __WALL | WNOHANG);
+  } catch (err) {
+    if (!isErrno(err, ECHILD)) throw err;
+    forget(t);
+    return 'gone';
+  }
+  switch (result.kind) {
+    case 'none':
+      return 'running';
+    case 'stopped':
+      t.stopped = true;
+      // Event 0 is a signal-delivery-stop (or a syscall-stop a failed injection left behind):
+      // the signal is not delivered while we hold the thread, so it is owed back.
+      if (result.event === 0 && result.signal !== SYSCALL_STOP_SIGNAL) t.signals.push(result.signal);
+      return 'stopped';
+    default:
+      forget(t);
+      return 'gone';
+  }
+}
+
+function forget(t: Tracee): void {
+  tracees.delete(t.tid);
+  stranded.delete(t);
+}
+
+function detachQuietly(t: Tracee): void {
+  try {
+    detach(t);
+  } catch {
+    strand(t);
+  }
+}
+
+/**
+ * Detaches t, giving back the signals taken from it: the first as PTRACE_DETACH's signal, which
+ * the kernel delivers from a signal-delivery-stop or syscall-stop, any others queued again. A
+ * task that was group-stopped (SIGSTOP) before the freeze goes back to its group-stop by itself.
+ */
+function detach(t: Tracee): void {
+  if (!tracees.has(t.tid)) return;
+  if (!t.stopped && poll(t) !== 'stopped') {
+    if (tracees.has(t.tid)) strand(t);
+    return;
+  }
+  const [signal = 0, ...more] = t.signals;
+  t.signals = [];
+  for (const extra of more) {
+    try {
+      tgkill(t.tgid, t.tid, extra);
+    } catch {
+      // The thread is exiting: the signal is moot.
+    }
+  }
+  try {
+    ptrace(PTRACE_DETACH, t.tid, 0, signal);
+    forget(t);
+  } catch (err) {
+    if (!isErrno(err, ESRCH)) throw err;
+    // No longer in a stop: SIGKILL woke it and it is exiting. Reaping its exit report now is
+    // what lets its real parent get one; if it has not finished exiting yet, the reaper will.
+    t.stopped = false;
+    if (poll(t) !== 'gone') strand(t);
+  }
+}
+
+function strand(t: Tracee): void {
+  try {
+    ptrace(PTRACE_INTERRUPT, t.tid); // make sure it does stop once it can
+  } catch {
+    // Exiting: the reaper collects its exit report.
+  }
+  stranded.add(t);
+  reaper ??= setInterval(reapStranded, REAP_INTERVAL_MS).unref();
+}
+
+function reapStranded(): void {
+  for (const t of [...stranded]) {
+    try {
+      if (poll(t) !== 'stopped') continue;
+      stranded.delete(t);
+      detach(t);
+    } catch {
+      // Tried again on the next tick.
+    }
+  }
+  if (stranded.size === 0) {
+    clearInterval(reaper);
+    reaper = undefined;
+  }
+}

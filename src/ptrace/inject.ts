@@ -1,0 +1,155 @@
+// Making a thread that freezeThreadGroup holds run one system call for us: the only way to learn
+// what the kernel tells nobody but the task itself (its exact brk, for one). The thread executes
+// a `syscall` instruction of its own [vdso] with our registers, and gets its own back after.
+
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { UserRegs } from '../model.js';
+import {
+  __WALL, nativeError, ptrace, PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS,
+  PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
+} from './libc.js';
+import { readMemory } from './memory.js';
+import { getRegs, setRegs } from './regs.js';
+
+const { ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
+
+const SYS_BRK = 12;
+const SYS_RESTART_SYSCALL = 219;
+const ERESTARTSYS = -512n;
+const ERESTARTNOINTR = -513n;
+const ERESTARTNOHAND = -514n;
+const ERESTART_RESTARTBLOCK = -516n;
+/** The length of `syscall` (0f 05), and of `int 0x80`. */
+const SYSCALL_LENGTH = 2n;
+const INJECT_TIMEOUT_MS = 1000;
+
+/**
+ * Runs syscall `nr` with up to six arguments in thread tid, which must be in a ptrace stop taken
+ * by freezeThreadGroup, and returns the raw rax (a negative errno on failure). The thread is left
+ * in a ptrace stop with its registers as they were, so release() detaches it normally.
+ */
+export function injectSyscall(tid: number, nr: number, args: (number | bigint)[]): bigint {
+  if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
+  const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
+  const saved = getRegs(tid);
+  const site = syscallInstruction(tid);
+  ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD);
+  // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
+  // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
+  setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
+  const deadline = performance.now() + INJECT_TIMEOUT_MS;
+  const heldSignals: number[] = [];
+  try {
+    resumeToSyscallStop(tid, deadline, heldSignals); // entering our syscall
+    resumeToSyscallStop(tid, deadline, heldSignals); // leaving it
+    const { rax } = getRegs(tid);
+    setRegs(tid, withSyscallRestarted(saved));
+    return rax;
+  } catch (err) {
+    recover(tid, saved, heldSignals);
+    throw err;
+  } finally {
+    requeue(tid, heldSignals);
+  }
+}
+
+/** The task's current brk, as brk(0) returns it. */
+export function readBrk(tid: number): number {
+  return Number(injectSyscall(tid, SYS_BRK, [0]));
+}
+
+/**
+ * The saved registers, rewound to run again the syscall the freeze interrupted. Taken in a stop
+ * on its way out of an interrupted syscall, a thread has rax = -ERESTART* and the kernel, once
+ * the stop ends, rewinds rip onto the syscall instruction and retries it. Our injection ended that
+ * stop (the kernel saw orig_rax = -1), and the thread now leaves a different stop, a syscall-exit
+ * stop, where no restart logic runs: it would return -512 to the task. So do what the kernel
+ * would have done: rax = the syscall number (restart_syscall for a call that resumes from its
+ * restart block, e.g. nanosleep), rip back onto the instruction. A signal the task has a handler
+ * for and that arrives with the release sees the call restarted rather than failed with EINTR.
+ */
+function withSyscallRestarted(saved: UserRegs): UserRegs {
+  if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
+  switch (BigInt.asIntN(64, saved.rax)) {
+    case ERESTARTSYS:
+    case ERESTARTNOINTR:
+    case ERESTARTNOHAND:
+      return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
+    case ERESTART_RESTARTBLOCK:
+      return { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH };
+    default:
+      return saved;
+  }
+}
+
+/**
+ * Resumes the thread until its next syscall-stop. A signal that arrives meanwhile stops it in a
+ * signal-delivery-stop: it is held back (and queued again once we are done) so that no handler
+ * runs on our registers. Event stops (the freeze's interrupt, a group-stop) are passed through.
+ */
+function resumeToSyscallStop(tid: number, deadline: number, heldSignals: number[]): void {
+  for (;;) {
+    ptrace(PTRACE_SYSCALL, tid, 0, 0);
+    const stop = awaitStop(tid, deadline);
+    if (stop.event !== 0) continue;
+    if (stop.signal === SYSCALL_STOP_SIGNAL) return;
+    heldSignals.push(stop.signal);
+  }
+}
+
+function awaitStop(tid: number, deadline: number): { signal: number; event: number } {
+  let pauseUs = 20;
+  for (;;) {
+    const result = waitpid(tid, __WALL | WNOHANG);
+    if (result.kind === 'stopped') return result;
+    if (result.kind !== 'none') throw nativeError(ESRCH, `inject(${tid})`, `thread ${tid} exited during a syscall injection`);
+    if (performance.now() > deadline) {
+      throw nativeError(ETIMEDOUT, `inject(${tid})`, `thread ${tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
+    }
+    usleep(pauseUs);
+    pauseUs = Math.min(pauseUs * 2, 1000);
+  }
+}
+
+/** After a failed injection: stop the thread again if it runs, and give it its registers back. */
+function recover(tid: number, saved: UserRegs, heldSignals: number[]): void {
+  try {
+    ptrace(PTRACE_INTERRUPT, tid);
+    const stop = awaitStop(tid, performance.now() + INJECT_TIMEOUT_MS);
+    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) heldSignals.push(stop.signal);
+    setRegs(tid, withSyscallRestarted(saved));
+  } catch {
+    // Gone, or beyond our reach: release() detaches it once it stops, if it ever does.
+  }
+}
+
+/** Queues the held-back signals again: the thread takes them when it runs on. */
+function requeue(tid: number, heldSignals: number[]): void {
+  if (heldSignals.length === 0) return;
+  try {
+    const tgid = Number(/^Tgid:\s+(\d+)/m.exec(readFileSync(`/proc/${tid}/status`, 'latin1'))?.[1]);
+    for (const signal of heldSignals) tgkill(tgid, tid, signal);
+  } catch {
+    // The thread is gone: nobody is left to take them.
+  }
+}
+
+/** Address of a `syscall` instruction in the [vdso] of tid's process, by tid. */
+const syscallInstructions = new Map<number, number>();
+const SYSCALL_BYTES = Buffer.from([0x0f, 0x05]);
+const MAX_CACHED_SITES = 4096;
+
+function syscallInstruction(tid: number): number {
+  const cached = syscallInstructions.get(tid);
+  // A reused tid is another process: the cached address is trusted only if it still holds one.
+  if (cached !== undefined && readMemory(tid, cached, 2).equals(SYSCALL_BYTES)) return cached;
+  const vdso = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(readFileSync(`/proc/${tid}/maps`, 'latin1'));
+  if (!vdso) throw nativeError(ENOSYS, `inject(${tid})`, `thread ${tid} has no [vdso] to borrow a syscall instruction from`);
+  const start = parseInt(vdso[1], 16);
+  const offset = readMemory(tid, start, parseInt(vdso[2], 16) - start).indexOf(SYSCALL_BYTES);
+  if (offset < 0) throw nativeError(ENOSYS, `inject(${tid})`, `no syscall instruction in the [vdso] of thread ${tid}`);
+  if (syscallInstructions.size >= MAX_CACHED_SITES) syscallInstructions.clear();
+  syscallInstructions.set(tid, start + offset);
+  return start + offset;
+}

@@ -1,0 +1,110 @@
+// Thin typed wrappers over the libc calls the native layer needs. Every wrapper runs
+// synchronously on the calling thread (ptrace and waitpid must, see freeze.ts) and turns a -1
+// return into a NativeError carrying errno.
+
+import koffi from 'koffi';
+import { NativeError } from './errors.js';
+
+const libc = koffi.load('libc.so.6');
+
+// glibc's ptrace is variadic; on x86_64 that passes integer arguments exactly like these fixed
+// prototypes do. Two prototypes: data as a number (signal, options) or as a buffer we own.
+const rawPtrace = libc.func('long ptrace(long request, int pid, uintptr_t addr, uintptr_t data)');
+const rawPtraceBuffer = libc.func('long ptrace(long request, int pid, uintptr_t addr, void *data)');
+const rawWaitpid = libc.func('int waitpid(int pid, void *status, int options)');
+const rawProcessVmReadv = libc.func(
+  'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
+);
+const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
+const rawUsleep = libc.func('int usleep(uint32_t usec)');
+const rawStrerror = libc.func('const char *strerror(int errnum)');
+
+export const PTRACE_GETREGS = 12;
+export const PTRACE_SETREGS = 13;
+export const PTRACE_DETACH = 17;
+export const PTRACE_SYSCALL = 24;
+export const PTRACE_GET_THREAD_AREA = 25;
+export const PTRACE_SETOPTIONS = 0x4200;
+export const PTRACE_GETREGSET = 0x4204;
+export const PTRACE_SETREGSET = 0x4205;
+export const PTRACE_SEIZE = 0x4206;
+export const PTRACE_INTERRUPT = 0x4207;
+
+export const PTRACE_O_TRACESYSGOOD = 1;
+/** status >> 16 of a stop caused by PTRACE_INTERRUPT or a group-stop of a seized tracee. */
+export const PTRACE_EVENT_STOP = 128;
+/** The stop signal of a syscall-stop once PTRACE_O_TRACESYSGOOD is set: SIGTRAP | 0x80. */
+export const SYSCALL_STOP_SIGNAL = 0x85;
+
+export const WNOHANG = 1;
+export const __WALL = 0x40000000;
+
+const requestNames = new Map<number, string>([
+  [PTRACE_GETREGS, 'PTRACE_GETREGS'], [PTRACE_SETREGS, 'PTRACE_SETREGS'],
+  [PTRACE_DETACH, 'PTRACE_DETACH'], [PTRACE_SYSCALL, 'PTRACE_SYSCALL'],
+  [PTRACE_GET_THREAD_AREA, 'PTRACE_GET_THREAD_AREA'], [PTRACE_SETOPTIONS, 'PTRACE_SETOPTIONS'],
+  [PTRACE_GETREGSET, 'PTRACE_GETREGSET'], [PTRACE_SETREGSET, 'PTRACE_SETREGSET'],
+  [PTRACE_SEIZE, 'PTRACE_SEIZE'], [PTRACE_INTERRUPT, 'PTRACE_INTERRUPT'],
+]);
+
+export function strerror(errno: number): string {
+  return rawStrerror(errno) as string;
+}
+
+/** A NativeError whose message is `call: <strerror(errno)>[: detail]`. */
+export function nativeError(errno: number, call: string, detail?: string): NativeError {
+  return new NativeError(errno, call, detail === undefined ? strerror(errno) : `${strerror(errno)}: ${detail}`);
+}
+
+function check(result: number, call: () => string): number {
+  if (result === -1) throw nativeError(koffi.errno(), call());
+  return result;
+}
+
+const ptraceCall = (request: number, pid: number) => () => `ptrace(${requestNames.get(request) ?? request}, ${pid})`;
+
+/** ptrace with integer addr and data (data: a signal number, options, ...). */
+export function ptrace(request: number, pid: number, addr: number | bigint = 0, data: number | bigint = 0): void {
+  check(Number(rawPtrace(request, pid, addr, data)), ptraceCall(request, pid));
+}
+
+/** ptrace whose data points to a buffer the kernel reads or fills. */
+export function ptraceBuffer(request: number, pid: number, addr: number | bigint, data: Buffer | Uint32Array): void {
+  check(Number(rawPtraceBuffer(request, pid, addr, data)), ptraceCall(request, pid));
+}
+
+export type WaitResult =
+  /** WNOHANG and nothing to report yet. */
+  | { kind: 'none' }
+  /** A ptrace stop: event is status >> 16 (0 for a signal-delivery-stop or syscall-stop). */
+  | { kind: 'stopped'; signal: number; event: number }
+  | { kind: 'exited'; code: number }
+  | { kind: 'killed'; signal: number };
+
+const statusWord = new Int32Array(1);
+
+export function waitpid(pid: number, options: number): WaitResult {
+  const got = check(rawWaitpid(pid, statusWord, options) as number, () => `waitpid(${pid})`);
+  if (got === 0) return { kind: 'none' };
+  const status = statusWord[0];
+  if ((status & 0xff) === 0x7f) return { kind: 'stopped', signal: (status >> 8) & 0xff, event: status >>> 16 };
+  if ((status & 0x7f) === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
+  return { kind: 'killed', signal: status & 0x7f };
+}
+
+/**
+ * process_vm_readv with iovec arrays as pairs of u32 words (base low, base high, len low, len
+ * high). Returns the bytes read, which may be fewer than asked when a remote range faults.
+ */
+export function processVmReadv(pid: number, local: Uint32Array, remote: Uint32Array, count: number): number {
+  return check(Number(rawProcessVmReadv(pid, local, count, remote, count, 0)), () => `process_vm_readv(${pid})`);
+}
+
+export function tgkill(tgid: number, tid: number, signal: number): void {
+  check(rawTgkill(tgid, tid, signal) as number, () => `tgkill(${tgid}, ${tid}, ${signal})`);
+}
+
+/** Blocks the calling thread: only for the short waits of a freeze or an injection. */
+export function usleep(microseconds: number): void {
+  rawUsleep(microseconds);
+}

@@ -1,0 +1,144 @@
+// Reading another process's memory: the hot path of every dump read. A batch of ranges becomes
+// one process_vm_readv per IOV_MAX segments, straight into the caller's buffer; the iovec arrays
+// are allocated once per reader and written as u32 word pairs, so a segment costs no allocation.
+
+import koffi from 'koffi';
+import { constants } from 'node:os';
+import { NativeError } from './errors.js';
+import { nativeError, processVmReadv } from './libc.js';
+
+const IOV_MAX = 1024;
+/** INT_MAX & PAGE_MASK: the kernel silently cuts a batch longer than this. */
+const MAX_RW_COUNT = 0x7ffff000;
+const TWO_POW_32 = 2 ** 32;
+/** u32 words per struct iovec: base low, base high, length low, length high. */
+const WORDS = 4;
+
+export class RemoteReader {
+  private readonly maxSegments: number;
+  private readonly local: Uint32Array;
+  private readonly remote: Uint32Array;
+  private pid = 0;
+  private out: Buffer = Buffer.alloc(0);
+  private outAddress = 0;
+  /** Segments waiting for the next process_vm_readv, and their bytes. */
+  private count = 0;
+  private pendingBytes = 0;
+  private bytesRead = 0;
+  private lastOutEnd = 0;
+  private lastRemoteEnd = 0;
+
+  constructor(maxSegments = IOV_MAX) {
+    if (!Number.isInteger(maxSegments) || maxSegments < 1 || maxSegments > IOV_MAX) {
+      throw new RangeError(`RemoteReader: maxSegments must be 1..${IOV_MAX}, not ${maxSegments}`);
+    }
+    this.maxSegments = maxSegments;
+    this.local = new Uint32Array(maxSegments * WORDS);
+    this.remote = new Uint32Array(maxSegments * WORDS);
+  }
+
+  /** Starts a batch that fills `out`; ranges not added are left as they are. */
+  begin(pid: number, out: Buffer): void {
+    this.pid = pid;
+    this.out = out;
+    this.outAddress = Number(koffi.address(out));
+    this.count = 0;
+    this.pendingBytes = 0;
+    this.bytesRead = 0;
+  }
+
+  /**
+   * Asks for `length` bytes at remoteAddr into out[outOffset...]. A range contiguous with the
+   * previous one on both sides extends its segment. When the iovec arrays are full, the pending
+   * segments are read right away (so this may throw what commit() throws).
+   */
+  add(outOffset: number, remoteAddr: number, length: number): void {
+    if (!(outOffset >= 0 && length >= 0 && outOffset + length <= this.out.length)) {
+      throw new RangeError(`RemoteReader.add: [${outOffset}, +${length}) is outside the ${this.out.length}-byte output buffer`);
+    }
+    while (length > MAX_RW_COUNT) {
+      this.add(outOffset, remoteAddr, MAX_RW_COUNT);
+      outOffset += MAX_RW_COUNT;
+      remoteAddr += MAX_RW_COUNT;
+      length -= MAX_RW_COUNT;
+    }
+    if (length === 0) return;
+    const fits = this.pendingBytes + length <= MAX_RW_COUNT;
+    if (this.count > 0 && fits && outOffset === this.lastOutEnd && remoteAddr === this.lastRemoteEnd) {
+      const lengthWord = (this.count - 1) * WORDS + 2;
+      this.local[lengthWord] += length;
+      this.remote[lengthWord] += length;
+    } else {
+      if (this.count === this.maxSegments || !fits) this.flush();
+      const w = this.count * WORDS;
+      setIovec(this.local, w, this.outAddress + outOffset, length);
+      setIovec(this.remote, w, remoteAddr, length);
+      this.count++;
+    }
+    this.pendingBytes += length;
+    this.lastOutEnd = outOffset + length;
+    this.lastRemoteEnd = remoteAddr + length;
+  }
+
+  /**
+   * Reads what is pending and ends the batch. Returns the bytes read by the whole batch. Throws
+   * NativeError: ESRCH when the process is gone, EIO naming the first address that could not be
+   * read (unmapped, or not readable without FOLL_FORCE).
+   */
+  commit(): number {
+    this.flush();
+    const total = this.bytesRead;
+    this.out = Buffer.alloc(0);
+    this.bytesRead = 0;
+    return total;
+  }
+
+  private flush(): void {
+    if (this.count === 0) return;
+    let got: number;
+    try {
+      got = processVmReadv(this.pid, this.local, this.remote, this.count);
+    } catch (err) {
+      if (err instanceof NativeError && err.errno === constants.errno.EFAULT) got = 0;
+      else throw err;
+    }
+    if (got < this.pendingBytes) {
+      const missed = this.firstAddressNotRead(got);
+      throw nativeError(constants.errno.EIO, `process_vm_readv(${this.pid})`,
+        `read ${got} of ${this.pendingBytes} bytes, cannot read address 0x${missed.toString(16)}`);
+    }
+    this.bytesRead += got;
+    this.count = 0;
+    this.pendingBytes = 0;
+  }
+
+  /** The kernel fills segments in order and stops at the first fault. */
+  private firstAddressNotRead(bytesRead: number): number {
+    let left = bytesRead;
+    for (let w = 0; w < this.count * WORDS; w += WORDS) {
+      const length = this.remote[w + 2];
+      if (left < length) return this.remote[w] + this.remote[w + 1] * TWO_POW_32 + left;
+      left -= length;
+    }
+    return this.lastRemoteEnd;
+  }
+}
+
+function setIovec(words: Uint32Array, w: number, base: number, length: number): void {
+  words[w] = base >>> 0;
+  words[w + 1] = Math.floor(base / TWO_POW_32);
+  words[w + 2] = length;
+  words[w + 3] = 0;
+}
+
+let singleRangeReader: RemoteReader | undefined;
+
+/** `length` bytes of pid's memory at addr (NativeError as RemoteReader.commit throws). */
+export function readMemory(pid: number, addr: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  singleRangeReader ??= new RemoteReader(1);
+  singleRangeReader.begin(pid, out);
+  singleRangeReader.add(0, addr, length);
+  singleRangeReader.commit();
+  return out;
+}

@@ -1,0 +1,76 @@
+// Register access of a thread in a ptrace stop: the general registers, the GDT TLS entries and
+// the regsets (FPU/SSE, XSAVE area).
+
+import koffi from 'koffi';
+import type { UserDesc, UserRegs } from '../model.js';
+import {
+  PTRACE_GET_THREAD_AREA, PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_SETREGS, PTRACE_SETREGSET,
+  ptraceBuffer,
+} from './libc.js';
+
+/** struct user_regs_struct, word by word. */
+const REG_NAMES = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
+  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+] as const satisfies readonly (keyof UserRegs)[];
+
+const regsBuffer = Buffer.alloc(REG_NAMES.length * 8);
+
+export function getRegs(tid: number): UserRegs {
+  ptraceBuffer(PTRACE_GETREGS, tid, 0, regsBuffer);
+  const regs = {} as UserRegs;
+  REG_NAMES.forEach((name, i) => { regs[name] = regsBuffer.readBigUInt64LE(i * 8); });
+  return regs;
+}
+
+/** Values are taken as 64-bit words: a negative bigint stands for its two's complement. */
+export function setRegs(tid: number, regs: UserRegs): void {
+  REG_NAMES.forEach((name, i) => { regsBuffer.writeBigUInt64LE(BigInt.asUintN(64, regs[name]), i * 8); });
+  ptraceBuffer(PTRACE_SETREGS, tid, 0, regsBuffer);
+}
+
+const userDescBuffer = Buffer.alloc(16);
+
+/** struct user_desc of GDT entry `entry` (12..14 are the TLS entries). */
+export function getThreadArea(tid: number, entry: number): UserDesc {
+  ptraceBuffer(PTRACE_GET_THREAD_AREA, tid, entry, userDescBuffer);
+  const bits = userDescBuffer.readUInt32LE(12);
+  return {
+    entryNumber: userDescBuffer.readUInt32LE(0),
+    baseAddr: userDescBuffer.readUInt32LE(4),
+    limit: userDescBuffer.readUInt32LE(8),
+    seg32bit: (bits & 1) !== 0,
+    contents: (bits >> 1) & 3,
+    readExecOnly: (bits & 8) !== 0,
+    limitInPages: (bits & 16) !== 0,
+    segNotPresent: (bits & 32) !== 0,
+    useable: (bits & 64) !== 0,
+  };
+}
+
+/** The FXSAVE area: x87, MXCSR, XMM registers; 512 bytes. */
+export const NT_PRFPREG = 2;
+/** The XSAVE area; its size depends on the CPU's enabled features. */
+export const NT_X86_XSTATE = 0x202;
+
+// 4096 bytes is the usual advice, but AMX tile data alone is 8 KiB: a too small buffer would be
+// cut silently by the kernel, so leave room for every state component x86 defines today.
+const regsetBuffer = Buffer.alloc(16384);
+const iovec = Buffer.alloc(16);
+
+function pointIovec(buffer: Buffer, length: number): void {
+  iovec.writeBigUInt64LE(koffi.address(buffer), 0);
+  iovec.writeBigUInt64LE(BigInt(length), 8);
+}
+
+/** The regset `type` (NT_*), exactly as long as the kernel says it is. */
+export function getRegset(tid: number, type: number): Buffer {
+  pointIovec(regsetBuffer, regsetBuffer.length);
+  ptraceBuffer(PTRACE_GETREGSET, tid, type, iovec);
+  return Buffer.from(regsetBuffer.subarray(0, Number(iovec.readBigUInt64LE(8))));
+}
+
+export function setRegset(tid: number, type: number, data: Buffer): void {
+  pointIovec(data, data.length);
+  ptraceBuffer(PTRACE_SETREGSET, tid, type, iovec);
+}

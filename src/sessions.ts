@@ -1,0 +1,108 @@
+// Open snapshots, one per process, shared by every open file of that process. Keyed by pid and
+// start time so that a reused pid never reaches another process's snapshot; released (the task
+// runs on) when the last file of the process is closed.
+
+import { LRUCache } from 'lru-cache';
+import { Errno, ImgfsError, errnoOf } from './errors.js';
+import type { Layout } from './extents.js';
+import type { Snapshot } from './model.js';
+import { readStat } from './proc/stat.js';
+import { takeSnapshot, type HeldSnapshot, type SnapshotOptions } from './snapshot.js';
+import { TargetMemory } from './targetmemory.js';
+
+/** How one kind of file (dump, core) is laid out over a snapshot. */
+export interface FileKind {
+  name: string;
+  layout(snapshot: Snapshot): Layout;
+  /** The size a fresh snapshot would have now, computed without freezing. */
+  previewSize(pid: number): number;
+}
+
+interface Session {
+  key: string;
+  held: HeldSnapshot;
+  memory: TargetMemory;
+  layouts: Map<string, Layout>;
+  refs: number;
+  gone: boolean;
+}
+
+export interface OpenFile {
+  session: Session;
+  layout: Layout;
+}
+
+export class SnapshotStore {
+  private readonly sessions = new LRUCache<string, Session>({
+    max: 65536,
+    dispose: (session) => endSession(session),
+  });
+
+  constructor(private readonly options: SnapshotOptions) {}
+
+  open(pid: number, kind: FileKind): OpenFile {
+    const key = sessionKey(pid);
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = { key, held: takeSnapshot(pid, this.options), memory: new TargetMemory(pid), layouts: new Map(), refs: 0, gone: false };
+      this.sessions.set(key, session);
+    }
+    try {
+      const layout = layoutOf(session, kind);
+      session.refs++;
+      return { session, layout };
+    } catch (err) {
+      if (session.refs === 0) this.sessions.delete(key);
+      throw err;
+    }
+  }
+
+  read(file: OpenFile, out: Buffer, length: number, pos: number): number {
+    if (file.session.gone) throw new ImgfsError(Errno.EIO, `the process of this snapshot has exited`);
+    try {
+      return file.layout.read(out, length, pos, file.session.memory);
+    } catch (err) {
+      if (errnoOf(err) === Errno.EIO) this.drop(file.session);
+      throw err;
+    }
+  }
+
+  close(file: OpenFile): void {
+    if (--file.session.refs === 0) this.drop(file.session);
+  }
+
+  /** Size of a file of pid: its open snapshot's, or what a snapshot taken now would give. */
+  size(pid: number, kind: FileKind): number {
+    const session = this.sessions.get(sessionKey(pid));
+    return session && !session.gone ? layoutOf(session, kind).size : kind.previewSize(pid);
+  }
+
+  /** Lets every frozen task run on: for unmount and shutdown. */
+  releaseAll(): void {
+    this.sessions.clear();
+  }
+
+  private drop(session: Session): void {
+    session.gone = true;
+    if (this.sessions.peek(session.key) === session) this.sessions.delete(session.key);
+  }
+}
+
+function sessionKey(pid: number): string {
+  return `${pid}:${readStat(pid).startTime}`;
+}
+
+function layoutOf(session: Session, kind: FileKind): Layout {
+  let layout = session.layouts.get(kind.name);
+  if (!layout) {
+    layout = kind.layout(session.held.snapshot);
+    session.layouts.set(kind.name, layout);
+  }
+  return layout;
+}
+
+function endSession(session: Session): void {
+  session.gone = true;
+  session.memory.close();
+  session.held.release();
+}

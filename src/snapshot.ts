@@ -1,0 +1,120 @@
+// Taking one frozen, consistent snapshot of a process: freeze the thread group, then read
+// registers, mm fields, the VMA layout and the page index while nothing in it can change.
+
+import { readFileSync, statSync } from 'node:fs';
+import { Errno, ImgfsError } from './errors.js';
+import type { MmFields, Snapshot, ThreadState, Vma } from './model.js';
+import { scanPages } from './proc/pagemap.js';
+import { readSmaps } from './proc/smaps.js';
+import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
+import { freezeThreadGroup, type FrozenGroup } from './ptrace/freeze.js';
+import { readBrk } from './ptrace/inject.js';
+import { getRegs, getThreadArea } from './ptrace/regs.js';
+
+export interface SnapshotOptions {
+  /** Freeze a running task (default); otherwise only an already stopped task can be dumped. */
+  freeze: boolean;
+  freezeTimeoutMs: number;
+}
+
+export interface HeldSnapshot {
+  snapshot: Snapshot;
+  /** Lets the task run on (or stay stopped, if it was stopped before). Idempotent. */
+  release(): void;
+}
+
+const GDT_TLS_ENTRIES = [12, 13, 14];
+const MMF_DUMP_FILTER_SHIFT = 2;
+const MMF_DISABLE_THP = 24n;
+
+/** Whether the process has memory a dump can describe (not a kernel thread, not a zombie). */
+export function hasMemory(stat: ProcStat): boolean {
+  return !isKernelThread(stat) && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapshot {
+  const before = readStat(pid);
+  if (isKernelThread(before)) throw new ImgfsError(Errno.EINVAL, `pid ${pid} is a kernel thread: it has no memory to dump`);
+  if (!hasMemory(before)) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
+  if (!options.freeze && before.state !== 'T') {
+    throw new ImgfsError(Errno.EINVAL, `pid ${pid} is not stopped (state ${before.state}) and --no-freeze forbids freezing it`);
+  }
+  // A stopped task is seized too: ptrace is the only way to its registers, and a task that was
+  // stopped stays stopped when it is released.
+  const frozen = freezeThreadGroup(pid, { timeoutMs: options.freezeTimeoutMs });
+  try {
+    const stat = readStat(pid);
+    if (stat.startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
+    const { vmas, pages } = readMemoryLayout(pid);
+    const snapshot: Snapshot = {
+      pid,
+      startTime: stat.startTime,
+      threads: frozen.tids.map(threadState),
+      mm: mmFields(pid, stat, vmas, frozen),
+      vmas,
+      pages,
+    };
+    return { snapshot, release: () => frozen.release() };
+  } catch (err) {
+    frozen.release();
+    throw err;
+  }
+}
+
+/**
+ * The VMAs ([vsyscall] is not one of the mm) and their present or swapped pages. Consistent only
+ * while the task is frozen; unfrozen it serves as a preview of the next snapshot's size.
+ */
+export function readMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages'> {
+  const vmas = readSmaps(pid).filter((v) => v.name !== '[vsyscall]');
+  const pages = scanPages(pid, vmas.filter(isScannable).map((v): [number, number] => [v.start, v.end]));
+  return { vmas, pages };
+}
+
+function threadState(tid: number): ThreadState {
+  return { tid, regs: getRegs(tid), tls: GDT_TLS_ENTRIES.map((entry) => getThreadArea(tid, entry)) };
+}
+
+/** VMAs whose pages exist as memory: [vvar] and I/O or PFN maps have none to read. */
+export function isScannable(vma: Vma): boolean {
+  return !vma.vmFlags.has('io') && !vma.vmFlags.has('pf') && !vma.name.startsWith('[vvar');
+}
+
+function mmFields(pid: number, stat: ProcStat, vmas: readonly Vma[], frozen: FrozenGroup): MmFields {
+  return {
+    flags: mmFlags(pid),
+    defFlags: 0n,
+    startCode: stat.startCode, endCode: stat.endCode,
+    startData: stat.startData, endData: stat.endData,
+    startBrk: stat.startBrk, brk: currentBrk(stat, vmas, frozen),
+    startStack: stat.startStack,
+    argStart: stat.argStart, argEnd: stat.argEnd,
+    envStart: stat.envStart, envEnd: stat.envEnd,
+  };
+}
+
+/**
+ * The exact brk is known only to the task itself: ask it with an injected brk(0). If that is not
+ * possible, the end of [heap] is brk rounded up to a page, which is as close as /proc gets.
+ */
+function currentBrk(stat: ProcStat, vmas: readonly Vma[], frozen: FrozenGroup): number {
+  try {
+    return readBrk(frozen.tids[0]);
+  } catch {
+    const heap = vmas.find((v) => v.name === '[heap]');
+    return heap ? heap.end : stat.startBrk;
+  }
+}
+
+/**
+ * mm->flags as far as userspace sees them: the dumpable mode (non-dumpable tasks have a
+ * root-owned /proc/<pid>), the coredump filter bits, and MMF_DISABLE_THP.
+ */
+function mmFlags(pid: number): bigint {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const uid = Number(/^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const dumpable = statSync(`/proc/${pid}`).uid === uid ? 1n : 0n;
+  const filter = BigInt(parseInt(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8'), 16));
+  const thpDisabled = /^THP_enabled:\s+0/m.test(status) ? 1n << MMF_DISABLE_THP : 0n;
+  return dumpable | (filter << BigInt(MMF_DUMP_FILTER_SHIFT)) | thpDisabled;
+}

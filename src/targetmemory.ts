@@ -1,0 +1,58 @@
+// Reads a snapshot's pages for one FUSE read: one process_vm_readv for the whole batch. Pages that
+// process_vm_readv refuses (VMAs without read permission, which the kernel's dumper reads with
+// FOLL_FORCE) are read again through /proc/<pid>/mem, which forces access the same way.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Errno, ImgfsError } from './errors.js';
+import type { PageSource } from './extents.js';
+import { NativeError } from './ptrace/errors.js';
+import { RemoteReader } from './ptrace/memory.js';
+
+export class TargetMemory implements PageSource {
+  private readonly reader = new RemoteReader();
+  private out: Buffer = Buffer.alloc(0);
+  private readonly segments: number[] = [];
+  private memFd = -1;
+
+  constructor(private readonly pid: number) {}
+
+  begin(out: Buffer): void {
+    this.out = out;
+    this.segments.length = 0;
+    this.reader.begin(this.pid, out);
+  }
+
+  add(outOffset: number, vaddr: number, length: number): void {
+    this.segments.push(outOffset, vaddr, length);
+    this.reader.add(outOffset, vaddr, length);
+  }
+
+  commit(): void {
+    if (this.segments.length === 0) return;
+    try {
+      this.reader.commit();
+    } catch (err) {
+      if (err instanceof NativeError && err.errno === Errno.ESRCH) {
+        throw new ImgfsError(Errno.EIO, `pid ${this.pid} has exited: its snapshot is gone`);
+      }
+      this.readForced();
+    }
+  }
+
+  close(): void {
+    if (this.memFd >= 0) closeSync(this.memFd);
+    this.memFd = -1;
+  }
+
+  private readForced(): void {
+    if (this.memFd < 0) this.memFd = openSync(`/proc/${this.pid}/mem`, 'r');
+    const s = this.segments;
+    for (let i = 0; i < s.length; i += 3) {
+      const [outOffset, vaddr, length] = [s[i], s[i + 1], s[i + 2]];
+      const got = readSync(this.memFd, this.out, outOffset, length, vaddr);
+      if (got !== length) {
+        throw new ImgfsError(Errno.EIO, `pid ${this.pid}: cannot read memory at 0x${(vaddr + got).toString(16)}`);
+      }
+    }
+  }
+}

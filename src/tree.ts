@@ -1,0 +1,104 @@
+// The file tree: / lists the thread-group leaders of /proc, /<pid>/ holds one file per layout
+// kind. Everything here speaks paths, stats and errors; fs.ts turns it into FUSE replies.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { Errno, ImgfsError } from './errors.js';
+import { readStat } from './proc/stat.js';
+import { hasMemory } from './snapshot.js';
+import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
+
+export interface NodeStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: Date;
+  atime: Date;
+  ctime: Date;
+  nlink: number;
+}
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+type Parsed = { pid: null } | { pid: number; file: FileKind | null };
+
+export class ProcessTree {
+  private readonly handles = new Map<number, OpenFile>();
+  private nextHandle = 1;
+  private readonly kinds: Map<string, FileKind>;
+  private readonly mountTime = new Date();
+
+  constructor(private readonly store: SnapshotStore, kinds: FileKind[]) {
+    this.kinds = new Map(kinds.map((k) => [k.name, k]));
+  }
+
+  readdir(path: string): string[] {
+    const node = this.parse(path);
+    if (node.pid === null) return readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    if (node.file) throw new ImgfsError(Errno.ENOTDIR, `${path} is a file`);
+    return hasMemory(readStat(node.pid)) ? [...this.kinds.keys()] : [];
+  }
+
+  getattr(path: string): NodeStat {
+    const node = this.parse(path);
+    if (node.pid === null) return this.stat(S_IFDIR | 0o555, 0, 0, 0, this.mountTime, 2);
+    const owner = statSync(`/proc/${node.pid}`);
+    if (!node.file) return this.stat(S_IFDIR | 0o555, owner.uid, owner.gid, 0, owner.mtime, 2);
+    if (!hasMemory(readStat(node.pid))) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
+    const size = this.store.size(node.pid, node.file);
+    return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
+  }
+
+  open(path: string, flags: number): number {
+    const node = this.parse(path);
+    if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, `${path} is a directory`);
+    if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, `${path} is read-only`);
+    const handle = this.nextHandle++;
+    this.handles.set(handle, this.store.open(node.pid, node.file));
+    return handle;
+  }
+
+  read(handle: number, out: Buffer, length: number, pos: number): number {
+    return this.store.read(this.file(handle), out, length, pos);
+  }
+
+  release(handle: number): void {
+    const file = this.file(handle);
+    this.handles.delete(handle);
+    this.store.close(file);
+  }
+
+  private file(handle: number): OpenFile {
+    const file = this.handles.get(handle);
+    if (!file) throw new ImgfsError(Errno.EBADF, `no open file ${handle}`);
+    return file;
+  }
+
+  /** Resolves a path to a live thread-group leader and file kind, or throws ENOENT. */
+  private parse(path: string): Parsed {
+    if (path === '/') return { pid: null };
+    const m = /^\/(\d+)(?:\/([^/]+))?$/.exec(path);
+    if (!m) throw new ImgfsError(Errno.ENOENT, `${path}: no such file`);
+    const pid = Number(m[1]);
+    if (!isThreadGroupLeader(pid)) throw new ImgfsError(Errno.ENOENT, `${path}: no process ${pid}`);
+    if (m[2] === undefined) return { pid, file: null };
+    const file = this.kinds.get(m[2]);
+    if (!file) throw new ImgfsError(Errno.ENOENT, `${path}: no such file`);
+    return { pid, file };
+  }
+
+  private stat(mode: number, uid: number, gid: number, size: number, time: Date, nlink: number): NodeStat {
+    return { mode, uid, gid, size, mtime: time, atime: time, ctime: time, nlink };
+  }
+}
+
+/** /proc resolves thread ids too; only thread-group leaders are processes here. */
+function isThreadGroupLeader(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/^Tgid:\s+(\d+)/m.exec(status)?.[1]) === pid;
+  } catch {
+    return false;
+  }
+}

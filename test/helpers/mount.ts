@@ -1,0 +1,82 @@
+// Mounts imgfs on a fresh temporary directory for one test, and takes it down again in the
+// test's teardown whatever state the test left it in (CLI killed, mount stale, dump open).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { run } from './run.js';
+import { exited, waitForExit } from './targets.js';
+import { sleep, waitUntil } from './wait.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const MOUNT_TIMEOUT_MS = 30_000;
+const EXIT_TIMEOUT_MS = 15_000;
+
+export interface Mount {
+  dir: string;
+  proc: ChildProcess;
+  /** Everything the CLI wrote to stderr so far. */
+  stderr(): string;
+}
+
+/** The /proc/mounts entry for dir, if mounted: { type, options }. */
+export async function mountEntry(dir: string): Promise<{ type: string; options: string[] } | undefined> {
+  const mounts = await fsp.readFile('/proc/mounts', 'utf8');
+  for (const line of mounts.split('\n')) {
+    const [, mountPoint, type, options] = line.split(' ');
+    if (mountPoint?.replace(/\\040/g, ' ') === dir) return { type, options: options.split(',') };
+  }
+  return undefined;
+}
+
+export async function makeMountDir(t: ExecutionContext): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'imgfs-test-'));
+  t.teardown(() => removeMountDir(dir));
+  return dir;
+}
+
+/** Lazily unmounts dir if anything is still mounted there, then removes it. */
+export async function removeMountDir(dir: string): Promise<void> {
+  if (await mountEntry(dir)) await run('fusermount', ['-uz', dir]);
+  await fsp.rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw new Error(`could not remove mount point ${dir}: ${err.message}`);
+  });
+}
+
+/** Stops the CLI the way a user would (SIGTERM), falling back to SIGKILL if it hangs. */
+export async function stopCli(proc: ChildProcess): Promise<void> {
+  if (exited(proc)) return;
+  proc.kill('SIGTERM');
+  const stopped = await Promise.race([waitForExit(proc).then(() => true), sleep(EXIT_TIMEOUT_MS).then(() => false)]);
+  if (!stopped) {
+    proc.kill('SIGKILL');
+    await waitForExit(proc);
+  }
+}
+
+export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Promise<Mount> {
+  const dir = await makeMountDir(t);
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', dir, ...opts], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Registered after makeMountDir's teardown, so it runs first (ava runs teardowns in reverse).
+  t.teardown(() => stopCli(proc));
+  let stderr = '';
+  proc.stdout!.resume();
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+
+  await waitUntil(`imgfs to mount ${dir}`, async () => {
+    if (exited(proc)) {
+      throw new Error(`imgfs exited (${proc.exitCode ?? proc.signalCode}) before mounting ${dir}`);
+    }
+    return mountEntry(dir);
+  }, MOUNT_TIMEOUT_MS).catch((err: Error) => {
+    throw new Error(`${err.message}\nimgfs stderr:\n${stderr}`);
+  });
+  return { dir, proc, stderr: () => stderr };
+}

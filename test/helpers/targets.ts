@@ -1,0 +1,116 @@
+// Starts the C targets as child processes and reads their output line by line. Spawning is
+// asynchronous on purpose: a synchronous child call that touches the mount would block the
+// event loop that an in-process FUSE server needs to answer it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { buildTarget } from './build.js';
+
+export interface Target {
+  pid: number;
+  /** Fields of the target's first stdout line (e.g. ['ready', '7f12...', '16777216']). */
+  info: string[];
+  proc: ChildProcess;
+  /** Every stdout line so far, the ready line included. */
+  lines(): string[];
+  /** Resolves with the first line, from `from` on, that matches; rejects after timeoutMs. */
+  waitForLine(match: (line: string) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<string>;
+  /** True until the process has exited and been reaped. */
+  alive(): boolean;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+
+export function exited(proc: ChildProcess): boolean {
+  return proc.exitCode !== null || proc.signalCode !== null;
+}
+
+/** Resolves once proc has exited (immediately when it already has). */
+export function waitForExit(proc: ChildProcess): Promise<void> {
+  if (exited(proc)) return Promise.resolve();
+  return new Promise((resolve) => proc.once('exit', () => resolve()));
+}
+
+const REAP_TIMEOUT_MS = 20_000;
+
+/**
+ * Kills a child of ours (only if it still runs) and waits until it is reaped. A killed tracee
+ * is reported to its tracer before its parent: a dumper that never lets go shows up here.
+ */
+export async function killAndReap(proc: ChildProcess): Promise<void> {
+  if (!exited(proc)) proc.kill('SIGKILL');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(
+      `pid ${proc.pid} was not reaped within ${REAP_TIMEOUT_MS} ms of SIGKILL (is it still traced?)`)), REAP_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([waitForExit(proc), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface StartOptions {
+  /** Run as this uid and gid (setpriv execs the target, so the pid stays the target's). */
+  runAs?: number;
+}
+
+export async function startTarget(t: ExecutionContext, name: string, args: string[] = [], opts: StartOptions = {}): Promise<Target> {
+  const binary = await buildTarget(name);
+  const [command, commandArgs] = opts.runAs === undefined ? [binary, args] :
+    ['setpriv', [`--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, '--clear-groups', binary, ...args]];
+  const proc = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => killAndReap(proc));
+
+  const seen: string[] = [];
+  const waiters = new Set<() => void>();
+  let partial = '';
+  let stderr = '';
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    seen.push(...parts);
+    for (const wake of waiters) wake();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  proc.on('exit', () => { for (const wake of waiters) wake(); });
+
+  function waitForLine(match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}): Promise<string> {
+    const from = opts.from ?? 0;
+    const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const line = seen.slice(from).find(match);
+        if (line !== undefined) return finish(() => resolve(line));
+        if (exited(proc)) {
+          return finish(() => reject(new Error(
+            `target ${name} (pid ${proc.pid}) exited (${proc.exitCode ?? proc.signalCode}) before printing the expected line; stdout: ${JSON.stringify(seen)} stderr: ${stderr}`)));
+        }
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error(
+        `target ${name} (pid ${proc.pid}) printed no expected line within ${timeoutMs} ms; stdout so far: ${JSON.stringify(seen.slice(-5))} stderr: ${stderr}`))), timeoutMs);
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        settle();
+      };
+      waiters.add(check);
+      check();
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    proc.once('spawn', resolve);
+    proc.once('error', reject);
+  });
+  const ready = await waitForLine(() => true);
+  return {
+    pid: proc.pid!,
+    info: ready.trim().split(/\s+/),
+    proc,
+    lines: () => [...seen],
+    waitForLine,
+    alive: () => !exited(proc),
+  };
+}

@@ -1,0 +1,436 @@
+// The native layer against real processes: freezing and releasing thread groups, registers,
+// remote memory reads and syscall injection. Serial: the freeze timings and the CPU-time checks
+// must not compete with other spinning targets on a two-core machine.
+
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { NativeError } from '../src/ptrace/errors.js';
+import { freezeThreadGroup, type FrozenGroup } from '../src/ptrace/freeze.js';
+import { injectSyscall, readBrk } from '../src/ptrace/inject.js';
+import { readMemory, RemoteReader } from '../src/ptrace/memory.js';
+import { getRegs, getRegset, getThreadArea, NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../src/ptrace/regs.js';
+import { buildTarget } from './helpers/build.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+const PAGE = 4096;
+const SYS_GETPID = 39;
+const SYS_GETTID = 186;
+
+interface NativeTarget {
+  pid: number;
+  /** Fields of the ready line: ['ready', pid, ...]. */
+  info: string[];
+  lines: string[];
+  write(text: string): void;
+  waitForLine(match: (line: string) => boolean, from?: number): Promise<string>;
+  /** Resolves when the target's parent shell has exited, i.e. has been told the target exited. */
+  parentExited: Promise<void>;
+}
+
+/**
+ * Starts test/targets/<name>.c under `sh`, so that (as for a real dump) the target's parent is
+ * not the tracer: a tracer that is also the parent shares its wait reports with Node's own
+ * child reaping, and the test of exit notifications needs a real parent that waits.
+ */
+async function startTarget(t: ExecutionContext, name: string, args: string[] = []): Promise<NativeTarget> {
+  const binary = await buildTarget(name);
+  // A background job of sh gets /dev/null as stdin unless it is given one explicitly.
+  const shell = spawn('/bin/sh', ['-c', 'exec 3<&0; "$@" <&3 3<&- & wait $!', 'sh', binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const parentExited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  shell.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  shell.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  let pid = 0;
+  t.teardown(async () => {
+    if (pid && parentOf(pid) === shell.pid) process.kill(pid, 'SIGKILL');
+    shell.kill('SIGKILL');
+    await parentExited;
+  });
+  const waitForLine = (match: (line: string) => boolean, from = 0) =>
+    waitUntil(`a matching line from ${name} (last lines: ${JSON.stringify(lines.slice(-3))}, stderr: ${stderr})`,
+      () => lines.slice(from).find(match), 10_000, 10).then((line) => line!);
+  const ready = await waitForLine((line) => line.startsWith('ready '));
+  const info = ready.split(' ');
+  pid = Number(info[1]);
+  return { pid, info, lines, write: (text) => shell.stdin.write(text), waitForLine, parentExited };
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function freeze(t: ExecutionContext, pid: number, timeoutMs = 5000): FrozenGroup {
+  const group = freezeThreadGroup(pid, { timeoutMs });
+  t.teardown(() => group.release());
+  return group;
+}
+
+const tasksOf = (pid: number) => readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+
+/** State letter and TracerPid of every thread of pid (but those that exit while we look). */
+function threadStatuses(pid: number): { state: string; tracer: number }[] {
+  return tasksOf(pid).flatMap((tid) => {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1');
+    } catch {
+      return [];
+    }
+    return [{ state: /^State:\s+(\S)/m.exec(status)![1], tracer: Number(/^TracerPid:\s+(\d+)/m.exec(status)![1]) }];
+  });
+}
+
+const states = (pid: number) => threadStatuses(pid).map((thread) => thread.state);
+const tracers = (pid: number) => threadStatuses(pid).map((thread) => thread.tracer);
+
+/** utime + stime of the whole process, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function throwsNative(t: ExecutionContext, fn: () => unknown, code: string): NativeError {
+  const err = t.throws(fn, { instanceOf: NativeError }) as NativeError;
+  t.is(err.code, code, err.message);
+  return err;
+}
+
+function readProcMem(pid: number, addr: number, length: number): Buffer {
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const out = Buffer.alloc(length);
+    const got = readSync(fd, out, 0, length, addr);
+    if (got !== length) throw new Error(`/proc/${pid}/mem: read ${got} of ${length} bytes at 0x${addr.toString(16)}`);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The pattern native_blocked writes: byte i = i * 7 + i / 251 + 13. */
+function expectedPattern(length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 7 + Math.floor(i / 251) + 13) & 0xff;
+  return out;
+}
+
+test.serial('freeze stops every thread; release lets them all run on, untraced', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+
+  const group = freeze(t, pid);
+  t.is(group.pid, pid);
+  t.is(group.tids[0], pid);
+  t.deepEqual([...group.tids].sort((a, b) => a - b), tasksOf(pid));
+  t.deepEqual(states(pid), ['t', 't', 't', 't', 't']);
+  t.deepEqual(tracers(pid), Array(5).fill(process.pid));
+  const frozenTicks = cpuTicks(pid);
+  await sleep(50);
+  const ticksSeen = target.lines.length;
+  await sleep(250);
+  t.is(cpuTicks(pid), frozenTicks, 'no CPU time while frozen');
+  t.is(target.lines.length, ticksSeen, 'no output while frozen');
+
+  group.release();
+  t.notThrows(() => group.release(), 'release is idempotent');
+  t.deepEqual(tracers(pid), Array(5).fill(0));
+  t.false(states(pid).includes('t'));
+  await target.waitForLine((line) => line.startsWith('tick '), ticksSeen);
+  await waitUntil('the spinning threads to use CPU again', () => cpuTicks(pid) > frozenTicks + 10);
+});
+
+test.serial('freeze catches the threads created while it runs', async (t) => {
+  const target = await startTarget(t, 'native_threads', ['churn']);
+  const { pid } = target;
+  for (let round = 0; round < 20; round++) {
+    const group = freezeThreadGroup(pid, { timeoutMs: 5000 });
+    try {
+      const tasks = tasksOf(pid);
+      t.deepEqual([...group.tids].sort((a, b) => a - b), tasks, `round ${round}`);
+      t.true(states(pid).every((state) => state === 't'), `round ${round}: ${states(pid).join('')}`);
+    } finally {
+      group.release();
+    }
+    await sleep(5);
+  }
+  const from = target.lines.length;
+  await target.waitForLine((line) => line.startsWith('tick '), from);
+  t.true(tracers(pid).every((tracer) => tracer === 0));
+});
+
+test.serial('a stopped process is still stopped after a freeze, an injection and the release', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+  process.kill(pid, 'SIGSTOP');
+  await waitUntil('every thread stopped', () => states(pid).every((state) => state === 'T'));
+
+  const group = freeze(t, pid);
+  t.true(states(pid).every((state) => state === 't'));
+  t.true(readBrk(pid) > 0);
+  group.release();
+  await sleep(100);
+  t.deepEqual(states(pid), ['T', 'T', 'T', 'T', 'T']);
+  t.deepEqual(tracers(pid), Array(5).fill(0));
+
+  const from = target.lines.length;
+  process.kill(pid, 'SIGCONT');
+  await target.waitForLine((line) => line.startsWith('tick '), from);
+});
+
+test.serial('signals that arrive around a freeze are delivered exactly once', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+  const rounds = 30;
+  for (let round = 0; round < rounds; round++) {
+    process.kill(pid, 'SIGUSR1');
+    freezeThreadGroup(pid, { timeoutMs: 5000 }).release();
+    await sleep(5);
+  }
+  await target.waitForLine((line) => line === `usr1 ${rounds}`);
+  await sleep(200);
+  t.false(target.lines.includes(`usr1 ${rounds + 1}`));
+});
+
+test.serial('a thread in uninterruptible sleep: EBUSY within the timeout, the task left untraced', async (t) => {
+  const target = await startTarget(t, 'native_vfork', ['2000']);
+  const { pid } = target;
+  await waitUntil('the vfork parent in state D', () => states(pid)[0] === 'D');
+
+  const started = performance.now();
+  const err = throwsNative(t, () => freezeThreadGroup(pid, { timeoutMs: 300 }), 'EBUSY');
+  const elapsed = performance.now() - started;
+  t.true(elapsed >= 300 && elapsed < 800, `EBUSY after ${elapsed} ms`);
+  t.regex(err.message, new RegExp(`thread ${pid} of pid ${pid} did not stop`));
+  t.deepEqual(tracers(pid), [0]);
+
+  await target.waitForLine((line) => line === 'resumed');
+  t.deepEqual(tracers(pid), [0]);
+  t.not(states(pid)[0], 't');
+});
+
+test.serial('threads that miss the deadline are detached as soon as they stop', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+  // With no time at all, some threads are still on their way to the stop when the freeze gives up.
+  let busy: NativeError | undefined;
+  for (let attempt = 0; attempt < 50 && !busy; attempt++) {
+    try {
+      freezeThreadGroup(pid, { timeoutMs: 0 }).release();
+    } catch (err) {
+      if (!(err instanceof NativeError) || err.code !== 'EBUSY') throw err;
+      busy = err;
+    }
+    await waitUntil('every thread untraced', () => tracers(pid).every((tracer) => tracer === 0), 2000, 5);
+  }
+  t.truthy(busy, 'a freeze without time to stop fails with EBUSY');
+  t.false(states(pid).includes('t'));
+  const from = target.lines.length;
+  await target.waitForLine((line) => line.startsWith('tick '), from);
+});
+
+test.serial('ESRCH for a pid that is gone, a zombie, and a thread that is not a leader', async (t) => {
+  const gone = await startTarget(t, 'native_blocked', ['sleep']);
+  process.kill(gone.pid, 'SIGKILL');
+  await gone.parentExited;
+  throwsNative(t, () => freezeThreadGroup(gone.pid, { timeoutMs: 1000 }), 'ESRCH');
+
+  const parent = await startTarget(t, 'native_blocked', ['zombie']);
+  const zombie = Number(parent.info[5]);
+  await waitUntil('the child to be a zombie', () => states(zombie)[0] === 'Z');
+  throwsNative(t, () => freezeThreadGroup(zombie, { timeoutMs: 1000 }), 'ESRCH');
+
+  const threads = await startTarget(t, 'native_threads');
+  await waitUntil('5 threads', () => tasksOf(threads.pid).length === 5);
+  const notLeader = tasksOf(threads.pid).find((tid) => tid !== threads.pid)!;
+  throwsNative(t, () => freezeThreadGroup(notLeader, { timeoutMs: 1000 }), 'ESRCH');
+  t.deepEqual(tracers(threads.pid), Array(5).fill(0));
+});
+
+test.serial('a target killed while frozen: release reaps it and its parent is told', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  await waitUntil('5 threads', () => tasksOf(target.pid).length === 5);
+  const group = freeze(t, target.pid);
+  process.kill(target.pid, 'SIGKILL');
+  t.notThrows(() => group.release());
+  await Promise.race([
+    target.parentExited,
+    sleep(5000).then(() => { throw new Error('the parent shell was never told that its child exited'); }),
+  ]);
+  t.pass();
+});
+
+test.serial('registers of a thread stopped in a syscall match /proc/<pid>/syscall', async (t) => {
+  const target = await startTarget(t, 'native_blocked', ['read']);
+  const { pid } = target;
+  await waitUntil('the target blocked in read()', () => readFileSync(`/proc/${pid}/syscall`, 'latin1').startsWith('0 '));
+
+  freeze(t, pid);
+  const regs = getRegs(pid);
+  const fields = readFileSync(`/proc/${pid}/syscall`, 'latin1').trim().split(' ');
+  t.is(fields[0], '0');
+  t.is(regs.orig_rax, 0n);
+  t.is(BigInt.asIntN(64, regs.rax), -512n, 'the read was interrupted: -ERESTARTSYS');
+  t.is(regs.rdi, 0n);
+  t.is(regs.rsp, BigInt(fields[7]));
+  t.is(regs.rip, BigInt(fields[8]));
+
+  setRegs(pid, regs);
+  t.deepEqual(getRegs(pid), regs);
+
+  for (const entry of [12, 13, 14]) {
+    t.deepEqual(getThreadArea(pid, entry), {
+      entryNumber: entry, baseAddr: 0, limit: 0, seg32bit: false, contents: 0,
+      readExecOnly: true, limitInPages: false, segNotPresent: true, useable: false,
+    });
+  }
+
+  const fpregs = getRegset(pid, NT_PRFPREG);
+  t.is(fpregs.length, 512);
+  t.is(fpregs.readUInt32LE(24), 0x1f80, 'MXCSR at its default');
+  setRegset(pid, NT_PRFPREG, fpregs);
+  t.deepEqual(getRegset(pid, NT_PRFPREG), fpregs);
+  const xstate = getRegset(pid, NT_X86_XSTATE);
+  t.true(xstate.length >= 576, `XSAVE area of ${xstate.length} bytes`);
+  t.deepEqual(xstate.subarray(0, 416), fpregs.subarray(0, 416), 'the XSAVE legacy area is the FXSAVE image');
+});
+
+test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async (t) => {
+  const target = await startTarget(t, 'native_blocked', ['read']);
+  const { pid } = target;
+  const base = Number(target.info[3]);
+  const length = Number(target.info[4]);
+  const truth = readProcMem(pid, base, length);
+  t.deepEqual(truth, expectedPattern(length));
+
+  t.deepEqual(readMemory(pid, base, length), truth);
+  t.deepEqual(readMemory(pid, base + 4000, 300), truth.subarray(4000, 4300));
+
+  // Out of order, contiguous runs (merged), gaps in the output that must stay untouched.
+  const reader = new RemoteReader();
+  const backing = Buffer.alloc(length + 200, 0xee);
+  const out = backing.subarray(100, 100 + length);
+  reader.begin(pid, out);
+  reader.add(8192, base + 8192, 1000);
+  reader.add(9192, base + 9192, length - 9192);
+  reader.add(0, base, 4096);
+  reader.add(4096 + 10, base + 4096 + 10, 4096 - 10);
+  t.is(reader.commit(), length - 10);
+  t.deepEqual(out.subarray(0, 4096), truth.subarray(0, 4096));
+  t.deepEqual(out.subarray(4096, 4106), Buffer.alloc(10, 0xee));
+  t.deepEqual(out.subarray(4106), truth.subarray(4106));
+  t.deepEqual(backing.subarray(0, 100), Buffer.alloc(100, 0xee));
+  t.deepEqual(backing.subarray(100 + length), Buffer.alloc(100, 0xee));
+
+  // More segments than the reader holds: several process_vm_readv calls; output order reversed.
+  const small = new RemoteReader(3);
+  const reversed = Buffer.alloc(50 * 64);
+  small.begin(pid, reversed);
+  for (let i = 0; i < 50; i++) small.add((49 - i) * 64, base + i * 200, 64);
+  t.is(small.commit(), reversed.length);
+  for (let i = 0; i < 50; i++) t.deepEqual(reversed.subarray((49 - i) * 64, (50 - i) * 64), truth.subarray(i * 200, i * 200 + 64));
+
+  t.throws(() => { reader.begin(pid, out); reader.add(length - 10, base, 11); }, { instanceOf: RangeError });
+
+  // Into the PROT_NONE page after the pattern: after some bytes, then from the first byte.
+  const end = base + 3 * PAGE;
+  reader.begin(pid, out);
+  reader.add(0, end - 10, 20);
+  const short = throwsNative(t, () => reader.commit(), 'EIO');
+  t.regex(short.message, new RegExp(`0x${end.toString(16)}\\b`));
+  const none = throwsNative(t, () => readMemory(pid, end + 8, 8), 'EIO');
+  t.regex(none.message, new RegExp(`0x${(end + 8).toString(16)}\\b`));
+
+  process.kill(pid, 'SIGKILL');
+  await target.parentExited;
+  throwsNative(t, () => readMemory(pid, base, 16), 'ESRCH');
+  reader.begin(pid, out);
+  reader.add(0, base, 16);
+  throwsNative(t, () => reader.commit(), 'ESRCH');
+});
+
+test.serial('injection: brk as the target sees it, and a reader blocked in read() reads on', async (t) => {
+  const target = await startTarget(t, 'native_blocked', ['read']);
+  const { pid } = target;
+  await waitUntil('the target blocked in read()', () => readFileSync(`/proc/${pid}/syscall`, 'latin1').startsWith('0 '));
+
+  const group = freeze(t, pid);
+  const before = getRegs(pid);
+  // Pending when the injection resumes the thread: held back, then given back on release.
+  process.kill(pid, 'SIGUSR1');
+  const brk = readBrk(pid);
+  t.is(brk, Number(target.info[2]));
+  t.not(brk % PAGE, 0);
+  t.is(injectSyscall(pid, SYS_GETPID, []), BigInt(pid));
+  // The interrupted read is set up to run again: rax = its number, rip on the syscall instruction.
+  t.deepEqual(getRegs(pid), { ...before, rax: before.orig_rax, rip: before.rip - 2n });
+  group.release();
+  await target.waitForLine((line) => line === 'usr1');
+
+  target.write('hello\n');
+  await target.waitForLine((line) => line === 'echo:hello');
+  target.write('again\n');
+  await target.waitForLine((line) => line === 'echo:again');
+  t.false(target.lines.some((line) => line.startsWith('error')));
+  t.is(target.lines.filter((line) => line === 'usr1').length, 1);
+});
+
+test.serial('injection: a sleeper interrupted in nanosleep sleeps on and keeps counting', async (t) => {
+  const target = await startTarget(t, 'native_blocked', ['sleep']);
+  const { pid } = target;
+  await target.waitForLine((line) => line === 'count 1');
+
+  // The target sleeps all but microseconds of every 200 ms; try again if it was caught awake.
+  let caughtSleeping = false;
+  for (let attempt = 0; attempt < 5 && !caughtSleeping; attempt++) {
+    const group = freezeThreadGroup(pid, { timeoutMs: 5000 });
+    try {
+      caughtSleeping = BigInt.asIntN(64, getRegs(pid).rax) === -516n;
+      if (caughtSleeping) {
+        t.is(injectSyscall(pid, SYS_GETPID, []), BigInt(pid));
+        t.is(getRegs(pid).rax, 219n, 'set up to run restart_syscall');
+      }
+    } finally {
+      group.release();
+    }
+  }
+  t.true(caughtSleeping, 'the freeze caught the target in nanosleep (-ERESTART_RESTARTBLOCK)');
+
+  const from = target.lines.length;
+  const last = Number(target.lines.at(-1)!.split(' ')[1]);
+  await target.waitForLine((line) => line === `count ${last + 3}`, from);
+  t.false(target.lines.some((line) => line.startsWith('error')));
+});
+
+test.serial('injection into every thread of a multi-threaded process, running or sleeping', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+  const group = freeze(t, pid);
+  for (const tid of group.tids) {
+    const before = getRegs(tid);
+    t.is(injectSyscall(tid, SYS_GETTID, []), BigInt(tid));
+    if (BigInt.asIntN(64, before.orig_rax) < 0) t.deepEqual(getRegs(tid), before, `thread ${tid} stopped outside a syscall`);
+  }
+  group.release();
+  t.deepEqual(tracers(pid), Array(5).fill(0));
+  const from = target.lines.length;
+  const frozenTicks = cpuTicks(pid);
+  await target.waitForLine((line) => line.startsWith('tick '), from);
+  await waitUntil('the spinning threads to use CPU again', () => cpuTicks(pid) > frozenTicks + 10);
+});

@@ -1,0 +1,112 @@
+// Mutated /proc text must either parse into a sane value or raise ProcParseError: never
+// another exception type, never a hang (ava's timeout catches that).
+
+import test, { type ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import { PAGE_SIZE } from '../src/model.js';
+import { ProcParseError } from '../src/proc/errors.js';
+import { parseSmaps } from '../src/proc/smaps.js';
+import { parseStat } from '../src/proc/stat.js';
+
+const ROUNDS = 4000;
+const SEED = 0x1badcafe;
+
+/** mulberry32: small, seedable, good enough to pick mutations. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Characters the parsers treat specially, plus arbitrary ones.
+const ALPHABET = '0123456789abcdefx-:() \n\tkBVmFlags[]/rwxsp\u0000\u00ff\ufffd';
+
+function mutate(text: string, random: () => number): string {
+  const pick = (n: number) => Math.floor(random() * n);
+  const char = () => (random() < 0.8 ? ALPHABET[pick(ALPHABET.length)] : String.fromCharCode(pick(0x10000)));
+  const garbage = () => Array.from({ length: 1 + pick(20) }, char).join('');
+  let result = text;
+  for (let n = 1 + pick(3); n > 0; n--) {
+    const at = pick(result.length + 1);
+    const lines = result.split('\n');
+    const line = pick(lines.length);
+    switch (pick(6)) {
+      case 0: result = result.slice(0, at) + char() + result.slice(at + 1); break;
+      case 1: result = result.slice(0, at); break;
+      case 2: result = result.slice(0, at) + garbage() + result.slice(at); break;
+      case 3: lines.splice(line, 0, lines[line]); result = lines.join('\n'); break;
+      case 4: lines.splice(line, 1); result = lines.join('\n'); break;
+      default: result = result.slice(0, at) + result.slice(at + 1 + pick(40)); break;
+    }
+  }
+  return result;
+}
+
+/** Runs parse on ROUNDS mutations of the inputs; returns how many parsed. */
+function fuzz<T>(t: ExecutionContext, inputs: string[], parse: (text: string) => T, check: (value: T) => void): number {
+  const random = prng(SEED);
+  let parsed = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const input = mutate(inputs[round % inputs.length], random);
+    let value: T;
+    try {
+      value = parse(input);
+    } catch (error) {
+      if (!(error instanceof ProcParseError)) {
+        t.fail(`round ${round}: ${String(error)} on input ${JSON.stringify(input)}`);
+        return parsed;
+      }
+      continue;
+    }
+    check(value);
+    parsed++;
+  }
+  return parsed;
+}
+
+// The first few mappings of this very process plus hand-made names: enough variety, fast to parse.
+function smapsInputs(): string[] {
+  const own = fs.readFileSync('/proc/self/smaps', 'utf8').split('\n');
+  const headers = own.flatMap((line, i) => (/^[0-9a-f]+-/.test(line) ? [i] : []));
+  return [
+    `${own.slice(0, headers[6]).join('\n')}\n`,
+    fs.readFileSync('/proc/self/maps', 'utf8').split('\n').slice(0, 12).join('\n'),
+    '7f3346000000-7f3346001000 rw-s 00000000 00:01 4123                       /memfd:ring buffer (deleted)\n'
+      + 'Size:                  4 kB\nVmFlags: rd wr sh mr mw me ms sd \n'
+      + 'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\nVmFlags: ex \n',
+  ];
+}
+
+test('mutated smaps parses into ordered page-aligned mappings or throws ProcParseError', (t) => {
+  const parsed = fuzz(t, smapsInputs(), parseSmaps, (vmas) => {
+    let previousEnd = 0;
+    for (const vma of vmas) {
+      if (!(vma.start % PAGE_SIZE === 0 && vma.end % PAGE_SIZE === 0 && previousEnd <= vma.start && vma.start < vma.end)) {
+        t.fail(`unordered or unaligned mapping ${vma.start.toString(16)}-${vma.end.toString(16)}`);
+      }
+      previousEnd = vma.end;
+    }
+  });
+  t.log(`${parsed} of ${ROUNDS} mutations parsed`);
+  t.pass();
+});
+
+test('mutated stat parses into whole fields or throws ProcParseError', (t) => {
+  const inputs = [
+    fs.readFileSync('/proc/self/stat', 'utf8'),
+    fs.readFileSync('/proc/1/stat', 'utf8'),
+    fs.readFileSync('/proc/self/stat', 'utf8').replace(/\(.*\)/s, '(a) (b) c)'),
+  ];
+  const parsed = fuzz(t, inputs, parseStat, (stat) => {
+    const numbers = Object.entries(stat).filter(([key]) => key !== 'comm' && key !== 'state');
+    if (stat.state.length !== 1 || !numbers.every(([, value]) => Number.isInteger(value))) {
+      t.fail(`malformed result ${JSON.stringify(stat)}`);
+    }
+  });
+  t.log(`${parsed} of ${ROUNDS} mutations parsed`);
+  t.pass();
+});
