@@ -20,7 +20,11 @@ export interface Imgfs {
   pid: number;
   /** Path of a file of a process on the mount, e.g. file(1234, 'dump'). */
   file(pid: number, name: string): string;
+  /** The last lines the FS process wrote to stderr (it logs one line per failed operation). */
+  recentLog(): string;
 }
+
+const LOG_LINES = 20;
 
 async function isMounted(dir: string): Promise<boolean> {
   const mounts = await fsp.readFile('/proc/mounts', 'utf8');
@@ -54,5 +58,10 @@ export async function startImgfs(): Promise<Imgfs> {
     if (Date.now() > deadline) throw new Error(`imgfs did not mount ${dir} within ${MOUNT_TIMEOUT_MS} ms:\n${stderr.trim()}`);
     await sleep(50);
   }
-  return { dir, pid: child.pid!, file: (pid, name) => path.join(dir, String(pid), name) };
+  return {
+    dir,
+    pid: child.pid!,
+    file: (pid, name) => path.join(dir, String(pid), name),
+    recentLog: () => stderr.trimEnd().split('\n').slice(-LOG_LINES).join('\n'),
+  };
 }

@@ -32,16 +32,43 @@ export function loadAverage(): string {
   return os.loadavg().map((load) => load.toFixed(2)).join(' ');
 }
 
-/** Share of all cores busy (anyone's work) over the next `ms`, from /proc/stat: the bench's
- *  numbers only mean something on an otherwise idle machine. */
+interface CpuTicks {
+  busy: number;
+  total: number;
+}
+
+async function systemTicks(): Promise<CpuTicks> {
+  const fields = (await fsp.readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + fields[4]; // idle + iowait
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** CPU ticks of a process; with `reaped`, also of its children it has waited for (and theirs). */
+async function processTicks(pid: number | 'self', reaped: boolean): Promise<number> {
+  const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const [utime, stime, cutime, cstime] = fields.slice(11, 15); // fields 14-17 of proc(5)
+  return utime + stime + (reaped ? cutime + cstime : 0);
+}
+
+/** Share of all cores busy (anyone's work) over the next `ms`: the bench's numbers only mean
+ *  something on an otherwise idle machine. */
 export async function cpuBusy(ms: number): Promise<number> {
-  const sample = async () => {
-    const fields = (await fsp.readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = fields[3] + fields[4]; // idle + iowait
-    return { idle, total: fields.reduce((a, b) => a + b, 0) };
-  };
-  const before = await sample();
+  const before = await systemTicks();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  const after = await sample();
-  return 1 - (after.idle - before.idle) / (after.total - before.total);
+  const after = await systemTicks();
+  return (after.busy - before.busy) / (after.total - before.total);
+}
+
+/** Measures the share of all cores that processes other than the bench's own used from now on.
+ *  Ours: this process, every child it reaped (commands, targets), and the FS process, which must
+ *  still run when the result is read. */
+export async function startCpuWatch(): Promise<(fsPid: number) => Promise<number>> {
+  const [system, self] = await Promise.all([systemTicks(), processTicks('self', true)]);
+  return async (fsPid) => {
+    const [systemNow, selfNow, fs] = await Promise.all([systemTicks(), processTicks('self', true), processTicks(fsPid, true)]);
+    const ours = selfNow - self + fs;
+    return Math.max(0, (systemNow.busy - system.busy - ours) / (systemNow.total - system.total));
+  };
 }

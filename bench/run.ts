@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { buildHelper } from './build.js';
 import { cleanUpOnSignals, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
-import { cpuBusy, describeMachine, loadAverage } from './machine.js';
+import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
   CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
   preadName, randomPread, readToNull, type Bench, type Measure, type Repetitions,
@@ -20,6 +20,10 @@ import { startFill } from './target.js';
 const OUT_PARENT = '/var/tmp';
 /** Busy share of all cores before the run above which the bench warns that others are using it. */
 const BUSY_WARNING = 0.1;
+
+const SMALL_MIB = 1024;
+const LARGE_MIB = 4096;
+const label = (mib: number) => `${mib / 1024} GiB`;
 
 const MEASURES: Measure[] = [
   ceiling,
@@ -39,10 +43,10 @@ const RATIOS: Ratio[] = [
 function goals(labels: string[]): Goal[] {
   return [
     ...labels.map((target): Goal => ({ label: `cat dump ≥ 1.6 GB/s (${target})`, target, name: catName('dump'), compare: '>=', bound: 1.6 })),
-    { label: 'cp of the 4 GiB dump ≥ gcore', target: '4 GiB', name: cpName('dump'), compare: '>=', bound: { name: GCORE } },
-    { label: 'open → first byte ≤ 30 ms (1 GiB)', target: '1 GiB', name: openName('dump'), compare: '<=', bound: 30 },
+    { label: `cp of the ${label(LARGE_MIB)} dump ≥ gcore`, target: label(LARGE_MIB), name: cpName('dump'), compare: '>=', bound: { name: GCORE } },
+    { label: `open → first byte ≤ 30 ms (${label(SMALL_MIB)})`, target: label(SMALL_MIB), name: openName('dump'), compare: '<=', bound: 30 },
     ...labels.map((target): Goal => ({ label: `p50 4 KiB pread ≤ 100 µs (${target})`, target, name: preadName('dump', 50), compare: '<=', bound: 100 })),
-    { label: 'FS RSS ≤ 150 MiB while dumping 4 GiB', target: '4 GiB', name: FS_PEAK_RSS, compare: '<=', bound: 150 },
+    { label: `FS RSS ≤ 150 MiB while dumping ${label(LARGE_MIB)}`, target: label(LARGE_MIB), name: FS_PEAK_RSS, compare: '<=', bound: 150 },
   ];
 }
 
@@ -64,16 +68,17 @@ function parseOptions(args: string[]): Options {
   return options;
 }
 
-const label = (mib: number) => `${mib / 1024} GiB`;
+const percent = (share: number) => `${(share * 100).toFixed(0)}%`;
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 async function main(options: Options): Promise<void> {
-  const targetsMiB = options.quick ? [1024] : [1024, 4096];
+  const targetsMiB = options.quick ? [SMALL_MIB] : [SMALL_MIB, LARGE_MIB];
   const reps: Repetitions = options.quick ? { throughput: 1, opens: 3, preads: 500 } : { throughput: 3, opens: 7, preads: 2000 };
   const started = Date.now();
   const loadBefore = loadAverage();
   const busyBefore = await cpuBusy(1000);
-  if (busyBefore > BUSY_WARNING) progress(`warning: ${(busyBefore * 100).toFixed(0)}% of the CPU was busy before the bench started; the numbers will be low`);
+  if (busyBefore > BUSY_WARNING) progress(`warning: ${percent(busyBefore)} of the CPU was busy before the bench started; the numbers will be low`);
+  const othersShare = await startCpuWatch();
 
   const [fill, pvr, pread] = await Promise.all(['fill', 'pvr', 'pread'].map(buildHelper));
   const outDir = await fsp.mkdtemp(`${OUT_PARENT}/imgfs-bench-`);
@@ -88,7 +93,9 @@ async function main(options: Options): Promise<void> {
     const target = await startFill(fill, mib);
     progress(`${label(mib)} target: pid ${target.pid}`);
     for (const measure of MEASURES) {
-      const measured = await measure({ bench, target, label: label(mib) });
+      const measured = await measure({ bench, target, label: label(mib) }).catch((err: Error) => {
+        throw new Error(`${err.message}\nimgfs's log ends with:\n${imgfs.recentLog() || '(nothing)'}`);
+      });
       for (const row of measured) progress(`  ${row.name}: ${row.value.toFixed(2)} ${row.unit}`);
       rows.push(...measured);
     }
@@ -96,11 +103,13 @@ async function main(options: Options): Promise<void> {
   }
 
   const labels = targetsMiB.map(label);
+  const others = await othersShare(imgfs.pid);
   process.stdout.write([
     `### \`npm run bench${options.quick ? ' -- --quick' : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `Machine: ${machine}. CPU busy with other work in the second before the run: ${(busyBefore * 100).toFixed(0)}%; ` +
-      `load average (1/5/15 min) before: ${loadBefore}, after: ${loadAverage()}. ` +
+    `Machine: ${machine}. Other processes kept ${percent(busyBefore)} of the CPU busy in the second before the run and used ` +
+      `${percent(others)} of it during the run (kernel threads such as writeback count as other); load average (1/5/15 min) ` +
+      `before: ${loadBefore}, after: ${loadAverage()}. ` +
       `Run time ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     '',
     measurementsTable(rows),

@@ -1,11 +1,17 @@
 // imgfs command line: thin on purpose. Every failure ends as one line on stderr and a non-zero exit.
 
+import { binfmtMain } from './binfmt.js';
 import { mountImgfs } from './mount.js';
+import { restoreMain } from './restore/main.js';
 import { showMain } from './show.js';
 
 const HELP = `usage:
   imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts)
   imgfs show <image|-> [--json]    print an image the way a person reads it
+  imgfs restore <image|-> [--detach] [--same-pid] [--anon-fallback]
+                                   bring the dumped process back to life (imgfs restore --help)
+  imgfs binfmt install|remove|status
+                                   let the kernel run an image (./task.img restores it)
 
 mount options:
   --no-freeze            never freeze a running task: reading the dump of a task that is not
@@ -13,6 +19,8 @@ mount options:
   --freeze-timeout <ms>  how long opening a dump waits for every thread to stop (default 2000);
                          past it the open fails with EBUSY and the task runs on
   --allow-other          let other users in (each reads only the processes they own)
+  --strict-v0            dump files end at the v0 terminator, without the extension a restore
+                         needs (exe, threads, FPU state, signal handlers, files, fds)
   -h, --help             this text
 
   ./mount.sh <mountpoint> [options] runs the same mount in the background; ./mount.sh -u unmounts.`;
@@ -24,7 +32,10 @@ async function main(argv: string[]): Promise<number> {
     return first === undefined ? 2 : 0;
   }
   if (first === 'show') return showMain(rest);
-  return mountImgfs(first, rest, HELP);
+  if (first === 'restore') return restoreMain(rest);
+  if (first === 'binfmt') return binfmtMain(rest);
+  // fuse-native keeps the event loop alive after an unmount: leave explicitly.
+  process.exit(await mountImgfs(first, rest, HELP));
 }
 
 main(process.argv.slice(2)).then(

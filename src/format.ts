@@ -67,7 +67,9 @@ export function encodeSegment(selector: number | bigint): number {
   if (!Number.isInteger(sel) || sel < 0 || sel > 0xffff) {
     throw new FormatError(`segment selector ${hex(selector)} is not a 16-bit value`);
   }
-  if (sel === 0) return CKPT_X86_SEG_NULL;
+  // Selectors 0..3 all name the null descriptor (the RPL bits do not matter there); a task may
+  // load 1..3 into fs or gs, and a dump must not fail for it.
+  if ((sel & ~3) === 0) return CKPT_X86_SEG_NULL;
   if ((sel & 3) !== SELECTOR_RPL_USER) {
     throw new FormatError(`segment selector ${hex(sel)} has RPL ${sel & 3}, expected 3`);
   }

@@ -1,14 +1,17 @@
 // The dump file: the binfmt_img v0 image of a snapshot, as a layout of extents.
-//   header | regs | mm | vma records | zero vma record | page records | 8 zero bytes
+//   header | regs | mm | vma records | zero vma record | page records | 8 zero bytes | extension
+// The extension (src/extension.ts) follows the v0 terminator unless the mount is --strict-v0.
 
 import {
   HEADER_SIZE, MM_SIZE, REGS_SIZE, TRAILER_SIZE, VMA_SIZE, VMA_TERMINATOR,
   carriesPages, encodeHeader, encodeMm, encodeRegs, encodeVma,
 } from './format.js';
+import { encodeExtension } from './extension.js';
 import { Layout, LayoutBuilder, RECORD_SIZE } from './extents.js';
 import type { Snapshot, Vma } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import type { FileKind } from './sessions.js';
+import { previewExtensionSize } from './restoreinfo.js';
 import { readMemoryLayout } from './snapshot.js';
 
 /** The pages a v0 dump carries: those of its private, readable-by-design VMAs. */
@@ -16,12 +19,13 @@ export function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
   return pages.restrict(vmas.filter(carriesPages).map((v): [number, number] => [v.start, v.end]));
 }
 
-/** Size of the image of a process with these VMAs and dumped pages. */
+/** Size of the v0 image of a process with these VMAs and dumped pages. */
 export function dumpSize(vmaCount: number, dumpedPageCount: number): number {
   return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmaCount + 1) * VMA_SIZE + dumpedPageCount * RECORD_SIZE + TRAILER_SIZE;
 }
 
-export function dumpLayout(snapshot: Snapshot): Layout {
+/** The v0 image of the snapshot, followed by its extension unless strictV0. */
+export function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
   const leader = snapshot.threads[0];
   const head = Buffer.concat([
     encodeHeader(),
@@ -30,18 +34,23 @@ export function dumpLayout(snapshot: Snapshot): Layout {
     ...snapshot.vmas.map(encodeVma),
     VMA_TERMINATOR,
   ]);
-  return new LayoutBuilder()
+  const builder = new LayoutBuilder()
     .bytes(head)
     .records(dumpedPages(snapshot.vmas, snapshot.pages))
-    .zeros(TRAILER_SIZE)
-    .build();
+    .zeros(TRAILER_SIZE);
+  if (!strictV0) builder.bytes(encodeExtension(snapshot.restore));
+  return builder.build();
 }
 
-export const dumpFile: FileKind = {
-  name: 'dump',
-  layout: dumpLayout,
-  previewSize(pid) {
-    const { vmas, pages } = readMemoryLayout(pid);
-    return dumpSize(vmas.length, dumpedPages(vmas, pages).totalPages);
-  },
-};
+/** The dump file: the v0 image with the extension, or without it for a --strict-v0 mount. */
+export function dumpFile(strictV0: boolean): FileKind {
+  return {
+    name: 'dump',
+    layout: (snapshot) => dumpLayout(snapshot, strictV0),
+    previewSize(pid) {
+      const { vmas, pages } = readMemoryLayout(pid);
+      const v0 = dumpSize(vmas.length, dumpedPages(vmas, pages).totalPages);
+      return strictV0 ? v0 : v0 + previewExtensionSize(pid, vmas);
+    },
+  };
+}

@@ -2,6 +2,7 @@
 // x86_64 user addresses stay below 2^47, far inside the 2^53 that doubles hold exactly.
 // Register values are full 64-bit words, hence bigint.
 
+import type { ImageExtension } from './extension-model.js';
 import type { PageIndex } from './pageindex.js';
 
 export const PAGE_SIZE = 4096;
@@ -82,6 +83,8 @@ export interface Snapshot {
   pages: PageIndex;
   /** What the ELF core needs beyond the dump's fields. */
   core: CoreInfo;
+  /** What a restore needs beyond v0: the image extension. */
+  restore: ImageExtension;
 }
 
 /**

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { mountTree } from './fs.js';
+import { coreFile } from './coregen.js';
 import { dumpFile } from './imagegen.js';
 import { SnapshotStore } from './sessions.js';
 import { ProcessTree } from './tree.js';
@@ -13,14 +14,16 @@ interface Options {
   freeze: boolean;
   freezeTimeoutMs: number;
   allowOther: boolean;
+  strictV0: boolean;
 }
 
 function parseOptions(args: string[], help: string): Options {
-  const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false };
+  const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--no-freeze') options.freeze = false;
     else if (arg === '--allow-other') options.allowOther = true;
+    else if (arg === '--strict-v0') options.strictV0 = true;
     else if (arg === '--freeze-timeout') {
       const ms = Number(args[++i]);
       if (!Number.isInteger(ms) || ms <= 0) throw new Error(`--freeze-timeout needs a positive number of milliseconds, not '${args[i]}'`);
@@ -53,17 +56,20 @@ export async function mountImgfs(target: string, args: string[], help: string): 
   recoverStaleMount(mountPoint);
   mkdirSync(mountPoint, { recursive: true });
   const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs });
-  const tree = new ProcessTree(store, [dumpFile]);
+  const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile]);
   const mounted = await mountTree(mountPoint, tree, {
     allowOther: options.allowOther,
     log: (line) => process.stderr.write(`imgfs: ${line}\n`),
   });
   process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
   return new Promise((done) => {
+    let stopping = false;
     const stop = async () => {
+      if (stopping) return;
+      stopping = true;
       store.releaseAll();
       try {
-        await mounted.unmount();
+        if (isMounted(mountPoint)) await mounted.unmount();
         done(0);
       } catch (err) {
         process.stderr.write(`imgfs: unmounting ${mountPoint}: ${(err as Error).message}\n`);
@@ -72,5 +78,7 @@ export async function mountImgfs(target: string, args: string[], help: string): 
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Unmounted from outside (fusermount -u): nothing will call us again, so let the tasks go.
+    setInterval(() => isMounted(mountPoint) || stop(), 2000).unref();
   });
 }

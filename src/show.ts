@@ -1,5 +1,5 @@
-// `imgfs show`: reads a binfmt_img v0 image front to back in bounded memory, checks every
-// structural rule of the format, and prints it for people or (--json) for machines.
+// `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
+// checks every structural rule of the format, and prints it for people or (--json) for machines.
 
 import { createReadStream } from 'node:fs';
 import {
@@ -8,6 +8,10 @@ import {
   TRAILER_SIZE, VMA_OFFSETS, VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
+import {
+  EXTENSION_HEADER_SIZE, ExtensionFormatError, decodeExtension, decodeExtensionHeader,
+} from './extension.js';
+import type { ImageExtension } from './extension-model.js';
 import { PAGE_SIZE } from './model.js';
 
 /** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
@@ -21,8 +25,16 @@ export interface ImageSummary {
   pageCount: number;
   /** Bytes in the whole source, extension included. */
   size: number;
-  /** Bytes after the trailer: the extension later work defines; v0 does not parse it. */
-  extension?: { offset: number; length: number };
+  /** The extension after the trailer, when the image has one. */
+  extension?: ShownExtension;
+}
+
+export interface ShownExtension {
+  /** Image offset of its header. */
+  offset: number;
+  length: number;
+  version: number;
+  content: ImageExtension;
 }
 
 /** A structural problem in an image, at a byte offset of the image. */
@@ -190,6 +202,26 @@ async function readPages(reader: ByteReader, vmas: readonly DecodedVma[]): Promi
   }
 }
 
+/** The extension after the trailer, if any bytes follow it; nothing may follow the extension. */
+async function readExtension(reader: ByteReader): Promise<ShownExtension | undefined> {
+  const offset = reader.offset;
+  const got = await reader.fill(EXTENSION_HEADER_SIZE);
+  if (got === 0) return undefined;
+  try {
+    const header = reader.take(got);
+    const { version, length } = decodeExtensionHeader(header, offset);
+    const body = reader.take(await reader.fill(length - EXTENSION_HEADER_SIZE));
+    const content = decodeExtension(Buffer.concat([header, body]), offset);
+    const after = reader.offset;
+    const extra = await reader.drain();
+    if (extra > 0) throw new ImageFormatError(after, `${extra} bytes follow the extension's end`);
+    return { offset, length, version, content };
+  } catch (err) {
+    if (err instanceof ExtensionFormatError) throw new ImageFormatError(err.offset, err.problem);
+    throw err;
+  }
+}
+
 /** Parses and checks a whole image; throws ImageFormatError at the first structural problem. */
 export async function readImage(source: ImageSource): Promise<ImageSummary> {
   const chunks = openChunks(source);
@@ -203,8 +235,7 @@ export async function readImage(source: ImageSource): Promise<ImageSummary> {
     const mm = decodeMm(await readStruct(reader, MM_SIZE, 'mm record'));
     const vmas = await readVmas(reader);
     const pages = await readPages(reader, vmas);
-    const extensionOffset = reader.offset;
-    const extensionLength = await reader.drain();
+    const extension = await readExtension(reader);
     return {
       header,
       regs,
@@ -212,7 +243,7 @@ export async function readImage(source: ImageSource): Promise<ImageSummary> {
       vmas: vmas.map((vma, i) => ({ ...vma, pages: pages[i] })),
       pageCount: pages.reduce((a, b) => a + b, 0),
       size: reader.offset,
-      ...(extensionLength > 0 ? { extension: { offset: extensionOffset, length: extensionLength } } : {}),
+      ...(extension ? { extension } : {}),
     };
   } finally {
     // Stops and closes a file stream we opened when parsing ends early.
@@ -286,16 +317,81 @@ export function formatImage(summary: ImageSummary): string {
     ...vmas.map(formatVma),
     '',
     `total: ${vmas.length} vmas mapping ${mappedPages} pages, ${pageCount} pages dumped (${formatBytes(pageCount * PAGE_SIZE)})`,
-    extension
-      ? `extension: ${extension.length} bytes at byte ${extension.offset} (not parsed by v0)`
-      : 'extension: none',
+    ...(extension ? formatExtension(extension) : ['extension: none']),
     '',
   ].join('\n');
 }
 
-/** JSON for machines: bigints become "0x..." strings. */
+const SIGNAL_NAMES = [
+  'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM',
+  'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF',
+  'WINCH', 'IO', 'PWR', 'SYS',
+];
+const signalName = (signal: number): string => `SIG${SIGNAL_NAMES[signal - 1] ?? signal}`;
+const SIG_IGN = 1n;
+const SA_FLAGS: readonly [bigint, string][] = [
+  [0x1n, 'SA_NOCLDSTOP'], [0x2n, 'SA_NOCLDWAIT'], [0x4n, 'SA_SIGINFO'], [0x0400_0000n, 'SA_RESTORER'],
+  [0x0800_0000n, 'SA_ONSTACK'], [0x1000_0000n, 'SA_RESTART'], [0x4000_0000n, 'SA_NODEFER'], [0x8000_0000n, 'SA_RESETHAND'],
+];
+
+function saFlags(flags: bigint): string {
+  const names = SA_FLAGS.filter(([bit]) => flags & bit).map(([, name]) => name);
+  const rest = SA_FLAGS.reduce((left, [bit]) => left & ~bit, flags);
+  if (rest !== 0n) names.push(hex(rest));
+  return names.length > 0 ? names.join('|') : '0';
+}
+
+/** glibc's dev_t encoding, as maps prints it: major:minor in hex. */
+function deviceName(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
+const NS_PER_MS = 1_000_000n;
+const MAX_DATE_MS = 8_640_000_000_000_000n;
+
+function mtimeText(ns: bigint): string {
+  const ms = ns / NS_PER_MS;
+  if (ms > MAX_DATE_MS || ms < -MAX_DATE_MS) return `${ns}ns`;
+  return new Date(Number(ms)).toISOString().replace('.000Z', 'Z');
+}
+
+function formatExtension({ offset, length, version, content: ext }: ShownExtension): string[] {
+  const range = (start: number, end: number) => `${start.toString(16).padStart(12, '0')}-${end.toString(16).padStart(12, '0')}`;
+  const handled = ext.sigactions.map((a, i) => ({ ...a, signal: i + 1 })).filter((a) => a.handler !== 0n);
+  return [
+    `extension: version ${version}, ${length} bytes at byte ${offset}`,
+    `  exe  ${ext.exe}`,
+    `  cwd  ${ext.cwd}`,
+    `  brk  ${hex(ext.brk)}`,
+    `  auxv ${ext.auxv.length / 16} entries`,
+    '',
+    `threads (${ext.threads.length})`,
+    ...ext.threads.map((t) => `  tid ${t.tid}  ip ${word(t.regs.rip)}  sp ${word(t.regs.rsp)}  fs_base ${word(t.regs.fs_base)}  ` +
+      `sigmask ${hex(t.sigmask)}  xstate ${t.xstate.length} bytes`),
+    '',
+    `mapped files (${ext.files.length})`,
+    ...ext.files.map((f) => `  ${range(f.start, f.end)} dev ${deviceName(f.dev)} inode ${f.inode} size ${f.size} ` +
+      `mtime ${mtimeText(f.mtimeNs)} ${f.path}`),
+    '',
+    `signal dispositions other than SIG_DFL (${handled.length})`,
+    ...handled.map((a) => `  ${signalName(a.signal).padEnd(10)} ${a.handler === SIG_IGN ? 'SIG_IGN' : `handler ${hex(a.handler)}`}` +
+      `  flags ${saFlags(a.flags)}  mask ${hex(a.mask)}  restorer ${hex(a.restorer)}`),
+    '',
+    `open file descriptors (${ext.fds.length})`,
+    ...ext.fds.map((f) => `  ${String(f.fd).padStart(4)} ${f.kind.padEnd(6)} flags 0${f.flags.toString(8).padStart(6, '0')} ` +
+      `pos ${f.offset} ${f.target}`),
+  ];
+}
+
+/** JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state) hex strings. */
 export function imageToJson(summary: ImageSummary): string {
-  return JSON.stringify(summary, (_key, value) => (typeof value === 'bigint' ? hex(value) : value), 2) + '\n';
+  return JSON.stringify(summary, function (this: Record<string, unknown>, key, value) {
+    const raw = this[key];
+    if (Buffer.isBuffer(raw)) return raw.toString('hex');
+    return typeof value === 'bigint' ? hex(value) : value;
+  }, 2) + '\n';
 }
 
 export interface ShowIo {

@@ -3,6 +3,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
+import { readCoreInfo } from './coreinfo.js';
 import type { MmFields, Snapshot, ThreadState, Vma } from './model.js';
 import { scanPages } from './proc/pagemap.js';
 import { readSmaps } from './proc/smaps.js';
@@ -10,6 +11,7 @@ import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
 import { freezeThreadGroup, type FrozenGroup } from './ptrace/freeze.js';
 import { readBrk } from './ptrace/inject.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
+import { readRestoreInfo } from './restoreinfo.js';
 
 export interface SnapshotOptions {
   /** Freeze a running task (default); otherwise only an already stopped task can be dumped. */
@@ -46,14 +48,16 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
     const stat = readStat(pid);
     if (stat.startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
     const { vmas, pages } = readMemoryLayout(pid);
-    const snapshot: Snapshot = {
+    const withoutExtension = {
       pid,
       startTime: stat.startTime,
       threads: frozen.tids.map(threadState),
+      core: readCoreInfo(pid, frozen.tids, vmas),
       mm: mmFields(pid, stat, vmas, frozen),
       vmas,
       pages,
     };
+    const snapshot: Snapshot = { ...withoutExtension, restore: readRestoreInfo(withoutExtension) };
     return { snapshot, release: () => frozen.release() };
   } catch (err) {
     frozen.release();

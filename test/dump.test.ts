@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoOf, makeTempDir, readAt, readFileAsync } from './helpers/files.js';
 import {
-  procOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
+  procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
 } from './helpers/groundtruth.js';
 import {
   HEADER_SIZE, imageSize, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_OFFSET, PAGE_RECORD_SIZE, PAGE_SIZE, parseImage,
@@ -87,7 +87,7 @@ test.serial('the root lists thread-group leaders, not thread ids', async (t) => 
   t.true(entries.includes(String(target.pid)), `pid ${target.pid} listed`);
   t.true(entries.includes(String(process.pid)), 'the test process listed');
   for (const tid of tids) t.false(entries.includes(tid), `thread ${tid} not listed`);
-  t.deepEqual(await fsp.readdir(path.join(mnt.dir, String(target.pid))), ['dump']);
+  t.true((await fsp.readdir(path.join(mnt.dir, String(target.pid)))).includes('dump'));
 });
 
 test.serial('dump is a 0400 file owned like /proc/<pid>, its size the bytes a read yields', async (t) => {
@@ -97,7 +97,7 @@ test.serial('dump is a 0400 file owned like /proc/<pid>, its size the bytes a re
   const before = await fsp.stat(file);
   t.true(before.isFile());
   t.is(before.mode & 0o7777, 0o400);
-  t.deepEqual({ uid: before.uid, gid: before.gid }, procOwner(target.pid));
+  t.deepEqual({ uid: before.uid, gid: before.gid }, procFileOwner(target.pid));
 
   const handle = await openDump(t, file);
   const opened = await handle.stat();
@@ -106,7 +106,7 @@ test.serial('dump is a 0400 file owned like /proc/<pid>, its size the bytes a re
   t.is((await fsp.stat(file)).size, bytes.length, 'stat size while open');
   t.is(before.size, bytes.length, 'stat size before open (the target did not change)');
   const image = parseImage(bytes);
-  t.is(bytes.length, imageSize(image.vmas.length, image.pages.length));
+  t.is(bytes.length, imageSize(image.vmas.length, image.pages.length) + (image.extension?.length ?? 0));
 });
 
 test.serial('header, registers, mm, VMAs and pages match /proc while the dump is open', async (t) => {
@@ -154,11 +154,7 @@ test.serial('header, registers, mm, VMAs and pages match /proc while the dump is
     start_code: stat[26], end_code: stat[27], start_stack: stat[28], start_data: stat[45], end_data: stat[46],
     start_brk: stat[47], arg_start: stat[48], arg_end: stat[49], env_start: stat[50], env_end: stat[51], exe_fd: 0,
   });
-  const heap = maps.find((entry) => entry.name === '[heap]');
-  if (heap) {
-    t.true(image.mm.brk > BigInt(heap.end - PAGE_SIZE) && image.mm.brk <= BigInt(heap.end),
-      `brk ${hex(Number(image.mm.brk))} is the current break, inside the last page of [heap] ending ${hex(heap.end)}`);
-  }
+  t.is(image.mm.brk, BigInt(parseInt(target.info[3], 16)), 'brk is the exact current break (the target set it off a page boundary)');
 
   const patternRecords = image.pages.filter((page) => page.vaddr >= region && page.vaddr < region + regionBytes);
   t.is(patternRecords.length, regionBytes / PAGE_SIZE, 'every page of the pattern region is dumped');
@@ -207,7 +203,7 @@ test.serial('cp of the whole dump and dd slices at any offset and size are byte-
   const copy = await fsp.readFile(copyPath);
   t.is(copy.length, size);
   const image = parseImage(copy);
-  t.is(image.end, size);
+  t.is(image.size, size);
   assertPagesEqualMemory(t, image, copy, target.pid);
 
   const vmasEnd = VMAS_OFFSET + (image.vmas.length + 1) * VMA_RECORD_SIZE;
@@ -222,9 +218,10 @@ test.serial('cp of the whole dump and dd slices at any offset and size are byte-
     }
   }
   for (let i = 0; i < 12; i++) {
-    slices.push({ offset: Math.floor(next() * size), length: 1 + Math.floor(next() * 300_000), bs: [4096, 1, 777, 131072][i % 4] });
+    slices.push({ offset: Math.floor(next() * size), length: 1 + Math.floor(next() * 300_000), bs: [4096, 65537, 777, 131072][i % 4] });
   }
-  slices.push({ offset: size - 3, length: 100, bs: 4096 }, { offset: size + 10, length: 100, bs: 4096 });
+  slices.push({ offset: HEADER_SIZE - 3, length: 50, bs: 1 }, { offset: size - 3, length: 100, bs: 4096 },
+    { offset: size + 10, length: 100, bs: 4096 });
 
   for (const [i, { offset, length, bs }] of slices.entries()) {
     const out = path.join(work, `slice-${i}`);
@@ -259,7 +256,7 @@ test.serial('two concurrent cp give identical files, also of a target that chang
 
   const [patternA, patternB] = await copies(pattern.pid, 'pattern');
   t.true(patternA.equals(patternB), 'concurrent copies of the pattern target');
-  t.is(parseImage(patternA).end, patternA.length);
+  t.is(parseImage(patternA).size, patternA.length);
 
   // The counter changes its memory whenever it runs: copies taken while one open holds the
   // snapshot must still agree byte for byte with each other and with that open.

@@ -4,14 +4,7 @@ import test from 'ava';
 import { LayoutBuilder, RECORD_SIZE, type PageSource } from '../src/extents.js';
 import { PAGE_SIZE } from '../src/model.js';
 import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 0x1_0000_0000;
-  };
-}
+import { prng } from './helpers/prng.js';
 
 /** A fake target whose byte at address a is (a * 31 + (a >> 12)) & 0xff, counting its reads. */
 class FakeMemory implements PageSource {

@@ -7,20 +7,10 @@ import { PAGE_SIZE } from '../src/model.js';
 import { ProcParseError } from '../src/proc/errors.js';
 import { parseSmaps } from '../src/proc/smaps.js';
 import { parseStat } from '../src/proc/stat.js';
+import { prng } from './helpers/prng.js';
 
 const ROUNDS = 4000;
 const SEED = 0x1badcafe;
-
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Characters the parsers treat specially, plus arbitrary ones.
 const ALPHABET = '0123456789abcdefx-:() \n\tkBVmFlags[]/rwxsp\u0000\u00ff\ufffd';

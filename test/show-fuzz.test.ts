@@ -4,21 +4,10 @@ import test from 'ava';
 import { PAGE_RECORD_SIZE, VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeVma } from '../src/format.js';
 import type { UserRegs, Vma } from '../src/model.js';
 import { ImageFormatError, formatImage, readImage } from '../src/show.js';
+import { prng } from './helpers/prng.js';
 
 const ITERATIONS = 4000;
 const SEED = 0x1d2c3b4a;
-
-/** mulberry32: a small seeded PRNG, so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function baseImage(): Buffer {
   const regs = Object.fromEntries(

@@ -55,7 +55,7 @@ const isErrno = (err: unknown, errno: number) => err instanceof NativeError && e
  */
 export function freezeThreadGroup(pid: number, opts: { timeoutMs: number }): FrozenGroup {
   const deadline = performance.now() + opts.timeoutMs;
-  const freeze = { pid, timeoutMs: opts.timeoutMs, deadline, threads: new Map<number, Tracee>(), gone: new Set<number>() };
+  const freeze: Freeze = { pid, timeoutMs: opts.timeoutMs, deadline, threads: new Map(), gone: new Set() };
   requireLiveLeader(pid);
   try {
     // Stopped threads create no threads, so a listing with nothing new after all stopped is final.

@@ -69,7 +69,7 @@ export function readBrk(tid: number): number {
  * restart block, e.g. nanosleep), rip back onto the instruction. A signal the task has a handler
  * for and that arrives with the release sees the call restarted rather than failed with EINTR.
  */
-function withSyscallRestarted(saved: UserRegs): UserRegs {
+export function withSyscallRestarted(saved: UserRegs): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
   switch (BigInt.asIntN(64, saved.rax)) {
     case ERESTARTSYS:

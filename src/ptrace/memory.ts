@@ -13,13 +13,14 @@ const MAX_RW_COUNT = 0x7ffff000;
 const TWO_POW_32 = 2 ** 32;
 /** u32 words per struct iovec: base low, base high, length low, length high. */
 const WORDS = 4;
+const NO_OUTPUT = Buffer.alloc(0);
 
 export class RemoteReader {
   private readonly maxSegments: number;
   private readonly local: Uint32Array;
   private readonly remote: Uint32Array;
   private pid = 0;
-  private out: Buffer = Buffer.alloc(0);
+  private out: Buffer = NO_OUTPUT;
   private outAddress = 0;
   /** Segments waiting for the next process_vm_readv, and their bytes. */
   private count = 0;
@@ -88,7 +89,7 @@ export class RemoteReader {
   commit(): number {
     this.flush();
     const total = this.bytesRead;
-    this.out = Buffer.alloc(0);
+    this.out = NO_OUTPUT;
     this.bytesRead = 0;
     return total;
   }

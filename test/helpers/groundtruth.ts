@@ -47,8 +47,8 @@ export function readVmFlags(pid: number): Map<number, Set<string>> {
   return flags;
 }
 
-const PAGEMAP_PRESENT = 1n << 63n;
-const PAGEMAP_SWAPPED = 1n << 62n;
+/** Bits 63 (present) and 62 (swapped) of a little-endian pagemap entry, in its last byte. */
+const PRESENT_OR_SWAPPED = 0xc0;
 const PAGEMAP_CHUNK_PAGES = 65536;
 
 /** Addresses of the pages in [start, end) that /proc/<pid>/pagemap reports present or swapped. */
@@ -62,8 +62,7 @@ export function residentPages(pid: number, start: number, end: number): number[]
       const bytes = fs.readSync(fd, buffer, 0, count * 8, (chunkStart / PAGE_SIZE) * 8);
       if (bytes !== count * 8) throw new Error(`short pagemap read of pid ${pid} at 0x${chunkStart.toString(16)}: ${bytes} bytes`);
       for (let i = 0; i < count; i++) {
-        const entry = buffer.readBigUInt64LE(8 * i);
-        if (entry & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) pages.push(chunkStart + i * PAGE_SIZE);
+        if (buffer[8 * i + 7] & PRESENT_OR_SWAPPED) pages.push(chunkStart + i * PAGE_SIZE);
       }
     }
   } finally {
@@ -110,8 +109,19 @@ export function threadStatuses(pid: number): TaskStatus[] {
   return fs.readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b).map((tid) => taskStatus(pid, tid));
 }
 
+/** The owner of the /proc/<pid> directory: the process's euid/egid, whether dumpable or not. */
 export function procOwner(pid: number): { uid: number; gid: number } {
   const stat = fs.statSync(`/proc/${pid}`);
+  return { uid: stat.uid, gid: stat.gid };
+}
+
+/**
+ * The owner the kernel gives a process's /proc files, /proc/<pid>/mem among them: its euid/egid,
+ * or root when it is not dumpable. (The /proc/<pid> directory itself is exempt from the
+ * non-dumpable rule, so it is no guide for a file that holds the process's memory.)
+ */
+export function procFileOwner(pid: number): { uid: number; gid: number } {
+  const stat = fs.statSync(`/proc/${pid}/mem`);
   return { uid: stat.uid, gid: stat.gid };
 }
 

@@ -56,6 +56,27 @@ export interface Image {
   pages: ImagePage[];
   /** Offset just past the 8-byte terminator: the v0 image's size. */
   end: number;
+  /** The extension after the terminator (only its header is read here), or null. */
+  extension: { offset: number; length: number } | null;
+  /** The whole image: end plus the extension's length. */
+  size: number;
+}
+
+/** "IMGX": the extension header is u32 magic, u32 version, u64 length of the whole extension. */
+export const EXTENSION_MAGIC = 0x58474d49;
+const EXTENSION_HEADER_SIZE = 16;
+
+/** The extension header at offset, whose length must cover exactly the rest of buf. */
+function parseExtensionSpan(buf: Buffer, offset: number): { offset: number; length: number } | null {
+  if (offset === buf.length) return null;
+  need(buf, offset, EXTENSION_HEADER_SIZE, 'extension header');
+  const magic = buf.readUInt32LE(offset);
+  if (magic !== EXTENSION_MAGIC) throw new Error(`bytes after the terminator at ${offset} are no extension (magic 0x${magic.toString(16)})`);
+  const length = Number(buf.readBigUInt64LE(offset + 8));
+  if (offset + length !== buf.length) {
+    throw new Error(`the extension at ${offset} says ${length} bytes, but ${buf.length - offset} follow the terminator`);
+  }
+  return { offset, length };
 }
 
 function need(buf: Buffer, offset: number, length: number, what: string): void {
@@ -122,7 +143,8 @@ export function parseImage(buf: Buffer): Image {
     pages.push({ vaddr, offset });
     offset += PAGE_SIZE;
   }
-  return { magic, version, regs, mm, vmas, pages, end: offset };
+  const extension = parseExtensionSpan(buf, offset);
+  return { magic, version, regs, mm, vmas, pages, end: offset, extension, size: offset + (extension?.length ?? 0) };
 }
 
 /** Size of a v0 image with the given counts. */

@@ -80,3 +80,22 @@ export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Prom
   });
   return { dir, proc, stderr: () => stderr };
 }
+
+/**
+ * Pids of the imgfs processes serving dir (node running the CLI with dir as an argument): how a
+ * test finds the background server ./mount.sh started for it.
+ */
+export async function imgfsPidsServing(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = (await fsp.readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      const exe = await fsp.readlink(`/proc/${entry}/exe`);
+      if (exe === process.execPath && argv.includes(dir) && argv.some((arg) => arg.endsWith('src/cli.ts'))) pids.push(Number(entry));
+    } catch {
+      // The process exited while we looked, or is a kernel thread without an exe.
+    }
+  }
+  return pids;
+}

@@ -38,6 +38,7 @@ const REAP_TIMEOUT_MS = 20_000;
  * is reported to its tracer before its parent: a dumper that never lets go shows up here.
  */
 export async function killAndReap(proc: ChildProcess): Promise<void> {
+  if (proc.pid === undefined) return; // never started: nothing to reap
   if (!exited(proc)) proc.kill('SIGKILL');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

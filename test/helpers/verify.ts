@@ -63,7 +63,7 @@ export function assertPagesEqualMemory(t: ExecutionContext, image: Image, imageB
 export function assertImageMatchesProcess(t: ExecutionContext, image: Image, imageBytes: Buffer, pid: number): void {
   t.is(image.magic, IMG_MAGIC, 'magic');
   t.is(image.version, IMG_VERSION, 'version');
-  t.is(image.end, imageBytes.length, 'the image ends right after the page terminator');
+  t.is(image.size, imageBytes.length, 'the image ends right after the page terminator and its extension');
   assertVmasMatch(t, image, pid);
   const expected = expectedPages(pid);
   const dumped = image.pages.map((page) => page.vaddr);

@@ -6,6 +6,7 @@
 // Prints, once every thread is parked: ready <heap-hex> <tid0> <tid1> ...
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,21 @@ __attribute__((noinline)) static void core_main_park(void) {
   for (;;) pause();
 }
 
+// The kernel rewrites each thread's rseq area (cpu_id, mm_cid) whenever the thread returns to user
+// space on another CPU, e.g. when a debugger detaches: on one CPU those bytes never change, so
+// cores taken at different moments of a parked process compare byte for byte.
+static void pin_to_one_cpu(void) {
+  cpu_set_t allowed, one;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (CPU_ISSET(cpu, &allowed)) { CPU_SET(cpu, &one); break; }
+  }
+  sched_setaffinity(0, sizeof one, &one);
+}
+
 int main(void) {
+  pin_to_one_cpu();
   core_tls = 0x7150fff;
   core_heap = malloc(HEAP_BYTES);
   for (int i = 0; i < HEAP_BYTES; i++) core_heap[i] = (char)(i & 0xff);

@@ -1,0 +1,330 @@
+// What an ELF core needs beyond the dump's snapshot: each thread's FPU state, signal masks and CPU
+// times; the process's ids, credentials and arguments; auxv; the siginfo of the stop; the facts
+// vma_dump_size decides by; and the CPU's XSAVE format. readCoreInfo runs while the process is
+// frozen; readCoreShape reads what a core's size depends on without freezing anything.
+
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import koffi from 'koffi';
+import { Errno, ImgfsError } from './errors.js';
+import { encodeXsaveLayout, SIGINFO_SIZE, type XsaveComponent } from './elfnotes.js';
+import type { CoreShape } from './coregen.js';
+import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts } from './model.js';
+import { parseSmaps, readSmaps } from './proc/smaps.js';
+import { freezeThreadGroup } from './ptrace/freeze.js';
+import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
+import { readMemory } from './ptrace/memory.js';
+import { getRegset, NT_PRFPREG, NT_X86_XSTATE } from './ptrace/regs.js';
+
+const PTRACE_GETSIGINFO = 0x4202;
+const SIGTRAP = 5;
+const ELF_MAGIC = Buffer.from('\x7fELF', 'latin1');
+/** ELF_PRARGSZ - 1: the argument bytes NT_PRPSINFO holds. */
+const ARGS_MAX = 79;
+const GATE_NAME = '[vsyscall]';
+
+/** Reads the core's facts of a frozen process whose snapshot has these threads and VMAs. */
+export function readCoreInfo(pid: number, tids: readonly number[], vmas: readonly Vma[]): CoreInfo {
+  const threads = tids.map((tid) => threadCoreState(pid, tid));
+  const format = learnXstateFormat(threads[0].xstate);
+  return {
+    filter: coredumpFilter(pid),
+    vmaFacts: vmaFacts(pid, vmas),
+    gate: gateVma(pid),
+    process: processInfo(pid),
+    siginfo: stopSiginfo(pid),
+    auxv: readFileSync(`/proc/${pid}/auxv`),
+    threads,
+    xsaveLayout: format.layout,
+  };
+}
+
+/** What the size of a core of pid taken now would depend on, read without freezing it. */
+export function readCoreShape(pid: number): CoreShape {
+  const vmas = readSmaps(pid).filter((v) => v.name !== GATE_NAME);
+  const format = xstateFormat();
+  return {
+    vmas,
+    core: { filter: coredumpFilter(pid), vmaFacts: vmaFacts(pid, vmas), gate: gateVma(pid) },
+    threadCount: readdirSync(`/proc/${pid}/task`).length,
+    xstateSize: format.size,
+    auxvSize: readFileSync(`/proc/${pid}/auxv`).length,
+    xsaveLayoutSize: format.layout?.length ?? 0,
+  };
+}
+
+function coredumpFilter(pid: number): number {
+  return parseInt(readFileSync(`/proc/${pid}/coredump_filter`, 'latin1'), 16);
+}
+
+/** The kernel's gate area, which only /proc lists as a mapping (maps: no page walk, unlike smaps). */
+function gateVma(pid: number): Vma | null {
+  const line = /^[0-9a-f]+-[0-9a-f]+ .* \[vsyscall\]$/m.exec(readFileSync(`/proc/${pid}/maps`, 'utf8'))?.[0];
+  return line ? parseSmaps(`${line}\n`)[0] : null;
+}
+
+function vmaFacts(pid: number, vmas: readonly Vma[]): VmaFacts[] {
+  const anonymous = vmasWithAnonymousPages(pid, vmas);
+  return vmas.map((vma, i) => {
+    const path = mapFilesPath(pid, vma);
+    const file = hasFile(vma) ? mappedFile(path, vma) : null;
+    const elfCandidate = file !== null && vma.offset === 0 && vma.read && !vma.vmFlags.has('sh');
+    return { anonymous: anonymous[i], startsWithElf: elfCandidate && startsWithElf(path), file };
+  });
+}
+
+// include/uapi/linux/fs.h: PAGEMAP_SCAN, _IOWR('f', 16, struct pm_scan_arg), and page categories.
+const PAGEMAP_SCAN = 0xc0606610;
+const PM_SCAN_ARG_SIZE = 96;
+const PAGE_REGION_SIZE = 24;
+const PAGE_IS_FILE = 1n << 2n;
+const PAGE_IS_PRESENT = 1n << 3n;
+const PAGE_IS_SWAPPED = 1n << 4n;
+const PAGE_IS_PFNZERO = 1n << 5n;
+/** What PAGEMAP_SCAN fails with on kernels (before 6.7) that lack it. */
+const SCAN_UNSUPPORTED = new Set([Errno.EINVAL, Errno.ENOTTY, Errno.EOPNOTSUPP]);
+
+const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *arg)');
+
+/**
+ * For each VMA, whether it holds anonymous pages, resident or swapped out: userspace's view of the
+ * anon_vma a first write creates. Only private VMAs are asked (for the others vma_dump_size never
+ * looks). PAGEMAP_SCAN stops at the first page that is neither file-backed nor the zero page;
+ * without it, smaps' Anonymous and Swap fields tell the same, at the cost of a walk of every page
+ * table. A VMA that dropped all its anonymous pages again, or inherited anon_vma in a split, keeps
+ * anon_vma in the kernel but shows no page here.
+ */
+function vmasWithAnonymousPages(pid: number, vmas: readonly Vma[]): boolean[] {
+  const asked = (vma: Vma) => !['sh', 'io', 'pf'].some((flag) => vma.vmFlags.has(flag));
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
+    const region = Buffer.alloc(PAGE_REGION_SIZE);
+    arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
+    arg.writeBigUInt64LE(koffi.address(region), 40);
+    arg.writeBigUInt64LE(1n, 48); // vec_len
+    arg.writeBigUInt64LE(1n, 56); // max_pages: the first page found answers the question
+    arg.writeBigUInt64LE(PAGE_IS_FILE | PAGE_IS_PFNZERO, 64); // category_inverted: neither ...
+    arg.writeBigUInt64LE(PAGE_IS_FILE | PAGE_IS_PFNZERO, 72); // category_mask: ... of these
+    arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 80); // category_anyof_mask
+    arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 88); // return_mask
+    const found: boolean[] = [];
+    for (const vma of vmas) {
+      if (!asked(vma)) {
+        found.push(false);
+        continue;
+      }
+      arg.writeBigUInt64LE(BigInt(vma.start), 16);
+      arg.writeBigUInt64LE(BigInt(vma.end), 24);
+      const regions = ioctl(fd, PAGEMAP_SCAN, arg) as number;
+      if (regions < 0) {
+        const errno = koffi.errno();
+        if (SCAN_UNSUPPORTED.has(errno)) return anonymousPerSmaps(pid, vmas).map((anon, i) => anon && asked(vmas[i]));
+        throw new ImgfsError(errno, `PAGEMAP_SCAN of pid ${pid} at 0x${vma.start.toString(16)} failed (errno ${errno})`);
+      }
+      found.push(regions > 0);
+    }
+    return found;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function anonymousPerSmaps(pid: number, vmas: readonly Vma[]): boolean[] {
+  const withPages = new Set<number>();
+  let start = -1;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
+    if (header) start = parseInt(header[1], 16);
+    else if (/^(?:Anonymous|Swap):\s+[1-9]/.test(line)) withPages.add(start);
+  }
+  return vmas.map((vma) => withPages.has(vma.start));
+}
+
+/** The mapped file itself, as /proc/<pid>/map_files opens it. */
+function mapFilesPath(pid: number, vma: Vma): string {
+  return `/proc/${pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`;
+}
+
+/** maps shows a device and inode only for VMAs with a file (shared anonymous memory has one). */
+function hasFile(vma: Vma): boolean {
+  return vma.inode !== 0 || vma.dev !== '00:00';
+}
+
+function mappedFile(path: string, vma: Vma): MappedFile {
+  try {
+    const st = statSync(path);
+    return { links: st.nlink, executable: (st.mode & 0o111) !== 0, size: st.isFile() ? st.size : null };
+  } catch {
+    // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: judge by the name instead.
+    return { links: vma.name.endsWith(' (deleted)') ? 0 : 1, executable: false, size: null };
+  }
+}
+
+/**
+ * Whether the file starts with the ELF magic, as the first page of a mapping at offset 0 does
+ * unless a write changed it. The kernel reads the page itself; reading the file instead leaves the
+ * page tables alone, so a dump of the same snapshot finds no page that its page scan did not.
+ */
+function startsWithElf(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false; // without map_files, only the execute bit marks an ELF header page
+  }
+  try {
+    const magic = Buffer.alloc(ELF_MAGIC.length);
+    return readSync(fd, magic, 0, magic.length, 0) === magic.length && magic.equals(ELF_MAGIC);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** proc(5) numbering: [3] state, [4] ppid, [5] pgrp, [6] session, ... of a stat file. */
+function statFields(path: string): string[] {
+  const text = readFileSync(path, 'utf8');
+  const open = text.indexOf(' (');
+  const close = text.lastIndexOf(')');
+  return ['', text.slice(0, open), text.slice(open + 2, close), ...text.slice(close + 2).trimEnd().split(' ')];
+}
+
+function statusField(status: string, name: string, path: string): string {
+  const value = new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+  if (value === undefined) throw new Error(`${path} has no ${name} field`);
+  return value;
+}
+
+function processInfo(pid: number): ProcessInfo {
+  const stat = statFields(`/proc/${pid}/stat`);
+  const statusPath = `/proc/${pid}/status`;
+  const status = readFileSync(statusPath, 'utf8');
+  const field = (n: number) => Number(stat[n]);
+  return {
+    state: stat[3], ppid: field(4), pgrp: field(5), sid: field(6), nice: field(19), flags: field(9),
+    uid: Number(statusField(status, 'Uid', statusPath)), gid: Number(statusField(status, 'Gid', statusPath)),
+    comm: stat[2], args: argumentBytes(pid, field(48), field(49)), cutime: field(16), cstime: field(17),
+  };
+}
+
+/** The kernel's fill_psinfo: the start of arg_start..arg_end, each NUL a space. */
+function argumentBytes(pid: number, argStart: number, argEnd: number): Buffer {
+  const length = Math.min(Math.max(argEnd - argStart, 0), ARGS_MAX);
+  if (length === 0) return Buffer.alloc(0);
+  let args: Buffer;
+  try {
+    args = readMemory(pid, argStart, length);
+  } catch {
+    return Buffer.alloc(0); // an unmapped argument area: the kernel's dump would fail here
+  }
+  for (let i = 0; i < args.length; i++) if (args[i] === 0) args[i] = 0x20;
+  return args;
+}
+
+function threadCoreState(pid: number, tid: number): ThreadCoreState {
+  const statusPath = `/proc/${pid}/task/${tid}/status`;
+  const status = readFileSync(statusPath, 'utf8');
+  // The kernel's prstatus gives the leader the whole group's CPU time, which /proc/<pid>/stat has.
+  const stat = statFields(tid === pid ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`);
+  return {
+    tid,
+    sigPending: BigInt(`0x${statusField(status, 'SigPnd', statusPath)}`),
+    sigBlocked: BigInt(`0x${statusField(status, 'SigBlk', statusPath)}`),
+    utime: Number(stat[14]),
+    stime: Number(stat[15]),
+    fpregs: getRegset(tid, NT_PRFPREG),
+    xstate: getRegset(tid, NT_X86_XSTATE),
+  };
+}
+
+/**
+ * The leader's siginfo for NT_SIGINFO. The kernel records the signal that killed the process; a
+ * snapshot records a signal only when one stopped it: a group-stop (SIGSTOP and friends) or a
+ * signal the freeze caught on its way in. The freeze's own PTRACE_INTERRUPT is no signal of the
+ * process, so its SIGTRAP stop leaves the note all zero.
+ */
+function stopSiginfo(pid: number): Buffer {
+  const siginfo = Buffer.alloc(SIGINFO_SIZE);
+  try {
+    ptraceBuffer(PTRACE_GETSIGINFO, pid, 0, siginfo);
+  } catch {
+    return Buffer.alloc(SIGINFO_SIZE);
+  }
+  const ownInterrupt = siginfo.readInt32LE(0) === SIGTRAP && siginfo.readInt32LE(8) >> 8 === PTRACE_EVENT_STOP;
+  return ownInterrupt ? Buffer.alloc(SIGINFO_SIZE) : siginfo;
+}
+
+/**
+ * The XSAVE area as ptrace and the kernel's core present it: the same for every process, since
+ * it is the kernel's user-visible format (fpu_user_cfg). Learned from the first snapshot, or, when
+ * a size is asked before any, from a short-lived child seized for the purpose.
+ */
+export interface XstateFormat {
+  size: number;
+  /** NT_X86_XSAVE_LAYOUT's descriptor, or null when the CPU cannot be asked. */
+  layout: Buffer | null;
+}
+
+let knownFormat: XstateFormat | undefined;
+
+function learnXstateFormat(xstate: Buffer): XstateFormat {
+  knownFormat ??= { size: xstate.length, layout: xsaveLayout(xstate) };
+  return knownFormat;
+}
+
+/** The XSAVE area format, probing for it if no snapshot has shown it yet. */
+export function xstateFormat(): XstateFormat {
+  return knownFormat ?? learnXstateFormat(probeXstate());
+}
+
+const PROBE_FREEZE_TIMEOUT_MS = 2000;
+
+function probeXstate(): Buffer {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  child.on('error', () => {}); // a failed spawn leaves no pid, reported below
+  if (child.pid === undefined) throw new ImgfsError(Errno.EIO, 'cannot learn the XSAVE area size: spawning sleep failed');
+  try {
+    const frozen = freezeThreadGroup(child.pid, { timeoutMs: PROBE_FREEZE_TIMEOUT_MS });
+    try {
+      return getRegset(child.pid, NT_X86_XSTATE);
+    } finally {
+      frozen.release();
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/** Offset of the user feature mask (XCR0) the kernel stores in the FXSAVE area's sw_reserved. */
+const XCR0_OFFSET = 464;
+const FIRST_EXTENDED_FEATURE = 2;
+const CPUID_XSAVE_LEAF = 0xd;
+
+/**
+ * The kernel's x86 elf_coredump_extra_notes: each extended feature of the user mask with its size
+ * and offset, from CPUID leaf 0xD (read through /dev/cpu/0/cpuid, the cpuid driver).
+ */
+function xsaveLayout(xstate: Buffer): Buffer | null {
+  const features = xstate.readBigUInt64LE(XCR0_OFFSET);
+  let fd: number;
+  try {
+    fd = openSync('/dev/cpu/0/cpuid', 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const components: XsaveComponent[] = [];
+    const regs = Buffer.alloc(16);
+    for (let type = FIRST_EXTENDED_FEATURE; type < 64; type++) {
+      if (((features >> BigInt(type)) & 1n) === 0n) continue;
+      // The file offset selects the leaf (low 32 bits) and subleaf (high 32 bits).
+      readSync(fd, regs, 0, 16, type * 2 ** 32 + CPUID_XSAVE_LEAF);
+      components.push({ type, size: regs.readUInt32LE(0), offset: regs.readUInt32LE(4) });
+    }
+    return encodeXsaveLayout(components);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,65 @@
+// What a faithful restore needs beyond the v0 image: the extension that follows the v0
+// terminator (specified byte for byte in docs/format.md, encoded by src/extension.ts).
+
+import type { UserDesc, UserRegs } from './model.js';
+
+export interface ImageExtension {
+  /** /proc/<pid>/exe's target at dump time. */
+  exe: string;
+  cwd: string;
+  /** The exact brk (v0's mm.brk carries it too when it could be read; this one always does). */
+  brk: number;
+  /** /proc/<pid>/auxv, up to and including AT_NULL. */
+  auxv: Buffer;
+  /** Leader first. */
+  threads: ExtensionThread[];
+  /** One per file-backed VMA, in address order. */
+  files: ExtensionMappedFile[];
+  /** Signal dispositions 1..64 (index 0 is signal 1). */
+  sigactions: ExtensionSigaction[];
+  fds: ExtensionFd[];
+}
+
+export interface ExtensionThread {
+  tid: number;
+  regs: UserRegs;
+  /** GDT TLS entries 12..14. */
+  tls: UserDesc[];
+  /** Blocked signals. */
+  sigmask: bigint;
+  /** FXSAVE area (512 bytes). */
+  fpregs: Buffer;
+  /** XSAVE area, as PTRACE_GETREGSET NT_X86_XSTATE returns it. */
+  xstate: Buffer;
+}
+
+/** The file behind a file-backed VMA, with what tells whether it changed since the dump. */
+export interface ExtensionMappedFile {
+  start: number;
+  end: number;
+  path: string;
+  dev: bigint;
+  inode: bigint;
+  size: number;
+  mtimeNs: bigint;
+}
+
+export interface ExtensionSigaction {
+  handler: bigint;
+  flags: bigint;
+  restorer: bigint;
+  mask: bigint;
+}
+
+export type FdKind = 'file' | 'pipe' | 'socket' | 'tty' | 'other';
+
+export interface ExtensionFd {
+  fd: number;
+  kind: FdKind;
+  /** open(2) flags from /proc/<pid>/fdinfo. */
+  flags: number;
+  /** File position from fdinfo. */
+  offset: number;
+  /** readlink of /proc/<pid>/fd/<fd>: a path, or e.g. "pipe:[1234]". */
+  target: string;
+}

@@ -1,0 +1,510 @@
+// The image extension: what a faithful restore needs beyond v0, appended after the v0 terminator
+// (docs/format.md, "Extension"). A 16-byte header with its own magic, version and total length,
+// then typed, length-prefixed records padded to 8 bytes, ending with an end record. A reader
+// skips record types it does not know; everything it knows is checked, and the first problem is
+// an ExtensionFormatError naming the byte offset in the image.
+
+import type {
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
+} from './extension-model.js';
+import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
+import type { UserDesc, UserRegs } from './model.js';
+import { PAGE_SIZE } from './model.js';
+
+/** "IMGX" in file order. */
+export const EXTENSION_MAGIC = 0x58474d49;
+export const EXTENSION_VERSION = 1;
+/** u32 magic, u32 version, u64 length of the whole extension (header and end record included). */
+export const EXTENSION_HEADER_SIZE = 16;
+/** u32 type, u32 payload length; the payload follows, zero-padded to a multiple of 8. */
+export const RECORD_HEADER_SIZE = 8;
+/** No extension this implementation writes comes near it; a reader refuses a larger claim. */
+export const EXTENSION_MAX_SIZE = 256 * 1024 * 1024;
+
+export const RecordType = {
+  END: 0,
+  EXE: 1,
+  CWD: 2,
+  BRK: 3,
+  AUXV: 4,
+  THREAD: 5,
+  MAPPED_FILE: 6,
+  SIGACTIONS: 7,
+  FD: 8,
+} as const;
+
+export const SIGNAL_COUNT = 64;
+export const FPREGS_SIZE = 512;
+/** struct user_desc. */
+export const USER_DESC_SIZE = 16;
+/** struct user_regs_struct: 27 u64. */
+export const USER_REGS_SIZE = 27 * 8;
+/** Fixed part of a THREAD record: tid, tls count, sigmask, regs, fpregs size, xstate size. */
+export const THREAD_FIXED_SIZE = 4 + 4 + 8 + USER_REGS_SIZE + 4 + 4;
+/** Fixed part of a MAPPED_FILE record: start, end, dev, inode, size, mtime_ns; the path follows. */
+export const MAPPED_FILE_FIXED_SIZE = 6 * 8;
+/** struct sigaction as the kernel's rt_sigaction takes it: handler, flags, restorer, mask. */
+export const SIGACTION_SIZE = 32;
+/** Fixed part of a SIGACTIONS record: u32 count, u32 pad; count sigactions follow. */
+export const SIGACTIONS_FIXED_SIZE = 8;
+/** Fixed part of an FD record: fd, kind, flags, pad, offset; the target follows. */
+export const FD_FIXED_SIZE = 4 * 4 + 8;
+const AUXV_ENTRY_SIZE = 16;
+/** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
+const XSTATE_MAX_SIZE = 1 << 20;
+
+export const FD_KINDS: readonly FdKind[] = ['file', 'pipe', 'socket', 'tty', 'other'];
+/** On-disk code of a kind: its index in FD_KINDS, plus one (0 is never valid). */
+const fdKindCode = (kind: FdKind): number => FD_KINDS.indexOf(kind) + 1;
+
+/** user_regs_struct order, the order PTRACE_GETREGS/SETREGS use. */
+export const USER_REGS_ORDER = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
+  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+] as const satisfies readonly (keyof UserRegs)[];
+
+/** A problem in an extension, at a byte offset of the image. */
+export class ExtensionFormatError extends Error {
+  readonly offset: number;
+  readonly problem: string;
+  constructor(offset: number, problem: string) {
+    super(`byte ${offset}: ${problem}`);
+    this.name = 'ExtensionFormatError';
+    this.offset = offset;
+    this.problem = problem;
+  }
+}
+
+const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+const recordSize = (payload: number): number => RECORD_HEADER_SIZE + align8(payload);
+const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8');
+const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
+
+/** What an extension's size depends on: enough to compute it exactly without the values. */
+export interface ExtensionShape {
+  exe: string;
+  cwd: string;
+  auxvLength: number;
+  threads: { tlsCount: number; xstateSize: number }[];
+  filePaths: string[];
+  fdTargets: string[];
+}
+
+export function shapeOf(ext: ImageExtension): ExtensionShape {
+  return {
+    exe: ext.exe,
+    cwd: ext.cwd,
+    auxvLength: ext.auxv.length,
+    threads: ext.threads.map((t) => ({ tlsCount: t.tls.length, xstateSize: t.xstate.length })),
+    filePaths: ext.files.map((f) => f.path),
+    fdTargets: ext.fds.map((f) => f.target),
+  };
+}
+
+/** Bytes the encoded extension of this shape takes. */
+export function extensionSize(shape: ExtensionShape): number {
+  return EXTENSION_HEADER_SIZE +
+    recordSize(utf8Length(shape.exe)) +
+    recordSize(utf8Length(shape.cwd)) +
+    recordSize(8) +
+    recordSize(shape.auxvLength) +
+    shape.threads.reduce((sum, t) => sum + recordSize(threadPayloadSize(t.tlsCount, t.xstateSize)), 0) +
+    shape.filePaths.reduce((sum, path) => sum + recordSize(MAPPED_FILE_FIXED_SIZE + utf8Length(path)), 0) +
+    recordSize(SIGACTIONS_FIXED_SIZE + SIGNAL_COUNT * SIGACTION_SIZE) +
+    shape.fdTargets.reduce((sum, target) => sum + recordSize(FD_FIXED_SIZE + utf8Length(target)), 0) +
+    recordSize(0);
+}
+
+const threadPayloadSize = (tlsCount: number, xstateSize: number): number =>
+  THREAD_FIXED_SIZE + tlsCount * USER_DESC_SIZE + FPREGS_SIZE + xstateSize;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Appends records to one buffer sized up front. */
+class RecordWriter {
+  private pos = EXTENSION_HEADER_SIZE;
+  constructor(readonly buf: Buffer) {}
+
+  /** Starts a record of `length` payload bytes; returns the payload's offset. */
+  record(type: number, length: number): number {
+    this.buf.writeUInt32LE(type, this.pos);
+    this.buf.writeUInt32LE(length, this.pos + 4);
+    const payload = this.pos + RECORD_HEADER_SIZE;
+    this.pos = payload + align8(length); // the buffer is zero-filled: padding stays 0
+    return payload;
+  }
+
+  text(type: number, text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    bytes.copy(this.buf, this.record(type, bytes.length));
+  }
+
+  get size(): number {
+    return this.pos;
+  }
+}
+
+/** A u64 field; a number must be a safe integer, as the decoder reads it back into one. */
+function u64(value: number | bigint, what: string): bigint {
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new FormatError(`${what} ${value} is not an exact integer`);
+  const v = BigInt(value);
+  if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new FormatError(`${what} ${value} does not fit in a u64`);
+  return v;
+}
+
+function writeUserDesc(buf: Buffer, at: number, d: UserDesc): void {
+  buf.writeUInt32LE(d.entryNumber >>> 0, at);
+  buf.writeUInt32LE(d.baseAddr >>> 0, at + 4);
+  buf.writeUInt32LE(d.limit >>> 0, at + 8);
+  const bits = (d.seg32bit ? 1 : 0) | ((d.contents & 3) << 1) | (d.readExecOnly ? 8 : 0) |
+    (d.limitInPages ? 16 : 0) | (d.segNotPresent ? 32 : 0) | (d.useable ? 64 : 0);
+  buf.writeUInt32LE(bits, at + 12);
+}
+
+function writeThread(w: RecordWriter, t: ExtensionThread): void {
+  if (t.tls.length > CKPT_TLS_ENTRIES) throw new FormatError(`thread ${t.tid}: ${t.tls.length} TLS entries, at most ${CKPT_TLS_ENTRIES}`);
+  if (t.fpregs.length !== FPREGS_SIZE) throw new FormatError(`thread ${t.tid}: fpregs is ${t.fpregs.length} bytes, not ${FPREGS_SIZE}`);
+  if (t.xstate.length > XSTATE_MAX_SIZE) throw new FormatError(`thread ${t.tid}: xstate of ${t.xstate.length} bytes is too large`);
+  const buf = w.buf;
+  const at = w.record(RecordType.THREAD, threadPayloadSize(t.tls.length, t.xstate.length));
+  buf.writeUInt32LE(t.tid, at);
+  buf.writeUInt32LE(t.tls.length, at + 4);
+  buf.writeBigUInt64LE(u64(t.sigmask, `thread ${t.tid} sigmask`), at + 8);
+  USER_REGS_ORDER.forEach((name, i) => buf.writeBigUInt64LE(BigInt.asUintN(64, t.regs[name]), at + 16 + i * 8));
+  buf.writeUInt32LE(FPREGS_SIZE, at + 16 + USER_REGS_SIZE);
+  buf.writeUInt32LE(t.xstate.length, at + 20 + USER_REGS_SIZE);
+  let pos = at + THREAD_FIXED_SIZE;
+  for (const desc of t.tls) {
+    writeUserDesc(buf, pos, desc);
+    pos += USER_DESC_SIZE;
+  }
+  t.fpregs.copy(buf, pos);
+  t.xstate.copy(buf, pos + FPREGS_SIZE);
+}
+
+function writeMappedFile(w: RecordWriter, f: ExtensionMappedFile): void {
+  const path = Buffer.from(f.path, 'utf8');
+  const at = w.record(RecordType.MAPPED_FILE, MAPPED_FILE_FIXED_SIZE + path.length);
+  const what = `mapped file ${hex(f.start)}-${hex(f.end)}`;
+  w.buf.writeBigUInt64LE(u64(f.start, `${what} start`), at);
+  w.buf.writeBigUInt64LE(u64(f.end, `${what} end`), at + 8);
+  w.buf.writeBigUInt64LE(u64(f.dev, `${what} dev`), at + 16);
+  w.buf.writeBigUInt64LE(u64(f.inode, `${what} inode`), at + 24);
+  w.buf.writeBigUInt64LE(u64(f.size, `${what} size`), at + 32);
+  w.buf.writeBigInt64LE(BigInt.asIntN(64, f.mtimeNs), at + 40);
+  path.copy(w.buf, at + MAPPED_FILE_FIXED_SIZE);
+}
+
+function writeSigactions(w: RecordWriter, actions: readonly ExtensionSigaction[]): void {
+  if (actions.length !== SIGNAL_COUNT) throw new FormatError(`${actions.length} signal dispositions, expected ${SIGNAL_COUNT}`);
+  const at = w.record(RecordType.SIGACTIONS, SIGACTIONS_FIXED_SIZE + SIGNAL_COUNT * SIGACTION_SIZE);
+  w.buf.writeUInt32LE(SIGNAL_COUNT, at);
+  actions.forEach((a, i) => {
+    const pos = at + SIGACTIONS_FIXED_SIZE + i * SIGACTION_SIZE;
+    w.buf.writeBigUInt64LE(BigInt.asUintN(64, a.handler), pos);
+    w.buf.writeBigUInt64LE(BigInt.asUintN(64, a.flags), pos + 8);
+    w.buf.writeBigUInt64LE(BigInt.asUintN(64, a.restorer), pos + 16);
+    w.buf.writeBigUInt64LE(BigInt.asUintN(64, a.mask), pos + 24);
+  });
+}
+
+function writeFd(w: RecordWriter, f: ExtensionFd): void {
+  const code = fdKindCode(f.kind);
+  if (code === 0) throw new FormatError(`fd ${f.fd}: unknown kind '${f.kind}'`);
+  if (!Number.isInteger(f.fd) || f.fd < 0 || f.fd > 0x7fff_ffff) throw new FormatError(`fd ${f.fd} is not a file descriptor number`);
+  const target = Buffer.from(f.target, 'utf8');
+  const at = w.record(RecordType.FD, FD_FIXED_SIZE + target.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(code, at + 4);
+  w.buf.writeUInt32LE(f.flags >>> 0, at + 8);
+  w.buf.writeBigUInt64LE(u64(f.offset, `fd ${f.fd} offset`), at + 16);
+  target.copy(w.buf, at + FD_FIXED_SIZE);
+}
+
+export function encodeExtension(ext: ImageExtension): Buffer {
+  const size = extensionSize(shapeOf(ext));
+  const w = new RecordWriter(Buffer.alloc(size));
+  w.buf.writeUInt32LE(EXTENSION_MAGIC, 0);
+  w.buf.writeUInt32LE(EXTENSION_VERSION, 4);
+  w.buf.writeBigUInt64LE(BigInt(size), 8);
+  w.text(RecordType.EXE, ext.exe);
+  w.text(RecordType.CWD, ext.cwd);
+  w.buf.writeBigUInt64LE(u64(ext.brk, 'brk'), w.record(RecordType.BRK, 8));
+  ext.auxv.copy(w.buf, w.record(RecordType.AUXV, ext.auxv.length));
+  for (const thread of ext.threads) writeThread(w, thread);
+  for (const file of ext.files) writeMappedFile(w, file);
+  writeSigactions(w, ext.sigactions);
+  for (const fd of ext.fds) writeFd(w, fd);
+  w.record(RecordType.END, 0);
+  if (w.size !== size) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${size}`);
+  return w.buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+export interface ExtensionHeader {
+  version: number;
+  /** Bytes of the whole extension, header included. */
+  length: number;
+}
+
+/**
+ * Checks the 16-byte header at buf[0..16) (image offset `base`): how many bytes the extension
+ * takes, for a reader that streams the image and must know how much to collect.
+ */
+export function decodeExtensionHeader(buf: Buffer, base = 0): ExtensionHeader {
+  if (buf.length < EXTENSION_HEADER_SIZE) {
+    throw new ExtensionFormatError(base + buf.length, `image ends inside the extension header (expected ${EXTENSION_HEADER_SIZE} bytes, got ${buf.length})`);
+  }
+  const magic = buf.readUInt32LE(0);
+  if (magic !== EXTENSION_MAGIC) throw new ExtensionFormatError(base, `bad extension magic ${hex(magic)}, expected ${hex(EXTENSION_MAGIC)}`);
+  const version = buf.readUInt32LE(4);
+  if (version !== EXTENSION_VERSION) {
+    throw new ExtensionFormatError(base + 4, `unsupported extension version ${version}, expected ${EXTENSION_VERSION}`);
+  }
+  const length = buf.readBigUInt64LE(8);
+  const minimum = EXTENSION_HEADER_SIZE + RECORD_HEADER_SIZE;
+  if (length < BigInt(minimum) || length > BigInt(EXTENSION_MAX_SIZE) || length % 8n !== 0n) {
+    throw new ExtensionFormatError(base + 8, `extension length ${length} is not a multiple of 8 between ${minimum} and ${EXTENSION_MAX_SIZE}`);
+  }
+  return { version, length: Number(length) };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A record being read: its payload, and image offsets for errors. */
+class RecordView {
+  constructor(
+    readonly payload: Buffer,
+    /** Image offset of the record header. */
+    readonly at: number,
+    readonly name: string,
+  ) {}
+
+  /** Image offset of payload byte `pos`. */
+  offsetOf(pos: number): number {
+    return this.at + RECORD_HEADER_SIZE + pos;
+  }
+
+  fail(pos: number, problem: string): never {
+    throw new ExtensionFormatError(this.offsetOf(pos), `${this.name} record: ${problem}`);
+  }
+
+  /** The record's length field. */
+  failLength(problem: string): never {
+    throw new ExtensionFormatError(this.at + 4, `${this.name} record: ${problem}`);
+  }
+
+  expectLength(expected: number): void {
+    if (this.payload.length !== expected) this.failLength(`length ${this.payload.length}, expected ${expected}`);
+  }
+
+  expectAtLeast(minimum: number): void {
+    if (this.payload.length < minimum) this.failLength(`length ${this.payload.length}, expected at least ${minimum}`);
+  }
+
+  /** A u64 that must be a safe JS number. */
+  number(pos: number, what: string): number {
+    const v = this.payload.readBigUInt64LE(pos);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(pos, `${what} ${hex(v)} is out of range`);
+    return Number(v);
+  }
+
+  /** Payload bytes from pos to the end, as a path or link target. */
+  text(pos: number, what: string): string {
+    const bytes = this.payload.subarray(pos);
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) this.fail(pos + nul, `${what} contains a NUL byte`);
+    try {
+      return utf8.decode(bytes);
+    } catch {
+      return this.fail(pos, `${what} is not valid UTF-8`);
+    }
+  }
+}
+
+const RECORD_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(RecordType).map(([name, code]) => [code, name]),
+);
+
+function readUserDesc(buf: Buffer, at: number): UserDesc {
+  const bits = buf.readUInt32LE(at + 12);
+  return {
+    entryNumber: buf.readUInt32LE(at),
+    baseAddr: buf.readUInt32LE(at + 4),
+    limit: buf.readUInt32LE(at + 8),
+    seg32bit: (bits & 1) !== 0,
+    contents: (bits >> 1) & 3,
+    readExecOnly: (bits & 8) !== 0,
+    limitInPages: (bits & 16) !== 0,
+    segNotPresent: (bits & 32) !== 0,
+    useable: (bits & 64) !== 0,
+  };
+}
+
+function readThread(r: RecordView): ExtensionThread {
+  r.expectAtLeast(THREAD_FIXED_SIZE);
+  const p = r.payload;
+  const tid = p.readUInt32LE(0);
+  if (tid === 0 || tid > 0x3fff_ffff) r.fail(0, `tid ${tid} is not a thread id`);
+  const tlsCount = p.readUInt32LE(4);
+  if (tlsCount > CKPT_TLS_ENTRIES) r.fail(4, `${tlsCount} TLS entries, at most ${CKPT_TLS_ENTRIES}`);
+  const fpregsSize = p.readUInt32LE(16 + USER_REGS_SIZE);
+  if (fpregsSize !== FPREGS_SIZE) r.fail(16 + USER_REGS_SIZE, `fpregs size ${fpregsSize}, expected ${FPREGS_SIZE}`);
+  const xstateSize = p.readUInt32LE(20 + USER_REGS_SIZE);
+  if (xstateSize > XSTATE_MAX_SIZE) r.fail(20 + USER_REGS_SIZE, `xstate size ${xstateSize} exceeds ${XSTATE_MAX_SIZE}`);
+  r.expectLength(threadPayloadSize(tlsCount, xstateSize));
+  const regs = {} as UserRegs;
+  USER_REGS_ORDER.forEach((name, i) => { regs[name] = p.readBigUInt64LE(16 + i * 8); });
+  const tls = Array.from({ length: tlsCount }, (_, i) => readUserDesc(p, THREAD_FIXED_SIZE + i * USER_DESC_SIZE));
+  const fpregsAt = THREAD_FIXED_SIZE + tlsCount * USER_DESC_SIZE;
+  return {
+    tid,
+    regs,
+    tls,
+    sigmask: p.readBigUInt64LE(8),
+    fpregs: Buffer.from(p.subarray(fpregsAt, fpregsAt + FPREGS_SIZE)),
+    xstate: Buffer.from(p.subarray(fpregsAt + FPREGS_SIZE)),
+  };
+}
+
+function readMappedFile(r: RecordView, previousEnd: number): ExtensionMappedFile {
+  r.expectAtLeast(MAPPED_FILE_FIXED_SIZE);
+  const start = r.number(0, 'start');
+  const end = r.number(8, 'end');
+  if (start % PAGE_SIZE !== 0) r.fail(0, `start ${hex(start)} is not page-aligned`);
+  if (end % PAGE_SIZE !== 0) r.fail(8, `end ${hex(end)} is not page-aligned`);
+  if (end <= start) r.fail(8, `end ${hex(end)} is not above start ${hex(start)}`);
+  if (start < previousEnd) r.fail(0, `start ${hex(start)} is below the previous mapped file's end ${hex(previousEnd)}`);
+  return {
+    start,
+    end,
+    dev: r.payload.readBigUInt64LE(16),
+    inode: r.payload.readBigUInt64LE(24),
+    size: r.number(32, 'size'),
+    mtimeNs: r.payload.readBigInt64LE(40),
+    path: r.text(MAPPED_FILE_FIXED_SIZE, 'path'),
+  };
+}
+
+function readSigactions(r: RecordView): ExtensionSigaction[] {
+  r.expectAtLeast(SIGACTIONS_FIXED_SIZE);
+  const count = r.payload.readUInt32LE(0);
+  if (count !== SIGNAL_COUNT) r.fail(0, `${count} dispositions, expected ${SIGNAL_COUNT}`);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  r.expectLength(SIGACTIONS_FIXED_SIZE + count * SIGACTION_SIZE);
+  return Array.from({ length: count }, (_, i) => {
+    const pos = SIGACTIONS_FIXED_SIZE + i * SIGACTION_SIZE;
+    return {
+      handler: r.payload.readBigUInt64LE(pos),
+      flags: r.payload.readBigUInt64LE(pos + 8),
+      restorer: r.payload.readBigUInt64LE(pos + 16),
+      mask: r.payload.readBigUInt64LE(pos + 24),
+    };
+  });
+}
+
+function readFd(r: RecordView, previousFd: number): ExtensionFd {
+  r.expectAtLeast(FD_FIXED_SIZE);
+  const fd = r.payload.readUInt32LE(0);
+  if (fd > 0x7fff_ffff) r.fail(0, `fd ${fd} is not a file descriptor number`);
+  if (fd <= previousFd) r.fail(0, `fd ${fd} is not above the previous fd ${previousFd}`);
+  const code = r.payload.readUInt32LE(4);
+  const kind = FD_KINDS[code - 1];
+  if (kind === undefined) r.fail(4, `unknown fd kind ${code}`);
+  if (r.payload.readUInt32LE(12) !== 0) r.fail(12, 'pad is not 0');
+  return {
+    fd,
+    kind,
+    flags: r.payload.readUInt32LE(8),
+    offset: r.number(16, 'offset'),
+    target: r.text(FD_FIXED_SIZE, 'target'),
+  };
+}
+
+function readAuxv(r: RecordView): Buffer {
+  const n = r.payload.length;
+  if (n === 0 || n % AUXV_ENTRY_SIZE !== 0) r.failLength(`length ${n} is not a positive multiple of ${AUXV_ENTRY_SIZE}`);
+  if (r.payload.readBigUInt64LE(n - AUXV_ENTRY_SIZE) !== 0n) r.fail(n - AUXV_ENTRY_SIZE, 'the last entry is not AT_NULL');
+  return Buffer.from(r.payload);
+}
+
+/**
+ * Decodes and checks an extension: `buf` holds exactly its bytes, which start at image offset
+ * `base`. Throws ExtensionFormatError at the first problem.
+ */
+export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
+  const { length } = decodeExtensionHeader(buf, base);
+  if (buf.length < length) {
+    throw new ExtensionFormatError(base + buf.length, `image ends inside the extension (its header says ${length} bytes, got ${buf.length})`);
+  }
+  if (buf.length > length) {
+    throw new ExtensionFormatError(base + length, `${buf.length - length} bytes follow the extension's end`);
+  }
+  const found: Partial<ImageExtension> = {};
+  const threads: ExtensionThread[] = [];
+  const files: ExtensionMappedFile[] = [];
+  const fds: ExtensionFd[] = [];
+  let pos = EXTENSION_HEADER_SIZE;
+  for (;;) {
+    const at = base + pos;
+    if (pos + RECORD_HEADER_SIZE > length) {
+      throw new ExtensionFormatError(at, `the extension ends at byte ${base + length} without an END record`);
+    }
+    const type = buf.readUInt32LE(pos);
+    const payloadLength = buf.readUInt32LE(pos + 4);
+    const payloadAt = pos + RECORD_HEADER_SIZE;
+    const next = payloadAt + align8(payloadLength);
+    if (next > length) {
+      throw new ExtensionFormatError(at + 4, `record length ${payloadLength} runs past the extension's end at byte ${base + length}`);
+    }
+    const padding = buf.subarray(payloadAt + payloadLength, next).findIndex((b) => b !== 0);
+    if (padding >= 0) throw new ExtensionFormatError(base + payloadAt + payloadLength + padding, 'record padding is not zero');
+    const r = new RecordView(buf.subarray(payloadAt, payloadAt + payloadLength), at, RECORD_NAMES[type] ?? `type ${type}`);
+    const once = <K extends keyof ImageExtension>(key: K, read: () => ImageExtension[K]): void => {
+      if (found[key] !== undefined) throw new ExtensionFormatError(at, `a second ${r.name} record`);
+      found[key] = read();
+    };
+    switch (type) {
+      case RecordType.END:
+        r.expectLength(0);
+        if (next !== length) throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${base + length}`);
+        return complete({ ...found, threads, files, fds }, at);
+      case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
+      case RecordType.CWD: once('cwd', () => r.text(0, 'path')); break;
+      case RecordType.BRK: once('brk', () => { r.expectLength(8); return r.number(0, 'brk'); }); break;
+      case RecordType.AUXV: once('auxv', () => readAuxv(r)); break;
+      case RecordType.SIGACTIONS: once('sigactions', () => readSigactions(r)); break;
+      case RecordType.THREAD: {
+        const thread = readThread(r);
+        if (threads.some((t) => t.tid === thread.tid)) r.fail(0, `a second thread ${thread.tid}`);
+        threads.push(thread);
+        break;
+      }
+      case RecordType.MAPPED_FILE:
+        files.push(readMappedFile(r, files.length > 0 ? files[files.length - 1].end : 0));
+        break;
+      case RecordType.FD:
+        fds.push(readFd(r, fds.length > 0 ? fds[fds.length - 1].fd : -1));
+        break;
+      // Any other type is a later version's record: skipped.
+    }
+    pos = next;
+  }
+}
+
+const REQUIRED: readonly [keyof ImageExtension, number][] = [
+  ['exe', RecordType.EXE], ['cwd', RecordType.CWD], ['brk', RecordType.BRK], ['auxv', RecordType.AUXV],
+  ['sigactions', RecordType.SIGACTIONS],
+];
+
+/** Checks that every required record was present; endAt is the END record's image offset. */
+function complete(found: Partial<ImageExtension>, endAt: number): ImageExtension {
+  for (const [key, type] of REQUIRED) {
+    if (found[key] === undefined) throw new ExtensionFormatError(endAt, `the extension has no ${RECORD_NAMES[type]} record`);
+  }
+  if (found.threads!.length === 0) throw new ExtensionFormatError(endAt, 'the extension has no THREAD record');
+  return found as ImageExtension;
+}

@@ -1,0 +1,346 @@
+// Reading an image front to back, once, in bounded memory: the one parser of the image format.
+// `imgfs show` and `imgfs restore` both go through it. Every structural rule of the format is
+// checked as the bytes arrive, and the first violation is an ImageFormatError naming its byte
+// offset. The page records come out in batches that stay inside the chunks they arrived in, so
+// gigabytes of pages pass through without being copied in between.
+
+import { createReadStream } from 'node:fs';
+import { EXTENSION_HEADER_SIZE, ExtensionFormatError, decodeExtension, decodeExtensionHeader } from './extension.js';
+import type { ImageExtension } from './extension-model.js';
+import {
+  FormatError, HEADER_SIZE, IMG_MAGIC, IMG_VERSION_0, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_SIZE,
+  PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE, TRAILER_SIZE, VMA_OFFSETS,
+  VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
+} from './format.js';
+import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
+import { PAGE_SIZE } from './model.js';
+
+/** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
+export type ImageSource = string | number | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** A structural problem in an image, at a byte offset of the image. */
+export class ImageFormatError extends Error {
+  readonly offset: number;
+  constructor(offset: number, message: string) {
+    super(`byte ${offset}: ${message}`);
+    this.name = 'ImageFormatError';
+    this.offset = offset;
+  }
+}
+
+/** Everything before the page records: header, registers, mm, VMA list; all checked. */
+export interface ImageHead {
+  header: DecodedHeader;
+  regs: DecodedRegs;
+  mm: DecodedMm;
+  vmas: DecodedVma[];
+}
+
+/** Consecutive page records, checked: page-aligned, strictly ascending, each inside a VMA. */
+export interface PageBatch {
+  /** Image offset of the first record. */
+  offset: number;
+  count: number;
+  /** count × PAGE_RECORD_SIZE bytes: valid only until the reader is asked for more. */
+  records: Buffer;
+  /** The page address of each record. */
+  vaddrs: Float64Array;
+  /** Index into ImageHead.vmas of the VMA holding each record. */
+  vmaIndexes: Int32Array;
+}
+
+export interface ImageExtensionRead {
+  /** Image offset of its header. */
+  offset: number;
+  length: number;
+  version: number;
+  content: ImageExtension;
+}
+
+const READ_CHUNK = 1 << 20;
+const PAGE = BigInt(PAGE_SIZE);
+const TWO_POW_32 = 2 ** 32;
+const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
+
+/**
+ * Sequential reader over chunks. A request that fits in the current chunk is a view into it; one
+ * that straddles chunks is assembled in a buffer of its own size, so no chunk is ever copied
+ * whole. A view stays valid until the next fill(): a chunk source may reuse its buffers.
+ */
+class ByteReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  /** The unread rest of a chunk of which a straddling request took the beginning. */
+  private rest: Buffer | null = null;
+  private done = false;
+  /** Image offset of the next unread byte. */
+  offset = 0;
+
+  constructor(private readonly chunks: AsyncIterator<Uint8Array> | Iterator<Uint8Array>) {}
+
+  /** Bytes available without reading more. */
+  get available(): number {
+    return this.buf.length - this.pos;
+  }
+
+  private async nextChunk(): Promise<Buffer | null> {
+    if (this.rest) {
+      const rest = this.rest;
+      this.rest = null;
+      return rest;
+    }
+    while (!this.done) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.done = true;
+        break;
+      }
+      if (next.value.byteLength > 0) return Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    }
+    return null;
+  }
+
+  /** Makes up to n bytes available contiguously; returns how many (fewer only at end of input). */
+  async fill(n: number): Promise<number> {
+    if (this.available >= n) return n;
+    if (this.available === 0) {
+      const chunk = await this.nextChunk();
+      if (!chunk) return 0;
+      this.buf = chunk;
+      this.pos = 0;
+      if (chunk.length >= n) return n;
+    }
+    const assembled = Buffer.allocUnsafe(n);
+    let filled = this.buf.copy(assembled, 0, this.pos);
+    while (filled < n) {
+      const chunk = await this.nextChunk();
+      if (!chunk) break;
+      const used = chunk.copy(assembled, filled, 0, n - filled);
+      filled += used;
+      if (used < chunk.length) this.rest = chunk.subarray(used);
+    }
+    this.buf = assembled.subarray(0, filled);
+    this.pos = 0;
+    return filled;
+  }
+
+  /** Every byte available without reading more. */
+  peek(): Buffer {
+    return this.buf.subarray(this.pos);
+  }
+
+  /** The next n bytes, which fill() must have made available. */
+  take(n: number): Buffer {
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    this.offset += n;
+    return out;
+  }
+
+  /** Consumes the rest of the input; returns how many bytes that was. */
+  async drain(): Promise<number> {
+    let count = this.available;
+    this.buf = Buffer.alloc(0);
+    this.pos = 0;
+    for (let chunk = await this.nextChunk(); chunk; chunk = await this.nextChunk()) count += chunk.length;
+    this.offset += count;
+    return count;
+  }
+}
+
+function openChunks(source: ImageSource): AsyncIterator<Uint8Array> | Iterator<Uint8Array> {
+  if (typeof source === 'string' || typeof source === 'number') {
+    const stream = typeof source === 'string'
+      ? createReadStream(source, { highWaterMark: READ_CHUNK })
+      : createReadStream('', { fd: source, autoClose: false, highWaterMark: READ_CHUNK });
+    return stream[Symbol.asyncIterator]();
+  }
+  if (Symbol.asyncIterator in source) return source[Symbol.asyncIterator]();
+  return source[Symbol.iterator]();
+}
+
+const SEGMENT_FIELDS = ['gsindex', 'fsindex', 'cs', 'ss', 'ds', 'es'] as const;
+const KNOWN_PROT = PROT_READ | PROT_WRITE | PROT_EXEC;
+const KNOWN_MAP = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS;
+
+function checkHeader(header: DecodedHeader): void {
+  if (header.magic !== IMG_MAGIC) {
+    throw new ImageFormatError(0, `bad magic ${hex(header.magic)}, expected ${hex(IMG_MAGIC)}`);
+  }
+  if (header.version !== IMG_VERSION_0) {
+    throw new ImageFormatError(4, `unsupported version ${hex(header.version)}, expected ${hex(IMG_VERSION_0)}`);
+  }
+}
+
+function checkRegs(regs: DecodedRegs, at: number): void {
+  for (const field of SEGMENT_FIELDS) {
+    try {
+      decodeSegment(regs[field]);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      throw new ImageFormatError(at + REGS_OFFSETS[field], `${field}: ${err.message}`);
+    }
+  }
+}
+
+function checkVma(vma: DecodedVma, index: number, at: number, previousEnd: bigint): void {
+  const fail = (field: keyof typeof VMA_OFFSETS, message: string): never => {
+    throw new ImageFormatError(at + VMA_OFFSETS[field], `vma #${index} ${hex(vma.start)}-${hex(vma.end)}: ${message}`);
+  };
+  if (vma.prot & ~KNOWN_PROT) fail('prot', `unknown prot bits ${hex(vma.prot)}`);
+  if (vma.flags & ~KNOWN_MAP) fail('flags', `unknown flag bits ${hex(vma.flags)}`);
+  if (((vma.flags & MAP_SHARED) !== 0) === ((vma.flags & MAP_PRIVATE) !== 0)) {
+    fail('flags', `flags ${hex(vma.flags)} must hold exactly one of MAP_SHARED and MAP_PRIVATE`);
+  }
+  if (vma.pad !== 0) fail('pad', `pad is ${hex(vma.pad)}, expected 0`);
+  if (vma.fd !== 0) fail('fd', `fd is ${vma.fd}, expected 0 in v0`);
+  if (vma.start % PAGE !== 0n) fail('start', 'start is not page-aligned');
+  if (vma.end % PAGE !== 0n) fail('end', 'end is not page-aligned');
+  if (vma.start >= vma.end) fail('end', 'end is not above start');
+  if (vma.start < previousEnd) fail('start', `starts below the previous vma's end ${hex(previousEnd)}`);
+}
+
+/** An image being read front to back: readHead(), then nextPages() until null, then readExtension(). */
+export class ImageReader {
+  private readonly chunks: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  private readonly reader: ByteReader;
+  private vmas: DecodedVma[] = [];
+  /** VMA bounds as numbers, for the per-record checks. */
+  private starts = new Float64Array(0);
+  private ends = new Float64Array(0);
+  private vmaIndex = 0;
+  private previous = -1;
+  private pagesDone = false;
+
+  constructor(source: ImageSource) {
+    this.chunks = openChunks(source);
+    this.reader = new ByteReader(this.chunks);
+  }
+
+  /** Image offset of the next unread byte. */
+  get offset(): number {
+    return this.reader.offset;
+  }
+
+  private async struct(size: number, what: string): Promise<Buffer> {
+    const got = await this.reader.fill(size);
+    if (got < size) {
+      throw new ImageFormatError(this.reader.offset, `image ends inside the ${what} (expected ${size} bytes, got ${got})`);
+    }
+    return this.reader.take(size);
+  }
+
+  async readHead(): Promise<ImageHead> {
+    const header = decodeHeader(await this.struct(HEADER_SIZE, 'header'));
+    checkHeader(header);
+    const regsAt = this.reader.offset;
+    const regs = decodeRegs(await this.struct(REGS_SIZE, 'registers'));
+    checkRegs(regs, regsAt);
+    const mm = decodeMm(await this.struct(MM_SIZE, 'mm record'));
+    const vmas: DecodedVma[] = [];
+    for (;;) {
+      const at = this.reader.offset;
+      const record = await this.struct(VMA_SIZE, 'vma list before its zero record');
+      if (record.every((b) => b === 0)) break;
+      const vma = decodeVma(record);
+      checkVma(vma, vmas.length, at, vmas.length > 0 ? vmas[vmas.length - 1].end : 0n);
+      vmas.push(vma);
+    }
+    this.vmas = vmas;
+    // Page records are checked against numbers: an end beyond 2^53 only loses precision where
+    // no page record can be anyway (they are checked to lie below 2^53).
+    this.starts = Float64Array.from(vmas, (v) => Number(v.start));
+    this.ends = Float64Array.from(vmas, (v) => Number(v.end));
+    return { header, regs, mm, vmas };
+  }
+
+  /**
+   * The next page records, as many as lie whole in the bytes at hand (at least one), or null
+   * once the terminator has been read.
+   */
+  async nextPages(): Promise<PageBatch | null> {
+    if (this.pagesDone) return null;
+    const reader = this.reader;
+    const got = await reader.fill(PAGE_RECORD_SIZE);
+    const offset = reader.offset;
+    if (got < TRAILER_SIZE) {
+      throw new ImageFormatError(offset, `image ends before the terminator (expected a page record or ${TRAILER_SIZE} zero bytes, got ${got} bytes)`);
+    }
+    const view = reader.peek();
+    const first = this.vaddrAt(view, 0, offset);
+    if (first === null) {
+      reader.take(TRAILER_SIZE);
+      this.pagesDone = true;
+      return null;
+    }
+    if (got < PAGE_RECORD_SIZE) {
+      throw new ImageFormatError(offset, `image ends inside a page record (expected ${PAGE_RECORD_SIZE} bytes, got ${got})`);
+    }
+    const capacity = Math.floor(view.length / PAGE_RECORD_SIZE);
+    const vaddrs = new Float64Array(capacity);
+    const vmaIndexes = new Int32Array(capacity);
+    let count = 0;
+    for (let vaddr: number | null = first; vaddr !== null;) {
+      vaddrs[count] = vaddr;
+      vmaIndexes[count] = this.vmaIndex;
+      this.previous = vaddr;
+      count++;
+      if (count === capacity) break;
+      const at = count * PAGE_RECORD_SIZE;
+      vaddr = this.vaddrAt(view, at, offset + at);
+    }
+    return {
+      offset,
+      count,
+      records: reader.take(count * PAGE_RECORD_SIZE),
+      vaddrs: vaddrs.subarray(0, count),
+      vmaIndexes: vmaIndexes.subarray(0, count),
+    };
+  }
+
+  /** Reads and checks the vaddr word of the record at view[pos] (image offset at); null for the terminator. */
+  private vaddrAt(view: Buffer, pos: number, at: number): number | null {
+    const low = view.readUInt32LE(pos);
+    const high = view.readUInt32LE(pos + 4);
+    if (low === 0 && high === 0) return null;
+    const vaddr = high * TWO_POW_32 + low;
+    const name = () => hex((BigInt(high) << 32n) | BigInt(low));
+    if (low % PAGE_SIZE !== 0) throw new ImageFormatError(at, `page record ${name()} is not page-aligned`);
+    // Above 2^53 no address is exact as a number, and none is a user address anyway.
+    if (high >= 0x200000) throw new ImageFormatError(at, `page record ${name()} is not inside any VMA`);
+    if (vaddr <= this.previous) {
+      throw new ImageFormatError(at, `page record ${hex(vaddr)} is not above the previous one ${hex(this.previous)}`);
+    }
+    while (this.vmaIndex < this.ends.length && this.ends[this.vmaIndex] <= vaddr) this.vmaIndex++;
+    if (this.vmaIndex === this.ends.length || vaddr < this.starts[this.vmaIndex]) {
+      throw new ImageFormatError(at, `page record ${hex(vaddr)} is not inside any VMA`);
+    }
+    return vaddr;
+  }
+
+  /** The extension after the terminator, if any bytes follow it; nothing may follow it. */
+  async readExtension(): Promise<ImageExtensionRead | undefined> {
+    const reader = this.reader;
+    const offset = reader.offset;
+    const got = await reader.fill(EXTENSION_HEADER_SIZE);
+    if (got === 0) return undefined;
+    try {
+      const header = Buffer.from(reader.take(got));
+      const { version, length } = decodeExtensionHeader(header, offset);
+      const body = reader.take(await reader.fill(length - EXTENSION_HEADER_SIZE));
+      const content = decodeExtension(Buffer.concat([header, body]), offset);
+      const after = reader.offset;
+      const extra = await reader.drain();
+      if (extra > 0) throw new ImageFormatError(after, `${extra} bytes follow the extension's end`);
+      return { offset, length, version, content };
+    } catch (err) {
+      if (err instanceof ExtensionFormatError) throw new ImageFormatError(err.offset, err.problem);
+      throw err;
+    }
+  }
+
+  /** Stops and closes a file stream this reader opened. */
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+}

@@ -1,0 +1,66 @@
+// Writing into another process's memory in bulk: process_vm_writev with iovec arrays kept as u32
+// word pairs (base low, base high, length low, length high), like memory.ts reads. It honours
+// the target's protections (no FOLL_FORCE): the pages written must be writable.
+
+import koffi from 'koffi';
+import { constants } from 'node:os';
+import { nativeError } from './libc.js';
+
+const libc = koffi.load('libc.so.6');
+const rawProcessVmWritev = libc.func(
+  'intptr_t process_vm_writev(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
+);
+
+/** The kernel's limit on iovecs per call. */
+export const IOV_MAX = 1024;
+const TWO_POW_32 = 2 ** 32;
+
+/** One side of a process_vm_writev: up to IOV_MAX (address, length) pairs. */
+export class IovecArray {
+  readonly words = new Uint32Array(IOV_MAX * 4);
+  count = 0;
+  bytes = 0;
+
+  get full(): boolean {
+    return this.count === IOV_MAX;
+  }
+
+  /** Appends a segment, extending the last one when it continues it. */
+  add(address: number, length: number): void {
+    const last = (this.count - 1) * 4;
+    if (this.count > 0 && this.words[last] + this.words[last + 1] * TWO_POW_32 + this.words[last + 2] === address) {
+      this.words[last + 2] += length;
+    } else {
+      const w = this.count * 4;
+      this.words[w] = address >>> 0;
+      this.words[w + 1] = Math.floor(address / TWO_POW_32);
+      this.words[w + 2] = length;
+      this.words[w + 3] = 0;
+      this.count++;
+    }
+    this.bytes += length;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.bytes = 0;
+  }
+}
+
+/**
+ * Copies the local segments into the remote ones (equal totals, each segment under 4 GiB) and
+ * clears both. Throws NativeError when the kernel writes fewer bytes than asked.
+ */
+export function writeVectors(pid: number, local: IovecArray, remote: IovecArray): void {
+  if (local.bytes !== remote.bytes) throw new RangeError(`writeVectors: ${local.bytes} local bytes for ${remote.bytes} remote ones`);
+  if (local.count === 0) return;
+  const written = Number(rawProcessVmWritev(pid, local.words, local.count, remote.words, remote.count, 0));
+  if (written !== remote.bytes) {
+    const errno = written < 0 ? koffi.errno() : constants.errno.EFAULT;
+    const first = remote.words[0] + remote.words[1] * TWO_POW_32;
+    throw nativeError(errno, `process_vm_writev(${pid})`,
+      `wrote ${Math.max(written, 0)} of ${remote.bytes} bytes to the ranges from 0x${first.toString(16)}`);
+  }
+  local.clear();
+  remote.clear();
+}

@@ -1,0 +1,311 @@
+// A thread we hold in a ptrace stop and make run system calls of our choosing, one at a time:
+// the restore's hands inside the stub. Each call points the thread at a `syscall` instruction we
+// placed in its memory, lets it run to the end of that one call (PTRACE_SYSCALL: the entry stop,
+// then the exit stop), and reads rax. Arguments that live in memory (paths, structs) are written
+// to a scratch area next to the instruction. The thread's own registers are not kept: a stub has
+// nothing worth keeping.
+
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { UserDesc, UserRegs } from '../model.js';
+import { NativeError } from './errors.js';
+import {
+  __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
+  SYSCALL_STOP_SIGNAL, strerror, waitpid,
+} from './libc.js';
+import { getRegs, setRegs } from './regs.js';
+
+const PTRACE_SET_THREAD_AREA = 26;
+const PTRACE_GETEVENTMSG = 0x4201;
+const PTRACE_SETSIGMASK = 0x420b;
+const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
+const PTRACE_O_TRACEFORK = 0x02;
+const PTRACE_O_TRACECLONE = 0x08;
+const PTRACE_EVENT_FORK = 1;
+const PTRACE_EVENT_CLONE = 3;
+
+/** Options every remote thread is traced with: syscall stops tell themselves apart, children are ours. */
+export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
+
+const SYS = {
+  openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
+  dup3: 292, chdir: 80, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
+  rseq: 334, close_range: 436, clone3: 435,
+} as const;
+
+const AT_FDCWD = -100;
+const RSEQ_FLAG_UNREGISTER = 1;
+/** struct robust_list_head: what set_robust_list insists its length be. */
+const ROBUST_LIST_HEAD_SIZE = 24;
+/** struct clone_args up to and including set_tid_size (CLONE_ARGS_SIZE_VER1). */
+const CLONE_ARGS_SIZE = 80;
+/** The instruction the calls run: syscall; int3 (a stray return lands on a trap, not on garbage). */
+export const SYSCALL_CODE = Buffer.from([0x0f, 0x05, 0xcc]);
+
+/** A child a remote call created: a thread (clone) or a process (fork). Already in a ptrace stop. */
+export interface RemoteChild {
+  tid: number;
+}
+
+export class RemoteTask {
+  private readonly base: UserRegs;
+  private memFd = -1;
+
+  /**
+   * tid: a thread we trace, in a ptrace stop, with REMOTE_TRACE_OPTIONS. site: the address of
+   * SYSCALL_CODE in its memory. scratch: where arguments may be written, scratchSize bytes.
+   */
+  constructor(
+    readonly tid: number,
+    private readonly site: number,
+    private readonly scratch: number,
+    private readonly scratchSize: number,
+  ) {
+    this.base = getRegs(tid);
+  }
+
+  /** Sets the trace options a RemoteTask needs on a thread just seized or just created. */
+  static traceOptions(tid: number): void {
+    ptrace(PTRACE_SETOPTIONS, tid, 0, REMOTE_TRACE_OPTIONS);
+  }
+
+  /** The same place and scratch in another thread of the same memory (or a fork of it). */
+  forThread(tid: number): RemoteTask {
+    return new RemoteTask(tid, this.site, this.scratch, this.scratchSize);
+  }
+
+  /** Runs syscall nr; returns rax as the kernel left it (a negative errno on failure). */
+  syscall(nr: number, args: readonly (number | bigint)[]): { result: bigint; child?: RemoteChild } {
+    const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
+    // orig_rax -1: no syscall-restart logic may act on these registers when the thread resumes.
+    setRegs(this.tid, { ...this.base, rip: BigInt(this.site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
+    this.resumeToSyscallStop(); // entering
+    const child = this.resumeToSyscallStop(); // leaving
+    return { result: BigInt.asIntN(64, getRegs(this.tid).rax), child };
+  }
+
+  /** Runs syscall nr; throws a NativeError naming `what` when it fails. */
+  private call(what: string, nr: number, args: readonly (number | bigint)[]): bigint {
+    const { result } = this.syscall(nr, args);
+    if (result < 0n && result > -4096n) throw this.failure(Number(-result), what);
+    return result;
+  }
+
+  private failure(errno: number, what: string): NativeError {
+    return new NativeError(errno, `${what} in pid ${this.tid}`, strerror(errno));
+  }
+
+  /**
+   * Resumes until the next syscall stop. Signals that arrive meanwhile are suppressed: nothing
+   * of the stub may handle them, and the stub is about to become another program. A fork or
+   * clone event hands back the new child, once it too has stopped.
+   */
+  private resumeToSyscallStop(): RemoteChild | undefined {
+    let child: RemoteChild | undefined;
+    for (;;) {
+      ptrace(PTRACE_SYSCALL, this.tid, 0, 0);
+      const stop = waitpid(this.tid, __WALL);
+      if (stop.kind === 'exited' || stop.kind === 'killed') {
+        throw nativeError(constants.errno.ESRCH, `remote(${this.tid})`,
+          `the stub ${stop.kind === 'exited' ? `exited with status ${stop.code}` : `was killed by signal ${stop.signal}`}`);
+      }
+      if (stop.kind !== 'stopped') continue;
+      if (stop.event === PTRACE_EVENT_CLONE || stop.event === PTRACE_EVENT_FORK) {
+        child = { tid: this.eventMessage() };
+        awaitFirstStop(child.tid);
+        continue;
+      }
+      if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) return child;
+    }
+  }
+
+  private eventMessage(): number {
+    const message = Buffer.alloc(8);
+    ptraceBuffer(PTRACE_GETEVENTMSG, this.tid, 0, message);
+    return Number(message.readBigUInt64LE(0));
+  }
+
+  /** Where staged arguments go: a struct that points into itself must know it. */
+  get scratchAddress(): number {
+    return this.scratch;
+  }
+
+  /** Writes bytes into the task's memory, whatever the protection (/proc/<pid>/mem forces it). */
+  writeMemory(address: number, data: Buffer): void {
+    if (this.memFd < 0) this.memFd = openSync(`/proc/${this.tid}/mem`, 'r+');
+    writeAt(this.memFd, this.tid, address, data);
+  }
+
+  /** Releases the /proc/<pid>/mem handle; the object stays usable. */
+  dispose(): void {
+    if (this.memFd >= 0) closeSync(this.memFd);
+    this.memFd = -1;
+  }
+
+  /** Puts data in the scratch area; returns its address there. */
+  private stage(data: Buffer): number {
+    if (data.length > this.scratchSize) {
+      throw new RangeError(`remote(${this.tid}): ${data.length} bytes of arguments do not fit the ${this.scratchSize}-byte scratch area`);
+    }
+    this.writeMemory(this.scratch, data);
+    return this.scratch;
+  }
+
+  private stageString(text: string): number {
+    return this.stage(Buffer.from(`${text}\0`, 'utf8'));
+  }
+
+  mmap(address: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+    const what = `mmap(0x${address.toString(16)}, ${length}, prot ${prot}, flags 0x${flags.toString(16)}, fd ${fd})`;
+    return Number(this.call(what, SYS.mmap, [address, length, prot, flags, fd, offset]));
+  }
+
+  munmap(address: number, length: number): void {
+    this.call(`munmap(0x${address.toString(16)}, ${length})`, SYS.munmap, [address, length]);
+  }
+
+  mprotect(address: number, length: number, prot: number): void {
+    this.call(`mprotect(0x${address.toString(16)}, ${length}, ${prot})`, SYS.mprotect, [address, length, prot]);
+  }
+
+  mremap(address: number, oldLength: number, newLength: number, flags: number, newAddress: number): number {
+    const what = `mremap(0x${address.toString(16)}, ${oldLength} -> 0x${newAddress.toString(16)})`;
+    return Number(this.call(what, SYS.mremap, [address, oldLength, newLength, flags, newAddress]));
+  }
+
+  prctl(option: number, ...args: (number | bigint)[]): number {
+    return Number(this.call(`prctl(${option})`, SYS.prctl, [option, ...args]));
+  }
+
+  /** prctl with a struct argument: data goes to the scratch area, its address is arg2. */
+  prctlWithData(option: number, arg: number, data: Buffer, ...more: (number | bigint)[]): number {
+    const address = this.stage(data);
+    return Number(this.call(`prctl(${option}, ${arg})`, SYS.prctl, [option, arg, address, ...more]));
+  }
+
+  /** prctl whose arg2 is a string (PR_SET_NAME). */
+  prctlString(option: number, text: string): void {
+    this.call(`prctl(${option}, "${text}")`, SYS.prctl, [option, this.stageString(text)]);
+  }
+
+  /** arch_prctl; returns what the kernel returns (ARCH_MAP_VDSO_* answers the vDSO's size). */
+  archPrctl(code: number, address: number): number {
+    return Number(this.call(`arch_prctl(0x${code.toString(16)}, 0x${address.toString(16)})`, SYS.arch_prctl, [code, address]));
+  }
+
+  openat(path: string, flags: number, mode = 0): number {
+    return Number(this.call(`open("${path}", 0${flags.toString(8)})`, SYS.openat, [AT_FDCWD, this.stageString(path), flags, mode]));
+  }
+
+  close(fd: number): void {
+    this.call(`close(${fd})`, SYS.close, [fd]);
+  }
+
+  closeRange(first: number, last: number): void {
+    this.call(`close_range(${first}, ${last})`, SYS.close_range, [first, last, 0]);
+  }
+
+  dup3(oldFd: number, newFd: number, flags: number): void {
+    this.call(`dup3(${oldFd}, ${newFd})`, SYS.dup3, [oldFd, newFd, flags]);
+  }
+
+  lseek(fd: number, offset: number, whence: number): void {
+    this.call(`lseek(${fd}, ${offset})`, SYS.lseek, [fd, offset, whence]);
+  }
+
+  chdir(path: string): void {
+    this.call(`chdir("${path}")`, SYS.chdir, [this.stageString(path)]);
+  }
+
+  /** rt_sigaction(signal, action, NULL, 8): action is the kernel's 32-byte struct sigaction. */
+  sigaction(signal: number, action: Buffer): void {
+    this.call(`rt_sigaction(${signal})`, SYS.rt_sigaction, [signal, this.stage(action), 0, 8]);
+  }
+
+  setTidAddress(address: number): void {
+    this.call('set_tid_address', SYS.set_tid_address, [address]);
+  }
+
+  /** Forgets the robust futex list (the kernel walks it when the thread exits). */
+  clearRobustList(): void {
+    this.call('set_robust_list(NULL)', SYS.set_robust_list, [0, ROBUST_LIST_HEAD_SIZE]);
+  }
+
+  /**
+   * Unregisters the thread's restartable-sequence area, if it has one: the kernel writes into
+   * that area whenever the thread is scheduled, so it must not outlive the memory it lies in.
+   */
+  unregisterRseq(): void {
+    const config = Buffer.alloc(24);
+    ptraceBuffer(PTRACE_GET_RSEQ_CONFIGURATION, this.tid, config.length, config);
+    const area = config.readBigUInt64LE(0);
+    if (area === 0n) return;
+    const size = config.readUInt32LE(8);
+    const signature = config.readUInt32LE(12);
+    this.call('rseq(unregister)', SYS.rseq, [area, size, RSEQ_FLAG_UNREGISTER, signature]);
+  }
+
+  /**
+   * clone3: a new thread (CLONE_THREAD...) or process of this one, on no new stack (a stopped
+   * child's registers are set before it runs), with the given tid when setTid is given. Returns
+   * the child, stopped and traced by us.
+   */
+  clone3(options: { flags: number; exitSignal: number; setTid?: number }): RemoteChild {
+    const args = Buffer.alloc(CLONE_ARGS_SIZE + 8);
+    args.writeBigUInt64LE(BigInt(options.flags), 0);
+    args.writeBigUInt64LE(BigInt(options.exitSignal), 32);
+    if (options.setTid !== undefined) {
+      args.writeBigUInt64LE(BigInt(this.scratch + CLONE_ARGS_SIZE), 64); // set_tid: the array after the struct
+      args.writeBigUInt64LE(1n, 72); // set_tid_size
+      args.writeInt32LE(options.setTid, CLONE_ARGS_SIZE);
+    }
+    const { result, child } = this.syscall(SYS.clone3, [this.stage(args), CLONE_ARGS_SIZE]);
+    if (result < 0n) throw this.failure(Number(-result), 'clone3');
+    if (!child || child.tid !== Number(result)) {
+      throw nativeError(constants.errno.ECHILD, `clone3 in pid ${this.tid}`, `child ${result} was not reported to its tracer`);
+    }
+    return child;
+  }
+}
+
+function writeAt(memFd: number, pid: number, address: number, data: Buffer): void {
+  const written = writeSync(memFd, data, 0, data.length, address);
+  if (written !== data.length) {
+    throw nativeError(constants.errno.EIO, `write /proc/${pid}/mem`, `wrote ${written} of ${data.length} bytes at 0x${address.toString(16)}`);
+  }
+}
+
+/** Writes bytes into pid's memory through /proc/<pid>/mem, whatever the protection. */
+export function writeProcessMemory(pid: number, address: number, data: Buffer): void {
+  const memFd = openSync(`/proc/${pid}/mem`, 'r+');
+  try {
+    writeAt(memFd, pid, address, data);
+  } finally {
+    closeSync(memFd);
+  }
+}
+
+/** Waits for a freshly created child's first stop (auto-attached children start stopped). */
+function awaitFirstStop(tid: number): void {
+  const stop = waitpid(tid, __WALL);
+  if (stop.kind !== 'stopped') throw nativeError(constants.errno.ESRCH, `remote(${tid})`, `new child ${tid} died before its first stop`);
+}
+
+/** Sets a thread's signal mask directly (bit n-1 = signal n). */
+export function setSignalMask(tid: number, mask: bigint): void {
+  const set = Buffer.alloc(8);
+  set.writeBigUInt64LE(BigInt.asUintN(64, mask));
+  ptraceBuffer(PTRACE_SETSIGMASK, tid, 8, set);
+}
+
+/** Writes a GDT TLS entry of a thread (struct user_desc; entry_number chooses the entry). */
+export function setThreadArea(tid: number, desc: UserDesc): void {
+  const buf = Buffer.alloc(16);
+  buf.writeUInt32LE(desc.entryNumber >>> 0, 0);
+  buf.writeUInt32LE(desc.baseAddr >>> 0, 4);
+  buf.writeUInt32LE(desc.limit >>> 0, 8);
+  const bits = (desc.seg32bit ? 1 : 0) | ((desc.contents & 3) << 1) | (desc.readExecOnly ? 8 : 0) |
+    (desc.limitInPages ? 16 : 0) | (desc.segNotPresent ? 32 : 0) | (desc.useable ? 64 : 0);
+  buf.writeUInt32LE(bits, 12);
+  ptraceBuffer(PTRACE_SET_THREAD_AREA, tid, desc.entryNumber, buf);
+}

@@ -1,0 +1,127 @@
+// Starting and ending the stub process that a restore turns into the dumped task. The stub is an
+// ordinary program (sleep) started with posix_spawn: Node's child_process would register it with
+// libuv, whose SIGCHLD handler reaps its children with waitpid and would swallow the ptrace stops
+// we need to see. A posix_spawn child is ours alone to wait for.
+
+import koffi from 'koffi';
+import { constants as fsConstants, existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { NativeError } from './errors.js';
+import { __WALL, nativeError, waitpid } from './libc.js';
+
+const libc = koffi.load('libc.so.6');
+const rawPosixSpawn = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *fileActions, void *attr, const char **argv, const char **envp)');
+const rawAttrInit = libc.func('int posix_spawnattr_init(void *attr)');
+const rawAttrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
+const rawAttrSetFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
+const rawAttrSetSigMask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *sigset)');
+const rawAttrSetSigDefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
+const rawActionsInit = libc.func('int posix_spawn_file_actions_init(void *actions)');
+const rawActionsDestroy = libc.func('int posix_spawn_file_actions_destroy(void *actions)');
+const rawActionsAddOpen = libc.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int flags, uint32_t mode)');
+const rawActionsAddDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+const rawSigEmptySet = libc.func('int sigemptyset(void *set)');
+const rawSigFillSet = libc.func('int sigfillset(void *set)');
+const rawKill = libc.func('int kill(int pid, int sig)');
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+/** glibc's posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t 80, sigset_t 128: room to spare. */
+const OPAQUE_SIZE = 512;
+const SIGKILL = 9;
+
+/** The program every stub runs: it only has to stay alive until we take it over. */
+const SLEEP = ['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep';
+
+export interface StubOptions {
+  /** Give the stub /dev/null as standard input instead of ours (ours carries the image). */
+  stdinFromDevNull: boolean;
+}
+
+function checkResult(result: number, call: string): void {
+  // posix_spawn* return the error number instead of setting errno.
+  if (result !== 0) throw nativeError(result, call);
+}
+
+/**
+ * Starts `sleep infinity` as our child, with every signal at its default action and none
+ * blocked (Node ignores SIGPIPE, and ignored signals survive exec), our standard input, output
+ * and error. Returns its pid.
+ */
+export function spawnStub(options: StubOptions): number {
+  const attr = Buffer.alloc(OPAQUE_SIZE);
+  const actions = Buffer.alloc(OPAQUE_SIZE);
+  const empty = Buffer.alloc(OPAQUE_SIZE);
+  const full = Buffer.alloc(OPAQUE_SIZE);
+  rawSigEmptySet(empty);
+  rawSigFillSet(full);
+  checkResult(rawAttrInit(attr) as number, 'posix_spawnattr_init');
+  checkResult(rawActionsInit(actions) as number, 'posix_spawn_file_actions_init');
+  try {
+    checkResult(rawAttrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) as number, 'posix_spawnattr_setflags');
+    checkResult(rawAttrSetSigMask(attr, empty) as number, 'posix_spawnattr_setsigmask');
+    checkResult(rawAttrSetSigDefault(attr, full) as number, 'posix_spawnattr_setsigdefault');
+    // Node marks 0, 1 and 2 close-on-exec; dup2 of a descriptor onto itself clears the mark.
+    for (const fd of [0, 1, 2]) {
+      if (fd === 0 && options.stdinFromDevNull) {
+        checkResult(rawActionsAddOpen(actions, 0, '/dev/null', fsConstants.O_RDONLY, 0) as number, 'posix_spawn_file_actions_addopen');
+      } else {
+        checkResult(rawActionsAddDup2(actions, fd, fd) as number, 'posix_spawn_file_actions_adddup2');
+      }
+    }
+    const pid = [0];
+    checkResult(rawPosixSpawn(pid, SLEEP, actions, attr, [SLEEP, 'infinity', null], [null]) as number, `posix_spawn(${SLEEP})`);
+    return pid[0];
+  } finally {
+    rawActionsDestroy(actions);
+    rawAttrDestroy(attr);
+  }
+}
+
+/**
+ * SIGKILLs a child of ours and reaps it. tids: the child (its pid) first, then every other
+ * thread of it we trace: a traced thread that dies must be waited for by its tracer, and only
+ * then can the thread group leader be reaped.
+ */
+export function killAndReap(tids: readonly number[]): void {
+  const [pid, ...others] = tids;
+  if ((rawKill(pid, SIGKILL) as number) !== 0) return; // already reaped: nothing is left
+  for (const tid of [...others, pid]) {
+    for (;;) {
+      try {
+        const result = waitpid(tid, __WALL);
+        if (result.kind === 'exited' || result.kind === 'killed') break;
+      } catch (err) {
+        if (err instanceof NativeError && err.errno === constants.errno.ECHILD) break;
+        throw err;
+      }
+    }
+  }
+}
+
+export function kill(pid: number, signal: number): void {
+  if ((rawKill(pid, signal) as number) !== 0) throw nativeError(koffi.errno(), `kill(${pid}, ${signal})`);
+}
+
+const rawWaitpidAsync = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+
+export type ExitStatus = { code: number; signal?: undefined } | { signal: number; code?: undefined };
+
+/**
+ * Resolves when a child of ours that nobody traces any more has ended. The wait runs on one of
+ * koffi's worker threads, which may wait for any child of the process: the event loop stays free
+ * (for the signals a foreground restore forwards).
+ */
+export function waitForExit(pid: number): Promise<ExitStatus> {
+  return new Promise((resolve, reject) => {
+    const status = [0];
+    const wait = () => rawWaitpidAsync.async(pid, status, 0, (err: unknown, result: number) => {
+      if (err) return reject(err);
+      // A signal caught by the waiting thread (EINTR) ends the wait early: wait again.
+      if (result < 0) return existsSync(`/proc/${pid}`) ? wait() : reject(nativeError(constants.errno.ECHILD, `waitpid(${pid})`));
+      const word = status[0];
+      resolve((word & 0x7f) === 0 ? { code: (word >> 8) & 0xff } : { signal: word & 0x7f });
+    });
+    wait();
+  });
+}

@@ -1,0 +1,328 @@
+// The restored task's memory, built in the stub in three steps that follow the image:
+// 1. at the VMA list: every private VMA as an anonymous mapping at its address (the stack with
+//    MAP_GROWSDOWN), so that pages can be written as they stream in;
+// 2. at each page record: the page, written with process_vm_writev (a VMA that is not writable
+//    is made so for the time of the restore);
+// 3. at the extension: file-backed VMAs mapped from their files again, with the dumped pages laid
+//    over them; the kernel's own vDSO at the dumped address; the final protections.
+
+import koffi from 'koffi';
+import { readFileSync, statSync, type BigIntStats } from 'node:fs';
+import type { ExtensionMappedFile } from '../extension-model.js';
+import type { DecodedVma } from '../format.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
+import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
+import { PAGE_SIZE } from '../model.js';
+import { readMemory } from '../ptrace/memory.js';
+import { IovecArray, writeVectors } from '../ptrace/memwrite.js';
+import type { RemoteTask } from '../ptrace/remote.js';
+import { RestoreError } from './errors.js';
+import type { KernelVdso } from './stub.js';
+import { USER_SPACE_END } from './stub.js';
+
+const MAP_FIXED = 0x10;
+const MAP_GROWSDOWN = 0x100;
+const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
+const ARCH_MAP_VDSO_64 = 0x2003;
+const AT_SYSINFO_EHDR = 33n;
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+/** vm.max_map_count's default: no process of this kernel has more VMAs. */
+const MAX_VMAS = 65530;
+/** Bytes copied per round when dumped pages move into a file mapping. */
+const COPY_CHUNK = 4 << 20;
+
+export interface PlannedVma {
+  start: number;
+  end: number;
+  prot: number;
+  shared: boolean;
+  /** Backed by a file (not MAP_ANONYMOUS) in the dumped task. */
+  file: boolean;
+  /** The file offset it maps, in bytes. */
+  offset: number;
+  /** The main stack: the VMA that holds mm.start_stack. */
+  stack: boolean;
+  /** Mapped anonymous while the pages stream in (every private VMA). */
+  placeholder: boolean;
+  /** PROT_WRITE was added for the page writes: taken away at the end. */
+  madeWritable: boolean;
+  /** Replaced by a kernel special mapping ([vdso], [vvar]): its protection is the kernel's. */
+  special: boolean;
+  /** Dumped page ranges, as start/end pairs: what a file mapping gets laid over. */
+  dumped: number[];
+}
+
+export interface FileOptions {
+  /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
+  anonFallback: boolean;
+  warn(line: string): void;
+}
+
+const hex = (v: number): string => `0x${v.toString(16)}`;
+const range = (v: { start: number; end: number }): string => `${hex(v.start)}-${hex(v.end)}`;
+
+/**
+ * Checks what the format allows but no restore can do (addresses outside user space, more VMAs
+ * than a process may have) and turns the VMA records into the plan. vmasOffset: the image offset
+ * of the first VMA record.
+ */
+export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
+  if (head.vmas.length > MAX_VMAS) {
+    throw new ImageFormatError(vmasOffset + MAX_VMAS * VMA_SIZE, `${head.vmas.length} VMAs, a process has at most ${MAX_VMAS}`);
+  }
+  const startStack = Number(head.mm.startStack);
+  return head.vmas.map((vma: DecodedVma, i): PlannedVma => {
+    const at = vmasOffset + i * VMA_SIZE;
+    if (vma.end > BigInt(USER_SPACE_END)) {
+      throw new ImageFormatError(at, `vma #${i} 0x${vma.start.toString(16)}-0x${vma.end.toString(16)} ends above the user address space (${hex(USER_SPACE_END)})`);
+    }
+    const start = Number(vma.start);
+    const end = Number(vma.end);
+    const shared = (vma.flags & MAP_SHARED) !== 0;
+    return {
+      start, end, prot: vma.prot, shared,
+      file: (vma.flags & MAP_ANONYMOUS) === 0,
+      offset: Number(vma.pgoff) * PAGE_SIZE,
+      stack: start <= startStack && startStack < end,
+      placeholder: !shared, madeWritable: false, special: false, dumped: [],
+    };
+  });
+}
+
+export class AddressSpace {
+  private readonly local = new IovecArray();
+  private readonly remoteRanges = new IovecArray();
+
+  constructor(private readonly remote: RemoteTask, readonly vmas: PlannedVma[]) {}
+
+  private get pid(): number {
+    return this.remote.tid;
+  }
+
+  /** Step 1: an anonymous mapping for every private VMA (shared ones wait for their file). */
+  mapPlaceholders(): void {
+    for (const vma of this.vmas) {
+      if (vma.shared) {
+        // Shared anonymous memory (v0 flags MAP_SHARED|MAP_ANONYMOUS) has no file to wait for.
+        if (!vma.file) this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+        continue;
+      }
+      const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (vma.stack ? MAP_GROWSDOWN : 0);
+      this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, flags);
+    }
+  }
+
+  /** Step 2: writes a batch of page records into their VMAs. */
+  writePages(batch: PageBatch): void {
+    const base = Number(koffi.address(batch.records));
+    for (let i = 0; i < batch.count; i++) {
+      const vaddr = batch.vaddrs[i];
+      const vma = this.vmas[batch.vmaIndexes[i]];
+      if (vma.shared) {
+        throw new ImageFormatError(batch.offset + i * PAGE_RECORD_SIZE,
+          `page record ${hex(vaddr)} lies in the shared VMA ${range(vma)}: an image carries private pages only`);
+      }
+      if (!(vma.prot & PROT_WRITE) && !vma.madeWritable) {
+        this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot | PROT_WRITE);
+        vma.madeWritable = true;
+      }
+      noteDumped(vma, vaddr);
+      if (this.local.full) this.flush();
+      this.local.add(base + i * PAGE_RECORD_SIZE + 8, PAGE_SIZE);
+      this.remoteRanges.add(vaddr, PAGE_SIZE);
+    }
+    this.flush();
+  }
+
+  private flush(): void {
+    writeVectors(this.pid, this.local, this.remoteRanges);
+  }
+
+  /**
+   * Step 3a: every file-backed VMA mapped from its file, when the file is the one of the dump
+   * (same device, inode, size and mtime); the dumped pages are laid over private ones. files:
+   * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
+   * then keep only their dumped pages).
+   */
+  attachFiles(files: readonly ExtensionMappedFile[] | null, options: FileOptions): void {
+    const fileVmas = this.vmas.filter((v) => v.file);
+    if (fileVmas.length === 0) return;
+    if (files === null) {
+      options.warn(`the image has no extension: ${fileVmas.length} file-backed VMAs hold only their dumped pages (untouched pages read as zeros), shared ones start empty`);
+      for (const vma of fileVmas.filter((v) => v.shared)) this.mapAnonymousShared(vma);
+      return;
+    }
+    const byStart = new Map(files.map((f) => [f.start, f] as const));
+    const problems = new Map<string, string | null>();
+    const warned = new Set<string>();
+    // Shared VMAs first: until mapped they are holes where a temporary mapping could land.
+    for (const vma of [...fileVmas.filter((v) => v.shared), ...fileVmas.filter((v) => !v.shared)]) {
+      const file = byStart.get(vma.start)!; // checkMappedFiles vouches for it
+      const path = unescapePath(file.path);
+      if (!problems.has(path)) problems.set(path, fileProblem(path, file));
+      const problem = problems.get(path);
+      if (!problem) {
+        this.mapFile(vma, path);
+        continue;
+      }
+      if (!options.anonFallback) {
+        throw new RestoreError(`${file.path}: ${problem} (mapped at ${range(vma)}); --anon-fallback maps it as anonymous memory instead`);
+      }
+      if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped as anonymous memory (--anon-fallback)`);
+      warned.add(path);
+      if (vma.shared) this.mapAnonymousShared(vma);
+    }
+  }
+
+  private mapAnonymousShared(vma: PlannedVma): void {
+    this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+  }
+
+  private mapFile(vma: PlannedVma, path: string): void {
+    const offset = vma.offset;
+    const length = vma.end - vma.start;
+    const writableShared = vma.shared && (vma.prot & PROT_WRITE) !== 0;
+    const fd = this.remote.openat(path, (writableShared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    try {
+      if (vma.shared || vma.dumped.length === 0) {
+        this.remote.mmap(vma.start, length, vma.prot, (vma.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd, offset);
+        vma.madeWritable = false;
+        return;
+      }
+      // The dumped pages are in the placeholder: build the file mapping elsewhere, copy them
+      // over, and move it into place (mremap replaces the placeholder in one step).
+      const temporary = this.remote.mmap(0, length, vma.prot | PROT_WRITE, MAP_PRIVATE, fd, offset);
+      this.copyDumpedPages(vma, temporary);
+      this.remote.mremap(temporary, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, vma.start);
+      vma.madeWritable = !(vma.prot & PROT_WRITE);
+    } finally {
+      this.remote.close(fd);
+    }
+  }
+
+  private copyDumpedPages(vma: PlannedVma, temporary: number): void {
+    for (let r = 0; r < vma.dumped.length; r += 2) {
+      for (let at = vma.dumped[r]; at < vma.dumped[r + 1]; at += COPY_CHUNK) {
+        const length = Math.min(COPY_CHUNK, vma.dumped[r + 1] - at);
+        const pages = readMemory(this.pid, at, length);
+        this.local.add(Number(koffi.address(pages)), length);
+        this.remoteRanges.add(temporary + (at - vma.start), length);
+        this.flush();
+      }
+    }
+  }
+
+  /**
+   * Step 3b: the kernel's vDSO (and its data pages) at the dumped address, where the task's
+   * code expects it: only if the image's vDSO is this kernel's, byte for byte, in the same
+   * layout. Otherwise the dumped copy stays, with warning: its data pages cannot be dumped, so
+   * its clock functions fall back to system calls.
+   */
+  placeVdso(auxv: Buffer | null, kernel: KernelVdso | null, warn: (line: string) => void): void {
+    if (!kernel) return;
+    const textIndex = kernel.mappings.findIndex((m) => m.name === '[vdso]');
+    const text = kernel.mappings[textIndex];
+    const size = text.end - text.start;
+    const dumpedAt = auxv ? auxvValue(auxv, AT_SYSINFO_EHDR) : null;
+    const candidates = dumpedAt !== null
+      ? this.vmas.filter((v) => v.start === dumpedAt)
+      : this.vmas.filter((v) => !v.file && !v.shared && v.prot === (PROT_READ | PROT_EXEC) && v.end - v.start === size);
+    for (const vma of candidates) {
+      const group = kernel.mappings.map((m) => this.vmas.find((v) => v.start === vma.start + (m.start - text.start) && v.end === vma.start + (m.end - text.start)));
+      const sameLayout = group.every((v) => v !== undefined && !v.file && !v.shared) && vma.end - vma.start === size;
+      if (sameLayout && this.holdsCode(vma, kernel.text, dumpedAt !== null)) {
+        this.mapKernelVdso(group as PlannedVma[], vma.start);
+        return;
+      }
+    }
+    if (dumpedAt !== null) warn(`the image's vDSO at ${hex(dumpedAt)} is not this kernel's: keeping the dumped copy (clock functions fall back to system calls)`);
+  }
+
+  /**
+   * Whether every dumped page of vma equals the same page of code. Pages never touched were not
+   * dumped; with no page at all, only the auxiliary vector's word (trusted) can vouch for it.
+   */
+  private holdsCode(vma: PlannedVma, code: Buffer, vouched: boolean): boolean {
+    if (vma.dumped.length === 0) return vouched;
+    for (let r = 0; r < vma.dumped.length; r += 2) {
+      const from = vma.dumped[r] - vma.start;
+      const to = vma.dumped[r + 1] - vma.start;
+      if (!readMemory(this.pid, vma.dumped[r], to - from).equals(code.subarray(from, to))) return false;
+    }
+    return true;
+  }
+
+  private mapKernelVdso(group: PlannedVma[], textStart: number): void {
+    const first = group[0].start;
+    const last = group[group.length - 1].end;
+    this.remote.munmap(first, last - first);
+    this.remote.archPrctl(ARCH_MAP_VDSO_64, first);
+    const maps = readFileSync(`/proc/${this.pid}/maps`, 'latin1');
+    if (!new RegExp(`^0*${textStart.toString(16)}-[0-9a-f]+ .*\\[vdso\\]$`, 'm').test(maps)) {
+      throw new RestoreError(`the kernel placed the vDSO elsewhere than ${hex(textStart)}`);
+    }
+    for (const vma of group) vma.special = true;
+  }
+
+  /** Step 3c: the protections of the dump, for every VMA the restore made writable. */
+  restoreProtections(): void {
+    for (const vma of this.vmas) {
+      if (vma.madeWritable && !vma.special) this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot);
+    }
+  }
+}
+
+/**
+ * Checks that the extension's MAPPED_FILE records match the file-backed VMAs one to one, as the
+ * format says; at: the extension's image offset.
+ */
+export function checkMappedFiles(files: readonly ExtensionMappedFile[], vmas: readonly PlannedVma[], at: number): void {
+  const fileVmas = vmas.filter((v) => v.file);
+  const mismatch = fileVmas.findIndex((v, i) => files[i]?.start !== v.start || files[i]?.end !== v.end);
+  if (mismatch >= 0) {
+    throw new ImageFormatError(at, `the extension's mapped file #${mismatch} does not match the file-backed VMA ${range(fileVmas[mismatch])}`);
+  }
+  if (files.length > fileVmas.length) {
+    throw new ImageFormatError(at, `the extension names ${files.length} mapped files for ${fileVmas.length} file-backed VMAs`);
+  }
+}
+
+/** Extends the VMA's dumped ranges by the page at vaddr (pages arrive ascending). */
+function noteDumped(vma: PlannedVma, vaddr: number): void {
+  const n = vma.dumped.length;
+  if (n > 0 && vma.dumped[n - 1] === vaddr) vma.dumped[n - 1] = vaddr + PAGE_SIZE;
+  else vma.dumped.push(vaddr, vaddr + PAGE_SIZE);
+}
+
+/** maps escapes a newline in a path as \012. */
+function unescapePath(path: string): string {
+  return path.replace(/\\012/g, '\n');
+}
+
+const DELETED = ' (deleted)';
+
+/** Why the file at path is not the one the dump mapped; null when it is. */
+function fileProblem(path: string, recorded: ExtensionMappedFile): string | null {
+  if (!path.startsWith('/')) return 'is not a file that can be opened again';
+  if (path.endsWith(DELETED)) return 'was deleted before the dump';
+  let st: BigIntStats;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch (err) {
+    return `cannot be opened again (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  if (st.dev !== recorded.dev || st.ino !== recorded.inode) return 'is another file now (device or inode changed since the dump)';
+  if (Number(st.size) !== recorded.size) return `changed since the dump (size ${recorded.size} -> ${st.size})`;
+  if (st.mtimeNs !== recorded.mtimeNs) return 'changed since the dump (modification time differs)';
+  return null;
+}
+
+function auxvValue(auxv: Buffer, type: bigint): number | null {
+  for (let at = 0; at + 16 <= auxv.length; at += 16) {
+    if (auxv.readBigUInt64LE(at) === type) return Number(auxv.readBigUInt64LE(at + 8));
+  }
+  return null;
+}

@@ -1,0 +1,150 @@
+// `imgfs restore <image|->`: restores the image and, in the foreground, waits for the restored
+// process like a shell waits for a program (its exit status becomes ours, SIGINT and SIGTERM
+// reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
+// exit status 1, and leaves no process behind.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { kill, waitForExit } from '../ptrace/spawn.js';
+import { restoreImage } from './restore.js';
+
+export interface RestoreIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: RestoreIo = {
+  out: (text) => { process.stdout.write(text); },
+  err: (text) => { process.stderr.write(text); },
+};
+
+export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid] [--anon-fallback]
+  <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
+  --detach         print the restored process's pid and return instead of waiting for it
+  --same-pid       restore with the dumped pid and thread ids (root; fails if one is in use)
+  --anon-fallback  map a file that changed or vanished since the dump as anonymous memory
+                   (with a warning) instead of failing
+`;
+
+/** Read size: a multiple of the page-record size's page part, big enough to batch ~1000 pages. */
+const CHUNK_SIZE = 4 << 20;
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3, SIGUSR2: 12 };
+
+/**
+ * The bytes of fd in chunks, read synchronously into two buffers used in turn: a chunk stays
+ * intact while the next one is read, which is all the image reader keeps (see ImageReader).
+ */
+function* chunksOf(fd: number): Generator<Uint8Array> {
+  const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)];
+  for (let turn = 0; ; turn ^= 1) {
+    const buffer = buffers[turn];
+    let filled = 0;
+    while (filled < buffer.length) {
+      const got = readSome(fd, buffer, filled);
+      if (got === 0) break;
+      filled += got;
+    }
+    if (filled === 0) return;
+    yield buffer.subarray(0, filled);
+    if (filled < buffer.length) return;
+  }
+}
+
+/** One read; a non-blocking descriptor (stdin shared with a parent that set O_NONBLOCK) is waited for. */
+function readSome(fd: number, buffer: Buffer, at: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, buffer, at, buffer.length - at, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+interface Options {
+  file: string;
+  detach: boolean;
+  samePid: boolean;
+  anonFallback: boolean;
+}
+
+function parseOptions(argv: string[]): Options | string {
+  const options: Options = { file: '', detach: false, samePid: false, anonFallback: false };
+  const files: string[] = [];
+  for (const arg of argv) {
+    if (arg === '--detach') options.detach = true;
+    else if (arg === '--same-pid') options.samePid = true;
+    else if (arg === '--anon-fallback') options.anonFallback = true;
+    else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
+    else files.push(arg);
+  }
+  if (files.length !== 1) return files.length === 0 ? 'no image given' : `one image at a time, not ${files.length}`;
+  options.file = files[0];
+  return options;
+}
+
+/** The message of an error, without Node's "syscall 'path'" suffix on file errors. */
+function messageOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return typeof (err as NodeJS.ErrnoException).syscall === 'string' ? err.message.replace(/, \w+ '.*'$/, '') : err.message;
+}
+
+/** `imgfs restore ...`; argv holds the arguments after "restore". Returns the exit status. */
+export async function restoreMain(argv: string[], io: RestoreIo = processIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(RESTORE_USAGE);
+    return 0;
+  }
+  const options = parseOptions(argv);
+  if (typeof options === 'string') {
+    io.err(`imgfs restore: ${options}\n${RESTORE_USAGE}`);
+    return 2;
+  }
+  const fromStdin = options.file === '-';
+  // Until the restore is done, SIGINT and SIGTERM stop it (and the stub dies with it).
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
+  let pid: number;
+  let fd: number | undefined;
+  try {
+    fd = fromStdin ? 0 : openSync(options.file, 'r');
+    pid = await restoreImage(chunksOf(fd), {
+      anonFallback: options.anonFallback,
+      samePid: options.samePid,
+      stdinIsImage: fromStdin,
+      warn: (line) => io.err(`imgfs restore: warning: ${line}\n`),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    io.err(`imgfs restore: ${options.file}: ${messageOf(err)}\n`);
+    return 1;
+  } finally {
+    if (fd !== undefined && !fromStdin) closeSync(fd);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
+  }
+  if (options.detach) {
+    io.out(`${pid}\n`);
+    return 0;
+  }
+  return waitInForeground(pid);
+}
+
+/** Waits for the restored process, passing on the signals a shell would send to a program. */
+async function waitInForeground(pid: number): Promise<number> {
+  const forward = (signal: NodeJS.Signals) => {
+    try {
+      kill(pid, SIGNAL_NUMBERS[signal]);
+    } catch {
+      // It has just exited: the wait below reports it.
+    }
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  try {
+    const status = await waitForExit(pid);
+    return status.signal === undefined ? status.code : 128 + status.signal;
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  }
+}

@@ -1,0 +1,163 @@
+// The per-process state of a restored task beyond its memory and threads: the mm bounds and brk
+// (PR_SET_MM_MAP), the executable, its name, the working directory, the signal dispositions and
+// the open files. Each is set by system calls the stub runs.
+
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { ExtensionFd, ExtensionSigaction, ImageExtension } from '../extension-model.js';
+import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
+import { ImageFormatError } from '../imagestream.js';
+import { NativeError } from '../ptrace/errors.js';
+import { readMemory } from '../ptrace/memory.js';
+import type { RemoteTask } from '../ptrace/remote.js';
+
+/** The mm record's image offset. */
+const MM_OFFSET = HEADER_SIZE + REGS_SIZE;
+const PR_SET_NAME = 15;
+const PR_SET_MM = 35;
+const PR_SET_MM_MAP = 14;
+/** struct prctl_mm_map: 11 u64 bounds, u64 auxv pointer, u32 auxv_size, u32 exe_fd. */
+const PRCTL_MM_MAP_SIZE = 104;
+/** Task names (comm) hold 15 bytes. */
+const TASK_COMM_LEN = 15;
+/** Enough of the argument area for any program name. */
+const ARGV0_MAX = 256;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+const SEEK_SET = 0;
+const O_ACCMODE = 3;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const O_NOCTTY = 0o400;
+/** Flags that would change the file if it were opened again with them. */
+const O_CREAT_EXCL_TRUNC = 0o100 | 0o200 | 0o1000;
+const O_DIRECTORY = 0o200000;
+
+/**
+ * Sets the mm bounds, the exact brk, the auxiliary vector and the executable with one
+ * PR_SET_MM_MAP. Without an extension only the v0 bounds are known: the stub's auxv and
+ * executable stay.
+ */
+export function setMmMap(remote: RemoteTask, mm: DecodedMm, ext: ImageExtension | null, warn: (line: string) => void): void {
+  const exeFd = ext ? openExe(remote, ext.exe, warn) : -1;
+  try {
+    const auxv = ext?.auxv ?? Buffer.alloc(0);
+    const data = Buffer.alloc(PRCTL_MM_MAP_SIZE + auxv.length);
+    const bounds = [
+      mm.startCode, mm.endCode, mm.startData, mm.endData, mm.startBrk, ext ? BigInt(ext.brk) : mm.brk,
+      mm.startStack, mm.argStart, mm.argEnd, mm.envStart, mm.envEnd,
+    ];
+    bounds.forEach((value, i) => data.writeBigUInt64LE(value, i * 8));
+    data.writeBigUInt64LE(auxv.length > 0 ? BigInt(remote.scratchAddress + PRCTL_MM_MAP_SIZE) : 0n, 88);
+    data.writeUInt32LE(auxv.length, 96);
+    data.writeInt32LE(exeFd, 100);
+    auxv.copy(data, PRCTL_MM_MAP_SIZE);
+    try {
+      remote.prctlWithData(PR_SET_MM, PR_SET_MM_MAP, data, data.length - auxv.length);
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      throw new ImageFormatError(MM_OFFSET, `the kernel refuses the mm record's bounds (brk 0x${bounds[5].toString(16)}, stack 0x${mm.startStack.toString(16)}): ${err.code}`);
+    }
+  } finally {
+    if (exeFd >= 0) remote.close(exeFd);
+  }
+}
+
+function openExe(remote: RemoteTask, exe: string, warn: (line: string) => void): number {
+  try {
+    return remote.openat(exe, O_CLOEXEC);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`the executable ${exe} cannot be opened (${err.code}): /proc/<pid>/exe names the restorer's stub instead`);
+    return -1;
+  }
+}
+
+/** The task's name as exec would have set it: the executable's file name, cut to 15 bytes. */
+export function setName(remote: RemoteTask, exe: string): void {
+  if (exe === '') return;
+  remote.prctlString(PR_SET_NAME, Buffer.from(basename(exe)).subarray(0, TASK_COMM_LEN).toString());
+}
+
+/** argv[0] as the restored memory holds it ('' when it cannot be read). */
+export function programName(pid: number, argStart: bigint): string {
+  try {
+    const args = readMemory(pid, Number(argStart), ARGV0_MAX);
+    return args.subarray(0, Math.max(args.indexOf(0), 0)).toString();
+  } catch {
+    return '';
+  }
+}
+
+export function setCwd(remote: RemoteTask, cwd: string, warn: (line: string) => void): void {
+  try {
+    remote.chdir(cwd);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`the working directory ${cwd} cannot be entered (${err.code}): the restorer's is kept`);
+  }
+}
+
+/** Every signal's disposition as the dump recorded it (SIGKILL and SIGSTOP have none). */
+export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSigaction[]): void {
+  const action = Buffer.alloc(32);
+  actions.forEach((a, i) => {
+    const signal = i + 1;
+    if (signal === SIGKILL || signal === SIGSTOP) return;
+    action.writeBigUInt64LE(a.handler, 0);
+    action.writeBigUInt64LE(a.flags, 8);
+    action.writeBigUInt64LE(a.restorer, 16);
+    action.writeBigUInt64LE(a.mask, 24);
+    remote.sigaction(signal, action);
+  });
+}
+
+/**
+ * The open files: 0, 1 and 2 stay the restorer's (the stub inherited them). Every other
+ * descriptor is closed, then each recorded one reopened at its number: regular files (and
+ * directories) by path, at their offset, with their flags; what cannot be reopened (pipes,
+ * sockets, terminals, a file gone) becomes /dev/null, with one warning line each.
+ */
+export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
+  remote.closeRange(3, 0xffff_ffff);
+  for (const fd of fds) {
+    if (fd.fd <= 2) continue;
+    const reason = reopenProblem(fd);
+    if (reason === null) {
+      try {
+        placeAt(remote, remote.openat(fd.target, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY), fd);
+        if (fd.kind === 'file') remote.lseek(fd.fd, fd.offset, SEEK_SET);
+        continue;
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): replaced by /dev/null`);
+      }
+    } else {
+      warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
+    }
+    const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
+    placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
+  }
+}
+
+/** Why a recorded descriptor cannot be opened again by its path; null when it can. */
+function reopenProblem(fd: ExtensionFd): string | null {
+  if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
+  if (!fd.target.startsWith('/') || fd.target.endsWith(' (deleted)')) return 'its file cannot be opened again';
+  try {
+    const st = statSync(fd.target);
+    if (fd.kind === 'file' && st.isFile()) return null;
+    // Devices that are not terminals (/dev/null, /dev/urandom) and directories open by path too.
+    if (fd.kind === 'other' && (st.isCharacterDevice() || (st.isDirectory() && (fd.flags & O_DIRECTORY) !== 0))) return null;
+  } catch {
+    return 'its file no longer exists';
+  }
+  return 'its path names another kind of file now';
+}
+
+/** Moves a descriptor the stub just opened to the recorded number. */
+function placeAt(remote: RemoteTask, opened: number, fd: ExtensionFd): void {
+  if (opened === fd.fd) return;
+  remote.dup3(opened, fd.fd, fd.flags & O_CLOEXEC);
+  remote.close(opened);
+}

@@ -1,0 +1,90 @@
+// `imgfs restore`'s engine: turns an image into a running process, reading the image once, front
+// to back. The VMA list comes first, so the stub is prepared and the VMAs mapped before the first
+// page arrives; each page is written as it streams by; what only the extension at the end knows
+// (files, vDSO, registers of every thread, signal dispositions, open files) is applied last.
+// Any failure kills the stub: nothing half-restored is left running.
+
+import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
+import type { ImageExtension } from '../extension-model.js';
+import { ImageReader, type ImageSource } from '../imagestream.js';
+import { killAndReap } from '../ptrace/spawn.js';
+import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
+import { RestoreError } from './errors.js';
+import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
+import { registersFromV0 } from './regs.js';
+import { becomePid, createStub, letLive, type Stub } from './stub.js';
+import { createThreads, releaseThreads, setThreadState, type ThreadState } from './threads.js';
+
+export interface RestoreOptions {
+  /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
+  anonFallback: boolean;
+  /** Restore with the dumped pid and tids. */
+  samePid: boolean;
+  /** The image comes on our standard input: the restored task gets /dev/null there instead. */
+  stdinIsImage: boolean;
+  /** One line of warning for the user. */
+  warn(line: string): void;
+  /** Checked between page batches: once aborted, the restore stops and kills the stub. */
+  signal?: AbortSignal;
+}
+
+const VMAS_OFFSET = HEADER_SIZE + REGS_SIZE + MM_SIZE;
+
+/** Restores the image; returns the pid of the running restored process (our child). */
+export async function restoreImage(source: ImageSource, options: RestoreOptions): Promise<number> {
+  const reader = new ImageReader(source);
+  let stub: Stub | undefined;
+  const threads: number[] = [];
+  try {
+    const head = await reader.readHead();
+    const vmas = planVmas(head, VMAS_OFFSET);
+    stub = createStub({ stdinFromDevNull: options.stdinIsImage, occupied: vmas, name: `restore-${process.pid}` });
+    let memory = new AddressSpace(stub.remote, vmas);
+    memory.mapPlaceholders();
+    for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
+      if (options.signal?.aborted) throw new RestoreError('interrupted');
+      memory.writePages(batch);
+    }
+    const extension = await reader.readExtension();
+    if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
+    const ext = extension?.content ?? null;
+    if (!ext) options.warn('the image has no extension: other threads, FPU state, signal handlers, open files and the working directory are not restored');
+    if (options.samePid) {
+      if (!ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
+      stub = becomePid(stub, ext.threads[0].tid);
+      memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
+    }
+    memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
+    memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
+    memory.restoreProtections();
+    const remote = stub.remote;
+    setMmMap(remote, head.mm, ext, options.warn);
+    const leader = leaderState(head, ext);
+    setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));
+    if (ext) {
+      setCwd(remote, ext.cwd, options.warn);
+      setSigactions(remote, ext.sigactions);
+      restoreFds(remote, ext.fds, options.warn);
+    }
+    const others = ext ? ext.threads.slice(1).map(threadState) : [];
+    threads.push(...createThreads(remote, others, options.samePid));
+    others.forEach((state, i) => setThreadState(threads[i], state, options.warn));
+    letLive(stub);
+    releaseThreads(remote, stub.control, leader, threads, options.warn);
+    return stub.pid;
+  } catch (err) {
+    if (stub) killAndReap([stub.pid, ...threads]);
+    throw err;
+  } finally {
+    await reader.close();
+  }
+}
+
+function threadState(t: ImageExtension['threads'][number]): ThreadState {
+  return { tid: t.tid, regs: t.regs, tls: t.tls, sigmask: t.sigmask, fpregs: t.fpregs, xstate: t.xstate };
+}
+
+function leaderState(head: Awaited<ReturnType<ImageReader['readHead']>>, ext: ImageExtension | null): ThreadState {
+  if (ext) return threadState(ext.threads[0]);
+  return { tid: 0, ...registersFromV0(head.regs) };
+}

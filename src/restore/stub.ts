@@ -1,0 +1,179 @@
+// The stub: an ordinary child process emptied out so that the dumped task can be built in its
+// place. We spawn it, seize it, give it a small control area (a `syscall` instruction and room
+// for arguments) at an address the image does not use, cut every tie it has to its own program
+// (rseq area, robust futex list, clear-on-exit tid), and unmap everything but the control area.
+
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { NativeError } from '../ptrace/errors.js';
+import { injectSyscall } from '../ptrace/inject.js';
+import { __WALL, ptrace, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
+import { readMemory } from '../ptrace/memory.js';
+import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory } from '../ptrace/remote.js';
+import { killAndReap, spawnStub } from '../ptrace/spawn.js';
+import { PAGE_SIZE } from '../model.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
+import { RestoreError } from './errors.js';
+
+/** Code page plus two pages of arguments: a path of PATH_MAX bytes fits. */
+export const CONTROL_SIZE = 3 * PAGE_SIZE;
+/** Where the arguments start in the control area, past the code. */
+const SCRATCH_OFFSET = 64;
+/** The highest address a 4-level page table gives user space (TASK_SIZE_MAX). */
+export const USER_SPACE_END = 0x7ffffffff000;
+/** Lowest address tried for the control area. */
+const CONTROL_FLOOR = 0x100000;
+
+const SYS_MMAP = 9;
+const MAP_FIXED_NOREPLACE = 0x100000;
+const PR_SET_PDEATHSIG = 1;
+const PR_SET_NAME = 15;
+const SIGKILL = 9;
+const CLONE_PARENT = 0x8000;
+
+/** One of the kernel's special mappings as the stub shows them: [vvar], [vvar_vclock], [vdso]. */
+export interface SpecialMapping {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** The vDSO of this kernel: its mappings in address order, and the [vdso] text. */
+export interface KernelVdso {
+  mappings: SpecialMapping[];
+  text: Buffer;
+}
+
+export interface Stub {
+  pid: number;
+  /** The leader, ready to run system calls. */
+  remote: RemoteTask;
+  control: number;
+  vdso: KernelVdso | null;
+}
+
+export interface StubOptions {
+  stdinFromDevNull: boolean;
+  /** Address ranges the image maps, ascending: the control area must avoid them. */
+  occupied: readonly { start: number; end: number }[];
+  /** Its name (comm) while it is being restored. */
+  name: string;
+}
+
+/**
+ * Spawns and prepares a stub. On any failure the stub is killed before the error is thrown:
+ * nothing half-made is left running.
+ */
+export function createStub(options: StubOptions): Stub {
+  const pid = spawnStub({ stdinFromDevNull: options.stdinFromDevNull });
+  try {
+    ptrace(PTRACE_SEIZE, pid, 0, REMOTE_TRACE_OPTIONS);
+    ptrace(PTRACE_INTERRUPT, pid);
+    awaitStop(pid);
+    const vdso = readKernelVdso(pid);
+    const control = mapControlArea(pid, options.occupied);
+    const remote = controlled(pid, control);
+    remote.prctlString(PR_SET_NAME, options.name);
+    // Should we die before the restore ends, the half-made process dies with us.
+    remote.prctl(PR_SET_PDEATHSIG, SIGKILL);
+    remote.unregisterRseq();
+    remote.clearRobustList();
+    remote.setTidAddress(0);
+    unmapAllBut(remote, control);
+    return { pid, remote, control, vdso };
+  } catch (err) {
+    killAndReap([pid]);
+    throw err;
+  }
+}
+
+function awaitStop(pid: number): void {
+  const stop = waitpid(pid, __WALL);
+  if (stop.kind !== 'stopped') throw new RestoreError(`the stub (pid ${pid}) ended before it could be taken over`);
+}
+
+function controlled(pid: number, control: number): RemoteTask {
+  RemoteTask.traceOptions(pid);
+  return new RemoteTask(pid, control, control + SCRATCH_OFFSET, CONTROL_SIZE - SCRATCH_OFFSET);
+}
+
+/** [vvar], [vvar_vclock] and [vdso] of the stub: this kernel's layout of them, and the vDSO code. */
+function readKernelVdso(pid: number): KernelVdso | null {
+  const mappings: SpecialMapping[] = [];
+  for (const line of readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s+(\[vvar\]|\[vvar_vclock\]|\[vdso\])$/.exec(line);
+    if (m) mappings.push({ name: m[3], start: parseInt(m[1], 16), end: parseInt(m[2], 16) });
+  }
+  const text = mappings.find((m) => m.name === '[vdso]');
+  if (!text) return null;
+  return { mappings, text: readMemory(pid, text.start, text.end - text.start) };
+}
+
+/** Gaps between the occupied ranges large enough for the control area, lowest first. */
+function* freeCandidates(occupied: readonly { start: number; end: number }[]): Generator<number> {
+  let from = CONTROL_FLOOR;
+  for (const range of [...occupied, { start: USER_SPACE_END, end: USER_SPACE_END }]) {
+    if (range.start - from >= CONTROL_SIZE) yield from;
+    from = Math.max(from, range.end);
+  }
+}
+
+/**
+ * Maps the control area where neither the image nor the stub has anything, through a syscall
+ * injected at the stub's own vDSO, and writes the syscall instruction into it.
+ */
+function mapControlArea(pid: number, occupied: readonly { start: number; end: number }[]): number {
+  const prot = PROT_READ | PROT_WRITE | PROT_EXEC;
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+  for (const address of freeCandidates(occupied)) {
+    const result = BigInt.asIntN(64, injectSyscall(pid, SYS_MMAP, [address, CONTROL_SIZE, prot, flags, -1, 0]));
+    if (result === BigInt(-constants.errno.EEXIST)) continue; // the stub has something there
+    if (result < 0n) throw new NativeError(Number(-result), `mmap of the control area in pid ${pid}`, 'failed');
+    writeProcessMemory(pid, address, SYSCALL_CODE);
+    return address;
+  }
+  throw new RestoreError('the image leaves no room for the restorer\'s control area');
+}
+
+/**
+ * Replaces the stub by a copy of itself with the given pid: a clone3 with set_tid, run in the
+ * stub, with CLONE_PARENT so that the copy is our child too; then the old stub is killed. The kernel
+ * refuses a pid in use. The copy shares the stub's pages copy-on-write until the stub is gone.
+ */
+export function becomePid(stub: Stub, wanted: number): Stub {
+  let child;
+  try {
+    // With CLONE_PARENT the copy takes the stub's exit signal (SIGCHLD): clone3 wants 0 here.
+    child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
+  } catch (err) {
+    if (err instanceof NativeError && err.errno === constants.errno.EEXIST) {
+      throw new RestoreError(`pid ${wanted} is in use by another process: --same-pid cannot restore it`);
+    }
+    if (err instanceof NativeError && err.errno === constants.errno.EPERM) {
+      throw new RestoreError(`choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
+    }
+    throw err;
+  }
+  stub.remote.dispose();
+  killAndReap([stub.pid]);
+  try {
+    const remote = controlled(child.tid, stub.control);
+    // A fork does not inherit the death signal.
+    remote.prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return { ...stub, pid: child.tid, remote };
+  } catch (err) {
+    killAndReap([child.tid]);
+    throw err;
+  }
+}
+
+/** The restore is done: the process no longer dies with us (PR_SET_PDEATHSIG back to none). */
+export function letLive(stub: Stub): void {
+  stub.remote.prctl(PR_SET_PDEATHSIG, 0);
+}
+
+/** Unmaps the whole user address space but the control area. */
+function unmapAllBut(remote: RemoteTask, control: number): void {
+  remote.munmap(0, control);
+  remote.munmap(control + CONTROL_SIZE, USER_SPACE_END - control - CONTROL_SIZE);
+}

@@ -1,0 +1,76 @@
+// The threads of a restored task: every thread of the dump but the leader is a clone3 the leader
+// runs (with its old tid under --same-pid), and each thread, the leader last, gets its registers,
+// TLS entries, FPU/SSE/AVX state and signal mask back through ptrace. Then the control area goes
+// and every thread is let go.
+
+import { constants } from 'node:os';
+import type { UserDesc, UserRegs } from '../model.js';
+import { NativeError } from '../ptrace/errors.js';
+import { withSyscallRestarted } from '../ptrace/inject.js';
+import { ptrace, PTRACE_DETACH } from '../ptrace/libc.js';
+import { setSignalMask, setThreadArea, type RemoteTask } from '../ptrace/remote.js';
+import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js';
+import { RestoreError } from './errors.js';
+import { CONTROL_SIZE } from './stub.js';
+
+const CLONE_VM = 0x100;
+const CLONE_FS = 0x200;
+const CLONE_FILES = 0x400;
+const CLONE_SIGHAND = 0x800;
+const CLONE_THREAD = 0x10000;
+const CLONE_SYSVSEM = 0x40000;
+/** What pthread_create shares; TLS and the tid words are set from the dump instead. */
+const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+
+/** What a thread resumes with. Absent parts (an image without extension) stay as they are. */
+export interface ThreadState {
+  tid: number;
+  regs: UserRegs;
+  tls: UserDesc[];
+  sigmask?: bigint;
+  fpregs?: Buffer;
+  xstate?: Buffer;
+}
+
+/** Creates one thread per state, in the leader; returns their tids in the same order. */
+export function createThreads(leader: RemoteTask, states: readonly ThreadState[], samePid: boolean): number[] {
+  return states.map((state) => {
+    try {
+      return leader.clone3({ flags: THREAD_FLAGS, exitSignal: 0, setTid: samePid ? state.tid : undefined }).tid;
+    } catch (err) {
+      if (samePid && err instanceof NativeError && err.errno === constants.errno.EEXIST) {
+        throw new RestoreError(`thread id ${state.tid} is in use by another process: --same-pid cannot restore that thread`);
+      }
+      throw err;
+    }
+  });
+}
+
+/** Gives a stopped thread its dumped state; an interrupted system call is made to run again. */
+export function setThreadState(tid: number, state: ThreadState, warn: (line: string) => void): void {
+  if (state.xstate && state.xstate.length > 0) {
+    try {
+      setRegset(tid, NT_X86_XSTATE, state.xstate);
+    } catch (err) {
+      if (!(err instanceof NativeError) || !state.fpregs) throw err;
+      warn(`thread ${state.tid}: this CPU refuses the dumped XSAVE state (${err.code}): only x87/SSE state restored`);
+      setRegset(tid, NT_PRFPREG, state.fpregs);
+    }
+  } else if (state.fpregs) {
+    setRegset(tid, NT_PRFPREG, state.fpregs);
+  }
+  for (const desc of state.tls) setThreadArea(tid, desc);
+  if (state.sigmask !== undefined) setSignalMask(tid, state.sigmask);
+  setRegs(tid, withSyscallRestarted(state.regs));
+}
+
+/**
+ * The last steps: the leader unmaps the control area it runs from (its registers are replaced
+ * right after, at the exit of that very call), gets its state, and every thread is detached.
+ */
+export function releaseThreads(leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], warn: (line: string) => void): void {
+  leader.munmap(control, CONTROL_SIZE);
+  setThreadState(leader.tid, state, warn);
+  leader.dispose();
+  for (const tid of [leader.tid, ...others]) ptrace(PTRACE_DETACH, tid, 0, 0);
+}

@@ -1,0 +1,211 @@
+// Integration tests of how the dump mount fails: clearly, with the right errno, and without
+// leaving a task frozen or the mount broken. Targets are started before the mount so that teardown
+// stops the FS (which lets every task go) before it kills and reaps them.
+
+import test, { type ExecutionContext } from 'ava';
+import { promises as fsp, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildTarget } from './helpers/build.js';
+import { errnoOf, readAt, readFileAsync } from './helpers/files.js';
+import { isLive, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { PAGE_SIZE, parseImage } from './helpers/image.js';
+import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
+import { run } from './helpers/run.js';
+import { killAndReap, startTarget, waitForExit, type Target } from './helpers/targets.js';
+import { assertImageMatchesProcess } from './helpers/verify.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+const NOBODY = 65534;
+const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump');
+const isReleased = (status: TaskStatus) => status.state !== 't' && status.tracerPid === 0;
+
+/** The mount still answers: it lists the given live pid and serves a parsable dump of it. */
+async function assertMountServes(t: ExecutionContext, mnt: Mount, other: Target): Promise<void> {
+  t.true((await fsp.readdir(mnt.dir)).includes(String(other.pid)), 'the mount still lists other pids');
+  const bytes = await readFileAsync(dumpOf(mnt.dir, other.pid));
+  t.is(parseImage(bytes).size, bytes.length, 'the mount still serves another pid');
+}
+
+/** Runs the probe (open + read to end of file) as another user: { open, read } errno names or counts. */
+async function probeAs(uid: number, file: string): Promise<{ open?: string; read?: string }> {
+  const probe = await buildTarget('probe');
+  const result = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', probe, file]);
+  if (result.code !== 0) throw new Error(`probe as uid ${uid} failed (exit ${result.code ?? result.signal}): ${result.stderr}`);
+  return Object.fromEntries(result.stdout.trim().split('\n').map((line) => line.split(' ')));
+}
+
+test.serial('a pid that does not exist is ENOENT', async (t) => {
+  const mnt = await mountImgfs(t);
+  const pidMax = Number(await fsp.readFile('/proc/sys/kernel/pid_max', 'utf8'));
+  const file = dumpOf(mnt.dir, pidMax + 1);
+  t.is(await errnoOf(fsp.stat(path.dirname(file))), 'ENOENT');
+  t.is(await errnoOf(fsp.stat(file)), 'ENOENT');
+  t.is(await errnoOf(fsp.open(file, 'r')), 'ENOENT');
+  t.is(await errnoOf(fsp.stat(path.join(mnt.dir, 'not-a-pid'))), 'ENOENT');
+});
+
+test.serial('a target killed while its dump is open: reads fail with EIO, the mount serves others', async (t) => {
+  const target = await startTarget(t, 'pattern', ['8']);
+  const other = await startTarget(t, 'counter');
+  const mnt = await mountImgfs(t);
+  const handle = await fsp.open(dumpOf(mnt.dir, target.pid), 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  const size = (await handle.stat()).size;
+  t.is((await readAt(handle, 0, PAGE_SIZE)).length, PAGE_SIZE);
+
+  process.kill(target.pid, 'SIGKILL');
+  await waitUntil(`pid ${target.pid} to die`, () => !isLive(target.pid));
+  // Offsets never read before, so no kernel cache can answer them: the page records.
+  t.is(await errnoOf(readAt(handle, Math.floor(size / 2), PAGE_SIZE)), 'EIO', 'read after the target died');
+  t.is(await errnoOf(readAt(handle, size - 3 * PAGE_SIZE, PAGE_SIZE)), 'EIO', 'and every read from then on');
+  await handle.close();
+
+  await killAndReap(target.proc);
+  await waitUntil(`pid ${target.pid} to leave the listing`, async () => !(await fsp.readdir(mnt.dir)).includes(String(target.pid)));
+  t.is(await errnoOf(fsp.stat(dumpOf(mnt.dir, target.pid))), 'ENOENT');
+  await assertMountServes(t, mnt, other);
+});
+
+test.serial('a reused pid never serves the old process snapshot', async (t) => {
+  const first = await startTarget(t, 'pattern', ['4']);
+  const mnt = await mountImgfs(t);
+  const reusedPid = first.pid;
+  const firstStart = startTime(reusedPid);
+  const firstImage = parseImage(await readFileAsync(dumpOf(mnt.dir, reusedPid)));
+  await waitUntil('the dumper to let go', () => threadStatuses(reusedPid).every(isReleased));
+  await killAndReap(first.proc);
+
+  // Ask the kernel for the same pid again: the next pid it hands out follows ns_last_pid. Other
+  // processes may fork in between, so retry a bounded number of times.
+  let second: Target | undefined;
+  for (let attempt = 0; attempt < 50 && !second; attempt++) {
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(reusedPid - 1));
+    const candidate = await startTarget(t, 'pattern', ['8']);
+    if (candidate.pid === reusedPid) second = candidate;
+    else await killAndReap(candidate.proc);
+  }
+  if (!second) {
+    t.log(`pid ${reusedPid} was not handed out again in 50 attempts; checking a new process instead`);
+    second = await startTarget(t, 'pattern', ['8']);
+  }
+  if (second.pid === reusedPid) t.not(startTime(reusedPid), firstStart, 'the pid names a different process now');
+
+  const file = dumpOf(mnt.dir, second.pid);
+  const handle = await fsp.open(file, 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  const size = (await handle.stat()).size;
+  const bytes = await readAt(handle, 0, size + 1);
+  t.is(bytes.length, size, 'size is the new process image size');
+  t.is((await fsp.stat(file)).size, size, 'stat of the path agrees');
+  const image = parseImage(bytes);
+  const region = parseInt(second.info[1], 16);
+  t.truthy(image.vmas.find((vma) => vma.start <= region && region < vma.end), 'the new process region is in the image');
+  t.notDeepEqual(image.vmas, firstImage.vmas, 'not the old process VMA layout');
+  assertImageMatchesProcess(t, image, bytes, second.pid);
+});
+
+test.serial('permissions: default_permissions enforces 0400 for other users; no allow_other without the flag', async (t) => {
+  const rootTarget = await startTarget(t, 'pattern', ['1']);
+  const nobodyTarget = await startTarget(t, 'pattern', ['1'], { runAs: NOBODY });
+  const nonDumpable = await startTarget(t, 'nondumpable', [], { runAs: NOBODY });
+  t.deepEqual(procFileOwner(nobodyTarget.pid), { uid: NOBODY, gid: NOBODY });
+  t.deepEqual(procFileOwner(nonDumpable.pid), { uid: 0, gid: 0 }, 'the kernel gives a non-dumpable process files to root');
+
+  const closed = await mountImgfs(t);
+  const closedOptions = (await mountEntry(closed.dir))!.options;
+  t.true(closedOptions.includes('default_permissions'));
+  t.false(closedOptions.includes('allow_other'));
+  t.deepEqual(await probeAs(NOBODY, closed.dir), { open: 'EACCES' }, 'without --allow-other, the mount is closed to others');
+  t.deepEqual(await probeAs(NOBODY, dumpOf(closed.dir, nobodyTarget.pid)), { open: 'EACCES' }, 'even their own dumps');
+
+  const open = await mountImgfs(t, ['--allow-other']);
+  t.true((await mountEntry(open.dir))!.options.includes('allow_other'));
+  const rootDump = dumpOf(open.dir, rootTarget.pid);
+  const nobodyDump = dumpOf(open.dir, nobodyTarget.pid);
+  t.like(await fsp.stat(nobodyDump), { uid: NOBODY, gid: NOBODY, mode: 0o100400 });
+  t.deepEqual(await probeAs(NOBODY, rootDump), { open: 'EACCES' }, "another user cannot read root's process");
+  const nonDumpableDump = dumpOf(open.dir, nonDumpable.pid);
+  t.like(await fsp.stat(nonDumpableDump), { uid: 0, gid: 0, mode: 0o100400 }, 'a non-dumpable process dump is root-owned, as in /proc');
+  t.deepEqual(await probeAs(NOBODY, nonDumpableDump), { open: 'EACCES' }, 'not even its own user reads a non-dumpable process');
+  const own = await probeAs(NOBODY, nobodyDump);
+  t.is(own.open, '0', 'a user opens the dump of their own process');
+  t.true(Number(own.read) > 1 << 20, `and reads it to the end, its 1 MiB pattern included (${own.read} bytes)`);
+});
+
+test.serial('a kernel thread has no dump, or one that fails with an errno; the mount survives', async (t) => {
+  const other = await startTarget(t, 'counter');
+  const mnt = await mountImgfs(t);
+  const kthreadd = dumpOf(mnt.dir, 2);
+  t.is((await fsp.readFile('/proc/2/comm', 'utf8')).trim(), 'kthreadd');
+  const statErrno = await errnoOf(fsp.stat(kthreadd));
+  if (statErrno !== undefined) {
+    t.is(statErrno, 'ENOENT', 'no dump file for a kernel thread');
+  } else {
+    const errno = await errnoOf(readFileAsync(kthreadd));
+    t.truthy(errno, 'opening or reading a kernel thread dump fails');
+    t.log(`kernel thread dump fails with ${errno}`);
+  }
+  t.is(mnt.proc.exitCode, null, 'imgfs still runs');
+  await assertMountServes(t, mnt, other);
+});
+
+test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped and stays stopped', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t, ['--no-freeze']);
+  const file = dumpOf(mnt.dir, target.pid);
+  t.is(await errnoOf(readFileAsync(file)), 'EINVAL', 'reading a running task');
+  t.true(threadStatuses(target.pid).every(isReleased), 'the running task was not touched');
+
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
+  const handle = await fsp.open(file, 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  const size = (await handle.stat()).size;
+  const bytes = await readAt(handle, 0, size + 1);
+  t.is(bytes.length, size);
+  // Registers are out of reach without ptrace, so the dumper may seize the stopped task (state
+  // 't' while open); it must not resume it.
+  t.true(['T', 't'].includes(taskStatus(target.pid).state), 'stopped while open');
+  assertImageMatchesProcess(t, parseImage(bytes), bytes, target.pid);
+  await handle.close();
+
+  await waitUntil('the dumper to let go', () => taskStatus(target.pid).tracerPid === 0);
+  const lines = target.lines().length;
+  await sleep(300);
+  t.deepEqual(threadStatuses(target.pid).map((status) => [status.state, status.tracerPid]), [['T', 0]], 'still stopped after');
+  t.is(target.lines().length, lines, 'no tick while stopped');
+});
+
+test.serial('a process opening its own dump gets EBUSY within the freeze timeout and runs on', async (t) => {
+  const mnt = await mountImgfs(t, ['--freeze-timeout', '1500']);
+  const target = await startTarget(t, 'selfdump', [mnt.dir]);
+  const result = await target.waitForLine((line) => line.startsWith('open '), { timeoutMs: 30_000 });
+  t.is(result, 'open EBUSY');
+  const lines = target.lines().length;
+  await target.waitForLine((line) => line.startsWith('tick'), { from: lines });
+  t.true(threadStatuses(target.pid).every(isReleased), 'left running and untraced');
+  t.is(mnt.proc.exitCode, null, 'imgfs still runs');
+});
+
+test.serial('imgfs killed with SIGKILL while a dump is open leaves the target running and untraced', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t);
+  const handle = await fsp.open(dumpOf(mnt.dir, target.pid), 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  t.true(threadStatuses(target.pid).every((status) => status.state === 't'), 'frozen while open');
+
+  mnt.proc.kill('SIGKILL');
+  await waitForExit(mnt.proc);
+  await waitUntil('the target to be untraced', () => threadStatuses(target.pid).every(isReleased));
+  const lines = target.lines().length;
+  await target.waitForLine((line) => line.startsWith('tick'), { from: lines });
+  t.pass('the counter advances');
+
+  // ENOTCONN once the server is gone; ECONNABORTED if the connection was also aborted by hand.
+  t.true(['ENOTCONN', 'ECONNABORTED'].includes((await errnoOf(fsp.readdir(mnt.dir)))!), 'the dead mount is stale until cleaned');
+  await handle.close().catch(() => undefined);
+  await run('fusermount', ['-uz', mnt.dir]);
+  t.is(await mountEntry(mnt.dir), undefined);
+});

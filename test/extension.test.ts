@@ -1,0 +1,457 @@
+// The image extension: its encoder and decoder on synthetic data (byte layout, round trip, every
+// check of the decoder), then on real targets dumped through a mount.
+
+import test, { type ExecutionContext } from 'ava';
+import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import {
+  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, decodeExtension,
+  decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
+} from '../src/extension.js';
+import { buildTarget } from './helpers/build.js';
+import { sampleExtension } from './helpers/extension-sample.js';
+import { makeTempDir, readAt } from './helpers/files.js';
+import { readMaps, readMem, threadStatuses } from './helpers/groundtruth.js';
+import { MAP_ANONYMOUS, parseImage } from './helpers/image.js';
+import { showMain } from '../src/show.js';
+import { mountImgfs } from './helpers/mount.js';
+import { startTarget, type Target } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
+
+const BASE = 1_000_000;
+
+/** Offsets of the records of an encoded extension: [type, record offset, payload length]. */
+function records(buf: Buffer): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  let pos = EXTENSION_HEADER_SIZE;
+  while (pos < buf.length) {
+    const type = buf.readUInt32LE(pos);
+    const length = buf.readUInt32LE(pos + 4);
+    out.push([type, pos, length]);
+    pos += 8 + Math.ceil(length / 8) * 8;
+  }
+  return out;
+}
+
+function recordOf(buf: Buffer, type: number, nth = 0): { at: number; length: number } {
+  const found = records(buf).filter(([t]) => t === type)[nth];
+  if (!found) throw new Error(`no record of type ${type} #${nth}`);
+  return { at: found[1], length: found[2] };
+}
+
+function rejects(t: ExecutionContext, buf: Buffer, offset: number, message: RegExp): void {
+  const err = t.throws(() => decodeExtension(buf, BASE), { instanceOf: ExtensionFormatError });
+  t.is(err?.offset, BASE + offset, err?.message);
+  t.regex(err?.message ?? '', message);
+  t.true(err?.message.startsWith(`byte ${BASE + offset}: `));
+}
+
+test('round trip: decode(encode(x)) is x, and the size is known from the shape', (t) => {
+  const ext = sampleExtension();
+  const buf = encodeExtension(ext);
+  t.is(buf.length, extensionSize(shapeOf(ext)));
+  t.is(buf.length % 8, 0);
+  t.deepEqual(decodeExtension(buf, BASE), ext);
+});
+
+test('layout: header, records in order, 8-byte aligned, END last', (t) => {
+  const buf = encodeExtension(sampleExtension());
+  t.is(buf.readUInt32LE(0), EXTENSION_MAGIC);
+  t.is(buf.subarray(0, 4).toString('latin1'), 'IMGX');
+  t.is(buf.readUInt32LE(4), 1);
+  t.is(buf.readBigUInt64LE(8), BigInt(buf.length));
+  t.deepEqual(decodeExtensionHeader(buf.subarray(0, 16)), { version: 1, length: buf.length });
+  const types = records(buf).map(([type]) => type);
+  t.deepEqual(types, [
+    RecordType.EXE, RecordType.CWD, RecordType.BRK, RecordType.AUXV, RecordType.THREAD, RecordType.THREAD,
+    RecordType.MAPPED_FILE, RecordType.MAPPED_FILE, RecordType.SIGACTIONS,
+    RecordType.FD, RecordType.FD, RecordType.FD, RecordType.FD, RecordType.FD, RecordType.END,
+  ]);
+  for (const [, at] of records(buf)) t.is(at % 8, 0);
+  const exe = recordOf(buf, RecordType.EXE);
+  t.is(buf.subarray(exe.at + 8, exe.at + 8 + exe.length).toString('utf8'), '/usr/bin/täst (deleted)');
+  const brk = recordOf(buf, RecordType.BRK);
+  t.is(buf.readBigUInt64LE(brk.at + 8), 0x5555_5567_8123n);
+  // THREAD: tid, tls count, sigmask, user_regs_struct (rip is word 16), fpregs size, xstate size, user_desc...
+  const thread = recordOf(buf, RecordType.THREAD);
+  t.is(buf.readUInt32LE(thread.at + 8), 1234);
+  t.is(buf.readUInt32LE(thread.at + 12), 3);
+  t.is(buf.readBigUInt64LE(thread.at + 16), 0x4002n);
+  t.is(buf.readBigUInt64LE(thread.at + 24 + 16 * 8), sampleExtension().threads[0].regs.rip);
+  t.is(buf.readUInt32LE(thread.at + 24 + 216), 512);
+  t.is(buf.readUInt32LE(thread.at + 28 + 216), 2696);
+  t.deepEqual([buf.readUInt32LE(thread.at + 248), buf.readUInt32LE(thread.at + 252), buf.readUInt32LE(thread.at + 260)],
+    [12, 0x12345678, 0b1010101]);
+  const sig = recordOf(buf, RecordType.SIGACTIONS);
+  t.is(buf.readUInt32LE(sig.at + 8), 64);
+  t.is(buf.readBigUInt64LE(sig.at + 16 + 9 * 32), 0x40_1136n, 'signal 10 is entry 9');
+  const fd = recordOf(buf, RecordType.FD, 1);
+  t.deepEqual([buf.readUInt32LE(fd.at + 8), buf.readUInt32LE(fd.at + 12), buf.readUInt32LE(fd.at + 16)], [3, 1, 0o100000]);
+  t.is(buf.readBigUInt64LE(fd.at + 24), 12345n);
+  t.deepEqual(records(buf).at(-1), [RecordType.END, buf.length - 8, 0]);
+});
+
+test('a record of an unknown type is skipped', (t) => {
+  const buf = encodeExtension(sampleExtension());
+  const end = buf.length - 8;
+  const unknown = Buffer.alloc(8 + 16);
+  unknown.writeUInt32LE(0x1234, 0);
+  unknown.writeUInt32LE(13, 4);
+  unknown.fill(0xee, 8, 8 + 13);
+  const longer = Buffer.concat([buf.subarray(0, end), unknown, buf.subarray(end)]);
+  longer.writeBigUInt64LE(BigInt(longer.length), 8);
+  t.deepEqual(decodeExtension(longer), sampleExtension());
+});
+
+test('the encoder refuses what the layout cannot hold', (t) => {
+  const ext = sampleExtension();
+  t.throws(() => encodeExtension({ ...ext, sigactions: ext.sigactions.slice(1) }), { message: /63 signal dispositions/ });
+  t.throws(() => encodeExtension({ ...ext, threads: [{ ...ext.threads[0], fpregs: Buffer.alloc(500) }] }), { message: /fpregs is 500 bytes/ });
+  t.throws(() => encodeExtension({ ...ext, brk: -1 }), { message: /brk -1/ });
+});
+
+test('corrupt header: magic, version, length', (t) => {
+  const good = encodeExtension(sampleExtension());
+  const bad = (edit: (b: Buffer) => void): Buffer => { const b = Buffer.from(good); edit(b); return b; };
+  rejects(t, bad((b) => b.writeUInt32LE(0x12345678, 0)), 0, /bad extension magic 0x12345678/);
+  rejects(t, bad((b) => b.writeUInt32LE(2, 4)), 4, /unsupported extension version 2/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(13n, 8)), 8, /extension length 13/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(1n << 40n, 8)), 8, /extension length/);
+  rejects(t, good.subarray(0, 10), 10, /inside the extension header/);
+  rejects(t, good.subarray(0, good.length - 8), good.length - 8, /image ends inside the extension/);
+  rejects(t, Buffer.concat([good, Buffer.alloc(8)]), good.length, /8 bytes follow the extension's end/);
+});
+
+test('corrupt records name the offending byte', (t) => {
+  const good = encodeExtension(sampleExtension());
+  const bad = (edit: (b: Buffer) => void): Buffer => { const b = Buffer.from(good); edit(b); return b; };
+  const exe = recordOf(good, RecordType.EXE);
+  const brk = recordOf(good, RecordType.BRK);
+  const thread = recordOf(good, RecordType.THREAD);
+  const file1 = recordOf(good, RecordType.MAPPED_FILE, 1);
+  const sig = recordOf(good, RecordType.SIGACTIONS);
+  const fd = recordOf(good, RecordType.FD, 1);
+  const auxv = recordOf(good, RecordType.AUXV);
+
+  rejects(t, bad((b) => b.writeUInt32LE(0xffff_fff0, exe.at + 4)), exe.at + 4, /EXE record: record length|runs past/);
+  const cwd = recordOf(good, RecordType.CWD);
+  rejects(t, bad((b) => { b[cwd.at + 8 + cwd.length + 3] = 1; }), cwd.at + 8 + cwd.length + 3, /padding is not zero/);
+  rejects(t, bad((b) => { b[exe.at + 8 + 2] = 0; }), exe.at + 8 + 2, /EXE record: path contains a NUL/);
+  rejects(t, bad((b) => { b[exe.at + 8 + 2] = 0xff; }), exe.at + 8, /not valid UTF-8/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(1n << 60n, brk.at + 8)), brk.at + 8, /brk 0x1000000000000000 is out of range/);
+  rejects(t, bad((b) => b.writeUInt32LE(RecordType.EXE, brk.at)), brk.at, /a second EXE record/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(7n, auxv.at + 8 + auxv.length - 16)), auxv.at + 8 + auxv.length - 16, /AT_NULL/);
+  rejects(t, bad((b) => b.writeUInt32LE(0, thread.at + 8)), thread.at + 8, /THREAD record: tid 0/);
+  rejects(t, bad((b) => b.writeUInt32LE(4, thread.at + 12)), thread.at + 12, /4 TLS entries/);
+  rejects(t, bad((b) => b.writeUInt32LE(511, thread.at + 8 + 232)), thread.at + 8 + 232, /fpregs size 511/);
+  rejects(t, bad((b) => b.writeUInt32LE(2688, thread.at + 8 + 236)), thread.at + 4, /THREAD record: length 3496, expected 3488/);
+  rejects(t, bad((b) => b.writeUInt32LE(1234, recordOf(good, RecordType.THREAD, 1).at + 8)),
+    recordOf(good, RecordType.THREAD, 1).at + 8, /a second thread 1234/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(0x40_1000n, file1.at + 8)), file1.at + 8, /below the previous mapped file's end/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(0x7f00_0000_0001n, file1.at + 8)), file1.at + 8, /not page-aligned/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(0x7f00_0000_0000n, file1.at + 16)), file1.at + 16, /not above start/);
+  rejects(t, bad((b) => b.writeUInt32LE(65, sig.at + 8)), sig.at + 8, /65 dispositions, expected 64/);
+  rejects(t, bad((b) => b.writeUInt32LE(0, fd.at + 8)), fd.at + 8, /fd 0 is not above the previous fd 0/);
+  rejects(t, bad((b) => b.writeUInt32LE(9, fd.at + 12)), fd.at + 12, /unknown fd kind 9/);
+  rejects(t, bad((b) => b.writeUInt32LE(1, good.length - 4)), good.length - 4, /runs past/);
+});
+
+test('missing records and a misplaced END', (t) => {
+  const good = encodeExtension(sampleExtension());
+  const sig = recordOf(good, RecordType.SIGACTIONS);
+  const noSigactions = Buffer.from(good);
+  noSigactions.writeUInt32LE(0x7777, sig.at); // an unknown type now: skipped
+  rejects(t, noSigactions, good.length - 8, /no SIGACTIONS record/);
+  const earlyEnd = Buffer.from(good);
+  const fd = recordOf(good, RecordType.FD);
+  earlyEnd.writeUInt32LE(RecordType.END, fd.at);
+  earlyEnd.writeUInt32LE(0, fd.at + 4);
+  earlyEnd.fill(0, fd.at + 8, fd.at + 8 + Math.ceil(fd.length / 8) * 8);
+  rejects(t, earlyEnd, fd.at, /END record at byte .* ends at byte/);
+  const noEnd = Buffer.from(good);
+  noEnd.writeUInt32LE(0x7777, good.length - 8);
+  rejects(t, noEnd, good.length, /without an END record/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real targets, dumped through a mount. Targets start before the mount, so that teardown stops
+// the FS (letting every task go) before it kills them.
+
+const SIGUSR1 = 10;
+const SIGUSR2 = 12;
+const SIGPIPE = 13;
+const SIGTERM = 15;
+const SIGHUP = 1;
+const SA_RESTART = 0x1000_0000n;
+const SA_RESTORER = 0x0400_0000n;
+const bit = (signal: number): bigint => 1n << BigInt(signal - 1);
+const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump');
+
+interface ExtTarget {
+  target: Target;
+  dir: string;
+  usr1: bigint;
+  usr2: bigint;
+  brk: number;
+  goneInode: bigint;
+  mapAddress: number;
+  /** Main thread first. */
+  threads: { tid: number; fsBase: bigint }[];
+}
+
+async function startExtTarget(t: ExecutionContext): Promise<ExtTarget> {
+  const dir = realpathSync(await makeTempDir(t, 'imgfs-ext-'));
+  const target = await startTarget(t, 'ext_target', [dir]);
+  const [, usr1, usr2, brk, goneInode, mapAddress, ...threads] = target.info;
+  // The workers wait in pause() and the main thread in read(): let them get there.
+  await waitUntil('every thread to block', () => threadStatuses(target.pid).every((s) => s.state === 'S'));
+  return {
+    target, dir, usr1: BigInt(`0x${usr1}`), usr2: BigInt(`0x${usr2}`), brk: parseInt(brk, 16), goneInode: BigInt(goneInode),
+    mapAddress: parseInt(mapAddress, 16),
+    threads: threads.map((field) => {
+      const [tid, fsBase] = field.split(':');
+      return { tid: Number(tid), fsBase: BigInt(`0x${fsBase}`) };
+    }),
+  };
+}
+
+/** What /proc says about the target, read while the open dump holds it frozen. */
+function procFacts(pid: number) {
+  const status = (tid: number) => readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const statusMask = (text: string, name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(text)![1]}`);
+  const tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  const files = readMaps(pid).filter((m) => m.inode !== 0).map((m) => {
+    const st = statSync(`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, { bigint: true });
+    return { start: m.start, end: m.end, path: m.name, dev: st.dev, inode: st.ino, size: Number(st.size), mtimeNs: st.mtimeNs, mapsInode: m.inode };
+  });
+  const fds = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b).map((fd) => {
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    const st = statSync(`/proc/${pid}/fd/${fd}`);
+    const major = st.isCharacterDevice() ? Math.floor(st.rdev / 256) & 0xfff : -1;
+    const kind = st.isFile() ? 'file' : st.isFIFO() ? 'pipe' : st.isSocket() ? 'socket'
+      : [4, 5].includes(major) || (major >= 136 && major <= 143) ? 'tty' : 'other';
+    return {
+      fd, kind, target: readlinkSync(`/proc/${pid}/fd/${fd}`),
+      flags: parseInt(/^flags:\s*([0-7]+)/m.exec(info)![1], 8), offset: Number(/^pos:\s*(\d+)/m.exec(info)![1]),
+    };
+  });
+  const leader = status(pid);
+  return {
+    tids,
+    sigBlocked: new Map(tids.map((tid) => [tid, statusMask(status(tid), 'SigBlk')])),
+    sigIgnored: statusMask(leader, 'SigIgn'),
+    sigCaught: statusMask(leader, 'SigCgt'),
+    auxv: readFileSync(`/proc/${pid}/auxv`),
+    exe: readlinkSync(`/proc/${pid}/exe`),
+    cwd: readlinkSync(`/proc/${pid}/cwd`),
+    files,
+    fds,
+    stack: stackBytes(pid),
+  };
+}
+
+function stackBytes(pid: number): Buffer {
+  const stack = readMaps(pid).find((m) => m.name === '[stack]')!;
+  return readMem(pid, stack.start, stack.end - stack.start);
+}
+
+/** Opens the dump, reads it whole, runs whileOpen (the target is frozen meanwhile), closes it. */
+async function readDump<T>(t: ExecutionContext, file: string, whileOpen: () => T): Promise<{ bytes: Buffer; size: number; facts: T }> {
+  const handle = await fsp.open(file, 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  try {
+    const size = (await handle.stat()).size;
+    const facts = whileOpen();
+    const chunks: Buffer[] = [];
+    for (let offset = 0; ; ) {
+      const chunk = await readAt(handle, offset, 1 << 20);
+      if (chunk.length === 0) break;
+      chunks.push(chunk);
+      offset += chunk.length;
+    }
+    return { bytes: Buffer.concat(chunks), size, facts };
+  } finally {
+    await handle.close();
+  }
+}
+
+test.serial('a real target: the extension holds exactly what /proc says, and the target runs on unharmed', async (t) => {
+  const ext = await startExtTarget(t);
+  const { pid } = ext.target;
+  const stackBefore = stackBytes(pid);
+  const mnt = await mountImgfs(t);
+  const file = dumpOf(mnt.dir, pid);
+  const previewSize = (await fsp.stat(file)).size;
+  const { bytes, size, facts } = await readDump(t, file, () => procFacts(pid));
+
+  t.is(bytes.length, size, 'the open dump reads to its fstat size');
+  t.is(previewSize, size, 'stat before the open predicts the size exactly, extension included');
+  const image = parseImage(bytes);
+  t.truthy(image.extension, 'the default dump carries an extension');
+  const x = decodeExtension(bytes.subarray(image.end), image.end);
+
+  t.is(x.exe, realpathSync(await buildTarget('ext_target')));
+  t.is(x.exe, facts.exe);
+  t.is(x.cwd, ext.dir);
+  t.is(x.cwd, facts.cwd);
+  t.is(x.brk, ext.brk, 'the exact, unaligned brk');
+  t.is(Number(image.mm.brk), x.brk, 'v0 has the same brk');
+  t.true(x.auxv.equals(facts.auxv), 'auxv');
+
+  // Threads: all of them, the leader first, each with its own fs_base and signal mask.
+  t.deepEqual(x.threads.map((th) => th.tid), [pid, ...facts.tids.filter((tid) => tid !== pid)]);
+  t.deepEqual(new Set(x.threads.map((th) => th.tid)), new Set(ext.threads.map((th) => th.tid)));
+  for (const { tid, fsBase } of ext.threads) {
+    const th = x.threads.find((candidate) => candidate.tid === tid)!;
+    t.is(th.regs.fs_base, fsBase, `thread ${tid} fs_base`);
+    t.is(th.sigmask, facts.sigBlocked.get(tid)!, `thread ${tid} signal mask is SigBlk`);
+    t.is(th.fpregs.length, 512);
+    t.is(th.fpregs.readUInt32LE(24) & 0xffc0, 0x1f80, `thread ${tid} MXCSR in the FXSAVE area`);
+    t.true(th.xstate.length >= 576, `thread ${tid} xstate holds legacy area and XSAVE header`);
+    t.true(th.xstate.subarray(0, 160).equals(th.fpregs.subarray(0, 160)), `thread ${tid}: xstate's legacy x87 area is fpregs'`);
+    t.is(th.tls.length, 3);
+  }
+  t.is(x.threads[0].sigmask, bit(SIGHUP));
+  x.threads.slice(1).forEach((th) => t.true((th.sigmask & (bit(SIGUSR1) | bit(SIGUSR2))) === (bit(SIGUSR1) | bit(SIGUSR2))));
+  const leader = x.threads[0].regs;
+  t.is(leader.rip, image.regs.ip, 'leader registers are the v0 registers');
+  t.is(leader.rsp, image.regs.sp);
+  t.is(leader.rax, image.regs.ax);
+  t.is(leader.orig_rax, image.regs.orig_ax);
+
+  // Signal dispositions: as /proc's masks say, with the handlers the target printed.
+  for (let signal = 1; signal <= 64; signal++) {
+    const { handler } = x.sigactions[signal - 1];
+    const expected = facts.sigIgnored & bit(signal) ? 'ignored' : facts.sigCaught & bit(signal) ? 'caught' : 'default';
+    const got = handler === 0n ? 'default' : handler === 1n ? 'ignored' : 'caught';
+    t.is(got, expected, `signal ${signal}`);
+  }
+  const usr1 = x.sigactions[SIGUSR1 - 1];
+  t.is(usr1.handler, ext.usr1);
+  t.is(usr1.flags & (SA_RESTART | SA_RESTORER), SA_RESTART | SA_RESTORER);
+  t.is(usr1.mask, bit(SIGUSR2));
+  t.not(usr1.restorer, 0n);
+  const usr2 = x.sigactions[SIGUSR2 - 1];
+  t.is(usr2.handler, ext.usr2);
+  t.is(usr2.mask, bit(SIGTERM));
+  t.is(x.sigactions[SIGPIPE - 1].handler, 1n);
+
+  // Mapped files: every VMA with a file, stat'ed through map_files, and the VMAs v0 lists as files.
+  t.deepEqual(x.files, facts.files.map(({ mapsInode, ...f }) => f));
+  t.deepEqual(x.files.map((f) => f.inode), facts.files.map((f) => BigInt(f.mapsInode)), 'inodes as maps shows them');
+  t.deepEqual(x.files.map((f) => [f.start, f.end]),
+    image.vmas.filter((v) => !(v.flags & MAP_ANONYMOUS)).map((v) => [v.start, v.end]), 'the v0 VMA records without MAP_ANONYMOUS');
+  const mapped = x.files.find((f) => f.start === ext.mapAddress)!;
+  const mappedStat = statSync(path.join(ext.dir, 'mapped'), { bigint: true });
+  t.deepEqual([mapped.path, mapped.inode, mapped.size, mapped.mtimeNs], [path.join(ext.dir, 'mapped'), mappedStat.ino, 3 * 4096, mappedStat.mtimeNs]);
+  const gone = x.files.find((f) => f.path.endsWith('/gone (deleted)'))!;
+  t.truthy(gone, 'the mapping of a deleted file');
+  t.is(gone.inode, ext.goneInode, 'identified by its inode although deleted');
+  t.is(gone.size, 4096);
+
+  // Open file descriptors.
+  t.deepEqual(x.fds, facts.fds);
+  const data = x.fds.find((f) => f.target === path.join(ext.dir, 'data'))!;
+  t.deepEqual([data.kind, data.offset, data.flags & 3], ['file', 1234, 2 /* O_RDWR */]);
+  const pipes = x.fds.filter((f) => f.kind === 'pipe' && f.fd >= 3 && f.fd < 10);
+  t.is(pipes.length, 2, 'both ends of the pipe');
+  t.is(pipes[0].target, pipes[1].target);
+
+  // The injected rt_sigaction calls left the stack as it was, and the target runs on: its
+  // handler fires, the interrupted read() restarts (SA_RESTART) and completes.
+  t.true(stackBefore.equals(facts.stack), 'the scratch area below the stack pointer was put back (while frozen)');
+  await waitUntil('the dump to let go', () => threadStatuses(pid).every((s) => s.tracerPid === 0));
+  t.true(stackBytes(pid).equals(stackBefore), 'and the stack is unchanged after the release');
+  const from = ext.target.lines().length;
+  process.kill(pid, 'SIGUSR1');
+  await ext.target.waitForLine((line) => line === 'handled USR1', { from });
+  process.kill(pid, 'SIGUSR2');
+  await ext.target.waitForLine((line) => line === 'read x', { from });
+  t.false(ext.target.lines().some((line) => line.startsWith('read error')), 'read() was restarted, not failed');
+  t.deepEqual(threadStatuses(pid).map((s) => s.tid).sort(), facts.tids.slice().sort(), 'every thread still there');
+  t.true(ext.target.alive());
+});
+
+test.serial('--strict-v0 leaves the extension out; the v0 bytes are those of the default dump', async (t) => {
+  // The kernel writes the CPU a thread runs on into its rseq area on the way back to user space,
+  // which a thread restarting its system call after a freeze may take on another CPU. Without
+  // rseq registration the target's memory holds only what it computes itself.
+  const tunables = process.env.GLIBC_TUNABLES;
+  process.env.GLIBC_TUNABLES = 'glibc.pthread.rseq=0';
+  let ext: ExtTarget;
+  try {
+    ext = await startExtTarget(t);
+  } finally {
+    if (tunables === undefined) delete process.env.GLIBC_TUNABLES;
+    else process.env.GLIBC_TUNABLES = tunables;
+  }
+  const { pid } = ext.target;
+  const full = await mountImgfs(t);
+  const strict = await mountImgfs(t, ['--strict-v0']);
+  const strictFile = dumpOf(strict.dir, pid);
+  const released = () => waitUntil('the dump to let go', () => threadStatuses(pid).every((s) => s.tracerPid === 0));
+  // A first freeze changes the target once: the injected system calls borrow a `syscall`
+  // instruction of its [vdso], whose page is present from then on. Dumps after it agree.
+  await readDump(t, strictFile, () => undefined);
+  await released();
+  const withExtension = await readDump(t, dumpOf(full.dir, pid), () => undefined);
+  await released();
+  const previewSize = (await fsp.stat(strictFile)).size;
+  const v0 = await readDump(t, strictFile, () => undefined);
+
+  const image = parseImage(v0.bytes);
+  t.is(image.extension, null, 'nothing follows the terminator');
+  t.is(image.end, v0.bytes.length);
+  t.is(v0.size, v0.bytes.length);
+  t.is(previewSize, v0.bytes.length, 'stat predicts the v0 size');
+  const fullImage = parseImage(withExtension.bytes);
+  t.is(fullImage.end, image.end, 'the default dump has the same v0 part, then its extension');
+  // The target sat blocked in read() and pause() between the two freezes, so even the bytes agree.
+  t.true(withExtension.bytes.subarray(0, fullImage.end).equals(v0.bytes), 'v0 prefix of the default dump = the strict dump');
+});
+
+test.serial('imgfs show decodes the extension; --json carries it; a corrupt extension is one line with its offset', async (t) => {
+  const ext = await startExtTarget(t);
+  const { pid } = ext.target;
+  const mnt = await mountImgfs(t);
+  const { bytes } = await readDump(t, dumpOf(mnt.dir, pid), () => undefined);
+  const work = await makeTempDir(t);
+  const file = path.join(work, 'task.img');
+  await fsp.writeFile(file, bytes);
+  const v0End = parseImage(bytes).end;
+
+  const show = async (args: string[]) => {
+    let out = '';
+    let err = '';
+    const status = await showMain(args, { out: (text) => { out += text; }, err: (text) => { err += text; } });
+    return { status, out, err };
+  };
+  const text = await show([file]);
+  t.is(text.status, 0, text.err);
+  t.regex(text.out, new RegExp(`extension: version 1, ${bytes.length - v0End} bytes at byte ${v0End}`));
+  t.regex(text.out, new RegExp(`exe  .*/ext_target\\n`));
+  t.regex(text.out, new RegExp(`cwd  ${ext.dir}\\n`));
+  t.regex(text.out, new RegExp(`brk  0x${ext.brk.toString(16)}\\n`));
+  t.regex(text.out, /threads \(4\)/);
+  t.regex(text.out, new RegExp(`SIGUSR1 +handler 0x${ext.usr1.toString(16)}  flags SA_RESTORER\\|SA_RESTART  mask 0x800`));
+  t.regex(text.out, /SIGPIPE +SIG_IGN/);
+  t.regex(text.out, new RegExp(`file +flags 0100002 pos 1234 ${ext.dir}/data\\n`));
+  t.regex(text.out, /gone \(deleted\)\n/);
+
+  const json = await show([file, '--json']);
+  t.is(json.status, 0);
+  const parsed = JSON.parse(json.out);
+  t.is(parsed.extension.offset, v0End);
+  t.is(parsed.extension.content.sigactions[SIGUSR1 - 1].handler, `0x${ext.usr1.toString(16)}`);
+  t.is(parsed.extension.content.threads.length, 4);
+  t.is(parsed.extension.content.auxv, readFileSync(`/proc/${pid}/auxv`).toString('hex'));
+
+  const corrupt = Buffer.from(bytes);
+  const brkRecord = v0End + recordOf(bytes.subarray(v0End), RecordType.BRK).at;
+  corrupt.writeUInt32LE(16, brkRecord + 4); // BRK's length: 16 bytes take in the next record's header
+  await fsp.writeFile(file, corrupt);
+  const bad = await show([file]);
+  t.is(bad.status, 1);
+  t.is(bad.out, '');
+  t.is(bad.err, `imgfs show: ${file}: byte ${brkRecord + 4}: BRK record: length 16, expected 8\n`);
+});

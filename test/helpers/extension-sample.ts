@@ -1,0 +1,63 @@
+// A synthetic image extension with every field away from its default: for round trips and as the
+// seed of the extension fuzz test.
+
+import type { ImageExtension } from '../../src/extension-model.js';
+import type { UserDesc, UserRegs } from '../../src/model.js';
+
+const REG_NAMES = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
+  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+] as const;
+
+function regs(seed: number): UserRegs {
+  return Object.fromEntries(REG_NAMES.map((name, i) => [name, BigInt(seed) * 0x1_0000_0001n + BigInt(i) * 0x0101n + 0xffff_0000_0000_0000n])) as unknown as UserRegs;
+}
+
+function tls(entry: number, used: boolean): UserDesc {
+  return used
+    ? { entryNumber: entry, baseAddr: 0x12345678, limit: 0xfffff, seg32bit: true, contents: 2, readExecOnly: false, limitInPages: true, segNotPresent: false, useable: true }
+    : { entryNumber: entry, baseAddr: 0, limit: 0, seg32bit: false, contents: 0, readExecOnly: true, limitInPages: false, segNotPresent: true, useable: false };
+}
+
+function filled(length: number, seed: number): Buffer {
+  return Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff));
+}
+
+export function sampleExtension(): ImageExtension {
+  const auxv = Buffer.alloc(3 * 16);
+  auxv.writeBigUInt64LE(6n, 0); // AT_PAGESZ
+  auxv.writeBigUInt64LE(4096n, 8);
+  auxv.writeBigUInt64LE(25n, 16); // AT_RANDOM
+  auxv.writeBigUInt64LE(0x7ffd_1234_5678n, 24);
+  return {
+    exe: '/usr/bin/täst (deleted)',
+    cwd: '/tmp/a dir',
+    brk: 0x5555_5567_8123,
+    auxv,
+    threads: [1234, 1240].map((tid, i) => ({
+      tid,
+      regs: regs(tid),
+      tls: [tls(12, i === 0), tls(13, false), tls(14, false)],
+      sigmask: i === 0 ? 0x4002n : 0xffff_ffff_ffff_ffffn,
+      fpregs: filled(512, tid),
+      xstate: filled(2696 + i * 8, tid + 1),
+    })),
+    files: [
+      { start: 0x40_0000, end: 0x40_2000, path: '/usr/bin/täst (deleted)', dev: 0x803n, inode: 123456n, size: 8192, mtimeNs: 1_700_000_000_123_456_789n },
+      { start: 0x7f00_0000_0000, end: 0x7f00_0000_1000, path: '/tmp/data\\012file', dev: 0xfd_0000_0001n, inode: 2n ** 40n, size: 5, mtimeNs: -1n },
+    ],
+    sigactions: Array.from({ length: 64 }, (_, i) => ({
+      handler: i === 9 ? 0x40_1136n : i === 12 ? 1n : 0n,
+      flags: i === 9 ? 0x1400_0000n : 0n,
+      restorer: i === 9 ? 0x7f12_3456_7890n : 0n,
+      mask: i === 9 ? 1n << 11n : 0n,
+    })),
+    fds: [
+      { fd: 0, kind: 'tty', flags: 0o102002, offset: 0, target: '/dev/pts/3' },
+      { fd: 3, kind: 'file', flags: 0o100000, offset: 12345, target: '/tmp/a dir/data' },
+      { fd: 4, kind: 'pipe', flags: 0, offset: 0, target: 'pipe:[98765]' },
+      { fd: 7, kind: 'socket', flags: 0o2, offset: 0, target: 'socket:[4242]' },
+      { fd: 1023, kind: 'other', flags: 0o2000002, offset: 0, target: 'anon_inode:[eventfd]' },
+    ],
+  };
+}

@@ -1,0 +1,192 @@
+// Restore round trips for the tests: dump a live target through a real mount, run the restorer
+// CLI on the image (from a file or a pipe), follow what the restored process prints (it writes
+// to the restorer's standard output), and kill every process a test made when it ends.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { makeTempDir } from './files.js';
+import { parseImage, PAGE_SIZE } from './image.js';
+import { mountImgfs, repoRoot } from './mount.js';
+import { runOk } from './run.js';
+import { killAndReap, waitForExit, type Target } from './targets.js';
+import { waitUntil } from './wait.js';
+
+const LINE_TIMEOUT_MS = 20_000;
+
+/** Copies the dump of a live target to <dir>/task.img through a fresh mount; returns the path. */
+export async function dumpToFile(t: ExecutionContext, target: Target, dir?: string): Promise<string> {
+  const mnt = await mountImgfs(t);
+  const image = path.join(dir ?? await makeTempDir(t, 'imgfs-restore-'), 'task.img');
+  await runOk('cp', [path.join(mnt.dir, String(target.pid), 'dump'), image]);
+  return image;
+}
+
+/** Kills the original so that only the restored process can print from now on. */
+export async function killOriginal(target: Target): Promise<void> {
+  await killAndReap(target.proc);
+}
+
+/** The 8-byte little-endian word at a user address, as the image holds it. */
+export async function imageWord(image: string, address: number): Promise<bigint> {
+  const bytes = await fsp.readFile(image);
+  const page = address - (address % PAGE_SIZE);
+  const record = parseImage(bytes).pages.find((p) => p.vaddr === page);
+  if (!record) throw new Error(`the image has no page at 0x${page.toString(16)}`);
+  return bytes.readBigUInt64LE(record.offset + (address - page));
+}
+
+export interface Restorer {
+  proc: ChildProcess;
+  lines(): string[];
+  stderr(): string;
+  /** Resolves with the first stdout line from `from` on that matches; rejects after a timeout. */
+  waitForLine(match: (line: string) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<string>;
+  /** Resolves with the restorer's exit code (or 128 + signal). */
+  exited: Promise<number>;
+  /** The restored process: its pid, once the restore is done (--detach prints it; else our child). */
+  restoredPid(): Promise<number>;
+}
+
+export interface RestoreRun {
+  /** The image on the restorer's standard input (the image argument is then "-"). */
+  stdinFile?: string;
+  /** Run the image itself (binfmt_misc) instead of the CLI. */
+  command?: string[];
+}
+
+/** Pids a test must kill when it ends, whatever happened. */
+function killOnTeardown(t: ExecutionContext, pids: () => number[]): void {
+  t.teardown(() => {
+    for (const pid of pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  });
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the restorer is done with its child: no longer traced, and the program is no longer
+ * the stub's (sleep) nor, between posix_spawn's fork and exec, the restorer's own (node).
+ */
+function isRestored(pid: number): boolean {
+  try {
+    const tracer = /^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    return tracer === '0' && exe !== process.execPath && !/\/sleep$/.test(exe);
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `imgfs restore <args>`; the test's teardown kills the restorer and what it restored. */
+export function startRestorer(t: ExecutionContext, args: string[], run: RestoreRun = {}): Restorer {
+  const command = run.command ?? [process.execPath, '--import=tsx', 'src/cli.ts', 'restore', ...args];
+  const proc = spawn(command[0], command.slice(1), {
+    cwd: repoRoot,
+    stdio: [run.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  if (run.stdinFile) {
+    const input = (async () => {
+      const handle = await fsp.open(run.stdinFile!, 'r');
+      try {
+        for await (const chunk of handle.createReadStream()) {
+          if (!proc.stdin!.write(chunk)) await new Promise((resolve) => proc.stdin!.once('drain', resolve));
+        }
+      } finally {
+        proc.stdin!.end();
+      }
+    })();
+    input.catch(() => undefined); // a restorer that fails early closes the pipe
+  }
+  const seen: string[] = [];
+  const restored = new Set<number>();
+  let partial = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    seen.push(...parts);
+    for (const wake of waiters) wake();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => {
+    resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0));
+    for (const wake of waiters) wake();
+  }));
+  // Registered first, so it runs last: the restored processes die before the restorer.
+  t.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await waitForExit(proc);
+  });
+  killOnTeardown(t, () => [...restored, ...childrenOf(proc.pid!)]);
+
+  function waitForLine(match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}): Promise<string> {
+    const from = opts.from ?? 0;
+    return new Promise((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        settle();
+      };
+      const check = () => {
+        const line = seen.slice(from).find(match);
+        if (line !== undefined) finish(() => resolve(line));
+        else if (proc.exitCode !== null && proc.stdout!.readableEnded) {
+          finish(() => reject(new Error(`restorer exited (${proc.exitCode}) without the expected line; stdout ${JSON.stringify(seen.slice(-5))} stderr ${stderr}`)));
+        }
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error(
+        `no expected line within ${opts.timeoutMs ?? LINE_TIMEOUT_MS} ms; stdout so far ${JSON.stringify(seen.slice(-5))}; stderr ${stderr}`))),
+      opts.timeoutMs ?? LINE_TIMEOUT_MS);
+      proc.stdout!.on('end', check);
+      waiters.add(check);
+      check();
+    });
+  }
+
+  async function restoredPid(): Promise<number> {
+    if (args.includes('--detach')) {
+      const pid = Number(await waitForLine((line) => /^\d+$/.test(line)));
+      restored.add(pid);
+      return pid;
+    }
+    // In the foreground the restored process is the restorer's child.
+    const pid: number = await waitUntil('the restored process', (): number | undefined => {
+      if (proc.exitCode !== null) throw new Error(`the restorer exited (${proc.exitCode}) before restoring: ${stderr}`);
+      return childrenOf(proc.pid!).find(isRestored);
+    }, LINE_TIMEOUT_MS, 20).then((found) => found!, (err: Error) => {
+      throw new Error(`${err.message}; children ${childrenOf(proc.pid!).map((c) => `${c}:${commOf(c)}`).join(' ')}; stderr ${stderr}`);
+    });
+    restored.add(pid);
+    return pid;
+  }
+
+  return { proc, lines: () => [...seen], stderr: () => stderr, waitForLine, exited, restoredPid };
+}
+
+/** Parses the numbers of a line like "tick 12" or "counts 1 2 3 4 1". */
+export function numbersOf(line: string): number[] {
+  return line.trim().split(/\s+/).slice(1).map(Number);
+}

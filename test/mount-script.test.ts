@@ -1,0 +1,71 @@
+// Integration tests of ./mount.sh: background mount, unmount, options passed through, and
+// recovery of a stale mount point whose server was killed.
+
+import test, { type ExecutionContext } from 'ava';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { errnoOf } from './helpers/files.js';
+import { isLive } from './helpers/groundtruth.js';
+import { imgfsPidsServing, makeMountDir, mountEntry, repoRoot } from './helpers/mount.js';
+import { run, runOk } from './helpers/run.js';
+import { waitUntil } from './helpers/wait.js';
+
+const MOUNT_SH = path.join(repoRoot, 'mount.sh');
+const SCRIPT_TIMEOUT_MS = 90_000;
+
+/** A fresh mount point whose teardown unmounts it and ends the server mount.sh left behind. */
+async function mountPoint(t: ExecutionContext): Promise<string> {
+  const dir = await makeMountDir(t);
+  t.teardown(async () => {
+    if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+    for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
+  });
+  return dir;
+}
+
+const mountSh = (args: string[]) => runOk(MOUNT_SH, args, { timeoutMs: SCRIPT_TIMEOUT_MS });
+
+async function listsPids(dir: string): Promise<boolean> {
+  const ls = await run('ls', [dir]);
+  return ls.code === 0 && ls.stdout.split('\n').includes(String(process.pid));
+}
+
+test.serial('./mount.sh returns once mounted; ./mount.sh -u unmounts and ends the server', async (t) => {
+  const dir = await mountPoint(t);
+  await mountSh([dir]);
+  t.is((await mountEntry(dir))?.type, 'fuse.imgfs');
+  t.true(await listsPids(dir), 'ls of the mount lists the test process pid');
+  const servers = await imgfsPidsServing(dir);
+  t.is(servers.length, 1, 'one imgfs process serves the mount');
+
+  await mountSh(['-u', dir]);
+  t.is(await mountEntry(dir), undefined, 'unmounted');
+  await waitUntil('the imgfs process to exit', async () => (await imgfsPidsServing(dir)).length === 0);
+  t.deepEqual(await fsp.readdir(dir), [], 'the mount point is an empty directory again');
+});
+
+test.serial('options after the mount point reach imgfs', async (t) => {
+  const dir = await mountPoint(t);
+  await mountSh([dir, '--allow-other']);
+  t.true((await mountEntry(dir))!.options.includes('allow_other'));
+  await mountSh(['-u', dir]);
+});
+
+test.serial('./mount.sh recovers a stale mount point whose imgfs was killed', async (t) => {
+  const dir = await mountPoint(t);
+  await mountSh([dir]);
+  const [server] = await imgfsPidsServing(dir);
+  t.truthy(server, 'the imgfs process is found');
+  process.kill(server, 'SIGKILL');
+  // Gone or a zombie: its files, /dev/fuse among them, are closed by then.
+  await waitUntil('the killed imgfs to be gone', () => !isLive(server));
+  // readdir, not stat: a stat may be answered from attributes the kernel still caches.
+  // ENOTCONN once the server is gone; ECONNABORTED if the connection was also aborted by hand.
+  t.true(['ENOTCONN', 'ECONNABORTED'].includes((await errnoOf(fsp.readdir(dir)))!), 'stale: Transport endpoint is not connected');
+
+  await mountSh([dir]);
+  t.is((await mountEntry(dir))?.type, 'fuse.imgfs');
+  t.true(await listsPids(dir), 'the new mount answers');
+  await mountSh(['-u', dir]);
+  t.is(await mountEntry(dir), undefined);
+});

@@ -1,0 +1,113 @@
+// The ways to run a restore: from a pipe, detached, in the foreground (exit status, signals),
+// twice from one image, with the original pid, and by executing the image (binfmt_misc).
+
+import test from 'ava';
+import { promises as fsp, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './helpers/mount.js';
+import { run } from './helpers/run.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+
+const isTick = (line: string) => line.startsWith('tick ');
+const imgfs = path.join(repoRoot, 'bin', 'imgfs');
+
+async function dumpedCounter(t: import('ava').ExecutionContext) {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line === 'tick 2');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  return { target, image, dumped: Number(await imageWord(image, parseInt(target.info[1], 16))) };
+}
+
+test('from a pipe: `imgfs restore -` reads the image from standard input', async (t) => {
+  const { image, dumped } = await dumpedCounter(t);
+  const restorer = startRestorer(t, ['-'], { stdinFile: image });
+  t.is(numbersOf(await restorer.waitForLine(isTick))[0], dumped + 1);
+  const pid = await restorer.restoredPid();
+  t.is(await fsp.readlink(`/proc/${pid}/fd/0`), '/dev/null', 'the image pipe is not handed on');
+});
+
+test('--detach prints the pid and returns; the process runs on', async (t) => {
+  const { image, dumped } = await dumpedCounter(t);
+  const restorer = startRestorer(t, [image, '--detach']);
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0);
+  t.is(numbersOf(await restorer.waitForLine(isTick))[0], dumped + 1);
+  const later = await restorer.waitForLine((line) => isTick(line) && numbersOf(line)[0] === dumped + 3);
+  t.truthy(later);
+  t.true(readdirSync('/proc').includes(String(pid)));
+});
+
+test('in the foreground: SIGTERM reaches the restored process and its end is the restorer\'s exit status', async (t) => {
+  const { image } = await dumpedCounter(t);
+  const terminated = startRestorer(t, [image]);
+  await terminated.restoredPid();
+  await terminated.waitForLine(isTick);
+  terminated.proc.kill('SIGTERM');
+  t.is(await terminated.exited, 128 + 15);
+
+  const killed = startRestorer(t, [image]);
+  const pid = await killed.restoredPid();
+  process.kill(pid, 'SIGKILL');
+  t.is(await killed.exited, 128 + 9);
+});
+
+test('the same image restored twice: two independent processes', async (t) => {
+  const { image, dumped } = await dumpedCounter(t);
+  const first = startRestorer(t, [image]);
+  const second = startRestorer(t, [image]);
+  const [a, b] = [await first.restoredPid(), await second.restoredPid()];
+  t.not(a, b);
+  t.is(numbersOf(await first.waitForLine(isTick))[0], dumped + 1);
+  t.is(numbersOf(await second.waitForLine(isTick))[0], dumped + 1);
+  process.kill(a, 'SIGKILL');
+  t.is(await first.exited, 128 + 9);
+  const from = second.lines().length;
+  t.is(numbersOf(await second.waitForLine(isTick, { from: from + 2 }))[0] > dumped + 1, true, 'the other one runs on');
+});
+
+test('--same-pid: a killed original comes back with its pid and thread ids; a pid in use is a clear error', async (t) => {
+  const target = await startTarget(t, 'restore_threads');
+  await target.waitForLine((line) => line.startsWith('counts '));
+  const tids = readdirSync(`/proc/${target.pid}/task`).map(Number).sort();
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image, '--same-pid']);
+  t.is(await restorer.restoredPid(), target.pid);
+  t.deepEqual(readdirSync(`/proc/${target.pid}/task`).map(Number).sort(), tids);
+  const counts = numbersOf(await restorer.waitForLine((line) => line.startsWith('counts ')));
+  t.is(counts[4], 1);
+
+  const taken = startRestorer(t, [image, '--same-pid']);
+  t.is(await taken.exited, 1);
+  t.is(taken.stderr(), `imgfs restore: ${image}: pid ${target.pid} is in use by another process: --same-pid cannot restore it\n`);
+});
+
+test.serial('binfmt: after `imgfs binfmt install`, executing the image restores it; remove undoes it', async (t) => {
+  const before = await run(imgfs, ['binfmt', 'status']);
+  const wasInstalled = /: installed/.test(before.stdout);
+  t.teardown(async () => {
+    if (!wasInstalled) await run(imgfs, ['binfmt', 'remove']);
+  });
+  const { image, dumped } = await dumpedCounter(t);
+  await fsp.chmod(image, 0o700);
+
+  const installed = await run(imgfs, ['binfmt', 'install']);
+  t.is(installed.code, 0, installed.stderr);
+  t.is((await run(imgfs, ['binfmt', 'install'])).code, 0, 'install is idempotent');
+  t.regex((await run(imgfs, ['binfmt', 'status'])).stdout, /installed, interpreter .*bin\/imgfs-restore\n/);
+
+  const executed = startRestorer(t, [], { command: [image] });
+  t.is(numbersOf(await executed.waitForLine(isTick))[0], dumped + 1);
+  const pid = await executed.restoredPid();
+  process.kill(pid, 'SIGKILL');
+  t.is(await executed.exited, 128 + 9);
+
+  if (!wasInstalled) {
+    t.is((await run(imgfs, ['binfmt', 'remove'])).code, 0);
+    t.regex((await run(imgfs, ['binfmt', 'status'])).stdout, /not installed/);
+    t.is((await run(imgfs, ['binfmt', 'remove'])).code, 0, 'remove is idempotent');
+  }
+});

@@ -1,0 +1,119 @@
+// Round trips: real C targets, dumped through a real mount, killed, and restored by the CLI from
+// the image file. The restored process must go on from where the dump froze it: its counters,
+// heap, thread-locals, vector registers, file mappings and threads as they were.
+
+import test from 'ava';
+import { promises as fsp, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeTempDir } from './helpers/files.js';
+import { readMaps } from './helpers/groundtruth.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+
+const isTick = (line: string) => line.startsWith('tick ');
+
+test('a counter goes on from the value it had when it was dumped, not from zero', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line === 'tick 3');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const counterAt = parseInt(target.info[1], 16);
+  const dumped = await imageWord(image, counterAt);
+
+  const restorer = startRestorer(t, [image]);
+  const first = numbersOf(await restorer.waitForLine(isTick))[0];
+  t.is(first, Number(dumped) + 1, `the image holds counter ${dumped}`);
+  const later = numbersOf(await restorer.waitForLine((line) => isTick(line) && numbersOf(line)[0] >= first + 3))[0];
+  t.is(later, first + 3);
+  const pid = await restorer.restoredPid();
+  t.not(pid, target.pid);
+  t.is(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'counter');
+  t.is(await fsp.readlink(`/proc/${pid}/exe`), await fsp.realpath(target.proc.spawnfile));
+});
+
+test('heap contents, a thread-local and a working brk come back', async (t) => {
+  const target = await startTarget(t, 'restore_state');
+  await target.waitForLine((line) => line.startsWith('state 2 '));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const [tlsAt, heapSum] = [parseInt(target.info[1], 16), target.info[2]];
+  const dumpedTicks = Number(await imageWord(image, tlsAt));
+
+  const restorer = startRestorer(t, [image]);
+  const line = await restorer.waitForLine((l) => l.startsWith('state '));
+  const [ticks, , brkOk] = numbersOf(line);
+  t.is(ticks, dumpedTicks + 1, line);
+  t.is(line.split(' ')[2], heapSum, 'heap checksum');
+  t.is(brkOk, 1, 'sbrk grows and shrinks the restored heap');
+});
+
+test('values held in xmm and ymm registers survive a dump in the middle of the loop using them', async (t) => {
+  const target = await startTarget(t, 'restore_vector');
+  await target.waitForLine((line) => line === 'round 2 ok');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await restorer.waitForLine((line) => line.startsWith('round '), { from: i }));
+  for (const round of rounds) t.regex(round, / ok$/);
+});
+
+test('a private file mapping: modified pages from the image, untouched ones from the file, at the same address', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'mapped.bin');
+  const target = await startTarget(t, 'restore_filemap', [file]);
+  const [mapAt, sum] = [parseInt(target.info[1], 16), target.info[2]];
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const mapping = readMaps(pid).find((entry) => entry.start === mapAt);
+  t.is(mapping?.name, file);
+  t.is(mapping?.perms, 'rw-p');
+  process.kill(pid, 'SIGUSR1'); // the target's own handler, restored, starts its loop
+  const line = await restorer.waitForLine((l) => l.startsWith('map '));
+  t.is(line, `map ${sum} modified-page-1`);
+});
+
+test('a file mapped by the dump that changed since: an error naming it, or anonymous memory with --anon-fallback', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'mapped.bin');
+  const target = await startTarget(t, 'restore_filemap', [file]);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  await fsp.appendFile(file, 'grown');
+
+  const failed = startRestorer(t, [image]);
+  t.is(await failed.exited, 1);
+  t.regex(failed.stderr(), new RegExp(`^imgfs restore: .*${file}: changed since the dump .*--anon-fallback.*\\n$`));
+  t.is(failed.stderr().split('\n').length, 2, 'one line');
+
+  const fallback = startRestorer(t, [image, '--anon-fallback']);
+  const pid = await fallback.restoredPid();
+  t.regex(fallback.stderr(), new RegExp(`warning: ${file}: changed since the dump .*anonymous`));
+  process.kill(pid, 'SIGUSR1');
+  // Untouched pages were neither dumped nor mapped from the file: they read as zeros now.
+  t.regex(await fallback.waitForLine((l) => l.startsWith('map ')), / modified-page-1$/);
+});
+
+test('every thread continues: spinning ones and ones dumped inside nanosleep, each with its thread-local', async (t) => {
+  const target = await startTarget(t, 'restore_threads');
+  await target.waitForLine((line) => line.startsWith('counts '), { from: 2 });
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const slotsAt = parseInt(target.info[1], 16);
+  const dumped = await Promise.all([0, 1, 2, 3].map(async (i) => Number(await imageWord(image, slotsAt + 8 * i))));
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const first = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts ')));
+  const later = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts '), { from: restorer.lines().length + 2 }));
+  for (let i = 0; i < 4; i++) {
+    t.true(first[i] >= dumped[i], `thread ${i} starts from its dumped count ${dumped[i]}: ${first[i]}`);
+    t.true(later[i] > first[i], `thread ${i} runs on: ${first[i]} -> ${later[i]}`);
+  }
+  t.is(later[4], 1, 'each thread sees its own thread-local');
+  t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 5);
+});
