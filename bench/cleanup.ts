@@ -52,12 +52,22 @@ class Cleanup {
 
 export const cleanup = new Cleanup();
 
-/** On Ctrl-C or SIGTERM: undo everything, then exit with the signal's conventional status. */
-export function cleanUpOnSignals(): void {
+/** On Ctrl-C, SIGTERM or a crash: undo everything, then exit. A closed stdout or stderr (the
+ *  bench piped into `head`) must not crash the bench past its clean-up either: further output
+ *  is dropped. */
+export function cleanUpOnExit(): void {
+  const exitAfterCleanup = (status: number) => cleanup.runAll().finally(() => process.exit(status));
   for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
       process.stderr.write(`bench: ${signal}: cleaning up\n`);
-      cleanup.runAll().finally(() => process.exit(status));
+      exitAfterCleanup(status);
     });
   }
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.once(event, (err: unknown) => {
+      process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+      exitAfterCleanup(1);
+    });
+  }
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 }

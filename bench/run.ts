@@ -7,7 +7,7 @@
 
 import { promises as fsp } from 'node:fs';
 import { buildHelper } from './build.js';
-import { cleanUpOnSignals, cleanup } from './cleanup.js';
+import { cleanUpOnExit, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
 import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
@@ -15,6 +15,7 @@ import {
   preadName, randomPread, readToNull, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
+import { CAT_IMAGE, RESTORE, restoreVsRead } from './restore.js';
 import { startFill } from './target.js';
 
 const OUT_PARENT = '/var/tmp';
@@ -32,12 +33,15 @@ const MEASURES: Measure[] = [
   gcore,
   openToFirstByte('dump'),
   randomPread('dump'),
+  restoreVsRead,
   fsPeakRss, // last: after everything this target made the FS do
 ];
 
 const RATIOS: Ratio[] = [
   { numerator: catName('dump'), denominator: CEILING },
   { numerator: cpName('dump'), denominator: GCORE },
+  // Restore time over read time of the same image: the target is at most 2.
+  { numerator: CAT_IMAGE, denominator: RESTORE },
 ];
 
 function goals(labels: string[]): Goal[] {
@@ -125,7 +129,7 @@ async function main(options: Options): Promise<void> {
   ].join('\n'));
 }
 
-cleanUpOnSignals();
+cleanUpOnExit();
 try {
   await main(parseOptions(process.argv.slice(2)));
 } catch (err) {

@@ -23,18 +23,27 @@ const ELF_MAGIC = Buffer.from('\x7fELF', 'latin1');
 const ARGS_MAX = 79;
 const GATE_NAME = '[vsyscall]';
 
-/** Reads the core's facts of a frozen process whose snapshot has these threads and VMAs. */
-export function readCoreInfo(pid: number, tids: readonly number[], vmas: readonly Vma[]): CoreInfo {
-  const threads = tids.map((tid) => threadCoreState(pid, tid));
-  const format = learnXstateFormat(threads[0].xstate);
+/** What the freeze's stop itself shows: read before any injected syscall changes it. */
+export interface StopState {
+  threads: ThreadCoreState[];
+  siginfo: Buffer;
+}
+
+export function readStopState(pid: number, tids: readonly number[]): StopState {
+  return { threads: tids.map((tid) => threadCoreState(pid, tid)), siginfo: stopSiginfo(pid) };
+}
+
+/** Reads the core's facts of a frozen process whose snapshot has these VMAs. */
+export function readCoreInfo(pid: number, stop: StopState, vmas: readonly Vma[]): CoreInfo {
+  const format = learnXstateFormat(stop.threads[0].xstate);
   return {
     filter: coredumpFilter(pid),
     vmaFacts: vmaFacts(pid, vmas),
     gate: gateVma(pid),
     process: processInfo(pid),
-    siginfo: stopSiginfo(pid),
+    siginfo: stop.siginfo,
     auxv: readFileSync(`/proc/${pid}/auxv`),
-    threads,
+    threads: stop.threads,
     xsaveLayout: format.layout,
   };
 }

@@ -12,7 +12,7 @@ import type { Snapshot, Vma } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import type { FileKind } from './sessions.js';
 import { previewExtensionSize } from './restoreinfo.js';
-import { readMemoryLayout } from './snapshot.js';
+import { previewMemoryLayout } from './snapshot.js';
 
 /** The pages a v0 dump carries: those of its private, readable-by-design VMAs. */
 export function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
@@ -48,7 +48,7 @@ export function dumpFile(strictV0: boolean): FileKind {
     name: 'dump',
     layout: (snapshot) => dumpLayout(snapshot, strictV0),
     previewSize(pid) {
-      const { vmas, pages } = readMemoryLayout(pid);
+      const { vmas, pages } = previewMemoryLayout(pid);
       const v0 = dumpSize(vmas.length, dumpedPages(vmas, pages).totalPages);
       return strictV0 ? v0 : v0 + previewExtensionSize(pid, vmas);
     },

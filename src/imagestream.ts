@@ -204,7 +204,6 @@ function checkVma(vma: DecodedVma, index: number, at: number, previousEnd: bigin
 export class ImageReader {
   private readonly chunks: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   private readonly reader: ByteReader;
-  private vmas: DecodedVma[] = [];
   /** VMA bounds as numbers, for the per-record checks. */
   private starts = new Float64Array(0);
   private ends = new Float64Array(0);
@@ -246,7 +245,6 @@ export class ImageReader {
       checkVma(vma, vmas.length, at, vmas.length > 0 ? vmas[vmas.length - 1].end : 0n);
       vmas.push(vma);
     }
-    this.vmas = vmas;
     // Page records are checked against numbers: an end beyond 2^53 only loses precision where
     // no page record can be anyway (they are checked to lie below 2^53).
     this.starts = Float64Array.from(vmas, (v) => Number(v.start));

@@ -9,13 +9,16 @@ import type { ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, Imag
 import { extensionSize, SIGACTION_SIZE, SIGNAL_COUNT } from './extension.js';
 import { xstateFormat } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
-import { PAGE_SIZE, type Snapshot, type Vma } from './model.js';
+import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
+import { scanPages } from './proc/pagemap.js';
+import { readMaps } from './proc/smaps.js';
 import { injectSyscall, readBrk } from './ptrace/inject.js';
 import { readMemory } from './ptrace/memory.js';
 
 const SYS_RT_SIGACTION = 13;
 const SIGKILL = 9;
 const SIGSTOP = 19;
+const SIGCHLD = 17;
 /** sizeof(sigset_t) as the kernel's rt_sigaction wants it. */
 const KERNEL_SIGSET_SIZE = 8;
 /** The x86_64 ABI lets a function use the 128 bytes below its stack pointer without moving it. */
@@ -24,17 +27,33 @@ const RED_ZONE = 128;
 /** The snapshot as takeSnapshot has it before the extension: everything but `restore`. */
 export type SnapshotWithoutExtension = Omit<Snapshot, 'restore'>;
 
+/** What only the task itself can tell, asked with injected system calls. */
+export interface TaskAnswers {
+  brk: number;
+  sigactions: ExtensionSigaction[];
+}
+
 /**
- * Reads the extension of a process that takeSnapshot holds frozen. Injected system calls run in
- * the first thread that can take them and leave every thread as it was.
+ * Asks a frozen task for its exact brk and its signal dispositions. Runs before the snapshot
+ * scans pages: an injected syscall may fault in the page of the instruction it runs, and the
+ * scan must see the memory as the dump will read it.
  */
-export function readRestoreInfo(snapshot: SnapshotWithoutExtension): ImageExtension {
+export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswers {
+  const withScratch = threads.map((t) => ({ tid: t.tid, scratch: scratchArea(pid, t.regs.rsp) }));
+  const injector = withScratch.find((t) => t.scratch !== null) ?? withScratch[0];
+  return {
+    brk: readBrk(injector.tid),
+    sigactions: readSigactions(pid, injector.tid, injector.scratch),
+  };
+}
+
+/** Reads the extension of a process that takeSnapshot holds frozen. */
+export function readRestoreInfo(snapshot: SnapshotWithoutExtension, answers: TaskAnswers): ImageExtension {
   const { pid, threads, core, vmas } = snapshot;
-  const injector = threads.find((t) => scratchArea(t.regs.rsp, snapshot) !== null) ?? threads[0];
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
-    brk: readBrk(injector.tid),
+    brk: answers.brk,
     auxv: core.auxv,
     threads: threads.map((t, i) => ({
       tid: t.tid,
@@ -45,7 +64,7 @@ export function readRestoreInfo(snapshot: SnapshotWithoutExtension): ImageExtens
       xstate: core.threads[i].xstate,
     })),
     files: mappedFiles(pid, vmas),
-    sigactions: readSigactions(pid, injector.tid, scratchArea(injector.regs.rsp, snapshot)),
+    sigactions: answers.sigactions,
     fds: readFds(pid),
   };
 }
@@ -69,39 +88,46 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
  * code of its own in between (it is frozen, and executes only our syscall), so any of its memory
  * would do; we prefer the bytes just below the 128-byte red zone, which are dead to it anyway, so
  * that not even an imgfs killed half-way leaves live data clobbered. Failing that (that page was
- * never touched), the bytes at the stack pointer. Either way the area must lie in a page the
- * snapshot found present, in a private writable VMA: the kernel's copy_to_user must neither fault
- * a new page in nor grow the stack, which would change the memory the snapshot recorded.
+ * never touched), the bytes at the stack pointer. Either way the area must lie in present pages
+ * of a private writable VMA: the kernel's copy_to_user must neither fault a new page in nor grow
+ * the stack, which would change the memory the snapshot records.
  */
-function scratchArea(rsp: bigint, snapshot: SnapshotWithoutExtension): number | null {
+function scratchArea(pid: number, rsp: bigint): number | null {
   const sp = Number(BigInt.asUintN(64, rsp));
   const belowRedZone = sp - RED_ZONE - SIGACTION_SIZE;
   const candidates = [belowRedZone - (belowRedZone % 16), sp];
-  return candidates.find((address) => isUsableScratch(address, snapshot)) ?? null;
+  const vmas = readMaps(pid);
+  return candidates.find((address) => isUsableScratch(pid, address, vmas)) ?? null;
 }
 
-function isUsableScratch(address: number, { vmas, pages }: SnapshotWithoutExtension): boolean {
+function isUsableScratch(pid: number, address: number, vmas: readonly Vma[]): boolean {
   const end = address + SIGACTION_SIZE;
   const vma = vmas.find((v) => v.start <= address && end <= v.end);
-  const lastPage = end - 1 - ((end - 1) % PAGE_SIZE);
+  if (vma === undefined || !vma.write || vma.mayShare) return false;
   const firstPage = address - (address % PAGE_SIZE);
-  return vma !== undefined && vma.write && !vma.mayShare && pages.has(firstPage) && pages.has(lastPage);
+  const pagesEnd = end + ((PAGE_SIZE - (end % PAGE_SIZE)) % PAGE_SIZE);
+  return scanPages(pid, [[firstPage, pagesEnd]]).totalPages === (pagesEnd - firstPage) / PAGE_SIZE;
 }
 
 /**
- * The disposition of every signal, asked in the task with rt_sigaction(sig, NULL, &old, 8): the
- * kernel keeps handlers where no /proc file shows them (status has only the SigIgn and SigCgt
- * masks). SIGKILL and SIGSTOP cannot have one: left all zero (SIG_DFL).
+ * The disposition of every signal. The kernel keeps handlers where no /proc file shows them:
+ * status has only the masks of caught and ignored signals, so the task is asked, with an injected
+ * rt_sigaction(sig, NULL, &old, 8), for those signals and for SIGCHLD (whose SA_NOCLDWAIT and
+ * SA_NOCLDSTOP matter even at SIG_DFL). The others are SIG_DFL: flags and mask of a default
+ * disposition change nothing, so they are recorded as zero.
  */
 function readSigactions(pid: number, tid: number, scratch: number | null): ExtensionSigaction[] {
   if (scratch === null) {
     throw new ImgfsError(Errno.EIO, `pid ${pid}: no thread has present, writable stack memory at its stack pointer to read the signal handlers into`);
   }
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+  const asked = mask('SigCgt') | mask('SigIgn') | (1n << BigInt(SIGCHLD - 1));
   const saved = readMemory(pid, scratch, SIGACTION_SIZE);
   const actions: ExtensionSigaction[] = [];
   try {
     for (let signal = 1; signal <= SIGNAL_COUNT; signal++) {
-      if (signal === SIGKILL || signal === SIGSTOP) {
+      if (signal === SIGKILL || signal === SIGSTOP || !(asked & (1n << BigInt(signal - 1)))) {
         actions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
         continue;
       }

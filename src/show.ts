@@ -1,21 +1,14 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { createReadStream } from 'node:fs';
 import {
-  CKPT_TLS_ENTRIES, FormatError, HEADER_SIZE, IMG_MAGIC, IMG_VERSION_0, MAP_ANONYMOUS, MAP_PRIVATE,
-  MAP_SHARED, MM_SIZE, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE,
-  TRAILER_SIZE, VMA_OFFSETS, VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
+  CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
-import {
-  EXTENSION_HEADER_SIZE, ExtensionFormatError, decodeExtension, decodeExtensionHeader,
-} from './extension.js';
-import type { ImageExtension } from './extension-model.js';
+import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
 import { PAGE_SIZE } from './model.js';
 
-/** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
-export type ImageSource = string | number | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+export { ImageFormatError, type ImageSource };
 
 export interface ImageSummary {
   header: DecodedHeader;
@@ -29,213 +22,22 @@ export interface ImageSummary {
   extension?: ShownExtension;
 }
 
-export interface ShownExtension {
-  /** Image offset of its header. */
-  offset: number;
-  length: number;
-  version: number;
-  content: ImageExtension;
-}
+export type ShownExtension = ImageExtensionRead;
 
-/** A structural problem in an image, at a byte offset of the image. */
-export class ImageFormatError extends Error {
-  readonly offset: number;
-  constructor(offset: number, message: string) {
-    super(`byte ${offset}: ${message}`);
-    this.name = 'ImageFormatError';
-    this.offset = offset;
-  }
-}
-
-const READ_CHUNK = 1 << 20;
 const PAGE = BigInt(PAGE_SIZE);
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
-
-/** Sequential reader over chunks that keeps at most one chunk plus one record in memory. */
-class ByteReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
-  private done = false;
-  /** Image offset of the next unread byte. */
-  offset = 0;
-
-  constructor(private readonly chunks: AsyncIterator<Uint8Array> | Iterator<Uint8Array>) {}
-
-  /** Buffers up to n bytes; returns how many are available (fewer only at end of input). */
-  async fill(n: number): Promise<number> {
-    while (this.buf.length - this.pos < n && !this.done) {
-      const next = await this.chunks.next();
-      if (next.done) {
-        this.done = true;
-        break;
-      }
-      const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      this.buf = this.pos === this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk]);
-      this.pos = 0;
-    }
-    return Math.min(n, this.buf.length - this.pos);
-  }
-
-  /** The next n bytes, which fill() must have made available. */
-  take(n: number): Buffer {
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    this.offset += n;
-    return out;
-  }
-
-  /** Consumes the rest of the input; returns how many bytes that was. */
-  async drain(): Promise<number> {
-    let count = this.buf.length - this.pos;
-    this.buf = Buffer.alloc(0);
-    this.pos = 0;
-    while (!this.done) {
-      const next = await this.chunks.next();
-      if (next.done) this.done = true;
-      else count += next.value.byteLength;
-    }
-    this.offset += count;
-    return count;
-  }
-}
-
-function openChunks(source: ImageSource): AsyncIterator<Uint8Array> | Iterator<Uint8Array> {
-  if (typeof source === 'string' || typeof source === 'number') {
-    const stream = typeof source === 'string'
-      ? createReadStream(source, { highWaterMark: READ_CHUNK })
-      : createReadStream('', { fd: source, autoClose: false, highWaterMark: READ_CHUNK });
-    return stream[Symbol.asyncIterator]();
-  }
-  if (Symbol.asyncIterator in source) return source[Symbol.asyncIterator]();
-  return source[Symbol.iterator]();
-}
-
-async function readStruct(reader: ByteReader, size: number, what: string): Promise<Buffer> {
-  const got = await reader.fill(size);
-  if (got < size) {
-    throw new ImageFormatError(reader.offset, `image ends inside the ${what} (expected ${size} bytes, got ${got})`);
-  }
-  return reader.take(size);
-}
-
-function checkHeader(header: DecodedHeader): void {
-  if (header.magic !== IMG_MAGIC) {
-    throw new ImageFormatError(0, `bad magic ${hex(header.magic)}, expected ${hex(IMG_MAGIC)}`);
-  }
-  if (header.version !== IMG_VERSION_0) {
-    throw new ImageFormatError(4, `unsupported version ${hex(header.version)}, expected ${hex(IMG_VERSION_0)}`);
-  }
-}
-
 const SEGMENT_FIELDS = ['gsindex', 'fsindex', 'cs', 'ss', 'ds', 'es'] as const;
-
-function checkRegs(regs: DecodedRegs, at: number): void {
-  for (const field of SEGMENT_FIELDS) {
-    try {
-      decodeSegment(regs[field]);
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      throw new ImageFormatError(at + REGS_OFFSETS[field], `${field}: ${err.message}`);
-    }
-  }
-}
-
-const KNOWN_PROT = PROT_READ | PROT_WRITE | PROT_EXEC;
-const KNOWN_MAP = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS;
-
-function checkVma(vma: DecodedVma, index: number, at: number, previousEnd: bigint): void {
-  const fail = (field: keyof typeof VMA_OFFSETS, message: string): never => {
-    throw new ImageFormatError(at + VMA_OFFSETS[field], `vma #${index} ${hex(vma.start)}-${hex(vma.end)}: ${message}`);
-  };
-  if (vma.prot & ~KNOWN_PROT) fail('prot', `unknown prot bits ${hex(vma.prot)}`);
-  if (vma.flags & ~KNOWN_MAP) fail('flags', `unknown flag bits ${hex(vma.flags)}`);
-  if (((vma.flags & MAP_SHARED) !== 0) === ((vma.flags & MAP_PRIVATE) !== 0)) {
-    fail('flags', `flags ${hex(vma.flags)} must hold exactly one of MAP_SHARED and MAP_PRIVATE`);
-  }
-  if (vma.pad !== 0) fail('pad', `pad is ${hex(vma.pad)}, expected 0`);
-  if (vma.fd !== 0) fail('fd', `fd is ${vma.fd}, expected 0 in v0`);
-  if (vma.start % PAGE !== 0n) fail('start', 'start is not page-aligned');
-  if (vma.end % PAGE !== 0n) fail('end', 'end is not page-aligned');
-  if (vma.start >= vma.end) fail('end', 'end is not above start');
-  if (vma.start < previousEnd) fail('start', `starts below the previous vma's end ${hex(previousEnd)}`);
-}
-
-async function readVmas(reader: ByteReader): Promise<DecodedVma[]> {
-  const vmas: DecodedVma[] = [];
-  for (;;) {
-    const at = reader.offset;
-    const record = await readStruct(reader, VMA_SIZE, 'vma list before its zero record');
-    if (record.every((b) => b === 0)) return vmas;
-    const vma = decodeVma(record);
-    checkVma(vma, vmas.length, at, vmas.length > 0 ? vmas[vmas.length - 1].end : 0n);
-    vmas.push(vma);
-  }
-}
-
-/** Reads the page records and the trailer; returns the page count per VMA. */
-async function readPages(reader: ByteReader, vmas: readonly DecodedVma[]): Promise<number[]> {
-  const counts = vmas.map(() => 0);
-  let vmaIndex = 0;
-  let previous = -1n;
-  for (;;) {
-    const at = reader.offset;
-    const got = await reader.fill(PAGE_RECORD_SIZE);
-    if (got < TRAILER_SIZE) {
-      throw new ImageFormatError(at, `image ends before the terminator (expected a page record or ${TRAILER_SIZE} zero bytes, got ${got} bytes)`);
-    }
-    const vaddr = reader.take(TRAILER_SIZE).readBigUInt64LE(0);
-    if (vaddr === 0n) return counts;
-    if (vaddr % PAGE !== 0n) throw new ImageFormatError(at, `page record ${hex(vaddr)} is not page-aligned`);
-    if (vaddr <= previous) {
-      throw new ImageFormatError(at, `page record ${hex(vaddr)} is not above the previous one ${hex(previous)}`);
-    }
-    while (vmaIndex < vmas.length && vmas[vmaIndex].end <= vaddr) vmaIndex++;
-    if (vmaIndex === vmas.length || vaddr < vmas[vmaIndex].start) {
-      throw new ImageFormatError(at, `page record ${hex(vaddr)} is not inside any VMA`);
-    }
-    if (got < PAGE_RECORD_SIZE) {
-      throw new ImageFormatError(at, `image ends inside a page record (expected ${PAGE_RECORD_SIZE} bytes, got ${got})`);
-    }
-    reader.take(PAGE_SIZE);
-    counts[vmaIndex]++;
-    previous = vaddr;
-  }
-}
-
-/** The extension after the trailer, if any bytes follow it; nothing may follow the extension. */
-async function readExtension(reader: ByteReader): Promise<ShownExtension | undefined> {
-  const offset = reader.offset;
-  const got = await reader.fill(EXTENSION_HEADER_SIZE);
-  if (got === 0) return undefined;
-  try {
-    const header = reader.take(got);
-    const { version, length } = decodeExtensionHeader(header, offset);
-    const body = reader.take(await reader.fill(length - EXTENSION_HEADER_SIZE));
-    const content = decodeExtension(Buffer.concat([header, body]), offset);
-    const after = reader.offset;
-    const extra = await reader.drain();
-    if (extra > 0) throw new ImageFormatError(after, `${extra} bytes follow the extension's end`);
-    return { offset, length, version, content };
-  } catch (err) {
-    if (err instanceof ExtensionFormatError) throw new ImageFormatError(err.offset, err.problem);
-    throw err;
-  }
-}
 
 /** Parses and checks a whole image; throws ImageFormatError at the first structural problem. */
 export async function readImage(source: ImageSource): Promise<ImageSummary> {
-  const chunks = openChunks(source);
+  const reader = new ImageReader(source);
   try {
-    const reader = new ByteReader(chunks);
-    const header = decodeHeader(await readStruct(reader, HEADER_SIZE, 'header'));
-    checkHeader(header);
-    const regsAt = reader.offset;
-    const regs = decodeRegs(await readStruct(reader, REGS_SIZE, 'registers'));
-    checkRegs(regs, regsAt);
-    const mm = decodeMm(await readStruct(reader, MM_SIZE, 'mm record'));
-    const vmas = await readVmas(reader);
-    const pages = await readPages(reader, vmas);
-    const extension = await readExtension(reader);
+    const { header, regs, mm, vmas } = await reader.readHead();
+    const pages = vmas.map(() => 0);
+    for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
+      for (const index of batch.vmaIndexes) pages[index]++;
+    }
+    const extension = await reader.readExtension();
     return {
       header,
       regs,
@@ -246,8 +48,8 @@ export async function readImage(source: ImageSource): Promise<ImageSummary> {
       ...(extension ? { extension } : {}),
     };
   } finally {
-    // Stops and closes a file stream we opened when parsing ends early.
-    await chunks.return?.();
+    // Stops and closes a file stream the reader opened when parsing ends early.
+    await reader.close();
   }
 }
 

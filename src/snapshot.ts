@@ -3,15 +3,14 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
-import { readCoreInfo } from './coreinfo.js';
+import { readCoreInfo, readStopState } from './coreinfo.js';
 import type { MmFields, Snapshot, ThreadState, Vma } from './model.js';
 import { scanPages } from './proc/pagemap.js';
-import { readSmaps } from './proc/smaps.js';
+import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
-import { freezeThreadGroup, type FrozenGroup } from './ptrace/freeze.js';
-import { readBrk } from './ptrace/inject.js';
+import { freezeThreadGroup } from './ptrace/freeze.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
-import { readRestoreInfo } from './restoreinfo.js';
+import { askTask, readRestoreInfo } from './restoreinfo.js';
 
 export interface SnapshotOptions {
   /** Freeze a running task (default); otherwise only an already stopped task can be dumped. */
@@ -47,17 +46,23 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
   try {
     const stat = readStat(pid);
     if (stat.startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
+    // Order matters: registers and the stop's own state first, as the freeze found them; then the
+    // injected questions, which change the stop and may fault in the page of the syscall they
+    // run; then the memory, so the page index matches what the dump will read.
+    const threads = frozen.tids.map(threadState);
+    const stop = readStopState(pid, frozen.tids);
+    const answers = askTask(pid, threads);
     const { vmas, pages } = readMemoryLayout(pid);
     const withoutExtension = {
       pid,
       startTime: stat.startTime,
-      threads: frozen.tids.map(threadState),
-      core: readCoreInfo(pid, frozen.tids, vmas),
-      mm: mmFields(pid, stat, vmas, frozen),
+      threads,
+      core: readCoreInfo(pid, stop, vmas),
+      mm: mmFields(pid, stat, answers.brk),
       vmas,
       pages,
     };
-    const snapshot: Snapshot = { ...withoutExtension, restore: readRestoreInfo(withoutExtension) };
+    const snapshot: Snapshot = { ...withoutExtension, restore: readRestoreInfo(withoutExtension, answers) };
     return { snapshot, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
@@ -69,10 +74,19 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
  * The VMAs ([vsyscall] is not one of the mm) and their present or swapped pages. Consistent only
  * while the task is frozen; unfrozen it serves as a preview of the next snapshot's size.
  */
-export function readMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages'> {
-  const vmas = readSmaps(pid).filter((v) => v.name !== '[vsyscall]');
+export function readMemoryLayout(pid: number, read: (pid: number) => Vma[] = readSmaps): Pick<Snapshot, 'vmas' | 'pages'> {
+  const vmas = read(pid).filter((v) => v.name !== '[vsyscall]');
   const pages = scanPages(pid, vmas.filter(isScannable).map((v): [number, number] => [v.start, v.end]));
   return { vmas, pages };
+}
+
+/**
+ * What the next snapshot's VMAs and pages would be, cheaply, for a size asked before an open.
+ * Without VmFlags, VM_IO/VM_PFNMAP VMAs are not excluded here, but PAGEMAP_SCAN finds no page in
+ * a PFN map, so the dump's size comes out the same.
+ */
+export function previewMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages'> {
+  return readMemoryLayout(pid, readMaps);
 }
 
 function threadState(tid: number): ThreadState {
@@ -84,13 +98,13 @@ export function isScannable(vma: Vma): boolean {
   return !vma.vmFlags.has('io') && !vma.vmFlags.has('pf') && !vma.name.startsWith('[vvar');
 }
 
-function mmFields(pid: number, stat: ProcStat, vmas: readonly Vma[], frozen: FrozenGroup): MmFields {
+function mmFields(pid: number, stat: ProcStat, brk: number): MmFields {
   return {
     flags: mmFlags(pid),
     defFlags: 0n,
     startCode: stat.startCode, endCode: stat.endCode,
     startData: stat.startData, endData: stat.endData,
-    startBrk: stat.startBrk, brk: currentBrk(stat, vmas, frozen),
+    startBrk: stat.startBrk, brk,
     startStack: stat.startStack,
     argStart: stat.argStart, argEnd: stat.argEnd,
     envStart: stat.envStart, envEnd: stat.envEnd,
@@ -98,26 +112,13 @@ function mmFields(pid: number, stat: ProcStat, vmas: readonly Vma[], frozen: Fro
 }
 
 /**
- * The exact brk is known only to the task itself: ask it with an injected brk(0). If that is not
- * possible, the end of [heap] is brk rounded up to a page, which is as close as /proc gets.
- */
-function currentBrk(stat: ProcStat, vmas: readonly Vma[], frozen: FrozenGroup): number {
-  try {
-    return readBrk(frozen.tids[0]);
-  } catch {
-    const heap = vmas.find((v) => v.name === '[heap]');
-    return heap ? heap.end : stat.startBrk;
-  }
-}
-
-/**
- * mm->flags as far as userspace sees them: the dumpable mode (non-dumpable tasks have a
- * root-owned /proc/<pid>), the coredump filter bits, and MMF_DISABLE_THP.
+ * mm->flags as far as userspace sees them: the dumpable mode (the files of a non-dumpable task
+ * in /proc/<pid>/ are root's), the coredump filter bits, and MMF_DISABLE_THP.
  */
 function mmFlags(pid: number): bigint {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const uid = Number(/^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  const dumpable = statSync(`/proc/${pid}`).uid === uid ? 1n : 0n;
+  const dumpable = statSync(`/proc/${pid}/stat`).uid === uid ? 1n : 0n;
   const filter = BigInt(parseInt(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8'), 16));
   const thpDisabled = /^THP_enabled:\s+0/m.test(status) ? 1n << MMF_DISABLE_THP : 0n;
   return dumpable | (filter << BigInt(MMF_DUMP_FILTER_SHIFT)) | thpDisabled;

@@ -43,9 +43,13 @@ export class ProcessTree {
   getattr(path: string): NodeStat {
     const node = this.parse(path);
     if (node.pid === null) return this.stat(S_IFDIR | 0o555, 0, 0, 0, this.mountTime, 2);
-    const owner = statSync(`/proc/${node.pid}`);
-    if (!node.file) return this.stat(S_IFDIR | 0o555, owner.uid, owner.gid, 0, owner.mtime, 2);
+    if (!node.file) {
+      const dir = statSync(`/proc/${node.pid}`);
+      return this.stat(S_IFDIR | 0o555, dir.uid, dir.gid, 0, dir.mtime, 2);
+    }
     if (!hasMemory(readStat(node.pid))) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
+    // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
+    const owner = statSync(`/proc/${node.pid}/stat`);
     const size = this.store.size(node.pid, node.file);
     return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
   }

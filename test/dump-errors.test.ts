@@ -66,42 +66,72 @@ test.serial('a target killed while its dump is open: reads fail with EIO, the mo
   await assertMountServes(t, mnt, other);
 });
 
+const PATTERN_KEY = 0x5a17c0de2b4d9e61n;
+
 test.serial('a reused pid never serves the old process snapshot', async (t) => {
-  const first = await startTarget(t, 'pattern', ['4']);
+  // The helper keeps one child at a fixed pid and replaces it, on SIGUSR1, with a different
+  // process at the same pid: generation g is `pattern <g + 1>`, with (g + 1) MiB of pattern.
+  const helper = await startTarget(t, 'pidreuse', [await buildTarget('pattern')]);
+  const pid = Number(helper.info[1]);
+  /** The pattern target's ready fields (region, bytes) of generation g. */
+  const readyOf = async (generation: number) => {
+    const childLine = await helper.waitForLine((line) => line === `child ${pid} ${generation}`);
+    const child = helper.lines().indexOf(childLine);
+    const ready = await helper.waitForLine((line) => line.startsWith('ready '), { from: child + 1 });
+    const [, region, bytes] = ready.split(' ');
+    return { region: parseInt(region, 16), bytes: Number(bytes) };
+  };
   const mnt = await mountImgfs(t);
-  const reusedPid = first.pid;
-  const firstStart = startTime(reusedPid);
-  const firstImage = parseImage(await readFileAsync(dumpOf(mnt.dir, reusedPid)));
-  await waitUntil('the dumper to let go', () => threadStatuses(reusedPid).every(isReleased));
-  await killAndReap(first.proc);
+  const file = dumpOf(mnt.dir, pid);
 
-  // Ask the kernel for the same pid again: the next pid it hands out follows ns_last_pid. Other
-  // processes may fork in between, so retry a bounded number of times.
-  let second: Target | undefined;
-  for (let attempt = 0; attempt < 50 && !second; attempt++) {
-    writeFileSync('/proc/sys/kernel/ns_last_pid', String(reusedPid - 1));
-    const candidate = await startTarget(t, 'pattern', ['8']);
-    if (candidate.pid === reusedPid) second = candidate;
-    else await killAndReap(candidate.proc);
-  }
-  if (!second) {
-    t.log(`pid ${reusedPid} was not handed out again in 50 attempts; checking a new process instead`);
-    second = await startTarget(t, 'pattern', ['8']);
-  }
-  if (second.pid === reusedPid) t.not(startTime(reusedPid), firstStart, 'the pid names a different process now');
+  const dumpNow = async () => {
+    const handle = await fsp.open(file, 'r');
+    t.teardown(() => handle.close().catch(() => undefined));
+    const size = (await handle.stat()).size;
+    const bytes = await readAt(handle, 0, size + 1);
+    t.is(bytes.length, size, 'fstat size is the size of what reads yield');
+    t.is((await fsp.stat(file)).size, size, 'stat of the path agrees');
+    return { handle, bytes, image: parseImage(bytes) };
+  };
+  /** The dump holds this generation's pattern region: its VMA, and its pattern at the start. */
+  const holdsRegion = (dump: Awaited<ReturnType<typeof dumpNow>>, { region, bytes }: { region: number; bytes: number }) => {
+    const page = dump.image.pages.find((record) => record.vaddr === region);
+    return dump.image.vmas.some((vma) => vma.start <= region && region + bytes <= vma.end) && page !== undefined &&
+      dump.bytes.readBigUInt64LE(page.offset) === (BigInt(region) ^ PATTERN_KEY);
+  };
 
-  const file = dumpOf(mnt.dir, second.pid);
-  const handle = await fsp.open(file, 'r');
-  t.teardown(() => handle.close().catch(() => undefined));
-  const size = (await handle.stat()).size;
-  const bytes = await readAt(handle, 0, size + 1);
-  t.is(bytes.length, size, 'size is the new process image size');
-  t.is((await fsp.stat(file)).size, size, 'stat of the path agrees');
-  const image = parseImage(bytes);
-  const region = parseInt(second.info[1], 16);
-  t.truthy(image.vmas.find((vma) => vma.start <= region && region < vma.end), 'the new process region is in the image');
-  t.notDeepEqual(image.vmas, firstImage.vmas, 'not the old process VMA layout');
-  assertImageMatchesProcess(t, image, bytes, second.pid);
+  // Generation 0 dumped and closed, then replaced: the next open is generation 1's snapshot.
+  const zeroRegion = await readyOf(0);
+  const zero = await dumpNow();
+  t.true(holdsRegion(zero, zeroRegion), 'generation 0 in its dump');
+  await zero.handle.close();
+  await waitUntil('the dumper to let go', () => threadStatuses(pid).every(isReleased));
+  const zeroStart = startTime(pid);
+  process.kill(helper.pid, 'SIGUSR1');
+  const oneRegion = await readyOf(1);
+  const oneStart = startTime(pid);
+  t.not(oneStart, zeroStart, 'the pid names a different process now');
+  const one = await dumpNow();
+  t.true(holdsRegion(one, oneRegion), 'the dump of the reused pid is the new process');
+  assertImageMatchesProcess(t, one.image, one.bytes, pid);
+
+  // Generation 1 replaced while its dump is still open: the old file fails rather than read the
+  // new process, and a new open gets generation 2.
+  process.kill(helper.pid, 'SIGUSR1');
+  await waitUntil(`generation 1 (pid ${pid}) to die`, () => {
+    try {
+      return !isLive(pid) || startTime(pid) !== oneStart;
+    } catch {
+      return true; // gone between the two reads
+    }
+  });
+  const page = one.image.pages.find((record) => record.vaddr === oneRegion.region + PAGE_SIZE)!;
+  t.is(await errnoOf(readAt(one.handle, page.offset, PAGE_SIZE)), 'EIO', 'the old snapshot fails');
+  await one.handle.close();
+  const twoRegion = await readyOf(2);
+  const two = await dumpNow();
+  t.true(holdsRegion(two, twoRegion), 'a new open of the reused pid is the newest process');
+  assertImageMatchesProcess(t, two.image, two.bytes, pid);
 });
 
 test.serial('permissions: default_permissions enforces 0400 for other users; no allow_other without the flag', async (t) => {

@@ -390,8 +390,8 @@ test.serial('--strict-v0 leaves the extension out; the v0 bytes are those of the
   const strict = await mountImgfs(t, ['--strict-v0']);
   const strictFile = dumpOf(strict.dir, pid);
   const released = () => waitUntil('the dump to let go', () => threadStatuses(pid).every((s) => s.tracerPid === 0));
-  // A first freeze changes the target once: the injected system calls borrow a `syscall`
-  // instruction of its [vdso], whose page is present from then on. Dumps after it agree.
+  // A first freeze may change the target once: an injected system call that borrows the [vdso]'s
+  // `syscall` instruction faults that page in for good. Dumps after it agree.
   await readDump(t, strictFile, () => undefined);
   await released();
   const withExtension = await readDump(t, dumpOf(full.dir, pid), () => undefined);

@@ -16,6 +16,8 @@ test('a counter goes on from the value it had when it was dumped, not from zero'
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line === 'tick 3');
   const image = await dumpToFile(t, target);
+  const layout = (pid: number) => readMaps(pid).map(({ start, end, perms, offset, name }) => ({ start, end, perms, offset, name }));
+  const before = layout(target.pid);
   await killOriginal(target);
   const counterAt = parseInt(target.info[1], 16);
   const dumped = await imageWord(image, counterAt);
@@ -29,6 +31,20 @@ test('a counter goes on from the value it had when it was dumped, not from zero'
   t.not(pid, target.pid);
   t.is(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'counter');
   t.is(await fsp.readlink(`/proc/${pid}/exe`), await fsp.realpath(target.proc.spawnfile));
+  t.deepEqual(layout(pid), before, 'the same mappings: addresses, protections, files, [heap], [stack], [vdso]');
+});
+
+test('a v0 image (--strict-v0, no extension) restores what it describes and says what it could not', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line === 'tick 2');
+  const image = await dumpToFile(t, target, undefined, ['--strict-v0']);
+  await killOriginal(target);
+  const dumped = await imageWord(image, parseInt(target.info[1], 16));
+
+  const restorer = startRestorer(t, [image]);
+  t.is(numbersOf(await restorer.waitForLine(isTick))[0], Number(dumped) + 1);
+  t.regex(restorer.stderr(), /warning: the image has no extension: other threads, FPU state, signal handlers, open files and the working directory are not restored\n/);
+  t.regex(restorer.stderr(), /warning: the image has no extension: \d+ file-backed VMAs hold only their dumped pages/);
 });
 
 test('heap contents, a thread-local and a working brk come back', async (t) => {
@@ -96,6 +112,25 @@ test('a file mapped by the dump that changed since: an error naming it, or anony
   process.kill(pid, 'SIGUSR1');
   // Untouched pages were neither dumped nor mapped from the file: they read as zeros now.
   t.regex(await fallback.waitForLine((l) => l.startsWith('map ')), / modified-page-1$/);
+});
+
+test('open files come back at their number and offset, the working directory too; pipes and sockets become /dev/null', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'data.txt');
+  const cwd = path.join(dir, 'work');
+  await fsp.mkdir(cwd);
+  const target = await startTarget(t, 'restore_fds', [file, cwd]);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('fds ')), `fds 10 ${cwd} /dev/null /dev/null`);
+  t.is(await fsp.readFile(file, 'utf8'), 'hellomore\n', 'written at the dumped offset');
+  for (const [fd, kind] of [[31, 'pipe'], [32, 'pipe'], [33, 'socket'], [34, 'socket']] as const) {
+    t.regex(restorer.stderr(), new RegExp(`warning: fd ${fd} \\(${kind}:\\[\\d+\\]\\): a ${kind} cannot be restored: replaced by /dev/null\n`));
+  }
 });
 
 test('every thread continues: spinning ones and ones dumped inside nanosleep, each with its thread-local', async (t) => {

@@ -33,7 +33,7 @@ export function injectSyscall(tid: number, nr: number, args: (number | bigint)[]
   if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
   const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
   const saved = getRegs(tid);
-  const site = syscallInstruction(tid);
+  const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
   ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD);
   // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
   // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
@@ -135,15 +135,39 @@ function requeue(tid: number, heldSignals: number[]): void {
   }
 }
 
+const SYSCALL_BYTES = Buffer.from([0x0f, 0x05]);
+const PAGE_SIZE = 4096;
+
+/**
+ * The `syscall` the thread just ran (at rip - 2: it was stopped in a system call) or will run again
+ * (at rip: an earlier injection rewound it for a restart). Its page is present, so running it
+ * faults nothing in, unlike a borrowed one.
+ */
+function ownSyscallInstruction(tid: number, rip: bigint): number | null {
+  const ip = Number(BigInt.asUintN(64, rip));
+  for (const site of [ip - 2, ip]) {
+    const samePage = Math.floor(site / PAGE_SIZE) === Math.floor((site + 1) / PAGE_SIZE);
+    if (samePage && Math.floor(site / PAGE_SIZE) === Math.floor(ip / PAGE_SIZE) && holdsSyscall(tid, site)) return site;
+  }
+  return null;
+}
+
+function holdsSyscall(tid: number, address: number): boolean {
+  try {
+    return readMemory(tid, address, 2).equals(SYSCALL_BYTES);
+  } catch {
+    return false;
+  }
+}
+
 /** Address of a `syscall` instruction in the [vdso] of tid's process, by tid. */
 const syscallInstructions = new Map<number, number>();
-const SYSCALL_BYTES = Buffer.from([0x0f, 0x05]);
 const MAX_CACHED_SITES = 4096;
 
 function syscallInstruction(tid: number): number {
   const cached = syscallInstructions.get(tid);
   // A reused tid is another process: the cached address is trusted only if it still holds one.
-  if (cached !== undefined && readMemory(tid, cached, 2).equals(SYSCALL_BYTES)) return cached;
+  if (cached !== undefined && holdsSyscall(tid, cached)) return cached;
   const vdso = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(readFileSync(`/proc/${tid}/maps`, 'latin1'));
   if (!vdso) throw nativeError(ENOSYS, `inject(${tid})`, `thread ${tid} has no [vdso] to borrow a syscall instruction from`);
   const start = parseInt(vdso[1], 16);

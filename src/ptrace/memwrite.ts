@@ -48,19 +48,26 @@ export class IovecArray {
 }
 
 /**
- * Copies the local segments into the remote ones (equal totals, each segment under 4 GiB) and
- * clears both. Throws NativeError when the kernel writes fewer bytes than asked.
+ * Copies the local segments into the remote ones (equal totals, each segment under 4 GiB) on
+ * one of koffi's worker threads, so that several writes can run at once and beside our own
+ * work; process_vm_writev needs no tracer thread. Both arrays, and the memory the local one
+ * points into, must stay untouched until the promise settles; then both are cleared.
  */
-export function writeVectors(pid: number, local: IovecArray, remote: IovecArray): void {
+export function writeVectors(pid: number, local: IovecArray, remote: IovecArray): Promise<void> {
   if (local.bytes !== remote.bytes) throw new RangeError(`writeVectors: ${local.bytes} local bytes for ${remote.bytes} remote ones`);
-  if (local.count === 0) return;
-  const written = Number(rawProcessVmWritev(pid, local.words, local.count, remote.words, remote.count, 0));
-  if (written !== remote.bytes) {
-    const errno = written < 0 ? koffi.errno() : constants.errno.EFAULT;
-    const first = remote.words[0] + remote.words[1] * TWO_POW_32;
-    throw nativeError(errno, `process_vm_writev(${pid})`,
-      `wrote ${Math.max(written, 0)} of ${remote.bytes} bytes to the ranges from 0x${first.toString(16)}`);
-  }
-  local.clear();
-  remote.clear();
+  if (local.count === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    rawProcessVmWritev.async(pid, local.words, local.count, remote.words, remote.count, 0, (err: unknown, result: number | bigint) => {
+      if (err) return reject(err);
+      const written = Number(result);
+      if (written !== remote.bytes) {
+        const first = remote.words[0] + remote.words[1] * TWO_POW_32;
+        return reject(nativeError(written < 0 ? constants.errno.EFAULT : constants.errno.EIO, `process_vm_writev(${pid})`,
+          `wrote ${Math.max(written, 0)} of ${remote.bytes} bytes to the ranges from 0x${first.toString(16)}`));
+      }
+      local.clear();
+      remote.clear();
+      resolve();
+    });
+  });
 }

@@ -69,13 +69,8 @@ export class RemoteTask {
     ptrace(PTRACE_SETOPTIONS, tid, 0, REMOTE_TRACE_OPTIONS);
   }
 
-  /** The same place and scratch in another thread of the same memory (or a fork of it). */
-  forThread(tid: number): RemoteTask {
-    return new RemoteTask(tid, this.site, this.scratch, this.scratchSize);
-  }
-
   /** Runs syscall nr; returns rax as the kernel left it (a negative errno on failure). */
-  syscall(nr: number, args: readonly (number | bigint)[]): { result: bigint; child?: RemoteChild } {
+  private syscall(nr: number, args: readonly (number | bigint)[]): { result: bigint; child?: RemoteChild } {
     const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
     // orig_rax -1: no syscall-restart logic may act on these registers when the thread resumes.
     setRegs(this.tid, { ...this.base, rip: BigInt(this.site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });

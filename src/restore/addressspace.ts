@@ -14,9 +14,10 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PR
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
 import { readMemory } from '../ptrace/memory.js';
-import { IovecArray, writeVectors } from '../ptrace/memwrite.js';
+
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
+import { PageWriter } from './pagewriter.js';
 import type { KernelVdso } from './stub.js';
 import { USER_SPACE_END } from './stub.js';
 
@@ -93,10 +94,11 @@ export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
 }
 
 export class AddressSpace {
-  private readonly local = new IovecArray();
-  private readonly remoteRanges = new IovecArray();
+  private readonly writer: PageWriter;
 
-  constructor(private readonly remote: RemoteTask, readonly vmas: PlannedVma[]) {}
+  constructor(private readonly remote: RemoteTask, readonly vmas: PlannedVma[]) {
+    this.writer = new PageWriter(remote.tid);
+  }
 
   private get pid(): number {
     return this.remote.tid;
@@ -115,9 +117,15 @@ export class AddressSpace {
     }
   }
 
-  /** Step 2: writes a batch of page records into their VMAs. */
-  writePages(batch: PageBatch): void {
+  /**
+   * Step 2: starts writing a batch of page records into their VMAs. Resolves once the writes
+   * are under way, with their end (wrapped: a bare promise would be awaited too): until then
+   * the batch's bytes must stay put.
+   */
+  async writePages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
     const base = Number(koffi.address(batch.records));
+    const started: Promise<void>[] = [];
+    let segments = await this.writer.segments();
     for (let i = 0; i < batch.count; i++) {
       const vaddr = batch.vaddrs[i];
       const vma = this.vmas[batch.vmaIndexes[i]];
@@ -130,15 +138,20 @@ export class AddressSpace {
         vma.madeWritable = true;
       }
       noteDumped(vma, vaddr);
-      if (this.local.full) this.flush();
-      this.local.add(base + i * PAGE_RECORD_SIZE + 8, PAGE_SIZE);
-      this.remoteRanges.add(vaddr, PAGE_SIZE);
+      if (segments.local.full) {
+        started.push(this.writer.submit(segments, [batch.records]));
+        segments = await this.writer.segments();
+      }
+      segments.local.add(base + i * PAGE_RECORD_SIZE + 8, PAGE_SIZE);
+      segments.remote.add(vaddr, PAGE_SIZE);
     }
-    this.flush();
+    started.push(this.writer.submit(segments, [batch.records]));
+    return { written: Promise.all(started) };
   }
 
-  private flush(): void {
-    writeVectors(this.pid, this.local, this.remoteRanges);
+  /** The end of step 2: every page write done. Throws the first that failed. */
+  drainWrites(): Promise<void> {
+    return this.writer.drain();
   }
 
   /**
@@ -147,7 +160,7 @@ export class AddressSpace {
    * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
    * then keep only their dumped pages).
    */
-  attachFiles(files: readonly ExtensionMappedFile[] | null, options: FileOptions): void {
+  async attachFiles(files: readonly ExtensionMappedFile[] | null, options: FileOptions): Promise<void> {
     const fileVmas = this.vmas.filter((v) => v.file);
     if (fileVmas.length === 0) return;
     if (files === null) {
@@ -165,7 +178,7 @@ export class AddressSpace {
       if (!problems.has(path)) problems.set(path, fileProblem(path, file));
       const problem = problems.get(path);
       if (!problem) {
-        this.mapFile(vma, path);
+        await this.mapFile(vma, path);
         continue;
       }
       if (!options.anonFallback) {
@@ -181,7 +194,7 @@ export class AddressSpace {
     this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
   }
 
-  private mapFile(vma: PlannedVma, path: string): void {
+  private async mapFile(vma: PlannedVma, path: string): Promise<void> {
     const offset = vma.offset;
     const length = vma.end - vma.start;
     const writableShared = vma.shared && (vma.prot & PROT_WRITE) !== 0;
@@ -195,7 +208,7 @@ export class AddressSpace {
       // The dumped pages are in the placeholder: build the file mapping elsewhere, copy them
       // over, and move it into place (mremap replaces the placeholder in one step).
       const temporary = this.remote.mmap(0, length, vma.prot | PROT_WRITE, MAP_PRIVATE, fd, offset);
-      this.copyDumpedPages(vma, temporary);
+      await this.copyDumpedPages(vma, temporary);
       this.remote.mremap(temporary, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, vma.start);
       vma.madeWritable = !(vma.prot & PROT_WRITE);
     } finally {
@@ -203,16 +216,18 @@ export class AddressSpace {
     }
   }
 
-  private copyDumpedPages(vma: PlannedVma, temporary: number): void {
+  private async copyDumpedPages(vma: PlannedVma, temporary: number): Promise<void> {
     for (let r = 0; r < vma.dumped.length; r += 2) {
       for (let at = vma.dumped[r]; at < vma.dumped[r + 1]; at += COPY_CHUNK) {
         const length = Math.min(COPY_CHUNK, vma.dumped[r + 1] - at);
         const pages = readMemory(this.pid, at, length);
-        this.local.add(Number(koffi.address(pages)), length);
-        this.remoteRanges.add(temporary + (at - vma.start), length);
-        this.flush();
+        const segments = await this.writer.segments();
+        segments.local.add(Number(koffi.address(pages)), length);
+        segments.remote.add(temporary + (at - vma.start), length);
+        await this.writer.submit(segments, [pages]);
       }
     }
+    await this.writer.drain();
   }
 
   /**

@@ -3,7 +3,7 @@
 // reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
 // exit status 1, and leaves no process behind.
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { kill, waitForExit } from '../ptrace/spawn.js';
 import { restoreImage } from './restore.js';
 
@@ -25,42 +25,8 @@ export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-
                    (with a warning) instead of failing
 `;
 
-/** Read size: a multiple of the page-record size's page part, big enough to batch ~1000 pages. */
-const CHUNK_SIZE = 4 << 20;
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
 const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3, SIGUSR2: 12 };
-
-/**
- * The bytes of fd in chunks, read synchronously into two buffers used in turn: a chunk stays
- * intact while the next one is read, which is all the image reader keeps (see ImageReader).
- */
-function* chunksOf(fd: number): Generator<Uint8Array> {
-  const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)];
-  for (let turn = 0; ; turn ^= 1) {
-    const buffer = buffers[turn];
-    let filled = 0;
-    while (filled < buffer.length) {
-      const got = readSome(fd, buffer, filled);
-      if (got === 0) break;
-      filled += got;
-    }
-    if (filled === 0) return;
-    yield buffer.subarray(0, filled);
-    if (filled < buffer.length) return;
-  }
-}
-
-/** One read; a non-blocking descriptor (stdin shared with a parent that set O_NONBLOCK) is waited for. */
-function readSome(fd: number, buffer: Buffer, at: number): number {
-  for (;;) {
-    try {
-      return readSync(fd, buffer, at, buffer.length - at, null);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-    }
-  }
-}
 
 interface Options {
   file: string;
@@ -110,7 +76,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   let fd: number | undefined;
   try {
     fd = fromStdin ? 0 : openSync(options.file, 'r');
-    pid = await restoreImage(chunksOf(fd), {
+    pid = await restoreImage(fd, {
       anonFallback: options.anonFallback,
       samePid: options.samePid,
       stdinIsImage: fromStdin,

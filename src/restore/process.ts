@@ -123,21 +123,32 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
   for (const fd of fds) {
     if (fd.fd <= 2) continue;
     const reason = reopenProblem(fd);
-    if (reason === null) {
-      try {
-        placeAt(remote, remote.openat(fd.target, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY), fd);
-        if (fd.kind === 'file') remote.lseek(fd.fd, fd.offset, SEEK_SET);
-        continue;
-      } catch (err) {
-        if (!(err instanceof NativeError)) throw err;
-        warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): replaced by /dev/null`);
-      }
-    } else {
-      warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
+    try {
+      if (reason === null && reopen(remote, fd, warn)) continue;
+      if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
+      const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
+      placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
+    } catch (err) {
+      // A number beyond our RLIMIT_NOFILE, say: nothing can be put there.
+      if (!(err instanceof NativeError)) throw err;
+      warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
     }
-    const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
-    placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
   }
+}
+
+/** Opens a recorded file again at its number and offset; false (with a warning) if it cannot be. */
+function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void): boolean {
+  let opened: number;
+  try {
+    opened = remote.openat(fd.target, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): replaced by /dev/null`);
+    return false;
+  }
+  placeAt(remote, opened, fd);
+  if (fd.kind === 'file') remote.lseek(fd.fd, fd.offset, SEEK_SET);
+  return true;
 }
 
 /** Why a recorded descriptor cannot be opened again by its path; null when it can. */
@@ -158,6 +169,9 @@ function reopenProblem(fd: ExtensionFd): string | null {
 /** Moves a descriptor the stub just opened to the recorded number. */
 function placeAt(remote: RemoteTask, opened: number, fd: ExtensionFd): void {
   if (opened === fd.fd) return;
-  remote.dup3(opened, fd.fd, fd.flags & O_CLOEXEC);
-  remote.close(opened);
+  try {
+    remote.dup3(opened, fd.fd, fd.flags & O_CLOEXEC);
+  } finally {
+    remote.close(opened);
+  }
 }

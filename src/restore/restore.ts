@@ -6,9 +6,10 @@
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
 import type { ImageExtension } from '../extension-model.js';
-import { ImageReader, type ImageSource } from '../imagestream.js';
+import { ImageReader, type ImageHead } from '../imagestream.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
+import { ImageInput } from './input.js';
 import { RestoreError } from './errors.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
@@ -30,9 +31,10 @@ export interface RestoreOptions {
 
 const VMAS_OFFSET = HEADER_SIZE + REGS_SIZE + MM_SIZE;
 
-/** Restores the image; returns the pid of the running restored process (our child). */
-export async function restoreImage(source: ImageSource, options: RestoreOptions): Promise<number> {
-  const reader = new ImageReader(source);
+/** Restores the image read from fd; returns the pid of the running restored process (our child). */
+export async function restoreImage(fd: number, options: RestoreOptions): Promise<number> {
+  const input = new ImageInput(fd);
+  const reader = new ImageReader(input.chunks());
   let stub: Stub | undefined;
   const threads: number[] = [];
   try {
@@ -43,8 +45,9 @@ export async function restoreImage(source: ImageSource, options: RestoreOptions)
     memory.mapPlaceholders();
     for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
       if (options.signal?.aborted) throw new RestoreError('interrupted');
-      memory.writePages(batch);
+      input.hold(batch.records.buffer, (await memory.writePages(batch)).written);
     }
+    await memory.drainWrites();
     const extension = await reader.readExtension();
     if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
     const ext = extension?.content ?? null;
@@ -54,7 +57,7 @@ export async function restoreImage(source: ImageSource, options: RestoreOptions)
       stub = becomePid(stub, ext.threads[0].tid);
       memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
     }
-    memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
+    await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();
     const remote = stub.remote;
@@ -67,7 +70,7 @@ export async function restoreImage(source: ImageSource, options: RestoreOptions)
       restoreFds(remote, ext.fds, options.warn);
     }
     const others = ext ? ext.threads.slice(1).map(threadState) : [];
-    threads.push(...createThreads(remote, others, options.samePid));
+    createThreads(remote, others, options.samePid, threads);
     others.forEach((state, i) => setThreadState(threads[i], state, options.warn));
     letLive(stub);
     releaseThreads(remote, stub.control, leader, threads, options.warn);
@@ -84,7 +87,7 @@ function threadState(t: ImageExtension['threads'][number]): ThreadState {
   return { tid: t.tid, regs: t.regs, tls: t.tls, sigmask: t.sigmask, fpregs: t.fpregs, xstate: t.xstate };
 }
 
-function leaderState(head: Awaited<ReturnType<ImageReader['readHead']>>, ext: ImageExtension | null): ThreadState {
+function leaderState(head: ImageHead, ext: ImageExtension | null): ThreadState {
   if (ext) return threadState(ext.threads[0]);
   return { tid: 0, ...registersFromV0(head.regs) };
 }

@@ -32,18 +32,21 @@ export interface ThreadState {
   xstate?: Buffer;
 }
 
-/** Creates one thread per state, in the leader; returns their tids in the same order. */
-export function createThreads(leader: RemoteTask, states: readonly ThreadState[], samePid: boolean): number[] {
-  return states.map((state) => {
+/**
+ * Creates one thread per state, in the leader, and appends each tid to `created` as soon as it
+ * exists (whoever cleans up after a failure must reap every one of them).
+ */
+export function createThreads(leader: RemoteTask, states: readonly ThreadState[], samePid: boolean, created: number[]): void {
+  for (const state of states) {
     try {
-      return leader.clone3({ flags: THREAD_FLAGS, exitSignal: 0, setTid: samePid ? state.tid : undefined }).tid;
+      created.push(leader.clone3({ flags: THREAD_FLAGS, exitSignal: 0, setTid: samePid ? state.tid : undefined }).tid);
     } catch (err) {
       if (samePid && err instanceof NativeError && err.errno === constants.errno.EEXIST) {
         throw new RestoreError(`thread id ${state.tid} is in use by another process: --same-pid cannot restore that thread`);
       }
       throw err;
     }
-  });
+  }
 }
 
 /** Gives a stopped thread its dumped state; an interrupted system call is made to run again. */

@@ -15,9 +15,12 @@ import { waitUntil } from './wait.js';
 
 const LINE_TIMEOUT_MS = 20_000;
 
-/** Copies the dump of a live target to <dir>/task.img through a fresh mount; returns the path. */
-export async function dumpToFile(t: ExecutionContext, target: Target, dir?: string): Promise<string> {
-  const mnt = await mountImgfs(t);
+/**
+ * Copies the dump of a live target to <dir>/task.img through a fresh mount (with the given mount
+ * options); returns the path.
+ */
+export async function dumpToFile(t: ExecutionContext, target: Target, dir?: string, mountOptions: string[] = []): Promise<string> {
+  const mnt = await mountImgfs(t, mountOptions);
   const image = path.join(dir ?? await makeTempDir(t, 'imgfs-restore-'), 'task.img');
   await runOk('cp', [path.join(mnt.dir, String(target.pid), 'dump'), image]);
   return image;

@@ -1,0 +1,105 @@
+// The pure parts of the restore: the streaming reader's page batches whatever the chunking, and
+// the registers of a v0 image turned back into what PTRACE_SETREGS takes.
+
+import test from 'ava';
+import { PAGE_RECORD_SIZE, VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeTls, encodeVma } from '../src/format.js';
+import { ImageReader } from '../src/imagestream.js';
+import type { UserDesc, UserRegs, Vma } from '../src/model.js';
+import { decodeTls, registersFromV0 } from '../src/restore/regs.js';
+import { decodeRegs } from '../src/format.js';
+import { prng } from './helpers/prng.js';
+
+const PAGE = 4096;
+
+function vma(start: number, pages: number): Vma {
+  return {
+    start, end: start + pages * PAGE, read: true, write: true, exec: false, mayShare: false, offset: 0,
+    dev: '00:00', inode: 0, name: '', vmFlags: new Set(),
+  };
+}
+
+const regs: UserRegs = {
+  r15: 15n, r14: 14n, r13: 13n, r12: 12n, rbp: 0x7ffd0000f000n, rbx: 3n, r11: 0x246n, r10: 10n, r9: 9n, r8: 8n,
+  rax: -516n, rcx: 0x7f0000001234n, rdx: 2n, rsi: 1n, rdi: 0n, orig_rax: 35n, rip: 0x555555555123n, cs: 0x33n,
+  eflags: 0x246n, rsp: 0x7ffd0000e000n, ss: 0x2bn, fs_base: 0x7f0000002740n, gs_base: 0n, ds: 0n, es: 0n, fs: 0n, gs: 0n,
+};
+
+const tls: UserDesc[] = [
+  { entryNumber: 12, baseAddr: 0x12345678, limit: 0xfffff, seg32bit: true, contents: 0, readExecOnly: false, limitInPages: true, segNotPresent: false, useable: true },
+  { entryNumber: 13, baseAddr: 0, limit: 0, seg32bit: false, contents: 0, readExecOnly: true, limitInPages: false, segNotPresent: true, useable: false },
+  { entryNumber: 14, baseAddr: 0xdead0000, limit: 0x1234, seg32bit: false, contents: 2, readExecOnly: true, limitInPages: false, segNotPresent: false, useable: false },
+];
+
+/** Three VMAs and pages in runs, page i filled with byte i + 1 after its address word. */
+function image(): { bytes: Buffer; vaddrs: number[] } {
+  const vmas = [vma(0x400000, 4), vma(0x600000, 8), vma(0x7ffd00000000, 16)];
+  const vaddrs = [0x400000, 0x401000, 0x403000, 0x600000, 0x601000, 0x602000, 0x607000, 0x7ffd00000000, 0x7ffd0000f000];
+  const records = vaddrs.map((vaddr, i) => {
+    const record = Buffer.alloc(PAGE_RECORD_SIZE, i + 1);
+    record.writeBigUInt64LE(BigInt(vaddr));
+    return record;
+  });
+  const mm = {
+    flags: 0n, defFlags: 0n, startCode: 0x400000, endCode: 0x401000, startData: 0x600000, endData: 0x600100,
+    startBrk: 0x601000, brk: 0x604000, startStack: 0x7ffd0000eff0, argStart: 0x7ffd0000f000, argEnd: 0x7ffd0000f010,
+    envStart: 0x7ffd0000f010, envEnd: 0x7ffd0000f100,
+  };
+  const bytes = Buffer.concat([encodeHeader(), encodeRegs(regs, tls), encodeMm(mm), ...vmas.map(encodeVma), VMA_TERMINATOR, ...records, Buffer.alloc(8)]);
+  return { bytes, vaddrs };
+}
+
+function* chunked(bytes: Buffer, sizes: () => number): Generator<Uint8Array> {
+  for (let at = 0; at < bytes.length;) {
+    const size = Math.max(1, sizes());
+    // A fresh copy each time: the reader must not rely on bytes of chunks it has moved past.
+    yield Buffer.from(bytes.subarray(at, at + size));
+    at += size;
+  }
+}
+
+test('page batches carry every record exactly once, whatever the chunk sizes', async (t) => {
+  const { bytes, vaddrs } = image();
+  const random = prng(7);
+  const chunkings: [string, () => number][] = [
+    ['1 byte', () => 1], ['7 bytes', () => 7], ['one record', () => PAGE_RECORD_SIZE], ['a record and 1', () => PAGE_RECORD_SIZE + 1],
+    ['random', () => Math.floor(random() * 3 * PAGE_RECORD_SIZE)], ['whole', () => bytes.length],
+  ];
+  for (const [name, sizes] of chunkings) {
+    const reader = new ImageReader(chunked(bytes, sizes));
+    const head = await reader.readHead();
+    t.is(head.vmas.length, 3, name);
+    const seen: number[] = [];
+    const indexes: number[] = [];
+    for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
+      t.is(batch.records.length, batch.count * PAGE_RECORD_SIZE, name);
+      for (let i = 0; i < batch.count; i++) {
+        const record = batch.records.subarray(i * PAGE_RECORD_SIZE, (i + 1) * PAGE_RECORD_SIZE);
+        t.is(Number(record.readBigUInt64LE(0)), batch.vaddrs[i], name);
+        t.is(record[8], seen.length + 1, `${name}: page bytes`);
+        t.is(batch.offset + i * PAGE_RECORD_SIZE, bytes.indexOf(record.subarray(0, 16)), `${name}: offset`);
+        seen.push(batch.vaddrs[i]);
+        indexes.push(batch.vmaIndexes[i]);
+      }
+    }
+    t.deepEqual(seen, vaddrs, name);
+    t.deepEqual(indexes, [0, 0, 0, 1, 1, 1, 1, 2, 2], name);
+    t.is(await reader.readExtension(), undefined, name);
+    t.is(reader.offset, bytes.length, name);
+  }
+});
+
+test('decodeTls undoes encodeTls', (t) => {
+  for (const desc of tls) {
+    const word = encodeTls(desc);
+    if (word === 0n) continue;
+    t.deepEqual(decodeTls(word, desc.entryNumber), desc);
+  }
+  const empty = decodeTls(0n, 13);
+  t.true(empty.readExecOnly && empty.segNotPresent && empty.baseAddr === 0, 'an unused entry clears it');
+});
+
+test('the v0 registers turn back into user_regs_struct', (t) => {
+  const { regs: back, tls: entries } = registersFromV0(decodeRegs(encodeRegs(regs, tls)));
+  t.deepEqual({ ...back, rax: BigInt.asIntN(64, back.rax) }, regs);
+  t.deepEqual(entries.map((e) => e.baseAddr), [0x12345678, 0, 0xdead0000]);
+});
