@@ -1,8 +1,6 @@
 // imgfs command line: thin on purpose. Every failure ends as one line on stderr and a non-zero exit.
 
-import { binfmtMain } from './binfmt.js';
 import { mountImgfs } from './mount.js';
-import { restoreMain } from './restore/main.js';
 import { showMain } from './show.js';
 
 const HELP = `usage:
@@ -32,8 +30,9 @@ async function main(argv: string[]): Promise<number> {
     return first === undefined ? 2 : 0;
   }
   if (first === 'show') return showMain(rest);
-  if (first === 'restore') return restoreMain(rest);
-  if (first === 'binfmt') return binfmtMain(rest);
+  // Loaded on demand: the mount and show need none of it.
+  if (first === 'restore') return (await import('./restore/main.js')).restoreMain(rest);
+  if (first === 'binfmt') return (await import('./binfmt.js')).binfmtMain(rest);
   // fuse-native keeps the event loop alive after an unmount: leave explicitly.
   process.exit(await mountImgfs(first, rest, HELP));
 }

@@ -144,14 +144,14 @@ export function coreNotes(snapshot: Snapshot): Note[] {
     { name: 'CORE', type: NT_PRPSINFO, desc: encodePrPsinfo({ ...p, pid: snapshot.pid }) },
     { name: 'CORE', type: NT_SIGINFO, desc: core.siginfo },
     { name: 'CORE', type: NT_AUXV, desc: core.auxv },
-    { name: 'CORE', type: NT_FILE, desc: encodeFileNote(fileMappings(snapshot.vmas, core.vmaFacts)) },
+    { name: 'CORE', type: NT_FILE, desc: encodeFileNote(fileMappings(core.vmas, core.vmaFacts)) },
   ];
   const layout: Note[] = core.xsaveLayout ? [{ name: 'LINUX', type: NT_X86_XSAVE_LAYOUT, desc: core.xsaveLayout }] : [];
   return [leaderStatus, ...processNotes, ...leaderRegsets, ...threadNotes.slice(1).flat(), ...layout];
 }
 
 export function coreLayout(snapshot: Snapshot): Layout {
-  const segs = segments(snapshot.vmas, snapshot.core);
+  const segs = segments(snapshot.core.vmas, snapshot.core);
   const notes = encodeNotes(coreNotes(snapshot));
   const loadHeaders: Buffer[] = [];
   let offset = dataOffset(segs.length, notes.length);

@@ -23,26 +23,36 @@ const ELF_MAGIC = Buffer.from('\x7fELF', 'latin1');
 const ARGS_MAX = 79;
 const GATE_NAME = '[vsyscall]';
 
-/** What the freeze's stop itself shows: read before any injected syscall changes it. */
+/** What the freeze's stop itself shows, read before any injected syscall changes it; and auxv. */
 export interface StopState {
   threads: ThreadCoreState[];
   siginfo: Buffer;
+  auxv: Buffer;
 }
 
 export function readStopState(pid: number, tids: readonly number[]): StopState {
-  return { threads: tids.map((tid) => threadCoreState(pid, tid)), siginfo: stopSiginfo(pid) };
+  return {
+    threads: tids.map((tid) => threadCoreState(pid, tid)),
+    siginfo: stopSiginfo(pid),
+    auxv: readFileSync(`/proc/${pid}/auxv`),
+  };
 }
 
-/** Reads the core's facts of a frozen process whose snapshot has these VMAs. */
-export function readCoreInfo(pid: number, stop: StopState, vmas: readonly Vma[]): CoreInfo {
+/**
+ * Reads the core's facts of a frozen process. Its VmFlags come from smaps, whose walk of every
+ * page table costs tens of milliseconds per resident GiB: a dump alone never pays it.
+ */
+export function readCoreInfo(pid: number, stop: StopState): CoreInfo {
+  const vmas = readSmaps(pid).filter((v) => v.name !== GATE_NAME);
   const format = learnXstateFormat(stop.threads[0].xstate);
   return {
     filter: coredumpFilter(pid),
+    vmas,
     vmaFacts: vmaFacts(pid, vmas),
     gate: gateVma(pid),
     process: processInfo(pid),
     siginfo: stop.siginfo,
-    auxv: readFileSync(`/proc/${pid}/auxv`),
+    auxv: stop.auxv,
     threads: stop.threads,
     xsaveLayout: format.layout,
   };

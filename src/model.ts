@@ -81,8 +81,8 @@ export interface Snapshot {
   vmas: Vma[];
   /** Present or swapped pages of the VMAs whose pages a dump carries. */
   pages: PageIndex;
-  /** What the ELF core needs beyond the dump's fields. */
-  core: CoreInfo;
+  /** What the ELF core needs beyond the dump's fields: read when a core is first laid out. */
+  readonly core: CoreInfo;
   /** What a restore needs beyond v0: the image extension. */
   restore: ImageExtension;
 }
@@ -94,7 +94,9 @@ export interface Snapshot {
 export interface CoreInfo {
   /** /proc/<pid>/coredump_filter: the MMF_DUMP_* bits, bit 0 = anonymous private. */
   filter: number;
-  /** What vma_dump_size asks of each VMA, one per entry of Snapshot.vmas. */
+  /** Snapshot.vmas with their VmFlags (from smaps), which vma_dump_size decides by. */
+  vmas: Vma[];
+  /** What vma_dump_size asks of each VMA, one per entry of vmas. */
   vmaFacts: VmaFacts[];
   /** The [vsyscall] gate area: no VMA of the mm, yet the kernel's core carries it, last. */
   gate: Vma | null;

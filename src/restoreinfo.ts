@@ -7,7 +7,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync,
 import { Errno, ImgfsError } from './errors.js';
 import type { ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension } from './extension-model.js';
 import { extensionSize, SIGACTION_SIZE, SIGNAL_COUNT } from './extension.js';
-import { xstateFormat } from './coreinfo.js';
+import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { scanPages } from './proc/pagemap.js';
@@ -24,8 +24,6 @@ const KERNEL_SIGSET_SIZE = 8;
 /** The x86_64 ABI lets a function use the 128 bytes below its stack pointer without moving it. */
 const RED_ZONE = 128;
 
-/** The snapshot as takeSnapshot has it before the extension: everything but `restore`. */
-export type SnapshotWithoutExtension = Omit<Snapshot, 'restore'>;
 
 /** What only the task itself can tell, asked with injected system calls. */
 export interface TaskAnswers {
@@ -48,20 +46,20 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
 }
 
 /** Reads the extension of a process that takeSnapshot holds frozen. */
-export function readRestoreInfo(snapshot: SnapshotWithoutExtension, answers: TaskAnswers): ImageExtension {
-  const { pid, threads, core, vmas } = snapshot;
+export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers): ImageExtension {
+  const { pid, threads, vmas } = snapshot;
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     brk: answers.brk,
-    auxv: core.auxv,
+    auxv: stop.auxv,
     threads: threads.map((t, i) => ({
       tid: t.tid,
       regs: t.regs,
       tls: t.tls,
-      sigmask: core.threads[i].sigBlocked,
-      fpregs: core.threads[i].fpregs,
-      xstate: core.threads[i].xstate,
+      sigmask: stop.threads[i].sigBlocked,
+      fpregs: stop.threads[i].fpregs,
+      xstate: stop.threads[i].xstate,
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,

@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
-import type { MmFields, Snapshot, ThreadState, Vma } from './model.js';
+import type { CoreInfo, MmFields, Snapshot, ThreadState, Vma } from './model.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
@@ -53,16 +53,20 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
     const stop = readStopState(pid, frozen.tids);
     const answers = askTask(pid, threads);
     const { vmas, pages } = readMemoryLayout(pid);
-    const withoutExtension = {
+    let core: CoreInfo | undefined;
+    const snapshot: Snapshot = {
       pid,
       startTime: stat.startTime,
       threads,
-      core: readCoreInfo(pid, stop, vmas),
+      // Still consistent when first asked for: the task stays frozen while the snapshot is held.
+      get core() {
+        return (core ??= readCoreInfo(pid, stop));
+      },
       mm: mmFields(pid, stat, answers.brk),
       vmas,
       pages,
+      restore: readRestoreInfo({ pid, threads, vmas }, stop, answers),
     };
-    const snapshot: Snapshot = { ...withoutExtension, restore: readRestoreInfo(withoutExtension, answers) };
     return { snapshot, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
@@ -74,10 +78,20 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
  * The VMAs ([vsyscall] is not one of the mm) and their present or swapped pages. Consistent only
  * while the task is frozen; unfrozen it serves as a preview of the next snapshot's size.
  */
-export function readMemoryLayout(pid: number, read: (pid: number) => Vma[] = readSmaps): Pick<Snapshot, 'vmas' | 'pages'> {
+export function readMemoryLayout(pid: number, read: (pid: number) => Vma[] = readVmas): Pick<Snapshot, 'vmas' | 'pages'> {
   const vmas = read(pid).filter((v) => v.name !== '[vsyscall]');
   const pages = scanPages(pid, vmas.filter(isScannable).map((v): [number, number] => [v.start, v.end]));
   return { vmas, pages };
+}
+
+/**
+ * The VMAs, from maps, which costs nothing per page, unlike smaps. Only a mapped device may be
+ * VM_IO or VM_PFNMAP without PAGEMAP_SCAN skipping it, and only smaps tells: then smaps it is.
+ */
+function readVmas(pid: number): Vma[] {
+  const vmas = readMaps(pid);
+  const mapsDevice = vmas.some((v) => v.name.startsWith('/dev/') && !v.name.endsWith(' (deleted)'));
+  return mapsDevice ? readSmaps(pid) : vmas;
 }
 
 /**

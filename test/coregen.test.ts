@@ -139,6 +139,7 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
   siginfo.writeInt32LE(19, 0);
   const core: CoreInfo = {
     filter: DEFAULT_FILTER,
+    vmas,
     vmaFacts,
     gate: vma(GATE, 1, '--xp', '[vsyscall]'),
     process: {
