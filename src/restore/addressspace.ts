@@ -1,8 +1,8 @@
 // The restored task's memory, built in the stub in three steps that follow the image:
 // 1. at the VMA list: every private VMA as an anonymous mapping at its address (the stack with
 //    MAP_GROWSDOWN), so that pages can be written as they stream in;
-// 2. at each page record: the page, written with process_vm_writev (a VMA that is not writable
-//    is made so for the time of the restore);
+// 2. at each batch of page records: the pages, written with process_vm_writev (a VMA that is not
+//    writable is made so for the time of the restore);
 // 3. at the extension: file-backed VMAs mapped from their files again, with the dumped pages laid
 //    over them; the kernel's own vDSO at the dumped address; the final protections.
 
@@ -14,12 +14,10 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PR
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
 import { readMemory } from '../ptrace/memory.js';
-
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
 import { PageWriter } from './pagewriter.js';
-import type { KernelVdso } from './stub.js';
-import { USER_SPACE_END } from './stub.js';
+import { USER_SPACE_END, type KernelVdso } from './stub.js';
 
 const MAP_FIXED = 0x10;
 const MAP_GROWSDOWN = 0x100;
