@@ -26,7 +26,8 @@ export interface Goal {
   target: string;
   name: string;
   compare: '>=' | '<=';
-  bound: number | { name: string };
+  /** A fixed bound, or another row's value times factor (default 1). */
+  bound: number | { name: string; factor?: number };
 }
 
 export function median(values: number[]): number {
@@ -76,7 +77,8 @@ export function ratiosTable(rows: Row[], ratios: Ratio[], targets: string[]): st
 export function goalsTable(rows: Row[], goals: Goal[]): string {
   return table(['target (issue)', 'measured', 'status'], goals.map((goal) => {
     const row = find(rows, goal.target, goal.name);
-    const bound = typeof goal.bound === 'number' ? goal.bound : find(rows, goal.target, goal.bound.name)?.value;
+    const other = typeof goal.bound === 'number' ? undefined : find(rows, goal.target, goal.bound.name)?.value;
+    const bound = typeof goal.bound === 'number' ? goal.bound : other === undefined ? undefined : other * (goal.bound.factor ?? 1);
     if (!row || bound === undefined) return [goal.label, '—', 'not measured in this run'];
     const met = goal.compare === '>=' ? row.value >= bound : row.value <= bound;
     const against = typeof goal.bound === 'number' ? '' : ` vs ${format(bound, row.unit)} ${row.unit}`;

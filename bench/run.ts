@@ -30,6 +30,8 @@ const MEASURES: Measure[] = [
   ceiling,
   readToNull('dump'),
   copyToDisk('dump'),
+  readToNull('core'),
+  copyToDisk('core'),
   gcore,
   openToFirstByte('dump'),
   randomPread('dump'),
@@ -40,6 +42,8 @@ const MEASURES: Measure[] = [
 const RATIOS: Ratio[] = [
   { numerator: catName('dump'), denominator: CEILING },
   { numerator: cpName('dump'), denominator: GCORE },
+  { numerator: cpName('core'), denominator: cpName('dump') },
+  { numerator: cpName('core'), denominator: GCORE },
   // Restore time over read time of the same image: the issue's target is at most 2.
   { numerator: CAT_IMAGE, denominator: RESTORE },
 ];
@@ -48,8 +52,11 @@ function goals(labels: string[]): Goal[] {
   return [
     ...labels.map((target): Goal => ({ label: `cat dump ≥ 1.6 GB/s (${target})`, target, name: catName('dump'), compare: '>=', bound: 1.6 })),
     { label: `cp of the ${label(LARGE_MIB)} dump ≥ gcore`, target: label(LARGE_MIB), name: cpName('dump'), compare: '>=', bound: { name: GCORE } },
+    ...labels.map((target): Goal => ({ label: `cp core within 10% of cp dump (${target})`, target, name: cpName('core'), compare: '>=', bound: { name: cpName('dump'), factor: 0.9 } })),
+    { label: `cp of the ${label(LARGE_MIB)} core ≥ gcore`, target: label(LARGE_MIB), name: cpName('core'), compare: '>=', bound: { name: GCORE } },
     { label: `open → first byte ≤ 30 ms (${label(SMALL_MIB)})`, target: label(SMALL_MIB), name: openName('dump'), compare: '<=', bound: 30 },
     ...labels.map((target): Goal => ({ label: `p50 4 KiB pread ≤ 100 µs (${target})`, target, name: preadName('dump', 50), compare: '<=', bound: 100 })),
+    { label: `restore ≤ 2× the read time of its image (${label(SMALL_MIB)})`, target: label(SMALL_MIB), name: RESTORE, compare: '>=', bound: { name: CAT_IMAGE, factor: 0.5 } },
     { label: `FS RSS ≤ 150 MiB while dumping ${label(LARGE_MIB)}`, target: label(LARGE_MIB), name: FS_PEAK_RSS, compare: '<=', bound: 150 },
   ];
 }

@@ -1,8 +1,5 @@
 // imgfs command line: thin on purpose. Every failure ends as one line on stderr and a non-zero exit.
 
-import { mountImgfs } from './mount.js';
-import { showMain } from './show.js';
-
 const HELP = `usage:
   imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts)
   imgfs show <image|-> [--json]    print an image the way a person reads it
@@ -29,10 +26,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return first === undefined ? 2 : 0;
   }
-  if (first === 'show') return showMain(rest);
-  // Loaded on demand: the mount and show need none of it.
+  // Each command loads only its own modules: a restore's start-up is part of its time.
+  if (first === 'show') return (await import('./show.js')).showMain(rest);
   if (first === 'restore') return (await import('./restore/main.js')).restoreMain(rest);
   if (first === 'binfmt') return (await import('./binfmt.js')).binfmtMain(rest);
+  const { mountImgfs } = await import('./mount.js');
   // fuse-native keeps the event loop alive after an unmount: leave explicitly.
   process.exit(await mountImgfs(first, rest, HELP));
 }
