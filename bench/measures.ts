@@ -4,7 +4,7 @@
 
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Imgfs } from './imgfs.js';
+import { startImgfs, type Imgfs } from './imgfs.js';
 import { procStatusField, runOk, waitUntraced } from './procs.js';
 import { median, percentile, type Row } from './report.js';
 import type { Target } from './target.js';
@@ -38,6 +38,7 @@ export type Measure = (run: TargetRun) => Promise<Row[]>;
 
 // The names the ratios and goals in run.ts refer to.
 export const CEILING = 'process_vm_readv ceiling';
+export const STACK_CEILING = 'cat pattern-only FUSE file > /dev/null';
 export const GCORE = 'gcore -o <file> <pid>';
 export const catName = (file: string) => `cat ${file} > /dev/null`;
 export const cpName = (file: string) => `cp ${file} <file>`;
@@ -77,6 +78,16 @@ export const ceiling: Measure = async (run) => {
     const { stdout } = await runOk(run.bench.helpers.pvr, [String(pid), address.toString(16), String(bytes)], { captureStdout: true });
     const [read, nanoseconds] = stdout.trim().split(' ').map(Number);
     return { bytes: read, seconds: nanoseconds / 1e9 };
+  })];
+};
+
+/** What src/fs.ts over fuse-native serves when producing bytes costs nothing (bench/patternfs.ts). */
+export const stackCeiling: Measure = async (run) => {
+  const patternFs = await startImgfs(['bench/patternfs.ts', String(run.target.bytes)]);
+  const source = path.join(patternFs.dir, 'pattern');
+  return [await throughput(run, STACK_CEILING, 'same src/fs.ts and options, read handler copies a pattern; wall clock', async () => {
+    const { seconds } = await runOk('cat', [source]);
+    return { bytes: run.target.bytes, seconds };
   })];
 };
 

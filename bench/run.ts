@@ -11,8 +11,8 @@ import { cleanUpOnExit, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
 import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
-  CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
-  preadName, randomPread, readToNull, type Bench, type Measure, type Repetitions,
+  CEILING, STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
+  preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
 import { CAT_IMAGE, RESTORE, restoreVsRead } from './restore.js';
@@ -28,6 +28,7 @@ const label = (mib: number) => `${mib / 1024} GiB`;
 
 const MEASURES: Measure[] = [
   ceiling,
+  stackCeiling,
   readToNull('dump'),
   copyToDisk('dump'),
   readToNull('core'),
@@ -41,6 +42,7 @@ const MEASURES: Measure[] = [
 
 const RATIOS: Ratio[] = [
   { numerator: catName('dump'), denominator: CEILING },
+  { numerator: catName('dump'), denominator: STACK_CEILING },
   { numerator: cpName('dump'), denominator: GCORE },
   { numerator: cpName('core'), denominator: cpName('dump') },
   { numerator: cpName('core'), denominator: GCORE },

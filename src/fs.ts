@@ -3,7 +3,16 @@
 
 import Fuse from 'fuse-native';
 import { errnoOf } from './errors.js';
-import type { ProcessTree } from './tree.js';
+import type { NodeStat } from './tree.js';
+
+/** What the mount serves: ProcessTree, or anything shaped like it. */
+export interface FileTree {
+  readdir(path: string): string[];
+  getattr(path: string): NodeStat;
+  open(path: string, flags: number): number;
+  read(handle: number, out: Buffer, length: number, pos: number): number;
+  release(handle: number): void;
+}
 
 export interface MountOptions {
   allowOther: boolean;
@@ -29,7 +38,7 @@ export interface Mounted {
   unmount(): Promise<void>;
 }
 
-export function mountTree(mountPoint: string, tree: ProcessTree, options: MountOptions): Promise<Mounted> {
+export function mountTree(mountPoint: string, tree: FileTree, options: MountOptions): Promise<Mounted> {
   const fail = (op: string, path: string, err: unknown): number => {
     options.log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`);
     return -errnoOf(err);
