@@ -31,6 +31,19 @@ export interface ExtensionThread {
   fpregs: Buffer;
   /** XSAVE area, as PTRACE_GETREGSET NT_X86_XSTATE returns it. */
   xstate: Buffer;
+  /**
+   * The word the kernel zeroes and futex-wakes when the thread exits (set_tid_address, clone's
+   * CLONE_CHILD_CLEARTID): what wakes a pthread_join. 0: none. Absent in older images.
+   */
+  clearChildTid?: number;
+  /** The robust futex list the kernel walks when the thread exits (set_robust_list). Absent in older images. */
+  robustList?: RobustList;
+}
+
+/** set_robust_list's arguments: the list head's address (0: none) and its size. */
+export interface RobustList {
+  head: number;
+  len: number;
 }
 
 /** The file behind a file-backed VMA, with what tells whether it changed since the dump. */

@@ -10,6 +10,7 @@ import type {
 import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE } from './model.js';
+import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 
 /** "IMGX" in file order. */
 export const EXTENSION_MAGIC = 0x58474d49;
@@ -31,12 +32,12 @@ export const RecordType = {
   MAPPED_FILE: 6,
   SIGACTIONS: 7,
   FD: 8,
+  THREAD_FUTEX: 9,
 } as const;
 
 export const SIGNAL_COUNT = 64;
 export const FPREGS_SIZE = 512;
 /** struct user_desc. */
-export const USER_DESC_SIZE = 16;
 /** struct user_regs_struct: 27 u64. */
 export const USER_REGS_SIZE = 27 * 8;
 /** Fixed part of a THREAD record: tid, tls count, sigmask, regs, fpregs size, xstate size. */
@@ -49,6 +50,8 @@ export const SIGACTION_SIZE = 32;
 export const SIGACTIONS_FIXED_SIZE = 8;
 /** Fixed part of an FD record: fd, kind, flags, pad, offset; the target follows. */
 export const FD_FIXED_SIZE = 4 * 4 + 8;
+/** A THREAD_FUTEX record: tid, pad, clear_child_tid, robust list head, robust list length. */
+export const THREAD_FUTEX_SIZE = 4 + 4 + 3 * 8;
 const AUXV_ENTRY_SIZE = 16;
 /** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
 const XSTATE_MAX_SIZE = 1 << 20;
@@ -85,7 +88,7 @@ export interface ExtensionShape {
   exe: string;
   cwd: string;
   auxvLength: number;
-  threads: { tlsCount: number; xstateSize: number }[];
+  threads: { tlsCount: number; xstateSize: number; futexes: boolean }[];
   filePaths: string[];
   fdTargets: string[];
 }
@@ -95,7 +98,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     exe: ext.exe,
     cwd: ext.cwd,
     auxvLength: ext.auxv.length,
-    threads: ext.threads.map((t) => ({ tlsCount: t.tls.length, xstateSize: t.xstate.length })),
+    threads: ext.threads.map((t) => ({ tlsCount: t.tls.length, xstateSize: t.xstate.length, futexes: hasFutexRecord(t) })),
     filePaths: ext.files.map((f) => f.path),
     fdTargets: ext.fds.map((f) => f.target),
   };
@@ -112,11 +115,15 @@ export function extensionSize(shape: ExtensionShape): number {
     shape.filePaths.reduce((sum, path) => sum + recordSize(MAPPED_FILE_FIXED_SIZE + utf8Length(path)), 0) +
     recordSize(SIGACTIONS_FIXED_SIZE + SIGNAL_COUNT * SIGACTION_SIZE) +
     shape.fdTargets.reduce((sum, target) => sum + recordSize(FD_FIXED_SIZE + utf8Length(target)), 0) +
+    shape.threads.filter((t) => t.futexes).length * recordSize(THREAD_FUTEX_SIZE) +
     recordSize(0);
 }
 
 const threadPayloadSize = (tlsCount: number, xstateSize: number): number =>
   THREAD_FIXED_SIZE + tlsCount * USER_DESC_SIZE + FPREGS_SIZE + xstateSize;
+
+/** Images from before THREAD_FUTEX existed decode without these fields: no record for them. */
+const hasFutexRecord = (t: ExtensionThread): boolean => t.clearChildTid !== undefined || t.robustList !== undefined;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -153,15 +160,6 @@ function u64(value: number | bigint, what: string): bigint {
   return v;
 }
 
-function writeUserDesc(buf: Buffer, at: number, d: UserDesc): void {
-  buf.writeUInt32LE(d.entryNumber >>> 0, at);
-  buf.writeUInt32LE(d.baseAddr >>> 0, at + 4);
-  buf.writeUInt32LE(d.limit >>> 0, at + 8);
-  const bits = (d.seg32bit ? 1 : 0) | ((d.contents & 3) << 1) | (d.readExecOnly ? 8 : 0) |
-    (d.limitInPages ? 16 : 0) | (d.segNotPresent ? 32 : 0) | (d.useable ? 64 : 0);
-  buf.writeUInt32LE(bits, at + 12);
-}
-
 function writeThread(w: RecordWriter, t: ExtensionThread): void {
   if (t.tls.length > CKPT_TLS_ENTRIES) throw new FormatError(`thread ${t.tid}: ${t.tls.length} TLS entries, at most ${CKPT_TLS_ENTRIES}`);
   if (t.fpregs.length !== FPREGS_SIZE) throw new FormatError(`thread ${t.tid}: fpregs is ${t.fpregs.length} bytes, not ${FPREGS_SIZE}`);
@@ -176,7 +174,7 @@ function writeThread(w: RecordWriter, t: ExtensionThread): void {
   buf.writeUInt32LE(t.xstate.length, at + 20 + USER_REGS_SIZE);
   let pos = at + THREAD_FIXED_SIZE;
   for (const desc of t.tls) {
-    writeUserDesc(buf, pos, desc);
+    encodeUserDesc(buf, pos, desc);
     pos += USER_DESC_SIZE;
   }
   t.fpregs.copy(buf, pos);
@@ -222,6 +220,15 @@ function writeFd(w: RecordWriter, f: ExtensionFd): void {
   target.copy(w.buf, at + FD_FIXED_SIZE);
 }
 
+/** A thread's exit futexes; an absent one is written as 0, which a restore treats as none. */
+function writeThreadFutex(w: RecordWriter, t: ExtensionThread): void {
+  const at = w.record(RecordType.THREAD_FUTEX, THREAD_FUTEX_SIZE);
+  w.buf.writeUInt32LE(t.tid, at);
+  w.buf.writeBigUInt64LE(u64(t.clearChildTid ?? 0, `thread ${t.tid} clear_child_tid`), at + 8);
+  w.buf.writeBigUInt64LE(u64(t.robustList?.head ?? 0, `thread ${t.tid} robust list head`), at + 16);
+  w.buf.writeBigUInt64LE(u64(t.robustList?.len ?? 0, `thread ${t.tid} robust list length`), at + 24);
+}
+
 export function encodeExtension(ext: ImageExtension): Buffer {
   const size = extensionSize(shapeOf(ext));
   const w = new RecordWriter(Buffer.alloc(size));
@@ -236,6 +243,7 @@ export function encodeExtension(ext: ImageExtension): Buffer {
   for (const file of ext.files) writeMappedFile(w, file);
   writeSigactions(w, ext.sigactions);
   for (const fd of ext.fds) writeFd(w, fd);
+  for (const thread of ext.threads.filter(hasFutexRecord)) writeThreadFutex(w, thread);
   w.record(RecordType.END, 0);
   if (w.size !== size) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${size}`);
   return w.buf;
@@ -329,21 +337,6 @@ const RECORD_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(RecordType).map(([name, code]) => [code, name]),
 );
 
-function readUserDesc(buf: Buffer, at: number): UserDesc {
-  const bits = buf.readUInt32LE(at + 12);
-  return {
-    entryNumber: buf.readUInt32LE(at),
-    baseAddr: buf.readUInt32LE(at + 4),
-    limit: buf.readUInt32LE(at + 8),
-    seg32bit: (bits & 1) !== 0,
-    contents: (bits >> 1) & 3,
-    readExecOnly: (bits & 8) !== 0,
-    limitInPages: (bits & 16) !== 0,
-    segNotPresent: (bits & 32) !== 0,
-    useable: (bits & 64) !== 0,
-  };
-}
-
 function readThread(r: RecordView): ExtensionThread {
   r.expectAtLeast(THREAD_FIXED_SIZE);
   const p = r.payload;
@@ -358,7 +351,7 @@ function readThread(r: RecordView): ExtensionThread {
   r.expectLength(threadPayloadSize(tlsCount, xstateSize));
   const regs = {} as UserRegs;
   USER_REGS_ORDER.forEach((name, i) => { regs[name] = p.readBigUInt64LE(16 + i * 8); });
-  const tls = Array.from({ length: tlsCount }, (_, i) => readUserDesc(p, THREAD_FIXED_SIZE + i * USER_DESC_SIZE));
+  const tls = Array.from({ length: tlsCount }, (_, i) => decodeUserDesc(p, THREAD_FIXED_SIZE + i * USER_DESC_SIZE));
   const fpregsAt = THREAD_FIXED_SIZE + tlsCount * USER_DESC_SIZE;
   return {
     tid,
@@ -387,6 +380,35 @@ function readMappedFile(r: RecordView, previousEnd: number): ExtensionMappedFile
     mtimeNs: r.payload.readBigInt64LE(40),
     path: r.text(MAPPED_FILE_FIXED_SIZE, 'path'),
   };
+}
+
+interface ThreadFutex extends Required<Pick<ExtensionThread, 'clearChildTid' | 'robustList'>> {
+  tid: number;
+  /** Image offset of the record, for an error found once all THREAD records are known. */
+  at: number;
+}
+
+function readThreadFutex(r: RecordView): ThreadFutex {
+  r.expectLength(THREAD_FUTEX_SIZE);
+  const tid = r.payload.readUInt32LE(0);
+  if (tid === 0 || tid > 0x3fff_ffff) r.fail(0, `tid ${tid} is not a thread id`);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  return {
+    tid,
+    at: r.at,
+    clearChildTid: r.number(8, 'clear_child_tid'),
+    robustList: { head: r.number(16, 'robust list head'), len: r.number(24, 'robust list length') },
+  };
+}
+
+/** Gives each THREAD_FUTEX record's values to its thread (records come in any order). */
+function attachThreadFutexes(threads: ExtensionThread[], futexes: readonly ThreadFutex[]): void {
+  for (const { tid, at, clearChildTid, robustList } of futexes) {
+    const thread = threads.find((t) => t.tid === tid);
+    if (thread === undefined) throw new ExtensionFormatError(at, `THREAD_FUTEX record: thread ${tid} has no THREAD record`);
+    if (thread.robustList !== undefined) throw new ExtensionFormatError(at, `THREAD_FUTEX record: a second one for thread ${tid}`);
+    Object.assign(thread, { clearChildTid, robustList });
+  }
 }
 
 function readSigactions(r: RecordView): ExtensionSigaction[] {
@@ -447,6 +469,7 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
   const threads: ExtensionThread[] = [];
   const files: ExtensionMappedFile[] = [];
   const fds: ExtensionFd[] = [];
+  const futexes: ThreadFutex[] = [];
   let pos = EXTENSION_HEADER_SIZE;
   for (;;) {
     const at = base + pos;
@@ -471,6 +494,7 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
       case RecordType.END:
         r.expectLength(0);
         if (next !== length) throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${base + length}`);
+        attachThreadFutexes(threads, futexes);
         return complete({ ...found, threads, files, fds }, at);
       case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
       case RecordType.CWD: once('cwd', () => r.text(0, 'path')); break;
@@ -488,6 +512,9 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
         break;
       case RecordType.FD:
         fds.push(readFd(r, fds.length > 0 ? fds[fds.length - 1].fd : -1));
+        break;
+      case RecordType.THREAD_FUTEX:
+        futexes.push(readThreadFutex(r));
         break;
       // Any other type is a later version's record: skipped.
     }

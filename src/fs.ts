@@ -22,8 +22,9 @@ export interface MountOptions {
 
 /**
  * libfuse options fuse-native has no switch for. attr/entry timeouts are zero because a dump's size
- * changes with every new snapshot; direct_io because the page cache would clamp reads at a size
- * the kernel cached before the open froze the task, and would keep gigabytes of copies.
+ * changes with every new snapshot. direct_io because pages cached before a target exited would
+ * still be served after it, where a read must fail with EIO, and the cache would keep gigabytes of
+ * copies; readahead through the cache would be about 30% faster (docs/performance.md).
  */
 const EXTRA_OPTIONS = 'attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io';
 

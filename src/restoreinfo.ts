@@ -1,11 +1,11 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
-// signal dispositions (which only the task itself can ask the kernel for), the files behind its
-// mappings, and its open file descriptors. The rest (registers, FPU state, masks, auxv) the
+// signal dispositions and each thread's exit futexes (which only the task itself can ask the
+// kernel for), the files behind its mappings, and its open file descriptors. The rest (registers, FPU state, masks, auxv) the
 // snapshot has already read. previewExtensionSize tells the extension's size without freezing.
 
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
-import type { ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension } from './extension-model.js';
+import type { ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, RobustList } from './extension-model.js';
 import { extensionSize, SIGACTION_SIZE, SIGNAL_COUNT } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
@@ -16,6 +16,10 @@ import { injectSyscall, readBrk } from './ptrace/inject.js';
 import { readMemory } from './ptrace/memory.js';
 
 const SYS_RT_SIGACTION = 13;
+const SYS_PRCTL = 157;
+const SYS_GET_ROBUST_LIST = 274;
+const PR_GET_TID_ADDRESS = 40;
+const EINVAL = 22;
 const SIGKILL = 9;
 const SIGSTOP = 19;
 const SIGCHLD = 17;
@@ -23,26 +27,47 @@ const SIGCHLD = 17;
 const KERNEL_SIGSET_SIZE = 8;
 /** The x86_64 ABI lets a function use the 128 bytes below its stack pointer without moving it. */
 const RED_ZONE = 128;
-
+/** Room for the largest answer an injected call writes: a struct sigaction. */
+const SCRATCH_SIZE = SIGACTION_SIZE;
 
 /** What only the task itself can tell, asked with injected system calls. */
 export interface TaskAnswers {
   brk: number;
   sigactions: ExtensionSigaction[];
+  /** One per thread, in the order askTask was given them. */
+  threadFutexes: ThreadFutexes[];
+}
+
+/** What the kernel does with a thread's memory when the thread exits. */
+export interface ThreadFutexes {
+  clearChildTid: number;
+  robustList: RobustList;
 }
 
 /**
- * Asks a frozen task for its exact brk and its signal dispositions. Runs before the snapshot
- * scans pages: an injected syscall may fault in the page of the instruction it runs, and the
- * scan must see the memory as the dump will read it.
+ * Asks a frozen task for its exact brk, its signal dispositions and each thread's exit futexes.
+ * Runs before the snapshot scans pages: an injected syscall may fault in the page of the
+ * instruction it runs, and the scan must see the memory as the dump will read it. The answers
+ * land in one thread's scratch area, which every thread can write (they share the memory), and
+ * whose bytes are put back at the end.
  */
 export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswers {
   const withScratch = threads.map((t) => ({ tid: t.tid, scratch: scratchArea(pid, t.regs.rsp) }));
-  const injector = withScratch.find((t) => t.scratch !== null) ?? withScratch[0];
-  return {
-    brk: readBrk(injector.tid),
-    sigactions: readSigactions(pid, injector.tid, injector.scratch),
-  };
+  const injector = withScratch.find((t) => t.scratch !== null);
+  if (injector === undefined || injector.scratch === null) {
+    throw new ImgfsError(Errno.EIO, `pid ${pid}: no thread has present, writable stack memory at its stack pointer to read the signal handlers into`);
+  }
+  const scratch = injector.scratch;
+  const saved = readMemory(pid, scratch, SCRATCH_SIZE);
+  try {
+    return {
+      brk: readBrk(injector.tid),
+      sigactions: readSigactions(pid, injector.tid, scratch),
+      threadFutexes: threads.map((t) => readThreadFutexes(pid, t.tid, scratch)),
+    };
+  } finally {
+    writeMemory(pid, scratch, saved);
+  }
 }
 
 /** Reads the extension of a process that takeSnapshot holds frozen. */
@@ -60,6 +85,7 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
       sigmask: stop.threads[i].sigBlocked,
       fpregs: stop.threads[i].fpregs,
       xstate: stop.threads[i].xstate,
+      ...answers.threadFutexes[i],
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,
@@ -74,14 +100,14 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
-    threads: readdirSync(`/proc/${pid}/task`).map(() => ({ tlsCount: CKPT_TLS_ENTRIES, xstateSize })),
+    threads: readdirSync(`/proc/${pid}/task`).map(() => ({ tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true })),
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fdTargets: readFds(pid).map((fd) => fd.target),
   });
 }
 
 /**
- * Where an injected rt_sigaction can write its 32-byte answer: memory of the thread's stack whose
+ * Where an injected call can write its answer (SCRATCH_SIZE bytes): memory of the thread's stack whose
  * original bytes we save before and put back after, through /proc/<pid>/mem. The thread runs no
  * code of its own in between (it is frozen, and executes only our syscall), so any of its memory
  * would do; we prefer the bytes just below the 128-byte red zone, which are dead to it anyway, so
@@ -92,14 +118,14 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
  */
 function scratchArea(pid: number, rsp: bigint): number | null {
   const sp = Number(BigInt.asUintN(64, rsp));
-  const belowRedZone = sp - RED_ZONE - SIGACTION_SIZE;
+  const belowRedZone = sp - RED_ZONE - SCRATCH_SIZE;
   const candidates = [belowRedZone - (belowRedZone % 16), sp];
   const vmas = readMaps(pid);
   return candidates.find((address) => isUsableScratch(pid, address, vmas)) ?? null;
 }
 
 function isUsableScratch(pid: number, address: number, vmas: readonly Vma[]): boolean {
-  const end = address + SIGACTION_SIZE;
+  const end = address + SCRATCH_SIZE;
   const vma = vmas.find((v) => v.start <= address && end <= v.end);
   if (vma === undefined || !vma.write || vma.mayShare) return false;
   const firstPage = address - (address % PAGE_SIZE);
@@ -114,37 +140,50 @@ function isUsableScratch(pid: number, address: number, vmas: readonly Vma[]): bo
  * SA_NOCLDSTOP matter even at SIG_DFL). The others are SIG_DFL: flags and mask of a default
  * disposition change nothing, so they are recorded as zero.
  */
-function readSigactions(pid: number, tid: number, scratch: number | null): ExtensionSigaction[] {
-  if (scratch === null) {
-    throw new ImgfsError(Errno.EIO, `pid ${pid}: no thread has present, writable stack memory at its stack pointer to read the signal handlers into`);
-  }
+function readSigactions(pid: number, tid: number, scratch: number): ExtensionSigaction[] {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
   const asked = mask('SigCgt') | mask('SigIgn') | (1n << BigInt(SIGCHLD - 1));
-  const saved = readMemory(pid, scratch, SIGACTION_SIZE);
   const actions: ExtensionSigaction[] = [];
-  try {
-    for (let signal = 1; signal <= SIGNAL_COUNT; signal++) {
-      if (signal === SIGKILL || signal === SIGSTOP || !(asked & (1n << BigInt(signal - 1)))) {
-        actions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
-        continue;
-      }
-      const result = BigInt.asIntN(64, injectSyscall(tid, SYS_RT_SIGACTION, [signal, 0, scratch, KERNEL_SIGSET_SIZE]));
-      if (result !== 0n) {
-        throw new ImgfsError(Number(-result), `pid ${pid}: rt_sigaction(${signal}) injected into thread ${tid} failed with errno ${-result}`);
-      }
-      const old = readMemory(pid, scratch, SIGACTION_SIZE);
-      actions.push({
-        handler: old.readBigUInt64LE(0),
-        flags: old.readBigUInt64LE(8),
-        restorer: old.readBigUInt64LE(16),
-        mask: old.readBigUInt64LE(24),
-      });
+  for (let signal = 1; signal <= SIGNAL_COUNT; signal++) {
+    if (signal === SIGKILL || signal === SIGSTOP || !(asked & (1n << BigInt(signal - 1)))) {
+      actions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
+      continue;
     }
-  } finally {
-    writeMemory(pid, scratch, saved);
+    injectChecked(pid, tid, `rt_sigaction(${signal})`, SYS_RT_SIGACTION, [signal, 0, scratch, KERNEL_SIGSET_SIZE]);
+    const old = readMemory(pid, scratch, SIGACTION_SIZE);
+    actions.push({
+      handler: old.readBigUInt64LE(0),
+      flags: old.readBigUInt64LE(8),
+      restorer: old.readBigUInt64LE(16),
+      mask: old.readBigUInt64LE(24),
+    });
   }
   return actions;
+}
+
+/**
+ * A thread's clear_child_tid (prctl(PR_GET_TID_ADDRESS), which answers for the calling thread
+ * only) and robust list head (get_robust_list(0, &head, &len)), each asked of the thread itself.
+ * A kernel without CONFIG_CHECKPOINT_RESTORE refuses PR_GET_TID_ADDRESS (EINVAL): the address is
+ * then recorded as 0, and the restored thread wakes no pthread_join, as before this was recorded.
+ */
+function readThreadFutexes(pid: number, tid: number, scratch: number): ThreadFutexes {
+  let clearChildTid = 0;
+  const asked = BigInt.asIntN(64, injectSyscall(tid, SYS_PRCTL, [PR_GET_TID_ADDRESS, scratch]));
+  if (asked === 0n) clearChildTid = Number(readMemory(pid, scratch, 8).readBigUInt64LE(0));
+  else if (asked !== BigInt(-EINVAL)) {
+    throw new ImgfsError(Number(-asked), `pid ${pid}: prctl(PR_GET_TID_ADDRESS) injected into thread ${tid} failed with errno ${-asked}`);
+  }
+  injectChecked(pid, tid, 'get_robust_list', SYS_GET_ROBUST_LIST, [0, scratch, scratch + 8]);
+  const robust = readMemory(pid, scratch, 16);
+  return { clearChildTid, robustList: { head: Number(robust.readBigUInt64LE(0)), len: Number(robust.readBigUInt64LE(8)) } };
+}
+
+/** Injects a call that returns 0 on success; anything else is an error naming it. */
+function injectChecked(pid: number, tid: number, what: string, nr: number, args: (number | bigint)[]): void {
+  const result = BigInt.asIntN(64, injectSyscall(tid, nr, args));
+  if (result !== 0n) throw new ImgfsError(Number(-result), `pid ${pid}: ${what} injected into thread ${tid} failed with errno ${-result}`);
 }
 
 /** /proc/<pid>/mem writes through FOLL_FORCE: the tracer may write any page of its tracee. */

@@ -1,6 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
+import type { ExtensionThread } from './extension-model.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
@@ -159,6 +160,13 @@ function mtimeText(ns: bigint): string {
   return new Date(Number(ms)).toISOString().replace('.000Z', 'Z');
 }
 
+/** The exit futexes of a thread, when the image records them (older ones do not). */
+function threadFutexText(t: ExtensionThread): string {
+  if (t.clearChildTid === undefined && t.robustList === undefined) return '';
+  const robust = t.robustList ?? { head: 0, len: 0 };
+  return `  clear_child_tid ${hex(t.clearChildTid ?? 0)}  robust_list ${hex(robust.head)} (${robust.len} bytes)`;
+}
+
 function formatExtension({ offset, length, version, content: ext }: ShownExtension): string[] {
   const range = (start: number, end: number) => `${start.toString(16).padStart(12, '0')}-${end.toString(16).padStart(12, '0')}`;
   const handled = ext.sigactions.map((a, i) => ({ ...a, signal: i + 1 })).filter((a) => a.handler !== 0n);
@@ -171,7 +179,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     '',
     `threads (${ext.threads.length})`,
     ...ext.threads.map((t) => `  tid ${t.tid}  ip ${word(t.regs.rip)}  sp ${word(t.regs.rsp)}  fs_base ${word(t.regs.fs_base)}  ` +
-      `sigmask ${hex(t.sigmask)}  xstate ${t.xstate.length} bytes`),
+      `sigmask ${hex(t.sigmask)}  xstate ${t.xstate.length} bytes${threadFutexText(t)}`),
     '',
     `mapped files (${ext.files.length})`,
     ...ext.files.map((f) => `  ${range(f.start, f.end)} dev ${deviceName(f.dev)} inode ${f.inode} size ${f.size} ` +

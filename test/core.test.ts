@@ -7,7 +7,7 @@
 import test from 'ava';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeTempDir, readAt } from './helpers/files.js';
+import { makeTempDir, openHeld, readAt, readWhole } from './helpers/files.js';
 import { buildTarget } from './helpers/build.js';
 import {
   loadAt, loadBytes, loads, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, NT_X86_XSAVE_LAYOUT,
@@ -25,23 +25,6 @@ const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump')
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 const isFrozen = (status: TaskStatus) => status.state === 't' && status.tracerPid !== 0;
 const isReleased = (status: TaskStatus) => status.state !== 't' && status.tracerPid === 0;
-
-/** Opens a file for the test's lifetime (closed in teardown if the test has not closed it). */
-async function openHeld(t: { teardown(fn: () => unknown): void }, file: string): Promise<fsp.FileHandle> {
-  const handle = await fsp.open(file, 'r');
-  t.teardown(() => handle.close().catch(() => undefined));
-  return handle;
-}
-
-async function readWhole(handle: fsp.FileHandle): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; ; ) {
-    const chunk = await readAt(handle, offset, 1 << 20);
-    if (chunk.length === 0) return Buffer.concat(chunks);
-    chunks.push(chunk);
-    offset += chunk.length;
-  }
-}
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing offset can be replayed. */
 function random(seed: number): () => number {

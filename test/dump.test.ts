@@ -6,7 +6,7 @@
 import test from 'ava';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { errnoOf, makeTempDir, readAt, readFileAsync } from './helpers/files.js';
+import { errnoOf, makeTempDir, openHeld, readFileAsync, readWhole } from './helpers/files.js';
 import {
   procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
 } from './helpers/groundtruth.js';
@@ -23,24 +23,6 @@ import { sleep, waitUntil } from './helpers/wait.js';
 const PATTERN_KEY = 0x5a17c0de2b4d9e61n;
 const hex = (n: number) => `0x${n.toString(16)}`;
 const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump');
-
-/** Opens a dump for the test's lifetime (closed in teardown if the test has not closed it). */
-async function openDump(t: { teardown(fn: () => unknown): void }, file: string): Promise<fsp.FileHandle> {
-  const handle = await fsp.open(file, 'r');
-  t.teardown(() => handle.close().catch(() => undefined));
-  return handle;
-}
-
-/** The whole image through an open handle, by read() until end of file. */
-async function readWhole(handle: fsp.FileHandle): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; ; ) {
-    const chunk = await readAt(handle, offset, 1 << 20);
-    if (chunk.length === 0) return Buffer.concat(chunks);
-    chunks.push(chunk);
-    offset += chunk.length;
-  }
-}
 
 function patternPage(vaddr: number): Buffer {
   const page = Buffer.alloc(PAGE_SIZE);
@@ -99,7 +81,7 @@ test.serial('dump is a 0400 file owned like /proc/<pid>, its size the bytes a re
   t.is(before.mode & 0o7777, 0o400);
   t.deepEqual({ uid: before.uid, gid: before.gid }, procFileOwner(target.pid));
 
-  const handle = await openDump(t, file);
+  const handle = await openHeld(t, file);
   const opened = await handle.stat();
   const bytes = await readWhole(handle);
   t.is(opened.size, bytes.length, 'fstat size of the open dump');
@@ -114,7 +96,7 @@ test.serial('header, registers, mm, VMAs and pages match /proc while the dump is
   const region = parseInt(target.info[1], 16);
   const regionBytes = Number(target.info[2]);
   const mnt = await mountImgfs(t);
-  const handle = await openDump(t, dumpOf(mnt.dir, target.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
   const bytes = await readWhole(handle);
   const image = parseImage(bytes);
 
@@ -169,7 +151,7 @@ test.serial('the sparse target (64 GiB reserved, a few pages touched) dumps only
   const touched = target.info[3].split(',').map((offset) => base + parseInt(offset, 16));
   const mnt = await mountImgfs(t);
   const file = dumpOf(mnt.dir, target.pid);
-  const handle = await openDump(t, file);
+  const handle = await openHeld(t, file);
   const size = (await handle.stat()).size;
   t.true(size < 16 << 20, `the dump of a 64 GiB reservation is small (${size} bytes)`);
   const bytes = await readWhole(handle);
@@ -195,7 +177,7 @@ test.serial('cp of the whole dump and dd slices at any offset and size are byte-
   const work = await makeTempDir(t);
   const file = dumpOf(mnt.dir, target.pid);
   // Held open so that cp and every dd see the one shared snapshot.
-  const handle = await openDump(t, file);
+  const handle = await openHeld(t, file);
   const size = (await handle.stat()).size;
 
   const copyPath = path.join(work, 'copy.img');
@@ -260,7 +242,7 @@ test.serial('two concurrent cp give identical files, also of a target that chang
 
   // The counter changes its memory whenever it runs: copies taken while one open holds the
   // snapshot must still agree byte for byte with each other and with that open.
-  const handle = await openDump(t, dumpOf(mnt.dir, counter.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, counter.pid));
   const [counterA, counterB] = await copies(counter.pid, 'counter');
   const held = await readWhole(handle);
   t.true(counterA.equals(counterB), 'concurrent copies of the counter target');
@@ -273,7 +255,7 @@ test.serial('the target is frozen while a dump is open and runs on after the las
   const mnt = await mountImgfs(t);
   const file = dumpOf(mnt.dir, target.pid);
 
-  const first = await openDump(t, file);
+  const first = await openHeld(t, file);
   t.true(threadStatuses(target.pid).every(isFrozen), `all threads in tracing stop: ${JSON.stringify(threadStatuses(target.pid))}`);
   const frozenValue = counterValue(target);
   const image = parseImage(await readWhole(first));
@@ -281,7 +263,7 @@ test.serial('the target is frozen while a dump is open and runs on after the las
   const counterPage = image.pages.find((page) => page.vaddr === counterAddr - (counterAddr % PAGE_SIZE));
   t.truthy(counterPage, 'the counter page is dumped');
 
-  const second = await openDump(t, file);
+  const second = await openHeld(t, file);
   await first.close();
   await sleep(300);
   t.true(threadStatuses(target.pid).every(isFrozen), 'still frozen while another open remains');
@@ -301,7 +283,7 @@ test.serial('a target stopped with SIGSTOP is dumped and stays stopped', async (
   await waitUntil('the target to stop', () => threadStatuses(target.pid).every((status) => status.state === 'T'));
   const mnt = await mountImgfs(t);
 
-  const handle = await openDump(t, dumpOf(mnt.dir, target.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
   const bytes = await readWhole(handle);
   assertImageMatchesProcess(t, parseImage(bytes), bytes, target.pid);
   await handle.close();
@@ -322,7 +304,7 @@ test.serial('a target stopped with SIGSTOP is dumped and stays stopped', async (
 test.serial('every thread of a multi-threaded target is frozen during the dump, and all run on after', async (t) => {
   const target = await startTarget(t, 'threads');
   const mnt = await mountImgfs(t);
-  const handle = await openDump(t, dumpOf(mnt.dir, target.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
 
   const statuses = threadStatuses(target.pid);
   t.is(statuses.length, 5);
@@ -343,7 +325,7 @@ test.serial('file mappings: modified private pages carry their bytes, the shared
   const sharedMap = parseInt(target.info[2], 16);
   const mappedPages = Number(target.info[3]);
   const mnt = await mountImgfs(t);
-  const handle = await openDump(t, dumpOf(mnt.dir, target.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
   const bytes = await readWhole(handle);
   const image = parseImage(bytes);
   assertImageMatchesProcess(t, image, bytes, target.pid);
@@ -370,7 +352,7 @@ test.serial('file mappings: modified private pages carry their bytes, the shared
 test.serial('VMAs of a frozen target match /proc/<pid>/maps without [vsyscall]', async (t) => {
   const target = await startTarget(t, 'counter');
   const mnt = await mountImgfs(t);
-  const handle = await openDump(t, dumpOf(mnt.dir, target.pid));
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
   const image = parseImage(await readWhole(handle));
   assertVmasMatch(t, image, target.pid);
   t.false(image.vmas.some((vma) => vma.start >= 0xffffffffff600000), 'no [vsyscall]');

@@ -24,6 +24,7 @@ export const PTRACE_SETREGS = 13;
 export const PTRACE_DETACH = 17;
 export const PTRACE_SYSCALL = 24;
 export const PTRACE_GET_THREAD_AREA = 25;
+export const PTRACE_SET_THREAD_AREA = 26;
 export const PTRACE_SETOPTIONS = 0x4200;
 export const PTRACE_GETREGSET = 0x4204;
 export const PTRACE_SETREGSET = 0x4205;

@@ -4,9 +4,10 @@
 import koffi from 'koffi';
 import type { UserDesc, UserRegs } from '../model.js';
 import {
-  PTRACE_GET_THREAD_AREA, PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_SETREGS, PTRACE_SETREGSET,
+  PTRACE_GET_THREAD_AREA, PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_SET_THREAD_AREA, PTRACE_SETREGS, PTRACE_SETREGSET,
   ptraceBuffer,
 } from './libc.js';
+import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from '../userdesc.js';
 
 /** struct user_regs_struct, word by word. */
 const REG_NAMES = [
@@ -29,24 +30,20 @@ export function setRegs(tid: number, regs: UserRegs): void {
   ptraceBuffer(PTRACE_SETREGS, tid, 0, regsBuffer);
 }
 
-const userDescBuffer = Buffer.alloc(16);
+const userDescBuffer = Buffer.alloc(USER_DESC_SIZE);
 
 /** struct user_desc of GDT entry `entry` (12..14 are the TLS entries). */
 export function getThreadArea(tid: number, entry: number): UserDesc {
   ptraceBuffer(PTRACE_GET_THREAD_AREA, tid, entry, userDescBuffer);
-  const bits = userDescBuffer.readUInt32LE(12);
-  return {
-    entryNumber: userDescBuffer.readUInt32LE(0),
-    baseAddr: userDescBuffer.readUInt32LE(4),
-    limit: userDescBuffer.readUInt32LE(8),
-    seg32bit: (bits & 1) !== 0,
-    contents: (bits >> 1) & 3,
-    readExecOnly: (bits & 8) !== 0,
-    limitInPages: (bits & 16) !== 0,
-    segNotPresent: (bits & 32) !== 0,
-    useable: (bits & 64) !== 0,
-  };
+  return decodeUserDesc(userDescBuffer, 0);
 }
+
+/** Installs a GDT TLS entry in thread tid, as set_thread_area(2) would in the thread itself. */
+export function setThreadArea(tid: number, desc: UserDesc): void {
+  encodeUserDesc(userDescBuffer, 0, desc);
+  ptraceBuffer(PTRACE_SET_THREAD_AREA, tid, desc.entryNumber, userDescBuffer);
+}
+
 
 /** The FXSAVE area: x87, MXCSR, XMM registers; 512 bytes. */
 export const NT_PRFPREG = 2;

@@ -7,7 +7,7 @@
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { UserDesc, UserRegs } from '../model.js';
+import type { UserRegs } from '../model.js';
 import { NativeError } from './errors.js';
 import {
   __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
@@ -15,7 +15,6 @@ import {
 } from './libc.js';
 import { getRegs, setRegs } from './regs.js';
 
-const PTRACE_SET_THREAD_AREA = 26;
 const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;
 const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
@@ -62,6 +61,14 @@ export class RemoteTask {
     private readonly scratchSize: number,
   ) {
     this.base = getRegs(tid);
+  }
+
+  /**
+   * The same hands in another thread of this task, one we trace and hold in a ptrace stop (a
+   * clone3 child): for the calls that act on the calling thread only.
+   */
+  inThread(tid: number): RemoteTask {
+    return new RemoteTask(tid, this.site, this.scratch, this.scratchSize);
   }
 
   /** Sets the trace options a RemoteTask needs on a thread just seized or just created. */
@@ -217,13 +224,19 @@ export class RemoteTask {
     this.call(`rt_sigaction(${signal})`, SYS.rt_sigaction, [signal, this.stage(action), 0, 8]);
   }
 
+  /** The calling thread's clear_child_tid: zeroed and futex-woken when it exits. */
   setTidAddress(address: number): void {
-    this.call('set_tid_address', SYS.set_tid_address, [address]);
+    this.call(`set_tid_address(0x${address.toString(16)})`, SYS.set_tid_address, [address]);
   }
 
-  /** Forgets the robust futex list (the kernel walks it when the thread exits). */
+  /** The calling thread's robust futex list, which the kernel walks when the thread exits. */
+  setRobustList(head: number, length: number): void {
+    this.call(`set_robust_list(0x${head.toString(16)}, ${length})`, SYS.set_robust_list, [head, length]);
+  }
+
+  /** Forgets the robust futex list. */
   clearRobustList(): void {
-    this.call('set_robust_list(NULL)', SYS.set_robust_list, [0, ROBUST_LIST_HEAD_SIZE]);
+    this.setRobustList(0, ROBUST_LIST_HEAD_SIZE);
   }
 
   /**
@@ -293,14 +306,3 @@ export function setSignalMask(tid: number, mask: bigint): void {
   ptraceBuffer(PTRACE_SETSIGMASK, tid, 8, set);
 }
 
-/** Writes a GDT TLS entry of a thread (struct user_desc; entry_number chooses the entry). */
-export function setThreadArea(tid: number, desc: UserDesc): void {
-  const buf = Buffer.alloc(16);
-  buf.writeUInt32LE(desc.entryNumber >>> 0, 0);
-  buf.writeUInt32LE(desc.baseAddr >>> 0, 4);
-  buf.writeUInt32LE(desc.limit >>> 0, 8);
-  const bits = (desc.seg32bit ? 1 : 0) | ((desc.contents & 3) << 1) | (desc.readExecOnly ? 8 : 0) |
-    (desc.limitInPages ? 16 : 0) | (desc.segNotPresent ? 32 : 0) | (desc.useable ? 64 : 0);
-  buf.writeUInt32LE(bits, 12);
-  ptraceBuffer(PTRACE_SET_THREAD_AREA, tid, desc.entryNumber, buf);
-}

@@ -14,7 +14,7 @@ import { RestoreError } from './errors.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
 import { becomePid, createStub, letLive, type Stub } from './stub.js';
-import { createThreads, releaseThreads, setThreadState, type ThreadState } from './threads.js';
+import { createThreads, releaseThreads, setExitFutexes, setThreadState, type ThreadState } from './threads.js';
 
 export interface RestoreOptions {
   /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
@@ -71,7 +71,10 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     }
     const others = ext ? ext.threads.slice(1).map(threadState) : [];
     createThreads(remote, others, options.samePid, threads);
-    others.forEach((state, i) => setThreadState(threads[i], state, options.warn));
+    others.forEach((state, i) => {
+      setExitFutexes(remote.inThread(threads[i]), state);
+      setThreadState(threads[i], state, options.warn);
+    });
     letLive(stub);
     releaseThreads(remote, stub.control, leader, threads, options.warn);
     return stub.pid;
@@ -84,7 +87,10 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
 }
 
 function threadState(t: ImageExtension['threads'][number]): ThreadState {
-  return { tid: t.tid, regs: t.regs, tls: t.tls, sigmask: t.sigmask, fpregs: t.fpregs, xstate: t.xstate };
+  return {
+    tid: t.tid, regs: t.regs, tls: t.tls, sigmask: t.sigmask, fpregs: t.fpregs, xstate: t.xstate,
+    clearChildTid: t.clearChildTid, robustList: t.robustList,
+  };
 }
 
 function leaderState(head: ImageHead, ext: ImageExtension | null): ThreadState {

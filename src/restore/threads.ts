@@ -1,14 +1,17 @@
 // The threads of a restored task: every thread of the dump but the leader is a clone3 the leader
-// runs (with its old tid under --same-pid), and each thread, the leader last, gets its registers,
-// TLS entries, FPU/SSE/AVX state and signal mask back through ptrace. Then the control area goes
+// runs (with its old tid under --same-pid), and each thread, the leader last, gets its exit
+// futexes back through calls of its own, then its registers, TLS entries, FPU/SSE/AVX state and
+// signal mask through ptrace. Then the control area goes
 // and every thread is let go.
 
 import { constants } from 'node:os';
+import type { RobustList } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { withSyscallRestarted } from '../ptrace/inject.js';
 import { ptrace, PTRACE_DETACH } from '../ptrace/libc.js';
-import { setSignalMask, setThreadArea, type RemoteTask } from '../ptrace/remote.js';
+import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
+import { setThreadArea } from '../ptrace/regs.js';
 import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js';
 import { RestoreError } from './errors.js';
 import { CONTROL_SIZE } from './stub.js';
@@ -30,6 +33,9 @@ export interface ThreadState {
   sigmask?: bigint;
   fpregs?: Buffer;
   xstate?: Buffer;
+  /** Absent or 0: none, as a thread clone3 creates and the stub's leader have. */
+  clearChildTid?: number;
+  robustList?: RobustList;
 }
 
 /**
@@ -47,6 +53,16 @@ export function createThreads(leader: RemoteTask, states: readonly ThreadState[]
       throw err;
     }
   }
+}
+
+/**
+ * The words the kernel writes when the thread exits: its clear_child_tid, which wakes a
+ * pthread_join, and its robust futex list. Both apply to the calling thread only, so `thread`
+ * runs the calls itself; they clobber its registers, hence before setThreadState.
+ */
+export function setExitFutexes(thread: RemoteTask, state: ThreadState): void {
+  if (state.clearChildTid) thread.setTidAddress(state.clearChildTid);
+  if (state.robustList && state.robustList.head !== 0) thread.setRobustList(state.robustList.head, state.robustList.len);
 }
 
 /** Gives a stopped thread its dumped state; an interrupted system call is made to run again. */
@@ -72,6 +88,7 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
  * right after, at the exit of that very call), gets its state, and every thread is detached.
  */
 export function releaseThreads(leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], warn: (line: string) => void): void {
+  setExitFutexes(leader, state);
   leader.munmap(control, CONTROL_SIZE);
   setThreadState(leader.tid, state, warn);
   leader.dispose();

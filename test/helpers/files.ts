@@ -65,3 +65,21 @@ export async function makeTempDir(t: { teardown(fn: () => unknown): void }, pref
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** Opens a file for the test's lifetime (closed in teardown if the test has not closed it). */
+export async function openHeld(t: { teardown(fn: () => unknown): void }, file: string): Promise<fsp.FileHandle> {
+  const handle = await fsp.open(file, 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  return handle;
+}
+
+/** The whole file through an open handle, by read() until end of file. */
+export async function readWhole(handle: fsp.FileHandle): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; ; ) {
+    const chunk = await readAt(handle, offset, 1 << 20);
+    if (chunk.length === 0) return Buffer.concat(chunks);
+    chunks.push(chunk);
+    offset += chunk.length;
+  }
+}
