@@ -5,12 +5,13 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import koffi from 'koffi';
 import { Errno, ImgfsError } from './errors.js';
 import { encodeXsaveLayout, SIGINFO_SIZE, type XsaveComponent } from './elfnotes.js';
 import type { CoreShape } from './coregen.js';
 import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts } from './model.js';
+import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
+import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
 import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
@@ -92,18 +93,15 @@ function vmaFacts(pid: number, vmas: readonly Vma[]): VmaFacts[] {
   });
 }
 
-// include/uapi/linux/fs.h: PAGEMAP_SCAN, _IOWR('f', 16, struct pm_scan_arg), and page categories.
-const PAGEMAP_SCAN = 0xc0606610;
-const PM_SCAN_ARG_SIZE = 96;
-const PAGE_REGION_SIZE = 24;
-const PAGE_IS_FILE = 1n << 2n;
-const PAGE_IS_PRESENT = 1n << 3n;
-const PAGE_IS_SWAPPED = 1n << 4n;
-const PAGE_IS_PFNZERO = 1n << 5n;
 /** What PAGEMAP_SCAN fails with on kernels (before 6.7) that lack it. */
 const SCAN_UNSUPPORTED = new Set([Errno.EINVAL, Errno.ENOTTY, Errno.EOPNOTSUPP]);
 
-const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *arg)');
+/** Pages the process wrote: present or swapped, neither file-backed nor the zero page. */
+const ANONYMOUS_PAGES: PageQuery = {
+  inverted: PAGE_IS_FILE | PAGE_IS_PFNZERO,
+  mask: PAGE_IS_FILE | PAGE_IS_PFNZERO,
+  anyOf: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+};
 
 /**
  * For each VMA, whether it holds anonymous pages, resident or swapped out: userspace's view of the
@@ -115,37 +113,14 @@ const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long requ
  */
 function vmasWithAnonymousPages(pid: number, vmas: readonly Vma[]): boolean[] {
   const asked = (vma: Vma) => !['sh', 'io', 'pf'].some((flag) => vma.vmFlags.has(flag));
-  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
   try {
-    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
-    const region = Buffer.alloc(PAGE_REGION_SIZE);
-    arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
-    arg.writeBigUInt64LE(koffi.address(region), 40);
-    arg.writeBigUInt64LE(1n, 48); // vec_len
-    arg.writeBigUInt64LE(1n, 56); // max_pages: the first page found answers the question
-    arg.writeBigUInt64LE(PAGE_IS_FILE | PAGE_IS_PFNZERO, 64); // category_inverted: neither ...
-    arg.writeBigUInt64LE(PAGE_IS_FILE | PAGE_IS_PFNZERO, 72); // category_mask: ... of these
-    arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 80); // category_anyof_mask
-    arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 88); // return_mask
-    const found: boolean[] = [];
-    for (const vma of vmas) {
-      if (!asked(vma)) {
-        found.push(false);
-        continue;
-      }
-      arg.writeBigUInt64LE(BigInt(vma.start), 16);
-      arg.writeBigUInt64LE(BigInt(vma.end), 24);
-      const regions = ioctl(fd, PAGEMAP_SCAN, arg) as number;
-      if (regions < 0) {
-        const errno = koffi.errno();
-        if (SCAN_UNSUPPORTED.has(errno)) return anonymousPerSmaps(pid, vmas).map((anon, i) => anon && asked(vmas[i]));
-        throw new ImgfsError(errno, `PAGEMAP_SCAN of pid ${pid} at 0x${vma.start.toString(16)} failed (errno ${errno})`);
-      }
-      found.push(regions > 0);
-    }
-    return found;
-  } finally {
-    closeSync(fd);
+    const askedVmas = vmas.filter(asked);
+    const found = rangesWithPages(pid, askedVmas.map((v): [number, number] => [v.start, v.end]), ANONYMOUS_PAGES);
+    const anonymous = new Set(askedVmas.filter((_, i) => found[i]));
+    return vmas.map((vma) => anonymous.has(vma));
+  } catch (err) {
+    if (!(err instanceof NativeError && SCAN_UNSUPPORTED.has(err.errno))) throw err;
+    return anonymousPerSmaps(pid, vmas).map((anon, i) => anon && asked(vmas[i]));
   }
 }
 

@@ -14,9 +14,11 @@ import { nativeError } from '../ptrace/libc.js';
 const libc = koffi.load('libc.so.6');
 const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 
-// include/uapi/linux/fs.h
-const PAGE_IS_PRESENT = 1n << 3n;
-const PAGE_IS_SWAPPED = 1n << 4n;
+// include/uapi/linux/fs.h: the page categories of PAGEMAP_SCAN.
+export const PAGE_IS_FILE = 1n << 2n;
+export const PAGE_IS_PRESENT = 1n << 3n;
+export const PAGE_IS_SWAPPED = 1n << 4n;
+export const PAGE_IS_PFNZERO = 1n << 5n;
 const PM_SCAN_ARG_SIZE = 96; // struct pm_scan_arg: twelve __u64
 const PAGE_REGION_SIZE = 24; // struct page_region: start, end, categories
 const PAGEMAP_SCAN = iowr('f', 16, PM_SCAN_ARG_SIZE);
@@ -46,27 +48,65 @@ export function scanPages(pid: number, ranges: Array<[number, number]>): PageInd
   }
 }
 
+/** Which pages a scan asks for: those in none of `inverted`'s categories and... (struct pm_scan_arg). */
+export interface PageQuery {
+  /** Categories that count when absent. */
+  inverted: bigint;
+  /** Every one of these must hold (after inversion). */
+  mask: bigint;
+  /** At least one of these must hold. */
+  anyOf: bigint;
+}
+
+/** Present or swapped pages: the pages a snapshot carries. */
+export const PRESENT_OR_SWAPPED: PageQuery = { inverted: 0n, mask: 0n, anyOf: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+
+function scanArg(query: PageQuery, vec: Buffer, regions: number, maxPages: number): Buffer {
+  const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
+  arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
+  arg.writeBigUInt64LE(koffi.address(vec), 40);
+  arg.writeBigUInt64LE(BigInt(regions), 48);
+  arg.writeBigUInt64LE(BigInt(maxPages), 56);
+  arg.writeBigUInt64LE(query.inverted, 64);
+  arg.writeBigUInt64LE(query.mask, 72);
+  arg.writeBigUInt64LE(query.anyOf, 80);
+  arg.writeBigUInt64LE(query.anyOf, 88); // return_mask
+  return arg;
+}
+
+function scanRange(fd: number, pid: number, arg: Buffer, start: number, end: number): number {
+  arg.writeBigUInt64LE(BigInt(start), 16);
+  arg.writeBigUInt64LE(BigInt(end), 24);
+  const regions = ioctl(fd, PAGEMAP_SCAN, arg) as number;
+  if (regions < 0) throw nativeError(koffi.errno(), `ioctl(/proc/${pid}/pagemap, PAGEMAP_SCAN)`, `${hex(start)}-${hex(end)}`);
+  return regions;
+}
+
+/**
+ * For each range, whether it holds a page matching query: one PAGEMAP_SCAN call that stops at the
+ * first such page. Throws NativeError (EINVAL, ENOTTY, EOPNOTSUPP) where the kernel lacks the ioctl.
+ */
+export function rangesWithPages(pid: number, ranges: Array<[number, number]>, query: PageQuery): boolean[] {
+  const vec = Buffer.alloc(PAGE_REGION_SIZE);
+  const arg = scanArg(query, vec, 1, 1);
+  let found: boolean[] = [];
+  withPagemap(pid, (fd) => {
+    found = ranges.map(([start, end]) => scanRange(fd, pid, arg, start, end) > 0);
+  });
+  return found;
+}
+
 export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>): PageIndex {
   checkRanges(ranges);
   const builder = new PageIndexBuilder();
-  const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
   const vec = Buffer.alloc(REGIONS_PER_CALL * PAGE_REGION_SIZE);
-  arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
-  arg.writeBigUInt64LE(koffi.address(vec), 40);
-  arg.writeBigUInt64LE(BigInt(REGIONS_PER_CALL), 48);
-  arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 80); // category_anyof_mask
-  arg.writeBigUInt64LE(PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 88); // return_mask
+  const arg = scanArg(PRESENT_OR_SWAPPED, vec, REGIONS_PER_CALL, 0);
 
   withPagemap(pid, (fd) => {
     for (const [rangeStart, end] of ranges) {
-      arg.writeBigUInt64LE(BigInt(end), 24);
       // Every page below `reported` has been added to the builder.
       for (let reported = rangeStart; reported < end; ) {
-        arg.writeBigUInt64LE(BigInt(reported), 16);
-        const regions = ioctl(fd, PAGEMAP_SCAN, arg) as number;
-        if (regions < 0) {
-          throw nativeError(koffi.errno(), `ioctl(/proc/${pid}/pagemap, PAGEMAP_SCAN)`, `${hex(reported)}-${hex(end)}`);
-        }
+        const regions = scanRange(fd, pid, arg, reported, end);
         const resumedAt = reported;
         for (let i = 0; i < regions; i++) {
           const regionEnd = readU64(vec, i * PAGE_REGION_SIZE + 8);
