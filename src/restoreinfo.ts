@@ -52,9 +52,16 @@ export interface ThreadFutexes {
  * whose bytes are put back at the end.
  */
 export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswers {
-  const withScratch = threads.map((t) => ({ tid: t.tid, scratch: scratchArea(pid, t.regs.rsp) }));
-  const injector = withScratch.find((t) => t.scratch !== null);
-  if (injector === undefined || injector.scratch === null) {
+  const vmas = readMaps(pid);
+  let injector: { tid: number; scratch: number } | undefined;
+  for (const t of threads) {
+    const scratch = scratchArea(pid, t.regs.rsp, vmas);
+    if (scratch !== null) {
+      injector = { tid: t.tid, scratch };
+      break;
+    }
+  }
+  if (injector === undefined) {
     throw new ImgfsError(Errno.EIO, `pid ${pid}: no thread has present, writable stack memory at its stack pointer to read the signal handlers into`);
   }
   const scratch = injector.scratch;
@@ -116,11 +123,10 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
  * of a private writable VMA: the kernel's copy_to_user must neither fault a new page in nor grow
  * the stack, which would change the memory the snapshot records.
  */
-function scratchArea(pid: number, rsp: bigint): number | null {
+function scratchArea(pid: number, rsp: bigint, vmas: readonly Vma[]): number | null {
   const sp = Number(BigInt.asUintN(64, rsp));
   const belowRedZone = sp - RED_ZONE - SCRATCH_SIZE;
   const candidates = [belowRedZone - (belowRedZone % 16), sp];
-  const vmas = readMaps(pid);
   return candidates.find((address) => isUsableScratch(pid, address, vmas)) ?? null;
 }
 
