@@ -8,6 +8,7 @@ import test from 'ava';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir, openHeld, readAt, readWhole } from './helpers/files.js';
+import { prng } from './helpers/prng.js';
 import { buildTarget } from './helpers/build.js';
 import {
   loadAt, loadBytes, loads, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, NT_X86_XSAVE_LAYOUT,
@@ -25,18 +26,6 @@ const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump')
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 const isFrozen = (status: TaskStatus) => status.state === 't' && status.tracerPid !== 0;
 const isReleased = (status: TaskStatus) => status.state !== 't' && status.tracerPid === 0;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing offset can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The core_threads target's ready line: heap address and worker tids. */
 function threadsInfo(target: Target): { heap: number; workers: number[] } {
@@ -373,7 +362,7 @@ test.serial('cp of the whole core and dd slices at any offset and size are byte-
   const firstLoad = loads(core).find((l) => l.filesz > 0)!;
 
   const boundaries = [0, 63, 64, note.offset, note.offset + note.filesz, firstLoad.offset, size - PAGE_SIZE, size - 1];
-  const next = random(0xc0de);
+  const next = prng(0xc0de);
   const slices: Array<{ offset: number; length: number; bs: number }> = [];
   for (const boundary of boundaries) {
     for (const delta of [-3, 0, 5]) {

@@ -7,6 +7,7 @@ import test from 'ava';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoOf, makeTempDir, openHeld, readFileAsync, readWhole } from './helpers/files.js';
+import { prng } from './helpers/prng.js';
 import {
   procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
 } from './helpers/groundtruth.js';
@@ -35,18 +36,6 @@ const isReleased = (status: TaskStatus) => status.state !== 't' && status.tracer
 
 function counterValue(target: Target): bigint {
   return readMem(target.pid, parseInt(target.info[1], 16), 8).readBigUInt64LE(0);
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing offset can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('harness: the pattern target holds its pattern, per /proc/<pid>/mem and pagemap', async (t) => {
@@ -191,7 +180,7 @@ test.serial('cp of the whole dump and dd slices at any offset and size are byte-
   const vmasEnd = VMAS_OFFSET + (image.vmas.length + 1) * VMA_RECORD_SIZE;
   const boundaries = [0, HEADER_SIZE, REGS_OFFSET + 100, MM_OFFSET, VMAS_OFFSET, VMAS_OFFSET + 20, vmasEnd,
     vmasEnd + 8, vmasEnd + PAGE_RECORD_SIZE, vmasEnd + 3 * PAGE_RECORD_SIZE + 4100, size - PAGE_RECORD_SIZE - 8, size - 8];
-  const next = random(0x1dea);
+  const next = prng(0x1dea);
   const slices: Array<{ offset: number; length: number; bs: number }> = [];
   for (const boundary of boundaries) {
     for (const delta of [-5, -1, 0, 3]) {

@@ -12,6 +12,7 @@ import { mountImgfs, repoRoot } from './mount.js';
 import { runOk } from './run.js';
 import { killAndReap, waitForExit, type Target } from './targets.js';
 import { waitUntil } from './wait.js';
+import { OutputLines } from './lines.js';
 
 const LINE_TIMEOUT_MS = 20_000;
 
@@ -122,21 +123,10 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     })();
     input.catch(() => undefined); // a restorer that fails early closes the pipe
   }
-  const seen: string[] = [];
   const restored = new Set<number>();
-  let partial = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop()!;
-    seen.push(...parts);
-    for (const wake of waiters) wake();
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const output = new OutputLines(proc, `the restorer (pid ${proc.pid})`);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => {
     resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0));
-    for (const wake of waiters) wake();
   }));
   // Registered first, so it runs last: the restored processes die before the restorer.
   t.teardown(async () => {
@@ -145,29 +135,8 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
   });
   killOnTeardown(t, () => [...restored, ...childrenOf(proc.pid!)]);
 
-  function waitForLine(match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}): Promise<string> {
-    const from = opts.from ?? 0;
-    return new Promise((resolve, reject) => {
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        settle();
-      };
-      const check = () => {
-        const line = seen.slice(from).find(match);
-        if (line !== undefined) finish(() => resolve(line));
-        else if (proc.exitCode !== null && proc.stdout!.readableEnded) {
-          finish(() => reject(new Error(`restorer exited (${proc.exitCode}) without the expected line; stdout ${JSON.stringify(seen.slice(-5))} stderr ${stderr}`)));
-        }
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(
-        `no expected line within ${opts.timeoutMs ?? LINE_TIMEOUT_MS} ms; stdout so far ${JSON.stringify(seen.slice(-5))}; stderr ${stderr}`))),
-      opts.timeoutMs ?? LINE_TIMEOUT_MS);
-      proc.stdout!.on('end', check);
-      waiters.add(check);
-      check();
-    });
-  }
+  const waitForLine = (match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}) =>
+    output.waitFor(match, { from: opts.from, timeoutMs: opts.timeoutMs ?? LINE_TIMEOUT_MS });
 
   async function restoredPid(): Promise<number> {
     if (args.includes('--detach')) {
@@ -177,16 +146,16 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     }
     // In the foreground the restored process is the restorer's child.
     const pid: number = await waitUntil('the restored process', (): number | undefined => {
-      if (proc.exitCode !== null) throw new Error(`the restorer exited (${proc.exitCode}) before restoring: ${stderr}`);
+      if (proc.exitCode !== null) throw new Error(`the restorer exited (${proc.exitCode}) before restoring: ${output.stderr}`);
       return childrenOf(proc.pid!).find(isRestored);
     }, LINE_TIMEOUT_MS, 20).then((found) => found!, (err: Error) => {
-      throw new Error(`${err.message}; children ${childrenOf(proc.pid!).map((c) => `${c}:${commOf(c)}`).join(' ')}; stderr ${stderr}`);
+      throw new Error(`${err.message}; children ${childrenOf(proc.pid!).map((c) => `${c}:${commOf(c)}`).join(' ')}; stderr ${output.stderr}`);
     });
     restored.add(pid);
     return pid;
   }
 
-  return { proc, lines: () => [...seen], stderr: () => stderr, waitForLine, exited, restoredPid };
+  return { proc, lines: () => [...output.seen], stderr: () => output.stderr, waitForLine, exited, restoredPid };
 }
 
 /** Parses the numbers of a line like "tick 12" or "counts 1 2 3 4 1". */

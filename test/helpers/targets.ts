@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
 import { buildTarget } from './build.js';
+import { OutputLines } from './lines.js';
 
 export interface Target {
   pid: number;
@@ -64,42 +65,9 @@ export async function startTarget(t: ExecutionContext, name: string, args: strin
   const proc = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => killAndReap(proc));
 
-  const seen: string[] = [];
-  const waiters = new Set<() => void>();
-  let partial = '';
-  let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop()!;
-    seen.push(...parts);
-    for (const wake of waiters) wake();
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  proc.on('exit', () => { for (const wake of waiters) wake(); });
-
-  function waitForLine(match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}): Promise<string> {
-    const from = opts.from ?? 0;
-    const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const line = seen.slice(from).find(match);
-        if (line !== undefined) return finish(() => resolve(line));
-        if (exited(proc)) {
-          return finish(() => reject(new Error(
-            `target ${name} (pid ${proc.pid}) exited (${proc.exitCode ?? proc.signalCode}) before printing the expected line; stdout: ${JSON.stringify(seen)} stderr: ${stderr}`)));
-        }
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(
-        `target ${name} (pid ${proc.pid}) printed no expected line within ${timeoutMs} ms; stdout so far: ${JSON.stringify(seen.slice(-5))} stderr: ${stderr}`))), timeoutMs);
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        settle();
-      };
-      waiters.add(check);
-      check();
-    });
-  }
+  const output = new OutputLines(proc, `target ${name} (pid ${proc.pid})`);
+  const waitForLine = (match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}) =>
+    output.waitFor(match, { from: opts.from, timeoutMs: opts.timeoutMs ?? READY_TIMEOUT_MS });
 
   await new Promise<void>((resolve, reject) => {
     proc.once('spawn', resolve);
@@ -110,7 +78,7 @@ export async function startTarget(t: ExecutionContext, name: string, args: strin
     pid: proc.pid!,
     info: ready.trim().split(/\s+/),
     proc,
-    lines: () => [...seen],
+    lines: () => [...output.seen],
     waitForLine,
     alive: () => !exited(proc),
   };
