@@ -43,7 +43,9 @@ function recoverStaleMount(mountPoint: string): void {
   try {
     statSync(mountPoint);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // created below
+    if (code !== 'ENOTCONN' && code !== 'ECONNABORTED') throw err;
     execFileSync('fusermount', ['-uz', mountPoint], { stdio: 'ignore' });
     return;
   }

@@ -69,3 +69,18 @@ test.serial('./mount.sh recovers a stale mount point whose imgfs was killed', as
   await mountSh(['-u', dir]);
   t.is(await mountEntry(dir), undefined);
 });
+
+test.serial('./mount.sh creates a mount point that does not exist yet', async (t) => {
+  const parent = await mountPoint(t);
+  const dir = path.join(parent, 'not', 'yet');
+  t.teardown(async () => {
+    if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+    for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
+    await fsp.rm(path.join(parent, 'not'), { recursive: true, force: true });
+  });
+  await mountSh([dir]);
+  t.is((await mountEntry(dir))?.type, 'fuse.imgfs');
+  t.true(await listsPids(dir), 'ls of the new mount point lists the test process pid');
+  await mountSh(['-u', dir]);
+  t.is(await mountEntry(dir), undefined, 'unmounted');
+});
