@@ -2,7 +2,7 @@
 // include/linux/elfcore.h, fs/binfmt_elf.c): the file header, program headers, and the notes with
 // the structs they carry. Little-endian, every struct with its natural alignment.
 
-import { PAGE_SIZE, type UserRegs } from './model.js';
+import { PAGE_SIZE, USER_REGS_ORDER, type UserRegs } from './model.js';
 
 export const ELF_HEADER_SIZE = 64;
 export const PROGRAM_HEADER_SIZE = 56;
@@ -50,11 +50,6 @@ const COMM_SIZE = 16;
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /** elf_gregset_t is struct user_regs_struct, in PTRACE_GETREGS order. */
-const GREGSET_ORDER: readonly (keyof UserRegs)[] = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
-  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-];
-
 /**
  * The file header of a core with `segments` program headers. At PN_XNUM or more the count moves
  * into the one section header, written at sectionHeaderOffset (the end of the file).
@@ -166,7 +161,7 @@ export function encodePrStatus(s: PrStatus): Buffer {
   b.writeInt32LE(s.pgrp, 40);
   b.writeInt32LE(s.sid, 44);
   [s.utime, s.stime, s.cutime, s.cstime].forEach((ticks, i) => writeTimeval(b, 48 + 16 * i, ticks));
-  GREGSET_ORDER.forEach((name, i) => b.writeBigUInt64LE(BigInt.asUintN(64, s.regs[name]), 112 + 8 * i));
+  USER_REGS_ORDER.forEach((name, i) => b.writeBigUInt64LE(BigInt.asUintN(64, s.regs[name]), 112 + 8 * i));
   b.writeInt32LE(1, 328); // pr_fpvalid: an NT_PRFPREG note follows
   return b;
 }

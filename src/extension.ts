@@ -9,7 +9,7 @@ import type {
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
-import { PAGE_SIZE } from './model.js';
+import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 
 /** "IMGX" in file order. */
@@ -59,12 +59,6 @@ const XSTATE_MAX_SIZE = 1 << 20;
 export const FD_KINDS: readonly FdKind[] = ['file', 'pipe', 'socket', 'tty', 'other'];
 /** On-disk code of a kind: its index in FD_KINDS, plus one (0 is never valid). */
 const fdKindCode = (kind: FdKind): number => FD_KINDS.indexOf(kind) + 1;
-
-/** user_regs_struct order, the order PTRACE_GETREGS/SETREGS use. */
-export const USER_REGS_ORDER = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
-  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-] as const satisfies readonly (keyof UserRegs)[];
 
 /** A problem in an extension, at a byte offset of the image. */
 export class ExtensionFormatError extends Error {

@@ -7,6 +7,13 @@ import type { PageIndex } from './pageindex.js';
 
 export const PAGE_SIZE = 4096;
 
+/** The fields of struct user_regs_struct (<sys/user.h>) in their order, as PTRACE_GETREGS, the
+ *  ELF core's elf_gregset_t and the image extension lay them out. */
+export const USER_REGS_ORDER = [
+  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
+  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+] as const satisfies readonly (keyof UserRegs)[];
+
 /** struct user_regs_struct from <sys/user.h>, in PTRACE_GETREGS order. */
 export interface UserRegs {
   r15: bigint; r14: bigint; r13: bigint; r12: bigint; rbp: bigint; rbx: bigint;

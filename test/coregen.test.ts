@@ -9,7 +9,7 @@ import {
 } from '../src/coregen.js';
 import type { PageSource } from '../src/extents.js';
 import { loads, parseElfCore } from './helpers/elfcore.js';
-import type { CoreInfo, MappedFile, Snapshot, ThreadState, UserRegs, Vma, VmaFacts } from '../src/model.js';
+import { USER_REGS_ORDER, type CoreInfo, type MappedFile, type Snapshot, type ThreadState, type UserRegs, type Vma, type VmaFacts } from '../src/model.js';
 import { PageIndexBuilder } from '../src/pageindex.js';
 
 const PAGE = 4096;
@@ -95,10 +95,7 @@ for (const row of rows) {
 // end, anonymous memory with two touched pages, a never written mapping, [vvar], [vdso], and the
 // unreadable [vsyscall] gate.
 
-const zeroRegs = (): UserRegs => Object.fromEntries([
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax',
-  'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-].map((name) => [name, 0n])) as unknown as UserRegs;
+const zeroRegs = (): UserRegs => Object.fromEntries(USER_REGS_ORDER.map((name) => [name, 0n])) as unknown as UserRegs;
 
 const EXE = 0x400000;
 const DATA = 0x500000;

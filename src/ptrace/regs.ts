@@ -2,7 +2,7 @@
 // the regsets (FPU/SSE, XSAVE area).
 
 import koffi from 'koffi';
-import type { UserDesc, UserRegs } from '../model.js';
+import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../model.js';
 import {
   PTRACE_GET_THREAD_AREA, PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_SET_THREAD_AREA, PTRACE_SETREGS, PTRACE_SETREGSET,
   ptraceBuffer,
@@ -10,23 +10,18 @@ import {
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from '../userdesc.js';
 
 /** struct user_regs_struct, word by word. */
-const REG_NAMES = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
-  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-] as const satisfies readonly (keyof UserRegs)[];
-
-const regsBuffer = Buffer.alloc(REG_NAMES.length * 8);
+const regsBuffer = Buffer.alloc(USER_REGS_ORDER.length * 8);
 
 export function getRegs(tid: number): UserRegs {
   ptraceBuffer(PTRACE_GETREGS, tid, 0, regsBuffer);
   const regs = {} as UserRegs;
-  REG_NAMES.forEach((name, i) => { regs[name] = regsBuffer.readBigUInt64LE(i * 8); });
+  USER_REGS_ORDER.forEach((name, i) => { regs[name] = regsBuffer.readBigUInt64LE(i * 8); });
   return regs;
 }
 
 /** Values are taken as 64-bit words: a negative bigint stands for its two's complement. */
 export function setRegs(tid: number, regs: UserRegs): void {
-  REG_NAMES.forEach((name, i) => { regsBuffer.writeBigUInt64LE(BigInt.asUintN(64, regs[name]), i * 8); });
+  USER_REGS_ORDER.forEach((name, i) => { regsBuffer.writeBigUInt64LE(BigInt.asUintN(64, regs[name]), i * 8); });
   ptraceBuffer(PTRACE_SETREGS, tid, 0, regsBuffer);
 }
 

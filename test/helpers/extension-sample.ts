@@ -2,15 +2,10 @@
 // seed of the extension fuzz test.
 
 import type { ImageExtension } from '../../src/extension-model.js';
-import type { UserDesc, UserRegs } from '../../src/model.js';
-
-const REG_NAMES = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
-  'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
-] as const;
+import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
 
 function regs(seed: number): UserRegs {
-  return Object.fromEntries(REG_NAMES.map((name, i) => [name, BigInt(seed) * 0x1_0000_0001n + BigInt(i) * 0x0101n + 0xffff_0000_0000_0000n])) as unknown as UserRegs;
+  return Object.fromEntries(USER_REGS_ORDER.map((name, i) => [name, BigInt(seed) * 0x1_0000_0001n + BigInt(i) * 0x0101n + 0xffff_0000_0000_0000n])) as unknown as UserRegs;
 }
 
 function tls(entry: number, used: boolean): UserDesc {
