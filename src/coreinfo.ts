@@ -4,6 +4,7 @@
 // frozen; readCoreShape reads what a core's size depends on without freezing anything.
 
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { encodeXsaveLayout, SIGINFO_SIZE, type XsaveComponent } from './elfnotes.js';
@@ -18,7 +19,7 @@ import { readMemory } from './ptrace/memory.js';
 import { getRegset, NT_PRFPREG, NT_X86_XSTATE } from './ptrace/regs.js';
 
 const PTRACE_GETSIGINFO = 0x4202;
-const SIGTRAP = 5;
+const { SIGTRAP } = osConstants.signals;
 const ELF_MAGIC = Buffer.from('\x7fELF', 'latin1');
 /** ELF_PRARGSZ - 1: the argument bytes NT_PRPSINFO holds. */
 const ARGS_MAX = 79;

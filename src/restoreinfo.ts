@@ -14,15 +14,14 @@ import { scanPages } from './proc/pagemap.js';
 import { readMaps } from './proc/smaps.js';
 import { injectSyscall, readBrk } from './ptrace/inject.js';
 import { readMemory } from './ptrace/memory.js';
+import { constants as osConstants } from 'node:os';
 
 const SYS_RT_SIGACTION = 13;
 const SYS_PRCTL = 157;
 const SYS_GET_ROBUST_LIST = 274;
 const PR_GET_TID_ADDRESS = 40;
-const EINVAL = 22;
-const SIGKILL = 9;
-const SIGSTOP = 19;
-const SIGCHLD = 17;
+const { EINVAL } = osConstants.errno;
+const { SIGKILL, SIGSTOP, SIGCHLD } = osConstants.signals;
 /** sizeof(sigset_t) as the kernel's rt_sigaction wants it. */
 const KERNEL_SIGSET_SIZE = 8;
 /** The x86_64 ABI lets a function use the 128 bytes below its stack pointer without moving it. */

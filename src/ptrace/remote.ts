@@ -15,6 +15,9 @@ import {
 } from './libc.js';
 import { getRegs, setRegs } from './regs.js';
 
+/** open(2)'s O_CLOEXEC, which Node's fs.constants does not carry. */
+export const O_CLOEXEC = 0o2000000;
+
 const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;
 const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;

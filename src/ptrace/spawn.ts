@@ -28,7 +28,7 @@ const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 /** glibc's posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t 80, sigset_t 128: room to spare. */
 const OPAQUE_SIZE = 512;
-const SIGKILL = 9;
+const { SIGKILL } = constants.signals;
 
 /** The program every stub runs: it only has to stay alive until we take it over. */
 const SLEEP = ['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep';

@@ -7,7 +7,7 @@
 //    over them; the kernel's own vDSO at the dumped address; the final protections.
 
 import koffi from 'koffi';
-import { readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import type { ExtensionMappedFile } from '../extension-model.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
@@ -18,6 +18,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
 import { PageWriter } from './pagewriter.js';
 import { USER_SPACE_END, type KernelVdso } from './stub.js';
+import { O_CLOEXEC } from '../ptrace/remote.js';
 
 const MAP_FIXED = 0x10;
 const MAP_GROWSDOWN = 0x100;
@@ -25,9 +26,7 @@ const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const ARCH_MAP_VDSO_64 = 0x2003;
 const AT_SYSINFO_EHDR = 33n;
-const O_RDONLY = 0;
-const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
+const { O_RDONLY, O_RDWR } = fsConstants;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
 const MAX_VMAS = 65530;
 /** Bytes copied per round when dumped pages move into a file mapping. */

@@ -6,6 +6,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { kill, waitForExit } from '../ptrace/spawn.js';
 import { restoreImage } from './restore.js';
+import { constants as osConstants } from 'node:os';
 
 export interface RestoreIo {
   out(text: string): void;
@@ -26,7 +27,6 @@ export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-
 `;
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
-const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3, SIGUSR2: 12 };
 
 interface Options {
   file: string;
@@ -101,7 +101,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
 async function waitInForeground(pid: number): Promise<number> {
   const forward = (signal: NodeJS.Signals) => {
     try {
-      kill(pid, SIGNAL_NUMBERS[signal]);
+      kill(pid, osConstants.signals[signal]);
     } catch {
       // It has just exited: the wait below reports it.
     }

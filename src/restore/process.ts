@@ -2,7 +2,8 @@
 // (PR_SET_MM_MAP), the executable, its name, the working directory, the signal dispositions and
 // the open files. Each is set by system calls the stub runs.
 
-import { statSync } from 'node:fs';
+import { constants as fsConstants, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import type { ExtensionFd, ExtensionSigaction, ImageExtension } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
@@ -10,6 +11,7 @@ import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { O_CLOEXEC } from '../ptrace/remote.js';
 
 /** The mm record's image offset. */
 const MM_OFFSET = HEADER_SIZE + REGS_SIZE;
@@ -22,16 +24,12 @@ const PRCTL_MM_MAP_SIZE = 104;
 const TASK_COMM_LEN = 15;
 /** Enough of the argument area for any program name. */
 const ARGV0_MAX = 256;
-const SIGKILL = 9;
-const SIGSTOP = 19;
+const { SIGKILL, SIGSTOP } = osConstants.signals;
 const SEEK_SET = 0;
 const O_ACCMODE = 3;
-const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
-const O_NOCTTY = 0o400;
+const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = fsConstants;
 /** Flags that would change the file if it were opened again with them. */
-const O_CREAT_EXCL_TRUNC = 0o100 | 0o200 | 0o1000;
-const O_DIRECTORY = 0o200000;
+const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
 
 /**
  * Sets the mm bounds, the exact brk, the auxiliary vector and the executable with one

@@ -28,7 +28,7 @@ const SYS_MMAP = 9;
 const MAP_FIXED_NOREPLACE = 0x100000;
 const PR_SET_PDEATHSIG = 1;
 const PR_SET_NAME = 15;
-const SIGKILL = 9;
+const { SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
 
 /** One of the kernel's special mappings as the stub shows them: [vvar], [vvar_vclock], [vdso]. */
