@@ -32,7 +32,17 @@ export interface OpenFile {
   layout: Layout;
 }
 
+/**
+ * How long a preview size is served again. The kernel asks for a file's attributes twice on the
+ * way to an open (LOOKUP, then GETATTR for the permission check) and each preview walks the page
+ * tables (about 5 ms per GiB). The kernel itself takes LOOKUP's attributes as fresh until the next
+ * jiffy (4 ms at HZ=250), so a reuse window of 1 ms adds no staleness that it does not have.
+ */
+const PREVIEW_REUSE_MS = 1;
+
 export class SnapshotStore {
+  /** The last preview: key (session key and kind), size, and when it was computed. */
+  private lastPreview = { key: '', size: 0, at: -Infinity };
   private readonly sessions = new LRUCache<string, Session>({
     max: 65536,
     dispose: (session) => endSession(session),
@@ -73,8 +83,15 @@ export class SnapshotStore {
 
   /** Size of a file of pid: its open snapshot's, or what a snapshot taken now would give. */
   size(pid: number, kind: FileKind): number {
-    const session = this.sessions.get(sessionKey(pid));
-    return session && !session.gone ? layoutOf(session, kind).size : kind.previewSize(pid);
+    const key = sessionKey(pid);
+    const session = this.sessions.get(key);
+    if (session && !session.gone) return layoutOf(session, kind).size;
+    const previewKey = `${key}/${kind.name}`;
+    const last = this.lastPreview;
+    if (last.key === previewKey && performance.now() - last.at < PREVIEW_REUSE_MS) return last.size;
+    const size = kind.previewSize(pid);
+    this.lastPreview = { key: previewKey, size, at: performance.now() };
+    return size;
   }
 
   /** Lets every frozen task run on: for unmount and shutdown. */

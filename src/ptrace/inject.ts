@@ -98,15 +98,23 @@ function resumeToSyscallStop(tid: number, deadline: number, heldSignals: number[
   }
 }
 
+/**
+ * Polls without sleeping first: the thread stops again within microseconds of an injected syscall,
+ * well before the shortest sleep would end (timer slack alone is 50 µs), and a snapshot runs
+ * several injections per thread.
+ */
+const EAGER_POLLS = 200;
+
 function awaitStop(tid: number, deadline: number): { signal: number; event: number } {
   let pauseUs = 20;
-  for (;;) {
+  for (let polls = 0; ; polls++) {
     const result = waitpid(tid, __WALL | WNOHANG);
     if (result.kind === 'stopped') return result;
     if (result.kind !== 'none') throw nativeError(ESRCH, `inject(${tid})`, `thread ${tid} exited during a syscall injection`);
     if (performance.now() > deadline) {
       throw nativeError(ETIMEDOUT, `inject(${tid})`, `thread ${tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
     }
+    if (polls < EAGER_POLLS) continue;
     usleep(pauseUs);
     pauseUs = Math.min(pauseUs * 2, 1000);
   }

@@ -3,6 +3,7 @@ declare module 'fuse-native' {
   export default class Fuse {
     constructor(mountPoint: string, ops: object, options: object);
     _fuseOptions(): string;
+    _makeHandlerArray(): unknown[];
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
   }
