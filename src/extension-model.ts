@@ -18,6 +18,11 @@ export interface ImageExtension {
   /** Signal dispositions 1..64 (index 0 is signal 1). */
   sigactions: ExtensionSigaction[];
   fds: ExtensionFd[];
+  /**
+   * Signals sent to the process and not yet delivered (its shared queue), oldest first: each a
+   * 128-byte siginfo_t. Absent in older images.
+   */
+  sharedPendingSignals?: Buffer[];
 }
 
 export interface ExtensionThread {
@@ -38,6 +43,27 @@ export interface ExtensionThread {
   clearChildTid?: number;
   /** The robust futex list the kernel walks when the thread exits (set_robust_list). Absent in older images. */
   robustList?: RobustList;
+  /** The thread's restartable-sequence registration (rseq(2)). Absent in older images. */
+  rseq?: RseqArea;
+  /** The thread's alternate signal stack (sigaltstack). Absent in older images. */
+  sigaltstack?: SignalStack;
+  /** Signals sent to this thread and not yet delivered, oldest first: 128-byte siginfo_t each. Absent in older images. */
+  pendingSignals?: Buffer[];
+}
+
+/** stack_t as sigaltstack(2) reports it. */
+export interface SignalStack {
+  sp: number;
+  /** SS_DISABLE (2): none; SS_ONSTACK (1): the thread was running on it; SS_AUTODISARM (1 << 31). */
+  flags: number;
+  size: number;
+}
+
+/** rseq(2)'s arguments: the area's address (0: none registered), its length and the abort signature. */
+export interface RseqArea {
+  address: number;
+  length: number;
+  signature: number;
 }
 
 /** set_robust_list's arguments: the list head's address (0: none) and its size. */

@@ -5,7 +5,8 @@
 // an ExtensionFormatError naming the byte offset in the image.
 
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, RseqArea,
+  SignalStack,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -33,6 +34,9 @@ export const RecordType = {
   SIGACTIONS: 7,
   FD: 8,
   THREAD_FUTEX: 9,
+  THREAD_RSEQ: 10,
+  THREAD_SIGALTSTACK: 11,
+  PENDING_SIGNALS: 12,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -52,6 +56,14 @@ export const SIGACTIONS_FIXED_SIZE = 8;
 export const FD_FIXED_SIZE = 4 * 4 + 8;
 /** A THREAD_FUTEX record: tid, pad, clear_child_tid, robust list head, robust list length. */
 export const THREAD_FUTEX_SIZE = 4 + 4 + 3 * 8;
+/** A THREAD_RSEQ record: tid, length, address, signature, pad. */
+export const THREAD_RSEQ_SIZE = 4 + 4 + 8 + 4 + 4;
+/** A THREAD_SIGALTSTACK record: tid, flags, sp, size. */
+export const THREAD_SIGALTSTACK_SIZE = 4 + 4 + 8 + 8;
+/** Fixed part of a PENDING_SIGNALS record: tid (0: the process's shared queue), count; count siginfos follow. */
+export const PENDING_SIGNALS_FIXED_SIZE = 8;
+/** siginfo_t as user space sees it. */
+export const SIGINFO_SIZE = 128;
 const AUXV_ENTRY_SIZE = 16;
 /** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
 const XSTATE_MAX_SIZE = 1 << 20;
@@ -82,7 +94,13 @@ export interface ExtensionShape {
   exe: string;
   cwd: string;
   auxvLength: number;
-  threads: { tlsCount: number; xstateSize: number; futexes: boolean }[];
+  threads: {
+    tlsCount: number; xstateSize: number; futexes: boolean; rseq: boolean; sigaltstack: boolean;
+    /** Signals in the thread's queue; null: no PENDING_SIGNALS record. */
+    pendingSignals: number | null;
+  }[];
+  /** Signals in the shared queue; null: no PENDING_SIGNALS record. */
+  sharedPendingSignals: number | null;
   filePaths: string[];
   fdTargets: string[];
 }
@@ -92,7 +110,11 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     exe: ext.exe,
     cwd: ext.cwd,
     auxvLength: ext.auxv.length,
-    threads: ext.threads.map((t) => ({ tlsCount: t.tls.length, xstateSize: t.xstate.length, futexes: hasFutexRecord(t) })),
+    threads: ext.threads.map((t) => ({
+      tlsCount: t.tls.length, xstateSize: t.xstate.length, futexes: hasFutexRecord(t), rseq: t.rseq !== undefined,
+      sigaltstack: t.sigaltstack !== undefined, pendingSignals: t.pendingSignals?.length ?? null,
+    })),
+    sharedPendingSignals: ext.sharedPendingSignals?.length ?? null,
     filePaths: ext.files.map((f) => f.path),
     fdTargets: ext.fds.map((f) => f.target),
   };
@@ -110,6 +132,10 @@ export function extensionSize(shape: ExtensionShape): number {
     recordSize(SIGACTIONS_FIXED_SIZE + SIGNAL_COUNT * SIGACTION_SIZE) +
     shape.fdTargets.reduce((sum, target) => sum + recordSize(FD_FIXED_SIZE + utf8Length(target)), 0) +
     shape.threads.filter((t) => t.futexes).length * recordSize(THREAD_FUTEX_SIZE) +
+    shape.threads.filter((t) => t.rseq).length * recordSize(THREAD_RSEQ_SIZE) +
+    shape.threads.filter((t) => t.sigaltstack).length * recordSize(THREAD_SIGALTSTACK_SIZE) +
+    [shape.sharedPendingSignals, ...shape.threads.map((t) => t.pendingSignals)]
+      .reduce<number>((sum, count) => sum + (count === null ? 0 : recordSize(PENDING_SIGNALS_FIXED_SIZE + count * SIGINFO_SIZE)), 0) +
     recordSize(0);
 }
 
@@ -144,6 +170,11 @@ class RecordWriter {
   get size(): number {
     return this.pos;
   }
+}
+
+function u32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new FormatError(`${what} ${value} does not fit in a u32`);
+  return value;
 }
 
 /** A u64 field; a number must be a safe integer, as the decoder reads it back into one. */
@@ -223,6 +254,37 @@ function writeThreadFutex(w: RecordWriter, t: ExtensionThread): void {
   w.buf.writeBigUInt64LE(u64(t.robustList?.len ?? 0, `thread ${t.tid} robust list length`), at + 24);
 }
 
+/** A thread's rseq registration; address 0 when it had none. */
+function writeThreadRseq(w: RecordWriter, t: ExtensionThread & { rseq: RseqArea }): void {
+  const at = w.record(RecordType.THREAD_RSEQ, THREAD_RSEQ_SIZE);
+  w.buf.writeUInt32LE(t.tid, at);
+  w.buf.writeUInt32LE(u32(t.rseq.length, `thread ${t.tid} rseq length`), at + 4);
+  w.buf.writeBigUInt64LE(u64(t.rseq.address, `thread ${t.tid} rseq address`), at + 8);
+  w.buf.writeUInt32LE(u32(t.rseq.signature, `thread ${t.tid} rseq signature`), at + 16);
+}
+
+function writeThreadSigaltstack(w: RecordWriter, t: ExtensionThread & { sigaltstack: SignalStack }): void {
+  const at = w.record(RecordType.THREAD_SIGALTSTACK, THREAD_SIGALTSTACK_SIZE);
+  w.buf.writeUInt32LE(t.tid, at);
+  w.buf.writeUInt32LE(u32(t.sigaltstack.flags, `thread ${t.tid} sigaltstack flags`), at + 4);
+  w.buf.writeBigUInt64LE(u64(t.sigaltstack.sp, `thread ${t.tid} sigaltstack sp`), at + 8);
+  w.buf.writeBigUInt64LE(u64(t.sigaltstack.size, `thread ${t.tid} sigaltstack size`), at + 16);
+}
+
+/** One queue of pending signals: a thread's (tid), or the process's shared one (tid 0). */
+function writePendingSignals(w: RecordWriter, tid: number, signals: readonly Buffer[]): void {
+  const what = tid === 0 ? 'the shared queue' : `thread ${tid}'s queue`;
+  const at = w.record(RecordType.PENDING_SIGNALS, PENDING_SIGNALS_FIXED_SIZE + signals.length * SIGINFO_SIZE);
+  w.buf.writeUInt32LE(tid, at);
+  w.buf.writeUInt32LE(signals.length, at + 4);
+  signals.forEach((info, i) => {
+    if (info.length !== SIGINFO_SIZE) throw new FormatError(`a siginfo of ${info.length} bytes in ${what}, not ${SIGINFO_SIZE}`);
+    const signal = info.readInt32LE(0);
+    if (signal < 1 || signal > SIGNAL_COUNT) throw new FormatError(`a siginfo of signal ${signal} in ${what}`);
+    info.copy(w.buf, at + PENDING_SIGNALS_FIXED_SIZE + i * SIGINFO_SIZE);
+  });
+}
+
 export function encodeExtension(ext: ImageExtension): Buffer {
   const size = extensionSize(shapeOf(ext));
   const w = new RecordWriter(Buffer.alloc(size));
@@ -238,6 +300,10 @@ export function encodeExtension(ext: ImageExtension): Buffer {
   writeSigactions(w, ext.sigactions);
   for (const fd of ext.fds) writeFd(w, fd);
   for (const thread of ext.threads.filter(hasFutexRecord)) writeThreadFutex(w, thread);
+  for (const thread of ext.threads) if (thread.rseq) writeThreadRseq(w, { ...thread, rseq: thread.rseq });
+  for (const thread of ext.threads) if (thread.sigaltstack) writeThreadSigaltstack(w, { ...thread, sigaltstack: thread.sigaltstack });
+  if (ext.sharedPendingSignals) writePendingSignals(w, 0, ext.sharedPendingSignals);
+  for (const thread of ext.threads) if (thread.pendingSignals) writePendingSignals(w, thread.tid, thread.pendingSignals);
   w.record(RecordType.END, 0);
   if (w.size !== size) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${size}`);
   return w.buf;
@@ -376,32 +442,75 @@ function readMappedFile(r: RecordView, previousEnd: number): ExtensionMappedFile
   };
 }
 
-interface ThreadFutex extends Required<Pick<ExtensionThread, 'clearChildTid' | 'robustList'>> {
+/** The values a per-thread record adds to its THREAD record, which may come before or after it. */
+interface ThreadPart {
   tid: number;
-  /** Image offset of the record, for an error found once all THREAD records are known. */
-  at: number;
+  /** The record, for an error found once all THREAD records are known. */
+  record: RecordView;
+  values: Partial<ExtensionThread>;
 }
 
-function readThreadFutex(r: RecordView): ThreadFutex {
-  r.expectLength(THREAD_FUTEX_SIZE);
+/** The u32 tid at payload byte 0 of a per-thread record. */
+function readTid(r: RecordView): number {
   const tid = r.payload.readUInt32LE(0);
   if (tid === 0 || tid > 0x3fff_ffff) r.fail(0, `tid ${tid} is not a thread id`);
+  return tid;
+}
+
+function readThreadFutex(r: RecordView): ThreadPart {
+  r.expectLength(THREAD_FUTEX_SIZE);
+  const tid = readTid(r);
   if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
   return {
     tid,
-    at: r.at,
-    clearChildTid: r.number(8, 'clear_child_tid'),
-    robustList: { head: r.number(16, 'robust list head'), len: r.number(24, 'robust list length') },
+    record: r,
+    values: {
+      clearChildTid: r.number(8, 'clear_child_tid'),
+      robustList: { head: r.number(16, 'robust list head'), len: r.number(24, 'robust list length') },
+    },
   };
 }
 
-/** Gives each THREAD_FUTEX record's values to its thread (records come in any order). */
-function attachThreadFutexes(threads: ExtensionThread[], futexes: readonly ThreadFutex[]): void {
-  for (const { tid, at, clearChildTid, robustList } of futexes) {
+function readThreadRseq(r: RecordView): ThreadPart {
+  r.expectLength(THREAD_RSEQ_SIZE);
+  const tid = readTid(r);
+  if (r.payload.readUInt32LE(20) !== 0) r.fail(20, 'pad is not 0');
+  const rseq = { length: r.payload.readUInt32LE(4), address: r.number(8, 'rseq address'), signature: r.payload.readUInt32LE(16) };
+  return { tid, record: r, values: { rseq } };
+}
+
+function readThreadSigaltstack(r: RecordView): ThreadPart {
+  r.expectLength(THREAD_SIGALTSTACK_SIZE);
+  const sigaltstack = { flags: r.payload.readUInt32LE(4), sp: r.number(8, 'sigaltstack sp'), size: r.number(16, 'sigaltstack size') };
+  return { tid: readTid(r), record: r, values: { sigaltstack } };
+}
+
+/** A queue of pending signals: tid 0 for the shared one. */
+function readPendingSignals(r: RecordView): { tid: number; signals: Buffer[] } {
+  r.expectAtLeast(PENDING_SIGNALS_FIXED_SIZE);
+  const tid = r.payload.readUInt32LE(0);
+  if (tid !== 0) readTid(r);
+  const count = r.payload.readUInt32LE(4);
+  if (count > (r.payload.length - PENDING_SIGNALS_FIXED_SIZE) / SIGINFO_SIZE) r.fail(4, `${count} signals do not fit the record`);
+  r.expectLength(PENDING_SIGNALS_FIXED_SIZE + count * SIGINFO_SIZE);
+  const signals = Array.from({ length: count }, (_, i) => {
+    const pos = PENDING_SIGNALS_FIXED_SIZE + i * SIGINFO_SIZE;
+    const signal = r.payload.readInt32LE(pos);
+    if (signal < 1 || signal > SIGNAL_COUNT) r.fail(pos, `si_signo ${signal} is not a signal`);
+    return Buffer.from(r.payload.subarray(pos, pos + SIGINFO_SIZE));
+  });
+  return { tid, signals };
+}
+
+/** Gives each per-thread record's values to its thread; a second record of a kind is an error. */
+function attachThreadParts(threads: ExtensionThread[], parts: readonly ThreadPart[]): void {
+  for (const { tid, record, values } of parts) {
     const thread = threads.find((t) => t.tid === tid);
-    if (thread === undefined) throw new ExtensionFormatError(at, `THREAD_FUTEX record: thread ${tid} has no THREAD record`);
-    if (thread.robustList !== undefined) throw new ExtensionFormatError(at, `THREAD_FUTEX record: a second one for thread ${tid}`);
-    Object.assign(thread, { clearChildTid, robustList });
+    if (thread === undefined) throw new ExtensionFormatError(record.at, `${record.name} record: thread ${tid} has no THREAD record`);
+    if (Object.keys(values).some((key) => thread[key as keyof ExtensionThread] !== undefined)) {
+      throw new ExtensionFormatError(record.at, `${record.name} record: a second one for thread ${tid}`);
+    }
+    Object.assign(thread, values);
   }
 }
 
@@ -463,7 +572,7 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
   const threads: ExtensionThread[] = [];
   const files: ExtensionMappedFile[] = [];
   const fds: ExtensionFd[] = [];
-  const futexes: ThreadFutex[] = [];
+  const threadParts: ThreadPart[] = [];
   let pos = EXTENSION_HEADER_SIZE;
   for (;;) {
     const at = base + pos;
@@ -488,7 +597,7 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
       case RecordType.END:
         r.expectLength(0);
         if (next !== length) throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${base + length}`);
-        attachThreadFutexes(threads, futexes);
+        attachThreadParts(threads, threadParts);
         return complete({ ...found, threads, files, fds }, at);
       case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
       case RecordType.CWD: once('cwd', () => r.text(0, 'path')); break;
@@ -508,8 +617,20 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
         fds.push(readFd(r, fds.length > 0 ? fds[fds.length - 1].fd : -1));
         break;
       case RecordType.THREAD_FUTEX:
-        futexes.push(readThreadFutex(r));
+        threadParts.push(readThreadFutex(r));
         break;
+      case RecordType.THREAD_RSEQ:
+        threadParts.push(readThreadRseq(r));
+        break;
+      case RecordType.THREAD_SIGALTSTACK:
+        threadParts.push(readThreadSigaltstack(r));
+        break;
+      case RecordType.PENDING_SIGNALS: {
+        const { tid, signals } = readPendingSignals(r);
+        if (tid === 0) once('sharedPendingSignals', () => signals);
+        else threadParts.push({ tid, record: r, values: { pendingSignals: signals } });
+        break;
+      }
       // Any other type is a later version's record: skipped.
     }
     pos = next;

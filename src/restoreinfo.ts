@@ -1,50 +1,67 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
-// signal dispositions and each thread's exit futexes (which only the task itself can ask the
-// kernel for), the files behind its mappings, and its open file descriptors. The rest (registers, FPU state, masks, auxv) the
-// snapshot has already read. previewExtensionSize tells the extension's size without freezing.
+// signal dispositions and each thread's exit futexes and alternate signal stack (which only the
+// task itself can ask the kernel for), each thread's rseq area, the files behind its mappings,
+// and its open file descriptors. The rest (registers, FPU state, masks, auxv) the snapshot has
+// already read. previewExtensionSize tells the extension's size without freezing.
 
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
-import type { ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, RobustList } from './extension-model.js';
+import type {
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, RobustList, RseqArea, SignalStack,
+} from './extension-model.js';
 import { extensionSize, SIGACTION_SIZE, SIGNAL_COUNT } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps } from './proc/smaps.js';
+import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, readBrk } from './ptrace/inject.js';
 import { readMemory } from './ptrace/memory.js';
+import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
 
 const SYS_RT_SIGACTION = 13;
+const SYS_SIGALTSTACK = 131;
 const SYS_PRCTL = 157;
 const SYS_GET_ROBUST_LIST = 274;
 const PR_GET_TID_ADDRESS = 40;
-const { EINVAL } = osConstants.errno;
+const { EINVAL, EIO } = osConstants.errno;
 const { SIGKILL, SIGSTOP, SIGCHLD } = osConstants.signals;
 /** sizeof(sigset_t) as the kernel's rt_sigaction wants it. */
 const KERNEL_SIGSET_SIZE = 8;
 /** The x86_64 ABI lets a function use the 128 bytes below its stack pointer without moving it. */
 const RED_ZONE = 128;
+/** stack_t: void *ss_sp, int ss_flags (padded to 8), size_t ss_size. */
+const STACK_T_SIZE = 24;
 /** Room for the largest answer an injected call writes: a struct sigaction. */
-const SCRATCH_SIZE = SIGACTION_SIZE;
+const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE);
 
-/** What only the task itself can tell, asked with injected system calls. */
+/** What only the task itself can tell, asked with injected system calls; and its pending signals. */
 export interface TaskAnswers {
   brk: number;
   sigactions: ExtensionSigaction[];
+  sharedPendingSignals: Buffer[];
   /** One per thread, in the order askTask was given them. */
-  threadFutexes: ThreadFutexes[];
-}
-
-/** What the kernel does with a thread's memory when the thread exits. */
-export interface ThreadFutexes {
-  clearChildTid: number;
-  robustList: RobustList;
+  threads: ThreadAnswers[];
 }
 
 /**
- * Asks a frozen task for its exact brk, its signal dispositions and each thread's exit futexes.
+ * What a thread's own calls tell (what the kernel does with its memory when it exits, its
+ * alternate signal stack), and its pending signals.
+ */
+export interface ThreadAnswers {
+  clearChildTid: number;
+  robustList: RobustList;
+  sigaltstack: SignalStack;
+  pendingSignals: Buffer[];
+}
+
+/**
+ * Asks a frozen task for its exact brk, its signal dispositions and each thread's exit futexes
+ * and alternate signal stack. The pending signals are read first: a thread that runs an injected
+ * call takes any signal it does not block off its queue on the way back (a stopped task has
+ * those), and the injection queues it again without its siginfo.
  * Runs before the snapshot scans pages: an injected syscall may fault in the page of the
  * instruction it runs, and the scan must see the memory as the dump will read it. The answers
  * land in one thread's scratch area, which every thread can write (they share the memory), and
@@ -63,13 +80,20 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
   if (injector === undefined) {
     throw new ImgfsError(Errno.EIO, `pid ${pid}: no thread has present, writable stack memory at its stack pointer to read the signal handlers into`);
   }
+  const sharedPendingSignals = peekPendingSignals(pid, true);
+  const pendingSignals = threads.map((t) => peekPendingSignals(t.tid, false));
   const scratch = injector.scratch;
   const saved = readMemory(pid, scratch, SCRATCH_SIZE);
   try {
     return {
       brk: readBrk(injector.tid),
       sigactions: readSigactions(pid, injector.tid, scratch),
-      threadFutexes: threads.map((t) => readThreadFutexes(pid, t.tid, scratch)),
+      sharedPendingSignals,
+      threads: threads.map((t, i) => ({
+        ...readThreadFutexes(pid, t.tid, scratch),
+        sigaltstack: readSigaltstack(pid, t.tid, scratch),
+        pendingSignals: pendingSignals[i],
+      })),
     };
   } finally {
     writeMemory(pid, scratch, saved);
@@ -91,22 +115,30 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
       sigmask: stop.threads[i].sigBlocked,
       fpregs: stop.threads[i].fpregs,
       xstate: stop.threads[i].xstate,
-      ...answers.threadFutexes[i],
+      ...answers.threads[i],
+      rseq: readRseq(t.tid),
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,
     fds: readFds(pid),
+    sharedPendingSignals: answers.sharedPendingSignals,
   };
 }
 
 /** The size the extension of pid would have if it were frozen now, with these VMAs. */
 export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number {
   const xstateSize = xstateFormat().size;
+  const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
   return extensionSize({
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
-    threads: readdirSync(`/proc/${pid}/task`).map(() => ({ tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true })),
+    // A pending bit is one queued signal, but for a real-time signal queued more than once.
+    threads: readdirSync(`/proc/${pid}/task`).map((tid) => ({
+      tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
+      pendingSignals: pending(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')),
+    })),
+    sharedPendingSignals: popcount(statusMask(readFileSync(`/proc/${pid}/status`, 'latin1'), 'ShdPnd')),
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fdTargets: readFds(pid).map((fd) => fd.target),
   });
@@ -147,8 +179,7 @@ function isUsableScratch(pid: number, address: number, vmas: readonly Vma[]): bo
  */
 function readSigactions(pid: number, tid: number, scratch: number): ExtensionSigaction[] {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-  const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
-  const asked = mask('SigCgt') | mask('SigIgn') | (1n << BigInt(SIGCHLD - 1));
+  const asked = statusMask(status, 'SigCgt') | statusMask(status, 'SigIgn') | (1n << BigInt(SIGCHLD - 1));
   const actions: ExtensionSigaction[] = [];
   for (let signal = 1; signal <= SIGNAL_COUNT; signal++) {
     if (signal === SIGKILL || signal === SIGSTOP || !(asked & (1n << BigInt(signal - 1)))) {
@@ -167,13 +198,24 @@ function readSigactions(pid: number, tid: number, scratch: number): ExtensionSig
   return actions;
 }
 
+/** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */
+function statusMask(status: string, name: string): bigint {
+  return BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+}
+
+function popcount(mask: bigint): number {
+  let count = 0;
+  for (let rest = mask; rest !== 0n; rest &= rest - 1n) count++;
+  return count;
+}
+
 /**
  * A thread's clear_child_tid (prctl(PR_GET_TID_ADDRESS), which answers for the calling thread
  * only) and robust list head (get_robust_list(0, &head, &len)), each asked of the thread itself.
  * A kernel without CONFIG_CHECKPOINT_RESTORE refuses PR_GET_TID_ADDRESS (EINVAL): the address is
  * then recorded as 0, and the restored thread wakes no pthread_join, as before this was recorded.
  */
-function readThreadFutexes(pid: number, tid: number, scratch: number): ThreadFutexes {
+function readThreadFutexes(pid: number, tid: number, scratch: number): Pick<ThreadAnswers, 'clearChildTid' | 'robustList'> {
   let clearChildTid = 0;
   const asked = BigInt.asIntN(64, injectSyscall(tid, SYS_PRCTL, [PR_GET_TID_ADDRESS, scratch]));
   if (asked === 0n) clearChildTid = Number(readMemory(pid, scratch, 8).readBigUInt64LE(0));
@@ -183,6 +225,30 @@ function readThreadFutexes(pid: number, tid: number, scratch: number): ThreadFut
   injectChecked(pid, tid, 'get_robust_list', SYS_GET_ROBUST_LIST, [0, scratch, scratch + 8]);
   const robust = readMemory(pid, scratch, 16);
   return { clearChildTid, robustList: { head: Number(robust.readBigUInt64LE(0)), len: Number(robust.readBigUInt64LE(8)) } };
+}
+
+/**
+ * The thread's alternate signal stack, which only the thread itself can ask for:
+ * sigaltstack(NULL, &old). Its flags say SS_ONSTACK when the thread was running on it.
+ */
+function readSigaltstack(pid: number, tid: number, scratch: number): SignalStack {
+  injectChecked(pid, tid, 'sigaltstack', SYS_SIGALTSTACK, [0, scratch]);
+  const old = readMemory(pid, scratch, STACK_T_SIZE);
+  return { sp: Number(old.readBigUInt64LE(0)), flags: old.readUInt32LE(8), size: Number(old.readBigUInt64LE(16)) };
+}
+
+/**
+ * The thread's rseq registration, which glibc makes for every thread and which the kernel keeps
+ * updated (the CPU the thread runs on, read by sched_getcpu). A kernel that cannot tell (before
+ * 5.13, or without CONFIG_RSEQ: EIO) gets address 0: nothing to register again.
+ */
+function readRseq(tid: number): RseqArea {
+  try {
+    return getRseqConfiguration(tid);
+  } catch (err) {
+    if (err instanceof NativeError && err.errno === EIO) return { address: 0, length: 0, signature: 0 };
+    throw err;
+  }
 }
 
 /** Injects a call that returns 0 on success; anything else is an error naming it. */

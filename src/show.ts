@@ -132,14 +132,16 @@ const SIGNAL_NAMES = [
 ];
 const signalName = (signal: number): string => `SIG${SIGNAL_NAMES[signal - 1] ?? signal}`;
 const SIG_IGN = 1n;
+const SS_FLAGS: readonly [bigint, string][] = [[0x1n, 'SS_ONSTACK'], [0x2n, 'SS_DISABLE'], [0x8000_0000n, 'SS_AUTODISARM']];
 const SA_FLAGS: readonly [bigint, string][] = [
   [0x1n, 'SA_NOCLDSTOP'], [0x2n, 'SA_NOCLDWAIT'], [0x4n, 'SA_SIGINFO'], [0x0400_0000n, 'SA_RESTORER'],
   [0x0800_0000n, 'SA_ONSTACK'], [0x1000_0000n, 'SA_RESTART'], [0x4000_0000n, 'SA_NODEFER'], [0x8000_0000n, 'SA_RESETHAND'],
 ];
 
-function saFlags(flags: bigint): string {
-  const names = SA_FLAGS.filter(([bit]) => flags & bit).map(([, name]) => name);
-  const rest = SA_FLAGS.reduce((left, [bit]) => left & ~bit, flags);
+/** Flag bits by name, joined with |; bits without a name in hex. */
+function flagNames(flags: bigint, known: readonly [bigint, string][]): string {
+  const names = known.filter(([bit]) => flags & bit).map(([, name]) => name);
+  const rest = known.reduce((left, [bit]) => left & ~bit, flags);
   if (rest !== 0n) names.push(hex(rest));
   return names.length > 0 ? names.join('|') : '0';
 }
@@ -167,6 +169,33 @@ function threadFutexText(t: ExtensionThread): string {
   return `  clear_child_tid ${hex(t.clearChildTid ?? 0)}  robust_list ${hex(robust.head)} (${robust.len} bytes)`;
 }
 
+/** What else the image records about a thread, one indented line each. */
+function threadStateLines(t: ExtensionThread): string[] {
+  const lines: string[] = [];
+  if (t.rseq) {
+    const { address, length, signature } = t.rseq;
+    lines.push(address === 0 ? '    rseq none' : `    rseq ${hex(address)} (${length} bytes, signature ${hex(signature)})`);
+  }
+  if (t.sigaltstack) {
+    const { sp, size, flags } = t.sigaltstack;
+    lines.push(`    sigaltstack ${hex(sp)} (${size} bytes, flags ${flagNames(BigInt(flags), SS_FLAGS)})`);
+  }
+  for (const info of t.pendingSignals ?? []) lines.push(`    pending ${siginfoText(info)}`);
+  return lines;
+}
+
+/** si_code values of signals a process sent (kill, sigqueue, a timer, a message queue, tgkill). */
+const SI_CODES = new Map([[0, 'SI_USER'], [-1, 'SI_QUEUE'], [-2, 'SI_TIMER'], [-3, 'SI_MESGQ'], [-6, 'SI_TKILL']]);
+
+/** A siginfo_t: the signal, how it was sent, and for a process's signal who sent it (and its value). */
+function siginfoText(info: Buffer): string {
+  const code = info.readInt32LE(8);
+  const head = `${signalName(info.readInt32LE(0))} ${SI_CODES.get(code) ?? `code ${code}`}`;
+  if (!SI_CODES.has(code) || code === -2) return head;
+  const sender = `${head} pid ${info.readInt32LE(16)} uid ${info.readUInt32LE(20)}`;
+  return code === -1 || code === -3 ? `${sender} value ${hex(info.readBigUInt64LE(24))}` : sender;
+}
+
 function formatExtension({ offset, length, version, content: ext }: ShownExtension): string[] {
   const range = (start: number, end: number) => `${start.toString(16).padStart(12, '0')}-${end.toString(16).padStart(12, '0')}`;
   const handled = ext.sigactions.map((a, i) => ({ ...a, signal: i + 1 })).filter((a) => a.handler !== 0n);
@@ -178,8 +207,11 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     `  auxv ${ext.auxv.length / 16} entries`,
     '',
     `threads (${ext.threads.length})`,
-    ...ext.threads.map((t) => `  tid ${t.tid}  ip ${word(t.regs.rip)}  sp ${word(t.regs.rsp)}  fs_base ${word(t.regs.fs_base)}  ` +
-      `sigmask ${hex(t.sigmask)}  xstate ${t.xstate.length} bytes${threadFutexText(t)}`),
+    ...ext.threads.flatMap((t) => [
+      `  tid ${t.tid}  ip ${word(t.regs.rip)}  sp ${word(t.regs.rsp)}  fs_base ${word(t.regs.fs_base)}  ` +
+        `sigmask ${hex(t.sigmask)}  xstate ${t.xstate.length} bytes${threadFutexText(t)}`,
+      ...threadStateLines(t),
+    ]),
     '',
     `mapped files (${ext.files.length})`,
     ...ext.files.map((f) => `  ${range(f.start, f.end)} dev ${deviceName(f.dev)} inode ${f.inode} size ${f.size} ` +
@@ -187,11 +219,16 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     '',
     `signal dispositions other than SIG_DFL (${handled.length})`,
     ...handled.map((a) => `  ${signalName(a.signal).padEnd(10)} ${a.handler === SIG_IGN ? 'SIG_IGN' : `handler ${hex(a.handler)}`}` +
-      `  flags ${saFlags(a.flags)}  mask ${hex(a.mask)}  restorer ${hex(a.restorer)}`),
+      `  flags ${flagNames(a.flags, SA_FLAGS)}  mask ${hex(a.mask)}  restorer ${hex(a.restorer)}`),
     '',
     `open file descriptors (${ext.fds.length})`,
     ...ext.fds.map((f) => `  ${String(f.fd).padStart(4)} ${f.kind.padEnd(6)} flags 0${f.flags.toString(8).padStart(6, '0')} ` +
       `pos ${f.offset} ${f.target}`),
+    ...(ext.sharedPendingSignals ? [
+      '',
+      `pending signals of the process (${ext.sharedPendingSignals.length})`,
+      ...ext.sharedPendingSignals.map((info) => `  ${siginfoText(info)}`),
+    ] : []),
   ];
 }
 

@@ -6,7 +6,7 @@ import { ExtensionFormatError, decodeExtension, encodeExtension } from '../src/e
 import { VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs } from '../src/format.js';
 import type { UserRegs } from '../src/model.js';
 import { ImageFormatError, formatImage, imageToJson, readImage } from '../src/show.js';
-import { sampleExtension } from './helpers/extension-sample.js';
+import { fullSampleExtension } from './helpers/extension-sample.js';
 import { prng } from './helpers/prng.js';
 
 const ITERATIONS = 6000;
@@ -61,7 +61,7 @@ function mutate(rng: Rng, base: Buffer, structured: number[]): Buffer {
 }
 
 test('mutated extensions decode or throw ExtensionFormatError, nothing else', (t) => {
-  const base = encodeExtension(sampleExtension());
+  const base = encodeExtension(fullSampleExtension());
   const structured = structuredOffsets(base);
   const rng = prng(SEED);
   const outcomes = { ok: 0, formatError: 0 };
@@ -100,7 +100,7 @@ function v0Prefix(): Buffer {
 
 test('imgfs show on mutated extensions: a summary or one ImageFormatError line', async (t) => {
   const prefix = v0Prefix();
-  const base = encodeExtension(sampleExtension());
+  const base = encodeExtension(fullSampleExtension());
   const structured = structuredOffsets(base);
   const rng = prng(SEED + 1);
   let errors = 0;

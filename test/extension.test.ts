@@ -9,7 +9,7 @@ import {
   decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
 import { buildTarget } from './helpers/build.js';
-import { sampleExtension } from './helpers/extension-sample.js';
+import { fullSampleExtension, sampleExtension } from './helpers/extension-sample.js';
 import { makeTempDir, readAt } from './helpers/files.js';
 import { readMaps, readMem, threadStatuses } from './helpers/groundtruth.js';
 import { MAP_ANONYMOUS, parseImage } from './helpers/image.js';
@@ -52,6 +52,18 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.is(buf.length, extensionSize(shapeOf(ext)));
   t.is(buf.length % 8, 0);
   t.deepEqual(decodeExtension(buf, BASE), ext);
+});
+
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals)', (t) => {
+  const ext = fullSampleExtension();
+  const buf = encodeExtension(ext);
+  t.is(buf.length, extensionSize(shapeOf(ext)));
+  t.deepEqual(decodeExtension(buf, BASE), ext);
+  t.deepEqual(records(buf).map(([type]) => type).filter((type) => type > RecordType.FD), [
+    RecordType.THREAD_FUTEX, RecordType.THREAD_FUTEX, RecordType.THREAD_RSEQ, RecordType.THREAD_RSEQ,
+    RecordType.THREAD_SIGALTSTACK, RecordType.THREAD_SIGALTSTACK,
+    RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
+  ], 'in the order of docs/format.md');
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

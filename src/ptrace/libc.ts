@@ -69,9 +69,9 @@ export function ptrace(request: number, pid: number, addr: number | bigint = 0, 
   check(Number(rawPtrace(request, pid, addr, data)), ptraceCall(request, pid));
 }
 
-/** ptrace whose data points to a buffer the kernel reads or fills. */
-export function ptraceBuffer(request: number, pid: number, addr: number | bigint, data: Buffer | Uint32Array): void {
-  check(Number(rawPtraceBuffer(request, pid, addr, data)), ptraceCall(request, pid));
+/** ptrace whose data points to a buffer the kernel reads or fills; returns what ptrace returns. */
+export function ptraceBuffer(request: number, pid: number, addr: number | bigint, data: Buffer | Uint32Array): number {
+  return check(Number(rawPtraceBuffer(request, pid, addr, data)), ptraceCall(request, pid));
 }
 
 export type WaitResult =

@@ -14,13 +14,13 @@ import {
   SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
 import { getRegs, setRegs } from './regs.js';
+import { getRseqConfiguration } from './threadstate.js';
 
 /** open(2)'s O_CLOEXEC, which Node's fs.constants does not carry. */
 export const O_CLOEXEC = 0o2000000;
 
 const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;
-const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
 const PTRACE_O_TRACEFORK = 0x02;
 const PTRACE_O_TRACECLONE = 0x08;
 const PTRACE_EVENT_FORK = 1;
@@ -31,8 +31,8 @@ export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK |
 
 const SYS = {
   openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
-  dup3: 292, chdir: 80, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
-  rseq: 334, close_range: 436, clone3: 435,
+  dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
+  rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
 } as const;
 
 const AT_FDCWD = -100;
@@ -247,13 +247,35 @@ export class RemoteTask {
    * that area whenever the thread is scheduled, so it must not outlive the memory it lies in.
    */
   unregisterRseq(): void {
-    const config = Buffer.alloc(24);
-    ptraceBuffer(PTRACE_GET_RSEQ_CONFIGURATION, this.tid, config.length, config);
-    const area = config.readBigUInt64LE(0);
-    if (area === 0n) return;
-    const size = config.readUInt32LE(8);
-    const signature = config.readUInt32LE(12);
-    this.call('rseq(unregister)', SYS.rseq, [area, size, RSEQ_FLAG_UNREGISTER, signature]);
+    const { address, length, signature } = getRseqConfiguration(this.tid);
+    if (address === 0) return;
+    this.call('rseq(unregister)', SYS.rseq, [address, length, RSEQ_FLAG_UNREGISTER, signature]);
+  }
+
+  /** Registers the calling thread's restartable-sequence area, as glibc does at thread start. */
+  registerRseq(address: number, length: number, signature: number): void {
+    this.call(`rseq(0x${address.toString(16)}, ${length}, 0, 0x${signature.toString(16)})`, SYS.rseq, [address, length, 0, signature]);
+  }
+
+  /** The calling thread's alternate signal stack: sigaltstack(&ss, NULL). */
+  setSignalStack(sp: number, flags: number, size: number): void {
+    const stack = Buffer.alloc(24); // stack_t: void *ss_sp, int ss_flags (padded to 8), size_t ss_size
+    stack.writeBigUInt64LE(BigInt(sp), 0);
+    stack.writeUInt32LE(flags, 8);
+    stack.writeBigUInt64LE(BigInt(size), 16);
+    this.call(`sigaltstack(0x${sp.toString(16)}, ${size}, flags 0x${flags.toString(16)})`, SYS.sigaltstack, [this.stage(stack), 0]);
+  }
+
+  /**
+   * Queues a signal with the given 128-byte siginfo (its si_signo says which) to the whole
+   * process tgid (thread tid omitted: rt_sigqueueinfo) or to thread tid of it
+   * (rt_tgsigqueueinfo). The kernel lets a task send itself any si_code, as a queue restored
+   * must: so tgid, or tid, must be this thread.
+   */
+  queueSignal(info: Buffer, tgid: number, tid?: number): void {
+    const signal = info.readInt32LE(0);
+    if (tid === undefined) this.call(`rt_sigqueueinfo(${tgid}, ${signal})`, SYS.rt_sigqueueinfo, [tgid, signal, this.stage(info)]);
+    else this.call(`rt_tgsigqueueinfo(${tgid}, ${tid}, ${signal})`, SYS.rt_tgsigqueueinfo, [tgid, tid, signal, this.stage(info)]);
   }
 
   /**

@@ -14,7 +14,7 @@ import { RestoreError } from './errors.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
 import { becomePid, createStub, letLive, type Stub } from './stub.js';
-import { createThreads, releaseThreads, setExitFutexes, setThreadState, type ThreadState } from './threads.js';
+import { createThreads, queuePendingSignals, releaseThreads, setOwnState, setThreadState, type ThreadState } from './threads.js';
 
 export interface RestoreOptions {
   /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
@@ -72,10 +72,15 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const others = ext ? ext.threads.slice(1).map(threadState) : [];
     createThreads(remote, others, options.samePid, threads);
     others.forEach((state, i) => {
-      setExitFutexes(remote.inThread(threads[i]), state);
+      const thread = remote.inThread(threads[i]);
+      setOwnState(thread, state, options.warn);
+      queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
       setThreadState(threads[i], state, options.warn);
     });
+    setOwnState(remote, leader, options.warn);
     letLive(stub);
+    queuePendingSignals(remote, leader.pendingSignals ?? [], remote.tid, remote.tid, options.warn);
+    queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], remote.tid, undefined, options.warn);
     releaseThreads(remote, stub.control, leader, threads, options.warn);
     return stub.pid;
   } catch (err) {
@@ -89,7 +94,8 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
 function threadState(t: ImageExtension['threads'][number]): ThreadState {
   return {
     tid: t.tid, regs: t.regs, tls: t.tls, sigmask: t.sigmask, fpregs: t.fpregs, xstate: t.xstate,
-    clearChildTid: t.clearChildTid, robustList: t.robustList,
+    clearChildTid: t.clearChildTid, robustList: t.robustList, rseq: t.rseq, sigaltstack: t.sigaltstack,
+    pendingSignals: t.pendingSignals,
   };
 }
 

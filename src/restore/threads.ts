@@ -1,11 +1,11 @@
 // The threads of a restored task: every thread of the dump but the leader is a clone3 the leader
 // runs (with its old tid under --same-pid), and each thread, the leader last, gets its exit
-// futexes back through calls of its own, then its registers, TLS entries, FPU/SSE/AVX state and
-// signal mask through ptrace. Then the control area goes
-// and every thread is let go.
+// futexes, rseq area, alternate signal stack and pending signals back through calls of its own,
+// then its registers, TLS entries, FPU/SSE/AVX state and signal mask through ptrace. Then the
+// control area goes and every thread is let go.
 
 import { constants } from 'node:os';
-import type { RobustList } from '../extension-model.js';
+import type { RobustList, RseqArea, SignalStack } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { withSyscallRestarted } from '../ptrace/inject.js';
@@ -36,6 +36,12 @@ export interface ThreadState {
   /** Absent or 0: none, as a thread clone3 creates and the stub's leader have. */
   clearChildTid?: number;
   robustList?: RobustList;
+  /** Absent or address 0: none, as a thread clone3 creates and the stub's leader have. */
+  rseq?: RseqArea;
+  /** Absent or SS_DISABLE: none, as a thread clone3 creates and the stub's leader have. */
+  sigaltstack?: SignalStack;
+  /** Signals in the thread's own queue at the dump. */
+  pendingSignals?: Buffer[];
 }
 
 /**
@@ -55,14 +61,58 @@ export function createThreads(leader: RemoteTask, states: readonly ThreadState[]
   }
 }
 
+const SS_ONSTACK = 1;
+const SS_DISABLE = 2;
+
 /**
- * The words the kernel writes when the thread exits: its clear_child_tid, which wakes a
- * pthread_join, and its robust futex list. Both apply to the calling thread only, so `thread`
- * runs the calls itself; they clobber its registers, hence before setThreadState.
+ * What the kernel keeps about the thread's memory and uses on its own: when the thread exits, its
+ * clear_child_tid (which wakes a pthread_join) and its robust futex list; whenever it is
+ * scheduled, its rseq area (the CPU it runs on, which glibc's sched_getcpu reads); when a signal
+ * with SA_ONSTACK arrives, its alternate signal stack. Each applies to the calling thread only,
+ * so `thread` runs the calls itself; they clobber its registers, hence before setThreadState. An
+ * rseq area or a signal stack the kernel refuses is a warning: the program runs on without it.
  */
-export function setExitFutexes(thread: RemoteTask, state: ThreadState): void {
+export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line: string) => void): void {
   if (state.clearChildTid) thread.setTidAddress(state.clearChildTid);
   if (state.robustList && state.robustList.head !== 0) thread.setRobustList(state.robustList.head, state.robustList.len);
+  const { rseq, sigaltstack: stack } = state;
+  if (rseq && rseq.address !== 0) {
+    orWarn(() => thread.registerRseq(rseq.address, rseq.length, rseq.signature),
+      (code) => warn(`thread ${state.tid}: its rseq area at 0x${rseq.address.toString(16)} cannot be registered again (${code}): sched_getcpu reads a stale CPU`));
+  }
+  if (stack && !(stack.flags & SS_DISABLE)) {
+    // SS_ONSTACK only reports that the thread was on it; the stub's thread is not.
+    orWarn(() => thread.setSignalStack(stack.sp, (stack.flags & ~SS_ONSTACK) >>> 0, stack.size),
+      (code) => warn(`thread ${state.tid}: its alternate signal stack at 0x${stack.sp.toString(16)} cannot be set again (${code}): SA_ONSTACK handlers run on the thread's stack`));
+  }
+}
+
+const ALL_SIGNALS = ~0n;
+
+/**
+ * Queues the signals pending at the dump again, run by the thread itself: its own queue (tid
+ * given), or the process's shared one (tgid's leader, tid omitted). The thread blocks every signal
+ * first, until setThreadState gives it its dumped mask: a signal taken on the way back from a
+ * later injected call would be lost (the restorer suppresses them), and one not blocked would be
+ * dropped at once if its disposition ignores it. A signal the kernel refuses is a warning.
+ */
+export function queuePendingSignals(thread: RemoteTask, signals: readonly Buffer[], tgid: number, tid: number | undefined, warn: (line: string) => void): void {
+  if (signals.length === 0) return;
+  setSignalMask(thread.tid, ALL_SIGNALS);
+  for (const info of signals) {
+    orWarn(() => thread.queueSignal(info, tgid, tid),
+      (code) => warn(`pending signal ${info.readInt32LE(0)} of ${tid === undefined ? 'the process' : `thread ${tid}`} cannot be queued again (${code}): lost`));
+  }
+}
+
+/** Runs a remote call; a failure the kernel reports goes to `warn` with its errno code instead of throwing. */
+function orWarn(call: () => void, warn: (code: string) => void): void {
+  try {
+    call();
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(err.code);
+  }
 }
 
 /** Gives a stopped thread its dumped state; an interrupted system call is made to run again. */
@@ -88,7 +138,6 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
  * right after, at the exit of that very call), gets its state, and every thread is detached.
  */
 export function releaseThreads(leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], warn: (line: string) => void): void {
-  setExitFutexes(leader, state);
   leader.munmap(control, CONTROL_SIZE);
   setThreadState(leader.tid, state, warn);
   leader.dispose();

@@ -1,7 +1,9 @@
 // A synthetic image extension with every field away from its default: for round trips and as the
-// seed of the extension fuzz test.
+// seed of the extension fuzz test; and the checks every per-thread record type gets.
 
-import type { ImageExtension } from '../../src/extension-model.js';
+import type { ExecutionContext } from 'ava';
+import { decodeExtension, encodeExtension, ExtensionFormatError } from '../../src/extension.js';
+import type { ExtensionThread, ImageExtension } from '../../src/extension-model.js';
 import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
 
 function regs(seed: number): UserRegs {
@@ -55,4 +57,61 @@ export function sampleExtension(): ImageExtension {
       { fd: 1023, kind: 'other', flags: 0o2000002, offset: 0, target: 'anon_inode:[eventfd]' },
     ],
   };
+}
+
+/** The sample with every optional record too: each thread's and the process's. */
+export function fullSampleExtension(): ImageExtension {
+  const ext = sampleExtension();
+  const info = (signal: number, value: number) => {
+    const buf = filled(128, signal);
+    buf.writeInt32LE(signal, 0);
+    buf.writeInt32LE(-1, 8); // SI_QUEUE
+    buf.writeBigUInt64LE(BigInt(value), 24);
+    return buf;
+  };
+  ext.threads = ext.threads.map((thread, i) => ({
+    ...thread,
+    clearChildTid: 0x7f00_1234_5990 + i * 0x1000,
+    robustList: { head: 0x7f00_1234_59a0 + i * 0x1000, len: 24 },
+    rseq: { address: 0x7f00_1234_5a00 + i * 0x1000, length: 32, signature: 0x53053053 },
+    sigaltstack: i === 0 ? { sp: 0x5555_0000_0000, flags: 0, size: 65536 } : { sp: 0, flags: 2, size: 0 },
+    pendingSignals: i === 0 ? [] : [info(12, 7), info(34, 8)],
+  }));
+  ext.sharedPendingSignals = [info(10, 42)];
+  return ext;
+}
+
+/** Image offsets of the records of an encoded extension, with their type. */
+export function recordOffsets(buf: Buffer): { type: number; at: number }[] {
+  const out: { type: number; at: number }[] = [];
+  for (let pos = 16; pos < buf.length; pos += 8 + Math.ceil(buf.readUInt32LE(pos + 4) / 8) * 8) {
+    out.push({ type: buf.readUInt32LE(pos), at: pos });
+  }
+  return out;
+}
+
+/**
+ * The checks every per-thread record type gets: sample threads given `values` round-trip, the
+ * sample without them (an older image) decodes without them, and a record naming an unknown
+ * thread or a thread that already has one is an ExtensionFormatError at that record.
+ */
+export function checkPerThreadRecord(t: ExecutionContext, type: number, name: string, values: Partial<ExtensionThread>[]): void {
+  const ext = sampleExtension();
+  ext.threads = ext.threads.map((thread, i) => ({ ...thread, ...values[i] }));
+  const buf = encodeExtension(ext);
+  t.deepEqual(decodeExtension(buf), ext);
+  const older = decodeExtension(encodeExtension(sampleExtension()));
+  t.deepEqual(older, sampleExtension());
+  for (const key of Object.keys(values[0])) t.false(key in older.threads[0], `${key} is absent from an older image`);
+
+  const [first, second] = recordOffsets(buf).filter((r) => r.type === type);
+  t.truthy(second, `one ${name} record per thread`);
+  const orphan = Buffer.from(buf);
+  orphan.writeUInt32LE(4321, second.at + 8);
+  const error = t.throws(() => decodeExtension(orphan), { instanceOf: ExtensionFormatError });
+  t.is(error?.offset, second.at);
+  t.is(error?.message, `byte ${second.at}: ${name} record: thread 4321 has no THREAD record`);
+  const twice = Buffer.from(buf);
+  twice.writeUInt32LE(buf.readUInt32LE(first.at + 8), second.at + 8);
+  t.regex(t.throws(() => decodeExtension(twice))!.message, new RegExp(`${name} record: a second one for thread ${ext.threads[0].tid}`));
 }

@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { decodeExtension } from '../../src/extension.js';
+import type { ImageExtension } from '../../src/extension-model.js';
+import { showMain } from '../../src/show.js';
 import { makeTempDir } from './files.js';
 import { parseImage, PAGE_SIZE } from './image.js';
 import { mountImgfs, repoRoot } from './mount.js';
@@ -156,6 +159,21 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
   }
 
   return { proc, lines: () => [...output.seen], stderr: () => output.stderr, waitForLine, exited, restoredPid };
+}
+
+/** The extension of an image file. */
+export async function readImageExtension(image: string): Promise<ImageExtension> {
+  const bytes = await fsp.readFile(image);
+  const end = parseImage(bytes).end;
+  return decodeExtension(bytes.subarray(end), end);
+}
+
+/** What `imgfs show <image>` prints. */
+export async function showText(image: string): Promise<string> {
+  let out = '';
+  const status = await showMain([image], { out: (text) => { out += text; }, err: (text) => { out += text; } });
+  if (status !== 0) throw new Error(`imgfs show ${image} failed: ${out}`);
+  return out;
 }
 
 /** Parses the numbers of a line like "tick 12" or "counts 1 2 3 4 1". */

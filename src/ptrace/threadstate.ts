@@ -1,0 +1,49 @@
+// Per-thread kernel state that ptrace reads straight from a thread in a ptrace stop, without
+// making it run anything: its rseq registration, its queues of pending signals.
+
+import koffi from 'koffi';
+import { ptraceBuffer } from './libc.js';
+
+const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
+/** struct ptrace_rseq_configuration: u64 rseq_abi_pointer, u32 rseq_abi_size, u32 signature, u32 flags, u32 pad. */
+const RSEQ_CONFIGURATION_SIZE = 24;
+const PTRACE_PEEKSIGINFO = 0x4209;
+const PTRACE_PEEKSIGINFO_SHARED = 1;
+/** struct ptrace_peeksiginfo_args: u64 off, u32 flags, s32 nr. */
+const PEEKSIGINFO_ARGS_SIZE = 16;
+/** siginfo_t as user space sees it. */
+export const SIGINFO_SIZE = 128;
+const PEEK_BATCH = 64;
+
+export interface RseqConfiguration {
+  /** 0: the thread has no rseq area registered. */
+  address: number;
+  length: number;
+  signature: number;
+}
+
+/** The thread's rseq registration (Linux 5.13+). */
+export function getRseqConfiguration(tid: number): RseqConfiguration {
+  const config = Buffer.alloc(RSEQ_CONFIGURATION_SIZE);
+  ptraceBuffer(PTRACE_GET_RSEQ_CONFIGURATION, tid, config.length, config);
+  return { address: Number(config.readBigUInt64LE(0)), length: config.readUInt32LE(8), signature: config.readUInt32LE(12) };
+}
+
+/**
+ * The siginfo of every signal queued and not yet delivered, oldest first: the thread's own queue,
+ * or (shared) the queue of its whole thread group. A signal the kernel pends without a queue
+ * entry (SIGKILL, or one sent while the queue was full) is not listed.
+ */
+export function peekPendingSignals(tid: number, shared: boolean): Buffer[] {
+  const args = Buffer.alloc(PEEKSIGINFO_ARGS_SIZE);
+  const batch = Buffer.alloc(PEEK_BATCH * SIGINFO_SIZE);
+  const signals: Buffer[] = [];
+  for (;;) {
+    args.writeBigUInt64LE(BigInt(signals.length), 0);
+    args.writeUInt32LE(shared ? PTRACE_PEEKSIGINFO_SHARED : 0, 8);
+    args.writeInt32LE(PEEK_BATCH, 12);
+    const count = ptraceBuffer(PTRACE_PEEKSIGINFO, tid, koffi.address(args), batch);
+    for (let i = 0; i < count; i++) signals.push(Buffer.from(batch.subarray(i * SIGINFO_SIZE, (i + 1) * SIGINFO_SIZE)));
+    if (count < PEEK_BATCH) return signals;
+  }
+}
