@@ -20,3 +20,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.
   echo "imgfs set-up: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
+
+# The CLI runs from one bundled file: Node starts it in about 0.2 s, where compiling src/ through
+# tsx at every start takes 0.5 s. bin/imgfs runs src/ through tsx while the bundle is older than
+# src/. Built beside the old one and renamed over it, so a CLI starting meanwhile reads a whole file.
+if [ ! -f dist/cli.js ] || [ -n "$(find src -newer dist/cli.js -print -quit)" ]; then
+  mkdir -p dist
+  bundle=$(mktemp --suffix=.js dist/.cli-XXXXXX)
+  node_modules/.bin/esbuild src/cli.ts --bundle --platform=node --format=esm --packages=external \
+    --outfile="$bundle" --log-level=warning
+  chmod 644 "$bundle"
+  mv -f "$bundle" dist/cli.js
+fi

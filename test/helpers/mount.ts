@@ -92,7 +92,7 @@ export async function imgfsPidsServing(dir: string): Promise<number[]> {
     try {
       const argv = (await fsp.readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
       const exe = await fsp.readlink(`/proc/${entry}/exe`);
-      if (exe === process.execPath && argv.includes(dir) && argv.some((arg) => arg.endsWith('src/cli.ts'))) pids.push(Number(entry));
+      if (exe === process.execPath && argv.includes(dir) && argv.some((arg) => arg.endsWith('src/cli.ts') || arg.endsWith('dist/cli.js'))) pids.push(Number(entry));
     } catch {
       // The process exited while we looked, or is a kernel thread without an exe.
     }
