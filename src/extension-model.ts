@@ -23,6 +23,30 @@ export interface ImageExtension {
    * 128-byte siginfo_t. Absent in older images.
    */
   sharedPendingSignals?: Buffer[];
+  /** The file mode creation mask (umask). Absent in older images. */
+  umask?: number;
+  /** Resource limits indexed by resource number (RLIMIT_CPU 0 .. RLIMIT_RTTIME 15). Absent in older images. */
+  rlimits?: ResourceLimit[];
+  /** The interval timers ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF, in that order. Absent in older images. */
+  itimers?: IntervalTimer[];
+}
+
+/** struct rlimit; RLIM_INFINITY is 2^64 - 1. */
+export interface ResourceLimit {
+  soft: bigint;
+  hard: bigint;
+}
+
+/** struct timeval. */
+export interface TimeValue {
+  sec: number;
+  usec: number;
+}
+
+/** struct itimerval: the reload interval and the time left until the next expiry (0: disarmed). */
+export interface IntervalTimer {
+  interval: TimeValue;
+  value: TimeValue;
 }
 
 export interface ExtensionThread {

@@ -5,8 +5,8 @@
 // an ExtensionFormatError naming the byte offset in the image.
 
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, RseqArea,
-  SignalStack,
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, IntervalTimer,
+  ResourceLimit, RseqArea, SignalStack,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -37,6 +37,9 @@ export const RecordType = {
   THREAD_RSEQ: 10,
   THREAD_SIGALTSTACK: 11,
   PENDING_SIGNALS: 12,
+  UMASK: 13,
+  RLIMITS: 14,
+  ITIMERS: 15,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -64,6 +67,29 @@ export const THREAD_SIGALTSTACK_SIZE = 4 + 4 + 8 + 8;
 export const PENDING_SIGNALS_FIXED_SIZE = 8;
 /** siginfo_t as user space sees it. */
 export const SIGINFO_SIZE = 128;
+/** A UMASK record: u32 mask. */
+export const UMASK_SIZE = 4;
+/** Fixed part of an RLIMITS record: u32 count, u32 pad; count (soft, hard) u64 pairs follow. */
+export const RLIMITS_FIXED_SIZE = 8;
+export const RLIMIT_SIZE = 16;
+/** The resources a dump records, by number: RLIMIT_CPU (0) .. RLIMIT_RTTIME (15). */
+export const RLIMIT_NAMES = [
+  'CPU', 'FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'NPROC', 'NOFILE', 'MEMLOCK', 'AS', 'LOCKS', 'SIGPENDING', 'MSGQUEUE',
+  'NICE', 'RTPRIO', 'RTTIME',
+].map((name) => `RLIMIT_${name}`);
+export const RLIMIT_COUNT = RLIMIT_NAMES.length;
+/** RLIM_INFINITY: no limit. */
+export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+/** A limit as /proc/<pid>/limits shows it. */
+export const rlimitText = (value: bigint): string => (value === RLIM_INFINITY ? 'unlimited' : String(value));
+/** Far above the kernel's RLIM_NLIMITS, so a corrupt count is caught early. */
+const RLIMITS_MAX = 64;
+/** ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
+export const ITIMER_COUNT = 3;
+/** struct itimerval: interval and value, each a timeval of s64 seconds and s64 microseconds. */
+export const ITIMERVAL_SIZE = 32;
+/** An ITIMERS record: the three timers in order. */
+export const ITIMERS_SIZE = ITIMER_COUNT * ITIMERVAL_SIZE;
 const AUXV_ENTRY_SIZE = 16;
 /** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
 const XSTATE_MAX_SIZE = 1 << 20;
@@ -101,6 +127,10 @@ export interface ExtensionShape {
   }[];
   /** Signals in the shared queue; null: no PENDING_SIGNALS record. */
   sharedPendingSignals: number | null;
+  umask: boolean;
+  /** Resources in the RLIMITS record; null: none. */
+  rlimits: number | null;
+  itimers: boolean;
   filePaths: string[];
   fdTargets: string[];
 }
@@ -115,6 +145,9 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
       sigaltstack: t.sigaltstack !== undefined, pendingSignals: t.pendingSignals?.length ?? null,
     })),
     sharedPendingSignals: ext.sharedPendingSignals?.length ?? null,
+    umask: ext.umask !== undefined,
+    rlimits: ext.rlimits?.length ?? null,
+    itimers: ext.itimers !== undefined,
     filePaths: ext.files.map((f) => f.path),
     fdTargets: ext.fds.map((f) => f.target),
   };
@@ -136,6 +169,9 @@ export function extensionSize(shape: ExtensionShape): number {
     shape.threads.filter((t) => t.sigaltstack).length * recordSize(THREAD_SIGALTSTACK_SIZE) +
     [shape.sharedPendingSignals, ...shape.threads.map((t) => t.pendingSignals)]
       .reduce<number>((sum, count) => sum + (count === null ? 0 : recordSize(PENDING_SIGNALS_FIXED_SIZE + count * SIGINFO_SIZE)), 0) +
+    (shape.umask ? recordSize(UMASK_SIZE) : 0) +
+    (shape.rlimits === null ? 0 : recordSize(RLIMITS_FIXED_SIZE + shape.rlimits * RLIMIT_SIZE)) +
+    (shape.itimers ? recordSize(ITIMERS_SIZE) : 0) +
     recordSize(0);
 }
 
@@ -285,6 +321,35 @@ function writePendingSignals(w: RecordWriter, tid: number, signals: readonly Buf
   });
 }
 
+function writeUmask(w: RecordWriter, umask: number): void {
+  if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) throw new FormatError(`umask ${umask} is not a file mode mask`);
+  w.buf.writeUInt32LE(umask, w.record(RecordType.UMASK, UMASK_SIZE));
+}
+
+function writeRlimits(w: RecordWriter, limits: readonly ResourceLimit[]): void {
+  if (limits.length > RLIMITS_MAX) throw new FormatError(`${limits.length} resource limits, at most ${RLIMITS_MAX}`);
+  const at = w.record(RecordType.RLIMITS, RLIMITS_FIXED_SIZE + limits.length * RLIMIT_SIZE);
+  w.buf.writeUInt32LE(limits.length, at);
+  limits.forEach(({ soft, hard }, resource) => {
+    if (soft > hard) throw new FormatError(`resource ${resource}: soft limit ${soft} above the hard limit ${hard}`);
+    const pos = at + RLIMITS_FIXED_SIZE + resource * RLIMIT_SIZE;
+    w.buf.writeBigUInt64LE(u64(soft, `resource ${resource} soft limit`), pos);
+    w.buf.writeBigUInt64LE(u64(hard, `resource ${resource} hard limit`), pos + 8);
+  });
+}
+
+function writeItimers(w: RecordWriter, timers: readonly IntervalTimer[]): void {
+  if (timers.length !== ITIMER_COUNT) throw new FormatError(`${timers.length} interval timers, expected ${ITIMER_COUNT}`);
+  const at = w.record(RecordType.ITIMERS, ITIMERS_SIZE);
+  timers.forEach((timer, i) => [timer.interval, timer.value].forEach(({ sec, usec }, j) => {
+    const what = `interval timer ${i} ${j === 0 ? 'interval' : 'value'}`;
+    if (!Number.isInteger(usec) || usec < 0 || usec >= 1_000_000) throw new FormatError(`${what}: ${usec} microseconds`);
+    const pos = at + i * ITIMERVAL_SIZE + j * 16;
+    w.buf.writeBigUInt64LE(u64(sec, `${what} seconds`), pos);
+    w.buf.writeBigUInt64LE(BigInt(usec), pos + 8);
+  }));
+}
+
 export function encodeExtension(ext: ImageExtension): Buffer {
   const size = extensionSize(shapeOf(ext));
   const w = new RecordWriter(Buffer.alloc(size));
@@ -304,6 +369,9 @@ export function encodeExtension(ext: ImageExtension): Buffer {
   for (const thread of ext.threads) if (thread.sigaltstack) writeThreadSigaltstack(w, { ...thread, sigaltstack: thread.sigaltstack });
   if (ext.sharedPendingSignals) writePendingSignals(w, 0, ext.sharedPendingSignals);
   for (const thread of ext.threads) if (thread.pendingSignals) writePendingSignals(w, thread.tid, thread.pendingSignals);
+  if (ext.umask !== undefined) writeUmask(w, ext.umask);
+  if (ext.rlimits) writeRlimits(w, ext.rlimits);
+  if (ext.itimers) writeItimers(w, ext.itimers);
   w.record(RecordType.END, 0);
   if (w.size !== size) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${size}`);
   return w.buf;
@@ -502,6 +570,41 @@ function readPendingSignals(r: RecordView): { tid: number; signals: Buffer[] } {
   return { tid, signals };
 }
 
+function readUmask(r: RecordView): number {
+  r.expectLength(UMASK_SIZE);
+  const umask = r.payload.readUInt32LE(0);
+  if (umask > 0o777) r.fail(0, `umask 0${umask.toString(8)} is not a file mode mask`);
+  return umask;
+}
+
+function readRlimits(r: RecordView): ResourceLimit[] {
+  r.expectAtLeast(RLIMITS_FIXED_SIZE);
+  const count = r.payload.readUInt32LE(0);
+  if (count > RLIMITS_MAX) r.fail(0, `${count} resources, at most ${RLIMITS_MAX}`);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  r.expectLength(RLIMITS_FIXED_SIZE + count * RLIMIT_SIZE);
+  return Array.from({ length: count }, (_, resource) => {
+    const pos = RLIMITS_FIXED_SIZE + resource * RLIMIT_SIZE;
+    const soft = r.payload.readBigUInt64LE(pos);
+    const hard = r.payload.readBigUInt64LE(pos + 8);
+    if (soft > hard) r.fail(pos, `resource ${resource}: soft limit ${soft} above the hard limit ${hard}`);
+    return { soft, hard };
+  });
+}
+
+function readItimers(r: RecordView): IntervalTimer[] {
+  r.expectLength(ITIMERS_SIZE);
+  const time = (pos: number, what: string) => {
+    const usec = r.payload.readBigUInt64LE(pos + 8);
+    if (usec >= 1_000_000n) r.fail(pos + 8, `${what} microseconds ${usec} not below 1000000`);
+    return { sec: r.number(pos, `${what} seconds`), usec: Number(usec) };
+  };
+  return Array.from({ length: ITIMER_COUNT }, (_, i) => ({
+    interval: time(i * ITIMERVAL_SIZE, `timer ${i} interval`),
+    value: time(i * ITIMERVAL_SIZE + 16, `timer ${i} value`),
+  }));
+}
+
 /** Gives each per-thread record's values to its thread; a second record of a kind is an error. */
 function attachThreadParts(threads: ExtensionThread[], parts: readonly ThreadPart[]): void {
   for (const { tid, record, values } of parts) {
@@ -631,6 +734,9 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
         else threadParts.push({ tid, record: r, values: { pendingSignals: signals } });
         break;
       }
+      case RecordType.UMASK: once('umask', () => readUmask(r)); break;
+      case RecordType.RLIMITS: once('rlimits', () => readRlimits(r)); break;
+      case RecordType.ITIMERS: once('itimers', () => readItimers(r)); break;
       // Any other type is a later version's record: skipped.
     }
     pos = next;

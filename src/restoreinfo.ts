@@ -1,15 +1,18 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
-// signal dispositions and each thread's exit futexes and alternate signal stack (which only the
-// task itself can ask the kernel for), each thread's rseq area, the files behind its mappings,
-// and its open file descriptors. The rest (registers, FPU state, masks, auxv) the snapshot has
-// already read. previewExtensionSize tells the extension's size without freezing.
+// signal dispositions, the interval timers and each thread's exit futexes and alternate signal
+// stack (which only the task itself can ask the kernel for), each thread's rseq area, the files
+// behind its mappings, its open file descriptors, its umask and its resource limits. The rest
+// (registers, FPU state, masks, auxv) the snapshot has already read. previewExtensionSize tells the extension's size without freezing.
 
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, RobustList, RseqArea, SignalStack,
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, ResourceLimit, RobustList,
+  RseqArea, SignalStack,
 } from './extension-model.js';
-import { extensionSize, SIGACTION_SIZE, SIGNAL_COUNT } from './extension.js';
+import {
+  extensionSize, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGNAL_COUNT,
+} from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
@@ -22,6 +25,7 @@ import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.j
 import { constants as osConstants } from 'node:os';
 
 const SYS_RT_SIGACTION = 13;
+const SYS_GETITIMER = 36;
 const SYS_SIGALTSTACK = 131;
 const SYS_PRCTL = 157;
 const SYS_GET_ROBUST_LIST = 274;
@@ -34,14 +38,16 @@ const KERNEL_SIGSET_SIZE = 8;
 const RED_ZONE = 128;
 /** stack_t: void *ss_sp, int ss_flags (padded to 8), size_t ss_size. */
 const STACK_T_SIZE = 24;
-/** Room for the largest answer an injected call writes: a struct sigaction. */
-const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE);
+/** Room for the largest answer an injected call writes: a struct sigaction or a struct itimerval. */
+const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE, ITIMERVAL_SIZE);
 
 /** What only the task itself can tell, asked with injected system calls; and its pending signals. */
 export interface TaskAnswers {
   brk: number;
   sigactions: ExtensionSigaction[];
   sharedPendingSignals: Buffer[];
+  /** ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
+  itimers: IntervalTimer[];
   /** One per thread, in the order askTask was given them. */
   threads: ThreadAnswers[];
 }
@@ -58,10 +64,10 @@ export interface ThreadAnswers {
 }
 
 /**
- * Asks a frozen task for its exact brk, its signal dispositions and each thread's exit futexes
- * and alternate signal stack. The pending signals are read first: a thread that runs an injected
- * call takes any signal it does not block off its queue on the way back (a stopped task has
- * those), and the injection queues it again without its siginfo.
+ * Asks a frozen task for its exact brk, its signal dispositions, its interval timers and each
+ * thread's exit futexes and alternate signal stack. The pending signals are read first: a
+ * thread that runs an injected call takes any signal it does not block off its queue on the way
+ * back (a stopped task has those), and the injection queues it again without its siginfo.
  * Runs before the snapshot scans pages: an injected syscall may fault in the page of the
  * instruction it runs, and the scan must see the memory as the dump will read it. The answers
  * land in one thread's scratch area, which every thread can write (they share the memory), and
@@ -89,6 +95,7 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
       brk: readBrk(injector.tid),
       sigactions: readSigactions(pid, injector.tid, scratch),
       sharedPendingSignals,
+      itimers: readItimers(pid, injector.tid, scratch),
       threads: threads.map((t, i) => ({
         ...readThreadFutexes(pid, t.tid, scratch),
         sigaltstack: readSigaltstack(pid, t.tid, scratch),
@@ -103,6 +110,7 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
 /** Reads the extension of a process that takeSnapshot holds frozen. */
 export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers): ImageExtension {
   const { pid, threads, vmas } = snapshot;
+  const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -122,6 +130,9 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
     sigactions: answers.sigactions,
     fds: readFds(pid),
     sharedPendingSignals: answers.sharedPendingSignals,
+    ...(umask === undefined ? {} : { umask }),
+    rlimits: readRlimits(pid),
+    itimers: answers.itimers,
   };
 }
 
@@ -129,6 +140,7 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
 export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number {
   const xstateSize = xstateFormat().size;
   const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   return extensionSize({
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -138,7 +150,10 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
       pendingSignals: pending(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')),
     })),
-    sharedPendingSignals: popcount(statusMask(readFileSync(`/proc/${pid}/status`, 'latin1'), 'ShdPnd')),
+    sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
+    umask: readUmask(status) !== undefined,
+    rlimits: RLIMIT_COUNT,
+    itimers: true,
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fdTargets: readFds(pid).map((fd) => fd.target),
   });
@@ -196,6 +211,43 @@ function readSigactions(pid: number, tid: number, scratch: number): ExtensionSig
     });
   }
   return actions;
+}
+
+/**
+ * The interval timers, which only the process itself can ask for: getitimer(which, &value) for
+ * ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF (all three are the process's, not a thread's). An
+ * unarmed timer reads as zeros.
+ */
+function readItimers(pid: number, tid: number, scratch: number): IntervalTimer[] {
+  return Array.from({ length: ITIMER_COUNT }, (_, which) => {
+    injectChecked(pid, tid, `getitimer(${which})`, SYS_GETITIMER, [which, scratch]);
+    const value = readMemory(pid, scratch, ITIMERVAL_SIZE);
+    const time = (at: number) => ({ sec: Number(value.readBigInt64LE(at)), usec: Number(value.readBigInt64LE(at + 8)) });
+    return { interval: time(0), value: time(16) };
+  });
+}
+
+/** The umask /proc/<pid>/status shows (Linux 4.7+); undefined when it does not. */
+function readUmask(status: string): number | undefined {
+  const octal = /^Umask:\s*([0-7]+)/m.exec(status)?.[1];
+  return octal === undefined ? undefined : parseInt(octal, 8);
+}
+
+/**
+ * Every resource limit, RLIMIT_CPU to RLIMIT_RTTIME, from /proc/<pid>/limits (one line each, in
+ * that order: name, soft, hard, units). Not prlimit(pid, resource, NULL, &old): it refuses the
+ * process of another user to a caller without CAP_SYS_RESOURCE, even to read, and so to root here.
+ */
+function readRlimits(pid: number): ResourceLimit[] {
+  const file = `/proc/${pid}/limits`;
+  const rows = readFileSync(file, 'latin1').split('\n').slice(1, 1 + RLIMIT_COUNT);
+  const limit = (text: string) => (text === 'unlimited' ? RLIM_INFINITY : BigInt(text));
+  return Array.from({ length: RLIMIT_COUNT }, (_, resource) => {
+    // "%-25s %-20s %-20s %-10s": the name has spaces, the values none.
+    const values = /^.{25} +(unlimited|\d+) +(unlimited|\d+)/.exec(rows[resource] ?? '');
+    if (!values) throw new ImgfsError(Errno.EIO, `${file}: no limits of ${RLIMIT_NAMES[resource]} on line ${resource + 2}`);
+    return { soft: limit(values[1]), hard: limit(values[2]) };
+  });
 }
 
 /** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */

@@ -1,7 +1,8 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import type { ExtensionThread } from './extension-model.js';
+import type { ExtensionThread, ImageExtension, TimeValue } from './extension-model.js';
+import { RLIMIT_NAMES, rlimitText } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
@@ -229,7 +230,27 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
       `pending signals of the process (${ext.sharedPendingSignals.length})`,
       ...ext.sharedPendingSignals.map((info) => `  ${siginfoText(info)}`),
     ] : []),
+    ...processStateLines(ext),
   ];
+}
+
+const ITIMER_NAMES = ['ITIMER_REAL', 'ITIMER_VIRTUAL', 'ITIMER_PROF'];
+const seconds = ({ sec, usec }: TimeValue): string => `${sec}.${String(usec).padStart(6, '0')} s`;
+
+/** The umask, resource limits and interval timers, each when the image records them. */
+function processStateLines(ext: ImageExtension): string[] {
+  const lines: string[] = [];
+  if (ext.umask !== undefined) lines.push('', `umask 0${ext.umask.toString(8).padStart(3, '0')}`);
+  if (ext.rlimits) {
+    lines.push('', `resource limits (${ext.rlimits.length}): soft hard`,
+      ...ext.rlimits.map(({ soft, hard }, i) =>
+        `  ${(RLIMIT_NAMES[i] ?? `resource ${i}`).padEnd(17)} ${rlimitText(soft)} ${rlimitText(hard)}`));
+  }
+  if (ext.itimers) {
+    lines.push('', 'interval timers', ...ext.itimers.map(({ interval, value }, i) => `  ${ITIMER_NAMES[i].padEnd(14)} ` +
+      (value.sec === 0 && value.usec === 0 ? 'disarmed' : `value ${seconds(value)}  interval ${seconds(interval)}`)));
+  }
+  return lines;
 }
 
 /** JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state) hex strings. */

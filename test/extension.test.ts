@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -63,6 +63,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_FUTEX, RecordType.THREAD_FUTEX, RecordType.THREAD_RSEQ, RecordType.THREAD_RSEQ,
     RecordType.THREAD_SIGALTSTACK, RecordType.THREAD_SIGALTSTACK,
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
+    RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS,
   ], 'in the order of docs/format.md');
 });
 
@@ -248,7 +249,13 @@ function procFacts(pid: number) {
     };
   });
   const leader = status(pid);
+  const limit = (value: string) => (value === 'unlimited' ? 0xffff_ffff_ffff_ffffn : BigInt(value));
   return {
+    umask: parseInt(/^Umask:\s*([0-7]+)/m.exec(leader)![1], 8),
+    rlimits: readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').slice(1, 17).map((line) => {
+      const [, soft, hard] = /^Max [\w ]+?\s{2,}(\S+)\s+(\S+)/.exec(line)!;
+      return { soft: limit(soft), hard: limit(hard) };
+    }),
     tids,
     sigBlocked: new Map(tids.map((tid) => [tid, statusMask(status(tid), 'SigBlk')])),
     sigIgnored: statusMask(leader, 'SigIgn'),
@@ -363,6 +370,11 @@ test.serial('a real target: the extension holds exactly what /proc says, and the
 
   // Open file descriptors.
   t.deepEqual(x.fds, facts.fds);
+
+  // The umask and limits /proc shows; no interval timer is armed.
+  t.is(x.umask, facts.umask);
+  t.deepEqual(x.rlimits, facts.rlimits);
+  t.deepEqual(x.itimers, Array(3).fill({ interval: { sec: 0, usec: 0 }, value: { sec: 0, usec: 0 } }));
   const data = x.fds.find((f) => f.target === path.join(ext.dir, 'data'))!;
   t.deepEqual([data.kind, data.offset, data.flags & 3], ['file', 1234, 2 /* O_RDWR */]);
   const pipes = x.fds.filter((f) => f.kind === 'pipe' && f.fd >= 3 && f.fd < 10);

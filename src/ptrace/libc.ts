@@ -3,6 +3,7 @@
 // return into a NativeError carrying errno.
 
 import koffi from 'koffi';
+import type { ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
 
 const libc = koffi.load('libc.so.6');
@@ -18,6 +19,7 @@ const rawProcessVmReadv = libc.func(
 const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
+const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit, void *oldLimit)');
 
 export const PTRACE_GETREGS = 12;
 export const PTRACE_SETREGS = 13;
@@ -103,6 +105,14 @@ export function processVmReadv(pid: number, local: Uint32Array, remote: Uint32Ar
 
 export function tgkill(tgid: number, tid: number, signal: number): void {
   check(rawTgkill(tgid, tid, signal) as number, () => `tgkill(${tgid}, ${tid}, ${signal})`);
+}
+
+/** prlimit(2): pid's limit of `resource` before the call, which sets it to `limit` when one is given. */
+export function prlimit(pid: number, resource: number, limit?: ResourceLimit): ResourceLimit {
+  const wanted = limit ? new BigUint64Array([limit.soft, limit.hard]) : null;
+  const old = new BigUint64Array(2);
+  check(rawPrlimit(pid, resource, wanted, old) as number, () => `prlimit(${pid}, ${resource})`);
+  return { soft: old[0], hard: old[1] };
 }
 
 /** Blocks the calling thread: only for the short waits of a freeze or an injection. */

@@ -7,6 +7,7 @@
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
+import type { TimeValue } from '../extension-model.js';
 import type { UserRegs } from '../model.js';
 import { NativeError } from './errors.js';
 import {
@@ -32,7 +33,7 @@ export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK |
 const SYS = {
   openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
   dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
-  rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
+  rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
 } as const;
 
 const AT_FDCWD = -100;
@@ -276,6 +277,22 @@ export class RemoteTask {
     const signal = info.readInt32LE(0);
     if (tid === undefined) this.call(`rt_sigqueueinfo(${tgid}, ${signal})`, SYS.rt_sigqueueinfo, [tgid, signal, this.stage(info)]);
     else this.call(`rt_tgsigqueueinfo(${tgid}, ${tid}, ${signal})`, SYS.rt_tgsigqueueinfo, [tgid, tid, signal, this.stage(info)]);
+  }
+
+  /** The process's file mode creation mask. */
+  umask(mask: number): void {
+    this.call(`umask(0${mask.toString(8)})`, SYS.umask, [mask]);
+  }
+
+  /** setitimer(which, &{interval, value}, NULL): arms (or, with a zero value, disarms) an interval timer. */
+  setitimer(which: number, interval: TimeValue, value: TimeValue): void {
+    const timer = Buffer.alloc(32); // struct itimerval: two timevals of s64 seconds, s64 microseconds
+    [interval, value].forEach(({ sec, usec }, i) => {
+      timer.writeBigInt64LE(BigInt(sec), i * 16);
+      timer.writeBigInt64LE(BigInt(usec), i * 16 + 8);
+    });
+    const text = ({ sec, usec }: TimeValue) => `${sec}.${String(usec).padStart(6, '0')}`;
+    this.call(`setitimer(${which}, interval ${text(interval)} s, value ${text(value)} s)`, SYS.setitimer, [which, this.stage(timer), 0]);
   }
 
   /**

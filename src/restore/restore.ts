@@ -1,7 +1,8 @@
 // `imgfs restore`'s engine: turns an image into a running process, reading the image once, front
 // to back. The VMA list comes first, so the stub is prepared and the VMAs mapped before the first
 // page arrives; each page is written as it streams by; what only the extension at the end knows
-// (files, vDSO, registers of every thread, signal dispositions, open files) is applied last.
+// (files, vDSO, registers of every thread, signal dispositions, open files, umask, resource
+// limits, interval timers) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
@@ -10,6 +11,7 @@ import { ImageReader, type ImageHead } from '../imagestream.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';
+import { armTimers, setLimits } from './limits.js';
 import { RestoreError } from './errors.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
@@ -66,6 +68,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));
     if (ext) {
       setCwd(remote, ext.cwd, options.warn);
+      if (ext.umask !== undefined) remote.umask(ext.umask);
       setSigactions(remote, ext.sigactions);
       restoreFds(remote, ext.fds, options.warn);
     }
@@ -81,6 +84,8 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     letLive(stub);
     queuePendingSignals(remote, leader.pendingSignals ?? [], remote.tid, remote.tid, options.warn);
     queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], remote.tid, undefined, options.warn);
+    setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
+    armTimers(remote, ext?.itimers ?? []);
     releaseThreads(remote, stub.control, leader, threads, options.warn);
     return stub.pid;
   } catch (err) {

@@ -89,6 +89,11 @@ export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line:
 
 const ALL_SIGNALS = ~0n;
 
+/** Blocks every signal in a stopped thread, until setThreadState gives it its dumped mask. */
+export function blockAllSignals(tid: number): void {
+  setSignalMask(tid, ALL_SIGNALS);
+}
+
 /**
  * Queues the signals pending at the dump again, run by the thread itself: its own queue (tid
  * given), or the process's shared one (tgid's leader, tid omitted). The thread blocks every signal
@@ -98,7 +103,7 @@ const ALL_SIGNALS = ~0n;
  */
 export function queuePendingSignals(thread: RemoteTask, signals: readonly Buffer[], tgid: number, tid: number | undefined, warn: (line: string) => void): void {
   if (signals.length === 0) return;
-  setSignalMask(thread.tid, ALL_SIGNALS);
+  blockAllSignals(thread.tid);
   for (const info of signals) {
     orWarn(() => thread.queueSignal(info, tgid, tid),
       (code) => warn(`pending signal ${info.readInt32LE(0)} of ${tid === undefined ? 'the process' : `thread ${tid}`} cannot be queued again (${code}): lost`));

@@ -78,6 +78,14 @@ export function fullSampleExtension(): ImageExtension {
     pendingSignals: i === 0 ? [] : [info(12, 7), info(34, 8)],
   }));
   ext.sharedPendingSignals = [info(10, 42)];
+  ext.umask = 0o027;
+  ext.rlimits = Array.from({ length: 16 }, (_, resource) => (resource === 7 ? { soft: 100n, hard: 200n } :
+    resource === 4 ? { soft: 0n, hard: 0n } : { soft: 0x1000n + BigInt(resource), hard: 0xffff_ffff_ffff_ffffn }));
+  ext.itimers = [
+    { interval: { sec: 0, usec: 200_000 }, value: { sec: 0, usec: 123_456 } },
+    { interval: { sec: 0, usec: 0 }, value: { sec: 0, usec: 0 } },
+    { interval: { sec: 1, usec: 5 }, value: { sec: 86_400, usec: 999_999 } },
+  ];
   return ext;
 }
 
@@ -114,4 +122,28 @@ export function checkPerThreadRecord(t: ExecutionContext, type: number, name: st
   const twice = Buffer.from(buf);
   twice.writeUInt32LE(buf.readUInt32LE(first.at + 8), second.at + 8);
   t.regex(t.throws(() => decodeExtension(twice))!.message, new RegExp(`${name} record: a second one for thread ${ext.threads[0].tid}`));
+}
+
+/**
+ * The checks every optional per-process record type gets: the sample given `values` round-trips
+ * with one record of the type, the sample without them (an older image) decodes without them,
+ * and a second record of the type is an ExtensionFormatError at it. Returns the encoded sample
+ * and the image offset of its record, for checks of the payload.
+ */
+export function checkProcessRecord(t: ExecutionContext, type: number, name: string, values: Partial<ImageExtension>): { buf: Buffer; at: number } {
+  const ext = { ...sampleExtension(), ...values };
+  const buf = encodeExtension(ext);
+  t.deepEqual(decodeExtension(buf), ext);
+  const older = decodeExtension(encodeExtension(sampleExtension()));
+  for (const key of Object.keys(values)) t.false(key in older, `${key} is absent from an older image`);
+
+  const found = recordOffsets(buf).filter((r) => r.type === type);
+  t.is(found.length, 1, `one ${name} record`);
+  const { at } = found[0];
+  const end = buf.length - 8;
+  const twice = Buffer.concat([buf.subarray(0, end), buf.subarray(at, end), buf.subarray(end)]);
+  twice.writeBigUInt64LE(BigInt(twice.length), 8);
+  const error = t.throws(() => decodeExtension(twice), { instanceOf: ExtensionFormatError });
+  t.is(error?.message, `byte ${end}: a second ${name} record`);
+  return { buf, at };
 }
