@@ -101,12 +101,15 @@ export class AddressSpace {
     return this.remote.tid;
   }
 
-  /** Step 1: an anonymous mapping for every private VMA (shared ones wait for their file). */
-  mapPlaceholders(): void {
+  /**
+   * Step 1: an anonymous mapping for every private VMA (shared ones wait for their file). A VMA
+   * with v0 flags MAP_SHARED|MAP_ANONYMOUS (imgfs writes shared anonymous memory as the proposal
+   * did, a shared file VMA: see attachFiles) has no file to wait for.
+   */
+  mapPlaceholders(warn: (line: string) => void): void {
     for (const vma of this.vmas) {
       if (vma.shared) {
-        // Shared anonymous memory (v0 flags MAP_SHARED|MAP_ANONYMOUS) has no file to wait for.
-        if (!vma.file) this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+        if (!vma.file) this.mapSharedAnonymous(vma, warn);
         continue;
       }
       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (vma.stack ? MAP_GROWSDOWN : 0);
@@ -171,6 +174,10 @@ export class AddressSpace {
     // Shared VMAs first: until mapped they are holes where a temporary mapping could land.
     for (const vma of [...fileVmas.filter((v) => v.shared), ...fileVmas.filter((v) => !v.shared)]) {
       const file = byStart.get(vma.start)!; // checkMappedFiles vouches for it
+      if (vma.shared && file.path === SHARED_ANONYMOUS_PATH) {
+        this.mapSharedAnonymous(vma, options.warn);
+        continue;
+      }
       const path = unescapePath(file.path);
       if (!problems.has(path)) problems.set(path, fileProblem(path, file));
       const problem = problems.get(path);
@@ -185,6 +192,12 @@ export class AddressSpace {
       warned.add(path);
       if (vma.shared) this.mapAnonymousShared(vma);
     }
+  }
+
+  /** Shared anonymous memory: no page of it is in an image, so it comes back zeroed. */
+  private mapSharedAnonymous(vma: PlannedVma, warn: (line: string) => void): void {
+    warn(`shared anonymous memory ${range(vma)}: an image carries private pages only, so it starts zeroed`);
+    this.mapAnonymousShared(vma);
   }
 
   private mapAnonymousShared(vma: PlannedVma): void {
@@ -315,6 +328,11 @@ function unescapePath(path: string): string {
 }
 
 const DELETED = ' (deleted)';
+/**
+ * What maps shows for MAP_SHARED|MAP_ANONYMOUS memory (and for MAP_SHARED of /dev/zero): the
+ * kernel backs it with an unlinked shmem file named dev/zero. It is memory, not a file to reopen.
+ */
+const SHARED_ANONYMOUS_PATH = `/dev/zero${DELETED}`;
 
 /** Why the file at path is not the one the dump mapped; null when it is. */
 function fileProblem(path: string, recorded: ExtensionMappedFile): string | null {

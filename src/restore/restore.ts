@@ -44,7 +44,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const vmas = planVmas(head, VMAS_OFFSET);
     stub = createStub({ stdinFromDevNull: options.stdinIsImage, occupied: vmas, name: `restore-${process.pid}` });
     let memory = new AddressSpace(stub.remote, vmas);
-    memory.mapPlaceholders();
+    memory.mapPlaceholders(options.warn);
     for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
       if (options.signal?.aborted) throw new RestoreError('interrupted');
       input.hold(batch.records.buffer, (await memory.writePages(batch)).written);

@@ -1,0 +1,49 @@
+// A restore of every kind of mapping core_maps.c makes, read back from the restored process's
+// memory: private pages carry their dumped bytes (also under PROT_NONE and MADV_DONTDUMP), file
+// mappings are their files again, and shared anonymous memory, which no image carries, comes back
+// zeroed with a warning.
+
+import test from 'ava';
+import { makeTempDir } from './helpers/files.js';
+import { readMaps, readMem } from './helpers/groundtruth.js';
+import { PAGE_SIZE } from './helpers/image.js';
+import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+
+const SPARSE_TOUCHED = 4097;
+const filled = (char: string, pages = 1) => Buffer.alloc(pages * PAGE_SIZE, char);
+const hex = (n: number) => n.toString(16);
+
+test('every kind of mapping comes back; shared anonymous memory zeroed, with a warning', async (t) => {
+  const dir = await makeTempDir(t);
+  const target = await startTarget(t, 'core_maps', [dir]);
+  const [sparse, anonshared, dontdump, untouched, data, , shared, shortmap, noread] =
+    target.info.slice(1).map((field) => parseInt(field, 16));
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const mem = (address: number, length: number) => readMem(pid, address, length);
+
+  t.true(mem(sparse, PAGE_SIZE).equals(filled('S')));
+  t.true(mem(sparse + PAGE_SIZE, PAGE_SIZE).equals(filled('\0')), 'an untouched page of the sparse mapping');
+  const touched = sparse + SPARSE_TOUCHED * PAGE_SIZE;
+  t.true(mem(touched, PAGE_SIZE).equals(filled(String.fromCharCode('S'.charCodeAt(0) + (SPARSE_TOUCHED % 16)))));
+  t.true(mem(dontdump, 4 * PAGE_SIZE).equals(filled('N', 4)), 'v0 dumps MADV_DONTDUMP pages of private memory');
+  t.true(mem(untouched, 16 * PAGE_SIZE).equals(filled('\0', 16)));
+  t.true(mem(data, 4 * PAGE_SIZE).equals(filled('D', 4)), 'mapped from data.bin again');
+  t.is(mem(shortmap, 11).toString(), 'short write');
+  t.true(mem(noread, 2 * PAGE_SIZE).equals(filled('R', 2)), 'PROT_NONE private memory');
+  t.is(mem(shared, 12).toString(), 'shared write', 'shared.bin mapped again, with what the target wrote to it');
+
+  const maps = readMaps(pid);
+  const at = (address: number) => maps.find((entry) => entry.start <= address && address < entry.end);
+  t.is(at(shared)?.name, `${dir}/shared.bin`);
+  t.is(at(shared)?.perms, 'rw-s');
+  t.is(at(noread)?.perms, '---p');
+  t.is(at(anonshared)?.perms, 'rw-s');
+  t.true(mem(anonshared, 4 * PAGE_SIZE).equals(filled('\0', 4)), 'an image carries no shared anonymous page');
+  t.regex(restorer.stderr(), new RegExp(
+    `warning: shared anonymous memory 0x${hex(anonshared)}-0x${hex(anonshared + 4 * PAGE_SIZE)}: an image carries private pages only, so it starts zeroed\\n`));
+});
