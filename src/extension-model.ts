@@ -2,6 +2,7 @@
 // terminator (specified byte for byte in docs/format.md, encoded by src/extension.ts).
 
 import type { UserDesc, UserRegs } from './model.js';
+import type { PageIndex } from './pageindex.js';
 
 export interface ImageExtension {
   /** /proc/<pid>/exe's target at dump time. */
@@ -29,6 +30,22 @@ export interface ImageExtension {
   rlimits?: ResourceLimit[];
   /** The interval timers ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF, in that order. Absent in older images. */
   itimers?: IntervalTimer[];
+  /**
+   * The contents of each shared VMA without a file to reopen (shared anonymous memory, SysV shm,
+   * memfd, deleted files), ascending. Absent in older images and when the process has none.
+   */
+  sharedMemory?: SharedMemoryContents[];
+}
+
+/**
+ * A shared VMA whose pages the image carries (SHARED_PAGES records): which pages, not their bytes,
+ * which the dump reads from the target and a restore streams from the image.
+ */
+export interface SharedMemoryContents {
+  start: number;
+  end: number;
+  /** The pages that hold data, ascending, inside [start, end). */
+  pages: PageIndex;
 }
 
 /** struct rlimit; RLIM_INFINITY is 2^64 - 1. */

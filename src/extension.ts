@@ -6,11 +6,12 @@
 
 import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, IntervalTimer,
-  ResourceLimit, RseqArea, SignalStack,
+  ResourceLimit, RseqArea, SharedMemoryContents, SignalStack,
 } from './extension-model.js';
-import { CKPT_TLS_ENTRIES, FormatError } from './format.js';
+import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
+import { PageIndex, PageIndexBuilder } from './pageindex.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 
 /** "IMGX" in file order. */
@@ -20,8 +21,14 @@ export const EXTENSION_VERSION = 1;
 export const EXTENSION_HEADER_SIZE = 16;
 /** u32 type, u32 payload length; the payload follows, zero-padded to a multiple of 8. */
 export const RECORD_HEADER_SIZE = 8;
-/** No extension this implementation writes comes near it; a reader refuses a larger claim. */
+/**
+ * The most bytes an extension may have besides the page records of its SHARED_PAGES records (a
+ * reader holds those other bytes in memory, and streams the pages): no extension this
+ * implementation writes comes near it; a reader refuses more.
+ */
 export const EXTENSION_MAX_SIZE = 256 * 1024 * 1024;
+/** The largest length a header may claim: the largest multiple of 8 below 2^53, shared pages included. */
+const EXTENSION_LENGTH_LIMIT = 2 ** 53 - 8;
 
 export const RecordType = {
   END: 0,
@@ -40,6 +47,7 @@ export const RecordType = {
   UMASK: 13,
   RLIMITS: 14,
   ITIMERS: 15,
+  SHARED_PAGES: 16,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -90,6 +98,10 @@ export const ITIMER_COUNT = 3;
 export const ITIMERVAL_SIZE = 32;
 /** An ITIMERS record: the three timers in order. */
 export const ITIMERS_SIZE = ITIMER_COUNT * ITIMERVAL_SIZE;
+/** Fixed part of a SHARED_PAGES record: u64 start, u64 end, u32 count, u32 pad; count page records follow. */
+export const SHARED_PAGES_FIXED_SIZE = 24;
+/** Pages a writer puts in one SHARED_PAGES record (1 GiB): a record's length is a u32. */
+export const SHARED_PAGES_PER_RECORD = 1 << 18;
 const AUXV_ENTRY_SIZE = 16;
 /** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
 const XSTATE_MAX_SIZE = 1 << 20;
@@ -133,6 +145,8 @@ export interface ExtensionShape {
   itimers: boolean;
   filePaths: string[];
   fdTargets: string[];
+  /** Pages carried of each shared VMA that has SHARED_PAGES records. */
+  sharedPages: number[];
 }
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -150,11 +164,20 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     itimers: ext.itimers !== undefined,
     filePaths: ext.files.map((f) => f.path),
     fdTargets: ext.fds.map((f) => f.target),
+    sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
   };
 }
 
-/** Bytes the encoded extension of this shape takes. */
+/** Bytes the encoded extension of this shape takes, its shared pages' records included. */
 export function extensionSize(shape: ExtensionShape): number {
+  return extensionBytesSize(shape) + shape.sharedPages.reduce((sum, pages) => sum + pages * PAGE_RECORD_SIZE, 0);
+}
+
+/** SHARED_PAGES records a VMA with this many pages takes: one at least, even without pages. */
+const sharedPagesRecords = (pages: number): number => Math.max(1, Math.ceil(pages / SHARED_PAGES_PER_RECORD));
+
+/** Bytes of the extension of this shape other than its shared pages' records: what EXTENSION_MAX_SIZE bounds. */
+function extensionBytesSize(shape: ExtensionShape): number {
   return EXTENSION_HEADER_SIZE +
     recordSize(utf8Length(shape.exe)) +
     recordSize(utf8Length(shape.cwd)) +
@@ -172,6 +195,7 @@ export function extensionSize(shape: ExtensionShape): number {
     (shape.umask ? recordSize(UMASK_SIZE) : 0) +
     (shape.rlimits === null ? 0 : recordSize(RLIMITS_FIXED_SIZE + shape.rlimits * RLIMIT_SIZE)) +
     (shape.itimers ? recordSize(ITIMERS_SIZE) : 0) +
+    shape.sharedPages.reduce((sum, pages) => sum + sharedPagesRecords(pages) * recordSize(SHARED_PAGES_FIXED_SIZE), 0) +
     recordSize(0);
 }
 
@@ -184,10 +208,33 @@ const hasFutexRecord = (t: ExtensionThread): boolean => t.clearChildTid !== unde
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** Appends records to one buffer sized up front. */
+/**
+ * What an extension is made of: bytes, and between them the page records of SHARED_PAGES records
+ * (for each page of the index, its u64 address and its 4096 bytes), whose bytes are the target's.
+ */
+export type ExtensionPiece = Buffer | PageIndex;
+
+/** Appends records to one buffer sized up front; page records are left out of it, as pieces. */
 class RecordWriter {
   private pos = EXTENSION_HEADER_SIZE;
+  /** Where the bytes not yet in a piece start. */
+  private cut = 0;
+  private readonly pieces: ExtensionPiece[] = [];
   constructor(readonly buf: Buffer) {}
+
+  /** Starts a record whose payload is `fixed` bytes and the page records of `pages`; returns the payload's offset. */
+  recordWithPages(type: number, fixed: number, pages: PageIndex): number {
+    const at = this.record(type, fixed + pages.totalPages * PAGE_RECORD_SIZE);
+    this.pos = at + fixed;
+    this.pieces.push(this.buf.subarray(this.cut, this.pos), pages);
+    this.cut = this.pos;
+    return at;
+  }
+
+  /** Every piece, once the last record is written. */
+  finish(): ExtensionPiece[] {
+    return [...this.pieces, this.buf.subarray(this.cut, this.pos)];
+  }
 
   /** Starts a record of `length` payload bytes; returns the payload's offset. */
   record(type: number, length: number): number {
@@ -350,9 +397,38 @@ function writeItimers(w: RecordWriter, timers: readonly IntervalTimer[]): void {
   }));
 }
 
-export function encodeExtension(ext: ImageExtension): Buffer {
-  const size = extensionSize(shapeOf(ext));
-  const w = new RecordWriter(Buffer.alloc(size));
+/**
+ * The shared memory's SHARED_PAGES records: one per VMA, or more for a VMA with more than
+ * SHARED_PAGES_PER_RECORD pages (they follow one another, pages ascending across them).
+ */
+function writeSharedMemory(w: RecordWriter, memory: readonly SharedMemoryContents[]): void {
+  let previousEnd = 0;
+  for (const { start, end, pages } of memory) {
+    const what = `shared memory ${hex(start)}-${hex(end)}`;
+    if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || end <= start || start < previousEnd) {
+      throw new FormatError(`${what}: not a page-aligned range above the previous one`);
+    }
+    if (pages.runCount > 0 && (pages.starts[0] < start || pages.runEnd(pages.runCount - 1) > end)) {
+      throw new FormatError(`${what}: carries pages outside it`);
+    }
+    previousEnd = end;
+    for (let first = 0; first === 0 || first < pages.totalPages; first += SHARED_PAGES_PER_RECORD) {
+      const last = Math.min(first + SHARED_PAGES_PER_RECORD, pages.totalPages);
+      const part = pages.totalPages <= SHARED_PAGES_PER_RECORD ? pages : pages.restrict([[
+        pages.pageAddress(first), last === pages.totalPages ? end : pages.pageAddress(last)]]);
+      const at = w.recordWithPages(RecordType.SHARED_PAGES, SHARED_PAGES_FIXED_SIZE, part);
+      w.buf.writeBigUInt64LE(u64(start, `${what} start`), at);
+      w.buf.writeBigUInt64LE(u64(end, `${what} end`), at + 8);
+      w.buf.writeUInt32LE(part.totalPages, at + 16);
+    }
+  }
+}
+
+/** The extension as bytes and page indexes, which a layout lays out without reading a page. */
+export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
+  const shape = shapeOf(ext);
+  const size = extensionSize(shape);
+  const w = new RecordWriter(Buffer.alloc(extensionBytesSize(shape)));
   w.buf.writeUInt32LE(EXTENSION_MAGIC, 0);
   w.buf.writeUInt32LE(EXTENSION_VERSION, 4);
   w.buf.writeBigUInt64LE(BigInt(size), 8);
@@ -372,9 +448,30 @@ export function encodeExtension(ext: ImageExtension): Buffer {
   if (ext.umask !== undefined) writeUmask(w, ext.umask);
   if (ext.rlimits) writeRlimits(w, ext.rlimits);
   if (ext.itimers) writeItimers(w, ext.itimers);
+  if (ext.sharedMemory) writeSharedMemory(w, ext.sharedMemory);
   w.record(RecordType.END, 0);
-  if (w.size !== size) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${size}`);
-  return w.buf;
+  if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
+  return w.finish();
+}
+
+/**
+ * The whole extension in one buffer, for images made in memory (tests, tools): each carried page's
+ * bytes are pageData(its address) (zeros by default).
+ */
+export function encodeExtension(ext: ImageExtension, pageData: (vaddr: number) => Buffer = () => ZERO_PAGE): Buffer {
+  return Buffer.concat(extensionPieces(ext).map((piece) => (piece instanceof PageIndex ? pageRecords(piece, pageData) : piece)));
+}
+
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+
+function pageRecords(pages: PageIndex, pageData: (vaddr: number) => Buffer): Buffer {
+  const out = Buffer.alloc(pages.totalPages * PAGE_RECORD_SIZE);
+  for (let k = 0; k < pages.totalPages; k++) {
+    const vaddr = pages.pageAddress(k);
+    out.writeBigUInt64LE(BigInt(vaddr), k * PAGE_RECORD_SIZE);
+    pageData(vaddr).copy(out, k * PAGE_RECORD_SIZE + 8, 0, PAGE_SIZE);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,8 +499,9 @@ export function decodeExtensionHeader(buf: Buffer, base = 0): ExtensionHeader {
   }
   const length = buf.readBigUInt64LE(8);
   const minimum = EXTENSION_HEADER_SIZE + RECORD_HEADER_SIZE;
-  if (length < BigInt(minimum) || length > BigInt(EXTENSION_MAX_SIZE) || length % 8n !== 0n) {
-    throw new ExtensionFormatError(base + 8, `extension length ${length} is not a multiple of 8 between ${minimum} and ${EXTENSION_MAX_SIZE}`);
+  // Shared pages may make it longer than EXTENSION_MAX_SIZE: the bound on the rest is checked record by record.
+  if (length < BigInt(minimum) || length > BigInt(EXTENSION_LENGTH_LIMIT) || length % 8n !== 0n) {
+    throw new ExtensionFormatError(base + 8, `extension length ${length} is not a multiple of 8 between ${minimum} and ${EXTENSION_LENGTH_LIMIT}`);
   }
   return { version, length: Number(length) };
 }
@@ -659,6 +757,201 @@ function readAuxv(r: RecordView): Buffer {
   return Buffer.from(r.payload);
 }
 
+/** A record's header, checked against the extension's length: what a reader reads next. */
+export interface RecordFrame {
+  type: number;
+  /** The payload length field. */
+  length: number;
+  /** Image offset of the record header. */
+  at: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Decodes an extension record by record, as a streaming reader meets them: frame() checks each
+ * record header, then record() takes its payload and padding, except for a SHARED_PAGES record,
+ * whose fixed part goes to sharedPages.begin() and its page records, one by one, to
+ * sharedPages.page(). The values are kept, the bytes are not: what a reader holds is bounded by
+ * EXTENSION_MAX_SIZE, counted without the page records.
+ */
+export class ExtensionDecoder {
+  readonly sharedPages = new SharedPagesDecoder();
+  /** Offset of the next record, from the extension's start. */
+  private pos = EXTENSION_HEADER_SIZE;
+  private heldBytes = EXTENSION_HEADER_SIZE;
+  private readonly found: Partial<ImageExtension> = {};
+  private readonly threads: ExtensionThread[] = [];
+  private readonly files: ExtensionMappedFile[] = [];
+  private readonly fds: ExtensionFd[] = [];
+  private readonly threadParts: ThreadPart[] = [];
+  private result: ImageExtension | null = null;
+
+  /** base: the image offset of the extension; length: its header's. */
+  constructor(readonly base: number, readonly length: number) {}
+
+  /** Bytes from the next record to the extension's end. */
+  get remaining(): number {
+    return this.length - this.pos;
+  }
+
+  /** The decoded extension, once the END record has been read; null before. */
+  get content(): ImageExtension | null {
+    return this.result;
+  }
+
+  /** Checks the record header in `header` (RECORD_HEADER_SIZE bytes; may be empty when remaining is short). */
+  frame(header: Buffer): RecordFrame {
+    const at = this.base + this.pos;
+    const end = this.base + this.length;
+    if (this.remaining < RECORD_HEADER_SIZE) throw new ExtensionFormatError(at, `the extension ends at byte ${end} without an END record`);
+    const type = header.readUInt32LE(0);
+    const length = header.readUInt32LE(4);
+    const padded = align8(length);
+    if (padded > this.remaining - RECORD_HEADER_SIZE) {
+      throw new ExtensionFormatError(at + 4, `record length ${length} runs past the extension's end at byte ${end}`);
+    }
+    this.heldBytes += RECORD_HEADER_SIZE + (type === RecordType.SHARED_PAGES ? Math.min(padded, SHARED_PAGES_FIXED_SIZE) : padded);
+    if (this.heldBytes > EXTENSION_MAX_SIZE) {
+      throw new ExtensionFormatError(at + 4, `the extension's bytes besides shared pages exceed ${EXTENSION_MAX_SIZE}`);
+    }
+    this.pos += RECORD_HEADER_SIZE + padded;
+    return { type, length, at };
+  }
+
+  /** The payload and padding of a framed record; a SHARED_PAGES record whole, with its page records. */
+  record(frame: RecordFrame, body: Buffer): void {
+    const { type, length, at } = frame;
+    const padding = body.subarray(length).findIndex((b) => b !== 0);
+    if (padding >= 0) throw new ExtensionFormatError(at + RECORD_HEADER_SIZE + length + padding, 'record padding is not zero');
+    const r = new RecordView(body.subarray(0, length), at, RECORD_NAMES[type] ?? `type ${type}`);
+    const found = this.found;
+    const once = <K extends keyof ImageExtension>(key: K, read: () => ImageExtension[K]): void => {
+      if (found[key] !== undefined) throw new ExtensionFormatError(at, `a second ${r.name} record`);
+      found[key] = read();
+    };
+    switch (type) {
+      case RecordType.END:
+        r.expectLength(0);
+        if (this.remaining !== 0) {
+          throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${this.base + this.length}`);
+        }
+        attachThreadParts(this.threads, this.threadParts);
+        this.result = complete({ ...found, threads: this.threads, files: this.files, fds: this.fds, ...this.sharedPages.contents() }, at);
+        break;
+      case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
+      case RecordType.CWD: once('cwd', () => r.text(0, 'path')); break;
+      case RecordType.BRK: once('brk', () => { r.expectLength(8); return r.number(0, 'brk'); }); break;
+      case RecordType.AUXV: once('auxv', () => readAuxv(r)); break;
+      case RecordType.SIGACTIONS: once('sigactions', () => readSigactions(r)); break;
+      case RecordType.THREAD: {
+        const thread = readThread(r);
+        if (this.threads.some((t) => t.tid === thread.tid)) r.fail(0, `a second thread ${thread.tid}`);
+        this.threads.push(thread);
+        break;
+      }
+      case RecordType.MAPPED_FILE:
+        this.files.push(readMappedFile(r, this.files.length > 0 ? this.files[this.files.length - 1].end : 0));
+        break;
+      case RecordType.FD:
+        this.fds.push(readFd(r, this.fds.length > 0 ? this.fds[this.fds.length - 1].fd : -1));
+        break;
+      case RecordType.THREAD_FUTEX:
+        this.threadParts.push(readThreadFutex(r));
+        break;
+      case RecordType.THREAD_RSEQ:
+        this.threadParts.push(readThreadRseq(r));
+        break;
+      case RecordType.THREAD_SIGALTSTACK:
+        this.threadParts.push(readThreadSigaltstack(r));
+        break;
+      case RecordType.PENDING_SIGNALS: {
+        const { tid, signals } = readPendingSignals(r);
+        if (tid === 0) once('sharedPendingSignals', () => signals);
+        else this.threadParts.push({ tid, record: r, values: { pendingSignals: signals } });
+        break;
+      }
+      case RecordType.UMASK: once('umask', () => readUmask(r)); break;
+      case RecordType.RLIMITS: once('rlimits', () => readRlimits(r)); break;
+      case RecordType.ITIMERS: once('itimers', () => readItimers(r)); break;
+      case RecordType.SHARED_PAGES: {
+        const count = this.sharedPages.begin(frame, r.payload.subarray(0, SHARED_PAGES_FIXED_SIZE)).count;
+        for (let i = 0; i < count; i++) {
+          const pos = SHARED_PAGES_FIXED_SIZE + i * PAGE_RECORD_SIZE;
+          this.sharedPages.page(r.payload, pos, r.offsetOf(pos));
+        }
+        break;
+      }
+      // Any other type is a later version's record: skipped.
+    }
+  }
+}
+
+/** A SHARED_PAGES record's fixed part: the VMA and how many page records follow. */
+export interface SharedPagesHead {
+  start: number;
+  end: number;
+  count: number;
+}
+
+/**
+ * The checks of SHARED_PAGES records, which a streaming reader feeds page by page: each VMA
+ * page-aligned and above the previous record's (or the same VMA again, continuing it), its page
+ * records strictly ascending across the records of the VMA, page-aligned and inside it.
+ */
+export class SharedPagesDecoder {
+  private readonly memory: { start: number; end: number; pages: PageIndexBuilder }[] = [];
+  private previousPage = -1;
+
+  /** Checks the fixed part (fixed: its SHARED_PAGES_FIXED_SIZE bytes, or fewer when the record is shorter). */
+  begin(frame: RecordFrame, fixed: Buffer): SharedPagesHead {
+    const r = new RecordView(fixed, frame.at, RECORD_NAMES[RecordType.SHARED_PAGES]);
+    if (frame.length < SHARED_PAGES_FIXED_SIZE) r.failLength(`length ${frame.length}, expected at least ${SHARED_PAGES_FIXED_SIZE}`);
+    const start = r.number(0, 'start');
+    const end = r.number(8, 'end');
+    const count = fixed.readUInt32LE(16);
+    if (start % PAGE_SIZE !== 0) r.fail(0, `start ${hex(start)} is not page-aligned`);
+    if (end % PAGE_SIZE !== 0) r.fail(8, `end ${hex(end)} is not page-aligned`);
+    if (end <= start) r.fail(8, `end ${hex(end)} is not above start ${hex(start)}`);
+    if (fixed.readUInt32LE(20) !== 0) r.fail(20, 'pad is not 0');
+    if (frame.length !== SHARED_PAGES_FIXED_SIZE + count * PAGE_RECORD_SIZE) {
+      r.failLength(`length ${frame.length} does not hold ${count} page records (expected ${SHARED_PAGES_FIXED_SIZE + count * PAGE_RECORD_SIZE})`);
+    }
+    const last = this.memory[this.memory.length - 1];
+    if (last === undefined || last.start !== start || last.end !== end) {
+      if (last !== undefined && start < last.end) r.fail(0, `start ${hex(start)} is below the previous shared memory's end ${hex(last.end)}`);
+      this.memory.push({ start, end, pages: new PageIndexBuilder() });
+    }
+    return { start, end, count };
+  }
+
+  /** Checks the page record at buf[pos] (image offset at) of the record begun last; returns its address. */
+  page(buf: Buffer, pos: number, at: number): number {
+    const { start, end, pages } = this.memory[this.memory.length - 1];
+    const low = buf.readUInt32LE(pos);
+    const high = buf.readUInt32LE(pos + 4);
+    // Above 2^53 an address is no exact number, but it is above every end too.
+    const vaddr = high * 2 ** 32 + low;
+    const name = hex((BigInt(high) << 32n) | BigInt(low));
+    if (low % PAGE_SIZE !== 0) throw new ExtensionFormatError(at, `SHARED_PAGES record: page ${name} is not page-aligned`);
+    if (vaddr <= this.previousPage) {
+      throw new ExtensionFormatError(at, `SHARED_PAGES record: page ${name} is not above the previous one ${hex(this.previousPage)}`);
+    }
+    if (vaddr < start || vaddr >= end) {
+      throw new ExtensionFormatError(at, `SHARED_PAGES record: page ${name} is outside its shared memory ${hex(start)}-${hex(end)}`);
+    }
+    this.previousPage = vaddr;
+    pages.add(vaddr, vaddr + PAGE_SIZE);
+    return vaddr;
+  }
+
+  /** What the records said, for the decoded extension: nothing when there were none. */
+  contents(): Pick<ImageExtension, 'sharedMemory'> {
+    if (this.memory.length === 0) return {};
+    return { sharedMemory: this.memory.map(({ start, end, pages }) => ({ start, end, pages: pages.build() })) };
+  }
+}
+
 /**
  * Decodes and checks an extension: `buf` holds exactly its bytes, which start at image offset
  * `base`. Throws ExtensionFormatError at the first problem.
@@ -671,76 +964,13 @@ export function decodeExtension(buf: Buffer, base = 0): ImageExtension {
   if (buf.length > length) {
     throw new ExtensionFormatError(base + length, `${buf.length - length} bytes follow the extension's end`);
   }
-  const found: Partial<ImageExtension> = {};
-  const threads: ExtensionThread[] = [];
-  const files: ExtensionMappedFile[] = [];
-  const fds: ExtensionFd[] = [];
-  const threadParts: ThreadPart[] = [];
-  let pos = EXTENSION_HEADER_SIZE;
-  for (;;) {
-    const at = base + pos;
-    if (pos + RECORD_HEADER_SIZE > length) {
-      throw new ExtensionFormatError(at, `the extension ends at byte ${base + length} without an END record`);
-    }
-    const type = buf.readUInt32LE(pos);
-    const payloadLength = buf.readUInt32LE(pos + 4);
-    const payloadAt = pos + RECORD_HEADER_SIZE;
-    const next = payloadAt + align8(payloadLength);
-    if (next > length) {
-      throw new ExtensionFormatError(at + 4, `record length ${payloadLength} runs past the extension's end at byte ${base + length}`);
-    }
-    const padding = buf.subarray(payloadAt + payloadLength, next).findIndex((b) => b !== 0);
-    if (padding >= 0) throw new ExtensionFormatError(base + payloadAt + payloadLength + padding, 'record padding is not zero');
-    const r = new RecordView(buf.subarray(payloadAt, payloadAt + payloadLength), at, RECORD_NAMES[type] ?? `type ${type}`);
-    const once = <K extends keyof ImageExtension>(key: K, read: () => ImageExtension[K]): void => {
-      if (found[key] !== undefined) throw new ExtensionFormatError(at, `a second ${r.name} record`);
-      found[key] = read();
-    };
-    switch (type) {
-      case RecordType.END:
-        r.expectLength(0);
-        if (next !== length) throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${base + length}`);
-        attachThreadParts(threads, threadParts);
-        return complete({ ...found, threads, files, fds }, at);
-      case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
-      case RecordType.CWD: once('cwd', () => r.text(0, 'path')); break;
-      case RecordType.BRK: once('brk', () => { r.expectLength(8); return r.number(0, 'brk'); }); break;
-      case RecordType.AUXV: once('auxv', () => readAuxv(r)); break;
-      case RecordType.SIGACTIONS: once('sigactions', () => readSigactions(r)); break;
-      case RecordType.THREAD: {
-        const thread = readThread(r);
-        if (threads.some((t) => t.tid === thread.tid)) r.fail(0, `a second thread ${thread.tid}`);
-        threads.push(thread);
-        break;
-      }
-      case RecordType.MAPPED_FILE:
-        files.push(readMappedFile(r, files.length > 0 ? files[files.length - 1].end : 0));
-        break;
-      case RecordType.FD:
-        fds.push(readFd(r, fds.length > 0 ? fds[fds.length - 1].fd : -1));
-        break;
-      case RecordType.THREAD_FUTEX:
-        threadParts.push(readThreadFutex(r));
-        break;
-      case RecordType.THREAD_RSEQ:
-        threadParts.push(readThreadRseq(r));
-        break;
-      case RecordType.THREAD_SIGALTSTACK:
-        threadParts.push(readThreadSigaltstack(r));
-        break;
-      case RecordType.PENDING_SIGNALS: {
-        const { tid, signals } = readPendingSignals(r);
-        if (tid === 0) once('sharedPendingSignals', () => signals);
-        else threadParts.push({ tid, record: r, values: { pendingSignals: signals } });
-        break;
-      }
-      case RecordType.UMASK: once('umask', () => readUmask(r)); break;
-      case RecordType.RLIMITS: once('rlimits', () => readRlimits(r)); break;
-      case RecordType.ITIMERS: once('itimers', () => readItimers(r)); break;
-      // Any other type is a later version's record: skipped.
-    }
-    pos = next;
+  const decoder = new ExtensionDecoder(base, length);
+  while (decoder.content === null) {
+    const pos = length - decoder.remaining;
+    const frame = decoder.frame(decoder.remaining < RECORD_HEADER_SIZE ? EMPTY : buf.subarray(pos, pos + RECORD_HEADER_SIZE));
+    decoder.record(frame, buf.subarray(pos + RECORD_HEADER_SIZE, length - decoder.remaining));
   }
+  return decoder.content;
 }
 
 const REQUIRED: readonly [keyof ImageExtension, number][] = [

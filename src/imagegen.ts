@@ -1,15 +1,16 @@
 // The dump file: the binfmt_img v0 image of a snapshot, as a layout of extents.
 //   header | regs | mm | vma records | zero vma record | page records | 8 zero bytes | extension
-// The extension (src/extension.ts) follows the v0 terminator unless the mount is --strict-v0.
+// The extension (src/extension.ts) follows the v0 terminator unless the mount is --strict-v0; the
+// page records of its SHARED_PAGES records are records extents, like v0's page records.
 
 import {
   HEADER_SIZE, MM_SIZE, REGS_SIZE, TRAILER_SIZE, VMA_SIZE, VMA_TERMINATOR,
   carriesPages, encodeHeader, encodeMm, encodeRegs, encodeVma,
 } from './format.js';
-import { encodeExtension } from './extension.js';
+import { extensionPieces } from './extension.js';
 import { Layout, LayoutBuilder, RECORD_SIZE } from './extents.js';
 import type { Snapshot, Vma } from './model.js';
-import type { PageIndex } from './pageindex.js';
+import { PageIndex } from './pageindex.js';
 import type { FileKind } from './sessions.js';
 import { previewExtensionSize } from './restoreinfo.js';
 import { previewMemoryLayout } from './snapshot.js';
@@ -38,7 +39,13 @@ export function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
     .bytes(head)
     .records(dumpedPages(snapshot.vmas, snapshot.pages))
     .zeros(TRAILER_SIZE);
-  if (!strictV0) builder.bytes(encodeExtension(snapshot.restore));
+  if (!strictV0) {
+    // The shared memory's pages, like v0's, are read from the target only when read.
+    for (const piece of extensionPieces(snapshot.restore)) {
+      if (piece instanceof PageIndex) builder.records(piece);
+      else builder.bytes(piece);
+    }
+  }
   return builder.build();
 }
 

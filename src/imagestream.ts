@@ -1,11 +1,15 @@
 // Reading an image front to back, once, in bounded memory: the one parser of the image format.
 // `imgfs show` and `imgfs restore` both go through it. Every structural rule of the format is
 // checked as the bytes arrive, and the first violation is an ImageFormatError naming its byte
-// offset. The page records come out in batches that stay inside the chunks they arrived in, so
-// gigabytes of pages pass through without being copied in between.
+// offset. The page records, v0's and those of the extension's SHARED_PAGES records, come out in
+// batches that stay inside the chunks they arrived in, so gigabytes of pages pass through without
+// being copied in between; of the extension only its other records' values are kept.
 
 import { createReadStream } from 'node:fs';
-import { EXTENSION_HEADER_SIZE, ExtensionFormatError, decodeExtension, decodeExtensionHeader } from './extension.js';
+import {
+  EXTENSION_HEADER_SIZE, ExtensionDecoder, ExtensionFormatError, RECORD_HEADER_SIZE, RecordType, SHARED_PAGES_FIXED_SIZE,
+  decodeExtensionHeader,
+} from './extension.js';
 import type { ImageExtension } from './extension-model.js';
 import {
   FormatError, HEADER_SIZE, IMG_MAGIC, IMG_VERSION_0, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_SIZE,
@@ -36,7 +40,10 @@ export interface ImageHead {
   vmas: DecodedVma[];
 }
 
-/** Consecutive page records, checked: page-aligned, strictly ascending, each inside a VMA. */
+/**
+ * Consecutive page records, checked: page-aligned, strictly ascending, each inside a VMA (for a
+ * SHARED_PAGES record's, all inside the shared VMA of the record).
+ */
 export interface PageBatch {
   /** Image offset of the first record. */
   offset: number;
@@ -200,16 +207,34 @@ function checkVma(vma: DecodedVma, index: number, at: number, previousEnd: bigin
   if (vma.start < previousEnd) fail('start', `starts below the previous vma's end ${hex(previousEnd)}`);
 }
 
-/** An image being read front to back: readHead(), then nextPages() until null, then readExtension(). */
+/** The extension being read: its header, and where the reader is in it. */
+interface ExtensionState {
+  offset: number;
+  length: number;
+  version: number;
+  decoder: ExtensionDecoder;
+  /** Page records left in the SHARED_PAGES record being read. */
+  pagesLeft: number;
+  /** The VMA they lie in. */
+  vmaIndex: number;
+}
+
+/**
+ * An image being read front to back: readHead(), then nextPages() until null, then
+ * nextSharedPages() until null (or not: readExtension() passes over the rest), then readExtension().
+ */
 export class ImageReader {
   private readonly chunks: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   private readonly reader: ByteReader;
   /** VMA bounds as numbers, for the per-record checks. */
   private starts = new Float64Array(0);
   private ends = new Float64Array(0);
+  private shared = new Uint8Array(0);
   private vmaIndex = 0;
   private previous = -1;
   private pagesDone = false;
+  /** undefined until the extension is reached; null when the image has none. */
+  private extension: ExtensionState | null | undefined;
 
   constructor(source: ImageSource) {
     this.chunks = openChunks(source);
@@ -249,6 +274,7 @@ export class ImageReader {
     // no page record can be anyway (they are checked to lie below 2^53).
     this.starts = Float64Array.from(vmas, (v) => Number(v.start));
     this.ends = Float64Array.from(vmas, (v) => Number(v.end));
+    this.shared = Uint8Array.from(vmas, (v) => v.flags & MAP_SHARED);
     return { header, regs, mm, vmas };
   }
 
@@ -316,25 +342,83 @@ export class ImageReader {
     return vaddr;
   }
 
-  /** The extension after the terminator, if any bytes follow it; nothing may follow it. */
-  async readExtension(): Promise<ImageExtensionRead | undefined> {
-    const reader = this.reader;
-    const offset = reader.offset;
-    const got = await reader.fill(EXTENSION_HEADER_SIZE);
-    if (got === 0) return undefined;
+  /**
+   * The next page records of the extension's SHARED_PAGES records, as many as lie whole in the
+   * bytes at hand (at least one), or null once the extension has none left (or the image has no
+   * extension). The extension's other records are read and checked on the way.
+   */
+  async nextSharedPages(): Promise<PageBatch | null> {
+    if (!this.pagesDone) throw new Error('nextSharedPages() before nextPages() has read the terminator');
     try {
-      const header = Buffer.from(reader.take(got));
-      const { version, length } = decodeExtensionHeader(header, offset);
-      const body = reader.take(await reader.fill(length - EXTENSION_HEADER_SIZE));
-      const content = decodeExtension(Buffer.concat([header, body]), offset);
-      const after = reader.offset;
-      const extra = await reader.drain();
-      if (extra > 0) throw new ImageFormatError(after, `${extra} bytes follow the extension's end`);
-      return { offset, length, version, content };
+      const ext = await this.startExtension();
+      if (!ext) return null;
+      for (;;) {
+        if (ext.pagesLeft > 0) return await this.sharedPagesBatch(ext);
+        if (ext.decoder.content) return null;
+        await this.extensionRecord(ext);
+      }
     } catch (err) {
       if (err instanceof ExtensionFormatError) throw new ImageFormatError(err.offset, err.problem);
       throw err;
     }
+  }
+
+  /** The extension after the terminator, if any bytes follow it; nothing may follow it. */
+  async readExtension(): Promise<ImageExtensionRead | undefined> {
+    while (await this.nextSharedPages()) {
+      // Passed over: the pages were checked, nothing more is wanted of them here.
+    }
+    const ext = this.extension;
+    if (!ext) return undefined;
+    const after = this.reader.offset;
+    const extra = await this.reader.drain();
+    if (extra > 0) throw new ImageFormatError(after, `${extra} bytes follow the extension's end`);
+    return { offset: ext.offset, length: ext.length, version: ext.version, content: ext.decoder.content! };
+  }
+
+  /** Reads the extension header the first time; null when the image ends at the terminator. */
+  private async startExtension(): Promise<ExtensionState | null> {
+    if (this.extension !== undefined) return this.extension;
+    const offset = this.reader.offset;
+    const got = await this.reader.fill(EXTENSION_HEADER_SIZE);
+    if (got === 0) return (this.extension = null);
+    const { version, length } = decodeExtensionHeader(this.reader.take(got), offset);
+    this.extension = { offset, length, version, decoder: new ExtensionDecoder(offset, length), pagesLeft: 0, vmaIndex: -1 };
+    return this.extension;
+  }
+
+  /** Reads the next record; of a SHARED_PAGES record only the fixed part, its page records come next. */
+  private async extensionRecord(ext: ExtensionState): Promise<void> {
+    const { decoder } = ext;
+    const what = `extension (its header says ${ext.length} bytes)`;
+    const frame = decoder.frame(decoder.remaining < RECORD_HEADER_SIZE ? Buffer.alloc(0) : await this.struct(RECORD_HEADER_SIZE, what));
+    if (frame.type !== RecordType.SHARED_PAGES || frame.length < SHARED_PAGES_FIXED_SIZE) {
+      decoder.record(frame, await this.struct(frame.length + ((8 - (frame.length % 8)) % 8), what));
+      return;
+    }
+    const head = decoder.sharedPages.begin(frame, await this.struct(SHARED_PAGES_FIXED_SIZE, what));
+    const index = this.starts.findIndex((start, i) => start === head.start && this.ends[i] === head.end && this.shared[i] === 1);
+    if (index < 0) {
+      throw new ImageFormatError(frame.at + RECORD_HEADER_SIZE,
+        `SHARED_PAGES record: ${hex(head.start)}-${hex(head.end)} is no shared VMA of the VMA list`);
+    }
+    ext.vmaIndex = index;
+    ext.pagesLeft = head.count;
+  }
+
+  private async sharedPagesBatch(ext: ExtensionState): Promise<PageBatch> {
+    const reader = this.reader;
+    const offset = reader.offset;
+    const got = await reader.fill(PAGE_RECORD_SIZE);
+    if (got < PAGE_RECORD_SIZE) {
+      throw new ImageFormatError(offset + got, `image ends inside a page record of a SHARED_PAGES record (expected ${PAGE_RECORD_SIZE} bytes, got ${got})`);
+    }
+    const view = reader.peek();
+    const count = Math.min(ext.pagesLeft, Math.floor(view.length / PAGE_RECORD_SIZE));
+    const vaddrs = new Float64Array(count);
+    for (let i = 0; i < count; i++) vaddrs[i] = ext.decoder.sharedPages.page(view, i * PAGE_RECORD_SIZE, offset + i * PAGE_RECORD_SIZE);
+    ext.pagesLeft -= count;
+    return { offset, count, records: reader.take(count * PAGE_RECORD_SIZE), vaddrs, vmaIndexes: new Int32Array(count).fill(ext.vmaIndex) };
   }
 
   /** Stops and closes a file stream this reader opened. */

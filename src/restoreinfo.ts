@@ -1,14 +1,15 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
 // signal dispositions, the interval timers and each thread's exit futexes and alternate signal
 // stack (which only the task itself can ask the kernel for), each thread's rseq area, the files
-// behind its mappings, its open file descriptors, its umask and its resource limits. The rest
-// (registers, FPU state, masks, auxv) the snapshot has already read. previewExtensionSize tells the extension's size without freezing.
+// behind its mappings, its open file descriptors, its umask, its resource limits and which pages
+// of its shared memory without a file hold data. The rest (registers, FPU state, masks, auxv) the
+// snapshot has already read. previewExtensionSize tells the extension's size without freezing.
 
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, ResourceLimit, RobustList,
-  RseqArea, SignalStack,
+  RseqArea, SharedMemoryContents, SignalStack,
 } from './extension-model.js';
 import {
   extensionSize, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGNAL_COUNT,
@@ -16,7 +17,7 @@ import {
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
-import { scanPages } from './proc/pagemap.js';
+import { mappedData, scanPages } from './proc/pagemap.js';
 import { readMaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, readBrk } from './ptrace/inject.js';
@@ -111,6 +112,7 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
 export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers): ImageExtension {
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  const sharedMemory = sharedMemoryContents(pid, vmas);
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -133,6 +135,7 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
     ...(umask === undefined ? {} : { umask }),
     rlimits: readRlimits(pid),
     itimers: answers.itimers,
+    ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
   };
 }
 
@@ -156,7 +159,31 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     itimers: true,
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fdTargets: readFds(pid).map((fd) => fd.target),
+    sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
   });
+}
+
+/**
+ * Shared memory that no file a restore could open holds: shared anonymous memory
+ * (`/dev/zero (deleted)`), SysV shm (`/SYSV%08x (deleted)`), memfd (`/memfd:name (deleted)`), a
+ * deleted file mapped shared, named shared anonymous memory (`[anon_shmem:name]`). Not VM_IO or
+ * VM_PFNMAP memory, which has no pages to read.
+ */
+function isFilelessShared(vma: Vma): boolean {
+  if (!vma.mayShare || isAnonymous(vma) || vma.vmFlags.has('io') || vma.vmFlags.has('pf')) return false;
+  return vma.name.endsWith(' (deleted)') || !vma.name.startsWith('/');
+}
+
+/**
+ * Each fileless shared VMA with the pages that hold data in its object (mappedData), which the
+ * image carries. Where map_files cannot be read, the pages present or swapped in this process's
+ * page tables stand in: those another process or a descriptor wrote and this one never touched
+ * are then missed.
+ */
+function sharedMemoryContents(pid: number, vmas: readonly Vma[]): SharedMemoryContents[] {
+  return vmas.filter(isFilelessShared).map(({ start, end, offset }) => ({
+    start, end, pages: mappedData(pid, start, end, offset) ?? scanPages(pid, [[start, end]]),
+  }));
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
 import { PAGE_SIZE } from './model.js';
+import { PageIndex } from './pageindex.js';
 
 export { ImageFormatError, type ImageSource };
 
@@ -231,6 +232,11 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
       ...ext.sharedPendingSignals.map((info) => `  ${siginfoText(info)}`),
     ] : []),
     ...processStateLines(ext),
+    ...(ext.sharedMemory ? [
+      '',
+      `shared memory contents (${ext.sharedMemory.length})`,
+      ...ext.sharedMemory.map((m) => `  ${range(m.start, m.end)} ${m.pages.totalPages} pages`),
+    ] : []),
   ];
 }
 
@@ -253,11 +259,15 @@ function processStateLines(ext: ImageExtension): string[] {
   return lines;
 }
 
-/** JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state) hex strings. */
+/**
+ * JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state) hex strings,
+ * the pages of shared memory their count.
+ */
 export function imageToJson(summary: ImageSummary): string {
   return JSON.stringify(summary, function (this: Record<string, unknown>, key, value) {
     const raw = this[key];
     if (Buffer.isBuffer(raw)) return raw.toString('hex');
+    if (raw instanceof PageIndex) return raw.totalPages;
     return typeof value === 'bigint' ? hex(value) : value;
   }, 2) + '\n';
 }

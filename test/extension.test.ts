@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -63,7 +63,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_FUTEX, RecordType.THREAD_FUTEX, RecordType.THREAD_RSEQ, RecordType.THREAD_RSEQ,
     RecordType.THREAD_SIGALTSTACK, RecordType.THREAD_SIGALTSTACK,
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
-    RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS,
+    RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS, RecordType.SHARED_PAGES, RecordType.SHARED_PAGES,
   ], 'in the order of docs/format.md');
 });
 
@@ -129,7 +129,9 @@ test('corrupt header: magic, version, length', (t) => {
   rejects(t, bad((b) => b.writeUInt32LE(0x12345678, 0)), 0, /bad extension magic 0x12345678/);
   rejects(t, bad((b) => b.writeUInt32LE(2, 4)), 4, /unsupported extension version 2/);
   rejects(t, bad((b) => b.writeBigUInt64LE(13n, 8)), 8, /extension length 13/);
-  rejects(t, bad((b) => b.writeBigUInt64LE(1n << 40n, 8)), 8, /extension length/);
+  rejects(t, bad((b) => b.writeBigUInt64LE(1n << 53n, 8)), 8, /extension length/);
+  // Shared pages may make an extension that long: only its end tells.
+  rejects(t, bad((b) => b.writeBigUInt64LE(1n << 40n, 8)), good.length, /image ends inside the extension/);
   rejects(t, good.subarray(0, 10), 10, /inside the extension header/);
   rejects(t, good.subarray(0, good.length - 8), good.length - 8, /image ends inside the extension/);
   rejects(t, Buffer.concat([good, Buffer.alloc(8)]), good.length, /8 bytes follow the extension's end/);

@@ -2,12 +2,14 @@
 // records, page records out of order, unaligned or outside every VMA, a corrupt extension. Every
 // one must end with exit status 1 and one line naming the byte offset, and leave no process
 // behind: in particular not the stub, which exists from the VMA list on (its name while it is
-// being restored is restore-<restorer pid>).
+// being restored is restore-<restorer pid>). The same for broken SHARED_PAGES records (the contents
+// of shared memory) in the image of a target that has them.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { RecordType } from '../src/extension.js';
 import { makeTempDir } from './helpers/files.js';
 import { MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, parseImage, VMA_RECORD_SIZE, VMAS_OFFSET, type Image } from './helpers/image.js';
 import { repoRoot } from './helpers/mount.js';
@@ -143,14 +145,29 @@ function restore(file: string, pipe: boolean): Promise<Outcome> {
   return new Promise((resolve) => proc.on('close', (code) => resolve({ code, stderr, leftovers: stubsOf(proc.pid!) })));
 }
 
-test('every bad image: exit 1, one line naming the byte offset, and no process left behind', async (t) => {
-  const target = await startTarget(t, 'counter');
-  await target.waitForLine((line) => line === 'tick 2');
-  const dir = await makeTempDir(t, 'imgfs-restore-fuzz-');
-  const image = await fsp.readFile(await dumpToFile(t, target, dir));
-  await killOriginal(target);
+/** Broken SHARED_PAGES records: each one's VMA, page records and length. */
+function sharedPagesMutations(image: Buffer): Mutation[] {
+  const parsed = parseImage(image);
+  const shared = extensionRecords(image, parsed).get(RecordType.SHARED_PAGES)!;
+  const withPages = shared.filter((at) => image.readUInt32LE(at + 24) >= 2);
+  const [at] = withPages;
+  const firstPage = at + 32;
+  const secondPage = firstPage + 8 + PAGE_SIZE;
+  const list: Mutation[] = [
+    { what: 'shared pages out of order', bytes: withU64(image, secondPage, image.readBigUInt64LE(firstPage)) },
+    { what: 'shared page outside its VMA', bytes: withU64(image, firstPage, image.readBigUInt64LE(at + 16)) },
+    { what: 'shared pages of no VMA', bytes: withU64(image, at + 8, image.readBigUInt64LE(at + 8) - BigInt(PAGE_SIZE)) },
+    { what: 'truncated inside a shared page', bytes: image.subarray(0, secondPage + 100) },
+    { what: 'truncated inside a shared page, from a pipe', bytes: image.subarray(0, secondPage + 100), pipe: true },
+  ];
+  const count = Buffer.from(image);
+  count.writeUInt32LE(image.readUInt32LE(at + 24) + 1, at + 24);
+  list.push({ what: 'shared page count that does not match the length', bytes: count });
+  return list;
+}
 
-  const cases = mutations(image);
+/** Restores every case, PARALLEL at a time, and checks each failed cleanly. */
+async function restoreAll(t: ExecutionContext, dir: string, cases: Mutation[]): Promise<void> {
   const outcomes: Outcome[] = new Array(cases.length);
   t.teardown(() => {
     for (const outcome of outcomes) for (const pid of outcome?.leftovers ?? []) process.kill(pid, 'SIGKILL');
@@ -169,4 +186,21 @@ test('every bad image: exit 1, one line naming the byte offset, and no process l
     t.regex(stderr, /^imgfs restore: \S+: byte \d+: [^\n]+\n$/, what);
     t.deepEqual(leftovers, [], `${what}: the stub was left running`);
   });
+}
+
+test('every bad image: exit 1, one line naming the byte offset, and no process left behind', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line === 'tick 2');
+  const dir = await makeTempDir(t, 'imgfs-restore-fuzz-');
+  const image = await fsp.readFile(await dumpToFile(t, target, dir));
+  await killOriginal(target);
+  await restoreAll(t, dir, mutations(image));
+});
+
+test('every bad SHARED_PAGES record: exit 1, one line naming the byte offset, and no process left behind', async (t) => {
+  const dir = await makeTempDir(t, 'imgfs-restore-fuzz-shared-');
+  const target = await startTarget(t, 'restore_shm', [dir]);
+  const image = await fsp.readFile(await dumpToFile(t, target, dir));
+  await killOriginal(target);
+  await restoreAll(t, dir, sharedPagesMutations(image));
 });

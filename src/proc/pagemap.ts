@@ -1,7 +1,8 @@
 // Which pages of a process are present or swapped, as a PageIndex.
 // PAGEMAP_SCAN (Linux >= 6.7) returns whole runs per entry, so a sparse 64 GiB mapping
 // costs a few page-table walks; reading /proc/<pid>/pagemap (8 bytes per virtual page)
-// is the fallback for kernels without it.
+// is the fallback for kernels without it. mappedData tells which pages of a shared mapping hold
+// data in the object it maps, which page tables cannot.
 
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -13,6 +14,9 @@ import { nativeError } from '../ptrace/libc.js';
 
 const libc = koffi.load('libc.so.6');
 const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
+const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 
 // include/uapi/linux/fs.h: the page categories of PAGEMAP_SCAN.
 export const PAGE_IS_FILE = 1n << 2n;
@@ -28,7 +32,7 @@ const PAGEMAP_ENTRIES_PER_READ = 65536;
 // In the high 32-bit word of a (little-endian) pagemap entry: bit 63 present, bit 62 swapped.
 const PAGEMAP_PRESENT_OR_SWAPPED = 0xc0000000;
 
-const { EINVAL, ENOTTY, EOPNOTSUPP, ESRCH } = osConstants.errno;
+const { EINVAL, ENOTTY, EOPNOTSUPP, ESRCH, ENXIO } = osConstants.errno;
 /** What PAGEMAP_SCAN fails with on kernels (or pagemap files) that lack it. */
 const UNSUPPORTED = new Set([EINVAL, ENOTTY, EOPNOTSUPP]);
 
@@ -153,6 +157,51 @@ export function scanPagesWithPagemap(pid: number, ranges: Array<[number, number]
     }
   });
   return builder.build();
+}
+
+/**
+ * The pages of the shared mapping [start, end) (mapping the object from byte `offset` on) that hold
+ * data in that object, touched by this process or not: a shmem page written by another process
+ * sharing it, or through a memfd's descriptor, or swapped out, is in no page table of this one,
+ * so PAGEMAP_SCAN misses it. Asked with lseek(SEEK_DATA, SEEK_HOLE) on
+ * /proc/<pid>/map_files/<start>-<end>, the mapped object itself (shmem counts pages in memory and
+ * in swap as data; a file its extents, never beyond its end). null when map_files cannot be
+ * opened (it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or its file system cannot tell.
+ */
+export function mappedData(pid: number, start: number, end: number, offset: number): PageIndex | null {
+  const path = `/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`;
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const builder = new PageIndexBuilder();
+    const last = offset + (end - start);
+    let added = offset;
+    for (let pos = offset; pos < last;) {
+      const data = lseek(fd, pos, SEEK_DATA) as number;
+      if (data < 0) {
+        const errno = koffi.errno();
+        if (errno === ENXIO) break; // no data at or after pos
+        if (errno === EINVAL) return null; // a file system without SEEK_DATA
+        throw nativeError(errno, `lseek(${path}, SEEK_DATA)`, hex(pos));
+      }
+      if (data >= last) break;
+      const hole = lseek(fd, data, SEEK_HOLE) as number;
+      if (hole < 0) throw nativeError(koffi.errno(), `lseek(${path}, SEEK_HOLE)`, hex(data));
+      // Extents of a file with blocks smaller than a page: whole pages, each once.
+      const from = Math.max(added, data - (data % PAGE_SIZE));
+      const to = Math.min(last, Math.ceil(hole / PAGE_SIZE) * PAGE_SIZE);
+      builder.add(start + (from - offset), start + (to - offset));
+      added = Math.max(added, to);
+      pos = hole;
+    }
+    return builder.build();
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function withPagemap(pid: number, scan: (fd: number) => void): void {

@@ -2,13 +2,15 @@
 // 1. at the VMA list: every private VMA as an anonymous mapping at its address (the stack with
 //    MAP_GROWSDOWN), so that pages can be written as they stream in;
 // 2. at each batch of page records: the pages, written with process_vm_writev (a VMA that is not
-//    writable is made so for the time of the restore);
-// 3. at the extension: file-backed VMAs mapped from their files again, with the dumped pages laid
-//    over them; the kernel's own vDSO at the dumped address; the final protections.
+//    writable is made so for the time of the restore); then the same for the page records of the
+//    extension's SHARED_PAGES records, into their shared VMAs mapped as shared anonymous memory;
+// 3. at the extension: shared VMAs with contents in it mapped (those without pages); file-backed
+//    VMAs mapped from their files again, with the dumped pages laid over them; the kernel's own
+//    vDSO at the dumped address; the final protections.
 
 import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
-import type { ExtensionMappedFile } from '../extension-model.js';
+import type { ExtensionMappedFile, SharedMemoryContents } from '../extension-model.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
@@ -51,6 +53,8 @@ export interface PlannedVma {
   special: boolean;
   /** Dumped page ranges, as start/end pairs: what a file mapping gets laid over. */
   dumped: number[];
+  /** Shared, with contents in the image (SHARED_PAGES): mapped as shared anonymous memory. */
+  carried: boolean;
 }
 
 export interface FileOptions {
@@ -85,7 +89,7 @@ export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
       file: (vma.flags & MAP_ANONYMOUS) === 0,
       offset: Number(vma.pgoff) * PAGE_SIZE,
       stack: start <= startStack && startStack < end,
-      placeholder: !shared, madeWritable: false, special: false, dumped: [],
+      placeholder: !shared, madeWritable: false, special: false, dumped: [], carried: false,
     };
   });
 }
@@ -102,14 +106,14 @@ export class AddressSpace {
   }
 
   /**
-   * Step 1: an anonymous mapping for every private VMA (shared ones wait for their file). A VMA
-   * with v0 flags MAP_SHARED|MAP_ANONYMOUS (imgfs writes shared anonymous memory as the proposal
-   * did, a shared file VMA: see attachFiles) has no file to wait for.
+   * Step 1: an anonymous mapping for every private VMA (shared ones wait for their file or their
+   * SHARED_PAGES record). A VMA with v0 flags MAP_SHARED|MAP_ANONYMOUS (imgfs writes shared
+   * anonymous memory as the proposal did, a shared file VMA: see attachFiles) has no file to wait for.
    */
-  mapPlaceholders(warn: (line: string) => void): void {
+  mapPlaceholders(): void {
     for (const vma of this.vmas) {
       if (vma.shared) {
-        if (!vma.file) this.mapSharedAnonymous(vma, warn);
+        if (!vma.file) this.mapAnonymousShared(vma);
         continue;
       }
       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (vma.stack ? MAP_GROWSDOWN : 0);
@@ -122,22 +126,43 @@ export class AddressSpace {
    * are under way, with their end (wrapped: a bare promise would be awaited too): until then
    * the batch's bytes must stay put.
    */
-  async writePages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
+  writePages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
+    return this.write(batch, (vma, i) => {
+      if (vma.shared) {
+        throw new ImageFormatError(batch.offset + i * PAGE_RECORD_SIZE,
+          `page record ${hex(batch.vaddrs[i])} lies in the shared VMA ${range(vma)}: v0 page records are private pages only`);
+      }
+      noteDumped(vma, batch.vaddrs[i]);
+    });
+  }
+
+  /**
+   * Step 2, for the extension's SHARED_PAGES records: as writePages, into the shared VMA of the
+   * record, mapped as shared anonymous memory on its first page.
+   */
+  writeSharedPages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
+    return this.write(batch, (vma) => this.carry(vma));
+  }
+
+  /** Maps a shared VMA whose contents the image carries, once; a v0 anonymous one is mapped already. */
+  private carry(vma: PlannedVma): void {
+    if (vma.carried) return;
+    if (vma.file) this.mapAnonymousShared(vma);
+    vma.carried = true;
+  }
+
+  private async write(batch: PageBatch, take: (vma: PlannedVma, index: number) => void): Promise<{ written: Promise<unknown> }> {
     const base = Number(koffi.address(batch.records));
     const started: Promise<void>[] = [];
     let segments = await this.writer.segments();
     for (let i = 0; i < batch.count; i++) {
       const vaddr = batch.vaddrs[i];
       const vma = this.vmas[batch.vmaIndexes[i]];
-      if (vma.shared) {
-        throw new ImageFormatError(batch.offset + i * PAGE_RECORD_SIZE,
-          `page record ${hex(vaddr)} lies in the shared VMA ${range(vma)}: an image carries private pages only`);
-      }
+      take(vma, i);
       if (!(vma.prot & PROT_WRITE) && !vma.madeWritable) {
         this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot | PROT_WRITE);
         vma.madeWritable = true;
       }
-      noteDumped(vma, vaddr);
       if (segments.local.full) {
         started.push(this.writer.submit(segments, [batch.records]));
         segments = await this.writer.segments();
@@ -155,13 +180,36 @@ export class AddressSpace {
   }
 
   /**
-   * Step 3a: every file-backed VMA mapped from its file, when the file is the one of the dump
+   * Step 3a: the shared VMAs whose contents the image carries, each mapped as shared anonymous
+   * memory (those without pages are mapped now); a file behind one (memfd, SysV shm, a deleted
+   * file) is named in a warning: its contents are back, not its sharing with other processes.
+   * Shared anonymous memory of v0 without a record starts zeroed, with a warning. records: the
+   * extension's SHARED_PAGES contents; files: its MAPPED_FILE records (null without an extension).
+   */
+  mapSharedContents(records: readonly SharedMemoryContents[], files: readonly ExtensionMappedFile[] | null, warn: (line: string) => void): void {
+    const carried = new Set(records.map((r) => r.start));
+    const paths = new Map((files ?? []).map((f) => [f.start, f.path] as const));
+    for (const vma of this.vmas.filter((v) => v.shared)) {
+      if (!carried.has(vma.start)) {
+        if (!vma.file) warn(startsZeroed(vma));
+        continue;
+      }
+      this.carry(vma);
+      const path = paths.get(vma.start);
+      if (vma.file && path !== SHARED_ANONYMOUS_PATH) {
+        warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents as shared anonymous memory, no longer shared with other processes`);
+      }
+    }
+  }
+
+  /**
+   * Step 3b: every file-backed VMA mapped from its file, when the file is the one of the dump
    * (same device, inode, size and mtime); the dumped pages are laid over private ones. files:
    * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
    * then keep only their dumped pages).
    */
   async attachFiles(files: readonly ExtensionMappedFile[] | null, options: FileOptions): Promise<void> {
-    const fileVmas = this.vmas.filter((v) => v.file);
+    const fileVmas = this.vmas.filter((v) => v.file && !v.carried);
     if (fileVmas.length === 0) return;
     if (files === null) {
       options.warn(`the image has no extension: ${fileVmas.length} file-backed VMAs hold only their dumped pages (untouched pages read as zeros), shared ones start empty`);
@@ -194,9 +242,9 @@ export class AddressSpace {
     }
   }
 
-  /** Shared anonymous memory: no page of it is in an image, so it comes back zeroed. */
+  /** Shared anonymous memory without a SHARED_PAGES record (an older image): it comes back zeroed. */
   private mapSharedAnonymous(vma: PlannedVma, warn: (line: string) => void): void {
-    warn(`shared anonymous memory ${range(vma)}: an image carries private pages only, so it starts zeroed`);
+    warn(startsZeroed(vma));
     this.mapAnonymousShared(vma);
   }
 
@@ -241,7 +289,7 @@ export class AddressSpace {
   }
 
   /**
-   * Step 3b: the kernel's vDSO (and its data pages) at the dumped address, where the task's
+   * Step 3c: the kernel's vDSO (and its data pages) at the dumped address, where the task's
    * code expects it: only if the image's vDSO is this kernel's, byte for byte, in the same
    * layout. Otherwise the dumped copy stays, with warning: its data pages cannot be dumped, so
    * its clock functions fall back to system calls.
@@ -292,7 +340,7 @@ export class AddressSpace {
     for (const vma of group) vma.special = true;
   }
 
-  /** Step 3c: the protections of the dump, for every VMA the restore made writable. */
+  /** Step 3d: the protections of the dump, for every VMA the restore made writable. */
   restoreProtections(): void {
     for (const vma of this.vmas) {
       if (vma.madeWritable && !vma.special) this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot);
@@ -314,6 +362,9 @@ export function checkMappedFiles(files: readonly ExtensionMappedFile[], vmas: re
     throw new ImageFormatError(at, `the extension names ${files.length} mapped files for ${fileVmas.length} file-backed VMAs`);
   }
 }
+
+const startsZeroed = (vma: PlannedVma): string =>
+  `shared anonymous memory ${range(vma)}: the image carries no contents for it (an older image), so it starts zeroed`;
 
 /** Extends the VMA's dumped ranges by the page at vaddr (pages arrive ascending). */
 function noteDumped(vma: PlannedVma, vaddr: number): void {

@@ -1,13 +1,14 @@
 // `imgfs restore`'s engine: turns an image into a running process, reading the image once, front
 // to back. The VMA list comes first, so the stub is prepared and the VMAs mapped before the first
-// page arrives; each page is written as it streams by; what only the extension at the end knows
+// page arrives; each page is written as it streams by, v0's and then the shared memory's of the
+// extension's SHARED_PAGES records; what only the rest of the extension knows
 // (files, vDSO, registers of every thread, signal dispositions, open files, umask, resource
 // limits, interval timers) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
 import type { ImageExtension } from '../extension-model.js';
-import { ImageReader, type ImageHead } from '../imagestream.js';
+import { ImageReader, type ImageHead, type PageBatch } from '../imagestream.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';
@@ -44,12 +45,16 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const vmas = planVmas(head, VMAS_OFFSET);
     stub = createStub({ stdinFromDevNull: options.stdinIsImage, occupied: vmas, name: `restore-${process.pid}` });
     let memory = new AddressSpace(stub.remote, vmas);
-    memory.mapPlaceholders(options.warn);
-    for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
-      if (options.signal?.aborted) throw new RestoreError('interrupted');
-      input.hold(batch.records.buffer, (await memory.writePages(batch)).written);
-    }
-    await memory.drainWrites();
+    memory.mapPlaceholders();
+    const writeAll = async (next: () => Promise<PageBatch | null>, write: (batch: PageBatch) => Promise<{ written: Promise<unknown> }>) => {
+      for (let batch = await next(); batch; batch = await next()) {
+        if (options.signal?.aborted) throw new RestoreError('interrupted');
+        input.hold(batch.records.buffer, (await write(batch)).written);
+      }
+      await memory.drainWrites();
+    };
+    await writeAll(() => reader.nextPages(), (batch) => memory.writePages(batch));
+    await writeAll(() => reader.nextSharedPages(), (batch) => memory.writeSharedPages(batch));
     const extension = await reader.readExtension();
     if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
     const ext = extension?.content ?? null;
@@ -59,6 +64,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       stub = becomePid(stub, ext.threads[0].tid);
       memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
     }
+    memory.mapSharedContents(ext?.sharedMemory ?? [], ext?.files ?? null, options.warn);
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();

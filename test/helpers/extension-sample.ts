@@ -5,6 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { decodeExtension, encodeExtension, ExtensionFormatError } from '../../src/extension.js';
 import type { ExtensionThread, ImageExtension } from '../../src/extension-model.js';
 import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
+import { PageIndexBuilder, type PageIndex } from '../../src/pageindex.js';
 
 function regs(seed: number): UserRegs {
   return Object.fromEntries(USER_REGS_ORDER.map((name, i) => [name, BigInt(seed) * 0x1_0000_0001n + BigInt(i) * 0x0101n + 0xffff_0000_0000_0000n])) as unknown as UserRegs;
@@ -59,6 +60,19 @@ export function sampleExtension(): ImageExtension {
   };
 }
 
+/** A page index of these [start, end) ranges. */
+export function pageIndex(ranges: [number, number][]): PageIndex {
+  const builder = new PageIndexBuilder();
+  for (const [start, end] of ranges) builder.add(start, end);
+  return builder.build();
+}
+
+/** Shared memory of the sample: 4 pages with pages 0, 2 and 3 carried; 2 pages with none. */
+export const SAMPLE_SHARED_MEMORY = [
+  { start: 0x7f00_0010_0000, end: 0x7f00_0010_4000, pages: pageIndex([[0x7f00_0010_0000, 0x7f00_0010_1000], [0x7f00_0010_2000, 0x7f00_0010_4000]]) },
+  { start: 0x7f00_0020_0000, end: 0x7f00_0020_2000, pages: pageIndex([]) },
+];
+
 /** The sample with every optional record too: each thread's and the process's. */
 export function fullSampleExtension(): ImageExtension {
   const ext = sampleExtension();
@@ -86,6 +100,7 @@ export function fullSampleExtension(): ImageExtension {
     { interval: { sec: 0, usec: 0 }, value: { sec: 0, usec: 0 } },
     { interval: { sec: 1, usec: 5 }, value: { sec: 86_400, usec: 999_999 } },
   ];
+  ext.sharedMemory = SAMPLE_SHARED_MEMORY;
   return ext;
 }
 
