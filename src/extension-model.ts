@@ -30,6 +30,8 @@ export interface ImageExtension {
   rlimits?: ResourceLimit[];
   /** The interval timers ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF, in that order. Absent in older images. */
   itimers?: IntervalTimer[];
+  /** The POSIX timers (timer_create), by ascending id. Absent in older images and where /proc/<pid>/timers is missing. */
+  posixTimers?: PosixTimer[];
   /**
    * The contents of each shared VMA without a file to reopen (shared anonymous memory, SysV shm,
    * memfd, deleted files), ascending. Absent in older images and when the process has none.
@@ -64,6 +66,36 @@ export interface TimeValue {
 export interface IntervalTimer {
   interval: TimeValue;
   value: TimeValue;
+}
+
+/** struct timespec. */
+export interface TimeSpec {
+  sec: number;
+  nsec: number;
+}
+
+/** A POSIX timer: how timer_create made it, and what timer_gettime told at the dump. */
+export interface PosixTimer {
+  /** The kernel's timer id: the timer_t the program holds. */
+  id: number;
+  /**
+   * The clockid_t as the kernel keeps it: CLOCK_REALTIME 0, CLOCK_MONOTONIC 1, ...; negative for
+   * a CPU-time clock naming a pid or tid (0: the creating process or thread, as glibc passes
+   * CLOCK_PROCESS_CPUTIME_ID -6 and CLOCK_THREAD_CPUTIME_ID -2).
+   */
+  clock: number;
+  /** sigev_notify: SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, SIGEV_THREAD_ID 4. */
+  notify: number;
+  /** The thread SIGEV_THREAD_ID notifies (its dumped tid); 0 for any other notification. */
+  tid: number;
+  /** sigev_signo. */
+  signal: number;
+  /** sigev_value: what the signal's si_value carries. */
+  sigevValue: bigint;
+  /** The reload interval. */
+  interval: TimeSpec;
+  /** The time left until the next expiry; 0: disarmed. */
+  value: TimeSpec;
 }
 
 export interface ExtensionThread {

@@ -6,7 +6,7 @@
 
 import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, IntervalTimer,
-  ResourceLimit, RseqArea, SharedMemoryContents, SignalStack,
+  PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalStack,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -48,6 +48,7 @@ export const RecordType = {
   RLIMITS: 14,
   ITIMERS: 15,
   SHARED_PAGES: 16,
+  POSIX_TIMERS: 17,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -102,6 +103,21 @@ export const ITIMERS_SIZE = ITIMER_COUNT * ITIMERVAL_SIZE;
 export const SHARED_PAGES_FIXED_SIZE = 24;
 /** Pages a writer puts in one SHARED_PAGES record (1 GiB): a record's length is a u32. */
 export const SHARED_PAGES_PER_RECORD = 1 << 18;
+/** Fixed part of a POSIX_TIMERS record: u32 count, u32 pad; count timers follow. */
+export const POSIX_TIMERS_FIXED_SIZE = 8;
+/** One timer of a POSIX_TIMERS record: id, clock, notify, signal, sigev_value, tid, pad, struct itimerspec. */
+export const POSIX_TIMER_SIZE = 64;
+/** sigev_notify values the kernel accepts. */
+export const SIGEV_SIGNAL = 0;
+export const SIGEV_NONE = 1;
+export const SIGEV_THREAD = 2;
+export const SIGEV_THREAD_ID = 4;
+const SIGEV_NOTIFY_VALUES = [SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID];
+const NSEC_PER_SEC = 1_000_000_000;
+/** The pid or tid a CPU-time clock id names (0: the caller's process or thread); null for any other clock. */
+export const cpuClockTarget = (clock: number): number | null => (clock < 0 ? ~(clock >> 3) : null);
+/** The same kind of CPU-time clock, naming another pid or tid. */
+export const withCpuClockTarget = (clock: number, pid: number): number => (~pid << 3) | (clock & 7);
 const AUXV_ENTRY_SIZE = 16;
 /** Far above any XSAVE area x86 defines (AMX included), so a corrupt size is caught early. */
 const XSTATE_MAX_SIZE = 1 << 20;
@@ -143,6 +159,8 @@ export interface ExtensionShape {
   /** Resources in the RLIMITS record; null: none. */
   rlimits: number | null;
   itimers: boolean;
+  /** Timers in the POSIX_TIMERS record; null: none. */
+  posixTimers: number | null;
   filePaths: string[];
   fdTargets: string[];
   /** Pages carried of each shared VMA that has SHARED_PAGES records. */
@@ -162,6 +180,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     umask: ext.umask !== undefined,
     rlimits: ext.rlimits?.length ?? null,
     itimers: ext.itimers !== undefined,
+    posixTimers: ext.posixTimers?.length ?? null,
     filePaths: ext.files.map((f) => f.path),
     fdTargets: ext.fds.map((f) => f.target),
     sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
@@ -196,6 +215,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.rlimits === null ? 0 : recordSize(RLIMITS_FIXED_SIZE + shape.rlimits * RLIMIT_SIZE)) +
     (shape.itimers ? recordSize(ITIMERS_SIZE) : 0) +
     shape.sharedPages.reduce((sum, pages) => sum + sharedPagesRecords(pages) * recordSize(SHARED_PAGES_FIXED_SIZE), 0) +
+    (shape.posixTimers === null ? 0 : recordSize(POSIX_TIMERS_FIXED_SIZE + shape.posixTimers * POSIX_TIMER_SIZE)) +
     recordSize(0);
 }
 
@@ -398,6 +418,51 @@ function writeItimers(w: RecordWriter, timers: readonly IntervalTimer[]): void {
 }
 
 /**
+ * The POSIX timers, by ascending id. Checked as a reader checks them (posixTimerProblem), so
+ * that what decodes encodes again.
+ */
+function writePosixTimers(w: RecordWriter, timers: readonly PosixTimer[], tids: ReadonlySet<number>): void {
+  const at = w.record(RecordType.POSIX_TIMERS, POSIX_TIMERS_FIXED_SIZE + timers.length * POSIX_TIMER_SIZE);
+  w.buf.writeUInt32LE(timers.length, at);
+  timers.forEach((timer, i) => {
+    const problem = posixTimerProblem(timer, i === 0 ? -1 : timers[i - 1].id, tids);
+    if (problem !== null) throw new FormatError(`POSIX timer ${timer.id}: ${problem}`);
+    const pos = at + POSIX_TIMERS_FIXED_SIZE + i * POSIX_TIMER_SIZE;
+    w.buf.writeInt32LE(timer.id, pos);
+    w.buf.writeInt32LE(timer.clock, pos + 4);
+    w.buf.writeUInt32LE(timer.notify, pos + 8);
+    w.buf.writeInt32LE(timer.signal, pos + 12);
+    w.buf.writeBigUInt64LE(u64(timer.sigevValue, `POSIX timer ${timer.id} sigev_value`), pos + 16);
+    w.buf.writeUInt32LE(timer.tid, pos + 24);
+    [timer.interval, timer.value].forEach(({ sec, nsec }, j) => {
+      w.buf.writeBigUInt64LE(u64(sec, `POSIX timer ${timer.id} seconds`), pos + 32 + j * 16);
+      w.buf.writeBigUInt64LE(BigInt(nsec), pos + 40 + j * 16);
+    });
+  });
+}
+
+const isInt32 = (n: number): boolean => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31;
+
+/**
+ * What is wrong with a timer, or null: ids ascend from 0 to INT_MAX, the notification is one the
+ * kernel accepts, with a signal 1..64 unless it is SIGEV_NONE, and a tid (one of tids, unless
+ * null) for SIGEV_THREAD_ID only; nanoseconds below 10^9. Seconds are left to the u64 checks.
+ */
+function posixTimerProblem(timer: PosixTimer, previousId: number, tids: ReadonlySet<number> | null): string | null {
+  const { id, clock, notify, signal, tid } = timer;
+  if (!isInt32(id) || id < 0) return `id ${id} is not a timer id`;
+  if (id <= previousId) return `id ${id} is not above the previous timer's ${previousId}`;
+  if (!isInt32(clock)) return `clock ${clock} is not a clock id`;
+  if (!SIGEV_NOTIFY_VALUES.includes(notify)) return `sigev_notify ${notify} is not one the kernel accepts`;
+  if (!isInt32(signal) || (notify !== SIGEV_NONE && (signal < 1 || signal > SIGNAL_COUNT))) return `signal ${signal} is not a signal`;
+  if ((notify === SIGEV_THREAD_ID) !== (tid !== 0)) return `tid ${tid} with sigev_notify ${notify}`;
+  if (tid !== 0 && tids !== null && !tids.has(tid)) return `thread ${tid} has no THREAD record`;
+  const badNsec = [timer.interval, timer.value].find(({ nsec }) => !Number.isInteger(nsec) || nsec < 0 || nsec >= NSEC_PER_SEC);
+  if (badNsec) return `nanoseconds ${badNsec.nsec} not below ${NSEC_PER_SEC}`;
+  return null;
+}
+
+/**
  * The shared memory's SHARED_PAGES records: one per VMA, or more for a VMA with more than
  * SHARED_PAGES_PER_RECORD pages (they follow one another, pages ascending across them).
  */
@@ -449,6 +514,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.rlimits) writeRlimits(w, ext.rlimits);
   if (ext.itimers) writeItimers(w, ext.itimers);
   if (ext.sharedMemory) writeSharedMemory(w, ext.sharedMemory);
+  if (ext.posixTimers) writePosixTimers(w, ext.posixTimers, new Set(ext.threads.map((t) => t.tid)));
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -703,6 +769,51 @@ function readItimers(r: RecordView): IntervalTimer[] {
   }));
 }
 
+/**
+ * A POSIX_TIMERS record's timers; the tids they notify are checked against the THREAD records
+ * once all are known (checkPosixTimerThreads).
+ */
+function readPosixTimers(r: RecordView): PosixTimer[] {
+  r.expectAtLeast(POSIX_TIMERS_FIXED_SIZE);
+  const count = r.payload.readUInt32LE(0);
+  if (count > (r.payload.length - POSIX_TIMERS_FIXED_SIZE) / POSIX_TIMER_SIZE) r.fail(0, `${count} timers do not fit the record`);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  r.expectLength(POSIX_TIMERS_FIXED_SIZE + count * POSIX_TIMER_SIZE);
+  const timers: PosixTimer[] = [];
+  for (let i = 0; i < count; i++) {
+    const pos = POSIX_TIMERS_FIXED_SIZE + i * POSIX_TIMER_SIZE;
+    if (r.payload.readUInt32LE(pos + 28) !== 0) r.fail(pos + 28, `timer ${i}: pad is not 0`);
+    const time = (at: number) => {
+      const nsec = r.payload.readBigUInt64LE(at + 8);
+      if (nsec >= NSEC_PER_SEC) r.fail(at + 8, `timer ${i}: nanoseconds ${nsec} not below ${NSEC_PER_SEC}`);
+      return { sec: r.number(at, `timer ${i} seconds`), nsec: Number(nsec) };
+    };
+    const timer = {
+      id: r.payload.readInt32LE(pos),
+      clock: r.payload.readInt32LE(pos + 4),
+      notify: r.payload.readUInt32LE(pos + 8),
+      tid: r.payload.readUInt32LE(pos + 24),
+      signal: r.payload.readInt32LE(pos + 12),
+      sigevValue: r.payload.readBigUInt64LE(pos + 16),
+      interval: time(pos + 32),
+      value: time(pos + 48),
+    };
+    const problem = posixTimerProblem(timer, i === 0 ? -1 : timers[i - 1].id, null);
+    if (problem !== null) r.fail(pos, `timer ${i}: ${problem}`);
+    timers.push(timer);
+  }
+  return timers;
+}
+
+/** Checks that each SIGEV_THREAD_ID timer of a POSIX_TIMERS record (r) notifies a thread with a THREAD record. */
+function checkPosixTimerThreads(r: RecordView, timers: readonly PosixTimer[], threads: readonly ExtensionThread[]): void {
+  timers.forEach(({ tid }, i) => {
+    if (tid !== 0 && !threads.some((t) => t.tid === tid)) {
+      r.fail(POSIX_TIMERS_FIXED_SIZE + i * POSIX_TIMER_SIZE + 24, `timer ${i}: thread ${tid} has no THREAD record`);
+    }
+  });
+}
+
 /** Gives each per-thread record's values to its thread; a second record of a kind is an error. */
 function attachThreadParts(threads: ExtensionThread[], parts: readonly ThreadPart[]): void {
   for (const { tid, record, values } of parts) {
@@ -785,6 +896,7 @@ export class ExtensionDecoder {
   private readonly files: ExtensionMappedFile[] = [];
   private readonly fds: ExtensionFd[] = [];
   private readonly threadParts: ThreadPart[] = [];
+  private posixTimersRecord: RecordView | null = null;
   private result: ImageExtension | null = null;
 
   /** base: the image offset of the extension; length: its header's. */
@@ -837,6 +949,7 @@ export class ExtensionDecoder {
           throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${this.base + this.length}`);
         }
         attachThreadParts(this.threads, this.threadParts);
+        if (this.posixTimersRecord) checkPosixTimerThreads(this.posixTimersRecord, found.posixTimers!, this.threads);
         this.result = complete({ ...found, threads: this.threads, files: this.files, fds: this.fds, ...this.sharedPages.contents() }, at);
         break;
       case RecordType.EXE: once('exe', () => r.text(0, 'path')); break;
@@ -874,6 +987,10 @@ export class ExtensionDecoder {
       case RecordType.UMASK: once('umask', () => readUmask(r)); break;
       case RecordType.RLIMITS: once('rlimits', () => readRlimits(r)); break;
       case RecordType.ITIMERS: once('itimers', () => readItimers(r)); break;
+      case RecordType.POSIX_TIMERS:
+        once('posixTimers', () => readPosixTimers(r));
+        this.posixTimersRecord = r;
+        break;
       case RecordType.SHARED_PAGES: {
         const count = this.sharedPages.begin(frame, r.payload.subarray(0, SHARED_PAGES_FIXED_SIZE)).count;
         for (let i = 0; i < count; i++) {

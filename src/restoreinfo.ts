@@ -1,18 +1,19 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
-// signal dispositions, the interval timers and each thread's exit futexes and alternate signal
+// signal dispositions, the interval and POSIX timers and each thread's exit futexes and alternate signal
 // stack (which only the task itself can ask the kernel for), each thread's rseq area, the files
 // behind its mappings, its open file descriptors, its umask, its resource limits and which pages
 // of its shared memory without a file hold data. The rest (registers, FPU state, masks, auxv) the
 // snapshot has already read. previewExtensionSize tells the extension's size without freezing.
 
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, ResourceLimit, RobustList,
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack,
 } from './extension-model.js';
 import {
-  extensionSize, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGNAL_COUNT,
+  extensionSize, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
+  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
@@ -30,6 +31,7 @@ const SYS_GETITIMER = 36;
 const SYS_SIGALTSTACK = 131;
 const SYS_PRCTL = 157;
 const SYS_GET_ROBUST_LIST = 274;
+const SYS_TIMER_GETTIME = 224;
 const PR_GET_TID_ADDRESS = 40;
 const { EINVAL, EIO } = osConstants.errno;
 const { SIGKILL, SIGSTOP, SIGCHLD } = osConstants.signals;
@@ -39,8 +41,10 @@ const KERNEL_SIGSET_SIZE = 8;
 const RED_ZONE = 128;
 /** stack_t: void *ss_sp, int ss_flags (padded to 8), size_t ss_size. */
 const STACK_T_SIZE = 24;
-/** Room for the largest answer an injected call writes: a struct sigaction or a struct itimerval. */
-const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE, ITIMERVAL_SIZE);
+/** struct itimerspec: interval and value, each a timespec of s64 seconds and s64 nanoseconds. */
+const ITIMERSPEC_SIZE = 32;
+/** Room for the largest answer an injected call writes: a struct sigaction, itimerval or itimerspec. */
+const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE, ITIMERVAL_SIZE, ITIMERSPEC_SIZE);
 
 /** What only the task itself can tell, asked with injected system calls; and its pending signals. */
 export interface TaskAnswers {
@@ -49,6 +53,8 @@ export interface TaskAnswers {
   sharedPendingSignals: Buffer[];
   /** ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
   itimers: IntervalTimer[];
+  /** By ascending id; undefined where /proc/<pid>/timers is missing (no CONFIG_CHECKPOINT_RESTORE). */
+  posixTimers: PosixTimer[] | undefined;
   /** One per thread, in the order askTask was given them. */
   threads: ThreadAnswers[];
 }
@@ -65,7 +71,8 @@ export interface ThreadAnswers {
 }
 
 /**
- * Asks a frozen task for its exact brk, its signal dispositions, its interval timers and each
+ * Asks a frozen task for its exact brk, its signal dispositions, its interval timers, what is
+ * left of each POSIX timer (one timer_gettime each: every open of a dump runs them) and each
  * thread's exit futexes and alternate signal stack. The pending signals are read first: a
  * thread that runs an injected call takes any signal it does not block off its queue on the way
  * back (a stopped task has those), and the injection queues it again without its siginfo.
@@ -97,6 +104,7 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
       sigactions: readSigactions(pid, injector.tid, scratch),
       sharedPendingSignals,
       itimers: readItimers(pid, injector.tid, scratch),
+      posixTimers: readTimerList(pid)?.map((timer) => ({ ...timer, ...readPosixTimerTimes(pid, injector.tid, scratch, timer.id) })),
       threads: threads.map((t, i) => ({
         ...readThreadFutexes(pid, t.tid, scratch),
         sigaltstack: readSigaltstack(pid, t.tid, scratch),
@@ -135,6 +143,7 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
     ...(umask === undefined ? {} : { umask }),
     rlimits: readRlimits(pid),
     itimers: answers.itimers,
+    ...(answers.posixTimers === undefined ? {} : { posixTimers: answers.posixTimers }),
     ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
   };
 }
@@ -157,6 +166,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     umask: readUmask(status) !== undefined,
     rlimits: RLIMIT_COUNT,
     itimers: true,
+    posixTimers: readTimerList(pid)?.length ?? null,
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fdTargets: readFds(pid).map((fd) => fd.target),
     sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
@@ -252,6 +262,47 @@ function readItimers(pid: number, tid: number, scratch: number): IntervalTimer[]
     const time = (at: number) => ({ sec: Number(value.readBigInt64LE(at)), usec: Number(value.readBigInt64LE(at + 8)) });
     return { interval: time(0), value: time(16) };
   });
+}
+
+type TimerSetup = Omit<PosixTimer, 'interval' | 'value'>;
+
+const NOTIFY_WORDS: Record<string, number> = { signal: SIGEV_SIGNAL, none: SIGEV_NONE, thread: SIGEV_THREAD };
+
+/**
+ * How each POSIX timer was created, by ascending id, from /proc/<pid>/timers (CONFIG_CHECKPOINT_RESTORE;
+ * undefined without it): per timer "ID: <id>", "signal: <signo>/<sigev_value as %px>",
+ * "notify: <signal|none|thread>/<pid|tid>.<n>" (tid: SIGEV_THREAD_ID to thread n), "ClockID: <clock>".
+ * A SIGEV_THREAD_ID timer whose thread has exited (n is 0 then) signals no one: it is recorded
+ * as SIGEV_NONE, which a restore can create.
+ */
+function readTimerList(pid: number): TimerSetup[] | undefined {
+  const file = `/proc/${pid}/timers`;
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, 'latin1');
+  const threads = new Set(readdirSync(`/proc/${pid}/task`).map(Number));
+  const entry = /^ID: (\d+)\nsignal: (-?\d+)\/([0-9a-f]+)\nnotify: (\w+)\/(pid|tid)\.(\d+)\nClockID: (-?\d+)$/gm;
+  const timers = [...text.matchAll(entry)].map(([, id, signal, value, how, kind, target, clock]) => {
+    let notify = (NOTIFY_WORDS[how] ?? NaN) | (kind === 'tid' ? SIGEV_THREAD_ID : 0);
+    if (![SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID].includes(notify)) {
+      throw new ImgfsError(Errno.EIO, `${file}: timer ${id} has an unknown notification ${how}/${kind}`);
+    }
+    if (notify === SIGEV_THREAD_ID && !threads.has(Number(target))) notify = SIGEV_NONE;
+    return {
+      id: Number(id), clock: Number(clock), notify, tid: notify === SIGEV_THREAD_ID ? Number(target) : 0,
+      signal: Number(signal), sigevValue: BigInt(`0x${value}`),
+    };
+  });
+  const listed = text.match(/^ID:/gm)?.length ?? 0;
+  if (timers.length !== listed) throw new ImgfsError(Errno.EIO, `${file}: ${listed} timers listed, ${timers.length} readable`);
+  return timers.sort((a, b) => a.id - b.id);
+}
+
+/** What is left of a POSIX timer and its interval: timer_gettime(id, &its), which only the process can ask. */
+function readPosixTimerTimes(pid: number, tid: number, scratch: number, id: number): Pick<PosixTimer, 'interval' | 'value'> {
+  injectChecked(pid, tid, `timer_gettime(${id})`, SYS_TIMER_GETTIME, [id, scratch]);
+  const its = readMemory(pid, scratch, ITIMERSPEC_SIZE);
+  const time = (at: number) => ({ sec: Number(its.readBigInt64LE(at)), nsec: Number(its.readBigInt64LE(at + 8)) });
+  return { interval: time(0), value: time(16) };
 }
 
 /** The umask /proc/<pid>/status shows (Linux 4.7+); undefined when it does not. */

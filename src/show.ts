@@ -1,8 +1,8 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import type { ExtensionThread, ImageExtension, TimeValue } from './extension-model.js';
-import { RLIMIT_NAMES, rlimitText } from './extension.js';
+import type { ExtensionThread, ImageExtension, PosixTimer, TimeSpec, TimeValue } from './extension-model.js';
+import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
@@ -243,7 +243,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
 const ITIMER_NAMES = ['ITIMER_REAL', 'ITIMER_VIRTUAL', 'ITIMER_PROF'];
 const seconds = ({ sec, usec }: TimeValue): string => `${sec}.${String(usec).padStart(6, '0')} s`;
 
-/** The umask, resource limits and interval timers, each when the image records them. */
+/** The umask, resource limits, interval timers and POSIX timers, each when the image records them. */
 function processStateLines(ext: ImageExtension): string[] {
   const lines: string[] = [];
   if (ext.umask !== undefined) lines.push('', `umask 0${ext.umask.toString(8).padStart(3, '0')}`);
@@ -256,7 +256,32 @@ function processStateLines(ext: ImageExtension): string[] {
     lines.push('', 'interval timers', ...ext.itimers.map(({ interval, value }, i) => `  ${ITIMER_NAMES[i].padEnd(14)} ` +
       (value.sec === 0 && value.usec === 0 ? 'disarmed' : `value ${seconds(value)}  interval ${seconds(interval)}`)));
   }
+  if (ext.posixTimers) lines.push('', `POSIX timers (${ext.posixTimers.length})`, ...ext.posixTimers.map(posixTimerText));
   return lines;
+}
+
+const CLOCK_NAMES = [
+  'REALTIME', 'MONOTONIC', 'PROCESS_CPUTIME_ID', 'THREAD_CPUTIME_ID', 'MONOTONIC_RAW', 'REALTIME_COARSE', 'MONOTONIC_COARSE',
+  'BOOTTIME', 'REALTIME_ALARM', 'BOOTTIME_ALARM', undefined, 'TAI',
+].map((name) => name && `CLOCK_${name}`);
+const nanoseconds = ({ sec, nsec }: TimeSpec): string => `${sec}.${String(nsec).padStart(9, '0')} s`;
+
+/** A CPU-time clock by whom it counts; any other by its name. */
+function clockText(clock: number): string {
+  const target = cpuClockTarget(clock);
+  if (target === null) return CLOCK_NAMES[clock] ?? `clock ${clock}`;
+  const thread = (clock & 4) !== 0;
+  const whose = target === 0 ? `the creating ${thread ? 'thread' : 'process'}` : `${thread ? 'thread' : 'process'} ${target}`;
+  return `CPU time of ${whose} (clock ${clock})`;
+}
+
+function posixTimerText(timer: PosixTimer): string {
+  const notify = timer.notify === SIGEV_NONE ? 'no signal' :
+    `signal ${timer.signal} value 0x${timer.sigevValue.toString(16)}` +
+    (timer.notify === SIGEV_THREAD_ID ? ` to thread ${timer.tid}` : timer.notify === SIGEV_THREAD ? ' (SIGEV_THREAD)' : '');
+  const times = timer.value.sec === 0 && timer.value.nsec === 0 ? 'disarmed' :
+    `value ${nanoseconds(timer.value)}  interval ${nanoseconds(timer.interval)}`;
+  return `  timer ${timer.id}  ${clockText(timer.clock)}  ${notify}  ${times}`;
 }
 
 /**

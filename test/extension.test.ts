@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -64,6 +64,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_SIGALTSTACK, RecordType.THREAD_SIGALTSTACK,
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
     RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS, RecordType.SHARED_PAGES, RecordType.SHARED_PAGES,
+    RecordType.POSIX_TIMERS,
   ], 'in the order of docs/format.md');
 });
 
@@ -373,10 +374,11 @@ test.serial('a real target: the extension holds exactly what /proc says, and the
   // Open file descriptors.
   t.deepEqual(x.fds, facts.fds);
 
-  // The umask and limits /proc shows; no interval timer is armed.
+  // The umask and limits /proc shows; no interval timer is armed, no POSIX timer exists.
   t.is(x.umask, facts.umask);
   t.deepEqual(x.rlimits, facts.rlimits);
   t.deepEqual(x.itimers, Array(3).fill({ interval: { sec: 0, usec: 0 }, value: { sec: 0, usec: 0 } }));
+  t.deepEqual(x.posixTimers, []);
   const data = x.fds.find((f) => f.target === path.join(ext.dir, 'data'))!;
   t.deepEqual([data.kind, data.offset, data.flags & 3], ['file', 1234, 2 /* O_RDWR */]);
   const pipes = x.fds.filter((f) => f.kind === 'pipe' && f.fd >= 3 && f.fd < 10);

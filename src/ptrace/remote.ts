@@ -7,7 +7,7 @@
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { TimeValue } from '../extension-model.js';
+import type { TimeSpec, TimeValue } from '../extension-model.js';
 import type { UserRegs } from '../model.js';
 import { NativeError } from './errors.js';
 import {
@@ -34,6 +34,7 @@ const SYS = {
   openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
   dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
+  timer_create: 222, timer_settime: 223,
 } as const;
 
 const AT_FDCWD = -100;
@@ -286,13 +287,29 @@ export class RemoteTask {
 
   /** setitimer(which, &{interval, value}, NULL): arms (or, with a zero value, disarms) an interval timer. */
   setitimer(which: number, interval: TimeValue, value: TimeValue): void {
-    const timer = Buffer.alloc(32); // struct itimerval: two timevals of s64 seconds, s64 microseconds
-    [interval, value].forEach(({ sec, usec }, i) => {
-      timer.writeBigInt64LE(BigInt(sec), i * 16);
-      timer.writeBigInt64LE(BigInt(usec), i * 16 + 8);
-    });
-    const text = ({ sec, usec }: TimeValue) => `${sec}.${String(usec).padStart(6, '0')}`;
-    this.call(`setitimer(${which}, interval ${text(interval)} s, value ${text(value)} s)`, SYS.setitimer, [which, this.stage(timer), 0]);
+    const [a, b] = [interval, value].map(({ sec, usec }) => ({ sec, fraction: usec, digits: 6 }));
+    this.call(`setitimer(${which}, ${timePairText(a, b)})`, SYS.setitimer, [which, this.stage(timePair(a, b)), 0]);
+  }
+
+  /**
+   * timer_create(clock, &event, &id) with the id given: the caller has turned
+   * PR_TIMER_CREATE_RESTORE_IDS on, so the kernel takes the id to use from *id.
+   */
+  timerCreate(clock: number, id: number, event: { notify: number; signal: number; sigevValue: bigint; tid: number }): void {
+    const args = Buffer.alloc(SIGEVENT_SIZE + 8);
+    args.writeBigUInt64LE(event.sigevValue, 0); // struct sigevent: sigev_value, sigev_signo, sigev_notify, then the union
+    args.writeInt32LE(event.signal, 8);
+    args.writeInt32LE(event.notify, 12);
+    args.writeInt32LE(event.tid, 16); // sigev_notify_thread_id
+    args.writeInt32LE(id, SIGEVENT_SIZE);
+    const at = this.stage(args);
+    this.call(`timer_create(clock ${clock}, id ${id}, notify ${event.notify}, signal ${event.signal})`, SYS.timer_create, [clock, at, at + SIGEVENT_SIZE]);
+  }
+
+  /** timer_settime(id, 0, &{interval, value}, NULL): arms a POSIX timer with a relative value. */
+  timerSettime(id: number, interval: TimeSpec, value: TimeSpec): void {
+    const [a, b] = [interval, value].map(({ sec, nsec }) => ({ sec, fraction: nsec, digits: 9 }));
+    this.call(`timer_settime(${id}, ${timePairText(a, b)})`, SYS.timer_settime, [id, 0, this.stage(timePair(a, b)), 0]);
   }
 
   /**
@@ -316,6 +333,31 @@ export class RemoteTask {
     }
     return child;
   }
+}
+
+/** struct sigevent. */
+const SIGEVENT_SIZE = 64;
+
+/** A time as seconds and a fraction of `digits` decimal digits (microseconds 6, nanoseconds 9). */
+interface Time {
+  sec: number;
+  fraction: number;
+  digits: number;
+}
+
+/** struct itimerval or itimerspec: interval, then value, each s64 seconds and s64 fraction. */
+function timePair(interval: Time, value: Time): Buffer {
+  const buf = Buffer.alloc(32);
+  [interval, value].forEach(({ sec, fraction }, i) => {
+    buf.writeBigInt64LE(BigInt(sec), i * 16);
+    buf.writeBigInt64LE(BigInt(fraction), i * 16 + 8);
+  });
+  return buf;
+}
+
+function timePairText(interval: Time, value: Time): string {
+  const text = ({ sec, fraction, digits }: Time) => `${sec}.${String(fraction).padStart(digits, '0')} s`;
+  return `interval ${text(interval)}, value ${text(value)}`;
 }
 
 function writeAt(memFd: number, pid: number, address: number, data: Buffer): void {

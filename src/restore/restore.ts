@@ -3,7 +3,7 @@
 // page arrives; each page is written as it streams by, v0's and then the shared memory's of the
 // extension's SHARED_PAGES records; what only the rest of the extension knows
 // (files, vDSO, registers of every thread, signal dispositions, open files, umask, resource
-// limits, interval timers) is applied last.
+// limits, interval and POSIX timers) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
@@ -91,7 +91,8 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     queuePendingSignals(remote, leader.pendingSignals ?? [], remote.tid, remote.tid, options.warn);
     queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], remote.tid, undefined, options.warn);
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
-    armTimers(remote, ext?.itimers ?? []);
+    const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? remote.tid : threads[i - 1]]) : []);
+    armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     releaseThreads(remote, stub.control, leader, threads, options.warn);
     return stub.pid;
   } catch (err) {

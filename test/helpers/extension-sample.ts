@@ -73,6 +73,14 @@ export const SAMPLE_SHARED_MEMORY = [
   { start: 0x7f00_0020_0000, end: 0x7f00_0020_2000, pages: pageIndex([]) },
 ];
 
+/** POSIX timers of the sample: one of each notification, on wall-clock and CPU-time clocks. */
+export const SAMPLE_POSIX_TIMERS = [
+  { id: 1, clock: 1, notify: 0, tid: 0, signal: 34, sigevValue: 1234n, interval: { sec: 0, nsec: 200_000_000 }, value: { sec: 0, nsec: 123_456_789 } },
+  { id: 2, clock: 7, notify: 1, tid: 0, signal: 0, sigevValue: 0n, interval: { sec: 0, nsec: 0 }, value: { sec: 999, nsec: 5 } },
+  { id: 7, clock: -2, notify: 4, tid: 1240, signal: 35, sigevValue: 0x7f00_1234_5678n, interval: { sec: 0, nsec: 0 }, value: { sec: 0, nsec: 0 } },
+  { id: 0x7fff_ffff, clock: -6, notify: 2, tid: 0, signal: 64, sigevValue: 0xffff_ffff_ffff_ffffn, interval: { sec: 2 ** 40, nsec: 999_999_999 }, value: { sec: 1, nsec: 0 } },
+];
+
 /** The sample with every optional record too: each thread's and the process's. */
 export function fullSampleExtension(): ImageExtension {
   const ext = sampleExtension();
@@ -101,6 +109,7 @@ export function fullSampleExtension(): ImageExtension {
     { interval: { sec: 1, usec: 5 }, value: { sec: 86_400, usec: 999_999 } },
   ];
   ext.sharedMemory = SAMPLE_SHARED_MEMORY;
+  ext.posixTimers = SAMPLE_POSIX_TIMERS;
   return ext;
 }
 
