@@ -3,12 +3,13 @@
 // heap, thread-locals, vector registers, file mappings and threads as they were.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps } from './helpers/groundtruth.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer } from './helpers/restore.js';
-import { startTarget } from './helpers/targets.js';
+import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
 
@@ -151,4 +152,24 @@ test('every thread continues: spinning ones and ones dumped inside nanosleep, ea
   }
   t.is(later[4], 1, 'each thread sees its own thread-local');
   t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 5);
+});
+
+test('an image of sleep, the very program the restorer\'s stub runs, restores', async (t) => {
+  // The stub's executable is then mapped by the image: the kernel would refuse to set it again.
+  const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  t.teardown(() => killAndReap(sleeper));
+  await new Promise((resolve, reject) => {
+    sleeper.once('spawn', resolve);
+    sleeper.once('error', reject);
+  });
+  const exe = await fsp.realpath(`/proc/${sleeper.pid}/exe`);
+  const image = await dumpToFile(t, { pid: sleeper.pid! } as Target);
+  await killAndReap(sleeper);
+
+  const restorer = startRestorer(t, [image, '--detach']);
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\u00001000\u0000');
+  t.is(await fsp.realpath(`/proc/${pid}/exe`), exe);
+  t.regex(readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(sleep\) S /, 'asleep again, not dead');
 });

@@ -37,7 +37,7 @@ const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
  * executable stay.
  */
 export function setMmMap(remote: RemoteTask, mm: DecodedMm, ext: ImageExtension | null, warn: (line: string) => void): void {
-  const exeFd = ext ? openExe(remote, ext.exe, warn) : -1;
+  const exeFd = ext && !runsAlready(remote.tid, ext.exe) ? openExe(remote, ext.exe, warn) : -1;
   try {
     const auxv = ext?.auxv ?? Buffer.alloc(0);
     const data = Buffer.alloc(PRCTL_MM_MAP_SIZE + auxv.length);
@@ -58,6 +58,20 @@ export function setMmMap(remote: RemoteTask, mm: DecodedMm, ext: ImageExtension 
     }
   } finally {
     if (exeFd >= 0) remote.close(exeFd);
+  }
+}
+
+/**
+ * Whether the stub already runs exe (an image of `sleep`, the stub's own program): then there is
+ * no executable to set, and the kernel would refuse to (EBUSY: it replaces an executable only once
+ * no mapping maps it, and the image's do).
+ */
+function runsAlready(pid: number, exe: string): boolean {
+  try {
+    const [running, wanted] = [statSync(`/proc/${pid}/exe`), statSync(exe)];
+    return running.dev === wanted.dev && running.ino === wanted.ino;
+  } catch {
+    return false;
   }
 }
 
