@@ -173,3 +173,16 @@ test('an image of sleep, the very program the restorer\'s stub runs, restores', 
   t.is(await fsp.realpath(`/proc/${pid}/exe`), exe);
   t.regex(readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(sleep\) S /, 'asleep again, not dead');
 });
+
+test('calls dumped inside a timed wait (poll, nanosleep) wait again after the restore instead of failing with EINTR', async (t) => {
+  // Their restart block stays with the original task: restart_syscall would fail in the new one.
+  const target = await startTarget(t, 'restore_restart');
+  await target.waitForLine((line) => line.startsWith('tick 3 '));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const first = numbersOf(await restorer.waitForLine(isTick));
+  const later = numbersOf(await restorer.waitForLine((line) => isTick(line) && numbersOf(line)[0] >= first[0] + 3));
+  t.deepEqual([first[1], later[1]], [0, 0], 'no call failed, in either thread');
+});

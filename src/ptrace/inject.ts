@@ -12,7 +12,7 @@ import {
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 
-const { ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
+const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
 
 const SYS_BRK = 12;
 const SYS_RESTART_SYSCALL = 219;
@@ -69,7 +69,7 @@ export function readBrk(tid: number): number {
  * restart block, e.g. nanosleep), rip back onto the instruction. A signal the task has a handler
  * for and that arrives with the release sees the call restarted rather than failed with EINTR.
  */
-export function withSyscallRestarted(saved: UserRegs): UserRegs {
+export function withSyscallRestarted(saved: UserRegs, task: 'same' | 'new' = 'same'): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
   switch (BigInt.asIntN(64, saved.rax)) {
     case ERESTARTSYS:
@@ -77,10 +77,23 @@ export function withSyscallRestarted(saved: UserRegs): UserRegs {
     case ERESTARTNOHAND:
       return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
     case ERESTART_RESTARTBLOCK:
-      return { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH };
+      return task === 'same' ? { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH } : withoutRestartBlock(saved);
     default:
       return saved;
   }
+}
+
+/**
+ * For a restored task (`withSyscallRestarted(regs, 'new')`), a call that would resume from its
+ * restart block (nanosleep, poll or futex with a timeout, ...): the new task has none, and
+ * restart_syscall would fail with EINTR there. So the call runs again from its own arguments,
+ * which are still in its registers: an absolute deadline holds, a relative timeout starts over. A
+ * call that was itself resuming from a restart block (orig_rax = restart_syscall, e.g. after an
+ * earlier dump) does not tell what it was: it returns EINTR, as CRIU's restore does for all.
+ */
+function withoutRestartBlock(saved: UserRegs): UserRegs {
+  if (saved.orig_rax === BigInt(SYS_RESTART_SYSCALL)) return { ...saved, rax: -BigInt(EINTR) };
+  return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
 }
 
 /**

@@ -135,7 +135,7 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
   }
   for (const desc of state.tls) setThreadArea(tid, desc);
   if (state.sigmask !== undefined) setSignalMask(tid, state.sigmask);
-  setRegs(tid, withSyscallRestarted(state.regs));
+  setRegs(tid, withSyscallRestarted(state.regs, 'new'));
 }
 
 /**
