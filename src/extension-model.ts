@@ -174,4 +174,39 @@ export interface ExtensionFd {
   offset: number;
   /** readlink of /proc/<pid>/fd/<fd>: a path, or e.g. "pipe:[1234]". */
   target: string;
+  /** What an anon-inode descriptor holds, for a restore to make it again (its own record). Absent in older images. */
+  eventfd?: EventFdState;
+  epoll?: EpollTarget[];
+  timerfd?: TimerFdState;
+  signalfd?: SignalFdState;
+}
+
+/** An eventfd's counter and mode (fdinfo `eventfd-count:`, `eventfd-semaphore:`). */
+export interface EventFdState {
+  count: bigint;
+  semaphore: boolean;
+}
+
+/** One descriptor an epoll instance watches (fdinfo `tfd:`, `events:`, `data:`). */
+export interface EpollTarget {
+  fd: number;
+  events: number;
+  data: bigint;
+}
+
+/** A timerfd (fdinfo `clockid:`, `ticks:`, `settime flags:`, `it_value:`, `it_interval:`). */
+export interface TimerFdState {
+  clock: number;
+  /** Expirations not yet read. */
+  ticks: bigint;
+  /** timerfd_settime's flags (TFD_TIMER_ABSTIME 1, TFD_TIMER_CANCEL_ON_SET 2). */
+  settimeFlags: number;
+  interval: TimeSpec;
+  /** The time left until the next expiry; 0: disarmed. */
+  value: TimeSpec;
+}
+
+/** A signalfd's signal set (fdinfo `sigmask:`). */
+export interface SignalFdState {
+  mask: bigint;
 }

@@ -5,8 +5,8 @@
 // an ExtensionFormatError naming the byte offset in the image.
 
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension, IntervalTimer,
-  PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalStack,
+  EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
+  IntervalTimer, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState, TimeSpec,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -49,6 +49,10 @@ export const RecordType = {
   ITIMERS: 15,
   SHARED_PAGES: 16,
   POSIX_TIMERS: 17,
+  EVENTFD: 18,
+  EPOLL: 19,
+  TIMERFD: 20,
+  SIGNALFD: 21,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -112,6 +116,26 @@ export const SIGEV_SIGNAL = 0;
 export const SIGEV_NONE = 1;
 export const SIGEV_THREAD = 2;
 export const SIGEV_THREAD_ID = 4;
+/** An EVENTFD record: fd, flags (bit 0: EFD_SEMAPHORE), count. */
+export const EVENTFD_SIZE = 16;
+export const EVENTFD_SEMAPHORE_FLAG = 1;
+/** The largest count an eventfd holds: 2^64 - 2. */
+const EVENTFD_COUNT_MAX = 0xffff_ffff_ffff_fffen;
+/** Fixed part of an EPOLL record: fd, count; count targets (tfd, events, data) follow. */
+export const EPOLL_FIXED_SIZE = 8;
+export const EPOLL_TARGET_SIZE = 16;
+/** A TIMERFD record: fd, clock, settime flags, pad, ticks, struct itimerspec. */
+export const TIMERFD_SIZE = 56;
+/** A SIGNALFD record: fd, pad, mask. */
+export const SIGNALFD_SIZE = 16;
+/** The link target of each anon-inode descriptor a record describes. */
+export const FD_STATE_TARGETS = {
+  eventfd: 'anon_inode:[eventfd]',
+  epoll: 'anon_inode:[eventpoll]',
+  timerfd: 'anon_inode:[timerfd]',
+  signalfd: 'anon_inode:[signalfd]',
+} as const;
+type FdStateKey = keyof typeof FD_STATE_TARGETS;
 const SIGEV_NOTIFY_VALUES = [SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID];
 const NSEC_PER_SEC = 1_000_000_000;
 /** The pid or tid a CPU-time clock id names (0: the caller's process or thread); null for any other clock. */
@@ -162,10 +186,34 @@ export interface ExtensionShape {
   /** Timers in the POSIX_TIMERS record; null: none. */
   posixTimers: number | null;
   filePaths: string[];
-  fdTargets: string[];
+  fds: FdShape[];
   /** Pages carried of each shared VMA that has SHARED_PAGES records. */
   sharedPages: number[];
 }
+
+/** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
+export interface FdShape {
+  target: string;
+  eventfd: boolean;
+  /** Watched descriptors in its EPOLL record; null: none. */
+  epollTargets: number | null;
+  timerfd: boolean;
+  signalfd: boolean;
+}
+
+export function fdShape(fd: ExtensionFd): FdShape {
+  return {
+    target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
+    timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined,
+  };
+}
+
+const fdRecordsSize = (fd: FdShape): number =>
+  recordSize(FD_FIXED_SIZE + utf8Length(fd.target)) +
+  (fd.eventfd ? recordSize(EVENTFD_SIZE) : 0) +
+  (fd.epollTargets === null ? 0 : recordSize(EPOLL_FIXED_SIZE + fd.epollTargets * EPOLL_TARGET_SIZE)) +
+  (fd.timerfd ? recordSize(TIMERFD_SIZE) : 0) +
+  (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0);
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
   return {
@@ -182,7 +230,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     itimers: ext.itimers !== undefined,
     posixTimers: ext.posixTimers?.length ?? null,
     filePaths: ext.files.map((f) => f.path),
-    fdTargets: ext.fds.map((f) => f.target),
+    fds: ext.fds.map(fdShape),
     sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
   };
 }
@@ -205,7 +253,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     shape.threads.reduce((sum, t) => sum + recordSize(threadPayloadSize(t.tlsCount, t.xstateSize)), 0) +
     shape.filePaths.reduce((sum, path) => sum + recordSize(MAPPED_FILE_FIXED_SIZE + utf8Length(path)), 0) +
     recordSize(SIGACTIONS_FIXED_SIZE + SIGNAL_COUNT * SIGACTION_SIZE) +
-    shape.fdTargets.reduce((sum, target) => sum + recordSize(FD_FIXED_SIZE + utf8Length(target)), 0) +
+    shape.fds.reduce((sum, fd) => sum + fdRecordsSize(fd), 0) +
     shape.threads.filter((t) => t.futexes).length * recordSize(THREAD_FUTEX_SIZE) +
     shape.threads.filter((t) => t.rseq).length * recordSize(THREAD_RSEQ_SIZE) +
     shape.threads.filter((t) => t.sigaltstack).length * recordSize(THREAD_SIGALTSTACK_SIZE) +
@@ -338,7 +386,7 @@ function writeSigactions(w: RecordWriter, actions: readonly ExtensionSigaction[]
 function writeFd(w: RecordWriter, f: ExtensionFd): void {
   const code = fdKindCode(f.kind);
   if (code === 0) throw new FormatError(`fd ${f.fd}: unknown kind '${f.kind}'`);
-  if (!Number.isInteger(f.fd) || f.fd < 0 || f.fd > 0x7fff_ffff) throw new FormatError(`fd ${f.fd} is not a file descriptor number`);
+  if (!isFdNumber(f.fd)) throw new FormatError(`fd ${f.fd} is not a file descriptor number`);
   const target = Buffer.from(f.target, 'utf8');
   const at = w.record(RecordType.FD, FD_FIXED_SIZE + target.length);
   w.buf.writeUInt32LE(f.fd, at);
@@ -347,6 +395,63 @@ function writeFd(w: RecordWriter, f: ExtensionFd): void {
   w.buf.writeBigUInt64LE(u64(f.offset, `fd ${f.fd} offset`), at + 16);
   target.copy(w.buf, at + FD_FIXED_SIZE);
 }
+
+/** Checks that an fd with a state record is the anon inode that state belongs to. */
+function checkFdStateTarget(f: ExtensionFd, key: FdStateKey): void {
+  if (f.target !== FD_STATE_TARGETS[key]) throw new FormatError(`fd ${f.fd}: ${key} state on ${f.target}, not ${FD_STATE_TARGETS[key]}`);
+}
+
+function writeEventFd(w: RecordWriter, f: ExtensionFd, state: EventFdState): void {
+  checkFdStateTarget(f, 'eventfd');
+  if (state.count < 0n || state.count > EVENTFD_COUNT_MAX) throw new FormatError(`fd ${f.fd}: eventfd count ${state.count} out of range`);
+  const at = w.record(RecordType.EVENTFD, EVENTFD_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(state.semaphore ? EVENTFD_SEMAPHORE_FLAG : 0, at + 4);
+  w.buf.writeBigUInt64LE(state.count, at + 8);
+}
+
+function writeEpoll(w: RecordWriter, f: ExtensionFd, targets: readonly EpollTarget[]): void {
+  checkFdStateTarget(f, 'epoll');
+  const at = w.record(RecordType.EPOLL, EPOLL_FIXED_SIZE + targets.length * EPOLL_TARGET_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(targets.length, at + 4);
+  targets.forEach((target, i) => {
+    if (!isFdNumber(target.fd)) throw new FormatError(`fd ${f.fd}: epoll target ${target.fd} is not a file descriptor number`);
+    const pos = at + EPOLL_FIXED_SIZE + i * EPOLL_TARGET_SIZE;
+    w.buf.writeUInt32LE(target.fd, pos);
+    w.buf.writeUInt32LE(u32(target.events, `fd ${f.fd} epoll target ${target.fd} events`), pos + 4);
+    w.buf.writeBigUInt64LE(u64(target.data, `fd ${f.fd} epoll target ${target.fd} data`), pos + 8);
+  });
+}
+
+function writeTimerFd(w: RecordWriter, f: ExtensionFd, timer: TimerFdState): void {
+  checkFdStateTarget(f, 'timerfd');
+  if (!isInt32(timer.clock)) throw new FormatError(`fd ${f.fd}: timerfd clock ${timer.clock} is not a clock id`);
+  const at = w.record(RecordType.TIMERFD, TIMERFD_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeInt32LE(timer.clock, at + 4);
+  w.buf.writeUInt32LE(u32(timer.settimeFlags, `fd ${f.fd} timerfd settime flags`), at + 8);
+  w.buf.writeBigUInt64LE(u64(timer.ticks, `fd ${f.fd} timerfd ticks`), at + 16);
+  writeTimeSpecs(w.buf, at + 24, [timer.interval, timer.value], `fd ${f.fd} timerfd`);
+}
+
+function writeSignalFd(w: RecordWriter, f: ExtensionFd, state: SignalFdState): void {
+  checkFdStateTarget(f, 'signalfd');
+  const at = w.record(RecordType.SIGNALFD, SIGNALFD_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeBigUInt64LE(u64(state.mask, `fd ${f.fd} signalfd mask`), at + 8);
+}
+
+/** Consecutive timespecs as u64 seconds and u64 nanoseconds (below 10^9). */
+function writeTimeSpecs(buf: Buffer, at: number, times: readonly TimeSpec[], what: string): void {
+  times.forEach(({ sec, nsec }, j) => {
+    if (!Number.isInteger(nsec) || nsec < 0 || nsec >= NSEC_PER_SEC) throw new FormatError(`${what}: nanoseconds ${nsec} not below ${NSEC_PER_SEC}`);
+    buf.writeBigUInt64LE(u64(sec, `${what} seconds`), at + j * 16);
+    buf.writeBigUInt64LE(BigInt(nsec), at + 8 + j * 16);
+  });
+}
+
+const isFdNumber = (fd: number): boolean => Number.isInteger(fd) && fd >= 0 && fd <= 0x7fff_ffff;
 
 /** A thread's exit futexes; an absent one is written as 0, which a restore treats as none. */
 function writeThreadFutex(w: RecordWriter, t: ExtensionThread): void {
@@ -434,10 +539,7 @@ function writePosixTimers(w: RecordWriter, timers: readonly PosixTimer[], tids: 
     w.buf.writeInt32LE(timer.signal, pos + 12);
     w.buf.writeBigUInt64LE(u64(timer.sigevValue, `POSIX timer ${timer.id} sigev_value`), pos + 16);
     w.buf.writeUInt32LE(timer.tid, pos + 24);
-    [timer.interval, timer.value].forEach(({ sec, nsec }, j) => {
-      w.buf.writeBigUInt64LE(u64(sec, `POSIX timer ${timer.id} seconds`), pos + 32 + j * 16);
-      w.buf.writeBigUInt64LE(BigInt(nsec), pos + 40 + j * 16);
-    });
+    writeTimeSpecs(w.buf, pos + 32, [timer.interval, timer.value], `POSIX timer ${timer.id}`);
   });
 }
 
@@ -515,6 +617,10 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.itimers) writeItimers(w, ext.itimers);
   if (ext.sharedMemory) writeSharedMemory(w, ext.sharedMemory);
   if (ext.posixTimers) writePosixTimers(w, ext.posixTimers, new Set(ext.threads.map((t) => t.tid)));
+  for (const fd of ext.fds) if (fd.eventfd) writeEventFd(w, fd, fd.eventfd);
+  for (const fd of ext.fds) if (fd.epoll) writeEpoll(w, fd, fd.epoll);
+  for (const fd of ext.fds) if (fd.timerfd) writeTimerFd(w, fd, fd.timerfd);
+  for (const fd of ext.fds) if (fd.signalfd) writeSignalFd(w, fd, fd.signalfd);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -601,6 +707,17 @@ class RecordView {
     if (this.payload.length !== expected) this.failLength(`length ${this.payload.length}, expected ${expected}`);
   }
 
+  /**
+   * The u32 count at payload byte countAt of entries of `size` bytes that follow byte `fixed`,
+   * checked to fill the record exactly.
+   */
+  entryCount(countAt: number, fixed: number, size: number, what: string): number {
+    const count = this.payload.readUInt32LE(countAt);
+    if (count > (this.payload.length - fixed) / size) this.fail(countAt, `${count} ${what} do not fit the record`);
+    this.expectLength(fixed + count * size);
+    return count;
+  }
+
   expectAtLeast(minimum: number): void {
     if (this.payload.length < minimum) this.failLength(`length ${this.payload.length}, expected at least ${minimum}`);
   }
@@ -674,13 +791,18 @@ function readMappedFile(r: RecordView, previousEnd: number): ExtensionMappedFile
   };
 }
 
-/** The values a per-thread record adds to its THREAD record, which may come before or after it. */
-interface ThreadPart {
-  tid: number;
-  /** The record, for an error found once all THREAD records are known. */
+/**
+ * The values a per-thread (or per-fd) record adds to its THREAD (FD) record, which may come before
+ * or after it; key: the tid (fd number).
+ */
+interface RecordPart<T> {
+  key: number;
+  /** The record, for an error found once all THREAD (FD) records are known. */
   record: RecordView;
-  values: Partial<ExtensionThread>;
+  values: Partial<T>;
 }
+type ThreadPart = RecordPart<ExtensionThread>;
+type FdPart = RecordPart<ExtensionFd>;
 
 /** The u32 tid at payload byte 0 of a per-thread record. */
 function readTid(r: RecordView): number {
@@ -694,7 +816,7 @@ function readThreadFutex(r: RecordView): ThreadPart {
   const tid = readTid(r);
   if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
   return {
-    tid,
+    key: tid,
     record: r,
     values: {
       clearChildTid: r.number(8, 'clear_child_tid'),
@@ -708,13 +830,13 @@ function readThreadRseq(r: RecordView): ThreadPart {
   const tid = readTid(r);
   if (r.payload.readUInt32LE(20) !== 0) r.fail(20, 'pad is not 0');
   const rseq = { length: r.payload.readUInt32LE(4), address: r.number(8, 'rseq address'), signature: r.payload.readUInt32LE(16) };
-  return { tid, record: r, values: { rseq } };
+  return { key: tid, record: r, values: { rseq } };
 }
 
 function readThreadSigaltstack(r: RecordView): ThreadPart {
   r.expectLength(THREAD_SIGALTSTACK_SIZE);
   const sigaltstack = { flags: r.payload.readUInt32LE(4), sp: r.number(8, 'sigaltstack sp'), size: r.number(16, 'sigaltstack size') };
-  return { tid: readTid(r), record: r, values: { sigaltstack } };
+  return { key: readTid(r), record: r, values: { sigaltstack } };
 }
 
 /** A queue of pending signals: tid 0 for the shared one. */
@@ -722,9 +844,7 @@ function readPendingSignals(r: RecordView): { tid: number; signals: Buffer[] } {
   r.expectAtLeast(PENDING_SIGNALS_FIXED_SIZE);
   const tid = r.payload.readUInt32LE(0);
   if (tid !== 0) readTid(r);
-  const count = r.payload.readUInt32LE(4);
-  if (count > (r.payload.length - PENDING_SIGNALS_FIXED_SIZE) / SIGINFO_SIZE) r.fail(4, `${count} signals do not fit the record`);
-  r.expectLength(PENDING_SIGNALS_FIXED_SIZE + count * SIGINFO_SIZE);
+  const count = r.entryCount(4, PENDING_SIGNALS_FIXED_SIZE, SIGINFO_SIZE, 'signals');
   const signals = Array.from({ length: count }, (_, i) => {
     const pos = PENDING_SIGNALS_FIXED_SIZE + i * SIGINFO_SIZE;
     const signal = r.payload.readInt32LE(pos);
@@ -783,11 +903,7 @@ function readPosixTimers(r: RecordView): PosixTimer[] {
   for (let i = 0; i < count; i++) {
     const pos = POSIX_TIMERS_FIXED_SIZE + i * POSIX_TIMER_SIZE;
     if (r.payload.readUInt32LE(pos + 28) !== 0) r.fail(pos + 28, `timer ${i}: pad is not 0`);
-    const time = (at: number) => {
-      const nsec = r.payload.readBigUInt64LE(at + 8);
-      if (nsec >= NSEC_PER_SEC) r.fail(at + 8, `timer ${i}: nanoseconds ${nsec} not below ${NSEC_PER_SEC}`);
-      return { sec: r.number(at, `timer ${i} seconds`), nsec: Number(nsec) };
-    };
+    const [interval, value] = readTimeSpecs(r, pos + 32, 2, `timer ${i}`);
     const timer = {
       id: r.payload.readInt32LE(pos),
       clock: r.payload.readInt32LE(pos + 4),
@@ -795,8 +911,8 @@ function readPosixTimers(r: RecordView): PosixTimer[] {
       tid: r.payload.readUInt32LE(pos + 24),
       signal: r.payload.readInt32LE(pos + 12),
       sigevValue: r.payload.readBigUInt64LE(pos + 16),
-      interval: time(pos + 32),
-      value: time(pos + 48),
+      interval,
+      value,
     };
     const problem = posixTimerProblem(timer, i === 0 ? -1 : timers[i - 1].id, null);
     if (problem !== null) r.fail(pos, `timer ${i}: ${problem}`);
@@ -814,16 +930,82 @@ function checkPosixTimerThreads(r: RecordView, timers: readonly PosixTimer[], th
   });
 }
 
-/** Gives each per-thread record's values to its thread; a second record of a kind is an error. */
-function attachThreadParts(threads: ExtensionThread[], parts: readonly ThreadPart[]): void {
-  for (const { tid, record, values } of parts) {
-    const thread = threads.find((t) => t.tid === tid);
-    if (thread === undefined) throw new ExtensionFormatError(record.at, `${record.name} record: thread ${tid} has no THREAD record`);
-    if (Object.keys(values).some((key) => thread[key as keyof ExtensionThread] !== undefined)) {
-      throw new ExtensionFormatError(record.at, `${record.name} record: a second one for thread ${tid}`);
+/**
+ * Gives each part's values to its owner (a thread by tid, or an fd by number: `owner` names which,
+ * keyOf tells an owner's key); a second record of a kind for one owner is an error.
+ */
+function attachParts<T extends object>(owners: T[], parts: readonly RecordPart<T>[], owner: 'thread' | 'fd', keyOf: (o: T) => number): void {
+  for (const { key, record, values } of parts) {
+    const found = owners.find((o) => keyOf(o) === key);
+    if (found === undefined) throw new ExtensionFormatError(record.at, `${record.name} record: ${owner} ${key} has no ${owner.toUpperCase()} record`);
+    if (Object.keys(values).some((name) => found[name as keyof T] !== undefined)) {
+      throw new ExtensionFormatError(record.at, `${record.name} record: a second one for ${owner} ${key}`);
     }
-    Object.assign(thread, values);
+    Object.assign(found, values);
   }
+}
+
+/** Checks that each fd a state record describes is that kind of anon inode. */
+function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
+  for (const { key, record, values } of parts) {
+    const fd = fds.find((f) => f.fd === key)!;
+    const target = FD_STATE_TARGETS[Object.keys(values)[0] as FdStateKey];
+    if (fd.target !== target) record.fail(0, `fd ${key} is ${fd.target}, not ${target}`);
+  }
+}
+
+/** The u32 fd at payload byte 0 of a per-fd record. */
+function readFdNumber(r: RecordView): number {
+  const fd = r.payload.readUInt32LE(0);
+  if (!isFdNumber(fd)) r.fail(0, `fd ${fd} is not a file descriptor number`);
+  return fd;
+}
+
+function readEventFd(r: RecordView): FdPart {
+  r.expectLength(EVENTFD_SIZE);
+  const flags = r.payload.readUInt32LE(4);
+  if ((flags & ~EVENTFD_SEMAPHORE_FLAG) !== 0) r.fail(4, `unknown eventfd flags ${hex(flags)}`);
+  const count = r.payload.readBigUInt64LE(8);
+  if (count > EVENTFD_COUNT_MAX) r.fail(8, `eventfd count ${hex(count)} above ${hex(EVENTFD_COUNT_MAX)}`);
+  return { key: readFdNumber(r), record: r, values: { eventfd: { count, semaphore: flags !== 0 } } };
+}
+
+function readEpoll(r: RecordView): FdPart {
+  r.expectAtLeast(EPOLL_FIXED_SIZE);
+  const count = r.entryCount(4, EPOLL_FIXED_SIZE, EPOLL_TARGET_SIZE, 'targets');
+  const epoll = Array.from({ length: count }, (_, i) => {
+    const pos = EPOLL_FIXED_SIZE + i * EPOLL_TARGET_SIZE;
+    const fd = r.payload.readUInt32LE(pos);
+    if (!isFdNumber(fd)) r.fail(pos, `target ${fd} is not a file descriptor number`);
+    return { fd, events: r.payload.readUInt32LE(pos + 4), data: r.payload.readBigUInt64LE(pos + 8) };
+  });
+  return { key: readFdNumber(r), record: r, values: { epoll } };
+}
+
+function readTimerFd(r: RecordView): FdPart {
+  r.expectLength(TIMERFD_SIZE);
+  if (r.payload.readUInt32LE(12) !== 0) r.fail(12, 'pad is not 0');
+  const [interval, value] = readTimeSpecs(r, 24, 2, 'timerfd');
+  const timerfd = {
+    clock: r.payload.readInt32LE(4), settimeFlags: r.payload.readUInt32LE(8), ticks: r.payload.readBigUInt64LE(16), interval, value,
+  };
+  return { key: readFdNumber(r), record: r, values: { timerfd } };
+}
+
+function readSignalFd(r: RecordView): FdPart {
+  r.expectLength(SIGNALFD_SIZE);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  return { key: readFdNumber(r), record: r, values: { signalfd: { mask: r.payload.readBigUInt64LE(8) } } };
+}
+
+/** count consecutive timespecs at payload byte pos: u64 seconds (below 2^53), u64 nanoseconds (below 10^9). */
+function readTimeSpecs(r: RecordView, pos: number, count: number, what: string): TimeSpec[] {
+  return Array.from({ length: count }, (_, j) => {
+    const at = pos + j * 16;
+    const nsec = r.payload.readBigUInt64LE(at + 8);
+    if (nsec >= NSEC_PER_SEC) r.fail(at + 8, `${what}: nanoseconds ${nsec} not below ${NSEC_PER_SEC}`);
+    return { sec: r.number(at, `${what} seconds`), nsec: Number(nsec) };
+  });
 }
 
 function readSigactions(r: RecordView): ExtensionSigaction[] {
@@ -896,6 +1078,7 @@ export class ExtensionDecoder {
   private readonly files: ExtensionMappedFile[] = [];
   private readonly fds: ExtensionFd[] = [];
   private readonly threadParts: ThreadPart[] = [];
+  private readonly fdParts: FdPart[] = [];
   private posixTimersRecord: RecordView | null = null;
   private result: ImageExtension | null = null;
 
@@ -948,7 +1131,9 @@ export class ExtensionDecoder {
         if (this.remaining !== 0) {
           throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${this.base + this.length}`);
         }
-        attachThreadParts(this.threads, this.threadParts);
+        attachParts(this.threads, this.threadParts, 'thread', (t) => t.tid);
+        attachParts(this.fds, this.fdParts, 'fd', (f) => f.fd);
+        checkFdStateTargets(this.fdParts, this.fds);
         if (this.posixTimersRecord) checkPosixTimerThreads(this.posixTimersRecord, found.posixTimers!, this.threads);
         this.result = complete({ ...found, threads: this.threads, files: this.files, fds: this.fds, ...this.sharedPages.contents() }, at);
         break;
@@ -981,7 +1166,7 @@ export class ExtensionDecoder {
       case RecordType.PENDING_SIGNALS: {
         const { tid, signals } = readPendingSignals(r);
         if (tid === 0) once('sharedPendingSignals', () => signals);
-        else this.threadParts.push({ tid, record: r, values: { pendingSignals: signals } });
+        else this.threadParts.push({ key: tid, record: r, values: { pendingSignals: signals } });
         break;
       }
       case RecordType.UMASK: once('umask', () => readUmask(r)); break;
@@ -999,6 +1184,10 @@ export class ExtensionDecoder {
         }
         break;
       }
+      case RecordType.EVENTFD: this.fdParts.push(readEventFd(r)); break;
+      case RecordType.EPOLL: this.fdParts.push(readEpoll(r)); break;
+      case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
+      case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
       // Any other type is a later version's record: skipped.
     }
   }

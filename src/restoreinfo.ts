@@ -12,7 +12,7 @@ import type {
   RseqArea, SharedMemoryContents, SignalStack,
 } from './extension-model.js';
 import {
-  extensionSize, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
+  extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
@@ -168,7 +168,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     itimers: true,
     posixTimers: readTimerList(pid)?.length ?? null,
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
-    fdTargets: readFds(pid).map((fd) => fd.target),
+    fds: readFds(pid).map(fdShape),
     sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
   });
 }
@@ -437,6 +437,7 @@ export function readFds(pid: number): ExtensionFd[] {
         flags: parseInt(fdinfoField(info, 'flags', pid, fd), 8),
         offset: Number(fdinfoField(info, 'pos', pid, fd)),
         target,
+        ...anonInodeState(target, info, `/proc/${pid}/fdinfo/${fd}`),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -449,6 +450,52 @@ function fdinfoField(info: string, name: string, pid: number, fd: number): strin
   const value = new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(info)?.[1];
   if (value === undefined) throw new ImgfsError(Errno.EIO, `/proc/${pid}/fdinfo/${fd} has no ${name} field`);
   return value;
+}
+
+/**
+ * What fdinfo tells of an eventfd, epoll, timerfd or signalfd (fs/eventfd.c, fs/eventpoll.c,
+ * fs/timerfd.c, fs/signalfd.c show_fdinfo): enough to make it again.
+ */
+export function anonInodeState(target: string, info: string, where: string): Pick<ExtensionFd, 'eventfd' | 'epoll' | 'timerfd' | 'signalfd'> {
+  const field = (name: string, pattern: string): RegExpExecArray => {
+    const match = new RegExp(`^${name}:\\s*${pattern}\\s*$`, 'm').exec(info);
+    if (match === null) throw new ImgfsError(Errno.EIO, `${where} (${target}) has no ${name} field`);
+    return match;
+  };
+  switch (target) {
+    case FD_STATE_TARGETS.eventfd:
+      return {
+        eventfd: {
+          count: BigInt(`0x${field('eventfd-count', '([0-9a-f]+)')[1]}`),
+          // Kernels before 6.6 do not show the mode: a semaphore eventfd reads as a counting one.
+          semaphore: /^eventfd-semaphore:\s*1\s*$/m.test(info),
+        },
+      };
+    case FD_STATE_TARGETS.epoll:
+      return {
+        epoll: [...info.matchAll(/^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)/gm)]
+          .map(([, fd, events, data]) => ({ fd: Number(fd), events: parseInt(events, 16), data: BigInt(`0x${data}`) })),
+      };
+    case FD_STATE_TARGETS.timerfd: {
+      const time = (name: string) => {
+        const [, sec, nsec] = field(name, '\\((\\d+), (\\d+)\\)');
+        return { sec: Number(sec), nsec: Number(nsec) };
+      };
+      return {
+        timerfd: {
+          clock: Number(field('clockid', '(-?\\d+)')[1]),
+          ticks: BigInt(field('ticks', '(\\d+)')[1]),
+          settimeFlags: parseInt(field('settime flags', '([0-7]+)')[1], 8),
+          interval: time('it_interval'),
+          value: time('it_value'),
+        },
+      };
+    }
+    case FD_STATE_TARGETS.signalfd:
+      return { signalfd: { mask: BigInt(`0x${field('sigmask', '([0-9a-f]+)')[1]}`) } };
+    default:
+      return {};
+  }
 }
 
 /** Terminal character devices: tty/ttyS (4), tty, console and ptmx (5), pseudo-terminals (136-143). */

@@ -48,7 +48,8 @@ export class SnapshotStore {
     dispose: (session) => endSession(session),
   });
 
-  constructor(private readonly options: SnapshotOptions) {}
+  /** clock: milliseconds, for the preview's reuse window. */
+  constructor(private readonly options: SnapshotOptions, private readonly clock: () => number = () => performance.now()) {}
 
   open(pid: number, kind: FileKind): OpenFile {
     const key = sessionKey(pid);
@@ -88,9 +89,9 @@ export class SnapshotStore {
     if (session && !session.gone) return layoutOf(session, kind).size;
     const previewKey = `${key}/${kind.name}`;
     const last = this.lastPreview;
-    if (last.key === previewKey && performance.now() - last.at < PREVIEW_REUSE_MS) return last.size;
+    if (last.key === previewKey && this.clock() - last.at < PREVIEW_REUSE_MS) return last.size;
     const size = kind.previewSize(pid);
-    this.lastPreview = { key: previewKey, size, at: performance.now() };
+    this.lastPreview = { key: previewKey, size, at: this.clock() };
     return size;
   }
 

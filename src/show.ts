@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import type { ExtensionThread, ImageExtension, PosixTimer, TimeSpec, TimeValue } from './extension-model.js';
+import type { ExtensionFd, ExtensionThread, ImageExtension, PosixTimer, TimeSpec, TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
@@ -224,8 +224,10 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
       `  flags ${flagNames(a.flags, SA_FLAGS)}  mask ${hex(a.mask)}  restorer ${hex(a.restorer)}`),
     '',
     `open file descriptors (${ext.fds.length})`,
-    ...ext.fds.map((f) => `  ${String(f.fd).padStart(4)} ${f.kind.padEnd(6)} flags 0${f.flags.toString(8).padStart(6, '0')} ` +
-      `pos ${f.offset} ${f.target}`),
+    ...ext.fds.flatMap((f) => [
+      `  ${String(f.fd).padStart(4)} ${f.kind.padEnd(6)} flags 0${f.flags.toString(8).padStart(6, '0')} pos ${f.offset} ${f.target}`,
+      ...fdStateLines(f),
+    ]),
     ...(ext.sharedPendingSignals ? [
       '',
       `pending signals of the process (${ext.sharedPendingSignals.length})`,
@@ -273,6 +275,20 @@ function clockText(clock: number): string {
   const thread = (clock & 4) !== 0;
   const whose = target === 0 ? `the creating ${thread ? 'thread' : 'process'}` : `${thread ? 'thread' : 'process'} ${target}`;
   return `CPU time of ${whose} (clock ${clock})`;
+}
+
+/** What an eventfd, epoll instance, timerfd or signalfd held, indented under its fd line. */
+function fdStateLines(fd: ExtensionFd): string[] {
+  const lines: string[] = [];
+  if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
+  for (const e of fd.epoll ?? []) lines.push(`epoll fd ${e.fd} events ${hex(e.events)} data ${hex(e.data)}`);
+  if (fd.timerfd) {
+    const { clock, ticks, settimeFlags, interval, value } = fd.timerfd;
+    lines.push(`timerfd clock ${clock} ` + (value.sec === 0 && value.nsec === 0 ? 'disarmed' : `value ${nanoseconds(value)}  interval ${nanoseconds(interval)}`) +
+      `  ticks ${ticks}  settime flags ${settimeFlags}`);
+  }
+  if (fd.signalfd) lines.push(`signalfd mask ${hex(fd.signalfd.mask)}`);
+  return lines.map((line) => `         ${line}`);
 }
 
 function posixTimerText(timer: PosixTimer): string {

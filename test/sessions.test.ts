@@ -2,7 +2,6 @@
 // reuse window (the LOOKUP and GETATTR of one open), never to another kind or process.
 
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Layout } from '../src/extents.js';
 import { SnapshotStore, type FileKind } from '../src/sessions.js';
 
@@ -19,14 +18,16 @@ function countingKind(name: string): FileKind & { calls: number[] } {
   return kind;
 }
 
-test('a preview is reused for the lookup and permission check of one open, then computed again', async (t) => {
-  const store = new SnapshotStore({ freeze: true, freezeTimeoutMs: 100 });
+test('a preview is reused for the lookup and permission check of one open, then computed again', (t) => {
+  let now = 1000;
+  const store = new SnapshotStore({ freeze: true, freezeTimeoutMs: 100 }, () => now);
   const dump = countingKind('dump');
   const first = store.size(process.pid, dump);
-  t.is(store.size(process.pid, dump), first);
+  now += 0.9;
+  t.is(store.size(process.pid, dump), first, 'within 1 ms');
   t.is(dump.calls.length, 1);
-  await sleep(5);
-  t.is(store.size(process.pid, dump), first + 1);
+  now += 0.2;
+  t.is(store.size(process.pid, dump), first + 1, '1 ms after it was computed');
   t.is(dump.calls.length, 2);
 });
 

@@ -14,6 +14,7 @@ import {
   __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
   SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
+import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { getRseqConfiguration } from './threadstate.js';
 
@@ -34,7 +35,8 @@ const SYS = {
   openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
   dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
-  timer_create: 222, timer_settime: 223,
+  timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
+  epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289,
 } as const;
 
 const AT_FDCWD = -100;
@@ -158,6 +160,11 @@ export class RemoteTask {
     return this.scratch;
   }
 
+  /** The first length bytes of the scratch area, where a call left its answer. */
+  private readScratch(length: number): Buffer {
+    return readMemory(this.tid, this.scratch, length);
+  }
+
   private stageString(text: string): number {
     return this.stage(Buffer.from(`${text}\0`, 'utf8'));
   }
@@ -214,6 +221,61 @@ export class RemoteTask {
 
   dup3(oldFd: number, newFd: number, flags: number): void {
     this.call(`dup3(${oldFd}, ${newFd})`, SYS.dup3, [oldFd, newFd, flags]);
+  }
+
+  fcntl(fd: number, command: number, arg: number): number {
+    return Number(this.call(`fcntl(${fd}, ${command}, 0x${arg.toString(16)})`, SYS.fcntl, [fd, command, arg]));
+  }
+
+  /** Writes data whole (the callers' writes are 8 bytes, which one write takes whole). */
+  write(fd: number, data: Buffer): void {
+    this.call(`write(${fd}, ${data.length} bytes)`, SYS.write, [fd, this.stage(data), data.length]);
+  }
+
+  /** ioctl whose argument is a pointer to data. */
+  ioctlWithData(fd: number, request: number, data: Buffer): void {
+    this.call(`ioctl(${fd}, 0x${request.toString(16)})`, SYS.ioctl, [fd, request, this.stage(data)]);
+  }
+
+  /** pipe2: returns [read end, write end]. */
+  pipe2(flags: number): [number, number] {
+    const at = this.stage(Buffer.alloc(8));
+    this.call(`pipe2(0${flags.toString(8)})`, SYS.pipe2, [at, flags]);
+    const ends = this.readScratch(8);
+    return [ends.readInt32LE(0), ends.readInt32LE(4)];
+  }
+
+  eventfd2(count: number, flags: number): number {
+    return Number(this.call(`eventfd2(${count}, 0${flags.toString(8)})`, SYS.eventfd2, [count, flags]));
+  }
+
+  epollCreate1(flags: number): number {
+    return Number(this.call(`epoll_create1(0${flags.toString(8)})`, SYS.epoll_create1, [flags]));
+  }
+
+  /** epoll_ctl(epfd, op, fd, &{events, data}). */
+  epollCtl(epfd: number, op: number, fd: number, events: number, data: bigint): void {
+    const event = Buffer.alloc(12); // struct epoll_event is packed on x86_64
+    event.writeUInt32LE(events, 0);
+    event.writeBigUInt64LE(data, 4);
+    this.call(`epoll_ctl(${epfd}, ${op}, ${fd}, events 0x${events.toString(16)})`, SYS.epoll_ctl, [epfd, op, fd, this.stage(event)]);
+  }
+
+  timerfdCreate(clock: number, flags: number): number {
+    return Number(this.call(`timerfd_create(${clock}, 0${flags.toString(8)})`, SYS.timerfd_create, [clock, flags]));
+  }
+
+  /** timerfd_settime(fd, 0, &{interval, value}, NULL): arms a timerfd with a relative value. */
+  timerfdSettime(fd: number, interval: TimeSpec, value: TimeSpec): void {
+    const [a, b] = [interval, value].map(({ sec, nsec }) => ({ sec, fraction: nsec, digits: 9 }));
+    this.call(`timerfd_settime(${fd}, ${timePairText(a, b)})`, SYS.timerfd_settime, [fd, 0, this.stage(timePair(a, b)), 0]);
+  }
+
+  /** signalfd4(-1, &mask, 8, flags): a new signalfd. */
+  signalfd4(mask: bigint, flags: number): number {
+    const set = Buffer.alloc(8);
+    set.writeBigUInt64LE(mask);
+    return Number(this.call(`signalfd4(mask 0x${mask.toString(16)}, 0${flags.toString(8)})`, SYS.signalfd4, [-1, this.stage(set), 8, flags]));
   }
 
   lseek(fd: number, offset: number, whence: number): void {

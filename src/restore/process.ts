@@ -11,6 +11,7 @@ import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { isEventObject, pipesWithBothEnds, registerEpollTargets, restoreEventObject, restorePipe } from './eventfds.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
 
 /** The mm record's image offset. */
@@ -126,36 +127,65 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
 
 /**
  * The open files: 0, 1 and 2 stay the restorer's (the stub inherited them). Every other
- * descriptor is closed, then each recorded one reopened at its number: regular files (and
- * directories) by path, at their offset, with their flags; what cannot be reopened (pipes,
- * sockets, terminals, a file gone) becomes /dev/null, with one warning line each.
+ * descriptor is closed, then each recorded one made again at its number: regular files (and
+ * directories) reopened by path, at their offset, with their flags; pipes with both ends in the
+ * process, eventfds, epoll instances, timerfds and signalfds created anew (./eventfds.ts), the
+ * epoll registrations last; what cannot be made again (sockets, terminals, a pipe to another
+ * process, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
+  const pipes = pipesWithBothEnds(fds);
+  /** The descriptors made again as what they were (not /dev/null). */
+  const restored = new Set<number>();
   for (const fd of fds) {
-    if (fd.fd <= 2) continue;
-    const reason = reopenProblem(fd);
+    if (fd.fd <= 2) {
+      // A standard stream that was a file or a device other than a terminal was redirected
+      // (`> log`, `< /dev/null`): it goes on there. A terminal, pipe or socket stays the
+      // restorer's, as for a program started from its shell.
+      if (reopenProblem(fd) === null && reopen(remote, fd, warn, "the restorer's is kept")) restored.add(fd.fd);
+      continue;
+    }
+    if (restored.has(fd.fd)) continue;
     try {
+      restored.add(fd.fd);
+      const pipe = pipes.get(fd.target);
+      if (pipe) {
+        restorePipe(remote, pipe);
+        for (const end of [...pipe.read, ...pipe.write]) restored.add(end.fd);
+        continue;
+      }
+      if (isEventObject(fd)) {
+        restoreEventObject(remote, fd, warn);
+        continue;
+      }
+      const reason = reopenProblem(fd);
       if (reason === null && reopen(remote, fd, warn)) continue;
+      restored.delete(fd.fd);
       if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
       const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
       placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
     } catch (err) {
       // A number beyond our RLIMIT_NOFILE, say: nothing can be put there.
       if (!(err instanceof NativeError)) throw err;
+      restored.delete(fd.fd);
       warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
     }
   }
+  registerEpollTargets(remote, fds, restored, warn);
 }
 
-/** Opens a recorded file again at its number and offset; false (with a warning) if it cannot be. */
-function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void): boolean {
+/**
+ * Opens a recorded file again at its number and offset; false (with a warning saying what is
+ * there instead) if it cannot be.
+ */
+function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, instead = 'replaced by /dev/null'): boolean {
   let opened: number;
   try {
     opened = remote.openat(fd.target, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY);
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): replaced by /dev/null`);
+    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): ${instead}`);
     return false;
   }
   placeAt(remote, opened, fd);
@@ -165,6 +195,7 @@ function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => voi
 
 /** Why a recorded descriptor cannot be opened again by its path; null when it can. */
 function reopenProblem(fd: ExtensionFd): string | null {
+  if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'a pipe to another process cannot be restored';
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
   if (!fd.target.startsWith('/') || fd.target.endsWith(' (deleted)')) return 'its file cannot be opened again';
   try {

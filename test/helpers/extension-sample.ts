@@ -3,7 +3,7 @@
 
 import type { ExecutionContext } from 'ava';
 import { decodeExtension, encodeExtension, ExtensionFormatError } from '../../src/extension.js';
-import type { ExtensionThread, ImageExtension } from '../../src/extension-model.js';
+import type { ExtensionFd, ExtensionThread, ImageExtension } from '../../src/extension-model.js';
 import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
 import { PageIndexBuilder, type PageIndex } from '../../src/pageindex.js';
 
@@ -81,6 +81,19 @@ export const SAMPLE_POSIX_TIMERS = [
   { id: 0x7fff_ffff, clock: -6, notify: 2, tid: 0, signal: 64, sigevValue: 0xffff_ffff_ffff_ffffn, interval: { sec: 2 ** 40, nsec: 999_999_999 }, value: { sec: 1, nsec: 0 } },
 ];
 
+/** Event-loop descriptors of the full sample (its fd 1023 is an eventfd): an epoll instance, a timerfd, a signalfd. */
+export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
+  {
+    fd: 8, kind: 'other', flags: 0o2000002, offset: 0, target: 'anon_inode:[eventpoll]',
+    epoll: [{ fd: 4, events: 0x19, data: 0x1234_5678_9abc_def0n }, { fd: 1023, events: 0x8000_0001, data: 0n }],
+  },
+  {
+    fd: 9, kind: 'other', flags: 0o2004002, offset: 0, target: 'anon_inode:[timerfd]',
+    timerfd: { clock: 1, ticks: 3n, settimeFlags: 1, interval: { sec: 0, nsec: 200_000_000 }, value: { sec: 5, nsec: 999_999_999 } },
+  },
+  { fd: 10, kind: 'other', flags: 0o2, offset: 0, target: 'anon_inode:[signalfd]', signalfd: { mask: (1n << 9n) | (1n << 63n) } },
+];
+
 /** The sample with every optional record too: each thread's and the process's. */
 export function fullSampleExtension(): ImageExtension {
   const ext = sampleExtension();
@@ -110,6 +123,7 @@ export function fullSampleExtension(): ImageExtension {
   ];
   ext.sharedMemory = SAMPLE_SHARED_MEMORY;
   ext.posixTimers = SAMPLE_POSIX_TIMERS;
+  ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   return ext;
 }
 

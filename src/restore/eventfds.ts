@@ -1,0 +1,144 @@
+// The descriptors of an event loop, made again in the restored task: pipes with both ends in the
+// process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each is created by an
+// injected call at whatever number the kernel picks, then put at every recorded number with its
+// own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by those numbers.
+// Epoll registrations come last, once every descriptor they name exists.
+
+import type { ExtensionFd, TimerFdState } from '../extension-model.js';
+import { NativeError } from '../ptrace/errors.js';
+import type { RemoteTask } from '../ptrace/remote.js';
+import { O_CLOEXEC } from '../ptrace/remote.js';
+
+const O_NONBLOCK = 0o4000;
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const F_SETFD = 2;
+const F_SETFL = 4;
+const F_DUPFD = 0;
+const EFD_SEMAPHORE = 1;
+const EPOLL_CTL_ADD = 1;
+/** _IOW('T', 0, __u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
+const TFD_IOC_SET_TICKS = 0x4008_5400;
+const U32_MAX = 0xffff_ffff;
+
+/** The recorded descriptors of one pipe whose two ends are both in the process. */
+export interface PipeEnds {
+  read: ExtensionFd[];
+  write: ExtensionFd[];
+}
+
+/** The pipes whose read end and write end are both open in the process, by link target. */
+export function pipesWithBothEnds(fds: readonly ExtensionFd[]): Map<string, PipeEnds> {
+  const pipes = new Map<string, PipeEnds>();
+  for (const fd of fds) {
+    if (fd.kind !== 'pipe' || !fd.target.startsWith('pipe:[') || fd.fd <= 2) continue;
+    const ends = pipes.get(fd.target) ?? { read: [], write: [] };
+    ((fd.flags & O_ACCMODE) === O_WRONLY ? ends.write : ends.read).push(fd);
+    pipes.set(fd.target, ends);
+  }
+  for (const [target, ends] of pipes) if (ends.read.length === 0 || ends.write.length === 0) pipes.delete(target);
+  return pipes;
+}
+
+/** Whether a recorded descriptor is one this module makes again. */
+export const isEventObject = (fd: ExtensionFd): boolean =>
+  fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined;
+
+/** Creates a pipe and puts its ends at every recorded number. The bytes it held are not carried. */
+export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds): void {
+  let [readEnd, writeEnd] = remote.pipe2(O_CLOEXEC);
+  // Putting the read end at its numbers must not close the write end sitting at one of them.
+  if (read.some((fd) => fd.fd === writeEnd)) {
+    const above = Math.max(...read.map((fd) => fd.fd), ...write.map((fd) => fd.fd)) + 1;
+    const moved = remote.fcntl(writeEnd, F_DUPFD, above);
+    remote.close(writeEnd);
+    writeEnd = moved;
+  }
+  placeEverywhere(remote, readEnd, read);
+  placeEverywhere(remote, writeEnd, write);
+}
+
+/** Creates an eventfd, epoll instance, timerfd or signalfd as recorded and puts it at its number. */
+export function restoreEventObject(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void): void {
+  placeEverywhere(remote, createEventObject(remote, fd, warn), [fd]);
+}
+
+function createEventObject(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void): number {
+  if (fd.eventfd) {
+    const { count, semaphore } = fd.eventfd;
+    const created = remote.eventfd2(count <= U32_MAX ? Number(count) : 0, O_CLOEXEC | (semaphore ? EFD_SEMAPHORE : 0));
+    if (count > U32_MAX) remote.write(created, counter(count));
+    return created;
+  }
+  if (fd.timerfd) return createTimerFd(remote, fd, fd.timerfd, warn);
+  if (fd.signalfd) return remote.signalfd4(fd.signalfd.mask, O_CLOEXEC);
+  return remote.epollCreate1(O_CLOEXEC);
+}
+
+/**
+ * A timerfd armed with the time that was left at the dump (relative, whatever its settime flags
+ * were). A periodic timer that had expired unread shows no time left: it expires at once again.
+ */
+function createTimerFd(remote: RemoteTask, fd: ExtensionFd, timer: TimerFdState, warn: (line: string) => void): number {
+  const created = remote.timerfdCreate(timer.clock, O_CLOEXEC);
+  const expired = isZero(timer.value) && !isZero(timer.interval);
+  if (expired || !isZero(timer.value)) remote.timerfdSettime(created, timer.interval, expired ? { sec: 0, nsec: 1 } : timer.value);
+  const ticks = expired ? timer.ticks - 1n : timer.ticks;
+  if (ticks > 0n) {
+    try {
+      remote.ioctlWithData(created, TFD_IOC_SET_TICKS, counter(ticks));
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      warn(`fd ${fd.fd} (${fd.target}): its ${ticks} unread expirations cannot be set (${err.code}): lost`);
+    }
+  }
+  return created;
+}
+
+const isZero = ({ sec, nsec }: { sec: number; nsec: number }): boolean => sec === 0 && nsec === 0;
+
+function counter(value: bigint): Buffer {
+  const buf = Buffer.alloc(8);
+  buf.writeBigUInt64LE(value);
+  return buf;
+}
+
+/**
+ * Puts a descriptor the stub created (close-on-exec, blocking) at each recorded number with that
+ * number's close-on-exec flag, and gives the open file description the first one's O_NONBLOCK.
+ */
+function placeEverywhere(remote: RemoteTask, created: number, fds: readonly ExtensionFd[]): void {
+  try {
+    if ((fds[0].flags & O_NONBLOCK) !== 0) remote.fcntl(created, F_SETFL, O_NONBLOCK);
+    for (const fd of fds) {
+      if (fd.fd !== created) remote.dup3(created, fd.fd, fd.flags & O_CLOEXEC);
+      else if ((fd.flags & O_CLOEXEC) === 0) remote.fcntl(created, F_SETFD, 0);
+    }
+  } finally {
+    if (!fds.some((fd) => fd.fd === created)) remote.close(created);
+  }
+}
+
+/**
+ * Registers with each restored epoll instance the descriptors it watched, with their events and
+ * data. A target that was not made again (a socket now /dev/null, a descriptor gone) is skipped
+ * with a warning: the program waits on it in vain, as it would on a dead peer.
+ */
+export function registerEpollTargets(remote: RemoteTask, fds: readonly ExtensionFd[], restored: ReadonlySet<number>, warn: (line: string) => void): void {
+  for (const fd of fds) {
+    if (!fd.epoll || !restored.has(fd.fd)) continue;
+    for (const target of fd.epoll) {
+      const what = `epoll fd ${fd.fd}: target fd ${target.fd}`;
+      if (!restored.has(target.fd)) {
+        warn(`${what} was not restored: not watched`);
+        continue;
+      }
+      try {
+        remote.epollCtl(fd.fd, EPOLL_CTL_ADD, target.fd, target.events, target.data);
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        warn(`${what} cannot be watched again (${err.code}): not watched`);
+      }
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// The EVENTFD, EPOLL, TIMERFD and SIGNALFD records: round trips, older images without them, bad
+// records, the fdinfo parsing that fills them and how `imgfs show` prints them.
+
+import test from 'ava';
+import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
+import { anonInodeState } from '../src/restoreinfo.js';
+import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
+
+const withoutStates = () => {
+  const ext = fullSampleExtension();
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, ...fd }) => fd);
+  return ext;
+};
+
+test('an image without the records (an older one) decodes with no fd state', (t) => {
+  const decoded = decodeExtension(encodeExtension(withoutStates()));
+  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined));
+  t.deepEqual(decodeExtension(encodeExtension(sampleExtension())).fds, sampleExtension().fds);
+});
+
+test('byte layout and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = (type: number) => recordOffsets(buf).find((r) => r.type === type)!.at;
+  const eventfd = at(RecordType.EVENTFD);
+  t.deepEqual([buf.readUInt32LE(eventfd + 4), buf.readUInt32LE(eventfd + 8), buf.readUInt32LE(eventfd + 12)], [16, 1023, 1]);
+  t.is(buf.readBigUInt64LE(eventfd + 16), 0xffff_ffff_ffff_fffen);
+  const timerfd = at(RecordType.TIMERFD);
+  t.deepEqual([buf.readUInt32LE(timerfd + 4), buf.readUInt32LE(timerfd + 8), buf.readInt32LE(timerfd + 12)], [56, 9, 1]);
+  t.is(buf.readBigUInt64LE(timerfd + 8 + 24 + 8), 200_000_000n, 'it_interval.tv_nsec');
+  const epoll = at(RecordType.EPOLL);
+  t.deepEqual([buf.readUInt32LE(epoll + 4), buf.readUInt32LE(epoll + 8), buf.readUInt32LE(epoll + 12)], [8 + 2 * 16, 8, 2]);
+
+  const patched = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return copy;
+  };
+  t.is(t.throws(() => decodeExtension(patched(eventfd + 8, 4)))?.message, `byte ${eventfd + 8}: EVENTFD record: fd 4 is pipe:[98765], not anon_inode:[eventfd]`);
+  t.is(t.throws(() => decodeExtension(patched(eventfd + 8, 5)))?.message, `byte ${eventfd}: EVENTFD record: fd 5 has no FD record`);
+  t.is(t.throws(() => decodeExtension(patched(eventfd + 12, 2)))?.message, `byte ${eventfd + 12}: EVENTFD record: unknown eventfd flags 0x2`);
+  t.is(t.throws(() => decodeExtension(patched(timerfd + 8 + 24 + 8, 1_000_000_000)))?.message,
+    `byte ${timerfd + 8 + 32}: TIMERFD record: timerfd: nanoseconds 1000000000 not below 1000000000`);
+  t.is(t.throws(() => decodeExtension(patched(epoll + 12, 3)))?.message, `byte ${epoll + 12}: EPOLL record: 3 targets do not fit the record`);
+  const signalfd = at(RecordType.SIGNALFD);
+  t.is(t.throws(() => decodeExtension(patched(signalfd + 8, 8)))?.message, `byte ${signalfd + 8}: SIGNALFD record: fd 8 is anon_inode:[eventpoll], not anon_inode:[signalfd]`);
+
+  const onPipe = sampleExtension();
+  onPipe.fds[2] = { ...onPipe.fds[2], eventfd: { count: 1n, semaphore: false } };
+  t.throws(() => encodeExtension(onPipe), { message: 'fd 4: eventfd state on pipe:[98765], not anon_inode:[eventfd]' });
+});
+
+test('fdinfo of an eventfd, an epoll instance, a timerfd and a signalfd', (t) => {
+  const head = 'pos:\t0\nflags:\t02004002\nmnt_id:\t17\nino:\t1038\n';
+  t.deepEqual(anonInodeState('anon_inode:[eventfd]', `${head}eventfd-count:                5\neventfd-id: 12\neventfd-semaphore: 1\n`, 'x'),
+    { eventfd: { count: 5n, semaphore: true } });
+  t.deepEqual(anonInodeState('anon_inode:[eventfd]', `${head}eventfd-count: ffffffff00\n`, 'x'), { eventfd: { count: 0xffffffff00n, semaphore: false } });
+  t.deepEqual(anonInodeState('anon_inode:[eventpoll]',
+    `${head}tfd:       15 events:       19 data:                f  pos:0 ino:89920 sdev:f\ntfd:       17 events: 80000019 data: ffffffffffffffff  pos:0 ino:40e sdev:10\n`, 'x'),
+  { epoll: [{ fd: 15, events: 0x19, data: 0xfn }, { fd: 17, events: 0x8000_0019, data: 0xffff_ffff_ffff_ffffn }] });
+  t.deepEqual(anonInodeState('anon_inode:[timerfd]',
+    `${head}clockid: 1\nticks: 2\nsettime flags: 01\nit_value: (0, 150927299)\nit_interval: (0, 200000000)\n`, 'x'),
+  { timerfd: { clock: 1, ticks: 2n, settimeFlags: 1, value: { sec: 0, nsec: 150_927_299 }, interval: { sec: 0, nsec: 200_000_000 } } });
+  t.deepEqual(anonInodeState('anon_inode:[signalfd]', `${head}sigmask:\t0000000000000200\n`, 'x'), { signalfd: { mask: 0x200n } });
+  t.deepEqual(anonInodeState('pipe:[1]', head, 'x'), {});
+  t.throws(() => anonInodeState('anon_inode:[timerfd]', head, '/proc/1/fdinfo/3'), { message: /\/proc\/1\/fdinfo\/3 \(anon_inode:\[timerfd\]\) has no clockid field/ });
+});
