@@ -34,8 +34,10 @@ pidfile=$(pidfile_of "$mnt")
 setsid "$root/bin/imgfs" "$mnt" "$@" </dev/null >"$log" 2>&1 &
 pid=$!
 echo "$pid" >"$pidfile"
+# Ready when imgfs answers with its own tree: this script's pid is a directory there. (A plain
+# listing could come from the directory under a stale mount that imgfs has just detached.)
 for _ in $(seq 300); do
-  if grep -q " $mnt fuse.imgfs " /proc/mounts && ls "$mnt" >/dev/null 2>&1; then
+  if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
     echo "imgfs: mounted on $mnt (pid $pid, log $log)"
     exit 0
   fi
