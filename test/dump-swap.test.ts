@@ -8,12 +8,12 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadBytes, loads, parseElfCore } from './helpers/elfcore.js';
 import { readFileAsync } from './helpers/files.js';
+import { residentPages, SWAPPED } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountImgfs } from './helpers/mount.js';
 import { startTarget, type Target } from './helpers/targets.js';
 
 const SWAP_FILE = `/var/tmp/imgfs-test-swap-${process.pid}`;
-const SWAPPED_BIT = 1n << 62n;
 
 /** Enables a 32 MiB swap file; returns why it could not, or null. */
 function enableSwap(): string | null {
@@ -48,10 +48,7 @@ function expectedPage(i: number): Buffer {
 
 /** How many of the pages from base are swapped out now, per /proc/<pid>/pagemap. */
 function swappedNow(pid: number, base: number, pages: number): number {
-  const entries = execFileSync('dd', [`if=/proc/${pid}/pagemap`, 'bs=8', `skip=${base / PAGE_SIZE}`, `count=${pages}`, 'status=none']);
-  let swapped = 0;
-  for (let i = 0; i < pages; i++) if (entries.readBigUInt64LE(i * 8) & SWAPPED_BIT) swapped++;
-  return swapped;
+  return residentPages(pid, base, base + pages * PAGE_SIZE, SWAPPED).length;
 }
 
 async function pageOutAgain(target: Target): Promise<void> {

@@ -18,8 +18,11 @@ import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { getRseqConfiguration } from './threadstate.js';
 
-/** open(2)'s O_CLOEXEC, which Node's fs.constants does not carry. */
+/** open(2)'s O_CLOEXEC and O_ACCMODE, which Node's fs.constants does not carry. */
 export const O_CLOEXEC = 0o2000000;
+export const O_ACCMODE = 3;
+/** prctl(2): the task's name (comm). */
+export const PR_SET_NAME = 15;
 
 const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;

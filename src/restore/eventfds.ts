@@ -4,14 +4,13 @@
 // own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by those numbers.
 // Epoll registrations come last, once every descriptor they name exists.
 
+import { constants as fsConstants } from 'node:fs';
 import type { ExtensionFd, TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
-import { O_CLOEXEC } from '../ptrace/remote.js';
+import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
 
-const O_NONBLOCK = 0o4000;
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
+const { O_NONBLOCK, O_WRONLY } = fsConstants;
 const F_SETFD = 2;
 const F_SETFL = 4;
 const F_DUPFD = 0;

@@ -12,11 +12,10 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { isEventObject, pipesWithBothEnds, registerEpollTargets, restoreEventObject, restorePipe } from './eventfds.js';
-import { O_CLOEXEC } from '../ptrace/remote.js';
+import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
 
 /** The mm record's image offset. */
 const MM_OFFSET = HEADER_SIZE + REGS_SIZE;
-const PR_SET_NAME = 15;
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;
 /** struct prctl_mm_map: 11 u64 bounds, u64 auxv pointer, u32 auxv_size, u32 exe_fd. */
@@ -27,7 +26,6 @@ const TASK_COMM_LEN = 15;
 const ARGV0_MAX = 256;
 const { SIGKILL, SIGSTOP } = osConstants.signals;
 const SEEK_SET = 0;
-const O_ACCMODE = 3;
 const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = fsConstants;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;

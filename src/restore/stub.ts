@@ -9,7 +9,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { injectSyscall } from '../ptrace/inject.js';
 import { __WALL, ptrace, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
-import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory } from '../ptrace/remote.js';
+import { PR_SET_NAME, REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory } from '../ptrace/remote.js';
 import { killAndReap, spawnStub } from '../ptrace/spawn.js';
 import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
@@ -27,7 +27,6 @@ const CONTROL_FLOOR = 0x100000;
 const SYS_MMAP = 9;
 const MAP_FIXED_NOREPLACE = 0x100000;
 const PR_SET_PDEATHSIG = 1;
-const PR_SET_NAME = 15;
 const { SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
 
