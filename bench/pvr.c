@@ -24,7 +24,11 @@ int main(int argc, char **argv) {
   uintptr_t addr = strtoull(argv[2], NULL, 16);
   size_t len = strtoull(argv[3], NULL, 0);
   int devnull = open("/dev/null", O_WRONLY);
-  char *buf = malloc(BATCH);
+  // Page-aligned, as the pages it receives: malloc's 16-byte offset makes the kernel's copy (rep
+  // movsb) run about 3.5x slower on this machine's AMD EPYC, whose fast string copies stall when
+  // the destination lies 1-63 bytes past the source within a page; that would measure the
+  // allocator, not the ceiling.
+  char *buf = aligned_alloc(4096, BATCH);
   if (devnull < 0 || !buf) { perror("pvr: set-up"); return 1; }
 
   uint64_t start = now_ns();
