@@ -5,6 +5,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import koffi from 'koffi';
+import { pageAlignedBuffer } from '../src/ptrace/aligned.js';
 import { NativeError } from '../src/ptrace/errors.js';
 import { freezeThreadGroup, type FrozenGroup } from '../src/ptrace/freeze.js';
 import { injectSyscall, readBrk } from '../src/ptrace/inject.js';
@@ -310,6 +312,16 @@ test.serial('registers of a thread stopped in a syscall match /proc/<pid>/syscal
   t.deepEqual(xstate.subarray(0, 416), fpregs.subarray(0, 416), 'the XSAVE legacy area is the FXSAVE image');
 });
 
+test('pageAlignedBuffer: the size asked for, starting at a page boundary, whatever the allocator hands out', (t) => {
+  for (const size of [1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 17, 4 << 20]) {
+    const buffer = pageAlignedBuffer(size);
+    t.is(buffer.length, size);
+    t.is(Number(koffi.address(buffer)) % PAGE, 0, `size ${size}`);
+    buffer.fill(0xa5);
+    t.is(buffer[size - 1], 0xa5);
+  }
+});
+
 test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async (t) => {
   const target = await startTarget(t, 'native_blocked', ['read']);
   const { pid } = target;
@@ -318,7 +330,9 @@ test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async
   const truth = readProcMem(pid, base, length);
   t.deepEqual(truth, expectedPattern(length));
 
-  t.deepEqual(readMemory(pid, base, length), truth);
+  const whole = readMemory(pid, base, length);
+  t.deepEqual(whole, truth);
+  t.is(Number(koffi.address(whole)) % PAGE, 0, 'a read of whole pages lands page-aligned');
   t.deepEqual(readMemory(pid, base + 4000, 300), truth.subarray(4000, 4300));
 
   // Out of order, contiguous runs (merged), gaps in the output that must stay untouched.

@@ -5,6 +5,8 @@
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
+import { PAGE_SIZE } from '../model.js';
+import { pageAlignedBuffer } from './aligned.js';
 import { nativeError, processVmReadv } from './libc.js';
 
 const IOV_MAX = 1024;
@@ -136,7 +138,7 @@ let singleRangeReader: RemoteReader | undefined;
 
 /** `length` bytes of pid's memory at addr (NativeError as RemoteReader.commit throws). */
 export function readMemory(pid: number, addr: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
+  const out = length >= PAGE_SIZE ? pageAlignedBuffer(length) : Buffer.alloc(length);
   singleRangeReader ??= new RemoteReader(1);
   singleRangeReader.begin(pid, out);
   singleRangeReader.add(0, addr, length);

@@ -4,6 +4,7 @@
 // are done (hold).
 
 import { readSync } from 'node:fs';
+import { pageAlignedBuffer } from '../ptrace/aligned.js';
 
 /** Big enough for a thousand page records per batch, the most one process_vm_writev takes. */
 const CHUNK_SIZE = 4 << 20;
@@ -11,7 +12,7 @@ const CHUNK_SIZE = 4 << 20;
 const BUFFERS = 4;
 
 export class ImageInput {
-  private readonly buffers = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(CHUNK_SIZE));
+  private readonly buffers = Array.from({ length: BUFFERS }, () => pageAlignedBuffer(CHUNK_SIZE));
   private readonly holds = new Map<ArrayBufferLike, Promise<unknown>[]>();
 
   constructor(private readonly fd: number) {}
