@@ -3,7 +3,9 @@
 // checked as the bytes arrive, and the first violation is an ImageFormatError naming its byte
 // offset. The page records, v0's and those of the extension's SHARED_PAGES records, come out in
 // batches that stay inside the chunks they arrived in, so gigabytes of pages pass through without
-// being copied in between; of the extension only its other records' values are kept.
+// being copied in between; a source that can scatter (restore's input, with readv) reads v0's
+// page records straight into place instead, the pages back to back. Of the extension only its
+// other records' values are kept.
 
 import { createReadStream } from 'node:fs';
 import {
@@ -21,6 +23,24 @@ import { PAGE_SIZE } from './model.js';
 
 /** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
 export type ImageSource = string | number | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Page records read apart: each record's address word in `words`, its page in `pages`. */
+export interface ScatteredRecords {
+  /** Record i's 8-byte address word at i * 8. */
+  words: Buffer;
+  /** Record i's page at i * PAGE_SIZE. */
+  pages: Buffer;
+  /** The image bytes read, in stream order: as many records as fit, the last one possibly cut. */
+  bytes: number;
+}
+
+/**
+ * Up to `count` page records laid out apart: first the bytes of `start` (bytes of the image the
+ * reader had already read, less than a record), then the next bytes of the same stream its chunks
+ * come from (readv(2)); fewer only at the end of the input. The buffers stay valid until the
+ * reader is asked for more.
+ */
+export type RecordScatter = (count: number, start: Buffer) => Promise<ScatteredRecords>;
 
 /** A structural problem in an image, at a byte offset of the image. */
 export class ImageFormatError extends Error {
@@ -48,8 +68,14 @@ export interface PageBatch {
   /** Image offset of the first record. */
   offset: number;
   count: number;
-  /** count × PAGE_RECORD_SIZE bytes: valid only until the reader is asked for more. */
-  records: Buffer;
+  /**
+   * Where the pages are: page i at bytes[firstPage + i * stride] (PAGE_RECORD_SIZE apart inside
+   * the records as they arrived, or PAGE_SIZE apart when scattered). Valid only until the reader
+   * is asked for more.
+   */
+  bytes: Buffer;
+  firstPage: number;
+  stride: number;
   /** The page address of each record. */
   vaddrs: Float64Array;
   /** Index into ImageHead.vmas of the VMA holding each record. */
@@ -65,6 +91,8 @@ export interface ImageExtensionRead {
 }
 
 const READ_CHUNK = 1 << 20;
+/** Page records per scatter read: two iovecs each, IOV_MAX (1024) in all. */
+const SCATTER_RECORDS = 512;
 const PAGE = BigInt(PAGE_SIZE);
 const TWO_POW_32 = 2 ** 32;
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
@@ -88,6 +116,31 @@ class ByteReader {
   /** Bytes available without reading more. */
   get available(): number {
     return this.buf.length - this.pos;
+  }
+
+  /**
+   * For a caller that goes on reading from the source itself: the bytes this reader still holds
+   * (a copy), when they are fewer than `limit` and no chunk lies beyond them; it then holds none.
+   * Null otherwise. The caller accounts for what it reads with passOver and unread.
+   */
+  handOff(limit: number): Buffer | null {
+    if (this.rest !== null || this.available >= limit) return null;
+    const held = Buffer.from(this.peek());
+    this.buf = Buffer.alloc(0);
+    this.pos = 0;
+    return held;
+  }
+
+  /** Counts n bytes of the image as read (by the caller handed off to). */
+  passOver(n: number): void {
+    this.offset += n;
+  }
+
+  /** Puts bytes the caller handed off to read but does not want back in front of the source's. */
+  unread(bytes: Buffer): void {
+    if (this.available > 0 || this.rest !== null) throw new Error('ByteReader.unread while bytes are still buffered');
+    this.buf = bytes;
+    this.pos = 0;
   }
 
   private async nextChunk(): Promise<Buffer | null> {
@@ -236,7 +289,8 @@ export class ImageReader {
   /** undefined until the extension is reached; null when the image has none. */
   private extension: ExtensionState | null | undefined;
 
-  constructor(source: ImageSource) {
+  /** scatter: reads of v0's page records straight into place, from the same stream as source. */
+  constructor(source: ImageSource, private readonly scatter?: RecordScatter) {
     this.chunks = openChunks(source);
     this.reader = new ByteReader(this.chunks);
   }
@@ -284,6 +338,11 @@ export class ImageReader {
    */
   async nextPages(): Promise<PageBatch | null> {
     if (this.pagesDone) return null;
+    const start = this.scatter ? this.reader.handOff(PAGE_RECORD_SIZE) : null;
+    if (start) {
+      const batch = await this.scatteredPages(this.scatter!, start);
+      if (batch) return batch;
+    }
     const reader = this.reader;
     const got = await reader.fill(PAGE_RECORD_SIZE);
     const offset = reader.offset;
@@ -316,10 +375,38 @@ export class ImageReader {
     return {
       offset,
       count,
-      records: reader.take(count * PAGE_RECORD_SIZE),
+      bytes: reader.take(count * PAGE_RECORD_SIZE),
+      firstPage: 8,
+      stride: PAGE_RECORD_SIZE,
       vaddrs: vaddrs.subarray(0, count),
       vmaIndexes: vmaIndexes.subarray(0, count),
     };
+  }
+
+  /**
+   * Page records read apart (their pages back to back), beginning with the bytes the byte reader
+   * handed off; what follows the last whole one (the terminator and the extension, or the start
+   * of a record cut short) goes back to it. Null when not one whole page record came.
+   */
+  private async scatteredPages(scatter: RecordScatter, start: Buffer): Promise<PageBatch | null> {
+    const offset = this.reader.offset;
+    const { words, pages, bytes } = await scatter(SCATTER_RECORDS, start);
+    const whole = Math.floor(bytes / PAGE_RECORD_SIZE);
+    const vaddrs = new Float64Array(whole);
+    const vmaIndexes = new Int32Array(whole);
+    let count = 0;
+    for (; count < whole; count++) {
+      const vaddr = this.vaddrAt(words, count * 8, offset + count * PAGE_RECORD_SIZE);
+      if (vaddr === null) break;
+      vaddrs[count] = vaddr;
+      vmaIndexes[count] = this.vmaIndex;
+      this.previous = vaddr;
+    }
+    const used = count * PAGE_RECORD_SIZE;
+    this.reader.passOver(used);
+    if (bytes > used) this.reader.unread(interleave(words, pages, count, bytes - used));
+    if (count === 0) return null;
+    return { offset, count, bytes: pages, firstPage: 0, stride: PAGE_SIZE, vaddrs: vaddrs.subarray(0, count), vmaIndexes: vmaIndexes.subarray(0, count) };
   }
 
   /** Reads and checks the vaddr word of the record at view[pos] (image offset at); null for the terminator. */
@@ -418,11 +505,25 @@ export class ImageReader {
     const vaddrs = new Float64Array(count);
     for (let i = 0; i < count; i++) vaddrs[i] = ext.decoder.sharedPages.page(view, i * PAGE_RECORD_SIZE, offset + i * PAGE_RECORD_SIZE);
     ext.pagesLeft -= count;
-    return { offset, count, records: reader.take(count * PAGE_RECORD_SIZE), vaddrs, vmaIndexes: new Int32Array(count).fill(ext.vmaIndex) };
+    return {
+      offset, count, bytes: reader.take(count * PAGE_RECORD_SIZE), firstPage: 8, stride: PAGE_RECORD_SIZE, vaddrs,
+      vmaIndexes: new Int32Array(count).fill(ext.vmaIndex),
+    };
   }
 
   /** Stops and closes a file stream this reader opened. */
   async close(): Promise<void> {
     await this.chunks.return?.();
   }
+}
+
+/** `length` bytes of scattered records from record `from` on, put back in stream order. */
+function interleave(words: Buffer, pages: Buffer, from: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (let i = from; at < length; i++) {
+    at += words.copy(out, at, i * 8, i * 8 + Math.min(8, length - at));
+    at += pages.copy(out, at, i * PAGE_SIZE, i * PAGE_SIZE + Math.min(PAGE_SIZE, length - at));
+  }
+  return out;
 }

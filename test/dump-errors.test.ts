@@ -7,7 +7,7 @@ import { promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, readAt, readFileAsync } from './helpers/files.js';
-import { isLive, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
 import { run } from './helpers/run.js';
@@ -65,8 +65,6 @@ test.serial('a target killed while its dump is open: reads fail with EIO, the mo
   t.is(await errnoOf(fsp.stat(dumpOf(mnt.dir, target.pid))), 'ENOENT');
   await assertMountServes(t, mnt, other);
 });
-
-const PATTERN_KEY = 0x5a17c0de2b4d9e61n;
 
 test.serial('a reused pid never serves the old process snapshot', async (t) => {
   // The helper keeps one child at a fixed pid and replaces it, on SIGUSR1, with a different

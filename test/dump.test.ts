@@ -9,7 +9,7 @@ import path from 'node:path';
 import { errnoOf, makeTempDir, openHeld, readFileAsync, readWhole } from './helpers/files.js';
 import { prng } from './helpers/prng.js';
 import {
-  procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
+  patternPage, procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
 } from './helpers/groundtruth.js';
 import {
   HEADER_SIZE, imageSize, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_OFFSET, PAGE_RECORD_SIZE, PAGE_SIZE, parseImage,
@@ -21,15 +21,8 @@ import { startTarget, type Target } from './helpers/targets.js';
 import { assertImageMatchesProcess, assertPagesEqualMemory, assertVmasMatch } from './helpers/verify.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
-const PATTERN_KEY = 0x5a17c0de2b4d9e61n;
 const hex = (n: number) => `0x${n.toString(16)}`;
 const dumpOf = (mnt: string, pid: number) => path.join(mnt, String(pid), 'dump');
-
-function patternPage(vaddr: number): Buffer {
-  const page = Buffer.alloc(PAGE_SIZE);
-  for (let i = 0; i < PAGE_SIZE; i += 8) page.writeBigUInt64LE(BigInt(vaddr + i) ^ PATTERN_KEY, i);
-  return page;
-}
 
 const isFrozen = (status: TaskStatus) => status.state === 't' && status.tracerPid !== 0;
 const isReleased = (status: TaskStatus) => status.state !== 't' && status.tracerPid === 0;

@@ -15,6 +15,7 @@ import { PAGE_SIZE, type UserRegs, type Vma } from '../src/model.js';
 import { PageIndex } from '../src/pageindex.js';
 import { ImageFormatError, formatImage, imageToJson, readImage } from '../src/show.js';
 import { SAMPLE_SHARED_MEMORY, pageIndex, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
+import { batchPage, imageStream } from './helpers/stream.js';
 
 const BASE = 8192;
 const withShared = (sharedMemory = SAMPLE_SHARED_MEMORY): ImageExtension => ({ ...sampleExtension(), sharedMemory });
@@ -143,24 +144,27 @@ function* chunked(buf: Buffer): Generator<Buffer> {
 test('the reader hands the pages out in batches, then the extension with what its records said', async (t) => {
   const ext = withShared();
   const prefix = v0(sampleVmas());
-  const reader = new ImageReader(chunked(Buffer.concat([prefix, encodeExtension(ext, pageData)])));
-  await reader.readHead();
-  t.is(await reader.nextPages(), null);
-  const seen: number[] = [];
-  for (let batch = await reader.nextSharedPages(); batch; batch = await reader.nextSharedPages()) {
-    t.deepEqual([...batch.vmaIndexes], Array(batch.count).fill(0));
-    batch.vaddrs.forEach((vaddr, i) => {
-      const record = batch.records.subarray(i * PAGE_RECORD_SIZE, (i + 1) * PAGE_RECORD_SIZE);
-      t.is(Number(record.readBigUInt64LE(0)), vaddr);
-      t.true(record.subarray(8).equals(pageData(vaddr)));
-      seen.push(vaddr);
-    });
+  const bytes = Buffer.concat([prefix, encodeExtension(ext, pageData)]);
+  // A scatter read takes the terminator and the extension too, and must give them back.
+  for (const scatter of [false, true]) {
+    const stream = imageStream(bytes, () => 1000);
+    const reader = new ImageReader(stream.chunks, scatter ? stream.scatter : undefined);
+    await reader.readHead();
+    t.is(await reader.nextPages(), null);
+    const seen: number[] = [];
+    for (let batch = await reader.nextSharedPages(); batch; batch = await reader.nextSharedPages()) {
+      t.deepEqual([...batch.vmaIndexes], Array(batch.count).fill(0));
+      batch.vaddrs.forEach((vaddr, i) => {
+        t.true(batchPage(batch, i).equals(pageData(vaddr)));
+        seen.push(vaddr);
+      });
+    }
+    const { start } = SAMPLE_SHARED_MEMORY[0];
+    t.deepEqual(seen, [start, start + 2 * PAGE_SIZE, start + 3 * PAGE_SIZE]);
+    const read = await reader.readExtension();
+    t.deepEqual(read?.content, ext);
+    t.is(read?.offset, prefix.length);
   }
-  const { start } = SAMPLE_SHARED_MEMORY[0];
-  t.deepEqual(seen, [start, start + 2 * PAGE_SIZE, start + 3 * PAGE_SIZE]);
-  const read = await reader.readExtension();
-  t.deepEqual(read?.content, ext);
-  t.is(read?.offset, prefix.length);
 });
 
 test('imgfs show prints each shared VMA with its page count, in text and JSON', async (t) => {

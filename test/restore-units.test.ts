@@ -2,14 +2,19 @@
 // the registers of a v0 image turned back into what PTRACE_SETREGS takes.
 
 import test from 'ava';
-import { PAGE_RECORD_SIZE, VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeTls, encodeVma } from '../src/format.js';
+import {
+  HEADER_SIZE, MM_SIZE, PAGE_RECORD_SIZE, REGS_SIZE, VMA_SIZE, VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeTls, encodeVma,
+} from '../src/format.js';
 import { ImageReader } from '../src/imagestream.js';
 import type { UserDesc, UserRegs, Vma } from '../src/model.js';
 import { decodeTls, registersFromV0 } from '../src/restore/regs.js';
 import { decodeRegs } from '../src/format.js';
 import { prng } from './helpers/prng.js';
+import { batchPage, imageStream } from './helpers/stream.js';
 
 const PAGE = 4096;
+/** Header, registers, mm, three VMA records and the zero one. */
+const firstRecordAt = HEADER_SIZE + REGS_SIZE + MM_SIZE + 4 * VMA_SIZE;
 
 function vma(start: number, pages: number): Vma {
   return {
@@ -45,46 +50,44 @@ function image(): { bytes: Buffer; vaddrs: number[] } {
     envStart: 0x7ffd0000f010, envEnd: 0x7ffd0000f100,
   };
   const bytes = Buffer.concat([encodeHeader(), encodeRegs(regs, tls), encodeMm(mm), ...vmas.map(encodeVma), VMA_TERMINATOR, ...records, Buffer.alloc(8)]);
+  if (bytes.length - 8 - records.length * PAGE_RECORD_SIZE !== firstRecordAt) throw new Error('the test image changed: fix firstRecordAt');
   return { bytes, vaddrs };
 }
 
-function* chunked(bytes: Buffer, sizes: () => number): Generator<Uint8Array> {
-  for (let at = 0; at < bytes.length;) {
-    const size = Math.max(1, sizes());
-    // A fresh copy each time: the reader must not rely on bytes of chunks it has moved past.
-    yield Buffer.from(bytes.subarray(at, at + size));
-    at += size;
-  }
-}
-
-test('page batches carry every record exactly once, whatever the chunk sizes', async (t) => {
+test('page batches carry every record exactly once, whatever the chunk sizes and scatter reads', async (t) => {
   const { bytes, vaddrs } = image();
   const random = prng(7);
   const chunkings: [string, () => number][] = [
     ['1 byte', () => 1], ['7 bytes', () => 7], ['one record', () => PAGE_RECORD_SIZE], ['a record and 1', () => PAGE_RECORD_SIZE + 1],
     ['random', () => Math.floor(random() * 3 * PAGE_RECORD_SIZE)], ['whole', () => bytes.length],
   ];
-  for (const [name, sizes] of chunkings) {
-    const reader = new ImageReader(chunked(bytes, sizes));
-    const head = await reader.readHead();
-    t.is(head.vmas.length, 3, name);
-    const seen: number[] = [];
-    const indexes: number[] = [];
-    for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
-      t.is(batch.records.length, batch.count * PAGE_RECORD_SIZE, name);
-      for (let i = 0; i < batch.count; i++) {
-        const record = batch.records.subarray(i * PAGE_RECORD_SIZE, (i + 1) * PAGE_RECORD_SIZE);
-        t.is(Number(record.readBigUInt64LE(0)), batch.vaddrs[i], name);
-        t.is(record[8], seen.length + 1, `${name}: page bytes`);
-        t.is(batch.offset + i * PAGE_RECORD_SIZE, bytes.indexOf(record.subarray(0, 16)), `${name}: offset`);
-        seen.push(batch.vaddrs[i]);
-        indexes.push(batch.vmaIndexes[i]);
+  const scatterings: [string, ((whole: number) => number) | null][] = [
+    ['no scatter', null], ['whole scatter reads', (whole) => whole],
+    ['scatter reads cut anywhere', (whole) => Math.floor(random() * (whole + 1))], ['scatter reads of 9 bytes', () => 9],
+  ];
+  for (const [chunking, sizes] of chunkings) {
+    for (const [scattering, lengths] of scatterings) {
+      const name = `${chunking}, ${scattering}`;
+      const stream = imageStream(bytes, sizes, lengths ?? undefined);
+      const reader = new ImageReader(stream.chunks, lengths ? stream.scatter : undefined);
+      const head = await reader.readHead();
+      t.is(head.vmas.length, 3, name);
+      const seen: number[] = [];
+      const indexes: number[] = [];
+      for (let batch = await reader.nextPages(); batch; batch = await reader.nextPages()) {
+        for (let i = 0; i < batch.count; i++) {
+          const k = seen.length;
+          t.true(batchPage(batch, i).equals(Buffer.alloc(PAGE, k + 1)), `${name}: page ${k}`);
+          t.is(batch.offset + i * PAGE_RECORD_SIZE, firstRecordAt + k * PAGE_RECORD_SIZE, `${name}: offset`);
+          seen.push(batch.vaddrs[i]);
+          indexes.push(batch.vmaIndexes[i]);
+        }
       }
+      t.deepEqual(seen, vaddrs, name);
+      t.deepEqual(indexes, [0, 0, 0, 1, 1, 1, 1, 2, 2], name);
+      t.is(await reader.readExtension(), undefined, name);
+      t.is(reader.offset, bytes.length, name);
     }
-    t.deepEqual(seen, vaddrs, name);
-    t.deepEqual(indexes, [0, 0, 0, 1, 1, 1, 1, 2, 2], name);
-    t.is(await reader.readExtension(), undefined, name);
-    t.is(reader.offset, bytes.length, name);
   }
 });
 

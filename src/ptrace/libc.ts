@@ -16,6 +16,7 @@ const rawWaitpid = libc.func('int waitpid(int pid, void *status, int options)');
 const rawProcessVmReadv = libc.func(
   'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
 );
+const rawReadv = libc.func('intptr_t readv(int fd, void *iov, int iovcnt)');
 const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
@@ -101,6 +102,11 @@ export function waitpid(pid: number, options: number): WaitResult {
  */
 export function processVmReadv(pid: number, local: Uint32Array, remote: Uint32Array, count: number): number {
   return check(Number(rawProcessVmReadv(pid, local, count, remote, count, 0)), () => `process_vm_readv(${pid})`);
+}
+
+/** readv with an iovec array as processVmReadv takes it; returns the bytes read (0 at the end). */
+export function readv(fd: number, iov: Uint32Array, count: number): number {
+  return check(Number(rawReadv(fd, iov, count)), () => `readv(${fd})`);
 }
 
 export function tgkill(tgid: number, tid: number, signal: number): void {

@@ -39,7 +39,7 @@ const SYS = {
   dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
-  epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289,
+  epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
 } as const;
 
 const AT_FDCWD = -100;
@@ -246,6 +246,11 @@ export class RemoteTask {
     this.call(`pipe2(0${flags.toString(8)})`, SYS.pipe2, [at, flags]);
     const ends = this.readScratch(8);
     return [ends.readInt32LE(0), ends.readInt32LE(4)];
+  }
+
+  /** A userfaultfd of this task's memory (see userfault.ts). */
+  userfaultfd(flags: number): number {
+    return Number(this.call(`userfaultfd(0${flags.toString(8)})`, SYS.userfaultfd, [flags]));
   }
 
   eventfd2(count: number, flags: number): number {

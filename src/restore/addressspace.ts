@@ -1,9 +1,10 @@
 // The restored task's memory, built in the stub in three steps that follow the image:
 // 1. at the VMA list: every private VMA as an anonymous mapping at its address (the stack with
 //    MAP_GROWSDOWN), so that pages can be written as they stream in;
-// 2. at each batch of page records: the pages, written with process_vm_writev (a VMA that is not
-//    writable is made so for the time of the restore); then the same for the page records of the
-//    extension's SHARED_PAGES records, into their shared VMAs mapped as shared anonymous memory;
+// 2. at each batch of page records: the pages, placed with UFFDIO_COPY (pageplacer.ts) or, where
+//    the kernel refuses a userfaultfd, written with process_vm_writev (a VMA that is not writable
+//    is then made so for the time of the restore); then the page records of the extension's
+//    SHARED_PAGES records, written into their shared VMAs mapped as shared anonymous memory;
 // 3. at the extension: shared VMAs with contents in it mapped (those without pages); file-backed
 //    VMAs mapped from their files again, with the dumped pages laid over them; the kernel's own
 //    vDSO at the dumped address; the final protections.
@@ -18,6 +19,7 @@ import { PAGE_SIZE } from '../model.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
+import { PagePlacer } from './pageplacer.js';
 import { PageWriter } from './pagewriter.js';
 import { USER_SPACE_END, type KernelVdso } from './stub.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -96,6 +98,7 @@ export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
 
 export class AddressSpace {
   private readonly writer: PageWriter;
+  private placer: PagePlacer | null = null;
 
   constructor(private readonly remote: RemoteTask, readonly vmas: PlannedVma[]) {
     this.writer = new PageWriter(remote.tid);
@@ -109,8 +112,10 @@ export class AddressSpace {
    * Step 1: an anonymous mapping for every private VMA (shared ones wait for their file or their
    * SHARED_PAGES record). A VMA with v0 flags MAP_SHARED|MAP_ANONYMOUS (imgfs writes shared
    * anonymous memory as the proposal did, a shared file VMA: see attachFiles) has no file to wait for.
+   * usePlacer: place private pages with UFFDIO_COPY where the kernel allows it.
    */
-  mapPlaceholders(): void {
+  mapPlaceholders(usePlacer: boolean): void {
+    if (usePlacer) this.placer = PagePlacer.open(this.remote);
     for (const vma of this.vmas) {
       if (vma.shared) {
         if (!vma.file) this.mapAnonymousShared(vma);
@@ -127,13 +132,18 @@ export class AddressSpace {
    * the batch's bytes must stay put.
    */
   writePages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
-    return this.write(batch, (vma, i) => {
+    const placer = this.placer;
+    for (let i = 0; i < batch.count; i++) {
+      const vma = this.vmas[batch.vmaIndexes[i]];
       if (vma.shared) {
         throw new ImageFormatError(batch.offset + i * PAGE_RECORD_SIZE,
           `page record ${hex(batch.vaddrs[i])} lies in the shared VMA ${range(vma)}: v0 page records are private pages only`);
       }
       noteDumped(vma, batch.vaddrs[i]);
-    });
+      placer?.prepare(vma.start, vma.end);
+    }
+    if (!placer) return this.write(batch);
+    return Promise.resolve({ written: placer.place(batch) });
   }
 
   /**
@@ -141,7 +151,8 @@ export class AddressSpace {
    * record, mapped as shared anonymous memory on its first page.
    */
   writeSharedPages(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
-    return this.write(batch, (vma) => this.carry(vma));
+    for (let i = 0; i < batch.count; i++) this.carry(this.vmas[batch.vmaIndexes[i]]);
+    return this.write(batch);
   }
 
   /** Maps a shared VMA whose contents the image carries, once; a v0 anonymous one is mapped already. */
@@ -151,32 +162,41 @@ export class AddressSpace {
     vma.carried = true;
   }
 
-  private async write(batch: PageBatch, take: (vma: PlannedVma, index: number) => void): Promise<{ written: Promise<unknown> }> {
-    const base = Number(koffi.address(batch.records));
+  /** Writes the batch's pages with process_vm_writev. */
+  private async write(batch: PageBatch): Promise<{ written: Promise<unknown> }> {
+    const base = Number(koffi.address(batch.bytes)) + batch.firstPage;
     const started: Promise<void>[] = [];
     let segments = await this.writer.segments();
     for (let i = 0; i < batch.count; i++) {
       const vaddr = batch.vaddrs[i];
       const vma = this.vmas[batch.vmaIndexes[i]];
-      take(vma, i);
       if (!(vma.prot & PROT_WRITE) && !vma.madeWritable) {
         this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot | PROT_WRITE);
         vma.madeWritable = true;
       }
-      if (segments.local.full) {
-        started.push(this.writer.submit(segments, [batch.records]));
+      if (segments.local.full || segments.remote.full) {
+        started.push(this.writer.submit(segments, [batch.bytes]));
         segments = await this.writer.segments();
       }
-      segments.local.add(base + i * PAGE_RECORD_SIZE + 8, PAGE_SIZE);
+      segments.local.add(base + i * batch.stride, PAGE_SIZE);
       segments.remote.add(vaddr, PAGE_SIZE);
     }
-    started.push(this.writer.submit(segments, [batch.records]));
+    started.push(this.writer.submit(segments, [batch.bytes]));
     return { written: Promise.all(started) };
   }
 
-  /** The end of step 2: every page write done. Throws the first that failed. */
-  drainWrites(): Promise<void> {
-    return this.writer.drain();
+  /** The end of step 2: every page written, the VMAs back to ordinary faults. Throws the first failure. */
+  async drainWrites(): Promise<void> {
+    const placer = this.placer;
+    this.placer = null;
+    await placer?.finish();
+    await this.writer.drain();
+  }
+
+  /** Lets go of what a failed restore leaves open here (the task itself is killed). */
+  release(): void {
+    this.placer?.abandon();
+    this.placer = null;
   }
 
   /**

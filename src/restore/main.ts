@@ -80,6 +80,9 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       anonFallback: options.anonFallback,
       samePid: options.samePid,
       stdinIsImage: fromStdin,
+      // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
+      // userfaultfd (the tests cover that path with it).
+      userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
       warn: (line) => io.err(`imgfs restore: warning: ${line}\n`),
       signal: abort.signal,
     });

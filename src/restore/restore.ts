@@ -28,6 +28,8 @@ export interface RestoreOptions {
   stdinIsImage: boolean;
   /** One line of warning for the user. */
   warn(line: string): void;
+  /** Place private pages with UFFDIO_COPY where the kernel allows it (else process_vm_writev). */
+  userfaultfd: boolean;
   /** Checked between page batches: once aborted, the restore stops and kills the stub. */
   signal?: AbortSignal;
 }
@@ -37,24 +39,26 @@ const VMAS_OFFSET = HEADER_SIZE + REGS_SIZE + MM_SIZE;
 /** Restores the image read from fd; returns the pid of the running restored process (our child). */
 export async function restoreImage(fd: number, options: RestoreOptions): Promise<number> {
   const input = new ImageInput(fd);
-  const reader = new ImageReader(input.chunks());
+  const reader = new ImageReader(input.chunks(), input.scatter);
   let stub: Stub | undefined;
+  let memory: AddressSpace | undefined;
   const threads: number[] = [];
   try {
     const head = await reader.readHead();
     const vmas = planVmas(head, VMAS_OFFSET);
     stub = createStub({ stdinFromDevNull: options.stdinIsImage, occupied: vmas, name: `restore-${process.pid}` });
-    let memory = new AddressSpace(stub.remote, vmas);
-    memory.mapPlaceholders();
+    const streamed = new AddressSpace(stub.remote, vmas);
+    memory = streamed;
+    streamed.mapPlaceholders(options.userfaultfd);
     const writeAll = async (next: () => Promise<PageBatch | null>, write: (batch: PageBatch) => Promise<{ written: Promise<unknown> }>) => {
       for (let batch = await next(); batch; batch = await next()) {
         if (options.signal?.aborted) throw new RestoreError('interrupted');
-        input.hold(batch.records.buffer, (await write(batch)).written);
+        input.hold(batch.bytes.buffer, (await write(batch)).written);
       }
-      await memory.drainWrites();
+      await streamed.drainWrites();
     };
-    await writeAll(() => reader.nextPages(), (batch) => memory.writePages(batch));
-    await writeAll(() => reader.nextSharedPages(), (batch) => memory.writeSharedPages(batch));
+    await writeAll(() => reader.nextPages(), (batch) => streamed.writePages(batch));
+    await writeAll(() => reader.nextSharedPages(), (batch) => streamed.writeSharedPages(batch));
     const extension = await reader.readExtension();
     if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
     const ext = extension?.content ?? null;
@@ -96,6 +100,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     releaseThreads(remote, stub.control, leader, threads, options.warn);
     return stub.pid;
   } catch (err) {
+    memory?.release();
     if (stub) killAndReap([stub.pid, ...threads]);
     throw err;
   } finally {

@@ -188,3 +188,13 @@ export function expectedPages(pid: number): number[] {
   return readMaps(pid).filter((entry) => isDumpedVma(entry, vmFlags.get(entry.start)))
     .flatMap((entry) => residentPages(pid, entry.start, entry.end));
 }
+
+/** What the pattern target (targets/pattern.c) writes in every 8-byte word: its address XOR this. */
+export const PATTERN_KEY = 0x5a17c0de2b4d9e61n;
+
+/** The page the pattern target holds at vaddr. */
+export function patternPage(vaddr: number): Buffer {
+  const page = Buffer.alloc(PAGE_SIZE);
+  for (let i = 0; i < PAGE_SIZE; i += 8) page.writeBigUInt64LE(BigInt(vaddr + i) ^ PATTERN_KEY, i);
+  return page;
+}

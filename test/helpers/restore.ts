@@ -61,6 +61,8 @@ export interface RestoreRun {
   stdinFile?: string;
   /** Run the image itself (binfmt_misc) instead of the CLI. */
   command?: string[];
+  /** Added to the restorer's environment. */
+  env?: Record<string, string>;
 }
 
 /** Pids a test must kill when it ends, whatever happened. */
@@ -111,6 +113,7 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
   const command = run.command ?? [process.execPath, '--import=tsx', 'src/cli.ts', 'restore', ...args];
   const proc = spawn(command[0], command.slice(1), {
     cwd: repoRoot,
+    env: { ...process.env, ...run.env },
     stdio: [run.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   if (run.stdinFile) {
