@@ -1,6 +1,7 @@
 // The restore row of the bench: `imgfs restore` of the target's dump, against reading that image
-// (`cat task.img > /dev/null`, page cache warm) in the same run, and against the floor any
-// restore stands on: faulting in as much fresh memory (bench/faultin.c).
+// (`cat task.img > /dev/null`, page cache warm) in the same run, and against the floors a
+// restore stands on: creating as much fresh memory, by writing it or by UFFDIO_COPY as the
+// restore places pages (bench/faultin.c).
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
@@ -14,7 +15,8 @@ import { median, type Row } from './report.js';
 
 export const RESTORE = 'imgfs restore --detach task.img';
 export const CAT_IMAGE = 'cat task.img > /dev/null';
-export const FAULT_IN = 'fault-in floor (bench/faultin.c)';
+export const FAULT_IN = 'fault-in floor (bench/faultin.c write)';
+export const PLACE_FLOOR = 'UFFDIO_COPY floor (bench/faultin.c uffd)';
 
 const GB = 1e9;
 const imgfs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'imgfs');
@@ -70,15 +72,21 @@ export const restoreVsRead: Measure = async (run) => {
       restores.push({ bytes, seconds: await restoreOnce(image, outDir) });
     }
     const faultin = await buildHelper('faultin');
-    const floors: Timed[] = [];
-    for (let i = 0; i < reps.throughput; i++) {
-      const [filled, nanoseconds] = (await runOk(faultin, [String(run.target.bytes)], { captureStdout: true })).stdout.trim().split(' ').map(Number);
-      floors.push({ bytes: filled, seconds: nanoseconds / 1e9 });
-    }
+    const floor = async (mode: string): Promise<Timed[]> => {
+      const samples: Timed[] = [];
+      for (let i = 0; i < reps.throughput; i++) {
+        const [filled, nanoseconds] = (await runOk(faultin, [String(run.target.bytes), mode], { captureStdout: true })).stdout.trim().split(' ').map(Number);
+        samples.push({ bytes: filled, seconds: nanoseconds / 1e9 });
+      }
+      return samples;
+    };
+    const writes = await floor('write');
+    const placements = await floor('uffd');
     return [
       row(run, CAT_IMAGE, 'image bytes; page cache warm; wall clock spawn → exit', reads),
       row(run, RESTORE, 'image bytes; wall clock spawn → exit of the CLI (node start-up included) until the process runs', restores),
-      row(run, FAULT_IN, 'bytes of the target\'s filled region; mmap + one write per page of fresh memory, self-timed', floors),
+      row(run, FAULT_IN, 'bytes of the target\'s filled region; mmap + one write per page of fresh memory, self-timed', writes),
+      row(run, PLACE_FLOOR, 'bytes of the target\'s filled region; mmap + UFFDIO_COPY in 2 MiB copies on one thread, self-timed', placements),
     ];
   } finally {
     await removal.now();

@@ -24,6 +24,9 @@ export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-
   --same-pid       restore with the dumped pid and thread ids (root; fails if one is in use)
   --anon-fallback  map a file that changed or vanished since the dump as anonymous memory
                    (with a warning) instead of failing
+environment:
+  IMGFS_USERFAULTFD=0  write pages with process_vm_writev instead of placing them through a
+                   userfaultfd (what happens anyway where the kernel refuses one)
 `;
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
