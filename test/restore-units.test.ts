@@ -7,6 +7,9 @@ import {
 } from '../src/format.js';
 import { ImageReader } from '../src/imagestream.js';
 import type { UserDesc, UserRegs, Vma } from '../src/model.js';
+import { NativeError } from '../src/ptrace/errors.js';
+import type { RemoteTask } from '../src/ptrace/remote.js';
+import { Userfault } from '../src/ptrace/userfault.js';
 import { decodeTls, registersFromV0 } from '../src/restore/regs.js';
 import { decodeRegs } from '../src/format.js';
 import { prng } from './helpers/prng.js';
@@ -105,4 +108,16 @@ test('the v0 registers turn back into user_regs_struct', (t) => {
   const { regs: back, tls: entries } = registersFromV0(decodeRegs(encodeRegs(regs, tls)));
   t.deepEqual({ ...back, rax: BigInt.asIntN(64, back.rax) }, regs);
   t.deepEqual(entries.map((e) => e.baseAddr), [0x12345678, 0, 0xdead0000]);
+});
+
+test('a stub whose kernel refuses a userfaultfd gets none (its pages are then written another way); a stub that is gone is an error', (t) => {
+  const refusing = (errno: number, code: string) => ({
+    tid: 4242,
+    userfaultfd(): number {
+      throw new NativeError(errno, 'userfaultfd(02000000) in pid 4242', code);
+    },
+  }) as unknown as RemoteTask;
+  t.is(Userfault.open(refusing(1, 'EPERM')), null, 'EPERM: a seccomp filter or vm.unprivileged_userfaultfd');
+  t.is(Userfault.open(refusing(38, 'ENOSYS')), null, 'ENOSYS: a kernel without it');
+  t.throws(() => Userfault.open(refusing(3, 'ESRCH')), { instanceOf: NativeError, message: /ESRCH/ });
 });
