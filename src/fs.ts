@@ -72,7 +72,6 @@ class ImgfsFuse extends Fuse {
  * time, so every wake-up is on the critical path). It stops polling 1 ms after the last read.
  */
 function pollWhileStreaming(): void {
-  if (process.env.NOSPIN) return;
   lastReadAt = performance.now();
   if (!polling) {
     polling = true;
