@@ -37,6 +37,28 @@ export interface ImageExtension {
    * memfd, deleted files), ascending. Absent in older images and when the process has none.
    */
   sharedMemory?: SharedMemoryContents[];
+  /**
+   * Every VMA's madvise flags and mlock, in address order. Absent in older images. A dump defers
+   * them: only smaps shows them, and it is read only when the record itself is read.
+   */
+  vmaFlags?: VmaFlags[] | DeferredVmaFlags;
+}
+
+/** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */
+export interface VmaFlags {
+  start: number;
+  flags: number;
+}
+
+/** VMA flags known by number at the snapshot, read when the record's bytes are wanted. */
+export interface DeferredVmaFlags {
+  count: number;
+  read(): VmaFlags[];
+}
+
+/** The entries, read now if they were deferred. */
+export function vmaFlagEntries(vmaFlags: VmaFlags[] | DeferredVmaFlags): VmaFlags[] {
+  return Array.isArray(vmaFlags) ? vmaFlags : vmaFlags.read();
 }
 
 /**

@@ -7,6 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState, TimeSpec,
+  VmaFlags,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -53,6 +54,7 @@ export const RecordType = {
   EPOLL: 19,
   TIMERFD: 20,
   SIGNALFD: 21,
+  VMA_FLAGS: 22,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -128,6 +130,25 @@ export const EPOLL_TARGET_SIZE = 16;
 export const TIMERFD_SIZE = 56;
 /** A SIGNALFD record: fd, pad, mask. */
 export const SIGNALFD_SIZE = 16;
+/** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
+export const VMA_FLAGS_ENTRY_SIZE = 16;
+
+/**
+ * VMA_FLAGS bits: what smaps's VmFlags shows of madvise(2) and mlock(2), by its two-letter
+ * mnemonic, and the advice that sets it again (none for VM_LOCKED: mlock does).
+ */
+export const VMA_FLAGS = [
+  { bit: 1 << 0, name: 'locked', mnemonic: 'lo', advice: null },
+  { bit: 1 << 1, name: 'dontfork', mnemonic: 'dc', advice: 10 },
+  { bit: 1 << 2, name: 'wipeonfork', mnemonic: 'wf', advice: 18 },
+  { bit: 1 << 3, name: 'dontdump', mnemonic: 'dd', advice: 16 },
+  { bit: 1 << 4, name: 'hugepage', mnemonic: 'hg', advice: 14 },
+  { bit: 1 << 5, name: 'nohugepage', mnemonic: 'nh', advice: 15 },
+  { bit: 1 << 6, name: 'mergeable', mnemonic: 'mg', advice: 12 },
+  { bit: 1 << 7, name: 'sequential', mnemonic: 'sr', advice: 2 },
+  { bit: 1 << 8, name: 'random', mnemonic: 'rr', advice: 1 },
+] as const;
+const VMA_FLAGS_KNOWN = VMA_FLAGS.reduce((all, f) => all | f.bit, 0);
 /** The link target of each anon-inode descriptor a record describes. */
 export const FD_STATE_TARGETS = {
   eventfd: 'anon_inode:[eventfd]',
@@ -189,6 +210,8 @@ export interface ExtensionShape {
   fds: FdShape[];
   /** Pages carried of each shared VMA that has SHARED_PAGES records. */
   sharedPages: number[];
+  /** Entries of the VMA_FLAGS record; null: none. */
+  vmaFlags: number | null;
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -232,6 +255,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     filePaths: ext.files.map((f) => f.path),
     fds: ext.fds.map(fdShape),
     sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
+    vmaFlags: ext.vmaFlags === undefined ? null : Array.isArray(ext.vmaFlags) ? ext.vmaFlags.length : ext.vmaFlags.count,
   };
 }
 
@@ -264,6 +288,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.itimers ? recordSize(ITIMERS_SIZE) : 0) +
     shape.sharedPages.reduce((sum, pages) => sum + sharedPagesRecords(pages) * recordSize(SHARED_PAGES_FIXED_SIZE), 0) +
     (shape.posixTimers === null ? 0 : recordSize(POSIX_TIMERS_FIXED_SIZE + shape.posixTimers * POSIX_TIMER_SIZE)) +
+    (shape.vmaFlags === null ? 0 : recordSize(shape.vmaFlags * VMA_FLAGS_ENTRY_SIZE)) +
     recordSize(0);
 }
 
@@ -280,7 +305,13 @@ const hasFutexRecord = (t: ExtensionThread): boolean => t.clearChildTid !== unde
  * What an extension is made of: bytes, and between them the page records of SHARED_PAGES records
  * (for each page of the index, its u64 address and its 4096 bytes), whose bytes are the target's.
  */
-export type ExtensionPiece = Buffer | PageIndex;
+export type ExtensionPiece = Buffer | PageIndex | DeferredBytes;
+
+/** Bytes of the extension known by number only, made when first wanted (produce returns exactly length bytes). */
+export interface DeferredBytes {
+  length: number;
+  produce(): Buffer;
+}
 
 /** Appends records to one buffer sized up front; page records are left out of it, as pieces. */
 class RecordWriter {
@@ -297,6 +328,13 @@ class RecordWriter {
     this.pieces.push(this.buf.subarray(this.cut, this.pos), pages);
     this.cut = this.pos;
     return at;
+  }
+
+  /** Starts a record whose whole payload `later` makes when it is first wanted. */
+  deferredRecord(type: number, later: DeferredBytes): void {
+    const at = this.record(type, later.length);
+    this.pieces.push(this.buf.subarray(this.cut, at), later);
+    this.cut = at + later.length;
   }
 
   /** Every piece, once the last record is written. */
@@ -493,6 +531,28 @@ function writePendingSignals(w: RecordWriter, tid: number, signals: readonly Buf
   });
 }
 
+/** Whole when the flags are at hand; deferred (its entries encoded when first read) when they are not yet. */
+function writeVmaFlags(w: RecordWriter, vmaFlags: NonNullable<ImageExtension['vmaFlags']>): void {
+  if (Array.isArray(vmaFlags)) {
+    encodeVmaFlags(vmaFlags).copy(w.buf, w.record(RecordType.VMA_FLAGS, vmaFlags.length * VMA_FLAGS_ENTRY_SIZE));
+    return;
+  }
+  w.deferredRecord(RecordType.VMA_FLAGS, {
+    length: vmaFlags.count * VMA_FLAGS_ENTRY_SIZE,
+    produce: () => encodeVmaFlags(vmaFlags.read()),
+  });
+}
+
+function encodeVmaFlags(entries: readonly VmaFlags[]): Buffer {
+  const buf = Buffer.alloc(entries.length * VMA_FLAGS_ENTRY_SIZE);
+  entries.forEach(({ start, flags }, i) => {
+    if ((flags & ~VMA_FLAGS_KNOWN) !== 0) throw new FormatError(`VMA 0x${start.toString(16)}: unknown VMA flags 0x${flags.toString(16)}`);
+    buf.writeBigUInt64LE(u64(start, 'VMA start'), i * VMA_FLAGS_ENTRY_SIZE);
+    buf.writeUInt32LE(flags, i * VMA_FLAGS_ENTRY_SIZE + 8);
+  });
+  return buf;
+}
+
 function writeUmask(w: RecordWriter, umask: number): void {
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) throw new FormatError(`umask ${umask} is not a file mode mask`);
   w.buf.writeUInt32LE(umask, w.record(RecordType.UMASK, UMASK_SIZE));
@@ -621,6 +681,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.epoll) writeEpoll(w, fd, fd.epoll);
   for (const fd of ext.fds) if (fd.timerfd) writeTimerFd(w, fd, fd.timerfd);
   for (const fd of ext.fds) if (fd.signalfd) writeSignalFd(w, fd, fd.signalfd);
+  if (ext.vmaFlags) writeVmaFlags(w, ext.vmaFlags);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -631,7 +692,15 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
  * bytes are pageData(its address) (zeros by default).
  */
 export function encodeExtension(ext: ImageExtension, pageData: (vaddr: number) => Buffer = () => ZERO_PAGE): Buffer {
-  return Buffer.concat(extensionPieces(ext).map((piece) => (piece instanceof PageIndex ? pageRecords(piece, pageData) : piece)));
+  return Buffer.concat(extensionPieces(ext).map((piece) =>
+    (piece instanceof PageIndex ? pageRecords(piece, pageData) : Buffer.isBuffer(piece) ? piece : producedBytes(piece))));
+}
+
+/** A deferred piece's bytes, checked to be as many as it promised. */
+export function producedBytes(piece: DeferredBytes): Buffer {
+  const bytes = piece.produce();
+  if (bytes.length !== piece.length) throw new Error(`deferred extension bytes: ${bytes.length} made, ${piece.length} promised`);
+  return bytes;
 }
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
@@ -854,6 +923,21 @@ function readPendingSignals(r: RecordView): { tid: number; signals: Buffer[] } {
   return { tid, signals };
 }
 
+function readVmaFlags(r: RecordView): VmaFlags[] {
+  if (r.payload.length % VMA_FLAGS_ENTRY_SIZE !== 0) r.failLength(`length ${r.payload.length} is not a multiple of ${VMA_FLAGS_ENTRY_SIZE}`);
+  const entries: VmaFlags[] = [];
+  for (let pos = 0; pos < r.payload.length; pos += VMA_FLAGS_ENTRY_SIZE) {
+    const start = r.number(pos, 'VMA start');
+    if (start % PAGE_SIZE !== 0) r.fail(pos, `VMA start 0x${start.toString(16)} is not page-aligned`);
+    if (entries.length > 0 && start <= entries[entries.length - 1].start) r.fail(pos, `VMA start 0x${start.toString(16)} is not above the previous one`);
+    const flags = r.payload.readUInt32LE(pos + 8);
+    if ((flags & ~VMA_FLAGS_KNOWN) !== 0) r.fail(pos + 8, `unknown VMA flags 0x${flags.toString(16)}`);
+    if (r.payload.readUInt32LE(pos + 12) !== 0) r.fail(pos + 12, 'pad is not 0');
+    entries.push({ start, flags });
+  }
+  return entries;
+}
+
 function readUmask(r: RecordView): number {
   r.expectLength(UMASK_SIZE);
   const umask = r.payload.readUInt32LE(0);
@@ -950,7 +1034,8 @@ function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd
   for (const { key, record, values } of parts) {
     const fd = fds.find((f) => f.fd === key)!;
     const target = FD_STATE_TARGETS[Object.keys(values)[0] as FdStateKey];
-    if (fd.target !== target) record.fail(0, `fd ${key} is ${fd.target}, not ${target}`);
+    // Quoted: the target is the image's text, and the message must stay one line whatever it holds.
+    if (fd.target !== target) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not ${target}`);
   }
 }
 
@@ -1188,6 +1273,7 @@ export class ExtensionDecoder {
       case RecordType.EPOLL: this.fdParts.push(readEpoll(r)); break;
       case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
+      case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       // Any other type is a later version's record: skipped.
     }
   }

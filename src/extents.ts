@@ -1,5 +1,5 @@
 // A generated file is a list of extents laid end to end over one frozen snapshot: bytes computed
-// once, zeros, the target's memory, or the dump's page records. Reading any range is offset
+// once (at the snapshot, or when first read), zeros, the target's memory, or the dump's page records. Reading any range is offset
 // arithmetic over that list; only target pages cost I/O, batched into one call per read.
 
 import { PAGE_SIZE } from './model.js';
@@ -7,6 +7,11 @@ import type { PageIndex } from './pageindex.js';
 
 /** Bytes held in memory (headers, notes, tables). */
 export interface BytesExtent { kind: 'bytes'; offset: number; length: number; data: Buffer }
+/**
+ * Bytes known by number at the snapshot and made when first read, from the still-frozen task
+ * (what costs too much to ask for at every open). produce returns exactly length bytes.
+ */
+export interface DeferredExtent { kind: 'deferred'; offset: number; length: number; produce: () => Buffer; made?: Buffer }
 /** Bytes that are all zero (padding, terminators). */
 export interface ZerosExtent { kind: 'zeros'; offset: number; length: number }
 /**
@@ -19,7 +24,7 @@ export interface MemoryExtent {
 /** One record per page of `pages`, in address order: the 8-byte vaddr, then the page. */
 export interface RecordsExtent { kind: 'records'; offset: number; length: number; pages: PageIndex }
 
-export type Extent = BytesExtent | ZerosExtent | MemoryExtent | RecordsExtent;
+export type Extent = BytesExtent | DeferredExtent | ZerosExtent | MemoryExtent | RecordsExtent;
 
 export const RECORD_HEADER_SIZE = 8;
 export const RECORD_SIZE = RECORD_HEADER_SIZE + PAGE_SIZE;
@@ -82,6 +87,10 @@ export class LayoutBuilder {
     return this.push({ kind: 'bytes', offset: this.offset, length: data.length, data });
   }
 
+  deferred(length: number, produce: () => Buffer): this {
+    return this.push({ kind: 'deferred', offset: this.offset, length, produce });
+  }
+
   zeros(length: number): this {
     return this.push({ kind: 'zeros', offset: this.offset, length });
   }
@@ -118,6 +127,9 @@ function readExtent(extent: Extent, from: number, to: number, out: Buffer, outPo
     case 'bytes':
       extent.data.copy(out, outPos, from, to);
       return;
+    case 'deferred':
+      madeBytes(extent).copy(out, outPos, from, to);
+      return;
     case 'zeros':
       out.fill(0, outPos, outPos + (to - from));
       return;
@@ -127,6 +139,15 @@ function readExtent(extent: Extent, from: number, to: number, out: Buffer, outPo
     case 'records':
       readRecords(extent.pages, from, to, out, outPos, source);
   }
+}
+
+function madeBytes(extent: DeferredExtent): Buffer {
+  if (!extent.made) {
+    const made = extent.produce();
+    if (made.length !== extent.length) throw new Error(`deferred extent at ${extent.offset}: ${made.length} bytes made, ${extent.length} promised`);
+    extent.made = made;
+  }
+  return extent.made;
 }
 
 function readMemory(extent: MemoryExtent, from: number, to: number, out: Buffer, outPos: number, source: PageSource): void {

@@ -1,7 +1,8 @@
 // The dump file: the binfmt_img v0 image of a snapshot, as a layout of extents.
 //   header | regs | mm | vma records | zero vma record | page records | 8 zero bytes | extension
 // The extension (src/extension.ts) follows the v0 terminator unless the mount is --strict-v0; the
-// page records of its SHARED_PAGES records are records extents, like v0's page records.
+// page records of its SHARED_PAGES records are records extents, like v0's page records, and its
+// VMA_FLAGS record's entries a deferred extent (smaps is read only if they are).
 
 import {
   HEADER_SIZE, MM_SIZE, REGS_SIZE, TRAILER_SIZE, VMA_SIZE, VMA_TERMINATOR,
@@ -43,7 +44,8 @@ export function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
     // The shared memory's pages, like v0's, are read from the target only when read.
     for (const piece of extensionPieces(snapshot.restore)) {
       if (piece instanceof PageIndex) builder.records(piece);
-      else builder.bytes(piece);
+      else if (Buffer.isBuffer(piece)) builder.bytes(piece);
+      else builder.deferred(piece.length, () => piece.produce());
     }
   }
   return builder.build();

@@ -1,25 +1,26 @@
 // What the image extension records, read from a frozen process: exe, cwd, the exact brk, the
 // signal dispositions, the interval and POSIX timers and each thread's exit futexes and alternate signal
 // stack (which only the task itself can ask the kernel for), each thread's rseq area, the files
-// behind its mappings, its open file descriptors, its umask, its resource limits and which pages
-// of its shared memory without a file hold data. The rest (registers, FPU state, masks, auxv) the
-// snapshot has already read. previewExtensionSize tells the extension's size without freezing.
+// behind its mappings, its open file descriptors, its umask, its resource limits, which pages of
+// its shared memory without a file hold data and (only when that record is read) its VMAs'
+// madvise flags. The rest (registers, FPU state, masks, auxv) the snapshot has already read.
+// previewExtensionSize tells the extension's size without freezing.
 
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  RseqArea, SharedMemoryContents, SignalStack,
+  RseqArea, SharedMemoryContents, SignalStack, VmaFlags,
 } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
-  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT,
+  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
-import { readMaps } from './proc/smaps.js';
+import { readMaps, readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, readBrk } from './ptrace/inject.js';
 import { readMemory } from './ptrace/memory.js';
@@ -145,7 +146,26 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
     itimers: answers.itimers,
     ...(answers.posixTimers === undefined ? {} : { posixTimers: answers.posixTimers }),
     ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
+    vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
   };
+}
+
+/**
+ * The madvise flags and mlock of each VMA, from smaps's VmFlags: asked for only when the dump's
+ * VMA_FLAGS record is read (smaps walks every page table), while the task is still frozen.
+ */
+function readVmaFlags(pid: number, vmas: readonly Vma[]): VmaFlags[] {
+  let smaps: Vma[];
+  try {
+    smaps = readSmaps(pid);
+  } catch (err) {
+    throw new ImgfsError(EIO, `pid ${pid}: cannot read its VMA flags (smaps): ${(err as Error).message}`);
+  }
+  const byStart = new Map(smaps.map((v) => [v.start, v.vmFlags] as const));
+  return vmas.map(({ start }) => {
+    const shown = byStart.get(start) ?? new Set<string>();
+    return { start, flags: VMA_FLAGS.reduce((bits, f) => (shown.has(f.mnemonic) ? bits | f.bit : bits), 0) };
+  });
 }
 
 /** The size the extension of pid would have if it were frozen now, with these VMAs. */
@@ -170,6 +190,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fds: readFds(pid).map(fdShape),
     sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
+    vmaFlags: vmas.length,
   });
 }
 

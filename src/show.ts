@@ -1,8 +1,8 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import type { ExtensionFd, ExtensionThread, ImageExtension, PosixTimer, TimeSpec, TimeValue } from './extension-model.js';
-import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID } from './extension.js';
+import { vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
@@ -239,7 +239,16 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
       `shared memory contents (${ext.sharedMemory.length})`,
       ...ext.sharedMemory.map((m) => `  ${range(m.start, m.end)} ${m.pages.totalPages} pages`),
     ] : []),
+    ...vmaFlagsLines(ext),
   ];
+}
+
+/** The VMAs with madvise flags or mlock, by their start. */
+function vmaFlagsLines(ext: ImageExtension): string[] {
+  if (!ext.vmaFlags) return [];
+  const flagged = vmaFlagEntries(ext.vmaFlags).filter((v) => v.flags !== 0);
+  return ['', `VMA flags (${flagged.length} of the VMAs have any)`,
+    ...flagged.map(({ start, flags }) => `  ${start.toString(16).padStart(12, '0')} ${VMA_FLAGS.filter((f) => flags & f.bit).map((f) => f.name).join(' ')}`)];
 }
 
 const ITIMER_NAMES = ['ITIMER_REAL', 'ITIMER_VIRTUAL', 'ITIMER_PROF'];

@@ -35,14 +35,14 @@ test('byte layout and bad records', (t) => {
     copy.writeUInt32LE(value, pos);
     return copy;
   };
-  t.is(t.throws(() => decodeExtension(patched(eventfd + 8, 4)))?.message, `byte ${eventfd + 8}: EVENTFD record: fd 4 is pipe:[98765], not anon_inode:[eventfd]`);
+  t.is(t.throws(() => decodeExtension(patched(eventfd + 8, 4)))?.message, `byte ${eventfd + 8}: EVENTFD record: fd 4 is "pipe:[98765]", not anon_inode:[eventfd]`);
   t.is(t.throws(() => decodeExtension(patched(eventfd + 8, 5)))?.message, `byte ${eventfd}: EVENTFD record: fd 5 has no FD record`);
   t.is(t.throws(() => decodeExtension(patched(eventfd + 12, 2)))?.message, `byte ${eventfd + 12}: EVENTFD record: unknown eventfd flags 0x2`);
   t.is(t.throws(() => decodeExtension(patched(timerfd + 8 + 24 + 8, 1_000_000_000)))?.message,
     `byte ${timerfd + 8 + 32}: TIMERFD record: timerfd: nanoseconds 1000000000 not below 1000000000`);
   t.is(t.throws(() => decodeExtension(patched(epoll + 12, 3)))?.message, `byte ${epoll + 12}: EPOLL record: 3 targets do not fit the record`);
   const signalfd = at(RecordType.SIGNALFD);
-  t.is(t.throws(() => decodeExtension(patched(signalfd + 8, 8)))?.message, `byte ${signalfd + 8}: SIGNALFD record: fd 8 is anon_inode:[eventpoll], not anon_inode:[signalfd]`);
+  t.is(t.throws(() => decodeExtension(patched(signalfd + 8, 8)))?.message, `byte ${signalfd + 8}: SIGNALFD record: fd 8 is "anon_inode:[eventpoll]", not anon_inode:[signalfd]`);
 
   const onPipe = sampleExtension();
   onPipe.fds[2] = { ...onPipe.fds[2], eventfd: { count: 1n, semaphore: false } };

@@ -3,10 +3,8 @@
 
 import test from 'ava';
 import { ExtensionFormatError, decodeExtension, encodeExtension } from '../src/extension.js';
-import { VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeVma } from '../src/format.js';
-import type { UserRegs } from '../src/model.js';
 import { ImageFormatError, formatImage, imageToJson, readImage } from '../src/show.js';
-import { SAMPLE_SHARED_MEMORY, fullSampleExtension } from './helpers/extension-sample.js';
+import { fullSampleExtension, sampleV0Prefix } from './helpers/extension-sample.js';
 import { prng } from './helpers/prng.js';
 
 const ITERATIONS = 6000;
@@ -86,24 +84,8 @@ test('mutated extensions decode or throw ExtensionFormatError, nothing else', (t
   t.true(outcomes.ok > 0 && outcomes.formatError > ITERATIONS / 4, JSON.stringify(outcomes));
 });
 
-/** A v0 image without pages whose VMAs are the sample's shared memory, which its SHARED_PAGES records need. */
-function v0Prefix(): Buffer {
-  const regs = Object.fromEntries(['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx',
-    'rsi', 'rdi', 'orig_rax', 'rip', 'eflags', 'rsp', 'fs_base', 'gs_base'].map((n) => [n, 0n])) as Record<string, bigint>;
-  const full = { ...regs, cs: 0x33n, ss: 0x2bn, ds: 0n, es: 0n, fs: 0n, gs: 0n } as UserRegs;
-  return Buffer.concat([
-    encodeHeader(), encodeRegs(full, []),
-    encodeMm({ flags: 0n, defFlags: 0n, startCode: 0, endCode: 0, startData: 0, endData: 0, startBrk: 0, brk: 0,
-      startStack: 0, argStart: 0, argEnd: 0, envStart: 0, envEnd: 0 }),
-    ...SAMPLE_SHARED_MEMORY.map(({ start, end }) => encodeVma({
-      start, end, read: true, write: true, exec: false, mayShare: true, offset: 0, dev: '00:01', inode: 7, name: '/memfd:x (deleted)', vmFlags: new Set(),
-    })),
-    VMA_TERMINATOR, Buffer.alloc(8),
-  ]);
-}
-
 test('imgfs show on mutated extensions: a summary or one ImageFormatError line', async (t) => {
-  const prefix = v0Prefix();
+  const prefix = sampleV0Prefix();
   const base = encodeExtension(fullSampleExtension());
   const structured = structuredOffsets(base);
   const rng = prng(SEED + 1);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import {
   EXTENSION_MAX_SIZE, ExtensionDecoder, ExtensionFormatError, RecordType, SHARED_PAGES_FIXED_SIZE, SHARED_PAGES_PER_RECORD,
-  decodeExtension, encodeExtension, extensionPieces, extensionSize, shapeOf,
+  decodeExtension, encodeExtension, extensionPieces, extensionSize, producedBytes, shapeOf, type ExtensionPiece,
 } from '../src/extension.js';
 import type { ImageExtension } from '../src/extension-model.js';
 import { PAGE_RECORD_SIZE, VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeVma } from '../src/format.js';
@@ -21,7 +21,7 @@ const BASE = 8192;
 const withShared = (sharedMemory = SAMPLE_SHARED_MEMORY): ImageExtension => ({ ...sampleExtension(), sharedMemory });
 /** Every byte of a page: its address's low byte, then its index within the page. */
 const pageData = (vaddr: number) => Buffer.from(Array.from({ length: PAGE_SIZE }, (_, i) => (vaddr / PAGE_SIZE + i) & 0xff));
-const pieceLength = (piece: Buffer | PageIndex) => (piece instanceof PageIndex ? piece.totalPages * PAGE_RECORD_SIZE : piece.length);
+const pieceLength = (piece: ExtensionPiece) => (piece instanceof PageIndex ? piece.totalPages * PAGE_RECORD_SIZE : piece.length);
 
 test('layout: bytes around the page records, the fixed part right before them, the length counting them', (t) => {
   const ext = withShared();
@@ -195,7 +195,7 @@ test('more shared pages than the cap stream through, never held', async (t) => {
     yield prefix;
     for (const piece of extensionPieces(ext)) {
       if (!(piece instanceof PageIndex)) {
-        yield piece;
+        yield Buffer.isBuffer(piece) ? piece : producedBytes(piece);
         continue;
       }
       const chunk = Buffer.alloc(256 * PAGE_RECORD_SIZE);

@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -64,7 +64,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_SIGALTSTACK, RecordType.THREAD_SIGALTSTACK,
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
     RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS, RecordType.SHARED_PAGES, RecordType.SHARED_PAGES,
-    RecordType.POSIX_TIMERS, RecordType.EVENTFD, RecordType.EPOLL, RecordType.TIMERFD, RecordType.SIGNALFD,
+    RecordType.POSIX_TIMERS, RecordType.EVENTFD, RecordType.EPOLL, RecordType.TIMERFD, RecordType.SIGNALFD, RecordType.VMA_FLAGS,
   ], 'in the order of docs/format.md');
 });
 

@@ -126,3 +126,28 @@ test('alignTo pads with zeros to the boundary', (t) => {
   t.is(layout.size, PAGE_SIZE + 1);
   t.is(layout.extents[2].offset, PAGE_SIZE);
 });
+
+test('a deferred extent is made once, when a read first reaches it, and must be as long as promised', (t) => {
+  const memory = new FakeMemory();
+  let made = 0;
+  const layout = new LayoutBuilder()
+    .bytes(Buffer.from('head'))
+    .deferred(6, () => {
+      made++;
+      return Buffer.from('later!');
+    })
+    .zeros(2)
+    .build();
+  const read = (pos: number, length: number) => {
+    const out = Buffer.alloc(length);
+    return out.subarray(0, layout.read(out, length, pos, memory)).toString('latin1');
+  };
+  t.is(layout.size, 12);
+  t.is(read(0, 4), 'head');
+  t.is(made, 0, 'not reached: not made');
+  t.is(read(2, 6), 'adlate');
+  t.is(read(6, 6), 'ter!\0\0');
+  t.is(made, 1, 'made once for every read');
+  const wrong = new LayoutBuilder().deferred(4, () => Buffer.from('abc')).build();
+  t.throws(() => wrong.read(Buffer.alloc(4), 4, 0, memory), { message: 'deferred extent at 0: 3 bytes made, 4 promised' });
+});

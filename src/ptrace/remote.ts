@@ -40,6 +40,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
+  madvise: 28, mlock: 149,
 } as const;
 
 const AT_FDCWD = -100;
@@ -183,6 +184,14 @@ export class RemoteTask {
 
   mprotect(address: number, length: number, prot: number): void {
     this.call(`mprotect(0x${address.toString(16)}, ${length}, ${prot})`, SYS.mprotect, [address, length, prot]);
+  }
+
+  madvise(address: number, length: number, advice: number): void {
+    this.call(`madvise(0x${address.toString(16)}, ${length}, ${advice})`, SYS.madvise, [address, length, advice]);
+  }
+
+  mlock(address: number, length: number): void {
+    this.call(`mlock(0x${address.toString(16)}, ${length})`, SYS.mlock, [address, length]);
   }
 
   mremap(address: number, oldLength: number, newLength: number, flags: number, newAddress: number): number {

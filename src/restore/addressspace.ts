@@ -7,15 +7,18 @@
 //    SHARED_PAGES records, written into their shared VMAs mapped as shared anonymous memory;
 // 3. at the extension: shared VMAs with contents in it mapped (those without pages); file-backed
 //    VMAs mapped from their files again, with the dumped pages laid over them; the kernel's own
-//    vDSO at the dumped address; the final protections.
+//    vDSO at the dumped address; the final protections; the madvise flags and mlock.
 
 import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
-import type { ExtensionMappedFile, SharedMemoryContents } from '../extension-model.js';
+import { constants as osConstants } from 'node:os';
+import type { ExtensionMappedFile, SharedMemoryContents, VmaFlags } from '../extension-model.js';
+import { VMA_FLAGS } from '../extension.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
+import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
@@ -31,6 +34,7 @@ const MREMAP_FIXED = 2;
 const ARCH_MAP_VDSO_64 = 0x2003;
 const AT_SYSINFO_EHDR = 33n;
 const { O_RDONLY, O_RDWR } = fsConstants;
+const { ESRCH } = osConstants.errno;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
 const MAX_VMAS = 65530;
 /** Bytes copied per round when dumped pages move into a file mapping. */
@@ -358,6 +362,31 @@ export class AddressSpace {
       throw new RestoreError(`the kernel placed the vDSO elsewhere than ${hex(textStart)}`);
     }
     for (const vma of group) vma.special = true;
+  }
+
+  /**
+   * Step 3e: each VMA's madvise flags and mlock (the extension's VMA_FLAGS), but on the kernel's
+   * own mappings. One warning per kind of flag the kernel refuses (mlock over RLIMIT_MEMLOCK,
+   * MADV_MERGEABLE without KSM), and the restore goes on.
+   */
+  restoreVmaFlags(entries: readonly VmaFlags[], warn: (line: string) => void): void {
+    const byStart = new Map(this.vmas.map((v) => [v.start, v] as const));
+    const refused = new Set<string>();
+    for (const { start, flags } of entries) {
+      const vma = byStart.get(start);
+      if (!vma) throw new RestoreError(`the extension's VMA_FLAGS names a VMA at ${hex(start)}, which is in no VMA record`);
+      if (vma.special) continue;
+      for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0)) {
+        try {
+          if (flag.advice === null) this.remote.mlock(vma.start, vma.end - vma.start);
+          else this.remote.madvise(vma.start, vma.end - vma.start, flag.advice);
+        } catch (err) {
+          if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
+          if (!refused.has(flag.name)) warn(`${flag.name} is not restored on ${range(vma)}: ${err.message} (later refusals of it are not reported)`);
+          refused.add(flag.name);
+        }
+      }
+    }
   }
 
   /** Step 3d: the protections of the dump, for every VMA the restore made writable. */

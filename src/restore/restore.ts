@@ -2,12 +2,12 @@
 // to back. The VMA list comes first, so the stub is prepared and the VMAs mapped before the first
 // page arrives; each page is written as it streams by, v0's and then the shared memory's of the
 // extension's SHARED_PAGES records; what only the rest of the extension knows
-// (files, vDSO, registers of every thread, signal dispositions, open files, umask, resource
-// limits, interval and POSIX timers) is applied last.
+// (files, vDSO, madvise flags, registers of every thread, signal dispositions, open files, umask,
+// resource limits, interval and POSIX timers) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
-import type { ImageExtension } from '../extension-model.js';
+import { vmaFlagEntries, type ImageExtension } from '../extension-model.js';
 import { ImageReader, type ImageHead, type PageBatch } from '../imagestream.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
@@ -72,6 +72,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();
+    if (ext?.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);
     const remote = stub.remote;
     setMmMap(remote, head.mm, ext, options.warn);
     const leader = leaderState(head, ext);

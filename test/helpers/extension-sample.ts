@@ -3,6 +3,7 @@
 
 import type { ExecutionContext } from 'ava';
 import { decodeExtension, encodeExtension, ExtensionFormatError } from '../../src/extension.js';
+import { VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeVma } from '../../src/format.js';
 import type { ExtensionFd, ExtensionThread, ImageExtension } from '../../src/extension-model.js';
 import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
 import { PageIndexBuilder, type PageIndex } from '../../src/pageindex.js';
@@ -73,6 +74,14 @@ export const SAMPLE_SHARED_MEMORY = [
   { start: 0x7f00_0020_0000, end: 0x7f00_0020_2000, pages: pageIndex([]) },
 ];
 
+/** VMA flags of the sample: none, one, several, every one. */
+export const SAMPLE_VMA_FLAGS = [
+  { start: 0x5555_5555_4000, flags: 0 },
+  { start: 0x7f00_0010_0000, flags: 1 << 2 },
+  { start: 0x7f00_0020_0000, flags: (1 << 0) | (1 << 3) | (1 << 4) },
+  { start: 0x7ffd_0000_0000, flags: 0x1ff },
+];
+
 /** POSIX timers of the sample: one of each notification, on wall-clock and CPU-time clocks. */
 export const SAMPLE_POSIX_TIMERS = [
   { id: 1, clock: 1, notify: 0, tid: 0, signal: 34, sigevValue: 1234n, interval: { sec: 0, nsec: 200_000_000 }, value: { sec: 0, nsec: 123_456_789 } },
@@ -123,6 +132,7 @@ export function fullSampleExtension(): ImageExtension {
   ];
   ext.sharedMemory = SAMPLE_SHARED_MEMORY;
   ext.posixTimers = SAMPLE_POSIX_TIMERS;
+  ext.vmaFlags = SAMPLE_VMA_FLAGS;
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   return ext;
 }
@@ -184,4 +194,20 @@ export function checkProcessRecord(t: ExecutionContext, type: number, name: stri
   const error = t.throws(() => decodeExtension(twice), { instanceOf: ExtensionFormatError });
   t.is(error?.message, `byte ${end}: a second ${name} record`);
   return { buf, at };
+}
+
+/** A v0 image without pages whose VMAs are the sample's shared memory, which its SHARED_PAGES records need. */
+export function sampleV0Prefix(): Buffer {
+  const regs = Object.fromEntries(['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx',
+    'rsi', 'rdi', 'orig_rax', 'rip', 'eflags', 'rsp', 'fs_base', 'gs_base'].map((n) => [n, 0n])) as Record<string, bigint>;
+  const full = { ...regs, cs: 0x33n, ss: 0x2bn, ds: 0n, es: 0n, fs: 0n, gs: 0n } as UserRegs;
+  return Buffer.concat([
+    encodeHeader(), encodeRegs(full, []),
+    encodeMm({ flags: 0n, defFlags: 0n, startCode: 0, endCode: 0, startData: 0, endData: 0, startBrk: 0, brk: 0,
+      startStack: 0, argStart: 0, argEnd: 0, envStart: 0, envEnd: 0 }),
+    ...SAMPLE_SHARED_MEMORY.map(({ start, end }) => encodeVma({
+      start, end, read: true, write: true, exec: false, mayShare: true, offset: 0, dev: '00:01', inode: 7, name: '/memfd:x (deleted)', vmFlags: new Set(),
+    })),
+    VMA_TERMINATOR, Buffer.alloc(8),
+  ]);
 }
