@@ -42,6 +42,8 @@ export interface ImageExtension {
    * them: only smaps shows them, and it is read only when the record itself is read.
    */
   vmaFlags?: VmaFlags[] | DeferredVmaFlags;
+  /** The task was stopped (SIGSTOP, ^Z) when dumped: it is restored stopped. Absent: it ran, or an older image. */
+  stopped?: true;
 }
 
 /** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */

@@ -55,6 +55,7 @@ export const RecordType = {
   TIMERFD: 20,
   SIGNALFD: 21,
   VMA_FLAGS: 22,
+  STOPPED: 23,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -212,6 +213,7 @@ export interface ExtensionShape {
   sharedPages: number[];
   /** Entries of the VMA_FLAGS record; null: none. */
   vmaFlags: number | null;
+  stopped: boolean;
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -256,6 +258,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     fds: ext.fds.map(fdShape),
     sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
     vmaFlags: ext.vmaFlags === undefined ? null : Array.isArray(ext.vmaFlags) ? ext.vmaFlags.length : ext.vmaFlags.count,
+    stopped: ext.stopped === true,
   };
 }
 
@@ -289,6 +292,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     shape.sharedPages.reduce((sum, pages) => sum + sharedPagesRecords(pages) * recordSize(SHARED_PAGES_FIXED_SIZE), 0) +
     (shape.posixTimers === null ? 0 : recordSize(POSIX_TIMERS_FIXED_SIZE + shape.posixTimers * POSIX_TIMER_SIZE)) +
     (shape.vmaFlags === null ? 0 : recordSize(shape.vmaFlags * VMA_FLAGS_ENTRY_SIZE)) +
+    (shape.stopped ? recordSize(0) : 0) +
     recordSize(0);
 }
 
@@ -682,6 +686,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.timerfd) writeTimerFd(w, fd, fd.timerfd);
   for (const fd of ext.fds) if (fd.signalfd) writeSignalFd(w, fd, fd.signalfd);
   if (ext.vmaFlags) writeVmaFlags(w, ext.vmaFlags);
+  if (ext.stopped) w.record(RecordType.STOPPED, 0);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1274,6 +1279,7 @@ export class ExtensionDecoder {
       case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
+      case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       // Any other type is a later version's record: skipped.
     }
   }

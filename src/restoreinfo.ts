@@ -117,8 +117,13 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
   }
 }
 
-/** Reads the extension of a process that takeSnapshot holds frozen. */
-export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers): ImageExtension {
+/**
+ * Reads the extension of a process that takeSnapshot holds frozen; stopped: it was stopped
+ * (SIGSTOP) before the freeze.
+ */
+export function readRestoreInfo(
+  snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers, stopped: boolean,
+): ImageExtension {
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
   const sharedMemory = sharedMemoryContents(pid, vmas);
@@ -147,6 +152,7 @@ export function readRestoreInfo(snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vm
     ...(answers.posixTimers === undefined ? {} : { posixTimers: answers.posixTimers }),
     ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
+    ...(stopped ? { stopped } : {}),
   };
 }
 
@@ -191,6 +197,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     fds: readFds(pid).map(fdShape),
     sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
     vmaFlags: vmas.length,
+    stopped: /^State:\s+T/m.test(status),
   });
 }
 

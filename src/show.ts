@@ -240,6 +240,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
       ...ext.sharedMemory.map((m) => `  ${range(m.start, m.end)} ${m.pages.totalPages} pages`),
     ] : []),
     ...vmaFlagsLines(ext),
+    ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
   ];
 }
 

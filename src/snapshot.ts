@@ -65,7 +65,7 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
       mm: mmFields(pid, stat, answers.brk),
       vmas,
       pages,
-      restore: readRestoreInfo({ pid, threads, vmas }, stop, answers),
+      restore: readRestoreInfo({ pid, threads, vmas }, stop, answers, before.state === 'T'),
     };
     return { snapshot, release: () => frozen.release() };
   } catch (err) {

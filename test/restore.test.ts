@@ -8,12 +8,13 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
-import { readMaps } from './helpers/groundtruth.js';
-import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer } from './helpers/restore.js';
+import { readMaps, taskStatus } from './helpers/groundtruth.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, showText, startRestorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
+const procState = (pid: number) => taskStatus(pid).state;
 
 test('a counter goes on from the value it had when it was dumped, not from zero', async (t) => {
   const target = await startTarget(t, 'counter');
@@ -35,6 +36,29 @@ test('a counter goes on from the value it had when it was dumped, not from zero'
   t.is(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'counter');
   t.is(await fsp.readlink(`/proc/${pid}/exe`), await fsp.realpath(target.proc.spawnfile));
   t.deepEqual(layout(pid), before, 'the same mappings: addresses, protections, files, [heap], [stack], [vdso]');
+});
+
+test('a task dumped while stopped (SIGSTOP) is restored stopped, and goes on from its value once continued', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line === 'tick 2');
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => procState(target.pid) === 'T');
+  const image = await dumpToFile(t, target);
+  await waitUntil('imgfs to let the target go', () => taskStatus(target.pid).tracerPid === 0);
+  t.is(procState(target.pid), 'T', 'still stopped after the dump');
+  await killOriginal(target);
+  const dumped = await imageWord(image, parseInt(target.info[1], 16));
+  t.regex(await showText(image), /stopped \(SIGSTOP\) when dumped/);
+
+  const restorer = startRestorer(t, ['--detach', image]);
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.is(procState(pid), 'T', 'restored stopped');
+  const before = restorer.lines().length;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(restorer.lines().length, before, 'nothing printed while stopped');
+  process.kill(pid, 'SIGCONT');
+  t.is(numbersOf(await restorer.waitForLine(isTick, { from: before }))[0], Number(dumped) + 1);
 });
 
 test('a v0 image (--strict-v0, no extension) restores what it describes and says what it could not', async (t) => {

@@ -98,7 +98,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
     const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? remote.tid : threads[i - 1]]) : []);
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
-    releaseThreads(remote, stub.control, leader, threads, options.warn);
+    releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {
     memory?.release();

@@ -5,6 +5,8 @@
 // control area goes and every thread is let go.
 
 import { constants } from 'node:os';
+
+const { SIGSTOP } = constants.signals;
 import type { RobustList, RseqArea, SignalStack } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -141,10 +143,16 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
 /**
  * The last steps: the leader unmaps the control area it runs from (its registers are replaced
  * right after, at the exit of that very call), gets its state, and every thread is detached.
+ * stopped: the task was dumped stopped. A SIGSTOP sent once no call is left to inject waits
+ * while the threads are held, and stops the group before any of them runs an instruction of its
+ * own (a traced task would have reported it to us instead).
  */
-export function releaseThreads(leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], warn: (line: string) => void): void {
+export function releaseThreads(
+  leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], stopped: boolean, warn: (line: string) => void,
+): void {
   leader.munmap(control, CONTROL_SIZE);
   setThreadState(leader.tid, state, warn);
   leader.dispose();
+  if (stopped) process.kill(leader.tid, SIGSTOP);
   for (const tid of [leader.tid, ...others]) ptrace(PTRACE_DETACH, tid, 0, 0);
 }

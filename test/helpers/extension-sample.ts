@@ -133,6 +133,7 @@ export function fullSampleExtension(): ImageExtension {
   ext.sharedMemory = SAMPLE_SHARED_MEMORY;
   ext.posixTimers = SAMPLE_POSIX_TIMERS;
   ext.vmaFlags = SAMPLE_VMA_FLAGS;
+  ext.stopped = true;
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   return ext;
 }
