@@ -136,7 +136,8 @@ export const VMA_FLAGS_ENTRY_SIZE = 16;
 
 /**
  * VMA_FLAGS bits: what smaps's VmFlags shows of madvise(2) and mlock(2), by its two-letter
- * mnemonic, and the advice that sets it again (none for VM_LOCKED: mlock does).
+ * mnemonic, and the advice that sets it again (none for the lock: mlock2 does, with
+ * MLOCK_ONFAULT when lockonfault is set too).
  */
 export const VMA_FLAGS = [
   { bit: 1 << 0, name: 'locked', mnemonic: 'lo', advice: null },
@@ -148,7 +149,9 @@ export const VMA_FLAGS = [
   { bit: 1 << 6, name: 'mergeable', mnemonic: 'mg', advice: 12 },
   { bit: 1 << 7, name: 'sequential', mnemonic: 'sr', advice: 2 },
   { bit: 1 << 8, name: 'random', mnemonic: 'rr', advice: 1 },
+  { bit: 1 << 9, name: 'lockonfault', mnemonic: 'lf', advice: null },
 ] as const;
+export const VMA_LOCKONFAULT = VMA_FLAGS[9].bit;
 const VMA_FLAGS_KNOWN = VMA_FLAGS.reduce((all, f) => all | f.bit, 0);
 /** The link target of each anon-inode descriptor a record describes. */
 export const FD_STATE_TARGETS = {

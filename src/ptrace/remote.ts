@@ -40,7 +40,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
-  madvise: 28, mlock: 149,
+  madvise: 28, mlock2: 325,
 } as const;
 
 const AT_FDCWD = -100;
@@ -190,8 +190,8 @@ export class RemoteTask {
     this.call(`madvise(0x${address.toString(16)}, ${length}, ${advice})`, SYS.madvise, [address, length, advice]);
   }
 
-  mlock(address: number, length: number): void {
-    this.call(`mlock(0x${address.toString(16)}, ${length})`, SYS.mlock, [address, length]);
+  mlock2(address: number, length: number, flags: number): void {
+    this.call(`mlock2(0x${address.toString(16)}, ${length}, ${flags})`, SYS.mlock2, [address, length, flags]);
   }
 
   mremap(address: number, oldLength: number, newLength: number, flags: number, newAddress: number): number {

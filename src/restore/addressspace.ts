@@ -13,7 +13,7 @@ import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { ExtensionMappedFile, SharedMemoryContents, VmaFlags } from '../extension-model.js';
-import { VMA_FLAGS } from '../extension.js';
+import { VMA_FLAGS, VMA_LOCKONFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
@@ -35,6 +35,7 @@ const ARCH_MAP_VDSO_64 = 0x2003;
 const AT_SYSINFO_EHDR = 33n;
 const { O_RDONLY, O_RDWR } = fsConstants;
 const { ESRCH } = osConstants.errno;
+const MLOCK_ONFAULT = 1;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
 const MAX_VMAS = 65530;
 /** Bytes copied per round when dumped pages move into a file mapping. */
@@ -376,9 +377,10 @@ export class AddressSpace {
       const vma = byStart.get(start);
       if (!vma) throw new RestoreError(`the extension's VMA_FLAGS names a VMA at ${hex(start)}, which is in no VMA record`);
       if (vma.special) continue;
-      for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0)) {
+      // lockonfault only says how the lock was taken.
+      for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0 && f.bit !== VMA_LOCKONFAULT)) {
         try {
-          if (flag.advice === null) this.remote.mlock(vma.start, vma.end - vma.start);
+          if (flag.advice === null) this.remote.mlock2(vma.start, vma.end - vma.start, flags & VMA_LOCKONFAULT ? MLOCK_ONFAULT : 0);
           else this.remote.madvise(vma.start, vma.end - vma.start, flag.advice);
         } catch (err) {
           if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
