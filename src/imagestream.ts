@@ -35,12 +35,12 @@ export interface ScatteredRecords {
 }
 
 /**
- * Up to `count` page records laid out apart: first the bytes of `start` (bytes of the image the
- * reader had already read, less than a record), then the next bytes of the same stream its chunks
- * come from (readv(2)); fewer only at the end of the input. The buffers stay valid until the
- * reader is asked for more.
+ * As many page records as the source's buffers hold, laid out apart: first the bytes of `start`
+ * (bytes of the image the reader had already read, less than a record), then the next bytes of
+ * the same stream its chunks come from (readv(2)); fewer only at the end of the input. The
+ * buffers stay valid until the reader is asked for more.
  */
-export type RecordScatter = (count: number, start: Buffer) => Promise<ScatteredRecords>;
+export type RecordScatter = (start: Buffer) => Promise<ScatteredRecords>;
 
 /** A structural problem in an image, at a byte offset of the image. */
 export class ImageFormatError extends Error {
@@ -91,8 +91,6 @@ export interface ImageExtensionRead {
 }
 
 const READ_CHUNK = 1 << 20;
-/** Page records per scatter read: two iovecs each, IOV_MAX (1024) in all. */
-const SCATTER_RECORDS = 512;
 const PAGE = BigInt(PAGE_SIZE);
 const TWO_POW_32 = 2 ** 32;
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
@@ -390,7 +388,7 @@ export class ImageReader {
    */
   private async scatteredPages(scatter: RecordScatter, start: Buffer): Promise<PageBatch | null> {
     const offset = this.reader.offset;
-    const { words, pages, bytes } = await scatter(SCATTER_RECORDS, start);
+    const { words, pages, bytes } = await scatter(start);
     const whole = Math.floor(bytes / PAGE_RECORD_SIZE);
     const vaddrs = new Float64Array(whole);
     const vmaIndexes = new Int32Array(whole);

@@ -5,6 +5,7 @@
 // image reader has moved past it (it keeps the last two chunks) and the page writes copying from
 // it are done (hold).
 
+import koffi from 'koffi';
 import { readSync } from 'node:fs';
 import { constants } from 'node:os';
 import { PAGE_RECORD_SIZE } from '../format.js';
@@ -14,7 +15,6 @@ import { pageAlignedBuffer } from '../ptrace/aligned.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readv } from '../ptrace/libc.js';
 import { IovecArray, IOV_MAX } from '../ptrace/memwrite.js';
-import koffi from 'koffi';
 
 /** Big enough for a thousand page records per batch, the most one process_vm_writev takes. */
 const CHUNK_SIZE = 4 << 20;
@@ -68,12 +68,12 @@ export class ImageInput {
     }
   }
 
-  /** The image reader's RecordScatter: up to `count` page records read apart, going on from where the chunks stopped. */
-  readonly scatter: RecordScatter = async (count: number, start: Buffer): Promise<ScatteredRecords> => {
+  /** The image reader's RecordScatter: page records read apart, going on from where the chunks stopped. */
+  readonly scatter: RecordScatter = async (start: Buffer): Promise<ScatteredRecords> => {
     const set = this.sets[this.setTurn];
     this.setTurn = (this.setTurn + 1) % SCATTER_SETS;
     await this.released(set.pages.buffer);
-    const want = Math.min(count, SCATTER_RECORDS) * PAGE_RECORD_SIZE;
+    const want = SCATTER_RECORDS * PAGE_RECORD_SIZE;
     placeStart(set, start);
     let done = start.length;
     while (done < want) {

@@ -146,7 +146,6 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
     }
     if (restored.has(fd.fd)) continue;
     try {
-      restored.add(fd.fd);
       const pipe = pipes.get(fd.target);
       if (pipe) {
         restorePipe(remote, pipe);
@@ -155,18 +154,20 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
       }
       if (isEventObject(fd)) {
         restoreEventObject(remote, fd, warn);
+        restored.add(fd.fd);
         continue;
       }
       const reason = reopenProblem(fd);
-      if (reason === null && reopen(remote, fd, warn)) continue;
-      restored.delete(fd.fd);
+      if (reason === null && reopen(remote, fd, warn)) {
+        restored.add(fd.fd);
+        continue;
+      }
       if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
       const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
       placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
     } catch (err) {
       // A number beyond our RLIMIT_NOFILE, say: nothing can be put there.
       if (!(err instanceof NativeError)) throw err;
-      restored.delete(fd.fd);
       warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
     }
   }

@@ -7,6 +7,8 @@ import { PAGE_RECORD_SIZE } from '../../src/format.js';
 import type { PageBatch, RecordScatter } from '../../src/imagestream.js';
 
 const PAGE = 4096;
+/** Page records per scatter read, as restore's input reads them. */
+const SCATTER_RECORDS = 512;
 /** A byte no image test writes: what scatter buffers hold where nothing was read. */
 const UNREAD = 0xee;
 
@@ -29,10 +31,10 @@ export function imageStream(bytes: Buffer, chunkSize: () => number, scatterLengt
       yield chunk;
     }
   }
-  const scatter: RecordScatter = async (count, start) => {
-    const words = Buffer.alloc(count * 8, UNREAD);
-    const pages = Buffer.alloc(count * PAGE, UNREAD);
-    const whole = Math.min(count * PAGE_RECORD_SIZE - start.length, bytes.length - at);
+  const scatter: RecordScatter = async (start) => {
+    const words = Buffer.alloc(SCATTER_RECORDS * 8, UNREAD);
+    const pages = Buffer.alloc(SCATTER_RECORDS * PAGE, UNREAD);
+    const whole = Math.min(SCATTER_RECORDS * PAGE_RECORD_SIZE - start.length, bytes.length - at);
     const length = Math.min(whole, Math.max(0, scatterLength(whole)));
     const read = Buffer.concat([start, bytes.subarray(at, at + length)]);
     for (let i = 0; i < read.length; i++) {
