@@ -39,6 +39,7 @@ export type Measure = (run: TargetRun) => Promise<Row[]>;
 // The names the ratios and goals in run.ts refer to.
 export const CEILING = 'process_vm_readv ceiling';
 export const STACK_CEILING = 'cat pattern-only FUSE file > /dev/null';
+export const MEMORY_STACK_CEILING = 'cat process_vm_readv-only FUSE file > /dev/null';
 export const GCORE = 'gcore -o <file> <pid>';
 export const catName = (file: string) => `cat ${file} > /dev/null`;
 export const cpName = (file: string) => `cp ${file} <file>`;
@@ -82,14 +83,23 @@ export const ceiling: Measure = async (run) => {
 };
 
 /** What src/fs.ts over fuse-native serves when producing bytes costs nothing (bench/patternfs.ts). */
-export const stackCeiling: Measure = async (run) => {
-  const patternFs = await startImgfs(['bench/patternfs.ts', String(run.target.bytes)]);
-  const source = path.join(patternFs.dir, 'pattern');
-  return [await throughput(run, STACK_CEILING, 'same src/fs.ts and options, read handler copies a pattern; wall clock', async () => {
-    const { seconds } = await runOk('cat', [source]);
+export const stackCeiling: Measure = (run) => catPatternFs(run, STACK_CEILING, 'read handler copies a pattern', []);
+
+/**
+ * What src/fs.ts over fuse-native serves when each request is one process_vm_readv of the
+ * target's filled region (bench/patternfs.ts): the ceiling of any FUSE view of process memory here.
+ */
+export const memoryStackCeiling: Measure = (run) => catPatternFs(run, MEMORY_STACK_CEILING,
+  'read handler is one process_vm_readv of the filled region', [String(run.target.pid), run.target.address.toString(16)]);
+
+async function catPatternFs(run: TargetRun, name: string, handler: string, source: string[]): Promise<Row[]> {
+  const patternFs = await startImgfs(['bench/patternfs.ts', String(run.target.bytes), ...source]);
+  const file = path.join(patternFs.dir, 'pattern');
+  return [await throughput(run, name, `same src/fs.ts and options, ${handler}; wall clock`, async () => {
+    const { seconds } = await runOk('cat', [file]);
     return { bytes: run.target.bytes, seconds };
   })];
-};
+}
 
 /** `cat <mnt>/<pid>/<file> > /dev/null`: the image's own bytes, no disk. */
 export const readToNull = (file: string): Measure => async (run) => {

@@ -11,8 +11,8 @@ import { cleanUpOnExit, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
 import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
-  CEILING, STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
-  preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
+  CEILING, STACK_CEILING, MEMORY_STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
+  memoryStackCeiling, preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
 import { CAT_IMAGE, RESTORE, restoreVsRead } from './restore.js';
@@ -29,6 +29,7 @@ const label = (mib: number) => `${mib / 1024} GiB`;
 const MEASURES: Measure[] = [
   ceiling,
   stackCeiling,
+  memoryStackCeiling,
   readToNull('dump'),
   copyToDisk('dump'),
   readToNull('core'),
@@ -43,6 +44,7 @@ const MEASURES: Measure[] = [
 const RATIOS: Ratio[] = [
   { numerator: catName('dump'), denominator: CEILING },
   { numerator: catName('dump'), denominator: STACK_CEILING },
+  { numerator: catName('dump'), denominator: MEMORY_STACK_CEILING },
   { numerator: cpName('dump'), denominator: GCORE },
   { numerator: cpName('core'), denominator: cpName('dump') },
   { numerator: cpName('core'), denominator: GCORE },

@@ -11,24 +11,30 @@ import { RemoteReader } from './ptrace/memory.js';
 export class TargetMemory implements PageSource {
   private readonly reader = new RemoteReader();
   private out: Buffer = Buffer.alloc(0);
+  /** The batch's ranges (outOffset, vaddr, length), kept for the forced re-read; reused, never shrunk. */
   private readonly segments: number[] = [];
+  private segmentWords = 0;
   private memFd = -1;
 
   constructor(private readonly pid: number) {}
 
   begin(out: Buffer): void {
     this.out = out;
-    this.segments.length = 0;
+    this.segmentWords = 0;
     this.reader.begin(this.pid, out);
   }
 
   add(outOffset: number, vaddr: number, length: number): void {
-    this.segments.push(outOffset, vaddr, length);
+    const s = this.segments;
+    s[this.segmentWords] = outOffset;
+    s[this.segmentWords + 1] = vaddr;
+    s[this.segmentWords + 2] = length;
+    this.segmentWords += 3;
     this.reader.add(outOffset, vaddr, length);
   }
 
   commit(): void {
-    if (this.segments.length === 0) return;
+    if (this.segmentWords === 0) return;
     try {
       this.reader.commit();
     } catch (err) {
@@ -47,7 +53,7 @@ export class TargetMemory implements PageSource {
   private readForced(): void {
     if (this.memFd < 0) this.memFd = openSync(`/proc/${this.pid}/mem`, 'r');
     const s = this.segments;
-    for (let i = 0; i < s.length; i += 3) {
+    for (let i = 0; i < this.segmentWords; i += 3) {
       const [outOffset, vaddr, length] = [s[i], s[i + 1], s[i + 2]];
       const got = readSync(this.memFd, this.out, outOffset, length, vaddr);
       if (got !== length) {

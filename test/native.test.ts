@@ -359,6 +359,25 @@ test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async
   t.is(small.commit(), reversed.length);
   for (let i = 0; i < 50; i++) t.deepEqual(reversed.subarray((49 - i) * 64, (50 - i) * 64), truth.subarray(i * 200, i * 200 + 64));
 
+  // A dump's shape: pages back to back in the target, 8 bytes apart in the output (one remote
+  // iovec, many local ones), and the converse; with a reader too small for either side.
+  for (const segments of [1024, 3]) {
+    const spread = new RemoteReader(segments);
+    const records = Buffer.alloc(3 * (PAGE + 8), 0xee);
+    spread.begin(pid, records);
+    for (let i = 0; i < 3; i++) spread.add(8 + i * (PAGE + 8), base + i * PAGE, PAGE);
+    t.is(spread.commit(), 3 * PAGE);
+    for (let i = 0; i < 3; i++) {
+      t.deepEqual(records.subarray(i * (PAGE + 8), i * (PAGE + 8) + 8), Buffer.alloc(8, 0xee));
+      t.deepEqual(records.subarray(8 + i * (PAGE + 8), (i + 1) * (PAGE + 8)), truth.subarray(i * PAGE, (i + 1) * PAGE));
+    }
+    const gathered = Buffer.alloc(3 * 100);
+    spread.begin(pid, gathered);
+    for (let i = 0; i < 3; i++) spread.add(i * 100, base + i * 1000 + 7, 100);
+    t.is(spread.commit(), gathered.length);
+    for (let i = 0; i < 3; i++) t.deepEqual(gathered.subarray(i * 100, (i + 1) * 100), truth.subarray(i * 1000 + 7, i * 1000 + 107));
+  }
+
   t.throws(() => { reader.begin(pid, out); reader.add(length - 10, base, 11); }, { instanceOf: RangeError });
 
   // Into the PROT_NONE page after the pattern: after some bytes, then from the first byte.
@@ -367,6 +386,11 @@ test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async
   reader.add(0, end - 10, 20);
   const short = throwsNative(t, () => reader.commit(), 'EIO');
   t.regex(short.message, new RegExp(`0x${end.toString(16)}\\b`));
+  // A run of pages contiguous in the target that ends in the PROT_NONE page: the error names it.
+  reader.begin(pid, Buffer.alloc(3 * (PAGE + 8)));
+  for (let i = 0; i < 3; i++) reader.add(i * (PAGE + 8), end - 2 * PAGE + i * PAGE, PAGE);
+  const inRun = throwsNative(t, () => reader.commit(), 'EIO');
+  t.regex(inRun.message, new RegExp(`read ${2 * PAGE} of ${3 * PAGE} bytes, cannot read address 0x${end.toString(16)}\\b`));
   const none = throwsNative(t, () => readMemory(pid, end + 8, 8), 'EIO');
   t.regex(none.message, new RegExp(`0x${(end + 8).toString(16)}\\b`));
 

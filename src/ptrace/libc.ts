@@ -100,8 +100,8 @@ export function waitpid(pid: number, options: number): WaitResult {
  * process_vm_readv with iovec arrays as pairs of u32 words (base low, base high, len low, len
  * high). Returns the bytes read, which may be fewer than asked when a remote range faults.
  */
-export function processVmReadv(pid: number, local: Uint32Array, remote: Uint32Array, count: number): number {
-  return check(Number(rawProcessVmReadv(pid, local, count, remote, count, 0)), () => `process_vm_readv(${pid})`);
+export function processVmReadv(pid: number, local: Uint32Array, localCount: number, remote: Uint32Array, remoteCount: number): number {
+  return check(Number(rawProcessVmReadv(pid, local, localCount, remote, remoteCount, 0)), () => `process_vm_readv(${pid})`);
 }
 
 /** readv with an iovec array as processVmReadv takes it; returns the bytes read (0 at the end). */

@@ -1,5 +1,5 @@
 // Reading another process's memory: the hot path of every dump read. A batch of ranges becomes
-// one process_vm_readv per IOV_MAX segments, straight into the caller's buffer; the iovec arrays
+// one process_vm_readv per IOV_MAX iovecs (on either side), straight into the caller's buffer; the iovec arrays
 // are allocated once per reader and written as u32 word pairs, so a segment costs no allocation.
 
 import koffi from 'koffi';
@@ -24,8 +24,14 @@ export class RemoteReader {
   private pid = 0;
   private out: Buffer = NO_OUTPUT;
   private outAddress = 0;
-  /** Segments waiting for the next process_vm_readv, and their bytes. */
-  private count = 0;
+  /**
+   * Iovecs waiting for the next process_vm_readv on each side, and their bytes. The sides merge
+   * contiguous ranges independently: a dump's pages lie back to back in the target but 8 bytes
+   * apart in the output, and one remote iovec for them spares the kernel a page-pinning walk per
+   * page (about 10% of a dump's read throughput).
+   */
+  private localCount = 0;
+  private remoteCount = 0;
   private pendingBytes = 0;
   private bytesRead = 0;
   private lastOutEnd = 0;
@@ -45,15 +51,16 @@ export class RemoteReader {
     this.pid = pid;
     this.out = out;
     this.outAddress = Number(koffi.address(out));
-    this.count = 0;
+    this.localCount = 0;
+    this.remoteCount = 0;
     this.pendingBytes = 0;
     this.bytesRead = 0;
   }
 
   /**
-   * Asks for `length` bytes at remoteAddr into out[outOffset...]. A range contiguous with the
-   * previous one on both sides extends its segment. When the iovec arrays are full, the pending
-   * segments are read right away (so this may throw what commit() throws).
+   * Asks for `length` bytes at remoteAddr into out[outOffset...]. On each side, a range contiguous
+   * with the previous one extends its iovec. When an iovec array is full, the pending ranges are
+   * read right away (so this may throw what commit() throws).
    */
   add(outOffset: number, remoteAddr: number, length: number): void {
     if (!(outOffset >= 0 && length >= 0 && outOffset + length <= this.out.length)) {
@@ -67,17 +74,13 @@ export class RemoteReader {
     }
     if (length === 0) return;
     const fits = this.pendingBytes + length <= MAX_RW_COUNT;
-    if (this.count > 0 && fits && outOffset === this.lastOutEnd && remoteAddr === this.lastRemoteEnd) {
-      const lengthWord = (this.count - 1) * WORDS + 2;
-      this.local[lengthWord] += length;
-      this.remote[lengthWord] += length;
-    } else {
-      if (this.count === this.maxSegments || !fits) this.flush();
-      const w = this.count * WORDS;
-      setIovec(this.local, w, this.outAddress + outOffset, length);
-      setIovec(this.remote, w, remoteAddr, length);
-      this.count++;
-    }
+    const full = this.localCount === this.maxSegments || this.remoteCount === this.maxSegments;
+    if (!fits || full) this.flush();
+    const pending = this.pendingBytes > 0;
+    if (pending && outOffset === this.lastOutEnd) this.local[(this.localCount - 1) * WORDS + 2] += length;
+    else setIovec(this.local, this.localCount++ * WORDS, this.outAddress + outOffset, length);
+    if (pending && remoteAddr === this.lastRemoteEnd) this.remote[(this.remoteCount - 1) * WORDS + 2] += length;
+    else setIovec(this.remote, this.remoteCount++ * WORDS, remoteAddr, length);
     this.pendingBytes += length;
     this.lastOutEnd = outOffset + length;
     this.lastRemoteEnd = remoteAddr + length;
@@ -97,10 +100,10 @@ export class RemoteReader {
   }
 
   private flush(): void {
-    if (this.count === 0) return;
+    if (this.pendingBytes === 0) return;
     let got: number;
     try {
-      got = processVmReadv(this.pid, this.local, this.remote, this.count);
+      got = processVmReadv(this.pid, this.local, this.localCount, this.remote, this.remoteCount);
     } catch (err) {
       if (err instanceof NativeError && err.errno === constants.errno.EFAULT) got = 0;
       else throw err;
@@ -111,14 +114,15 @@ export class RemoteReader {
         `read ${got} of ${this.pendingBytes} bytes, cannot read address 0x${missed.toString(16)}`);
     }
     this.bytesRead += got;
-    this.count = 0;
+    this.localCount = 0;
+    this.remoteCount = 0;
     this.pendingBytes = 0;
   }
 
-  /** The kernel fills segments in order and stops at the first fault. */
+  /** The kernel fills the remote iovecs in order and stops at the first page it cannot read. */
   private firstAddressNotRead(bytesRead: number): number {
     let left = bytesRead;
-    for (let w = 0; w < this.count * WORDS; w += WORDS) {
+    for (let w = 0; w < this.remoteCount * WORDS; w += WORDS) {
       const length = this.remote[w + 2];
       if (left < length) return this.remote[w] + this.remote[w + 1] * TWO_POW_32 + left;
       left -= length;
