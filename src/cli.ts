@@ -35,6 +35,13 @@ async function main(argv: string[]): Promise<number> {
   process.exit(await mountImgfs(first, rest, HELP));
 }
 
+// A reader that stops early (`imgfs show task.img | head`) is not a failure: stop quietly, as the
+// tools such a pipe ends in expect.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`imgfs: standard output: ${err.message}\n`);
+  process.exit(err.code === 'EPIPE' ? 0 : 1);
+});
+
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;

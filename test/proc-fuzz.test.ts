@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { PAGE_SIZE } from '../src/model.js';
 import { ProcParseError } from '../src/proc/errors.js';
-import { parseSmaps } from '../src/proc/smaps.js';
+import { parseSmaps, parseSmapsByLine } from '../src/proc/smaps.js';
 import { parseStat } from '../src/proc/stat.js';
 import { prng } from './helpers/prng.js';
 
@@ -83,6 +83,30 @@ test('mutated smaps parses into ordered page-aligned mappings or throws ProcPars
   });
   t.log(`${parsed} of ${ROUNDS} mutations parsed`);
   t.pass();
+});
+
+test('parseSmaps reads real and mutated smaps exactly as the line-by-line reference does', (t) => {
+  const outcome = (parse: (text: string) => unknown, text: string) => {
+    try {
+      return { vmas: parse(text) };
+    } catch (error) {
+      return { error: error instanceof ProcParseError ? error.message : `not a ProcParseError: ${String(error)}` };
+    }
+  };
+  const random = prng(SEED ^ 0x5eed);
+  const real = [fs.readFileSync('/proc/self/smaps', 'utf8'), fs.readFileSync('/proc/self/maps', 'utf8')];
+  const inputs = smapsInputs();
+  let agreedOnMappings = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const input = round < real.length ? real[round] : mutate(inputs[round % inputs.length], random);
+    const fast = outcome(parseSmaps, input);
+    const reference = outcome(parseSmapsByLine, input);
+    if (JSON.stringify(fast, (_, v) => (v instanceof Set ? [...v] : v)) !== JSON.stringify(reference, (_, v) => (v instanceof Set ? [...v] : v))) {
+      return t.fail(`round ${round}: ${JSON.stringify(input)}`);
+    }
+    if ('vmas' in fast) agreedOnMappings++;
+  }
+  t.true(agreedOnMappings > ROUNDS / 10, `${agreedOnMappings} inputs parsed`);
 });
 
 test('mutated stat parses into whole fields or throws ProcParseError', (t) => {

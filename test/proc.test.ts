@@ -239,6 +239,16 @@ test('scanPages keeps to the given ranges, also inside one mapping', async (t) =
   const expected = runsOf(indexOfPages([page(1), page(GIB / PAGE_SIZE + 5), page(32 * GIB / PAGE_SIZE)]));
   t.deepEqual(runsOf(scanPagesWithIoctl(pid, ranges)), expected);
   t.deepEqual(runsOf(scanPagesWithPagemap(pid, ranges)), expected);
+
+  // Touching ranges (a mapping split into many VMAs) are walked as one span, with the same result.
+  const touching: Array<[number, number]> = [[page(0), page(1)], [page(1), page(2)], [page(2), page(3)], [page(3), page(101)], [page(102), page(103)]];
+  const touched = runsOf(indexOfPages([page(0), page(1), page(2), page(100)]));
+  t.deepEqual(runsOf(scanPagesWithIoctl(pid, touching)), touched);
+  t.deepEqual(runsOf(scanPagesWithPagemap(pid, touching)), touched);
+  for (const bad of [[[page(1), page(3)], [page(2), page(4)]], [[page(1), page(1)]], [[page(1) + 8, page(2)]]] as Array<Array<[number, number]>>) {
+    t.throws(() => scanPagesWithIoctl(pid, bad), { instanceOf: RangeError });
+    t.throws(() => scanPagesWithPagemap(pid, bad), { instanceOf: RangeError });
+  }
 });
 
 test('readStat of a live target whose comm holds ") ("', async (t) => {

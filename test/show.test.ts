@@ -9,6 +9,7 @@ import {
 import type { MmFields, UserRegs, Vma } from '../src/model.js';
 import { ImageFormatError, formatImage, readImage, showMain } from '../src/show.js';
 import type { ImageSummary } from '../src/show.js';
+import { run } from './helpers/run.js';
 
 const PAGE = 4096;
 const REGS_AT = HEADER_SIZE;
@@ -263,4 +264,18 @@ test('showMain on a truncated or missing file: exit 1, one stderr line, no stack
   const usage = capture();
   t.is(await showMain([], usage.io), 2);
   t.regex(usage.err.join(''), /usage: imgfs show/);
+});
+
+test('imgfs show piped into a reader that stops early (| head -1): exit 0, nothing on stderr', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgfs-show-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'task.img');
+  // 4000 VMAs: the text is longer than a pipe holds, so show still writes after head has gone.
+  const many = Array.from({ length: 4000 }, (_, i) => vma(0x7f0000000000 + i * 2 * PAGE, 0x7f0000000000 + (i * 2 + 1) * PAGE));
+  writeFileSync(file, buildImage(many, []));
+  const cli = join(import.meta.dirname, '..', 'bin', 'imgfs');
+  const { code, stdout, stderr } = await run('bash', ['-o', 'pipefail', '-c', `"$0" show --json "$1" | head -1`, cli, file]);
+  t.is(stderr, '');
+  t.is(code, 0);
+  t.is(stdout, '{\n');
 });

@@ -101,13 +101,13 @@ export function rangesWithPages(pid: number, ranges: Array<[number, number]>, qu
 }
 
 export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>): PageIndex {
-  checkRanges(ranges);
+  const spans = spansOf(ranges);
   const builder = new PageIndexBuilder();
   const vec = Buffer.alloc(REGIONS_PER_CALL * PAGE_REGION_SIZE);
   const arg = scanArg(PRESENT_OR_SWAPPED, vec, REGIONS_PER_CALL, 0);
 
   withPagemap(pid, (fd) => {
-    for (const [rangeStart, end] of ranges) {
+    for (const [rangeStart, end] of spans) {
       // Every page below `reported` has been added to the builder.
       for (let reported = rangeStart; reported < end; ) {
         const regions = scanRange(fd, pid, arg, reported, end);
@@ -133,13 +133,13 @@ export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>)
 }
 
 export function scanPagesWithPagemap(pid: number, ranges: Array<[number, number]>): PageIndex {
-  checkRanges(ranges);
+  const spans = spansOf(ranges);
   const builder = new PageIndexBuilder();
   const buffer = Buffer.alloc(PAGEMAP_ENTRIES_PER_READ * 8);
   const words = new Uint32Array(buffer.buffer, buffer.byteOffset, buffer.length / 4);
 
   withPagemap(pid, (fd) => {
-    for (const [rangeStart, end] of ranges) {
+    for (const [rangeStart, end] of spans) {
       for (let chunk = rangeStart; chunk < end; chunk += PAGEMAP_ENTRIES_PER_READ * PAGE_SIZE) {
         const entries = Math.min(PAGEMAP_ENTRIES_PER_READ, (end - chunk) / PAGE_SIZE);
         readFully(fd, buffer, entries * 8, (chunk / PAGE_SIZE) * 8, pid);
@@ -225,14 +225,24 @@ function readFully(fd: number, buffer: Buffer, length: number, position: number,
   }
 }
 
-function checkRanges(ranges: Array<[number, number]>): void {
+/**
+ * The ranges checked (page-aligned, non-empty, ascending, disjoint) and with touching ones merged:
+ * a heap split into thousands of VMAs by mprotect is then one walk, not one call per VMA (each
+ * call costs tens of microseconds however few pages it finds).
+ */
+function spansOf(ranges: Array<[number, number]>): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
   let previousEnd = 0;
   for (const [start, end] of ranges) {
     if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || start >= end || start < previousEnd) {
       throw new RangeError(`page range ${hex(start)}-${hex(end)} is not page-aligned, non-empty, ascending and disjoint`);
     }
+    const last = spans[spans.length - 1];
+    if (last !== undefined && last[1] === start) last[1] = end;
+    else spans.push([start, end]);
     previousEnd = end;
   }
+  return spans;
 }
 
 /** User addresses are below 2^47, so two 32-bit halves make an exact number. */

@@ -15,7 +15,57 @@ const VM_FLAG = /^[a-z0-9]{2}$/;
 
 const HEADER_EXPECTED = 'a mapping line "start-end perms offset dev inode [name]"';
 
+/**
+ * The mappings of smaps or maps text. Well-formed text, which is what the kernel writes, goes
+ * through a scan that never splits the text into lines (smaps of a process with 60,000 VMAs is
+ * 45 MB and 1.5 million lines); anything that scan does not accept is parsed line by line, which
+ * either reads it the same way or names the line that is wrong.
+ */
 export function parseSmaps(text: string): Vma[] {
+  return scanWellFormed(text) ?? parseSmapsByLine(text);
+}
+
+// The line grammar of parseSmapsByLine, restricted to what the kernel writes: a field value starts with
+// blanks and a visible character; line ends are \n alone ('.' in its patterns stops at
+// any line terminator, so a line holding another one is left to it).
+const ANY = '[^\\n\\r\\u2028\\u2029]';
+const HEADER_AT = new RegExp(`${HEADER.source.slice(1, -1).replaceAll('(.*)', `(${ANY}*)`)}\\n`, 'y');
+const FIELD_AT = new RegExp(`(?!VmFlags:)[A-Za-z][A-Za-z0-9_]*:[ \\t]+[^\\s]${ANY}*\\n`, 'y');
+const VM_FLAGS_AT = /VmFlags:((?: [a-z0-9]{2})*) ?\n/y;
+
+/** parseSmapsByLine's result for text both accept, or null where this scan gives up. */
+function scanWellFormed(text: string): Vma[] | null {
+  if (text !== '' && !text.endsWith('\n')) return null;
+  const vmas: Vma[] = [];
+  let current: Vma | undefined;
+  let at = 0;
+  while (at < text.length) {
+    HEADER_AT.lastIndex = at;
+    const header = HEADER_AT.exec(text);
+    if (header) {
+      const vma = vmaOf(header);
+      if (vma === null || (current && vma.start < current.end)) return null;
+      vmas.push((current = vma));
+      at = HEADER_AT.lastIndex;
+      continue;
+    }
+    if (!current) return null;
+    FIELD_AT.lastIndex = at;
+    if (FIELD_AT.test(text)) {
+      at = FIELD_AT.lastIndex;
+      continue;
+    }
+    VM_FLAGS_AT.lastIndex = at;
+    const flags = VM_FLAGS_AT.exec(text);
+    if (!flags) return null;
+    for (let i = 1; i < flags[1].length; i += 3) current.vmFlags.add(flags[1].slice(i, i + 2));
+    at = VM_FLAGS_AT.lastIndex;
+  }
+  return vmas;
+}
+
+/** The reference parser, one line at a time: every error names its line. */
+export function parseSmapsByLine(text: string): Vma[] {
   const lines = text.split('\n');
   // The text ends in a newline, so the last element is empty; any other empty line is malformed.
   if (lines[lines.length - 1] === '') lines.pop();
@@ -59,15 +109,20 @@ export function readMaps(pid: number): Vma[] {
 }
 
 function vmaFromHeader(m: RegExpExecArray, lineNo: number, line: string, previous: Vma | undefined): Vma {
-  const start = parseHex(m[1]);
-  const end = parseHex(m[2]);
-  if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || start >= end) {
-    throw new ProcParseError('smaps', lineNo, 'a non-empty, page-aligned address range', line);
-  }
+  const vma = vmaOf(m);
+  if (vma === null) throw new ProcParseError('smaps', lineNo, 'a non-empty, page-aligned address range', line);
   // Callers index pages by address, which needs the kernel's ascending, disjoint order.
-  if (previous && start < previous.end) {
+  if (previous && vma.start < previous.end) {
     throw new ProcParseError('smaps', lineNo, `a mapping starting at or above ${previous.end.toString(16)}`, line);
   }
+  return vma;
+}
+
+/** The mapping of a header match, or null when its range is empty or not page-aligned. */
+function vmaOf(m: RegExpExecArray): Vma | null {
+  const start = parseHex(m[1]);
+  const end = parseHex(m[2]);
+  if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || start >= end) return null;
   return {
     start,
     end,
