@@ -1,12 +1,14 @@
 // Every dumped page back in place, byte for byte, whichever way the restore puts it there:
 // UFFDIO_COPY through a userfaultfd of the restored task (the default), or process_vm_writev
-// (IMGFS_USERFAULTFD=0, what a kernel without userfaultfd gets), from a file (read with readv,
-// the pages straight into place) or from a pipe (reads that stop anywhere). Checked against the
-// pattern the target wrote, read back from /proc/<pid>/mem, and against what a userfaultfd could
-// leave behind: its descriptor, or VMAs still registered with it.
+// (IMGFS_USERFAULTFD=0, what a kernel without userfaultfd gets, or a seccomp filter that refuses
+// userfaultfd, as containers have), from a file (read with readv, the pages straight into place)
+// or from a pipe (reads that stop anywhere). Checked against the pattern the target wrote, read
+// back from /proc/<pid>/mem, and against what a userfaultfd could leave behind: its descriptor, or
+// VMAs still registered with it.
 
 import test, { type ExecutionContext } from 'ava';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { buildTarget } from './helpers/build.js';
 import { patternPage, readMaps, readMem, readVmFlags, residentPages } from './helpers/groundtruth.js';
 import { PAGE_SIZE } from './helpers/image.js';
 import { dumpToFile, killOriginal, startRestorer, type RestoreRun } from './helpers/restore.js';
@@ -17,7 +19,7 @@ const MIB = 24;
 
 const layout = (pid: number) => readMaps(pid).map(({ start, end, perms, offset, name }) => ({ start, end, perms, offset, name }));
 
-async function roundTrip(t: ExecutionContext, how: (image: string) => { args: string[]; run: RestoreRun }): Promise<void> {
+async function roundTrip(t: ExecutionContext, how: (image: string) => { args: string[]; run: RestoreRun }, check?: (pid: number) => void): Promise<void> {
   const target = await startTarget(t, 'pattern', [String(MIB)]);
   const region = parseInt(target.info[1], 16);
   const bytes = Number(target.info[2]);
@@ -41,11 +43,23 @@ async function roundTrip(t: ExecutionContext, how: (image: string) => { args: st
   t.false(descriptors.some((d) => d.includes('userfaultfd')), `no userfaultfd left open: ${descriptors.join(', ')}`);
   const registered = [...readVmFlags(pid)].filter(([, flags]) => flags.has('um') || flags.has('uw'));
   t.deepEqual(registered.map(([start]) => start.toString(16)), [], 'no VMA left registered with a userfaultfd');
+  check?.(pid);
 }
 
 test('from a file, placed through a userfaultfd', (t) => roundTrip(t, (image) => ({ args: [image], run: {} })));
 
 test('from a file, written with process_vm_writev (IMGFS_USERFAULTFD=0)', (t) =>
   roundTrip(t, (image) => ({ args: [image], run: { env: { IMGFS_USERFAULTFD: '0' } } })));
+
+test('from a file, under a seccomp filter that refuses userfaultfd: written with process_vm_writev', async (t) => {
+  const deny = await buildTarget('deny_userfaultfd');
+  await roundTrip(t, (image) => ({
+    args: [image],
+    run: { command: [deny, process.execPath, '--import=tsx', 'src/cli.ts', 'restore', '--detach', image] },
+  }), (pid) => {
+    // The stub inherited the filter, so its userfaultfd was refused: the pages came the other way.
+    t.regex(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Seccomp:\s+2$/m, 'the restored task runs under the filter');
+  });
+});
 
 test('from a pipe, placed through a userfaultfd', (t) => roundTrip(t, (image) => ({ args: ['-'], run: { stdinFile: image } })));
