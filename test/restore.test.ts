@@ -11,6 +11,7 @@ import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, showText, startRestorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { runOk } from './helpers/run.js';
 import { waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
@@ -118,6 +119,30 @@ test('a private file mapping: modified pages from the image, untouched ones from
   process.kill(pid, 'SIGUSR1'); // the target's own handler, restored, starts its loop
   const line = await restorer.waitForLine((l) => l.startsWith('map '));
   t.is(line, `map ${sum} modified-page-1`);
+});
+
+test('a mapped file replaced by a copy with its timestamps (another machine, a backup): mapped from the copy', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'mapped.bin');
+  const target = await startTarget(t, 'restore_filemap', [file]);
+  const [mapAt, sum] = [parseInt(target.info[1], 16), target.info[2]];
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  const before = await fsp.stat(file, { bigint: true });
+  await runOk('cp', ['--preserve=timestamps', file, `${file}.copy`]);
+  await fsp.rename(`${file}.copy`, file);
+  const after = await fsp.stat(file, { bigint: true });
+  t.not(after.ino, before.ino);
+  t.is(after.mtimeNs, before.mtimeNs);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const mapping = readMaps(pid).find((entry) => entry.start === mapAt);
+  t.is(mapping?.name, file);
+  t.is(mapping?.inode, Number(after.ino), 'the copy is what is mapped');
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('map ')), `map ${sum} modified-page-1`);
+  t.notRegex(restorer.stderr(), /mapped\.bin/, 'no warning about the file');
 });
 
 test('a file mapped by the dump that changed since: an error naming it, or anonymous memory with --anon-fallback', async (t) => {

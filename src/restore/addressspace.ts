@@ -229,7 +229,7 @@ export class AddressSpace {
 
   /**
    * Step 3b: every file-backed VMA mapped from its file, when the file is the one of the dump
-   * (same device, inode, size and mtime); the dumped pages are laid over private ones. files:
+   * (same size and mtime, wherever it lives now); the dumped pages are laid over private ones. files:
    * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
    * then keep only their dumped pages).
    */
@@ -446,7 +446,8 @@ function fileProblem(path: string, recorded: ExtensionMappedFile): string | null
   } catch (err) {
     return `cannot be opened again (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
-  if (st.dev !== recorded.dev || st.ino !== recorded.inode) return 'is another file now (device or inode changed since the dump)';
+  // Device and inode are not compared: on another machine, or after a copy or a restore from a
+  // backup, the very same file has others. Size and mtime to the nanosecond tell a changed file.
   if (Number(st.size) !== recorded.size) return `changed since the dump (size ${recorded.size} -> ${st.size})`;
   if (st.mtimeNs !== recorded.mtimeNs) return 'changed since the dump (modification time differs)';
   return null;
