@@ -206,6 +206,25 @@ test('every thread continues: spinning ones and ones dumped inside nanosleep, ea
   t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 5);
 });
 
+test('pthread_kill reaches a restored thread under its new tid (glibc cached the old one)', async (t) => {
+  const target = await startTarget(t, 'restore_tidcache');
+  const workerTid = Number(target.info[2]);
+  process.kill(target.pid, 'SIGUSR2');
+  t.is(await target.waitForLine((l) => l.startsWith('kill ')), 'kill 0');
+  t.is(await target.waitForLine((l) => l.startsWith('usr1 ')), `usr1 ${workerTid}`);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const tids = (await fsp.readdir(`/proc/${pid}/task`)).map(Number);
+  const worker = tids.find((tid) => tid !== pid);
+  t.not(worker, workerTid, 'the worker has a new tid');
+  process.kill(pid, 'SIGUSR2');
+  t.is(await restorer.waitForLine((l) => l.startsWith('kill ')), 'kill 0', 'pthread_kill found the thread (not ESRCH)');
+  t.is(await restorer.waitForLine((l) => l.startsWith('usr1 ')), `usr1 ${worker}`);
+});
+
 test('an image of sleep, the very program the restorer\'s stub runs, restores', async (t) => {
   // The stub's executable is then mapped by the image: the kernel would refuse to set it again.
   const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });

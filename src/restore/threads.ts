@@ -1,8 +1,8 @@
 // The threads of a restored task: every thread of the dump but the leader is a clone3 the leader
 // runs (with its old tid under --same-pid), and each thread, the leader last, gets its exit
-// futexes, rseq area, alternate signal stack and pending signals back through calls of its own,
-// then its registers, TLS entries, FPU/SSE/AVX state and signal mask through ptrace. Then the
-// control area goes and every thread is let go.
+// futexes (and glibc's copy of its tid), rseq area, alternate signal stack and pending signals
+// back through calls of its own, then its registers, TLS entries, FPU/SSE/AVX state and signal
+// mask through ptrace. Then the control area goes and every thread is let go.
 
 import { constants } from 'node:os';
 
@@ -12,6 +12,7 @@ import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { withSyscallRestarted } from '../ptrace/inject.js';
 import { ptrace, PTRACE_DETACH } from '../ptrace/libc.js';
+import { readMemory } from '../ptrace/memory.js';
 import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
 import { setThreadArea } from '../ptrace/regs.js';
 import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js';
@@ -75,7 +76,10 @@ const SS_DISABLE = 2;
  * rseq area or a signal stack the kernel refuses is a warning: the program runs on without it.
  */
 export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line: string) => void): void {
-  if (state.clearChildTid) thread.setTidAddress(state.clearChildTid);
+  if (state.clearChildTid) {
+    thread.setTidAddress(state.clearChildTid);
+    refreshCachedTid(thread, state.tid, state.clearChildTid);
+  }
   if (state.robustList && state.robustList.head !== 0) thread.setRobustList(state.robustList.head, state.robustList.len);
   const { rseq, sigaltstack: stack } = state;
   if (rseq && rseq.address !== 0) {
@@ -87,6 +91,26 @@ export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line:
     orWarn(() => thread.setSignalStack(stack.sp, (stack.flags & ~SS_ONSTACK) >>> 0, stack.size),
       (code) => warn(`thread ${state.tid}: its alternate signal stack at 0x${stack.sp.toString(16)} cannot be set again (${code}): SA_ONSTACK handlers run on the thread's stack`));
   }
+}
+
+/**
+ * glibc keeps each thread's tid in its thread descriptor, in the very word clear_child_tid points
+ * to (set_tid_address(&pd->tid), CLONE_CHILD_CLEARTID), and signals other threads with it
+ * (pthread_kill, pthread_sigqueue): a thread restored under a new tid gets it written there, when
+ * that word still holds the dumped tid (musl, for one, points clear_child_tid at a lock instead).
+ */
+function refreshCachedTid(thread: RemoteTask, dumpedTid: number, address: number): void {
+  if (thread.tid === dumpedTid) return;
+  let word: Buffer;
+  try {
+    word = readMemory(thread.tid, address, 4);
+  } catch (err) {
+    if (err instanceof NativeError) return; // not readable: not glibc's descriptor
+    throw err;
+  }
+  if (word.readInt32LE(0) !== dumpedTid) return;
+  word.writeInt32LE(thread.tid, 0);
+  thread.writeMemory(address, word);
 }
 
 const ALL_SIGNALS = ~0n;
