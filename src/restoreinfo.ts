@@ -22,7 +22,8 @@ import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js
 import { mappedData, scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
-import { injectSyscall, readBrk } from './ptrace/inject.js';
+import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
+import { getRobustList } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
@@ -31,7 +32,6 @@ const SYS_RT_SIGACTION = 13;
 const SYS_GETITIMER = 36;
 const SYS_SIGALTSTACK = 131;
 const SYS_PRCTL = 157;
-const SYS_GET_ROBUST_LIST = 274;
 const SYS_TIMER_GETTIME = 224;
 const PR_GET_TID_ADDRESS = 40;
 const { EINVAL, EIO } = osConstants.errno;
@@ -45,7 +45,10 @@ const STACK_T_SIZE = 24;
 /** struct itimerspec: interval and value, each a timespec of s64 seconds and s64 nanoseconds. */
 const ITIMERSPEC_SIZE = 32;
 /** Room for the largest answer an injected call writes: a struct sigaction, itimerval or itimerspec. */
-const SCRATCH_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE, ITIMERVAL_SIZE, ITIMERSPEC_SIZE);
+const SLOT_SIZE = Math.max(SIGACTION_SIZE, STACK_T_SIZE, ITIMERVAL_SIZE, ITIMERSPEC_SIZE);
+/** Threads asked at once, each answering into its own slot of the scratch area. */
+const THREAD_BATCH = 16;
+const SCRATCH_SIZE = THREAD_BATCH * SLOT_SIZE;
 
 /** What only the task itself can tell, asked with injected system calls; and its pending signals. */
 export interface TaskAnswers {
@@ -106,11 +109,7 @@ export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswe
       sharedPendingSignals,
       itimers: readItimers(pid, injector.tid, scratch),
       posixTimers: readTimerList(pid)?.map((timer) => ({ ...timer, ...readPosixTimerTimes(pid, injector.tid, scratch, timer.id) })),
-      threads: threads.map((t, i) => ({
-        ...readThreadFutexes(pid, t.tid, scratch),
-        sigaltstack: readSigaltstack(pid, t.tid, scratch),
-        pendingSignals: pendingSignals[i],
-      })),
+      threads: askThreads(pid, threads, scratch).map((answers, i) => ({ ...answers, pendingSignals: pendingSignals[i] })),
     };
   } finally {
     writeMemory(pid, scratch, saved);
@@ -368,31 +367,39 @@ function popcount(mask: bigint): number {
 }
 
 /**
- * A thread's clear_child_tid (prctl(PR_GET_TID_ADDRESS), which answers for the calling thread
- * only) and robust list head (get_robust_list(0, &head, &len)), each asked of the thread itself.
- * A kernel without CONFIG_CHECKPOINT_RESTORE refuses PR_GET_TID_ADDRESS (EINVAL): the address is
- * then recorded as 0, and the restored thread wakes no pthread_join, as before this was recorded.
+ * What each thread can only tell of itself, asked of THREAD_BATCH threads at a time (each answers
+ * into its own slot of the scratch area): its clear_child_tid (prctl(PR_GET_TID_ADDRESS)) and its
+ * alternate signal stack (sigaltstack(NULL, &old), whose flags say SS_ONSTACK when the thread was
+ * running on it); its robust list, which get_robust_list answers from here. A kernel without
+ * CONFIG_CHECKPOINT_RESTORE refuses PR_GET_TID_ADDRESS (EINVAL): the address is then recorded as
+ * 0, and the restored thread wakes no pthread_join, as before this was recorded.
  */
-function readThreadFutexes(pid: number, tid: number, scratch: number): Pick<ThreadAnswers, 'clearChildTid' | 'robustList'> {
-  let clearChildTid = 0;
-  const asked = BigInt.asIntN(64, injectSyscall(tid, SYS_PRCTL, [PR_GET_TID_ADDRESS, scratch]));
-  if (asked === 0n) clearChildTid = Number(readMemory(pid, scratch, 8).readBigUInt64LE(0));
-  else if (asked !== BigInt(-EINVAL)) {
-    throw new ImgfsError(Number(-asked), `pid ${pid}: prctl(PR_GET_TID_ADDRESS) injected into thread ${tid} failed with errno ${-asked}`);
+function askThreads(pid: number, threads: readonly ThreadState[], scratch: number): Omit<ThreadAnswers, 'pendingSignals'>[] {
+  const answers: Omit<ThreadAnswers, 'pendingSignals'>[] = [];
+  for (let first = 0; first < threads.length; first += THREAD_BATCH) {
+    const batch = threads.slice(first, first + THREAD_BATCH);
+    const slot = (i: number) => scratch + i * SLOT_SIZE;
+    const asked = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS_PRCTL, args: [PR_GET_TID_ADDRESS, slot(i)] })));
+    const tidAddresses = readMemory(pid, scratch, batch.length * SLOT_SIZE);
+    const clearChildTids = batch.map((t, i) => {
+      const result = BigInt.asIntN(64, asked[i]);
+      if (result === 0n) return Number(tidAddresses.readBigUInt64LE(i * SLOT_SIZE));
+      if (result === BigInt(-EINVAL)) return 0;
+      throw new ImgfsError(Number(-result), `pid ${pid}: prctl(PR_GET_TID_ADDRESS) injected into thread ${t.tid} failed with errno ${-result}`);
+    });
+    const stackResults = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS_SIGALTSTACK, args: [0, slot(i)] })));
+    const stacks = readMemory(pid, scratch, batch.length * SLOT_SIZE);
+    batch.forEach((t, i) => {
+      checkInjected(pid, t.tid, 'sigaltstack', stackResults[i]);
+      const at = i * SLOT_SIZE;
+      answers.push({
+        clearChildTid: clearChildTids[i],
+        robustList: getRobustList(t.tid),
+        sigaltstack: { sp: Number(stacks.readBigUInt64LE(at)), flags: stacks.readUInt32LE(at + 8), size: Number(stacks.readBigUInt64LE(at + 16)) },
+      });
+    });
   }
-  injectChecked(pid, tid, 'get_robust_list', SYS_GET_ROBUST_LIST, [0, scratch, scratch + 8]);
-  const robust = readMemory(pid, scratch, 16);
-  return { clearChildTid, robustList: { head: Number(robust.readBigUInt64LE(0)), len: Number(robust.readBigUInt64LE(8)) } };
-}
-
-/**
- * The thread's alternate signal stack, which only the thread itself can ask for:
- * sigaltstack(NULL, &old). Its flags say SS_ONSTACK when the thread was running on it.
- */
-function readSigaltstack(pid: number, tid: number, scratch: number): SignalStack {
-  injectChecked(pid, tid, 'sigaltstack', SYS_SIGALTSTACK, [0, scratch]);
-  const old = readMemory(pid, scratch, STACK_T_SIZE);
-  return { sp: Number(old.readBigUInt64LE(0)), flags: old.readUInt32LE(8), size: Number(old.readBigUInt64LE(16)) };
+  return answers;
 }
 
 /**
@@ -411,7 +418,11 @@ function readRseq(tid: number): RseqArea {
 
 /** Injects a call that returns 0 on success; anything else is an error naming it. */
 function injectChecked(pid: number, tid: number, what: string, nr: number, args: (number | bigint)[]): void {
-  const result = BigInt.asIntN(64, injectSyscall(tid, nr, args));
+  checkInjected(pid, tid, what, injectSyscall(tid, nr, args));
+}
+
+function checkInjected(pid: number, tid: number, what: string, rax: bigint): void {
+  const result = BigInt.asIntN(64, rax);
   if (result !== 0n) throw new ImgfsError(Number(-result), `pid ${pid}: ${what} injected into thread ${tid} failed with errno ${-result}`);
 }
 

@@ -9,7 +9,7 @@ import koffi from 'koffi';
 import { pageAlignedBuffer } from '../src/ptrace/aligned.js';
 import { NativeError } from '../src/ptrace/errors.js';
 import { freezeThreadGroup, type FrozenGroup } from '../src/ptrace/freeze.js';
-import { injectSyscall, readBrk } from '../src/ptrace/inject.js';
+import { injectSyscall, injectSyscalls, readBrk, withSyscallRestarted } from '../src/ptrace/inject.js';
 import { readMemory, RemoteReader } from '../src/ptrace/memory.js';
 import { getRegs, getRegset, getThreadArea, NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../src/ptrace/regs.js';
 import { buildTarget } from './helpers/build.js';
@@ -465,6 +465,19 @@ test.serial('injection into every thread of a multi-threaded process, running or
     t.is(injectSyscall(tid, SYS_GETTID, []), BigInt(tid));
     if (BigInt.asIntN(64, before.orig_rax) < 0) t.deepEqual(getRegs(tid), before, `thread ${tid} stopped outside a syscall`);
   }
+  // All at once, twice over; then with a thread that is not ours among them: the others still
+  // run their call and get their registers back, and the failure names the stranger.
+  for (let round = 0; round < 2; round++) {
+    const before = group.tids.map(getRegs);
+    t.deepEqual(injectSyscalls(group.tids.map((tid) => ({ tid, nr: SYS_GETTID, args: [] }))), group.tids.map(BigInt));
+    t.deepEqual(group.tids.map(getRegs), before.map((regs) => withSyscallRestarted(regs)));
+  }
+  const stranger = process.pid;
+  const before = group.tids.map(getRegs);
+  const error = throwsNative(t, () => injectSyscalls([...group.tids, stranger].map((tid) => ({ tid, nr: SYS_GETTID, args: [] }))), 'ESRCH');
+  t.regex(error.message, new RegExp(`\\b${stranger}\\b`));
+  t.deepEqual(group.tids.map(getRegs), before);
+  t.is(injectSyscall(group.tids[1], SYS_GETTID, []), BigInt(group.tids[1]), 'the threads still answer');
   group.release();
   t.deepEqual(tracers(pid), Array(5).fill(0));
   const from = target.lines.length;

@@ -24,34 +24,113 @@ const ERESTART_RESTARTBLOCK = -516n;
 const SYSCALL_LENGTH = 2n;
 const INJECT_TIMEOUT_MS = 1000;
 
+/** One system call to run in one thread: `nr` with up to six arguments. */
+export interface InjectedCall {
+  tid: number;
+  nr: number;
+  args: (number | bigint)[];
+}
+
 /**
  * Runs syscall `nr` with up to six arguments in thread tid, which must be in a ptrace stop taken
  * by freezeThreadGroup, and returns the raw rax (a negative errno on failure). The thread is left
  * in a ptrace stop with its registers as they were, so release() detaches it normally.
  */
 export function injectSyscall(tid: number, nr: number, args: (number | bigint)[]): bigint {
-  if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
-  const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
-  const saved = getRegs(tid);
-  const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
-  ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD);
-  // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
-  // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
-  setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
-  const deadline = performance.now() + INJECT_TIMEOUT_MS;
-  const heldSignals: number[] = [];
-  try {
-    resumeToSyscallStop(tid, deadline, heldSignals); // entering our syscall
-    resumeToSyscallStop(tid, deadline, heldSignals); // leaving it
-    const { rax } = getRegs(tid);
-    setRegs(tid, withSyscallRestarted(saved));
-    return rax;
-  } catch (err) {
-    recover(tid, saved, heldSignals);
-    throw err;
-  } finally {
-    requeue(tid, heldSignals);
+  return injectSyscalls([{ tid, nr, args }])[0];
+}
+
+/** A call on its way through a thread: its saved registers, the stops it has passed. */
+interface Injection {
+  tid: number;
+  /** null when the registers could not even be read: nothing was changed. */
+  saved: UserRegs | null;
+  entered: boolean;
+  rax?: bigint;
+  failure?: unknown;
+  heldSignals: number[];
+}
+
+/**
+ * injectSyscall in several threads at once (one call per thread): each thread waits for the
+ * kernel's wake-ups on its own, so a thousand threads cost about as long as a few, not a thousand
+ * round trips. Every thread is left as injectSyscall leaves it, also when another one fails; the
+ * first failure is thrown once all are settled.
+ */
+export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
+  for (const { args } of calls) {
+    if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
   }
+  const deadline = performance.now() + INJECT_TIMEOUT_MS;
+  const injections = calls.map(startInjection);
+  try {
+    let running = injections.filter((i) => i.failure === undefined);
+    const pacer = new PollPacer();
+    while (running.length > 0) {
+      let progressed = false;
+      for (const injection of running) progressed = advance(injection) || progressed;
+      running = running.filter((i) => i.rax === undefined && i.failure === undefined);
+      if (running.length > 0 && performance.now() > deadline) {
+        for (const i of running) i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
+        break;
+      }
+      if (progressed) pacer.progressed();
+      else pacer.idle();
+    }
+  } finally {
+    for (const injection of injections) {
+      if (injection.failure !== undefined && injection.saved !== null) recover(injection.tid, injection.saved, injection.heldSignals);
+      requeue(injection.tid, injection.heldSignals);
+    }
+  }
+  const failed = injections.find((i) => i.failure !== undefined);
+  if (failed) throw failed.failure;
+  return injections.map((i) => i.rax!);
+}
+
+function startInjection({ tid, nr, args }: InjectedCall): Injection {
+  const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
+  const injection: Injection = { tid, saved: null, entered: false, heldSignals: [] };
+  try {
+    const saved = getRegs(tid);
+    injection.saved = saved;
+    const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
+    ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD);
+    // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
+    // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
+    setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
+    ptrace(PTRACE_SYSCALL, tid, 0, 0);
+  } catch (err) {
+    injection.failure = err;
+  }
+  return injection;
+}
+
+/**
+ * Takes the thread's next stop, if it has one, and moves the call on: resumed to the syscall's
+ * exit after its entry, done after its exit. A signal that arrives meanwhile stops the thread in a
+ * signal-delivery-stop: it is held back (and queued again once we are done) so that no handler
+ * runs on our registers. Event stops (the freeze's interrupt, a group-stop) are passed through.
+ * Returns whether the thread had stopped.
+ */
+function advance(injection: Injection): boolean {
+  const { tid } = injection;
+  try {
+    const stop = waitpid(tid, __WALL | WNOHANG);
+    if (stop.kind === 'none') return false;
+    if (stop.kind !== 'stopped') throw nativeError(ESRCH, `inject(${tid})`, `thread ${tid} exited during a syscall injection`);
+    if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL && injection.entered) {
+      injection.rax = getRegs(tid).rax;
+      setRegs(tid, withSyscallRestarted(injection.saved!));
+      return true;
+    }
+    if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) injection.entered = true;
+    else if (stop.event === 0) injection.heldSignals.push(stop.signal);
+    ptrace(PTRACE_SYSCALL, tid, 0, 0);
+  } catch (err) {
+    injection.failure = err;
+  }
+  return true;
 }
 
 /** The task's current brk, as brk(0) returns it. */
@@ -97,39 +176,37 @@ function withoutRestartBlock(saved: UserRegs): UserRegs {
 }
 
 /**
- * Resumes the thread until its next syscall-stop. A signal that arrives meanwhile stops it in a
- * signal-delivery-stop: it is held back (and queued again once we are done) so that no handler
- * runs on our registers. Event stops (the freeze's interrupt, a group-stop) are passed through.
+ * Waits between polls of stops: none at first, as a thread stops again within microseconds of an
+ * injected syscall, well before the shortest sleep would end (timer slack alone is 50 µs) and a
+ * snapshot runs several injections per thread; then 20 µs, doubling up to 1 ms.
  */
-function resumeToSyscallStop(tid: number, deadline: number, heldSignals: number[]): void {
-  for (;;) {
-    ptrace(PTRACE_SYSCALL, tid, 0, 0);
-    const stop = awaitStop(tid, deadline);
-    if (stop.event !== 0) continue;
-    if (stop.signal === SYSCALL_STOP_SIGNAL) return;
-    heldSignals.push(stop.signal);
+class PollPacer {
+  private polls = 0;
+  private pauseUs = 20;
+
+  progressed(): void {
+    this.polls = 0;
+    this.pauseUs = 20;
+  }
+
+  idle(): void {
+    if (++this.polls < EAGER_POLLS) return;
+    usleep(this.pauseUs);
+    this.pauseUs = Math.min(this.pauseUs * 2, 1000);
   }
 }
-
-/**
- * Polls without sleeping first: the thread stops again within microseconds of an injected syscall,
- * well before the shortest sleep would end (timer slack alone is 50 µs), and a snapshot runs
- * several injections per thread.
- */
 const EAGER_POLLS = 200;
 
 function awaitStop(tid: number, deadline: number): { signal: number; event: number } {
-  let pauseUs = 20;
-  for (let polls = 0; ; polls++) {
+  const pacer = new PollPacer();
+  for (;;) {
     const result = waitpid(tid, __WALL | WNOHANG);
     if (result.kind === 'stopped') return result;
     if (result.kind !== 'none') throw nativeError(ESRCH, `inject(${tid})`, `thread ${tid} exited during a syscall injection`);
     if (performance.now() > deadline) {
       throw nativeError(ETIMEDOUT, `inject(${tid})`, `thread ${tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
     }
-    if (polls < EAGER_POLLS) continue;
-    usleep(pauseUs);
-    pauseUs = Math.min(pauseUs * 2, 1000);
+    pacer.idle();
   }
 }
 

@@ -21,6 +21,8 @@ const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
 const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit, void *oldLimit)');
+const rawSyscall = libc.func('long syscall(long number, ...)');
+const SYS_GET_ROBUST_LIST = 274;
 
 export const PTRACE_GETREGS = 12;
 export const PTRACE_SETREGS = 13;
@@ -75,6 +77,17 @@ export function ptrace(request: number, pid: number, addr: number | bigint = 0, 
 /** ptrace whose data points to a buffer the kernel reads or fills; returns what ptrace returns. */
 export function ptraceBuffer(request: number, pid: number, addr: number | bigint, data: Buffer | Uint32Array): number {
   return check(Number(rawPtraceBuffer(request, pid, addr, data)), ptraceCall(request, pid));
+}
+
+/**
+ * A thread's robust futex list (head address and length), which get_robust_list answers for any
+ * thread its caller may ptrace: no call injected into the thread.
+ */
+export function getRobustList(tid: number): { head: number; len: number } {
+  const head = Buffer.alloc(8);
+  const len = Buffer.alloc(8);
+  check(Number(rawSyscall(SYS_GET_ROBUST_LIST, 'int', tid, 'void *', head, 'void *', len)), () => `get_robust_list(${tid})`);
+  return { head: Number(head.readBigUInt64LE(0)), len: Number(len.readBigUInt64LE(0)) };
 }
 
 export type WaitResult =
