@@ -87,9 +87,10 @@ function gateVma(pid: number): Vma | null {
 function vmaFacts(pid: number, vmas: readonly Vma[]): VmaFacts[] {
   const anonymous = vmasWithAnonymousPages(pid, vmas);
   return vmas.map((vma, i) => {
+    if (!hasFile(vma)) return { anonymous: anonymous[i], startsWithElf: false, file: null };
     const path = mapFilesPath(pid, vma);
-    const file = hasFile(vma) ? mappedFile(path, vma) : null;
-    const elfCandidate = file !== null && vma.offset === 0 && vma.read && !vma.vmFlags.has('sh');
+    const file = mappedFile(path, vma);
+    const elfCandidate = vma.offset === 0 && vma.read && !vma.vmFlags.has('sh');
     return { anonymous: anonymous[i], startsWithElf: elfCandidate && startsWithElf(path), file };
   });
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { PAGE_SIZE, type Vma } from '../src/model.js';
 import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
 import { ProcParseError } from '../src/proc/errors.js';
-import { scanPages, scanPagesWithIoctl, scanPagesWithPagemap } from '../src/proc/pagemap.js';
+import { PRESENT_OR_SWAPPED, rangesWithPages, scanPages, scanPagesWithIoctl, scanPagesWithPagemap } from '../src/proc/pagemap.js';
 import { parseSmaps, readSmaps } from '../src/proc/smaps.js';
 import { isKernelThread, parseStat, readStat } from '../src/proc/stat.js';
 import { startTarget } from './helpers/targets.js';
@@ -249,6 +249,19 @@ test('scanPages keeps to the given ranges, also inside one mapping', async (t) =
     t.throws(() => scanPagesWithIoctl(pid, bad), { instanceOf: RangeError });
     t.throws(() => scanPagesWithPagemap(pid, bad), { instanceOf: RangeError });
   }
+});
+
+test('rangesWithPages tells which ranges hold a page, asked one by one or scanned whole when they touch', async (t) => {
+  const { pid, base } = await startSparse(t);
+  const page = (n: number) => base + n * PAGE_SIZE;
+  const present = PRESENT_OR_SWAPPED;
+  // Touching and small (one scan of them all), then apart (one call each), then touching but
+  // spanning far more than a whole scan is allowed (one call each): pages 0..2, 100 and GIB+5.
+  const small: Array<[number, number]> = [[page(0), page(1)], [page(1), page(50)], [page(50), page(100)], [page(100), page(101)]];
+  const apart: Array<[number, number]> = [[page(102), page(103)], [page(200), page(300)]];
+  const large: Array<[number, number]> = [[page(400), page(GIB / PAGE_SIZE)], [page(GIB / PAGE_SIZE), page(GIB / PAGE_SIZE + 6)]];
+  t.deepEqual(rangesWithPages(pid, [...small, ...apart, ...large], present), [true, true, false, true, false, false, false, true]);
+  t.throws(() => rangesWithPages(pid, [[page(1), page(3)], [page(2), page(4)]], present), { instanceOf: RangeError });
 });
 
 test('readStat of a live target whose comm holds ") ("', async (t) => {

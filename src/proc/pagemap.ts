@@ -86,49 +86,68 @@ function scanRange(fd: number, pid: number, arg: Buffer, start: number, end: num
   return regions;
 }
 
+/** Touching ranges up to this many bytes together are scanned whole, not asked one by one. */
+const WHOLE_SCAN_MAX_BYTES = 256 * 1024 * 1024;
+
 /**
  * For each range, whether it holds a page matching query: one PAGEMAP_SCAN call that stops at the
- * first such page. Throws NativeError (EINVAL, ENOTTY, EOPNOTSUPP) where the kernel lacks the ioctl.
+ * first such page; or, for a run of touching ranges (a mapping split into many VMAs) no larger
+ * than WHOLE_SCAN_MAX_BYTES, one scan of them all, which costs one call instead of one per range.
+ * Throws NativeError (EINVAL, ENOTTY, EOPNOTSUPP) where the kernel lacks the ioctl.
  */
 export function rangesWithPages(pid: number, ranges: Array<[number, number]>, query: PageQuery): boolean[] {
   const vec = Buffer.alloc(PAGE_REGION_SIZE);
   const arg = scanArg(query, vec, 1, 1);
-  let found: boolean[] = [];
+  const found: boolean[] = [];
   withPagemap(pid, (fd) => {
-    found = ranges.map(([start, end]) => scanRange(fd, pid, arg, start, end) > 0);
+    for (const [first, last] of touchingRuns(ranges)) {
+      const start = ranges[first][0];
+      const end = ranges[last][1];
+      if (last > first && end - start <= WHOLE_SCAN_MAX_BYTES) {
+        const pages = scanWithIoctl(fd, pid, [[start, end]], query);
+        for (let i = first; i <= last; i++) found.push(pages.pagesIn(ranges[i][0], ranges[i][1]) > 0);
+      } else {
+        for (let i = first; i <= last; i++) found.push(scanRange(fd, pid, arg, ranges[i][0], ranges[i][1]) > 0);
+      }
+    }
   });
   return found;
 }
 
 export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>): PageIndex {
   const spans = spansOf(ranges);
+  let pages = PageIndex.empty;
+  withPagemap(pid, (fd) => {
+    pages = scanWithIoctl(fd, pid, spans, PRESENT_OR_SWAPPED);
+  });
+  return pages;
+}
+
+function scanWithIoctl(fd: number, pid: number, spans: Array<[number, number]>, query: PageQuery): PageIndex {
   const builder = new PageIndexBuilder();
   const vec = Buffer.alloc(REGIONS_PER_CALL * PAGE_REGION_SIZE);
-  const arg = scanArg(PRESENT_OR_SWAPPED, vec, REGIONS_PER_CALL, 0);
-
-  withPagemap(pid, (fd) => {
-    for (const [rangeStart, end] of spans) {
-      // Every page below `reported` has been added to the builder.
-      for (let reported = rangeStart; reported < end; ) {
-        const regions = scanRange(fd, pid, arg, reported, end);
-        const resumedAt = reported;
-        for (let i = 0; i < regions; i++) {
-          const regionEnd = readU64(vec, i * PAGE_REGION_SIZE + 8);
-          if (regionEnd <= reported) continue;
-          builder.add(Math.max(reported, readU64(vec, i * PAGE_REGION_SIZE)), regionEnd);
-          reported = regionEnd;
-        }
-        // A vec with room left means the walk reached end. Only a full vec makes walk_end
-        // meaningful: on 6.18 a call that completes can leave walk_end at an earlier point
-        // where the kernel's own buffer filled.
-        if (regions < REGIONS_PER_CALL) break;
-        reported = Math.max(reported, readU64(arg, 32));
-        if (reported <= resumedAt) {
-          throw new Error(`PAGEMAP_SCAN of pid ${pid} made no progress at ${hex(resumedAt)}`);
-        }
+  const arg = scanArg(query, vec, REGIONS_PER_CALL, 0);
+  for (const [rangeStart, end] of spans) {
+    // Every page below `reported` has been added to the builder.
+    for (let reported = rangeStart; reported < end; ) {
+      const regions = scanRange(fd, pid, arg, reported, end);
+      const resumedAt = reported;
+      for (let i = 0; i < regions; i++) {
+        const regionEnd = readU64(vec, i * PAGE_REGION_SIZE + 8);
+        if (regionEnd <= reported) continue;
+        builder.add(Math.max(reported, readU64(vec, i * PAGE_REGION_SIZE)), regionEnd);
+        reported = regionEnd;
+      }
+      // A vec with room left means the walk reached end. Only a full vec makes walk_end
+      // meaningful: on 6.18 a call that completes can leave walk_end at an earlier point
+      // where the kernel's own buffer filled.
+      if (regions < REGIONS_PER_CALL) break;
+      reported = Math.max(reported, readU64(arg, 32));
+      if (reported <= resumedAt) {
+        throw new Error(`PAGEMAP_SCAN of pid ${pid} made no progress at ${hex(resumedAt)}`);
       }
     }
-  });
+  }
   return builder.build();
 }
 
@@ -231,18 +250,23 @@ function readFully(fd: number, buffer: Buffer, length: number, position: number,
  * call costs tens of microseconds however few pages it finds).
  */
 function spansOf(ranges: Array<[number, number]>): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
+  return touchingRuns(ranges).map(([first, last]) => [ranges[first][0], ranges[last][1]]);
+}
+
+/** The runs of touching ranges, as [first, last] indices, once the ranges are checked. */
+function touchingRuns(ranges: Array<[number, number]>): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
   let previousEnd = 0;
-  for (const [start, end] of ranges) {
+  ranges.forEach(([start, end], i) => {
     if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || start >= end || start < previousEnd) {
       throw new RangeError(`page range ${hex(start)}-${hex(end)} is not page-aligned, non-empty, ascending and disjoint`);
     }
-    const last = spans[spans.length - 1];
-    if (last !== undefined && last[1] === start) last[1] = end;
-    else spans.push([start, end]);
+    const last = runs[runs.length - 1];
+    if (last !== undefined && start === previousEnd) last[1] = i;
+    else runs.push([i, i]);
     previousEnd = end;
-  }
-  return spans;
+  });
+  return runs;
 }
 
 /** User addresses are below 2^47, so two 32-bit halves make an exact number. */
