@@ -11,6 +11,7 @@ import { NativeError } from '../src/ptrace/errors.js';
 import type { RemoteTask } from '../src/ptrace/remote.js';
 import { Userfault } from '../src/ptrace/userfault.js';
 import { decodeTls, registersFromV0 } from '../src/restore/regs.js';
+import { fitXstate } from '../src/restore/xstate.js';
 import { decodeRegs } from '../src/format.js';
 import { prng } from './helpers/prng.js';
 import { batchPage, imageStream } from './helpers/stream.js';
@@ -120,4 +121,38 @@ test('a stub whose kernel refuses a userfaultfd gets none (its pages are then wr
   t.is(Userfault.open(refusing(1, 'EPERM')), null, 'EPERM: a seccomp filter or vm.unprivileged_userfaultfd');
   t.is(Userfault.open(refusing(38, 'ENOSYS')), null, 'ENOSYS: a kernel without it');
   t.throws(() => Userfault.open(refusing(3, 'ESRCH')), { instanceOf: NativeError, message: /ESRCH/ });
+});
+
+test('fitXstate: an area of this CPU\'s layout as it is; another layout keeps x87, SSE and AVX and resets the rest', (t) => {
+  // This CPU: x87|SSE|AVX|PKRU in 840 bytes. The other: x87|SSE|AVX|opmask|ZMM in 2696 bytes.
+  const area = (size: number, xcr0: bigint, xstateBv: bigint, fill: number) => {
+    const b = Buffer.alloc(size, fill);
+    b.writeBigUInt64LE(xcr0, 464);
+    b.fill(0, 512, 576);
+    b.writeBigUInt64LE(xstateBv, 512);
+    return b;
+  };
+  const local = area(840, 0x207n, 0x3n, 0);
+  const same = area(840, 0x207n, 0x207n, 7);
+  t.deepEqual(fitXstate(same, local), { xstate: same, dropped: 0n });
+
+  const foreign = area(2696, 0xe7n, 0xe7n, 9);
+  const { xstate, dropped } = fitXstate(foreign, local);
+  t.is(dropped, 0xe0n);
+  t.is(xstate.length, 840);
+  t.deepEqual(xstate.subarray(0, 464), foreign.subarray(0, 464), 'x87 and SSE');
+  t.deepEqual(xstate.subarray(464, 512), local.subarray(464, 512), 'this CPU\'s software-reserved bytes');
+  t.is(xstate.readBigUInt64LE(512), 0x7n, 'xstate_bv: x87, SSE, AVX');
+  t.deepEqual(xstate.subarray(520, 576), Buffer.alloc(56), 'xcomp_bv and the rest of the header zero');
+  t.deepEqual(xstate.subarray(576, 832), foreign.subarray(576, 832), 'AVX upper halves');
+  t.deepEqual(xstate.subarray(832), Buffer.alloc(8), 'PKRU in its initial state');
+
+  // A CPU without AVX here: only x87 and SSE are kept.
+  const { xstate: noAvx, dropped: droppedNoAvx } = fitXstate(foreign, area(576, 0x3n, 0x3n, 0));
+  t.is(noAvx.length, 576);
+  t.is(noAvx.readBigUInt64LE(512), 0x3n);
+  t.is(droppedNoAvx, 0xe4n);
+  // Not an XSAVE area at all: left for ptrace to judge.
+  const short = Buffer.alloc(100, 1);
+  t.deepEqual(fitXstate(short, local), { xstate: short, dropped: 0n });
 });

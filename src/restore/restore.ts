@@ -9,6 +9,7 @@
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
 import { vmaFlagEntries, type ImageExtension } from '../extension-model.js';
 import { ImageReader, type ImageHead, type PageBatch } from '../imagestream.js';
+import { NT_X86_XSTATE, getRegset } from '../ptrace/regs.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';
@@ -18,6 +19,7 @@ import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } fro
 import { registersFromV0 } from './regs.js';
 import { becomePid, createStub, letLive, type Stub } from './stub.js';
 import { createThreads, queuePendingSignals, releaseThreads, setOwnState, setThreadState, type ThreadState } from './threads.js';
+import { fitXstate } from './xstate.js';
 
 export interface RestoreOptions {
   /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
@@ -75,7 +77,6 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (ext?.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);
     const remote = stub.remote;
     setMmMap(remote, head.mm, ext, options.warn);
-    const leader = leaderState(head, ext);
     setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));
     if (ext) {
       setCwd(remote, ext.cwd, options.warn);
@@ -83,7 +84,8 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       setSigactions(remote, ext.sigactions);
       restoreFds(remote, ext.fds, options.warn);
     }
-    const others = ext ? ext.threads.slice(1).map(threadState) : [];
+    const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
+    const others = fitted.slice(1).map(threadState);
     createThreads(remote, others, options.samePid, threads);
     others.forEach((state, i) => {
       const thread = remote.inThread(threads[i]);
@@ -91,6 +93,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
       setThreadState(threads[i], state, options.warn);
     });
+    const leader = leaderState(head, fitted[0]);
     setOwnState(remote, leader, options.warn);
     letLive(stub);
     queuePendingSignals(remote, leader.pendingSignals ?? [], remote.tid, remote.tid, options.warn);
@@ -117,7 +120,26 @@ function threadState(t: ImageExtension['threads'][number]): ThreadState {
   };
 }
 
-function leaderState(head: ImageHead, ext: ImageExtension | null): ThreadState {
-  if (ext) return threadState(ext.threads[0]);
+/**
+ * The dumped threads with XSAVE areas this CPU takes; one warning when the image's come from a CPU
+ * with another layout and some features' state is lost.
+ */
+function fitThreadsXstate(threads: ImageExtension['threads'], local: Buffer, warn: (line: string) => void): ImageExtension['threads'] {
+  let dropped = 0n;
+  const fitted = threads.map((t) => {
+    if (!t.xstate || t.xstate.length === 0) return t;
+    const fit = fitXstate(t.xstate, local);
+    dropped |= fit.dropped;
+    return { ...t, xstate: fit.xstate };
+  });
+  if (dropped !== 0n) {
+    warn(`the image's FPU state comes from a CPU with another XSAVE layout: x87, SSE and AVX registers restored, features 0x${dropped.toString(16)} reset (and code chosen for that CPU may use instructions this one lacks)`);
+  }
+  return fitted;
+}
+
+/** The leader's state: the extension's first thread, or, in a v0 image, its registers alone. */
+function leaderState(head: ImageHead, dumped: ImageExtension['threads'][number] | undefined): ThreadState {
+  if (dumped) return threadState(dumped);
   return { tid: 0, ...registersFromV0(head.regs) };
 }
