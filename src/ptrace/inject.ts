@@ -1,6 +1,6 @@
-// Making a thread that freezeThreadGroup holds run one system call for us: the only way to learn
-// what the kernel tells nobody but the task itself (its exact brk, for one). The thread executes
-// a `syscall` instruction of its own [vdso] with our registers, and gets its own back after.
+// Making threads that freezeThreadGroup holds run system calls for us: the only way to learn what
+// the kernel tells nobody but the task itself (its exact brk, for one). A thread executes a
+// `syscall` instruction of its own [vdso] with our registers, and gets its own back after.
 
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -61,6 +61,7 @@ export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
   for (const { args } of calls) {
     if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
   }
+  if (new Set(calls.map((c) => c.tid)).size !== calls.length) throw new RangeError('injectSyscalls: one call per thread');
   const deadline = performance.now() + INJECT_TIMEOUT_MS;
   const injections = calls.map(startInjection);
   try {
