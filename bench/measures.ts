@@ -51,18 +51,28 @@ const GB = 1e9;
 const MiB = 1 << 20;
 const gdbEnv = { ...process.env, DEBUGINFOD_URLS: '' };
 
+/**
+ * Whatever fills gigabytes of memory it did not touch a moment ago (a write to the page cache, a
+ * restore) runs much slower the first time after a pause on this VM: the host takes back memory
+ * the guest freed and faults it in again on the next use (a 1 GiB cp of a cached file: 0.74-0.80
+ * GB/s first, 2.1-2.2 after, in a fresh directory each time). So every such measure runs once
+ * untimed before its timed runs, and none inherits warm memory from the measure before it.
+ */
+export const WARM_UP_RUNS = 1;
+
 /** Repeats one timed transfer of `bytes` in `seconds`; reports the median rate in GB/s. The
- *  target must be running (not held by imgfs) before every repetition. */
-async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>): Promise<Row> {
+ *  target must be running (not held by imgfs) before every repetition. warmUp: see WARM_UP_RUNS. */
+async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>, warmUp = false): Promise<Row> {
   const rates: number[] = [];
   let bytes = 0;
-  for (let i = 0; i < run.bench.reps.throughput; i++) {
+  for (let i = warmUp ? -WARM_UP_RUNS : 0; i < run.bench.reps.throughput; i++) {
     await waitUntraced(run.target.pid);
     const result = await once();
     bytes = result.bytes;
-    rates.push(result.bytes / result.seconds / GB);
+    if (i >= 0) rates.push(result.bytes / result.seconds / GB);
   }
-  return { target: run.label, name, value: median(rates), unit: 'GB/s', runs: rates, detail: `${(bytes / GB).toFixed(3)} GB; ${detail}` };
+  const warmed = warmUp ? `after ${WARM_UP_RUNS} untimed run; ` : '';
+  return { target: run.label, name, value: median(rates), unit: 'GB/s', runs: rates, detail: `${(bytes / GB).toFixed(3)} GB; ${warmed}${detail}` };
 }
 
 /** Writers to disk start with nothing in flight from the previous run. */
@@ -121,7 +131,7 @@ export const copyToDisk = (file: string): Measure => async (run) => {
     const bytes = await fileSize(copy);
     await fsp.rm(copy);
     return { bytes, seconds };
-  })];
+  }, true)];
 };
 
 /** The peer: gdb's gcore on the same target, writing to the same file system. */
@@ -134,7 +144,7 @@ export const gcore: Measure = async (run) => {
     const bytes = await fileSize(core);
     await fsp.rm(core);
     return { bytes, seconds };
-  })];
+  }, true)];
 };
 
 /** open() → first byte, from this (bench) process: the FS is another process, so the async open

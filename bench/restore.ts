@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildHelper } from './build.js';
 import { cleanup } from './cleanup.js';
-import type { Measure, TargetRun } from './measures.js';
+import { WARM_UP_RUNS, type Measure, type TargetRun } from './measures.js';
 import { runOk, waitUntraced } from './procs.js';
 import { median, type Row } from './report.js';
 
@@ -67,6 +67,7 @@ export const restoreVsRead: Measure = async (run) => {
     await runOk('cat', [image]); // warms the page cache
     const reads: Timed[] = [];
     const restores: Timed[] = [];
+    for (let i = 0; i < WARM_UP_RUNS; i++) await restoreOnce(image, outDir);
     for (let i = 0; i < reps.throughput; i++) {
       reads.push({ bytes, seconds: (await runOk('cat', [image])).seconds });
       restores.push({ bytes, seconds: await restoreOnce(image, outDir) });
@@ -74,9 +75,9 @@ export const restoreVsRead: Measure = async (run) => {
     const faultin = await buildHelper('faultin');
     const floor = async (mode: string): Promise<Timed[]> => {
       const samples: Timed[] = [];
-      for (let i = 0; i < reps.throughput; i++) {
+      for (let i = -WARM_UP_RUNS; i < reps.throughput; i++) {
         const [filled, nanoseconds] = (await runOk(faultin, [String(run.target.bytes), mode], { captureStdout: true })).stdout.trim().split(' ').map(Number);
-        samples.push({ bytes: filled, seconds: nanoseconds / 1e9 });
+        if (i >= 0) samples.push({ bytes: filled, seconds: nanoseconds / 1e9 });
       }
       return samples;
     };
@@ -84,9 +85,9 @@ export const restoreVsRead: Measure = async (run) => {
     const placements = await floor('uffd');
     return [
       row(run, CAT_IMAGE, 'image bytes; page cache warm; wall clock spawn → exit', reads),
-      row(run, RESTORE, 'image bytes; wall clock spawn → exit of the CLI (node start-up included) until the process runs', restores),
-      row(run, FAULT_IN, 'bytes of the target\'s filled region; mmap + one write per page of fresh memory, self-timed', writes),
-      row(run, PLACE_FLOOR, 'bytes of the target\'s filled region; mmap + UFFDIO_COPY in 2 MiB copies on one thread, self-timed', placements),
+      row(run, RESTORE, `image bytes; after ${WARM_UP_RUNS} untimed run; wall clock spawn → exit of the CLI (node start-up included) until the process runs`, restores),
+      row(run, FAULT_IN, `bytes of the target's filled region; after ${WARM_UP_RUNS} untimed run; mmap + one write per page of fresh memory, self-timed`, writes),
+      row(run, PLACE_FLOOR, `bytes of the target's filled region; after ${WARM_UP_RUNS} untimed run; mmap + UFFDIO_COPY in 2 MiB copies on one thread, self-timed`, placements),
     ];
   } finally {
     await removal.now();
