@@ -178,7 +178,13 @@ function readRecords(pages: PageIndex, from: number, to: number, out: Buffer, ou
     const recordStart = page * RECORD_SIZE;
     const inRecord = pos - recordStart;
     const recordEnd = Math.min(to, recordStart + RECORD_SIZE);
-    if (inRecord < RECORD_HEADER_SIZE) {
+    if (inRecord === 0 && recordEnd - recordStart >= RECORD_HEADER_SIZE) {
+      // The whole header: written in place (a native copy per page costs more than the page's
+      // share of the read).
+      out.writeUInt32LE(vaddr % 0x1_0000_0000, outPos + (pos - from));
+      out.writeUInt32LE(Math.floor(vaddr / 0x1_0000_0000), outPos + (pos - from) + 4);
+      pos = recordStart + RECORD_HEADER_SIZE;
+    } else if (inRecord < RECORD_HEADER_SIZE) {
       headerScratch.writeUInt32LE(vaddr % 0x1_0000_0000, 0);
       headerScratch.writeUInt32LE(Math.floor(vaddr / 0x1_0000_0000), 4);
       const headerEnd = Math.min(RECORD_HEADER_SIZE, recordEnd - recordStart);

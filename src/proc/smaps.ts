@@ -25,9 +25,10 @@ export function parseSmaps(text: string): Vma[] {
   return scanWellFormed(text) ?? parseSmapsByLine(text);
 }
 
-// The line grammar of parseSmapsByLine, restricted to what the kernel writes: a field value starts with
-// blanks and a visible character; line ends are \n alone ('.' in its patterns stops at
-// any line terminator, so a line holding another one is left to it).
+// The line grammar of parseSmapsByLine, restricted to what the kernel writes: a field value starts
+// with blanks and a visible character; line ends are \n alone ('.' in its patterns stops at any
+// line terminator, so a line holding another one is left to it). HEADER_AT is HEADER itself, its
+// ^ and $ dropped, its name's (.*) made to stop at the same terminators, and the \n matched.
 const ANY = '[^\\n\\r\\u2028\\u2029]';
 const HEADER_AT = new RegExp(`${HEADER.source.slice(1, -1).replaceAll('(.*)', `(${ANY}*)`)}\\n`, 'y');
 const FIELD_AT = new RegExp(`(?!VmFlags:)[A-Za-z][A-Za-z0-9_]*:[ \\t]+[^\\s]${ANY}*\\n`, 'y');
