@@ -2,7 +2,7 @@
 // the image file. The restored process must go on from where the dump froze it: its counters,
 // heap, thread-locals, vector registers, file mappings and threads as they were.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,13 +11,31 @@ import { parseImage } from './helpers/image.js';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
-import { dumpToFile, imageWord, killOriginal, numbersOf, showText, startRestorer } from './helpers/restore.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, showText, startRestorer, type Restorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
 import { waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
 const procState = (pid: number) => taskStatus(pid).state;
+
+/** restore_filemap mapping a file in a fresh directory, dumped there and killed. */
+async function dumpedFileMapping(t: ExecutionContext) {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'mapped.bin');
+  const target = await startTarget(t, 'restore_filemap', [file]);
+  const [mapAt, sum] = [parseInt(target.info[1], 16), target.info[2]];
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  return { file, mapAt, sum, image };
+}
+
+/** The vector loop's next three rounds after a restore each found its registers intact. */
+async function threeRoundsOk(t: ExecutionContext, restorer: Restorer): Promise<void> {
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await restorer.waitForLine((line) => line.startsWith('round '), { from: i }));
+  for (const round of rounds) t.regex(round, / ok$/);
+}
 
 test('a counter goes on from the value it had when it was dumped, not from zero', async (t) => {
   const target = await startTarget(t, 'counter');
@@ -100,9 +118,7 @@ test('values held in xmm and ymm registers survive a dump in the middle of the l
   await killOriginal(target);
 
   const restorer = startRestorer(t, [image]);
-  const rounds = [];
-  for (let i = 0; i < 3; i++) rounds.push(await restorer.waitForLine((line) => line.startsWith('round '), { from: i }));
-  for (const round of rounds) t.regex(round, / ok$/);
+  await threeRoundsOk(t, restorer);
 });
 
 test('FPU state dumped on a CPU with another XSAVE layout (AVX-512): xmm and ymm values still survive', async (t) => {
@@ -125,19 +141,12 @@ test('FPU state dumped on a CPU with another XSAVE layout (AVX-512): xmm and ymm
   await fsp.writeFile(image, Buffer.concat([bytes.subarray(0, end), encodeExtension(ext)]));
 
   const restorer = startRestorer(t, [image]);
-  const rounds = [];
-  for (let i = 0; i < 3; i++) rounds.push(await restorer.waitForLine((line) => line.startsWith('round '), { from: i }));
-  for (const round of rounds) t.regex(round, / ok$/);
+  await threeRoundsOk(t, restorer);
   t.regex(restorer.stderr(), /warning: the image's FPU state comes from a CPU with another XSAVE layout: x87, SSE and AVX registers restored, features 0xe0 reset/);
 });
 
 test('a private file mapping: modified pages from the image, untouched ones from the file, at the same address', async (t) => {
-  const dir = await makeTempDir(t);
-  const file = path.join(dir, 'mapped.bin');
-  const target = await startTarget(t, 'restore_filemap', [file]);
-  const [mapAt, sum] = [parseInt(target.info[1], 16), target.info[2]];
-  const image = await dumpToFile(t, target, dir);
-  await killOriginal(target);
+  const { file, mapAt, sum, image } = await dumpedFileMapping(t);
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
@@ -150,12 +159,7 @@ test('a private file mapping: modified pages from the image, untouched ones from
 });
 
 test('a mapped file replaced by a copy with its timestamps (another machine, a backup): mapped from the copy', async (t) => {
-  const dir = await makeTempDir(t);
-  const file = path.join(dir, 'mapped.bin');
-  const target = await startTarget(t, 'restore_filemap', [file]);
-  const [mapAt, sum] = [parseInt(target.info[1], 16), target.info[2]];
-  const image = await dumpToFile(t, target, dir);
-  await killOriginal(target);
+  const { file, mapAt, sum, image } = await dumpedFileMapping(t);
   const before = await fsp.stat(file, { bigint: true });
   await runOk('cp', ['--preserve=timestamps', file, `${file}.copy`]);
   await fsp.rename(`${file}.copy`, file);
@@ -174,11 +178,7 @@ test('a mapped file replaced by a copy with its timestamps (another machine, a b
 });
 
 test('a file mapped by the dump that changed since: an error naming it, or anonymous memory with --anon-fallback', async (t) => {
-  const dir = await makeTempDir(t);
-  const file = path.join(dir, 'mapped.bin');
-  const target = await startTarget(t, 'restore_filemap', [file]);
-  const image = await dumpToFile(t, target, dir);
-  await killOriginal(target);
+  const { file, image } = await dumpedFileMapping(t);
   await fsp.appendFile(file, 'grown');
 
   const failed = startRestorer(t, [image]);
