@@ -10,9 +10,8 @@ import koffi from 'koffi';
 import { PAGE_SIZE } from '../model.js';
 import { PageIndex, PageIndexBuilder } from '../pageindex.js';
 import { NativeError } from '../ptrace/errors.js';
-import { nativeError } from '../ptrace/libc.js';
+import { libc, nativeError } from '../ptrace/libc.js';
 
-const libc = koffi.load('libc.so.6');
 const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
 const SEEK_DATA = 3;

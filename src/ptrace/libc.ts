@@ -6,7 +6,8 @@ import koffi from 'koffi';
 import type { ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
 
-const libc = koffi.load('libc.so.6');
+/** The C library, loaded once for every module that calls into it. */
+export const libc = koffi.load('libc.so.6');
 
 // glibc's ptrace is variadic; on x86_64 that passes integer arguments exactly like these fixed
 // prototypes do. Two prototypes: data as a number (signal, options) or as a buffer we own.

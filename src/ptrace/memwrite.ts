@@ -4,9 +4,8 @@
 
 import koffi from 'koffi';
 import { constants } from 'node:os';
-import { nativeError } from './libc.js';
+import { libc, nativeError } from './libc.js';
 
-const libc = koffi.load('libc.so.6');
 const rawProcessVmWritev = libc.func(
   'intptr_t process_vm_writev(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
 );

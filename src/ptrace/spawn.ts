@@ -7,9 +7,8 @@ import koffi from 'koffi';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { __WALL, nativeError, waitpid } from './libc.js';
+import { __WALL, libc, nativeError, waitpid } from './libc.js';
 
-const libc = koffi.load('libc.so.6');
 const rawPosixSpawn = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *fileActions, void *attr, const char **argv, const char **envp)');
 const rawAttrInit = libc.func('int posix_spawnattr_init(void *attr)');
 const rawAttrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');

@@ -12,10 +12,9 @@ import koffi from 'koffi';
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { nativeError } from './libc.js';
+import { libc, nativeError } from './libc.js';
 import { O_CLOEXEC, type RemoteTask } from './remote.js';
 
-const libc = koffi.load('libc.so.6');
 const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 const rawSyscall = libc.func('long syscall(long number, long a, long b, long c)');
 
