@@ -97,16 +97,17 @@ const WHOLE_SCAN_MAX_BYTES = 256 * 1024 * 1024;
 export function rangesWithPages(pid: number, ranges: Array<[number, number]>, query: PageQuery): boolean[] {
   const vec = Buffer.alloc(PAGE_REGION_SIZE);
   const arg = scanArg(query, vec, 1, 1);
+  const runs = touchingRuns(ranges);
+  const span = ([first, last]: [number, number]): [number, number] => [ranges[first][0], ranges[last][1]];
+  const scannedWhole = (run: [number, number]) => run[1] > run[0] && span(run)[1] - span(run)[0] <= WHOLE_SCAN_MAX_BYTES;
   const found: boolean[] = [];
   withPagemap(pid, (fd) => {
-    for (const [first, last] of touchingRuns(ranges)) {
-      const start = ranges[first][0];
-      const end = ranges[last][1];
-      if (last > first && end - start <= WHOLE_SCAN_MAX_BYTES) {
-        const pages = scanWithIoctl(fd, pid, [[start, end]], query);
-        for (let i = first; i <= last; i++) found.push(pages.pagesIn(ranges[i][0], ranges[i][1]) > 0);
-      } else {
-        for (let i = first; i <= last; i++) found.push(scanRange(fd, pid, arg, ranges[i][0], ranges[i][1]) > 0);
+    const pages = scanWithIoctl(fd, pid, runs.filter(scannedWhole).map(span), query);
+    for (const run of runs) {
+      const whole = scannedWhole(run);
+      for (let i = run[0]; i <= run[1]; i++) {
+        const [start, end] = ranges[i];
+        found.push(whole ? pages.pagesIn(start, end) > 0 : scanRange(fd, pid, arg, start, end) > 0);
       }
     }
   });
