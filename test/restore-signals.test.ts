@@ -83,7 +83,10 @@ test('a task stopped by SIGSTOP: its queues hold the same signals, and it stays 
 
   // SIGSTOP was taken off the queue when the group stopped; nothing else is queued.
   checkQueues(t, await readImageExtension(image), target);
-  t.is(statusField(target.pid, 'State'), 'T');
+  // The FS lets go after cp has exited (FUSE's release is asynchronous); a detached thread goes
+  // back into the group-stop through the kernel, briefly runnable on the way, never in user code.
+  await waitUntil('imgfs to let the target go', () => statusField(target.pid, 'TracerPid') === '0');
+  await waitUntil('the target back in its group-stop', () => statusField(target.pid, 'State') === 'T');
   const again = await readImageExtension(await dumpToFile(t, target, await makeTempDir(t)));
   checkQueues(t, again, target);
 });
