@@ -1,6 +1,7 @@
 // A generated file is a list of extents laid end to end over one frozen snapshot: bytes computed
-// once (at the snapshot, or when first read), zeros, the target's memory, or the dump's page records. Reading any range is offset
-// arithmetic over that list; only target pages cost I/O, batched into one call per read.
+// once (at the snapshot, or when first read), zeros, the target's memory, or the dump's page
+// records. Reading any range is offset arithmetic over that list; only target pages cost I/O,
+// batched into one call per read.
 
 import { PAGE_SIZE } from './model.js';
 import type { PageIndex } from './pageindex.js';

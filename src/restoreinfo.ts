@@ -20,7 +20,7 @@ import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
-import { readMaps, readSmaps } from './proc/smaps.js';
+import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList } from './ptrace/libc.js';
@@ -82,11 +82,11 @@ export interface ThreadAnswers {
  * back (a stopped task has those), and the injection queues it again without its siginfo.
  * Runs before the snapshot scans pages: an injected syscall may fault in the page of the
  * instruction it runs, and the scan must see the memory as the dump will read it. The answers
- * land in one thread's scratch area, which every thread can write (they share the memory), and
- * whose bytes are put back at the end.
+ * land in one thread's scratch area (found among vmas, the task's, which no injected call
+ * changes), which every thread can write (they share the memory), and whose bytes are put back
+ * at the end.
  */
-export function askTask(pid: number, threads: readonly ThreadState[]): TaskAnswers {
-  const vmas = readMaps(pid);
+export function askTask(pid: number, threads: readonly ThreadState[], vmas: readonly Vma[]): TaskAnswers {
   let injector: { tid: number; scratch: number } | undefined;
   for (const t of threads) {
     const scratch = scratchArea(pid, t.regs.rsp, vmas);

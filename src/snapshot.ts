@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
 import type { CoreInfo, MmFields, Snapshot, ThreadState, Vma } from './model.js';
+import type { PageIndex } from './pageindex.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
@@ -51,8 +52,9 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
     // run; then the memory, so the page index matches what the dump will read.
     const threads = frozen.tids.map(threadState);
     const stop = readStopState(pid, frozen.tids);
-    const answers = askTask(pid, threads);
-    const { vmas, pages } = readMemoryLayout(pid);
+    const vmas = mmVmas(readVmas(pid));
+    const answers = askTask(pid, threads, vmas);
+    const pages = scanMemory(pid, vmas);
     let core: CoreInfo | undefined;
     const snapshot: Snapshot = {
       pid,
@@ -74,14 +76,17 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
   }
 }
 
+/** The VMAs of the mm: [vsyscall] is the kernel's, not one of them. */
+function mmVmas(vmas: Vma[]): Vma[] {
+  return vmas.filter((v) => v.name !== '[vsyscall]');
+}
+
 /**
- * The VMAs ([vsyscall] is not one of the mm) and their present or swapped pages. Consistent only
- * while the task is frozen; unfrozen it serves as a preview of the next snapshot's size.
+ * The present or swapped pages of the VMAs. Consistent only while the task is frozen; unfrozen it
+ * serves as a preview of the next snapshot's size.
  */
-export function readMemoryLayout(pid: number, read: (pid: number) => Vma[] = readVmas): Pick<Snapshot, 'vmas' | 'pages'> {
-  const vmas = read(pid).filter((v) => v.name !== '[vsyscall]');
-  const pages = scanPages(pid, vmas.filter(isScannable).map((v): [number, number] => [v.start, v.end]));
-  return { vmas, pages };
+function scanMemory(pid: number, vmas: readonly Vma[]): PageIndex {
+  return scanPages(pid, vmas.filter(isScannable).map((v): [number, number] => [v.start, v.end]));
 }
 
 /**
@@ -100,7 +105,8 @@ function readVmas(pid: number): Vma[] {
  * a PFN map, so the dump's size comes out the same.
  */
 export function previewMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages'> {
-  return readMemoryLayout(pid, readMaps);
+  const vmas = mmVmas(readMaps(pid));
+  return { vmas, pages: scanMemory(pid, vmas) };
 }
 
 function threadState(tid: number): ThreadState {
