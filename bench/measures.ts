@@ -97,7 +97,8 @@ export const stackCeiling: Measure = (run) => catPatternFs(run, STACK_CEILING, '
 
 /**
  * What src/fs.ts over fuse-native serves when each request is one process_vm_readv of the
- * target's filled region (bench/patternfs.ts): the ceiling of any FUSE view of process memory here.
+ * target's filled region (bench/patternfs.ts), made while the request waits: a FUSE view of
+ * process memory without read-ahead.
  */
 export const memoryStackCeiling: Measure = (run) => catPatternFs(run, MEMORY_STACK_CEILING,
   'read handler is one process_vm_readv of the filled region', [String(run.target.pid), run.target.address.toString(16)]);

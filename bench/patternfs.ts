@@ -4,8 +4,8 @@
 //     copies a precomputed pattern: what FUSE and fuse-native serve when bytes cost nothing;
 //   node --import=tsx bench/patternfs.ts <bytes> <pid> <hex-address> <mountpoint>
 //     reads <bytes> of pid's memory from <hex-address> with one process_vm_readv per request, straight
-//     into the FUSE buffer: what any file system that serves a process's memory through this stack
-//     can reach (no snapshot, no layout, no page records).
+//     into the FUSE buffer, while the request waits: what a file system that serves a process's
+//     memory through this stack reaches without reading ahead (no snapshot, layout or page records).
 
 import { mountTree, type FileTree } from '../src/fs.js';
 import { RemoteReader } from '../src/ptrace/memory.js';

@@ -13,6 +13,8 @@ export interface FileTree {
   getattr(path: string): NodeStat;
   open(path: string, flags: number): number;
   read(handle: number, out: Buffer, length: number, pos: number): number;
+  /** Called once a read's reply is on its way: the time until that reader's next request is free. */
+  readNext?(handle: number): void;
   release(handle: number): void;
 }
 
@@ -37,6 +39,7 @@ const binding = createRequire(fuseIndex)('node-gyp-build')(dirname(fuseIndex));
 /** The operations fuse-native is given; read is ours alone (see _makeHandlerArray). */
 interface Operations {
   read(path: string, fd: number, buf: Buffer, len: number, pos: number): number;
+  readNext(path: string, fd: number): void;
 }
 
 class ImgfsFuse extends Fuse {
@@ -60,6 +63,7 @@ class ImgfsFuse extends Fuse {
     const { ops } = this;
     handlers[binding.op_read] = (native: Buffer, _op: number, path: string, fd: number, buf: Buffer, len: number, low: number, high: number) => {
       signalRead(native, ops.read(path, fd, buf, len, low + high * 2 ** 32), 0, buf.buffer);
+      ops.readNext(path, fd);
       pollWhileStreaming();
     };
     return handlers;
@@ -123,6 +127,13 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
         return tree.read(fd, buf, len, pos);
       } catch (err) {
         return fail('read', path, err);
+      }
+    },
+    readNext(path: string, fd: number): void {
+      try {
+        tree.readNext?.(fd);
+      } catch (err) {
+        fail('readNext', path, err);
       }
     },
     release(path: string, fd: number, cb: (err: number) => void) {

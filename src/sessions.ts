@@ -7,6 +7,7 @@ import { Errno, ImgfsError, errnoOf } from './errors.js';
 import type { Layout } from './extents.js';
 import type { Snapshot } from './model.js';
 import { readStat } from './proc/stat.js';
+import { ReadAhead } from './readahead.js';
 import { takeSnapshot, type HeldSnapshot, type SnapshotOptions } from './snapshot.js';
 import { TargetMemory } from './targetmemory.js';
 
@@ -30,6 +31,7 @@ interface Session {
 export interface OpenFile {
   session: Session;
   layout: Layout;
+  ahead: ReadAhead;
 }
 
 /**
@@ -60,8 +62,10 @@ export class SnapshotStore {
     }
     try {
       const layout = layoutOf(session, kind);
+      const { memory } = session;
+      const ahead = new ReadAhead((out, length, pos) => layout.read(out, length, pos, memory), () => memory.stillHeld());
       session.refs++;
-      return { session, layout };
+      return { session, layout, ahead };
     } catch (err) {
       if (session.refs === 0) this.sessions.delete(key);
       throw err;
@@ -71,11 +75,16 @@ export class SnapshotStore {
   read(file: OpenFile, out: Buffer, length: number, pos: number): number {
     if (file.session.gone) throw new ImgfsError(Errno.EIO, `the process of this snapshot has exited`);
     try {
-      return file.layout.read(out, length, pos, file.session.memory);
+      return file.ahead.read(out, length, pos);
     } catch (err) {
       if (errnoOf(err) === Errno.EIO) this.drop(file.session);
       throw err;
     }
+  }
+
+  /** After a read's reply: a sequential reader's next bytes are read while it takes these. */
+  readNext(file: OpenFile): void {
+    if (!file.session.gone) file.ahead.readNext();
   }
 
   close(file: OpenFile): void {

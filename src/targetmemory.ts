@@ -15,6 +15,9 @@ export class TargetMemory implements PageSource {
   private readonly segments: number[] = [];
   private segmentWords = 0;
   private memFd = -1;
+  /** An address process_vm_readv has read: it stays readable until the process exits (the layout is frozen). */
+  private probeAddress = -1;
+  private readonly probeByte = Buffer.alloc(1);
 
   constructor(private readonly pid: number) {}
 
@@ -37,11 +40,28 @@ export class TargetMemory implements PageSource {
     if (this.segmentWords === 0) return;
     try {
       this.reader.commit();
+      if (this.probeAddress < 0) this.probeAddress = this.segments[1];
     } catch (err) {
       if (err instanceof NativeError && err.errno === Errno.ESRCH) {
         throw new ImgfsError(Errno.EIO, `pid ${this.pid} has exited: its snapshot is gone`);
       }
       this.readForced();
+    }
+  }
+
+  /**
+   * Whether bytes read from the process earlier may still be served as the snapshot's: false once
+   * it has exited (its memory is gone). One byte read, and only if anything was read before.
+   */
+  stillHeld(): boolean {
+    if (this.probeAddress < 0) return true;
+    try {
+      this.reader.begin(this.pid, this.probeByte);
+      this.reader.add(0, this.probeAddress, 1);
+      this.reader.commit();
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -67,6 +67,11 @@ export class ProcessTree {
     return this.store.read(this.file(handle), out, length, pos);
   }
 
+  readNext(handle: number): void {
+    const file = this.handles.get(handle);
+    if (file) this.store.readNext(file);
+  }
+
   release(handle: number): void {
     const file = this.file(handle);
     this.handles.delete(handle);

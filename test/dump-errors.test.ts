@@ -66,6 +66,23 @@ test.serial('a target killed while its dump is open: reads fail with EIO, the mo
   await assertMountServes(t, mnt, other);
 });
 
+test.serial('a sequential reader whose target is killed between two reads: the next read fails with EIO, not from its read-ahead', async (t) => {
+  const target = await startTarget(t, 'pattern', ['8']);
+  const mnt = await mountImgfs(t);
+  const handle = await fsp.open(dumpOf(mnt.dir, target.pid), 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  const middle = Math.floor((await handle.stat()).size / 2);
+  // Two reads that continue each other: the next request's page records are read ahead.
+  t.is((await readAt(handle, middle, PAGE_SIZE)).length, PAGE_SIZE);
+  t.is((await readAt(handle, middle + PAGE_SIZE, PAGE_SIZE)).length, PAGE_SIZE);
+
+  process.kill(target.pid, 'SIGKILL');
+  await waitUntil(`pid ${target.pid} to die`, () => !isLive(target.pid));
+  t.is(await errnoOf(readAt(handle, middle + 2 * PAGE_SIZE, PAGE_SIZE)), 'EIO', 'the request that was read ahead');
+  await handle.close();
+  await killAndReap(target.proc);
+});
+
 test.serial('a reused pid never serves the old process snapshot', async (t) => {
   // The helper keeps one child at a fixed pid and replaces it, on SIGUSR1, with a different
   // process at the same pid: generation g is `pattern <g + 1>`, with (g + 1) MiB of pattern.
