@@ -2,12 +2,14 @@
 // twice from one image, with the original pid, and by executing the image (binfmt_misc).
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { promises as fsp, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
-import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer } from './helpers/restore.js';
-import { startTarget } from './helpers/targets.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer, stubsOf } from './helpers/restore.js';
+import { killAndReap, startTarget } from './helpers/targets.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
 const imgfs = path.join(repoRoot, 'bin', 'imgfs');
@@ -26,6 +28,28 @@ test('from a pipe: `imgfs restore -` reads the image from standard input', async
   t.is(numbersOf(await restorer.waitForLine(isTick))[0], dumped + 1);
   const pid = await restorer.restoredPid();
   t.is(await fsp.readlink(`/proc/${pid}/fd/0`), '/dev/null', 'the image pipe is not handed on');
+});
+
+test('from a pipe that stalls mid-image: SIGINT ends the restore at once, and no stub is left', async (t) => {
+  const target = await startTarget(t, 'pattern', ['16']);
+  const bytes = await fsp.readFile(await dumpToFile(t, target));
+  await killOriginal(target);
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', 'restore', '-'], { cwd: repoRoot, stdio: ['pipe', 'ignore', 'pipe'] });
+  t.teardown(() => killAndReap(proc));
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+  proc.stdin!.on('error', () => undefined);
+  // Half the image (the VMAs and some pages), and the pipe stays open: the writer has stalled, as
+  // an ssh link that hangs does.
+  proc.stdin!.write(bytes.subarray(0, bytes.length >> 1));
+  await waitUntil('the stub', () => stubsOf(proc.pid!).length > 0 || proc.exitCode !== null);
+  await sleep(300);
+  proc.kill('SIGINT');
+  const code = await Promise.race([exited, sleep(5000).then(() => 'still running')]);
+  t.is(code, 1, `the restorer ends (stderr: ${stderr})`);
+  t.is(stderr, 'imgfs restore: -: interrupted\n');
+  t.deepEqual(stubsOf(proc.pid!), [], 'no stub left');
 });
 
 test('--detach prints the pid and returns; the process runs on', async (t) => {

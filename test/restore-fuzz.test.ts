@@ -7,14 +7,14 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RecordType } from '../src/extension.js';
 import { makeTempDir } from './helpers/files.js';
 import { MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, parseImage, VMA_RECORD_SIZE, VMAS_OFFSET, type Image } from './helpers/image.js';
 import { repoRoot } from './helpers/mount.js';
 import { prng } from './helpers/prng.js';
-import { dumpToFile, killOriginal } from './helpers/restore.js';
+import { dumpToFile, killOriginal, stubsOf } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
 const SEED = 0x5eed2011;
@@ -113,18 +113,6 @@ function mutations(image: Buffer): Mutation[] {
   const moved = [0, 8].reduce((bytes, field) => withU64(bytes, mappedFile + field, image.readBigUInt64LE(mappedFile + field) - BigInt(PAGE_SIZE)), image);
   list.push({ what: 'mapped file that matches no vma', bytes: moved });
   return list;
-}
-
-/** Processes named like the stub of the restorer with this pid. */
-function stubsOf(restorerPid: number): number[] {
-  const name = `restore-${restorerPid}`;
-  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
-    } catch {
-      return false;
-    }
-  });
 }
 
 interface Outcome {

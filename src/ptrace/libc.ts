@@ -3,6 +3,7 @@
 // return into a NativeError carrying errno.
 
 import koffi from 'koffi';
+import { constants } from 'node:os';
 import type { ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
 
@@ -18,6 +19,7 @@ const rawProcessVmReadv = libc.func(
   'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
 );
 const rawReadv = libc.func('intptr_t readv(int fd, void *iov, int iovcnt)');
+const rawPoll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
@@ -121,6 +123,24 @@ export function processVmReadv(pid: number, local: Uint32Array, localCount: numb
 /** readv with an iovec array as processVmReadv takes it; returns the bytes read (0 at the end). */
 export function readv(fd: number, iov: Uint32Array, count: number): number {
   return check(Number(rawReadv(fd, iov, count)), () => `readv(${fd})`);
+}
+
+/** struct pollfd for fd, asking for POLLIN. */
+function pollFd(fd: number): Buffer {
+  const entry = Buffer.alloc(8);
+  entry.writeInt32LE(fd, 0);
+  entry.writeInt16LE(1, 4);
+  return entry;
+}
+
+/**
+ * Whether fd has bytes to read or has reached its end (poll(2) for POLLIN), waiting up to
+ * timeoutMs. An interrupted wait counts as not ready.
+ */
+export function pollIn(fd: number, timeoutMs: number): boolean {
+  const got = rawPoll(pollFd(fd), 1, timeoutMs) as number;
+  if (got < 0 && koffi.errno() !== constants.errno.EINTR) throw nativeError(koffi.errno(), `poll(${fd})`);
+  return got > 0;
 }
 
 export function tgkill(tgid: number, tid: number, signal: number): void {

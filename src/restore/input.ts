@@ -1,9 +1,11 @@
-// The image as the restore reads it: from a file or a pipe, once, front to back, synchronously,
-// into a few buffers used in turn: chunks for the image reader, and scatter buffers into which
+// The image as the restore reads it: from a file or a pipe, once, front to back, into a few
+// buffers used in turn: chunks for the image reader, and scatter buffers into which
 // readv puts v0's page records apart (address words in one, pages back to back in the other), so
 // that pages go on into the task from where they were read. A buffer is read over only once the
 // image reader has moved past it (it keeps the last two chunks) and the page writes copying from
-// it are done (hold).
+// it are done (hold). Reads are synchronous once the descriptor has bytes; a pipe that stalls is
+// waited for in short polls with the event loop run in between, so SIGINT and SIGTERM stop the
+// restore even then.
 
 import koffi from 'koffi';
 import { readSync } from 'node:fs';
@@ -13,8 +15,9 @@ import type { RecordScatter, ScatteredRecords } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
 import { pageAlignedBuffer } from '../ptrace/aligned.js';
 import { NativeError } from '../ptrace/errors.js';
-import { readv } from '../ptrace/libc.js';
+import { pollIn, readv } from '../ptrace/libc.js';
 import { IovecArray, IOV_MAX } from '../ptrace/memwrite.js';
+import { RestoreError } from './errors.js';
 
 /** Big enough for a thousand page records per batch, the most one process_vm_writev takes. */
 const CHUNK_SIZE = 4 << 20;
@@ -24,6 +27,8 @@ const BUFFERS = 4;
 const SCATTER_RECORDS = IOV_MAX / 2;
 /** Scatter buffers: one being read into while the others' pages are written. */
 const SCATTER_SETS = 4;
+/** How often a stalled input looks at the abort signal. */
+const STALL_CHECK_MS = 50;
 
 interface ScatterSet {
   words: Buffer;
@@ -43,7 +48,8 @@ export class ImageInput {
   private setTurn = 0;
   private readonly holds = new Map<ArrayBufferLike, Promise<unknown>[]>();
 
-  constructor(private readonly fd: number) {}
+  /** signal: once aborted, a read waiting for bytes ends the restore ('interrupted'). */
+  constructor(private readonly fd: number, private readonly signal?: AbortSignal) {}
 
   /** The bytes of `buffer` are in use until `done` settles. */
   hold(buffer: ArrayBufferLike, done: Promise<unknown>): void {
@@ -58,7 +64,7 @@ export class ImageInput {
       await this.released(buffer.buffer);
       let filled = 0;
       while (filled < buffer.length) {
-        const got = this.readSome(() => readSync(this.fd, buffer, filled, buffer.length - filled, null));
+        const got = await this.readSome(() => readSync(this.fd, buffer, filled, buffer.length - filled, null));
         if (got === 0) break;
         filled += got;
       }
@@ -78,7 +84,7 @@ export class ImageInput {
     let done = start.length;
     while (done < want) {
       aimIovecs(set, done, want);
-      const got = this.readSome(() => readv(this.fd, set.iov.words, set.iov.count));
+      const got = await this.readSome(() => readv(this.fd, set.iov.words, set.iov.count));
       if (got === 0) break;
       done += got;
     }
@@ -90,15 +96,22 @@ export class ImageInput {
     this.holds.delete(buffer);
   }
 
-  /** One read; a non-blocking descriptor (stdin shared with a parent that set O_NONBLOCK) is waited for. */
-  private readSome(read: () => number): number {
+  /**
+   * One read, once the descriptor has bytes (or its end). EAGAIN (stdin shared with a parent that
+   * set O_NONBLOCK, and another reader was first) waits again.
+   */
+  private async readSome(read: () => number): Promise<number> {
     for (;;) {
+      // Bytes that arrive end the wait at once; between waits the event loop runs its signal handlers.
+      while (!pollIn(this.fd, STALL_CHECK_MS)) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.signal?.aborted) throw new RestoreError('interrupted');
+      }
       try {
         return read();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && !(err instanceof NativeError && err.errno === constants.errno.EAGAIN)) throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
       }
     }
   }

@@ -40,7 +40,7 @@ const VMAS_OFFSET = HEADER_SIZE + REGS_SIZE + MM_SIZE;
 
 /** Restores the image read from fd; returns the pid of the running restored process (our child). */
 export async function restoreImage(fd: number, options: RestoreOptions): Promise<number> {
-  const input = new ImageInput(fd);
+  const input = new ImageInput(fd, options.signal);
   const reader = new ImageReader(input.chunks(), input.scatter);
   let stub: Stub | undefined;
   let memory: AddressSpace | undefined;

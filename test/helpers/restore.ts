@@ -3,7 +3,7 @@
 // to the restorer's standard output), and kill every process a test made when it ends.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { decodeExtension } from '../../src/extension.js';
@@ -182,4 +182,16 @@ export async function showText(image: string): Promise<string> {
 /** Parses the numbers of a line like "tick 12" or "counts 1 2 3 4 1". */
 export function numbersOf(line: string): number[] {
   return line.trim().split(/\s+/).slice(1).map(Number);
+}
+
+/** Processes named like the stub of the restorer with this pid. */
+export function stubsOf(restorerPid: number): number[] {
+  const name = `restore-${restorerPid}`;
+  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false;
+    }
+  });
 }
