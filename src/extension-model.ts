@@ -1,6 +1,7 @@
 // What a faithful restore needs beyond the v0 image: the extension that follows the v0
 // terminator (specified byte for byte in docs/format.md, encoded by src/extension.ts).
 
+import { constants as fsConstants } from 'node:fs';
 import type { UserDesc, UserRegs } from './model.js';
 import type { PageIndex } from './pageindex.js';
 
@@ -203,6 +204,38 @@ export interface ExtensionFd {
   epoll?: EpollTarget[];
   timerfd?: TimerFdState;
   signalfd?: SignalFdState;
+  /** On the read end of a pipe whose two ends are both in the process: what the pipe held. */
+  pipeData?: PipeData;
+}
+
+/** A pipe's capacity (F_GETPIPE_SZ) and the bytes in it, unread at the dump. */
+export interface PipeData {
+  capacity: number;
+  bytes: Buffer;
+}
+
+/** The recorded descriptors of one pipe whose two ends are both in the process. */
+export interface PipeEnds {
+  read: ExtensionFd[];
+  write: ExtensionFd[];
+}
+
+const O_ACCMODE = 3;
+
+/**
+ * The pipes whose read end and write end are both open in the process (self-pipes), by link
+ * target. 0, 1 and 2 are left out: a restore gives those the restorer's own.
+ */
+export function pipesWithBothEnds(fds: readonly ExtensionFd[]): Map<string, PipeEnds> {
+  const pipes = new Map<string, PipeEnds>();
+  for (const fd of fds) {
+    if (fd.kind !== 'pipe' || !fd.target.startsWith('pipe:[') || fd.fd <= 2) continue;
+    const ends = pipes.get(fd.target) ?? { read: [], write: [] };
+    ((fd.flags & O_ACCMODE) === fsConstants.O_WRONLY ? ends.write : ends.read).push(fd);
+    pipes.set(fd.target, ends);
+  }
+  for (const [target, ends] of pipes) if (ends.read.length === 0 || ends.write.length === 0) pipes.delete(target);
+  return pipes;
 }
 
 /** An eventfd's counter and mode (fdinfo `eventfd-count:`, `eventfd-semaphore:`). */

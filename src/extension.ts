@@ -6,9 +6,10 @@
 
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
-  IntervalTimer, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState, TimeSpec,
-  VmaFlags,
+  IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
+  TimeSpec, VmaFlags,
 } from './extension-model.js';
+import { pipesWithBothEnds } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
@@ -56,6 +57,7 @@ export const RecordType = {
   SIGNALFD: 21,
   VMA_FLAGS: 22,
   STOPPED: 23,
+  PIPE_DATA: 24,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -131,6 +133,10 @@ export const EPOLL_TARGET_SIZE = 16;
 export const TIMERFD_SIZE = 56;
 /** A SIGNALFD record: fd, pad, mask. */
 export const SIGNALFD_SIZE = 16;
+/** Fixed part of a PIPE_DATA record: fd, capacity; the pipe's bytes follow. */
+export const PIPE_DATA_FIXED_SIZE = 8;
+/** The largest capacity F_SETPIPE_SZ takes (an int). */
+const PIPE_CAPACITY_MAX = 2 ** 31;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -227,12 +233,14 @@ export interface FdShape {
   epollTargets: number | null;
   timerfd: boolean;
   signalfd: boolean;
+  /** Bytes in its PIPE_DATA record; null: none. */
+  pipeBytes: number | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
-    timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined,
+    timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
   };
 }
 
@@ -241,7 +249,8 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.eventfd ? recordSize(EVENTFD_SIZE) : 0) +
   (fd.epollTargets === null ? 0 : recordSize(EPOLL_FIXED_SIZE + fd.epollTargets * EPOLL_TARGET_SIZE)) +
   (fd.timerfd ? recordSize(TIMERFD_SIZE) : 0) +
-  (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0);
+  (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0) +
+  (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
   return {
@@ -487,6 +496,23 @@ function writeSignalFd(w: RecordWriter, f: ExtensionFd, state: SignalFdState): v
   w.buf.writeBigUInt64LE(u64(state.mask, `fd ${f.fd} signalfd mask`), at + 8);
 }
 
+function writePipeData(w: RecordWriter, f: ExtensionFd, data: PipeData): void {
+  const problem = pipeDataProblem(data.capacity, data.bytes.length);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem}`);
+  const at = w.record(RecordType.PIPE_DATA, PIPE_DATA_FIXED_SIZE + data.bytes.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(data.capacity, at + 4);
+  data.bytes.copy(w.buf, at + PIPE_DATA_FIXED_SIZE);
+}
+
+/** What is wrong with a pipe's capacity and byte count, or null. */
+function pipeDataProblem(capacity: number, bytes: number): string | null {
+  if (!Number.isInteger(capacity) || capacity < PAGE_SIZE || capacity > PIPE_CAPACITY_MAX || capacity % PAGE_SIZE !== 0) {
+    return `pipe capacity ${capacity} is not a multiple of ${PAGE_SIZE} in ${PAGE_SIZE}..${PIPE_CAPACITY_MAX}`;
+  }
+  return bytes > capacity ? `pipe holds ${bytes} bytes, more than its capacity ${capacity}` : null;
+}
+
 /** Consecutive timespecs as u64 seconds and u64 nanoseconds (below 10^9). */
 function writeTimeSpecs(buf: Buffer, at: number, times: readonly TimeSpec[], what: string): void {
   times.forEach(({ sec, nsec }, j) => {
@@ -690,6 +716,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.signalfd) writeSignalFd(w, fd, fd.signalfd);
   if (ext.vmaFlags) writeVmaFlags(w, ext.vmaFlags);
   if (ext.stopped) w.record(RecordType.STOPPED, 0);
+  for (const fd of ext.fds) if (fd.pipeData) writePipeData(w, fd, fd.pipeData);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1037,10 +1064,20 @@ function attachParts<T extends object>(owners: T[], parts: readonly RecordPart<T
   }
 }
 
-/** Checks that each fd a state record describes is that kind of anon inode. */
+/**
+ * Checks that each fd a state record describes is that kind of anon inode, and that pipe data lies
+ * on a read end of a pipe whose write end is in the process too, once per pipe.
+ */
 function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
+  const pipes = pipesWithBothEnds(fds);
   for (const { key, record, values } of parts) {
     const fd = fds.find((f) => f.fd === key)!;
+    if (values.pipeData) {
+      const readEnds = pipes.get(fd.target)?.read ?? [];
+      if (!readEnds.includes(fd)) record.fail(0, `fd ${key} is not the read end of a pipe whose two ends are in the process`);
+      if (readEnds.some((end) => end !== fd && end.pipeData)) record.fail(0, `fd ${key}: a second PIPE_DATA record for ${JSON.stringify(fd.target)}`);
+      continue;
+    }
     const target = FD_STATE_TARGETS[Object.keys(values)[0] as FdStateKey];
     // Quoted: the target is the image's text, and the message must stay one line whatever it holds.
     if (fd.target !== target) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not ${target}`);
@@ -1083,6 +1120,16 @@ function readTimerFd(r: RecordView): FdPart {
     clock: r.payload.readInt32LE(4), settimeFlags: r.payload.readUInt32LE(8), ticks: r.payload.readBigUInt64LE(16), interval, value,
   };
   return { key: readFdNumber(r), record: r, values: { timerfd } };
+}
+
+function readPipeData(r: RecordView): FdPart {
+  r.expectAtLeast(PIPE_DATA_FIXED_SIZE);
+  const capacity = r.payload.readUInt32LE(4);
+  const bytes = r.payload.length - PIPE_DATA_FIXED_SIZE;
+  const problem = pipeDataProblem(capacity, bytes);
+  if (problem !== null) r.fail(4, problem);
+  // A copy: the payload is a view into the image reader's chunk, which is read over later.
+  return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
 }
 
 function readSignalFd(r: RecordView): FdPart {
@@ -1281,6 +1328,7 @@ export class ExtensionDecoder {
       case RecordType.EPOLL: this.fdParts.push(readEpoll(r)); break;
       case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
+      case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       // Any other type is a later version's record: skipped.

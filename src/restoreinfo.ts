@@ -12,6 +12,7 @@ import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack, VmaFlags,
 } from './extension-model.js';
+import { pipesWithBothEnds } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
@@ -25,6 +26,7 @@ import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
+import { peekPipe } from './ptrace/pipepeek.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
 
@@ -462,7 +464,10 @@ function statMappedFile(pid: number, vma: Vma): BigIntStats {
   }
 }
 
-/** Every open descriptor, ascending; one closed while we look (a shared table) is left out. */
+/**
+ * Every open descriptor, ascending; one closed while we look (a shared table) is left out. A pipe
+ * with both ends in the process gets its capacity and bytes on its first read end.
+ */
 export function readFds(pid: number): ExtensionFd[] {
   const numbers = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
   const fds: ExtensionFd[] = [];
@@ -478,6 +483,13 @@ export function readFds(pid: number): ExtensionFd[] {
         target,
         ...anonInodeState(target, info, `/proc/${pid}/fdinfo/${fd}`),
       });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  for (const { read } of pipesWithBothEnds(fds).values()) {
+    try {
+      read[0].pipeData = peekPipe(`/proc/${pid}/fd/${read[0].fd}`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -287,7 +287,7 @@ function clockText(clock: number): string {
   return `CPU time of ${whose} (clock ${clock})`;
 }
 
-/** What an eventfd, epoll instance, timerfd or signalfd held, indented under its fd line. */
+/** What an eventfd, epoll instance, timerfd, signalfd or self-pipe held, indented under its fd line. */
 function fdStateLines(fd: ExtensionFd): string[] {
   const lines: string[] = [];
   if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
@@ -298,6 +298,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
       `  ticks ${ticks}  settime flags ${settimeFlags}`);
   }
   if (fd.signalfd) lines.push(`signalfd mask ${hex(fd.signalfd.mask)}`);
+  if (fd.pipeData) lines.push(`pipe holds ${fd.pipeData.bytes.length} bytes (capacity ${fd.pipeData.capacity})`);
   return lines.map((line) => `         ${line}`);
 }
 

@@ -1,5 +1,5 @@
-// The EVENTFD, EPOLL, TIMERFD and SIGNALFD records: round trips, older images without them, bad
-// records, the fdinfo parsing that fills them and how `imgfs show` prints them.
+// The EVENTFD, EPOLL, TIMERFD, SIGNALFD and PIPE_DATA records: round trips, older images without
+// them, bad records, the fdinfo parsing that fills them and how `imgfs show` prints them.
 
 import test from 'ava';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
@@ -8,13 +8,13 @@ import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/e
 
 const withoutStates = () => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, ...fd }) => fd);
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, ...fd }) => fd);
   return ext;
 };
 
 test('an image without the records (an older one) decodes with no fd state', (t) => {
   const decoded = decodeExtension(encodeExtension(withoutStates()));
-  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined));
+  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined));
   t.deepEqual(decodeExtension(encodeExtension(sampleExtension())).fds, sampleExtension().fds);
 });
 
@@ -47,6 +47,37 @@ test('byte layout and bad records', (t) => {
   const onPipe = sampleExtension();
   onPipe.fds[2] = { ...onPipe.fds[2], eventfd: { count: 1n, semaphore: false } };
   t.throws(() => encodeExtension(onPipe), { message: 'fd 4: eventfd state on pipe:[98765], not anon_inode:[eventfd]' });
+});
+
+test('PIPE_DATA: byte layout, and only on the read end of a pipe with both ends in the process, once', (t) => {
+  const ext = fullSampleExtension();
+  const buf = encodeExtension(ext);
+  const pipeData = recordOffsets(buf).find((r) => r.type === RecordType.PIPE_DATA)!.at;
+  t.deepEqual([buf.readUInt32LE(pipeData + 4), buf.readUInt32LE(pipeData + 8), buf.readUInt32LE(pipeData + 12)], [8 + 6, 11, 131072]);
+  t.deepEqual(buf.subarray(pipeData + 16, pipeData + 22), Buffer.from('x\0\xffend', 'latin1'));
+  t.deepEqual(decodeExtension(buf).fds.find((fd) => fd.fd === 11)?.pipeData, ext.fds.find((fd) => fd.fd === 11)?.pipeData);
+
+  const patched = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return copy;
+  };
+  t.is(t.throws(() => decodeExtension(patched(pipeData + 8, 12)))?.message,
+    `byte ${pipeData + 8}: PIPE_DATA record: fd 12 is not the read end of a pipe whose two ends are in the process`);
+  t.is(t.throws(() => decodeExtension(patched(pipeData + 8, 4)))?.message,
+    `byte ${pipeData + 8}: PIPE_DATA record: fd 4 is not the read end of a pipe whose two ends are in the process`, 'a pipe to another process');
+  t.is(t.throws(() => decodeExtension(patched(pipeData + 12, 4097)))?.message,
+    `byte ${pipeData + 12}: PIPE_DATA record: pipe capacity 4097 is not a multiple of 4096 in 4096..2147483648`);
+
+  const tooFull = fullSampleExtension();
+  tooFull.fds = tooFull.fds.map((fd) => (fd.fd === 11 ? { ...fd, pipeData: { capacity: 4096, bytes: Buffer.alloc(4097) } } : fd));
+  t.throws(() => encodeExtension(tooFull), { message: 'fd 11: pipe holds 4097 bytes, more than its capacity 4096' });
+  const twice = fullSampleExtension();
+  const i = twice.fds.findIndex((fd) => fd.fd === 11);
+  twice.fds.splice(i + 1, 0, { ...twice.fds[i], fd: 13 });
+  twice.fds.sort((a, b) => a.fd - b.fd);
+  const first = recordOffsets(encodeExtension(twice)).find((r) => r.type === RecordType.PIPE_DATA)!.at;
+  t.is(t.throws(() => decodeExtension(encodeExtension(twice)))?.message, `byte ${first + 8}: PIPE_DATA record: fd 11: a second PIPE_DATA record for "pipe:[55555]"`);
 });
 
 test('fdinfo of an eventfd, an epoll instance, a timerfd and a signalfd', (t) => {

@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -65,7 +65,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
     RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS, RecordType.SHARED_PAGES, RecordType.SHARED_PAGES,
     RecordType.POSIX_TIMERS, RecordType.EVENTFD, RecordType.EPOLL, RecordType.TIMERFD, RecordType.SIGNALFD, RecordType.VMA_FLAGS,
-    RecordType.STOPPED,
+    RecordType.STOPPED, RecordType.PIPE_DATA,
   ], 'in the order of docs/format.md');
 });
 
@@ -372,8 +372,8 @@ test.serial('a real target: the extension holds exactly what /proc says, and the
   t.is(gone.inode, ext.goneInode, 'identified by its inode although deleted');
   t.is(gone.size, 4096);
 
-  // Open file descriptors.
-  t.deepEqual(x.fds, facts.fds);
+  // Open file descriptors; the self-pipe's contents are checked below.
+  t.deepEqual(x.fds.map(({ pipeData, ...fd }) => fd), facts.fds);
 
   // The umask and limits /proc shows; no interval timer is armed, no POSIX timer exists.
   t.is(x.umask, facts.umask);
@@ -385,6 +385,8 @@ test.serial('a real target: the extension holds exactly what /proc says, and the
   const pipes = x.fds.filter((f) => f.kind === 'pipe' && f.fd >= 3 && f.fd < 10);
   t.is(pipes.length, 2, 'both ends of the pipe');
   t.is(pipes[0].target, pipes[1].target);
+  t.deepEqual(pipes[0].pipeData, { capacity: 65536, bytes: Buffer.alloc(0) }, 'the read end: a default pipe, empty (the main thread waits on it)');
+  t.is(pipes[1].pipeData, undefined, 'the write end: nothing');
 
   // The injected rt_sigaction calls left the stack as it was, and the target runs on: its
   // handler fires, the interrupted read() restarts (SA_RESTART) and completes.

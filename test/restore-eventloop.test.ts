@@ -1,7 +1,7 @@
-// Event-loop descriptors: a pipe with both ends in the process, eventfds, epoll instances (with
-// what they watch), timerfds and signalfds are recorded at the dump (the FD record, plus EVENTFD,
-// EPOLL, TIMERFD and SIGNALFD records) and made again by a restore at their numbers, so an event
-// loop (a C one, and Node's libuv) keeps running.
+// Event-loop descriptors: a pipe with both ends in the process (with its bytes), eventfds, epoll
+// instances (with what they watch), timerfds and signalfds are recorded at the dump (the FD
+// record, plus EVENTFD, EPOLL, TIMERFD, SIGNALFD and PIPE_DATA records) and made again by a restore
+// at their numbers, so an event loop (a C one, and Node's libuv) keeps running.
 
 import test from 'ava';
 import { promises as fsp } from 'node:fs';
@@ -39,10 +39,35 @@ test('a C event loop keeps running: self-pipe, eventfd count, epoll, timerfd tic
   t.notRegex(restorer.stderr(), /warning: fd 4[0-5]|epoll fd/);
 });
 
-test('a Node.js program keeps running after a restore: its setInterval counter keeps growing', async (t) => {
+test('a self-pipe\'s bytes come back: what was unread at the dump, in a pipe as large as it was', async (t) => {
+  const target = await startTarget(t, 'restore_pipebytes');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const readEnd = (await readImageExtension(image)).fds.find((fd) => fd.fd === 40);
+  t.deepEqual([readEnd?.pipeData?.capacity, readEnd?.pipeData?.bytes.length], [131072, 69990]);
+  t.regex(await showText(image), /\n +pipe holds 69990 bytes \(capacity 131072\)\n/);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  process.kill(pid, 'SIGUSR1');
+  // What the target wrote (byte i: i * 7 + i / 251) past the 10 bytes it read back.
+  let sum = 0n;
+  for (let i = 10; i < 70000; i++) sum += BigInt(i - 9) * BigInt((i * 7 + Math.floor(i / 251)) & 0xff);
+  t.is(await restorer.waitForLine((l) => l.startsWith('pipe ')), `pipe 69990 sum ${sum} capacity 131072`);
+  t.is(await restorer.exited, 0);
+  t.notRegex(restorer.stderr(), /warning: (fd 4[01]|pipe fd)/);
+});
+
+test('a Node.js program keeps running after a restore: its setInterval counter keeps growing, signals and child processes work', async (t) => {
   const dir = await makeTempDir(t);
   const counter = path.join(dir, 'counter');
-  const script = `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(counter)}, String(++n)), 100);`;
+  const events = path.join(dir, 'events');
+  // libuv keeps a byte in a self-pipe as its signal lock: without it the first signal or child
+  // process of the restored program waits forever.
+  const script = `const fs = require('fs'); let n = 0;
+    setInterval(() => fs.writeFileSync(${JSON.stringify(counter)}, String(++n)), 100);
+    process.on('SIGUSR2', () => require('child_process').execFile('/bin/true', (err) =>
+      fs.writeFileSync(${JSON.stringify(events)}, err ? 'child failed' : 'signal, child')));`;
   const proc = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
   t.teardown(() => killAndReap(proc));
   const count = async () => Number(await fsp.readFile(counter, 'utf8').catch(() => '0'));
@@ -54,7 +79,11 @@ test('a Node.js program keeps running after a restore: its setInterval counter k
 
   // Detached: the restored process is then told apart by the pid the restorer prints, not by its executable.
   const restorer = startRestorer(t, [image, '--detach']);
-  await restorer.restoredPid();
+  const pid = await restorer.restoredPid();
   await waitUntil('the restored node program counting on', async () => (await count()) >= atDump + 5);
+  process.kill(pid, 'SIGUSR2');
+  await waitUntil('the signal handled and its child process run', async () => (await fsp.readFile(events, 'utf8').catch(() => '')) === 'signal, child');
+  const afterSignal = await count();
+  await waitUntil('the counter still growing', async () => (await count()) >= afterSignal + 3);
   t.pass();
 });

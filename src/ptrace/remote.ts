@@ -239,9 +239,9 @@ export class RemoteTask {
     return Number(this.call(`fcntl(${fd}, ${command}, 0x${arg.toString(16)})`, SYS.fcntl, [fd, command, arg]));
   }
 
-  /** Writes data whole (the callers' writes are 8 bytes, which one write takes whole). */
-  write(fd: number, data: Buffer): void {
-    this.call(`write(${fd}, ${data.length} bytes)`, SYS.write, [fd, this.stage(data), data.length]);
+  /** write(2) of data (at most the scratch area); returns the bytes written. */
+  write(fd: number, data: Buffer): number {
+    return Number(this.call(`write(${fd}, ${data.length} bytes)`, SYS.write, [fd, this.stage(data), data.length]));
   }
 
   /** ioctl whose argument is a pointer to data. */

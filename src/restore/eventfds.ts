@@ -5,47 +5,39 @@
 // Epoll registrations come last, once every descriptor they name exists.
 
 import { constants as fsConstants } from 'node:fs';
-import type { ExtensionFd, TimerFdState } from '../extension-model.js';
+import { constants } from 'node:os';
+import type { ExtensionFd, PipeData, PipeEnds, TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
-import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
+import { O_CLOEXEC } from '../ptrace/remote.js';
 
-const { O_NONBLOCK, O_WRONLY } = fsConstants;
+const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
 const F_SETFL = 4;
 const F_DUPFD = 0;
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
+/** What one injected write of a pipe's bytes takes (the stub's scratch area is 12 KiB). */
+const PIPE_WRITE_CHUNK = 8192;
 const EFD_SEMAPHORE = 1;
 const EPOLL_CTL_ADD = 1;
 /** _IOW('T', 0, __u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
 const TFD_IOC_SET_TICKS = 0x4008_5400;
 const U32_MAX = 0xffff_ffff;
 
-/** The recorded descriptors of one pipe whose two ends are both in the process. */
-export interface PipeEnds {
-  read: ExtensionFd[];
-  write: ExtensionFd[];
-}
-
-/** The pipes whose read end and write end are both open in the process, by link target. */
-export function pipesWithBothEnds(fds: readonly ExtensionFd[]): Map<string, PipeEnds> {
-  const pipes = new Map<string, PipeEnds>();
-  for (const fd of fds) {
-    if (fd.kind !== 'pipe' || !fd.target.startsWith('pipe:[') || fd.fd <= 2) continue;
-    const ends = pipes.get(fd.target) ?? { read: [], write: [] };
-    ((fd.flags & O_ACCMODE) === O_WRONLY ? ends.write : ends.read).push(fd);
-    pipes.set(fd.target, ends);
-  }
-  for (const [target, ends] of pipes) if (ends.read.length === 0 || ends.write.length === 0) pipes.delete(target);
-  return pipes;
-}
-
 /** Whether a recorded descriptor is one this module makes again. */
 export const isEventObject = (fd: ExtensionFd): boolean =>
   fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined;
 
-/** Creates a pipe and puts its ends at every recorded number. The bytes it held are not carried. */
-export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds): void {
+/**
+ * Creates a pipe with the capacity and bytes it had (a self-pipe's unread bytes are what wakes its
+ * event loop: libuv's signal lock, for one, is a byte that must be there) and puts its ends at
+ * every recorded number.
+ */
+export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds, warn: (line: string) => void): void {
   let [readEnd, writeEnd] = remote.pipe2(O_CLOEXEC);
+  const data = read.find((fd) => fd.pipeData)?.pipeData;
+  if (data) refillPipe(remote, writeEnd, data, `pipe fd ${read[0].fd}`, warn);
   // Putting the read end at its numbers must not close the write end sitting at one of them.
   if (read.some((fd) => fd.fd === writeEnd)) {
     const above = Math.max(...read.map((fd) => fd.fd), ...write.map((fd) => fd.fd)) + 1;
@@ -55,6 +47,30 @@ export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds): void
   }
   placeEverywhere(remote, readEnd, read);
   placeEverywhere(remote, writeEnd, write);
+}
+
+/**
+ * Gives a new pipe the recorded capacity and writes the recorded bytes into it, never waiting: a
+ * pipe that cannot be made as large (a capacity above pipe-max-size without CAP_SYS_RESOURCE) gets
+ * what fits, with a warning.
+ */
+function refillPipe(remote: RemoteTask, writeEnd: number, data: PipeData, what: string, warn: (line: string) => void): void {
+  if (remote.fcntl(writeEnd, F_GETPIPE_SZ, 0) !== data.capacity) {
+    try {
+      remote.fcntl(writeEnd, F_SETPIPE_SZ, data.capacity);
+    } catch (err) {
+      warn(`${what}: its capacity of ${data.capacity} bytes is not restored: ${(err as Error).message}`);
+    }
+  }
+  remote.fcntl(writeEnd, F_SETFL, O_NONBLOCK);
+  let written = 0;
+  try {
+    while (written < data.bytes.length) written += remote.write(writeEnd, data.bytes.subarray(written, written + PIPE_WRITE_CHUNK));
+  } catch (err) {
+    if (!(err instanceof NativeError && err.errno === constants.errno.EAGAIN)) throw err;
+    warn(`${what}: ${data.bytes.length - written} of the ${data.bytes.length} bytes it held do not fit the new pipe: lost`);
+  }
+  remote.fcntl(writeEnd, F_SETFL, 0);
 }
 
 /** Creates an eventfd, epoll instance, timerfd or signalfd as recorded and puts it at its number. */

@@ -5,13 +5,13 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
-import type { ExtensionFd, ExtensionSigaction, ImageExtension } from '../extension-model.js';
+import { pipesWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
-import { isEventObject, pipesWithBothEnds, registerEpollTargets, restoreEventObject, restorePipe } from './eventfds.js';
+import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
 
 /** The mm record's image offset. */
@@ -148,7 +148,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
     try {
       const pipe = pipes.get(fd.target);
       if (pipe) {
-        restorePipe(remote, pipe);
+        restorePipe(remote, pipe, warn);
         for (const end of [...pipe.read, ...pipe.write]) restored.add(end.fd);
         continue;
       }

@@ -101,6 +101,9 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
     timerfd: { clock: 1, ticks: 3n, settimeFlags: 1, interval: { sec: 0, nsec: 200_000_000 }, value: { sec: 5, nsec: 999_999_999 } },
   },
   { fd: 10, kind: 'other', flags: 0o2, offset: 0, target: 'anon_inode:[signalfd]', signalfd: { mask: (1n << 9n) | (1n << 63n) } },
+  // A self-pipe holding libuv's signal-lock byte and some more, in a pipe made larger than the default.
+  { fd: 11, kind: 'pipe', flags: 0o2000000, offset: 0, target: 'pipe:[55555]', pipeData: { capacity: 131072, bytes: Buffer.from('x\0\xffend', 'latin1') } },
+  { fd: 12, kind: 'pipe', flags: 0o2004001, offset: 0, target: 'pipe:[55555]' },
 ];
 
 /** The sample with every optional record too: each thread's and the process's. */
