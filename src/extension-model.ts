@@ -206,6 +206,14 @@ export interface ExtensionFd {
   signalfd?: SignalFdState;
   /** On the read end of a pipe whose two ends are both in the process: what the pipe held. */
   pipeData?: PipeData;
+  /** On a Unix socket whose peer is open in the process too: the pair's type and the peer. */
+  unixPeer?: UnixPeer;
+}
+
+/** A Unix socket's type (SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5) and its peer's inode. */
+export interface UnixPeer {
+  type: number;
+  peer: number;
 }
 
 /** A pipe's capacity (F_GETPIPE_SZ) and the bytes in it, unread at the dump. */
@@ -236,6 +244,34 @@ export function pipesWithBothEnds(fds: readonly ExtensionFd[]): Map<string, Pipe
   }
   for (const [target, ends] of pipes) if (ends.read.length === 0 || ends.write.length === 0) pipes.delete(target);
   return pipes;
+}
+
+/** A socket pair both of whose ends are open in the process: each end's descriptors. */
+export interface SocketPairEnds {
+  type: number;
+  ends: [ExtensionFd[], ExtensionFd[]];
+}
+
+/**
+ * The socket pairs whose two ends are both open in the process (numbers above 2), by the link
+ * target of either end (both map to one pair).
+ */
+export function socketPairsWithBothEnds(fds: readonly ExtensionFd[]): Map<string, SocketPairEnds> {
+  const byTarget = new Map<string, ExtensionFd[]>();
+  for (const fd of fds) {
+    if (!fd.unixPeer || fd.fd <= 2) continue;
+    byTarget.set(fd.target, [...(byTarget.get(fd.target) ?? []), fd]);
+  }
+  const pairs = new Map<string, SocketPairEnds>();
+  for (const [target, end] of byTarget) {
+    const peerTarget = `socket:[${end[0].unixPeer!.peer}]`;
+    const peer = byTarget.get(peerTarget);
+    if (pairs.has(target) || peer === undefined || peerTarget === target) continue;
+    const pair: SocketPairEnds = { type: end[0].unixPeer!.type, ends: [end, peer] };
+    pairs.set(target, pair);
+    pairs.set(peerTarget, pair);
+  }
+  return pairs;
 }
 
 /** An eventfd's counter and mode (fdinfo `eventfd-count:`, `eventfd-semaphore:`). */

@@ -7,7 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, VmaFlags,
+  TimeSpec, UnixPeer, VmaFlags,
 } from './extension-model.js';
 import { pipesWithBothEnds } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -58,6 +58,7 @@ export const RecordType = {
   VMA_FLAGS: 22,
   STOPPED: 23,
   PIPE_DATA: 24,
+  UNIX_PEER: 25,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -137,6 +138,10 @@ export const SIGNALFD_SIZE = 16;
 export const PIPE_DATA_FIXED_SIZE = 8;
 /** The largest capacity F_SETPIPE_SZ takes (an int). */
 const PIPE_CAPACITY_MAX = 2 ** 31;
+/** A UNIX_PEER record: fd, socket type, peer inode. */
+export const UNIX_PEER_SIZE = 16;
+/** The socket types a socket pair can have: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET. */
+export const SOCKET_PAIR_TYPES: ReadonlyMap<number, string> = new Map([[1, 'stream'], [2, 'dgram'], [5, 'seqpacket']]);
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -235,12 +240,14 @@ export interface FdShape {
   signalfd: boolean;
   /** Bytes in its PIPE_DATA record; null: none. */
   pipeBytes: number | null;
+  unixPeer: boolean;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
+    unixPeer: fd.unixPeer !== undefined,
   };
 }
 
@@ -250,7 +257,8 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.epollTargets === null ? 0 : recordSize(EPOLL_FIXED_SIZE + fd.epollTargets * EPOLL_TARGET_SIZE)) +
   (fd.timerfd ? recordSize(TIMERFD_SIZE) : 0) +
   (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0) +
-  (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes));
+  (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes)) +
+  (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0);
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
   return {
@@ -505,6 +513,14 @@ function writePipeData(w: RecordWriter, f: ExtensionFd, data: PipeData): void {
   data.bytes.copy(w.buf, at + PIPE_DATA_FIXED_SIZE);
 }
 
+function writeUnixPeer(w: RecordWriter, f: ExtensionFd, peer: UnixPeer): void {
+  if (!SOCKET_PAIR_TYPES.has(peer.type)) throw new FormatError(`fd ${f.fd}: socket type ${peer.type} is not one of a socket pair`);
+  const at = w.record(RecordType.UNIX_PEER, UNIX_PEER_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(peer.type, at + 4);
+  w.buf.writeBigUInt64LE(u64(peer.peer, `fd ${f.fd} peer inode`), at + 8);
+}
+
 /** What is wrong with a pipe's capacity and byte count, or null. */
 function pipeDataProblem(capacity: number, bytes: number): string | null {
   if (!Number.isInteger(capacity) || capacity < PAGE_SIZE || capacity > PIPE_CAPACITY_MAX || capacity % PAGE_SIZE !== 0) {
@@ -717,6 +733,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.vmaFlags) writeVmaFlags(w, ext.vmaFlags);
   if (ext.stopped) w.record(RecordType.STOPPED, 0);
   for (const fd of ext.fds) if (fd.pipeData) writePipeData(w, fd, fd.pipeData);
+  for (const fd of ext.fds) if (fd.unixPeer) writeUnixPeer(w, fd, fd.unixPeer);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1065,8 +1082,9 @@ function attachParts<T extends object>(owners: T[], parts: readonly RecordPart<T
 }
 
 /**
- * Checks that each fd a state record describes is that kind of anon inode, and that pipe data lies
- * on a read end of a pipe whose write end is in the process too, once per pipe.
+ * Checks that each fd a state record describes is that kind of anon inode, that pipe data lies on
+ * a read end of a pipe whose write end is in the process too, once per pipe, and that a socket's
+ * peer is another socket open in the process.
  */
 function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
   const pipes = pipesWithBothEnds(fds);
@@ -1076,6 +1094,12 @@ function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd
       const readEnds = pipes.get(fd.target)?.read ?? [];
       if (!readEnds.includes(fd)) record.fail(0, `fd ${key} is not the read end of a pipe whose two ends are in the process`);
       if (readEnds.some((end) => end !== fd && end.pipeData)) record.fail(0, `fd ${key}: a second PIPE_DATA record for ${JSON.stringify(fd.target)}`);
+      continue;
+    }
+    if (values.unixPeer) {
+      const peer = `socket:[${values.unixPeer.peer}]`;
+      if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
+      if (peer === fd.target || !fds.some((f) => f.kind === 'socket' && f.target === peer)) record.fail(8, `fd ${key}: its peer ${peer} is no other socket open in the process`);
       continue;
     }
     const target = FD_STATE_TARGETS[Object.keys(values)[0] as FdStateKey];
@@ -1130,6 +1154,13 @@ function readPipeData(r: RecordView): FdPart {
   if (problem !== null) r.fail(4, problem);
   // A copy: the payload is a view into the image reader's chunk, which is read over later.
   return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
+}
+
+function readUnixPeer(r: RecordView): FdPart {
+  r.expectLength(UNIX_PEER_SIZE);
+  const type = r.payload.readUInt32LE(4);
+  if (!SOCKET_PAIR_TYPES.has(type)) r.fail(4, `socket type ${type} is not one of a socket pair`);
+  return { key: readFdNumber(r), record: r, values: { unixPeer: { type, peer: r.number(8, 'peer inode') } } };
 }
 
 function readSignalFd(r: RecordView): FdPart {
@@ -1329,6 +1360,7 @@ export class ExtensionDecoder {
       case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
       case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
+      case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       // Any other type is a later version's record: skipped.

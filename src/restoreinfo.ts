@@ -27,6 +27,7 @@ import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
+import { unixSockets, type UnixSocket } from './ptrace/unixsockets.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
 
@@ -466,7 +467,8 @@ function statMappedFile(pid: number, vma: Vma): BigIntStats {
 
 /**
  * Every open descriptor, ascending; one closed while we look (a shared table) is left out. A pipe
- * with both ends in the process gets its capacity and bytes on its first read end.
+ * with both ends in the process gets its capacity and bytes on its first read end; a Unix socket
+ * whose peer is open in the process too, the pair's type and that peer.
  */
 export function readFds(pid: number): ExtensionFd[] {
   const numbers = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
@@ -494,7 +496,24 @@ export function readFds(pid: number): ExtensionFd[] {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
+  markSocketPairs(fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
   return fds;
+}
+
+/** Gives each socket whose peer is among these sockets that peer (sock_diag, asked once, only if there are sockets). */
+function markSocketPairs(sockets: readonly ExtensionFd[]): void {
+  if (sockets.length < 2) return;
+  let known: Map<number, UnixSocket>;
+  try {
+    known = unixSockets();
+  } catch {
+    return; // no sock_diag (a kernel without it): the sockets stay unpaired, as any other
+  }
+  const targets = new Set(sockets.map((fd) => fd.target));
+  for (const fd of sockets) {
+    const socket = known.get(Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]));
+    if (socket && socket.peer !== 0 && targets.has(`socket:[${socket.peer}]`)) fd.unixPeer = { type: socket.type, peer: socket.peer };
+  }
 }
 
 function fdinfoField(info: string, name: string, pid: number, fd: number): string {

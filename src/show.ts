@@ -2,7 +2,7 @@
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
 import { vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
-import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, VMA_FLAGS } from './extension.js';
+import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
 } from './format.js';
@@ -287,7 +287,7 @@ function clockText(clock: number): string {
   return `CPU time of ${whose} (clock ${clock})`;
 }
 
-/** What an eventfd, epoll instance, timerfd, signalfd or self-pipe held, indented under its fd line. */
+/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe or socket pair held, indented under its fd line. */
 function fdStateLines(fd: ExtensionFd): string[] {
   const lines: string[] = [];
   if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
@@ -299,6 +299,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
   }
   if (fd.signalfd) lines.push(`signalfd mask ${hex(fd.signalfd.mask)}`);
   if (fd.pipeData) lines.push(`pipe holds ${fd.pipeData.bytes.length} bytes (capacity ${fd.pipeData.capacity})`);
+  if (fd.unixPeer) lines.push(`socket pair (${SOCKET_PAIR_TYPES.get(fd.unixPeer.type)}) with socket:[${fd.unixPeer.peer}]`);
   return lines.map((line) => `         ${line}`);
 }
 

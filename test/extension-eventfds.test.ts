@@ -1,20 +1,22 @@
-// The EVENTFD, EPOLL, TIMERFD, SIGNALFD and PIPE_DATA records: round trips, older images without
-// them, bad records, the fdinfo parsing that fills them and how `imgfs show` prints them.
+// The EVENTFD, EPOLL, TIMERFD, SIGNALFD, PIPE_DATA and UNIX_PEER records: round trips, older images
+// without them, bad records, the fdinfo and sock_diag parsing that fill them and how `imgfs show`
+// prints them.
 
 import test from 'ava';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
+import { parseUnixDiag, type UnixSocket } from '../src/ptrace/unixsockets.js';
 import { anonInodeState } from '../src/restoreinfo.js';
 import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
 
 const withoutStates = () => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, ...fd }) => fd);
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, ...fd }) => fd);
   return ext;
 };
 
 test('an image without the records (an older one) decodes with no fd state', (t) => {
   const decoded = decodeExtension(encodeExtension(withoutStates()));
-  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined));
+  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined && fd.unixPeer === undefined));
   t.deepEqual(decodeExtension(encodeExtension(sampleExtension())).fds, sampleExtension().fds);
 });
 
@@ -74,10 +76,76 @@ test('PIPE_DATA: byte layout, and only on the read end of a pipe with both ends 
   t.throws(() => encodeExtension(tooFull), { message: 'fd 11: pipe holds 4097 bytes, more than its capacity 4096' });
   const twice = fullSampleExtension();
   const i = twice.fds.findIndex((fd) => fd.fd === 11);
-  twice.fds.splice(i + 1, 0, { ...twice.fds[i], fd: 13 });
+  twice.fds.splice(i + 1, 0, { ...twice.fds[i], fd: 15 });
   twice.fds.sort((a, b) => a.fd - b.fd);
   const first = recordOffsets(encodeExtension(twice)).find((r) => r.type === RecordType.PIPE_DATA)!.at;
   t.is(t.throws(() => decodeExtension(encodeExtension(twice)))?.message, `byte ${first + 8}: PIPE_DATA record: fd 11: a second PIPE_DATA record for "pipe:[55555]"`);
+});
+
+test('UNIX_PEER: byte layout, and only on a socket whose peer is another socket of the process', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const unixPeer = recordOffsets(buf).find((r) => r.type === RecordType.UNIX_PEER)!.at;
+  t.deepEqual([buf.readUInt32LE(unixPeer + 4), buf.readUInt32LE(unixPeer + 8), buf.readUInt32LE(unixPeer + 12)], [16, 13, 1]);
+  t.is(buf.readBigUInt64LE(unixPeer + 16), 77002n);
+  const patched = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return copy;
+  };
+  t.is(t.throws(() => decodeExtension(patched(unixPeer + 8, 12)))?.message, `byte ${unixPeer + 8}: UNIX_PEER record: fd 12 is "pipe:[55555]", not a socket`);
+  t.is(t.throws(() => decodeExtension(patched(unixPeer + 12, 3)))?.message, `byte ${unixPeer + 12}: UNIX_PEER record: socket type 3 is not one of a socket pair`);
+  t.is(t.throws(() => decodeExtension(patched(unixPeer + 16, 77001)))?.message,
+    `byte ${unixPeer + 16}: UNIX_PEER record: fd 13: its peer socket:[77001] is no other socket open in the process`);
+  t.notThrows(() => decodeExtension(patched(unixPeer + 16, 4242)), 'fd 7 is a socket too: its inode is a valid peer');
+});
+
+test('sock_diag replies: each Unix socket with its type and peer, to the end of the dump; errors and malformed messages throw', (t) => {
+  const message = (type: number, body: Buffer) => {
+    const head = Buffer.alloc(16);
+    head.writeUInt32LE(16 + body.length, 0);
+    head.writeUInt16LE(type, 4);
+    return Buffer.concat([head, body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+  };
+  const socket = (ino: number, type: number, peer: number | null) => {
+    const msg = Buffer.alloc(16);
+    msg.writeUInt8(1, 0);
+    msg.writeUInt8(type, 1);
+    msg.writeUInt32LE(ino, 4);
+    const attrs: Buffer[] = [];
+    const name = Buffer.from([9, 0, 0, 0, 0x2f, 0x74, 0x6d, 0x70, 0x00, 0, 0, 0]); // UNIX_DIAG_NAME "/tmp": 9 bytes, padded
+    attrs.push(name);
+    if (peer !== null) {
+      const attr = Buffer.alloc(8);
+      attr.writeUInt16LE(8, 0);
+      attr.writeUInt16LE(2, 2);
+      attr.writeUInt32LE(peer, 4);
+      attrs.push(attr);
+    }
+    return message(20, Buffer.concat([msg, ...attrs]));
+  };
+  const sockets = new Map<number, UnixSocket>();
+  t.false(parseUnixDiag(Buffer.concat([socket(10, 1, 11), socket(11, 1, 10)]), sockets));
+  t.true(parseUnixDiag(Buffer.concat([socket(12, 2, null), message(3, Buffer.alloc(4))]), sockets));
+  t.deepEqual([...sockets], [[10, { type: 1, peer: 11 }], [11, { type: 1, peer: 10 }], [12, { type: 2, peer: 0 }]]);
+
+  const error = Buffer.alloc(4);
+  error.writeInt32LE(-22, 0);
+  t.throws(() => parseUnixDiag(message(2, error), new Map()), { message: /sock_diag: .*Invalid argument/ });
+  const cut = socket(13, 1, 14);
+  t.throws(() => parseUnixDiag(cut.subarray(0, cut.length - 4), new Map()), { message: /sock_diag: message of \d+ bytes/ });
+  const badAttr = socket(13, 1, 14);
+  badAttr.writeUInt16LE(200, 32);
+  t.throws(() => parseUnixDiag(badAttr, new Map()), { message: /sock_diag: attribute of 200 bytes/ });
+  // Any bytes: a result or an Error, never anything else.
+  for (let seed = 1; seed < 2000; seed++) {
+    const noise = Buffer.from(Array.from({ length: 8 + (seed % 90) }, (_, i) => (seed * 31 + i * 17 + (i * i) % 7) & 0xff));
+    noise.writeUInt32LE(Math.min(noise.length, 16 + (seed % 64)), 0);
+    try {
+      parseUnixDiag(noise, new Map());
+    } catch (err) {
+      if (!(err instanceof Error)) return t.fail(`seed ${seed}: threw ${String(err)}`) as never;
+    }
+  }
 });
 
 test('fdinfo of an eventfd, an epoll instance, a timerfd and a signalfd', (t) => {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
-import { waitUntil } from './helpers/wait.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 test('a C event loop keeps running: self-pipe, eventfd count, epoll, timerfd ticks, signalfd', async (t) => {
   const target = await startTarget(t, 'restore_eventloop');
@@ -56,6 +56,26 @@ test('a self-pipe\'s bytes come back: what was unread at the dump, in a pipe as 
   t.is(await restorer.waitForLine((l) => l.startsWith('pipe ')), `pipe 69990 sum ${sum} capacity 131072`);
   t.is(await restorer.exited, 0);
   t.notRegex(restorer.stderr(), /warning: (fd 4[01]|pipe fd)/);
+});
+
+test('a self-pipe made with socketpair (asyncio\'s) comes back as a socket pair, so its loop still wakes', async (t) => {
+  const target = await startTarget(t, 'restore_socketpair');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const fds = (await readImageExtension(image)).fds;
+  const [a, b] = [40, 41].map((n) => fds.find((fd) => fd.fd === n)!);
+  t.deepEqual(a.unixPeer, { type: 1, peer: Number(/\d+/.exec(b.target)![0]) });
+  t.deepEqual(b.unixPeer, { type: 1, peer: Number(/\d+/.exec(a.target)![0]) });
+  t.regex(await showText(image), /\n +socket pair \(stream\) with socket:\[\d+\]\n/);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  await sleep(200);
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('woke ') || l === 'closed'), 'woke 1 s');
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('woke ') || l === 'closed', { from: restorer.lines().length }), 'woke 1 s');
+  t.notRegex(restorer.stderr(), /warning: fd 4[01]/);
 });
 
 test('a Node.js program keeps running after a restore: its setInterval counter keeps growing, signals and child processes work', async (t) => {

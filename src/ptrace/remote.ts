@@ -40,7 +40,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
-  madvise: 28, mlock2: 325,
+  madvise: 28, mlock2: 325, socketpair: 53,
 } as const;
 
 const AT_FDCWD = -100;
@@ -253,6 +253,14 @@ export class RemoteTask {
   pipe2(flags: number): [number, number] {
     const at = this.stage(Buffer.alloc(8));
     this.call(`pipe2(0${flags.toString(8)})`, SYS.pipe2, [at, flags]);
+    const ends = this.readScratch(8);
+    return [ends.readInt32LE(0), ends.readInt32LE(4)];
+  }
+
+  /** socketpair(domain, type, 0): returns its two ends. */
+  socketpair(domain: number, type: number): [number, number] {
+    const at = this.stage(Buffer.alloc(8));
+    this.call(`socketpair(${domain}, 0x${type.toString(16)})`, SYS.socketpair, [domain, type, 0, at]);
     const ends = this.readScratch(8);
     return [ends.readInt32LE(0), ends.readInt32LE(4)];
   }

@@ -1,12 +1,12 @@
-// The descriptors of an event loop, made again in the restored task: pipes with both ends in the
-// process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each is created by an
+// The descriptors of an event loop, made again in the restored task: pipes and socket pairs with
+// both ends in the process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each is created by an
 // injected call at whatever number the kernel picks, then put at every recorded number with its
 // own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by those numbers.
 // Epoll registrations come last, once every descriptor they name exists.
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import type { ExtensionFd, PipeData, PipeEnds, TimerFdState } from '../extension-model.js';
+import type { ExtensionFd, PipeData, PipeEnds, SocketPairEnds, TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -15,6 +15,7 @@ const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
 const F_SETFL = 4;
 const F_DUPFD = 0;
+const AF_UNIX = 1;
 const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
 /** What one injected write of a pipe's bytes takes (the stub's scratch area is 12 KiB). */
@@ -35,18 +36,29 @@ export const isEventObject = (fd: ExtensionFd): boolean =>
  * every recorded number.
  */
 export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds, warn: (line: string) => void): void {
-  let [readEnd, writeEnd] = remote.pipe2(O_CLOEXEC);
+  const [readEnd, writeEnd] = remote.pipe2(O_CLOEXEC);
   const data = read.find((fd) => fd.pipeData)?.pipeData;
   if (data) refillPipe(remote, writeEnd, data, `pipe fd ${read[0].fd}`, warn);
-  // Putting the read end at its numbers must not close the write end sitting at one of them.
-  if (read.some((fd) => fd.fd === writeEnd)) {
-    const above = Math.max(...read.map((fd) => fd.fd), ...write.map((fd) => fd.fd)) + 1;
-    const moved = remote.fcntl(writeEnd, F_DUPFD, above);
-    remote.close(writeEnd);
-    writeEnd = moved;
+  placeBothEnds(remote, [readEnd, writeEnd], [read, write]);
+}
+
+/** Creates a socket pair (a self-pipe made with socketpair(2)) and puts its ends at their numbers. */
+export function restoreSocketPair(remote: RemoteTask, { type, ends }: SocketPairEnds): void {
+  placeBothEnds(remote, remote.socketpair(AF_UNIX, type | O_CLOEXEC), ends);
+}
+
+/** Puts two new descriptors at their recorded numbers: created[i] at every number of numbers[i]. */
+function placeBothEnds(remote: RemoteTask, created: [number, number], numbers: [readonly ExtensionFd[], readonly ExtensionFd[]]): void {
+  let [first, second] = created;
+  // Putting the first at its numbers must not close the second sitting at one of them.
+  if (numbers[0].some((fd) => fd.fd === second)) {
+    const above = Math.max(...numbers[0].map((fd) => fd.fd), ...numbers[1].map((fd) => fd.fd)) + 1;
+    const moved = remote.fcntl(second, F_DUPFD, above);
+    remote.close(second);
+    second = moved;
   }
-  placeEverywhere(remote, readEnd, read);
-  placeEverywhere(remote, writeEnd, write);
+  placeEverywhere(remote, first, numbers[0]);
+  placeEverywhere(remote, second, numbers[1]);
 }
 
 /**

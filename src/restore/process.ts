@@ -5,13 +5,13 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
-import { pipesWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension } from '../extension-model.js';
+import { pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
-import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe } from './eventfds.js';
+import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
 
 /** The mm record's image offset. */
@@ -126,14 +126,15 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
 /**
  * The open files: 0, 1 and 2 stay the restorer's (the stub inherited them). Every other
  * descriptor is closed, then each recorded one made again at its number: regular files (and
- * directories) reopened by path, at their offset, with their flags; pipes with both ends in the
- * process, eventfds, epoll instances, timerfds and signalfds created anew (./eventfds.ts), the
- * epoll registrations last; what cannot be made again (sockets, terminals, a pipe to another
- * process, a file gone) becomes /dev/null, with one warning line each.
+ * directories) reopened by path, at their offset, with their flags; pipes and socket pairs with
+ * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
+ * (./eventfds.ts), the epoll registrations last; what cannot be made again (other sockets,
+ * terminals, a pipe to another process, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
   const pipes = pipesWithBothEnds(fds);
+  const socketPairs = socketPairsWithBothEnds(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
   for (const fd of fds) {
@@ -150,6 +151,12 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
       if (pipe) {
         restorePipe(remote, pipe, warn);
         for (const end of [...pipe.read, ...pipe.write]) restored.add(end.fd);
+        continue;
+      }
+      const pair = socketPairs.get(fd.target);
+      if (pair) {
+        restoreSocketPair(remote, pair);
+        for (const end of pair.ends.flat()) restored.add(end.fd);
         continue;
       }
       if (isEventObject(fd)) {

@@ -104,6 +104,9 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   // A self-pipe holding libuv's signal-lock byte and some more, in a pipe made larger than the default.
   { fd: 11, kind: 'pipe', flags: 0o2000000, offset: 0, target: 'pipe:[55555]', pipeData: { capacity: 131072, bytes: Buffer.from('x\0\xffend', 'latin1') } },
   { fd: 12, kind: 'pipe', flags: 0o2004001, offset: 0, target: 'pipe:[55555]' },
+  // asyncio's self-pipe: a stream socket pair.
+  { fd: 13, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[77001]', unixPeer: { type: 1, peer: 77002 } },
+  { fd: 14, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[77002]', unixPeer: { type: 1, peer: 77001 } },
 ];
 
 /** The sample with every optional record too: each thread's and the process's. */

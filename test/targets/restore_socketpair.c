@@ -1,0 +1,42 @@
+// A self-pipe made with socketpair(2), as Python's asyncio makes one: fds 40 and 41, a stream pair,
+// both non-blocking; the SIGUSR1 handler writes a byte into 41, and the loop poll()s 40.
+// Prints: ready
+// then, for each wake-up: woke <bytes read> <first byte>; "closed" if 40 reads the end of the
+// stream (what /dev/null in its place would give).
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static void on_usr1(int signal) {
+  (void)signal;
+  char byte = 's';
+  if (write(41, &byte, 1) != 1) _exit(3);
+}
+
+static void place(int fd, int at) {
+  if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
+  close(fd);
+  fcntl(at, F_SETFL, O_NONBLOCK);
+}
+
+int main(void) {
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, ends)) { perror("socketpair"); return 1; }
+  place(ends[0], 40);
+  place(ends[1], 41);
+  struct sigaction action = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+  sigaction(SIGUSR1, &action, NULL);
+  printf("ready\n");
+  fflush(stdout);
+  for (;;) {
+    struct pollfd wait = {.fd = 40, .events = POLLIN};
+    if (poll(&wait, 1, -1) < 1) continue;
+    char bytes[16];
+    ssize_t got = read(40, bytes, sizeof bytes);
+    if (got == 0) { printf("closed\n"); fflush(stdout); return 2; }
+    if (got > 0) { printf("woke %zd %c\n", got, bytes[0]); fflush(stdout); }
+  }
+}
