@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { encodeXsaveLayout, SIGINFO_SIZE, type XsaveComponent } from './elfnotes.js';
 import type { CoreShape } from './coregen.js';
@@ -17,6 +17,7 @@ import { freezeThreadGroup } from './ptrace/freeze.js';
 import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { getRegset, NT_PRFPREG, NT_X86_XSTATE } from './ptrace/regs.js';
+import { statCached } from './ptrace/statx.js';
 
 const PTRACE_GETSIGINFO = 0x4202;
 const { SIGTRAP } = osConstants.signals;
@@ -149,8 +150,8 @@ function hasFile(vma: Vma): boolean {
 
 function mappedFile(path: string, vma: Vma): MappedFile {
   try {
-    const st = statSync(path);
-    return { links: st.nlink, executable: (st.mode & 0o111) !== 0, size: st.isFile() ? st.size : null };
+    const st = statCached(path);
+    return { links: st.nlink, executable: (st.mode & 0o111) !== 0, size: st.isFile() ? Number(st.size) : null };
   } catch {
     // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: judge by the name instead.
     return { links: vma.name.endsWith(' (deleted)') ? 0 : 1, executable: false, size: null };

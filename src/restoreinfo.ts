@@ -6,7 +6,7 @@
 // madvise flags. The rest (registers, FPU state, masks, auxv) the snapshot has already read.
 // previewExtensionSize tells the extension's size without freezing.
 
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
@@ -27,6 +27,7 @@ import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
+import { statCached, type FileStat } from './ptrace/statx.js';
 import { unixSockets, type UnixSocket } from './ptrace/unixsockets.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
@@ -176,6 +177,18 @@ function readVmaFlags(pid: number, vmas: readonly Vma[]): VmaFlags[] {
   });
 }
 
+/** The status of each thread of pid; a thread that ends while we look is left out. */
+function liveThreadStatuses(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      return [readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      return [];
+    }
+  });
+}
+
 /** The size the extension of pid would have if it were frozen now, with these VMAs. */
 export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number {
   const xstateSize = xstateFormat().size;
@@ -186,9 +199,9 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
     // A pending bit is one queued signal, but for a real-time signal queued more than once.
-    threads: readdirSync(`/proc/${pid}/task`).map((tid) => ({
+    threads: liveThreadStatuses(pid).map((threadStatus) => ({
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
-      pendingSignals: pending(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')),
+      pendingSignals: pending(threadStatus),
     })),
     sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
     umask: readUmask(status) !== undefined,
@@ -451,14 +464,14 @@ function mappedFiles(pid: number, vmas: readonly Vma[]): ExtensionMappedFile[] {
   });
 }
 
-function statMappedFile(pid: number, vma: Vma): BigIntStats {
+function statMappedFile(pid: number, vma: Vma): FileStat {
   const range = `${vma.start.toString(16)}-${vma.end.toString(16)}`;
   try {
-    return statSync(`/proc/${pid}/map_files/${range}`, { bigint: true });
+    return statCached(`/proc/${pid}/map_files/${range}`);
   } catch (mapFilesError) {
     // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: the path is the next best thing.
     try {
-      return statSync(vma.name, { bigint: true });
+      return statCached(vma.name);
     } catch {
       throw new ImgfsError(Errno.EIO, `pid ${pid}: cannot stat the file mapped at ${range} (${vma.name}): ${(mapFilesError as Error).message}`);
     }
@@ -479,7 +492,8 @@ export function readFds(pid: number): ExtensionFd[] {
       const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1');
       fds.push({
         fd,
-        kind: fdKind(statSync(`/proc/${pid}/fd/${fd}`, { bigint: true })),
+        // Without asking the file's file system: an fd on this mount would be a request to ourselves.
+        kind: fdKind(statCached(`/proc/${pid}/fd/${fd}`)),
         flags: parseInt(fdinfoField(info, 'flags', pid, fd), 8),
         offset: Number(fdinfoField(info, 'pos', pid, fd)),
         target,
@@ -571,7 +585,7 @@ export function anonInodeState(target: string, info: string, where: string): Pic
 /** Terminal character devices: tty/ttyS (4), tty, console and ptmx (5), pseudo-terminals (136-143). */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
 
-function fdKind(st: BigIntStats): FdKind {
+function fdKind(st: FileStat): FdKind {
   if (st.isFile()) return 'file';
   if (st.isFIFO()) return 'pipe';
   if (st.isSocket()) return 'socket';

@@ -3,6 +3,7 @@
 // stops the FS (which lets every task go) before it kills and reaps them.
 
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
@@ -81,6 +82,32 @@ test.serial('a sequential reader whose target is killed between two reads: the n
   t.is(await errnoOf(readAt(handle, middle + 2 * PAGE_SIZE, PAGE_SIZE)), 'EIO', 'the request that was read ahead');
   await handle.close();
   await killAndReap(target.proc);
+});
+
+test.serial('a process holding a file of this mount open: its dump is served, the mount does not wait on itself', async (t) => {
+  const mnt = await mountImgfs(t);
+  const dir = await fsp.open(mnt.dir, 'r');
+  t.teardown(() => dir.close().catch(() => undefined));
+  // As `ls -l <mount>/<own pid>` does: hold the mount's directory open and stat our own files.
+  t.true((await withTimeout(fsp.stat(dumpOf(mnt.dir, process.pid)), 20_000, 'stat of our own dump')).size > 0);
+  // A process with that directory as its standard input: dumped whole.
+  const holder = spawn('sleep', ['1000'], { stdio: [dir.fd, 'ignore', 'ignore'] });
+  t.teardown(() => killAndReap(holder));
+  await waitUntil('the holder to run', () => isLive(holder.pid!));
+  const file = dumpOf(mnt.dir, holder.pid!);
+  const size = (await withTimeout(fsp.stat(file), 20_000, 'stat of its dump')).size;
+  const bytes = await withTimeout(readFileAsync(file), 60_000, 'read of its dump');
+  t.is(bytes.length, size);
+  t.is(parseImage(bytes).size, size);
+});
+
+test.serial('a process whose threads come and go: its dump has a size every time, and opens', async (t) => {
+  const target = await startTarget(t, 'thread_churn');
+  const mnt = await mountImgfs(t);
+  const file = dumpOf(mnt.dir, target.pid);
+  for (let i = 0; i < 30; i++) t.true((await fsp.stat(file)).size > 0, `stat ${i}`);
+  const bytes = await readFileAsync(file);
+  t.is(parseImage(bytes).size, bytes.length);
 });
 
 test.serial('a reused pid never serves the old process snapshot', async (t) => {
@@ -254,3 +281,10 @@ test.serial('imgfs killed with SIGKILL while a dump is open leaves the target ru
   await run('fusermount', ['-uz', mnt.dir]);
   t.is(await mountEntry(mnt.dir), undefined);
 });
+
+/** The promise's value, or a rejection naming what hung. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms); });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
