@@ -51,6 +51,7 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
     // injected questions, which change the stop and may fault in the page of the syscall they
     // run; then the memory, so the page index matches what the dump will read.
     const threads = frozen.tids.map(threadState);
+    checkLongMode(pid, threads);
     const stop = readStopState(pid, frozen.tids);
     const vmas = mmVmas(readVmas(pid));
     const answers = askTask(pid, threads, vmas);
@@ -107,6 +108,19 @@ function readVmas(pid: number): Vma[] {
 export function previewMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages'> {
   const vmas = mmVmas(readMaps(pid));
   return { vmas, pages: scanMemory(pid, vmas) };
+}
+
+/** The code segment of 32-bit code (__USER32_CS). */
+const USER32_CS = 0x23n;
+
+/**
+ * Refuses a process any of whose threads runs 32-bit code: the image describes x86_64 tasks, and
+ * a system call injected into such a thread would run as the i386 call of that number (13, our
+ * rt_sigaction, is i386 time(), which writes into the task's memory).
+ */
+export function checkLongMode(pid: number, threads: readonly ThreadState[]): void {
+  const compat = threads.find((t) => t.regs.cs === USER32_CS);
+  if (compat) throw new ImgfsError(Errno.ENOEXEC, `pid ${pid} runs 32-bit code (thread ${compat.tid}): imgfs dumps x86_64 processes only`);
 }
 
 function threadState(tid: number): ThreadState {

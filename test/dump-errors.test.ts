@@ -110,6 +110,33 @@ test.serial('a process whose threads come and go: its dump has a size every time
   t.is(parseImage(bytes).size, bytes.length);
 });
 
+test.serial('a 32-bit process: the open fails with ENOEXEC, saying why, and the process runs on untouched', async (t) => {
+  const target = await startTarget(t, 'compat32', [], { compileFlags: ['-m32', '-nostdlib', '-static', '-fno-pie', '-no-pie', '-fno-stack-protector', '-O1'] });
+  const mnt = await mountImgfs(t);
+  for (const file of [dumpOf(mnt.dir, target.pid), path.join(mnt.dir, String(target.pid), 'core')]) {
+    const cat = await run('cat', [file]);
+    t.is(cat.code, 1);
+    t.regex(cat.stderr, /Exec format error/, 'ENOEXEC, as cat tells it');
+  }
+  t.regex(mnt.stderr(), new RegExp(`pid ${target.pid} runs 32-bit code \\(thread ${target.pid}\\): imgfs dumps x86_64 processes only`));
+  await waitUntil('the dump to let go', () => isReleased(taskStatus(target.pid)));
+  const ticks = target.lines().length;
+  await target.waitForLine(() => true, { from: ticks + 2 });
+  t.true(target.alive(), 'it ticks on');
+});
+
+test.serial('a process under a seccomp filter that kills it for our injected calls: dumped, and it runs on', async (t) => {
+  const target = await startTarget(t, 'seccomp_kill');
+  const mnt = await mountImgfs(t);
+  const bytes = await readFileAsync(dumpOf(mnt.dir, target.pid));
+  t.is(parseImage(bytes).size, bytes.length);
+  t.true((await readFileAsync(path.join(mnt.dir, String(target.pid), 'core'))).length > 0);
+  await waitUntil('the dump to let go', () => isReleased(taskStatus(target.pid)));
+  await sleep(200);
+  t.true(target.alive(), 'the filter did not kill it');
+  t.is(taskStatus(target.pid).state, 'S');
+});
+
 test.serial('a reused pid never serves the old process snapshot', async (t) => {
   // The helper keeps one child at a fixed pid and replaces it, on SIGUSR1, with a different
   // process at the same pid: generation g is `pattern <g + 1>`, with (g + 1) MiB of pattern.

@@ -34,6 +34,8 @@ interface Tracee {
   stopped: boolean;
   /** Signals caught in signal-delivery-stops, owed to the thread when it is detached. */
   signals: number[];
+  /** Seized with PTRACE_O_SUSPEND_SECCOMP: its seccomp filter does not judge our injected calls. */
+  seccompSuspended: boolean;
 }
 
 /** Every thread this process traces, by tid: in a frozen group, or stranded. */
@@ -45,6 +47,7 @@ const tracees = new Map<number, Tracee>();
 const stranded = new Set<Tracee>();
 let reaper: NodeJS.Timeout | undefined;
 const REAP_INTERVAL_MS = 20;
+const PTRACE_O_SUSPEND_SECCOMP = 0x200000;
 
 const isErrno = (err: unknown, errno: number) => err instanceof NativeError && err.errno === errno;
 
@@ -104,6 +107,20 @@ function requireLiveLeader(pid: number): void {
   if (state === 'Z' || state === 'X') throw nativeError(ESRCH, call, `${pid} has exited (state ${state})`);
 }
 
+/** Whether a thread runs under seccomp (strict or a filter): /proc status `Seccomp:` not 0. */
+function underSeccomp(pid: number, tid: number): boolean {
+  try {
+    return Number(/^Seccomp:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0) !== 0;
+  } catch {
+    return false; // gone: the seize says so
+  }
+}
+
+/** The ptrace options a thread was seized with, which a later PTRACE_SETOPTIONS must keep. */
+export function seizeOptions(tid: number): number {
+  return tracees.get(tid)?.seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0;
+}
+
 /** The state letter of /proc/<pid>/task/<tid>/stat, undefined once the thread is gone. */
 function threadState(pid: number, tid: number): string | undefined {
   try {
@@ -157,8 +174,11 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
     if (!stranded.delete(known)) throw nativeError(EBUSY, `freeze(${f.pid})`, `thread ${tid} is already frozen`);
     return known; // still seized, its interrupt still pending
   }
+  // A seccomp filter would judge the calls a snapshot injects (and may kill the task for one):
+  // suspended while we trace it, as checkpointing tools do (it needs CAP_SYS_ADMIN).
+  const seccompSuspended = underSeccomp(f.pid, tid);
   try {
-    ptrace(PTRACE_SEIZE, tid);
+    ptrace(PTRACE_SEIZE, tid, 0, seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0);
   } catch (err) {
     const state = threadState(f.pid, tid);
     // ptrace refuses a zombie with EPERM; a thread that went away is not part of the group.
@@ -168,9 +188,12 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
     }
     const tracer = tracerOf(f.pid, tid);
     if (isErrno(err, EPERM) && tracer) throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by pid ${tracer}`);
+    if (isErrno(err, EPERM) && seccompSuspended) {
+      throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, 'it runs under seccomp, and suspending its filter (PTRACE_O_SUSPEND_SECCOMP) needs CAP_SYS_ADMIN');
+    }
     throw err;
   }
-  const t: Tracee = { tgid: f.pid, tid, stopped: false, signals: [] };
+  const t: Tracee = { tgid: f.pid, tid, stopped: false, signals: [], seccompSuspended };
   tracees.set(tid, t);
   try {
     ptrace(PTRACE_INTERRUPT, tid);

@@ -9,6 +9,7 @@ import {
   __WALL, nativeError, ptrace, PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS,
   PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
 } from './libc.js';
+import { seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 
@@ -96,7 +97,7 @@ function startInjection({ tid, nr, args }: InjectedCall): Injection {
     const saved = getRegs(tid);
     injection.saved = saved;
     const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
-    ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD);
+    ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | seizeOptions(tid));
     // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
     // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
     setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });

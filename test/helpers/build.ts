@@ -8,7 +8,9 @@ const testDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const targetsDir = path.join(testDir, 'targets');
 export const buildDir = path.join(testDir, 'build');
 
+const DEFAULT_FLAGS = ['-O1', '-g', '-pthread'];
+
 /** Path of test/build/<name>, compiled from test/targets/<name>.c unless already up to date. */
-export function buildTarget(name: string): Promise<string> {
-  return compileOnce(path.join(targetsDir, `${name}.c`), path.join(buildDir, name), ['-O1', '-g', '-pthread']);
+export function buildTarget(name: string, flags: readonly string[] = DEFAULT_FLAGS): Promise<string> {
+  return compileOnce(path.join(targetsDir, `${name}.c`), path.join(buildDir, name), [...flags]);
 }

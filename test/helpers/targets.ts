@@ -56,10 +56,12 @@ export async function killAndReap(proc: ChildProcess): Promise<void> {
 export interface StartOptions {
   /** Run as this uid and gid (setpriv execs the target, so the pid stays the target's). */
   runAs?: number;
+  /** gcc flags instead of the usual ones (a 32-bit target, say). */
+  compileFlags?: readonly string[];
 }
 
 export async function startTarget(t: ExecutionContext, name: string, args: string[] = [], opts: StartOptions = {}): Promise<Target> {
-  const binary = await buildTarget(name);
+  const binary = await buildTarget(name, opts.compileFlags);
   const [command, commandArgs] = opts.runAs === undefined ? [binary, args] :
     ['setpriv', [`--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, '--clear-groups', binary, ...args]];
   const proc = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
