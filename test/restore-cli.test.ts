@@ -52,6 +52,14 @@ test('from a pipe that stalls mid-image: SIGINT ends the restore at once, and no
   t.deepEqual(stubsOf(proc.pid!), [], 'no stub left');
 });
 
+test('usage errors: exit 2, the problem and the usage', async (t) => {
+  for (const [args, problem] of [[['x.img', '--same-pid', '--new-pid'], '--same-pid and --new-pid exclude each other'], [['x.img', '--bogus'], "unknown option '--bogus'"], [[], 'no image given']] as const) {
+    const result = await run(imgfs, ['restore', ...args]);
+    t.is(result.code, 2);
+    t.true(result.stderr.startsWith(`imgfs restore: ${problem}\nusage: imgfs restore`), result.stderr);
+  }
+});
+
 test('--detach prints the pid and returns; the process runs on', async (t) => {
   const { image, dumped } = await dumpedCounter(t);
   const restorer = startRestorer(t, [image, '--detach']);
@@ -77,12 +85,15 @@ test('in the foreground: SIGTERM reaches the restored process and its end is the
   t.is(await killed.exited, 128 + 9);
 });
 
-test('the same image restored twice: two independent processes', async (t) => {
-  const { image, dumped } = await dumpedCounter(t);
+test('the same image restored twice: two independent processes, one with the dumped pid and one with a new pid and a warning', async (t) => {
+  const { target, image, dumped } = await dumpedCounter(t);
   const first = startRestorer(t, [image]);
   const second = startRestorer(t, [image]);
   const [a, b] = [await first.restoredPid(), await second.restoredPid()];
   t.not(a, b);
+  t.true([a, b].includes(target.pid), 'one takes the dumped pid, free again');
+  const other = a === target.pid ? b : a;
+  t.regex(first.stderr() + second.stderr(), new RegExp(`imgfs restore: warning: pid ${target.pid} is in use by another process: the process is restored with pid ${other}\n`));
   t.is(numbersOf(await first.waitForLine(isTick))[0], dumped + 1);
   t.is(numbersOf(await second.waitForLine(isTick))[0], dumped + 1);
   process.kill(a, 'SIGKILL');

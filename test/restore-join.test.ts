@@ -28,7 +28,7 @@ async function joiningTarget(t: import('ava').ExecutionContext, release: string)
   return target;
 }
 
-test('a restored thread that returns wakes the pthread_join of the restored main thread', async (t) => {
+test('--new-pid: a restored thread that returns wakes the pthread_join of the restored main thread', async (t) => {
   const dir = await makeTempDir(t);
   const release = path.join(dir, 'release');
   const target = await joiningTarget(t, release);
@@ -42,7 +42,7 @@ test('a restored thread that returns wakes the pthread_join of the restored main
     t.regex(line, new RegExp(`clear_child_tid 0x[1-9a-f][0-9a-f]*  robust_list 0x[1-9a-f][0-9a-f]* \\(${ROBUST_LIST_HEAD_SIZE} bytes\\)$`));
   }
 
-  const restorer = startRestorer(t, [image]);
+  const restorer = startRestorer(t, [image, '--new-pid']);
   const pid = await restorer.restoredPid();
   t.not(pid, target.pid);
   await fsp.writeFile(release, '');

@@ -5,7 +5,7 @@
 
 import { closeSync, openSync } from 'node:fs';
 import { kill, waitForExit } from '../ptrace/spawn.js';
-import { restoreImage } from './restore.js';
+import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
 
 export interface RestoreIo {
@@ -18,10 +18,13 @@ const processIo: RestoreIo = {
   err: (text) => { process.stderr.write(text); },
 };
 
-export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid] [--anon-fallback]
+export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--anon-fallback]
   <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
   --detach         print the restored process's pid and return instead of waiting for it
-  --same-pid       restore with the dumped pid and thread ids (root; fails if one is in use)
+                   (by default the dumped pid and thread ids are taken where they are free, as
+                   root; where the pid is in use, the process gets a new one, with a warning)
+  --same-pid       restore with the dumped pid and thread ids, or fail if one is in use
+  --new-pid        restore with new ids even where the dumped ones are free
   --anon-fallback  map a file that changed or vanished since the dump as anonymous memory
                    (with a warning) instead of failing
 environment:
@@ -34,16 +37,20 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIG
 interface Options {
   file: string;
   detach: boolean;
-  samePid: boolean;
+  ids: IdChoice;
   anonFallback: boolean;
 }
 
 function parseOptions(argv: string[]): Options | string {
-  const options: Options = { file: '', detach: false, samePid: false, anonFallback: false };
+  const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false };
   const files: string[] = [];
   for (const arg of argv) {
     if (arg === '--detach') options.detach = true;
-    else if (arg === '--same-pid') options.samePid = true;
+    else if (arg === '--same-pid' || arg === '--new-pid') {
+      const ids = arg === '--same-pid' ? 'required' : 'new';
+      if (options.ids !== 'preferred' && options.ids !== ids) return '--same-pid and --new-pid exclude each other';
+      options.ids = ids;
+    }
     else if (arg === '--anon-fallback') options.anonFallback = true;
     else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
     else files.push(arg);
@@ -81,7 +88,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     fd = fromStdin ? 0 : openSync(options.file, 'r');
     pid = await restoreImage(fd, {
       anonFallback: options.anonFallback,
-      samePid: options.samePid,
+      ids: options.ids,
       stdinIsImage: fromStdin,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).

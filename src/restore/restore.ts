@@ -21,11 +21,20 @@ import { becomePid, createStub, letLive, type Stub } from './stub.js';
 import { createThreads, queuePendingSignals, releaseThreads, setOwnState, setThreadState, type ThreadState } from './threads.js';
 import { fitXstate } from './xstate.js';
 
+/**
+ * Which pid and thread ids the restored process gets: the dumped ones or an error (required), the
+ * dumped ones where they are free (preferred), or new ones.
+ */
+export type IdChoice = 'required' | 'preferred' | 'new';
+
 export interface RestoreOptions {
   /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
   anonFallback: boolean;
-  /** Restore with the dumped pid and tids. */
-  samePid: boolean;
+  /**
+   * Programs keep their ids: Python's asyncio checks its loop's pid, a recursive or error-checking
+   * mutex names its owner by tid. So the dumped ones are preferred where they are free.
+   */
+  ids: IdChoice;
   /** The image comes on our standard input: the restored task gets /dev/null there instead. */
   stdinIsImage: boolean;
   /** One line of warning for the user. */
@@ -65,10 +74,15 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
     const ext = extension?.content ?? null;
     if (!ext) options.warn('the image has no extension: other threads, FPU state, signal handlers, open files and the working directory are not restored');
-    if (options.samePid) {
-      if (!ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
-      stub = becomePid(stub, ext.threads[0].tid);
-      memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
+    if (options.ids === 'required' && !ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
+    let threadIds: IdChoice = 'new';
+    if (ext && options.ids !== 'new') {
+      const moved = becomePid(stub, ext.threads[0].tid, options.ids === 'required', options.warn);
+      if (moved) {
+        stub = moved;
+        memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
+        threadIds = options.ids;
+      }
     }
     memory.mapSharedContents(ext?.sharedMemory ?? [], ext?.files ?? null, options.warn);
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
@@ -86,7 +100,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);
-    createThreads(remote, others, options.samePid, threads);
+    createThreads(remote, others, threadIds, threads, options.warn);
     others.forEach((state, i) => {
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);

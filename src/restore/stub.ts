@@ -137,20 +137,22 @@ function mapControlArea(pid: number, occupied: readonly { start: number; end: nu
 /**
  * Replaces the stub by a copy of itself with the given pid: a clone3 with set_tid, run in the
  * stub, with CLONE_PARENT so that the copy is our child too; then the old stub is killed. The kernel
- * refuses a pid in use. The copy shares the stub's pages copy-on-write until the stub is gone.
+ * refuses a pid in use, and to anyone without CAP_SYS_ADMIN. The copy shares the stub's pages
+ * copy-on-write until the stub is gone. Unless the pid is required, a refusal keeps the stub as it
+ * is (null; a pid in use with a warning).
  */
-export function becomePid(stub: Stub, wanted: number): Stub {
+export function becomePid(stub: Stub, wanted: number, required: boolean, warn: (line: string) => void): Stub | null {
   let child;
   try {
     // With CLONE_PARENT the copy takes the stub's exit signal (SIGCHLD): clone3 wants 0 here.
     child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
   } catch (err) {
-    if (err instanceof NativeError && err.errno === constants.errno.EEXIST) {
-      throw new RestoreError(`pid ${wanted} is in use by another process: --same-pid cannot restore it`);
-    }
-    if (err instanceof NativeError && err.errno === constants.errno.EPERM) {
-      throw new RestoreError(`choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
-    }
+    const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
+    const denied = err instanceof NativeError && err.errno === constants.errno.EPERM;
+    if (taken && !required) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid}`);
+    if ((taken || denied) && !required) return null;
+    if (taken) throw new RestoreError(`pid ${wanted} is in use by another process: --same-pid cannot restore it`);
+    if (denied) throw new RestoreError(`choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${(err as Error).message}`);
     throw err;
   }
   stub.remote.dispose();

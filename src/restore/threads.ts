@@ -17,6 +17,7 @@ import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
 import { setThreadArea } from '../ptrace/regs.js';
 import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js';
 import { RestoreError } from './errors.js';
+import type { IdChoice } from './restore.js';
 import { CONTROL_SIZE } from './stub.js';
 
 const CLONE_VM = 0x100;
@@ -49,17 +50,19 @@ export interface ThreadState {
 
 /**
  * Creates one thread per state, in the leader, and appends each tid to `created` as soon as it
- * exists (whoever cleans up after a failure must reap every one of them).
+ * exists (whoever cleans up after a failure must reap every one of them). ids: whether each gets
+ * its dumped tid (required: or an error; preferred: where it is free, else a new one and a warning).
  */
-export function createThreads(leader: RemoteTask, states: readonly ThreadState[], samePid: boolean, created: number[]): void {
+export function createThreads(leader: RemoteTask, states: readonly ThreadState[], ids: IdChoice, created: number[], warn: (line: string) => void): void {
   for (const state of states) {
+    const clone = (setTid?: number) => leader.clone3({ flags: THREAD_FLAGS, exitSignal: 0, setTid }).tid;
     try {
-      created.push(leader.clone3({ flags: THREAD_FLAGS, exitSignal: 0, setTid: samePid ? state.tid : undefined }).tid);
+      created.push(clone(ids === 'new' ? undefined : state.tid));
     } catch (err) {
-      if (samePid && err instanceof NativeError && err.errno === constants.errno.EEXIST) {
-        throw new RestoreError(`thread id ${state.tid} is in use by another process: --same-pid cannot restore that thread`);
-      }
-      throw err;
+      if (!(ids !== 'new' && err instanceof NativeError && err.errno === constants.errno.EEXIST)) throw err;
+      if (ids === 'required') throw new RestoreError(`thread id ${state.tid} is in use by another process: --same-pid cannot restore that thread`);
+      created.push(clone());
+      warn(`thread id ${state.tid} is in use by another process: that thread gets tid ${created[created.length - 1]}`);
     }
   }
 }
