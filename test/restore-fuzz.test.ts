@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RecordType } from '../src/extension.js';
 import { makeTempDir } from './helpers/files.js';
-import { MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, parseImage, VMA_RECORD_SIZE, VMAS_OFFSET, type Image } from './helpers/image.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, parseImage, VMA_RECORD_SIZE, VMAS_OFFSET, type Image } from './helpers/image.js';
 import { repoRoot } from './helpers/mount.js';
 import { prng } from './helpers/prng.js';
 import { dumpToFile, killOriginal, stubsOf } from './helpers/restore.js';
@@ -83,6 +83,12 @@ function mutations(image: Buffer): Mutation[] {
   const bothFlags = Buffer.from(image);
   bothFlags.writeUInt32LE(MAP_SHARED | MAP_PRIVATE, vmaField(0, 4));
   list.push({ what: 'vma both shared and private', bytes: bothFlags });
+
+  // A private file VMA with dumped pages (the program's data): its file offset moved.
+  const data = parsed.vmas.findIndex((v) => (v.flags & MAP_ANONYMOUS) === 0 && (v.flags & MAP_PRIVATE) !== 0 &&
+    parsed.pages.some((p) => p.vaddr >= v.start && p.vaddr < v.end));
+  list.push({ what: 'file vma whose dumped pages lie past the end of its file', bytes: withU64(image, vmaField(data, 32), 1n << 30n) });
+  list.push({ what: 'file vma at an offset past any file', bytes: withU64(image, vmaField(data, 32), 0x7f00_0000_0000_0001n) });
 
   const middle = Math.floor(parsed.pages.length / 2);
   const [a, b] = [parsed.pages[middle], parsed.pages[middle + 1]];

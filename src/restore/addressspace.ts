@@ -15,7 +15,7 @@ import { constants as osConstants } from 'node:os';
 import type { ExtensionMappedFile, SharedMemoryContents, VmaFlags } from '../extension-model.js';
 import { VMA_FLAGS, VMA_LOCKONFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_SIZE } from '../format.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -42,6 +42,9 @@ const MAX_VMAS = 65530;
 const COPY_CHUNK = 4 << 20;
 
 export interface PlannedVma {
+  /** Its VMA record: index and image offset, for errors. */
+  index: number;
+  at: number;
   start: number;
   end: number;
   prot: number;
@@ -91,9 +94,12 @@ export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
     const start = Number(vma.start);
     const end = Number(vma.end);
     const shared = (vma.flags & MAP_SHARED) !== 0;
+    const file = (vma.flags & MAP_ANONYMOUS) === 0;
+    if (file && vma.pgoff * BigInt(PAGE_SIZE) + (vma.end - vma.start) > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new ImageFormatError(at + VMA_OFFSETS.pgoff, `vma #${i} ${range({ start, end })}: pgoff 0x${vma.pgoff.toString(16)} puts it past any file offset`);
+    }
     return {
-      start, end, prot: vma.prot, shared,
-      file: (vma.flags & MAP_ANONYMOUS) === 0,
+      index: i, at, start, end, prot: vma.prot, shared, file,
       offset: Number(vma.pgoff) * PAGE_SIZE,
       stack: start <= startStack && startStack < end,
       placeholder: !shared, madeWritable: false, special: false, dumped: [], carried: false,
@@ -255,7 +261,7 @@ export class AddressSpace {
       if (!problems.has(path)) problems.set(path, fileProblem(path, file));
       const problem = problems.get(path);
       if (!problem) {
-        await this.mapFile(vma, path);
+        await this.mapFile(vma, path, file.size);
         continue;
       }
       if (!options.anonFallback) {
@@ -277,9 +283,16 @@ export class AddressSpace {
     this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
   }
 
-  private async mapFile(vma: PlannedVma, path: string): Promise<void> {
+  private async mapFile(vma: PlannedVma, path: string, fileSize: number): Promise<void> {
     const offset = vma.offset;
     const length = vma.end - vma.start;
+    // A page of a private file mapping lies within the file (past its end is SIGBUS, not memory).
+    const lastDumped = vma.dumped[vma.dumped.length - 1];
+    if (lastDumped !== undefined && offset + (lastDumped - vma.start) > Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE) {
+      const past = Math.max(vma.start, vma.start + Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE - offset);
+      throw new ImageFormatError(vma.at + VMA_OFFSETS.pgoff,
+        `vma #${vma.index} ${range(vma)}: its dumped pages reach ${hex(lastDumped)}, past the end of ${path} (${fileSize} bytes mapped from offset ${hex(offset)} end at ${hex(past)})`);
+    }
     const writableShared = vma.shared && (vma.prot & PROT_WRITE) !== 0;
     const fd = this.remote.openat(path, (writableShared ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     try {
