@@ -208,6 +208,19 @@ export interface ExtensionFd {
   pipeData?: PipeData;
   /** On a Unix socket whose peer is open in the process too: the pair's type and the peer. */
   unixPeer?: UnixPeer;
+  /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
+  locks?: FileLock[];
+}
+
+/** flock(2), a POSIX record lock (fcntl F_SETLK, lockf), or an open file description's (F_OFD_SETLK). */
+export type FileLockKind = 'flock' | 'posix' | 'ofd';
+
+/** A lock held at the dump: shared (read) or exclusive (write), on bytes [start, end]; end null: to EOF. */
+export interface FileLock {
+  kind: FileLockKind;
+  write: boolean;
+  start: number;
+  end: number | null;
 }
 
 /** A Unix socket's type (SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5) and its peer's inode. */
@@ -220,6 +233,13 @@ export interface UnixPeer {
 export interface PipeData {
   capacity: number;
   bytes: Buffer;
+}
+
+/** "flock write lock", "POSIX read lock on bytes 100-109", ... */
+export function describeLock(lock: FileLock): string {
+  const kind = lock.kind === 'flock' ? 'flock' : lock.kind === 'posix' ? 'POSIX' : 'OFD';
+  const bytes = lock.kind === 'flock' ? '' : ` on bytes ${lock.start}-${lock.end ?? 'EOF'}`;
+  return `${kind} ${lock.write ? 'write' : 'read'} lock${bytes}`;
 }
 
 /** The recorded descriptors of one pipe whose two ends are both in the process. */

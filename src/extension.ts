@@ -7,7 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, UnixPeer, VmaFlags,
+  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind,
 } from './extension-model.js';
 import { pipesWithBothEnds } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -59,6 +59,7 @@ export const RecordType = {
   STOPPED: 23,
   PIPE_DATA: 24,
   UNIX_PEER: 25,
+  FILE_LOCKS: 26,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -142,6 +143,15 @@ const PIPE_CAPACITY_MAX = 2 ** 31;
 export const UNIX_PEER_SIZE = 16;
 /** The socket types a socket pair can have: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET. */
 export const SOCKET_PAIR_TYPES: ReadonlyMap<number, string> = new Map([[1, 'stream'], [2, 'dgram'], [5, 'seqpacket']]);
+/** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
+export const FILE_LOCKS_FIXED_SIZE = 8;
+export const FILE_LOCK_SIZE = 24;
+/** On-disk codes: kind 1 flock, 2 POSIX, 3 OFD; type 1 read (shared), 2 write (exclusive). */
+export const FILE_LOCK_KINDS: readonly FileLockKind[] = ['flock', 'posix', 'ofd'];
+const FILE_LOCK_READ = 1;
+const FILE_LOCK_WRITE = 2;
+/** The end of a lock that runs to the end of the file, whatever its length. */
+const FILE_LOCK_TO_EOF = 0xffff_ffff_ffff_ffffn;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -241,13 +251,15 @@ export interface FdShape {
   /** Bytes in its PIPE_DATA record; null: none. */
   pipeBytes: number | null;
   unixPeer: boolean;
+  /** Locks in its FILE_LOCKS record; null: none. */
+  locks: number | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
-    unixPeer: fd.unixPeer !== undefined,
+    unixPeer: fd.unixPeer !== undefined, locks: fd.locks?.length ?? null,
   };
 }
 
@@ -258,7 +270,8 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.timerfd ? recordSize(TIMERFD_SIZE) : 0) +
   (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0) +
   (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes)) +
-  (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0);
+  (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0) +
+  (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
   return {
@@ -521,6 +534,22 @@ function writeUnixPeer(w: RecordWriter, f: ExtensionFd, peer: UnixPeer): void {
   w.buf.writeBigUInt64LE(u64(peer.peer, `fd ${f.fd} peer inode`), at + 8);
 }
 
+function writeFileLocks(w: RecordWriter, f: ExtensionFd, locks: readonly FileLock[]): void {
+  const at = w.record(RecordType.FILE_LOCKS, FILE_LOCKS_FIXED_SIZE + locks.length * FILE_LOCK_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(locks.length, at + 4);
+  locks.forEach((lock, i) => {
+    const pos = at + FILE_LOCKS_FIXED_SIZE + i * FILE_LOCK_SIZE;
+    const kind = FILE_LOCK_KINDS.indexOf(lock.kind) + 1;
+    if (kind === 0) throw new FormatError(`fd ${f.fd}: unknown lock kind '${lock.kind}'`);
+    if (lock.end !== null && lock.end < lock.start) throw new FormatError(`fd ${f.fd}: lock ${i} ends (${lock.end}) before it starts (${lock.start})`);
+    w.buf.writeUInt32LE(kind, pos);
+    w.buf.writeUInt32LE(lock.write ? FILE_LOCK_WRITE : FILE_LOCK_READ, pos + 4);
+    w.buf.writeBigUInt64LE(u64(lock.start, `fd ${f.fd} lock ${i} start`), pos + 8);
+    w.buf.writeBigUInt64LE(lock.end === null ? FILE_LOCK_TO_EOF : u64(lock.end, `fd ${f.fd} lock ${i} end`), pos + 16);
+  });
+}
+
 /** What is wrong with a pipe's capacity and byte count, or null. */
 function pipeDataProblem(capacity: number, bytes: number): string | null {
   if (!Number.isInteger(capacity) || capacity < PAGE_SIZE || capacity > PIPE_CAPACITY_MAX || capacity % PAGE_SIZE !== 0) {
@@ -734,6 +763,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.stopped) w.record(RecordType.STOPPED, 0);
   for (const fd of ext.fds) if (fd.pipeData) writePipeData(w, fd, fd.pipeData);
   for (const fd of ext.fds) if (fd.unixPeer) writeUnixPeer(w, fd, fd.unixPeer);
+  for (const fd of ext.fds) if (fd.locks) writeFileLocks(w, fd, fd.locks);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1096,6 +1126,7 @@ function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd
       if (readEnds.some((end) => end !== fd && end.pipeData)) record.fail(0, `fd ${key}: a second PIPE_DATA record for ${JSON.stringify(fd.target)}`);
       continue;
     }
+    if (values.locks) continue; // any open file may hold locks
     if (values.unixPeer) {
       const peer = `socket:[${values.unixPeer.peer}]`;
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
@@ -1154,6 +1185,24 @@ function readPipeData(r: RecordView): FdPart {
   if (problem !== null) r.fail(4, problem);
   // A copy: the payload is a view into the image reader's chunk, which is read over later.
   return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
+}
+
+function readFileLocks(r: RecordView): FdPart {
+  r.expectAtLeast(FILE_LOCKS_FIXED_SIZE);
+  const count = r.entryCount(4, FILE_LOCKS_FIXED_SIZE, FILE_LOCK_SIZE, 'locks');
+  const locks = Array.from({ length: count }, (_, i): FileLock => {
+    const pos = FILE_LOCKS_FIXED_SIZE + i * FILE_LOCK_SIZE;
+    const kind = FILE_LOCK_KINDS[r.payload.readUInt32LE(pos) - 1];
+    if (kind === undefined) r.fail(pos, `lock ${i}: unknown kind ${r.payload.readUInt32LE(pos)}`);
+    const type = r.payload.readUInt32LE(pos + 4);
+    if (type !== FILE_LOCK_READ && type !== FILE_LOCK_WRITE) r.fail(pos + 4, `lock ${i}: unknown type ${type}`);
+    const start = r.number(pos + 8, `lock ${i} start`);
+    const toEof = r.payload.readBigUInt64LE(pos + 16) === FILE_LOCK_TO_EOF;
+    const end = toEof ? null : r.number(pos + 16, `lock ${i} end`);
+    if (end !== null && end < start) r.fail(pos + 16, `lock ${i}: end ${end} before start ${start}`);
+    return { kind, write: type === FILE_LOCK_WRITE, start, end };
+  });
+  return { key: readFdNumber(r), record: r, values: { locks } };
 }
 
 function readUnixPeer(r: RecordView): FdPart {
@@ -1361,6 +1410,7 @@ export class ExtensionDecoder {
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
       case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
       case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
+      case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       // Any other type is a later version's record: skipped.

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
+  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack, VmaFlags,
 } from './extension-model.js';
 import { pipesWithBothEnds } from './extension-model.js';
@@ -498,6 +498,7 @@ export function readFds(pid: number): ExtensionFd[] {
         offset: Number(fdinfoField(info, 'pos', pid, fd)),
         target,
         ...anonInodeState(target, info, `/proc/${pid}/fdinfo/${fd}`),
+        ...fdinfoLocks(info),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -528,6 +529,20 @@ function markSocketPairs(sockets: readonly ExtensionFd[]): void {
     const socket = known.get(Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]));
     if (socket && socket.peer !== 0 && targets.has(`socket:[${socket.peer}]`)) fd.unixPeer = { type: socket.type, peer: socket.peer };
   }
+}
+
+const LOCK_KINDS: Record<string, FileLockKind> = { FLOCK: 'flock', POSIX: 'posix', OFDLCK: 'ofd' };
+
+/**
+ * The locks an fdinfo shows as held through its descriptor: `lock:` lines of flock, POSIX and OFD
+ * locks (a line with `->` is a waiter, not a holder; leases and delegations are not locks).
+ */
+export function fdinfoLocks(info: string): { locks?: FileLock[] } {
+  const locks = [...info.matchAll(/^lock:\s*\d+: (FLOCK|POSIX|OFDLCK)\s+\S+\s+(READ|WRITE)\s+\S+\s+\S+\s+(\d+)\s+(\d+|EOF)\s*$/gm)]
+    .map(([, kind, type, start, end]): FileLock => ({
+      kind: LOCK_KINDS[kind], write: type === 'WRITE', start: Number(start), end: end === 'EOF' ? null : Number(end),
+    }));
+  return locks.length > 0 ? { locks } : {};
 }
 
 function fdinfoField(info: string, name: string, pid: number, fd: number): string {

@@ -40,7 +40,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
-  madvise: 28, mlock2: 325, socketpair: 53,
+  madvise: 28, mlock2: 325, socketpair: 53, flock: 73,
 } as const;
 
 const AT_FDCWD = -100;
@@ -242,6 +242,15 @@ export class RemoteTask {
   /** write(2) of data (at most the scratch area); returns the bytes written. */
   write(fd: number, data: Buffer): number {
     return Number(this.call(`write(${fd}, ${data.length} bytes)`, SYS.write, [fd, this.stage(data), data.length]));
+  }
+
+  /** fcntl whose argument is a pointer to data (struct flock, for the lock commands). */
+  fcntlWithData(fd: number, command: number, data: Buffer): void {
+    this.call(`fcntl(${fd}, ${command}, ${data.length} bytes)`, SYS.fcntl, [fd, command, this.stage(data)]);
+  }
+
+  flock(fd: number, operation: number): void {
+    this.call(`flock(${fd}, ${operation})`, SYS.flock, [fd, operation]);
   }
 
   /** ioctl whose argument is a pointer to data. */

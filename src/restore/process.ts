@@ -11,6 +11,7 @@ import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { takeLocks } from './locks.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
 
@@ -179,6 +180,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
     }
   }
   registerEpollTargets(remote, fds, restored, warn);
+  takeLocks(remote, fds, restored, warn);
 }
 
 /**

@@ -140,6 +140,12 @@ export function fullSampleExtension(): ImageExtension {
   ext.posixTimers = SAMPLE_POSIX_TIMERS;
   ext.vmaFlags = SAMPLE_VMA_FLAGS;
   ext.stopped = true;
+  const locks: ExtensionFd['locks'] = [
+    { kind: 'flock', write: true, start: 0, end: null },
+    { kind: 'posix', write: false, start: 100, end: 109 },
+    { kind: 'ofd', write: true, start: 5, end: null },
+  ];
+  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks } : fd));
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   return ext;
 }
