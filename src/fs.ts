@@ -4,7 +4,7 @@
 import Fuse from 'fuse-native';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { errnoOf } from './errors.js';
+import { Errno, errnoOf } from './errors.js';
 import type { NodeStat } from './tree.js';
 
 /** What the mount serves: ProcessTree, or anything shaped like it. */
@@ -111,7 +111,8 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
       try {
         cb(0, tree.getattr(path));
       } catch (err) {
-        cb(-errnoOf(err));
+        // A name that does not exist is a lookup's everyday answer (shells try many): not logged.
+        cb(errnoOf(err) === Errno.ENOENT ? -Errno.ENOENT : fail('getattr', path, err));
       }
     },
     open(path: string, flags: number, cb: (err: number, fd?: number) => void) {

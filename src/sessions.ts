@@ -57,7 +57,8 @@ export class SnapshotStore {
     const key = sessionKey(pid);
     let session = this.sessions.get(key);
     if (!session) {
-      session = { key, held: takeSnapshot(pid, this.options), memory: new TargetMemory(pid), layouts: new Map(), refs: 0, gone: false };
+      const held = takeSnapshot(pid, this.options);
+      session = { key, held, memory: new TargetMemory(pid, held.snapshot.startTime), layouts: new Map(), refs: 0, gone: false };
       this.sessions.set(key, session);
     }
     try {

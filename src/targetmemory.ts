@@ -7,6 +7,17 @@ import { Errno, ImgfsError } from './errors.js';
 import type { PageSource } from './extents.js';
 import { NativeError } from './ptrace/errors.js';
 import { RemoteReader } from './ptrace/memory.js';
+import { readStat } from './proc/stat.js';
+
+/** Whether pid is still the process started at startTime and has not exited (a killed tracee is a zombie). */
+function isRunning(pid: number, startTime: number): boolean {
+  try {
+    const stat = readStat(pid);
+    return stat.startTime === startTime && !['Z', 'X'].includes(stat.state);
+  } catch {
+    return false;
+  }
+}
 
 export class TargetMemory implements PageSource {
   private readonly reader = new RemoteReader();
@@ -19,7 +30,8 @@ export class TargetMemory implements PageSource {
   private probeAddress = -1;
   private readonly probeByte = Buffer.alloc(1);
 
-  constructor(private readonly pid: number) {}
+  /** startTime: the process's, from /proc/<pid>/stat (a pid can be another process's later). */
+  constructor(private readonly pid: number, private readonly startTime: number) {}
 
   begin(out: Buffer): void {
     this.out = out;
@@ -37,7 +49,11 @@ export class TargetMemory implements PageSource {
   }
 
   commit(): void {
-    if (this.segmentWords === 0) return;
+    if (this.segmentWords === 0) {
+      // Bytes of the snapshot alone (headers, notes): served only while the process lives, as pages are.
+      if (!this.stillHeld()) throw new ImgfsError(Errno.EIO, `pid ${this.pid} has exited: its snapshot is gone`);
+      return;
+    }
     try {
       this.reader.commit();
       if (this.probeAddress < 0) this.probeAddress = this.segments[1];
@@ -50,11 +66,11 @@ export class TargetMemory implements PageSource {
   }
 
   /**
-   * Whether bytes read from the process earlier may still be served as the snapshot's: false once
-   * it has exited (its memory is gone). One byte read, and only if anything was read before.
+   * Whether the snapshot may still be served: false once the process has exited (its memory is
+   * gone). One byte read again where a read succeeded before; until one has, its state in /proc.
    */
   stillHeld(): boolean {
-    if (this.probeAddress < 0) return true;
+    if (this.probeAddress < 0) return isRunning(this.pid, this.startTime);
     try {
       this.reader.begin(this.pid, this.probeByte);
       this.reader.add(0, this.probeAddress, 1);

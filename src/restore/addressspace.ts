@@ -267,7 +267,7 @@ export class AddressSpace {
       if (!options.anonFallback) {
         throw new RestoreError(`${file.path}: ${problem} (mapped at ${range(vma)}); --anon-fallback maps it as anonymous memory instead`);
       }
-      if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped as anonymous memory (--anon-fallback)`);
+      if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped as anonymous memory (--anon-fallback): only the pages the process had written come back, the file's own contents read as zeros`);
       warned.add(path);
       if (vma.shared) this.mapAnonymousShared(vma);
     }
