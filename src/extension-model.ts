@@ -45,6 +45,8 @@ export interface ImageExtension {
   vmaFlags?: VmaFlags[] | DeferredVmaFlags;
   /** The task was stopped (SIGSTOP, ^Z) when dumped: it is restored stopped. Absent: it ran, or an older image. */
   stopped?: true;
+  /** The process's child processes at the dump (a restore does not bring them back: it says so). */
+  children?: number[];
 }
 
 /** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */

@@ -60,6 +60,7 @@ export const RecordType = {
   PIPE_DATA: 24,
   UNIX_PEER: 25,
   FILE_LOCKS: 26,
+  CHILDREN: 27,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -152,6 +153,10 @@ const FILE_LOCK_READ = 1;
 const FILE_LOCK_WRITE = 2;
 /** The end of a lock that runs to the end of the file, whatever its length. */
 const FILE_LOCK_TO_EOF = 0xffff_ffff_ffff_ffffn;
+/** Fixed part of a CHILDREN record: count, pad; count u32 pids follow. */
+export const CHILDREN_FIXED_SIZE = 8;
+/** PID_MAX_LIMIT on 64-bit kernels: no pid is above it. */
+const PID_MAX = 4 * 1024 * 1024;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -238,6 +243,8 @@ export interface ExtensionShape {
   /** Entries of the VMA_FLAGS record; null: none. */
   vmaFlags: number | null;
   stopped: boolean;
+  /** Pids in the CHILDREN record; null: none. */
+  children: number | null;
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -292,6 +299,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     sharedPages: (ext.sharedMemory ?? []).map((m) => m.pages.totalPages),
     vmaFlags: ext.vmaFlags === undefined ? null : Array.isArray(ext.vmaFlags) ? ext.vmaFlags.length : ext.vmaFlags.count,
     stopped: ext.stopped === true,
+    children: ext.children?.length ?? null,
   };
 }
 
@@ -326,6 +334,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.posixTimers === null ? 0 : recordSize(POSIX_TIMERS_FIXED_SIZE + shape.posixTimers * POSIX_TIMER_SIZE)) +
     (shape.vmaFlags === null ? 0 : recordSize(shape.vmaFlags * VMA_FLAGS_ENTRY_SIZE)) +
     (shape.stopped ? recordSize(0) : 0) +
+    (shape.children === null ? 0 : recordSize(CHILDREN_FIXED_SIZE + 4 * shape.children)) +
     recordSize(0);
 }
 
@@ -550,6 +559,15 @@ function writeFileLocks(w: RecordWriter, f: ExtensionFd, locks: readonly FileLoc
   });
 }
 
+function writeChildren(w: RecordWriter, children: readonly number[]): void {
+  const at = w.record(RecordType.CHILDREN, CHILDREN_FIXED_SIZE + 4 * children.length);
+  w.buf.writeUInt32LE(children.length, at);
+  children.forEach((pid, i) => {
+    if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new FormatError(`child ${i}: ${pid} is not a pid`);
+    w.buf.writeUInt32LE(pid, at + CHILDREN_FIXED_SIZE + 4 * i);
+  });
+}
+
 /** What is wrong with a pipe's capacity and byte count, or null. */
 function pipeDataProblem(capacity: number, bytes: number): string | null {
   if (!Number.isInteger(capacity) || capacity < PAGE_SIZE || capacity > PIPE_CAPACITY_MAX || capacity % PAGE_SIZE !== 0) {
@@ -764,6 +782,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.pipeData) writePipeData(w, fd, fd.pipeData);
   for (const fd of ext.fds) if (fd.unixPeer) writeUnixPeer(w, fd, fd.unixPeer);
   for (const fd of ext.fds) if (fd.locks) writeFileLocks(w, fd, fd.locks);
+  if (ext.children) writeChildren(w, ext.children);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1187,6 +1206,17 @@ function readPipeData(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
 }
 
+function readChildren(r: RecordView): number[] {
+  r.expectAtLeast(CHILDREN_FIXED_SIZE);
+  const count = r.entryCount(0, CHILDREN_FIXED_SIZE, 4, 'pids');
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  return Array.from({ length: count }, (_, i) => {
+    const pid = r.payload.readUInt32LE(CHILDREN_FIXED_SIZE + 4 * i);
+    if (pid < 1 || pid > PID_MAX) r.fail(CHILDREN_FIXED_SIZE + 4 * i, `child ${i}: ${pid} is not a pid`);
+    return pid;
+  });
+}
+
 function readFileLocks(r: RecordView): FdPart {
   r.expectAtLeast(FILE_LOCKS_FIXED_SIZE);
   const count = r.entryCount(4, FILE_LOCKS_FIXED_SIZE, FILE_LOCK_SIZE, 'locks');
@@ -1413,6 +1443,7 @@ export class ExtensionDecoder {
       case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
+      case RecordType.CHILDREN: once('children', () => readChildren(r)); break;
       // Any other type is a later version's record: skipped.
     }
   }

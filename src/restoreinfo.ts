@@ -156,7 +156,20 @@ export function readRestoreInfo(
     ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
     ...(stopped ? { stopped } : {}),
+    ...childrenOf(pid),
   };
+}
+
+/** The process's children, from every thread's /proc children list (a child belongs to the thread that forked it). */
+function childrenOf(pid: number): { children?: number[] } {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return []; // a thread that ended while we looked, or a kernel without CONFIG_PROC_CHILDREN
+    }
+  });
+  return children.length > 0 ? { children: children.sort((a, b) => a - b) } : {};
 }
 
 /**
@@ -213,6 +226,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
     vmaFlags: vmas.length,
     stopped: /^State:\s+T/m.test(status),
+    children: childrenOf(pid).children?.length ?? null,
   });
 }
 

@@ -241,6 +241,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ] : []),
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
+    ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
   ];
 }
 

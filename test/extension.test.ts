@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -65,7 +65,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS, RecordType.PENDING_SIGNALS,
     RecordType.UMASK, RecordType.RLIMITS, RecordType.ITIMERS, RecordType.SHARED_PAGES, RecordType.SHARED_PAGES,
     RecordType.POSIX_TIMERS, RecordType.EVENTFD, RecordType.EPOLL, RecordType.TIMERFD, RecordType.SIGNALFD, RecordType.VMA_FLAGS,
-    RecordType.STOPPED, RecordType.PIPE_DATA, RecordType.UNIX_PEER, RecordType.UNIX_PEER, RecordType.FILE_LOCKS,
+    RecordType.STOPPED, RecordType.PIPE_DATA, RecordType.UNIX_PEER, RecordType.UNIX_PEER, RecordType.FILE_LOCKS, RecordType.CHILDREN,
   ], 'in the order of docs/format.md');
 });
 
@@ -137,6 +137,16 @@ test('corrupt header: magic, version, length', (t) => {
   rejects(t, good.subarray(0, 10), 10, /inside the extension header/);
   rejects(t, good.subarray(0, good.length - 8), good.length - 8, /image ends inside the extension/);
   rejects(t, Buffer.concat([good, Buffer.alloc(8)]), good.length, /8 bytes follow the extension's end/);
+});
+
+test('CHILDREN: the pids, each 1..2^22, in a record that holds exactly them', (t) => {
+  const good = encodeExtension(fullSampleExtension());
+  const children = recordOf(good, RecordType.CHILDREN);
+  t.deepEqual([good.readUInt32LE(children.at + 8), good.readUInt32LE(children.at + 16), good.readUInt32LE(children.at + 20)], [2, 4243, 70000]);
+  const bad = (pos: number, value: number): Buffer => { const b = Buffer.from(good); b.writeUInt32LE(value, pos); return b; };
+  rejects(t, bad(children.at + 20, 0), children.at + 20, /CHILDREN record: child 1: 0 is not a pid/);
+  rejects(t, bad(children.at + 8, 3), children.at + 8, /CHILDREN record: 3 pids do not fit the record/);
+  rejects(t, bad(children.at + 12, 1), children.at + 12, /CHILDREN record: pad is not 0/);
 });
 
 test('corrupt records name the offending byte', (t) => {

@@ -11,7 +11,7 @@ import { parseImage } from './helpers/image.js';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
-import { dumpToFile, imageWord, killOriginal, numbersOf, showText, startRestorer, type Restorer } from './helpers/restore.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, showText, startRestorer, type Restorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
 import { waitUntil } from './helpers/wait.js';
@@ -270,6 +270,26 @@ test('an image of sleep, the very program the restorer\'s stub runs, restores', 
   t.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\u00001000\u0000');
   t.is(await fsp.realpath(`/proc/${pid}/exe`), exe);
   t.regex(readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(sleep\) S /, 'asleep again, not dead');
+});
+
+test('a process with a child: the image names the child, the restore says it is not brought back', async (t) => {
+  // dash runs the last command in its own process: sleep, with the first sleep as its child.
+  const parent = spawn('sh', ['-c', 'sleep 1000 & exec sleep 1000'], { stdio: 'ignore' });
+  t.teardown(() => killAndReap(parent));
+  const child = await waitUntil('the child', () => {
+    const listed = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
+    return readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() === 'sleep' && listed ? Number(listed) : undefined;
+  });
+  t.teardown(() => { try { process.kill(child!, 'SIGKILL'); } catch { /* gone */ } });
+  const image = await dumpToFile(t, { pid: parent.pid! } as Target);
+  await killAndReap(parent);
+
+  t.deepEqual((await readImageExtension(image)).children, [child]);
+  t.regex(await showText(image), new RegExp(`\nchildren at the dump \\(not restored\\): ${child}\n`));
+  const restorer = startRestorer(t, [image, '--detach']);
+  await restorer.restoredPid();
+  t.is(await restorer.exited, 0);
+  t.regex(restorer.stderr(), new RegExp(`imgfs restore: warning: the process had 1 child process at the dump \\(pid ${child}\\): not restored, a wait for it finds none\n`));
 });
 
 test('calls dumped inside a timed wait (poll, nanosleep) wait again after the restore instead of failing with EINTR', async (t) => {

@@ -74,6 +74,10 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (extension) checkMappedFiles(extension.content.files, vmas, extension.offset);
     const ext = extension?.content ?? null;
     if (!ext) options.warn('the image has no extension: other threads, FPU state, signal handlers, open files and the working directory are not restored');
+    if (ext?.children) {
+      const n = ext.children.length;
+      options.warn(`the process had ${n} child process${n === 1 ? '' : 'es'} at the dump (pid ${ext.children.join(', ')}): not restored, a wait for ${n === 1 ? 'it' : 'them'} finds none`);
+    }
     if (options.ids === 'required' && !ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
     let threadIds: IdChoice = 'new';
     if (ext && options.ids !== 'new') {

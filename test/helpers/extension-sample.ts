@@ -140,6 +140,7 @@ export function fullSampleExtension(): ImageExtension {
   ext.posixTimers = SAMPLE_POSIX_TIMERS;
   ext.vmaFlags = SAMPLE_VMA_FLAGS;
   ext.stopped = true;
+  ext.children = [4243, 70000];
   const locks: ExtensionFd['locks'] = [
     { kind: 'flock', write: true, start: 0, end: null },
     { kind: 'posix', write: false, start: 100, end: 109 },
