@@ -65,7 +65,8 @@ export function nativeError(errno: number, call: string, detail?: string): Nativ
   return new NativeError(errno, call, detail === undefined ? strerror(errno) : `${strerror(errno)}: ${detail}`);
 }
 
-function check(result: number, call: () => string): number {
+/** A libc call's result, or the NativeError its -1 stands for (call: what to name it). */
+export function check(result: number, call: () => string): number {
   if (result === -1) throw nativeError(koffi.errno(), call());
   return result;
 }

@@ -3,9 +3,8 @@
 // file system, and on this very mount one only our main thread can answer, which is the thread
 // asking (`ls -l /mnt/img/<pid>` holds the mount's directory open while it stats its own files).
 
-import koffi from 'koffi';
 import { constants as fsConstants } from 'node:fs';
-import { libc, nativeError } from './libc.js';
+import { check, libc } from './libc.js';
 
 const rawStatx = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)');
 const AT_FDCWD = -100;
@@ -52,7 +51,7 @@ function makedev(major: number, minor: number): bigint {
 /** The file path leads to (symbolic links followed), as the kernel last knew it. Throws NativeError. */
 export function statCached(path: string): FileStat {
   const buf = Buffer.alloc(STATX_SIZE);
-  if ((rawStatx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_BASIC_STATS, buf) as number) < 0) throw nativeError(koffi.errno(), `statx(${path})`);
+  check(rawStatx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_BASIC_STATS, buf) as number, () => `statx(${path})`);
   return new FileStat(
     buf.readUInt16LE(28),
     buf.readUInt32LE(16),

@@ -3,9 +3,8 @@
 // needs it to know a socket pair whose two ends are in the process (an event loop's self-pipe made
 // with socketpair(2), as Python's asyncio makes it), which a restore can make again.
 
-import koffi from 'koffi';
 import { closeSync } from 'node:fs';
-import { libc, nativeError } from './libc.js';
+import { check, libc, nativeError } from './libc.js';
 
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)');
@@ -39,8 +38,7 @@ const align4 = (n: number): number => (n + 3) & ~3;
 
 /** Every Unix socket of our network namespace, by inode. */
 export function unixSockets(): Map<number, UnixSocket> {
-  const fd = rawSocket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as number;
-  if (fd < 0) throw nativeError(koffi.errno(), 'socket(AF_NETLINK, NETLINK_SOCK_DIAG)');
+  const fd = check(rawSocket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as number, () => 'socket(AF_NETLINK, NETLINK_SOCK_DIAG)');
   try {
     const request = Buffer.alloc(NLMSG_HEADER_SIZE + 24);
     request.writeUInt32LE(request.length, 0);
@@ -52,12 +50,11 @@ export function unixSockets(): Map<number, UnixSocket> {
     request.writeUInt32LE(UDIAG_SHOW_PEER, 28);
     request.writeUInt32LE(0xffff_ffff, 32);
     request.writeUInt32LE(0xffff_ffff, 36);
-    if (Number(rawSend(fd, request, request.length, 0)) !== request.length) throw nativeError(koffi.errno(), 'send(sock_diag)');
+    check(Number(rawSend(fd, request, request.length, 0)), () => 'send(sock_diag)');
     const sockets = new Map<number, UnixSocket>();
     const buffer = Buffer.alloc(RECEIVE_BUFFER);
     for (;;) {
-      const got = Number(rawRecv(fd, buffer, buffer.length, 0));
-      if (got < 0) throw nativeError(koffi.errno(), 'recv(sock_diag)');
+      const got = check(Number(rawRecv(fd, buffer, buffer.length, 0)), () => 'recv(sock_diag)');
       if (parseUnixDiag(buffer.subarray(0, got), sockets)) return sockets;
     }
   } finally {
