@@ -149,7 +149,7 @@ export function becomePid(stub: Stub, wanted: number, required: boolean, warn: (
   } catch (err) {
     const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
     const denied = err instanceof NativeError && err.errno === constants.errno.EPERM;
-    if (taken && !required) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid}`);
+    if (taken && !required) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
     if ((taken || denied) && !required) return null;
     if (taken) throw new RestoreError(`pid ${wanted} is in use by another process: --same-pid cannot restore it`);
     if (denied) throw new RestoreError(`choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${(err as Error).message}`);
