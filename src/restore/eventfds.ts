@@ -1,8 +1,8 @@
 // The descriptors of an event loop, made again in the restored task: pipes and socket pairs with
-// both ends in the process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each is created by an
-// injected call at whatever number the kernel picks, then put at every recorded number with its
-// own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by those numbers.
-// Epoll registrations come last, once every descriptor they name exists.
+// both ends in the process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each
+// is created by an injected call at whatever number the kernel picks, then put at every recorded
+// number with its own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by
+// those numbers. Epoll registrations come last, once every descriptor they name exists.
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
