@@ -58,7 +58,8 @@ test('a lock another process holds at the restore: a warning, and the process ru
   const target = await startTarget(t, 'restore_locks', [a, b, c]);
   const image = await dumpToFile(t, target, dir);
   await killOriginal(target);
-  const holder = spawn('flock', [a, 'sleep', '1000'], { stdio: 'ignore' });
+  // The lock on the shell's fd 9, which sleep inherits: the process spawned is the one holding it.
+  const holder = spawn('sh', ['-c', 'exec 9>>"$0"; flock 9; exec sleep 1000', a], { stdio: 'ignore' });
   t.teardown(() => killAndReap(holder));
   await waitUntil('the other process to hold the flock', () => readFileSync('/proc/locks', 'utf8').includes(`:${statSync(a).ino} `));
 
