@@ -1131,11 +1131,11 @@ function attachParts<T extends object>(owners: T[], parts: readonly RecordPart<T
 }
 
 /**
- * Checks that each fd a state record describes is that kind of anon inode, that pipe data lies on
- * a read end of a pipe whose write end is in the process too, once per pipe, and that a socket's
- * peer is another socket open in the process.
+ * Checks each per-fd record against its fd: an anon-inode state on that kind of anon inode, pipe
+ * data on a read end of a pipe whose write end is in the process too (once per pipe), a socket's
+ * peer another socket open in the process; file locks fit any fd.
  */
-function checkFdStateTargets(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
+function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
   const pipes = pipesWithBothEnds(fds);
   for (const { key, record, values } of parts) {
     const fd = fds.find((f) => f.fd === key)!;
@@ -1383,7 +1383,7 @@ export class ExtensionDecoder {
         }
         attachParts(this.threads, this.threadParts, 'thread', (t) => t.tid);
         attachParts(this.fds, this.fdParts, 'fd', (f) => f.fd);
-        checkFdStateTargets(this.fdParts, this.fds);
+        checkFdParts(this.fdParts, this.fds);
         if (this.posixTimersRecord) checkPosixTimerThreads(this.posixTimersRecord, found.posixTimers!, this.threads);
         this.result = complete({ ...found, threads: this.threads, files: this.files, fds: this.fds, ...this.sharedPages.contents() }, at);
         break;

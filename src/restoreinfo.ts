@@ -160,15 +160,12 @@ export function readRestoreInfo(
   };
 }
 
-/** The process's children, from every thread's /proc children list (a child belongs to the thread that forked it). */
+/**
+ * The process's children, from every thread's /proc children list (a child belongs to the thread
+ * that forked it; a kernel without CONFIG_PROC_CHILDREN has no such file: none known).
+ */
 function childrenOf(pid: number): { children?: number[] } {
-  const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return []; // a thread that ended while we looked, or a kernel without CONFIG_PROC_CHILDREN
-    }
-  });
+  const children = eachThreadsFile(pid, 'children').flatMap((list) => list.trim().split(/\s+/).filter(Boolean).map(Number));
   return children.length > 0 ? { children: children.sort((a, b) => a - b) } : {};
 }
 
@@ -190,11 +187,14 @@ function readVmaFlags(pid: number, vmas: readonly Vma[]): VmaFlags[] {
   });
 }
 
-/** The status of each thread of pid; a thread that ends while we look is left out. */
-function liveThreadStatuses(pid: number): string[] {
+/**
+ * /proc/<pid>/task/<tid>/<name> of each thread of pid; a thread that ends while we look, or a file
+ * the kernel lacks, is left out.
+ */
+function eachThreadsFile(pid: number, name: string): string[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
     try {
-      return [readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')];
+      return [readFileSync(`/proc/${pid}/task/${tid}/${name}`, 'latin1')];
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
       return [];
@@ -212,7 +212,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
     // A pending bit is one queued signal, but for a real-time signal queued more than once.
-    threads: liveThreadStatuses(pid).map((threadStatus) => ({
+    threads: eachThreadsFile(pid, 'status').map((threadStatus) => ({
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
       pendingSignals: pending(threadStatus),
     })),

@@ -107,12 +107,12 @@ function requireLiveLeader(pid: number): void {
   if (state === 'Z' || state === 'X') throw nativeError(ESRCH, call, `${pid} has exited (state ${state})`);
 }
 
-/** Whether a thread runs under seccomp (strict or a filter): /proc status `Seccomp:` not 0. */
-function underSeccomp(pid: number, tid: number): boolean {
+/** A number field of a thread's /proc status (TracerPid, Seccomp); 0 once the thread is gone (the seize says so). */
+function statusNumber(pid: number, tid: number, field: string): number {
   try {
-    return Number(/^Seccomp:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0) !== 0;
+    return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0);
   } catch {
-    return false; // gone: the seize says so
+    return 0;
   }
 }
 
@@ -176,7 +176,7 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
   }
   // A seccomp filter would judge the calls a snapshot injects (and may kill the task for one):
   // suspended while we trace it, as checkpointing tools do (it needs CAP_SYS_ADMIN).
-  const seccompSuspended = underSeccomp(f.pid, tid);
+  const seccompSuspended = statusNumber(f.pid, tid, 'Seccomp') !== 0;
   try {
     ptrace(PTRACE_SEIZE, tid, 0, seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0);
   } catch (err) {
@@ -186,7 +186,7 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
       f.gone.add(tid);
       return undefined;
     }
-    const tracer = tracerOf(f.pid, tid);
+    const tracer = statusNumber(f.pid, tid, 'TracerPid');
     if (isErrno(err, EPERM) && tracer) throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by pid ${tracer}`);
     if (isErrno(err, EPERM) && seccompSuspended) {
       throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, 'it runs under seccomp, and suspending its filter (PTRACE_O_SUSPEND_SECCOMP) needs CAP_SYS_ADMIN');
@@ -201,14 +201,6 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
     if (!isErrno(err, ESRCH)) throw err; // exiting: awaitStops collects its exit
   }
   return t;
-}
-
-function tracerOf(pid: number, tid: number): number {
-  try {
-    return Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
 }
 
 /** Polls every seized thread until each has stopped or exited, or throws EBUSY at the deadline. */

@@ -288,10 +288,10 @@ export class AddressSpace {
     const length = vma.end - vma.start;
     // A page of a private file mapping lies within the file (past its end is SIGBUS, not memory).
     const lastDumped = vma.dumped[vma.dumped.length - 1];
-    if (lastDumped !== undefined && offset + (lastDumped - vma.start) > Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE) {
-      const past = Math.max(vma.start, vma.start + Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE - offset);
+    const fileEnd = vma.start + Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE - offset;
+    if (lastDumped !== undefined && lastDumped > fileEnd) {
       throw new ImageFormatError(vma.at + VMA_OFFSETS.pgoff,
-        `vma #${vma.index} ${range(vma)}: its dumped pages reach ${hex(lastDumped)}, past the end of ${path} (${fileSize} bytes mapped from offset ${hex(offset)} end at ${hex(past)})`);
+        `vma #${vma.index} ${range(vma)}: its dumped pages reach ${hex(lastDumped)}, past the end of ${path} (${fileSize} bytes mapped from offset ${hex(offset)} end at ${hex(Math.max(vma.start, fileEnd))})`);
     }
     const writableShared = vma.shared && (vma.prot & PROT_WRITE) !== 0;
     const fd = this.remote.openat(path, (writableShared ? O_RDWR : O_RDONLY) | O_CLOEXEC);

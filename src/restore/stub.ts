@@ -148,12 +148,13 @@ export function becomePid(stub: Stub, wanted: number, required: boolean, warn: (
     child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
   } catch (err) {
     const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
-    const denied = err instanceof NativeError && err.errno === constants.errno.EPERM;
-    if (taken && !required) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
-    if ((taken || denied) && !required) return null;
-    if (taken) throw new RestoreError(`pid ${wanted} is in use by another process: --same-pid cannot restore it`);
-    if (denied) throw new RestoreError(`choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${(err as Error).message}`);
-    throw err;
+    if (!taken && !(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
+    if (!required) {
+      if (taken) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
+      return null;
+    }
+    throw new RestoreError(taken ? `pid ${wanted} is in use by another process: --same-pid cannot restore it`
+      : `choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
   }
   stub.remote.dispose();
   killAndReap([stub.pid]);

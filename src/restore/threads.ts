@@ -1,5 +1,5 @@
 // The threads of a restored task: every thread of the dump but the leader is a clone3 the leader
-// runs (with its old tid under --same-pid), and each thread, the leader last, gets its exit
+// runs (with its old tid where it is free, unless --new-pid), and each thread, the leader last, gets its exit
 // futexes (and glibc's copy of its tid), rseq area, alternate signal stack and pending signals
 // back through calls of its own, then its registers, TLS entries, FPU/SSE/AVX state and signal
 // mask through ptrace. Then the control area goes and every thread is let go.
@@ -59,7 +59,8 @@ export function createThreads(leader: RemoteTask, states: readonly ThreadState[]
     try {
       created.push(clone(ids === 'new' ? undefined : state.tid));
     } catch (err) {
-      if (!(ids !== 'new' && err instanceof NativeError && err.errno === constants.errno.EEXIST)) throw err;
+      const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
+      if (!taken || ids === 'new') throw err;
       if (ids === 'required') throw new RestoreError(`thread id ${state.tid} is in use by another process: --same-pid cannot restore that thread`);
       created.push(clone());
       warn(`thread id ${state.tid} is in use by another process: that thread gets tid ${created[created.length - 1]}`);
