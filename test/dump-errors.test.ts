@@ -8,7 +8,7 @@ import { promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, readAt, readFileAsync } from './helpers/files.js';
-import { isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { commOf, isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
 import { run } from './helpers/run.js';
@@ -94,7 +94,8 @@ test.serial('a process holding a file of this mount open: its dump is served, th
   // A process with that directory as its standard input: dumped whole.
   const holder = spawn('sleep', ['1000'], { stdio: [dir.fd, 'ignore', 'ignore'] });
   t.teardown(() => killAndReap(holder));
-  await waitUntil('the holder to run', () => isLive(holder.pid!));
+  // Until sleep has exec'd, the child is still the half-made copy spawn forked: its size would change.
+  await waitUntil('the holder to run sleep', () => isLive(holder.pid!) && commOf(holder.pid!) === 'sleep');
   const file = dumpOf(mnt.dir, holder.pid!);
   const size = (await withTimeout(fsp.stat(file), 20_000, 'stat of its dump')).size;
   const bytes = await withTimeout(readFileAsync(file), 60_000, 'read of its dump');

@@ -151,6 +151,15 @@ export function procSyscall(pid: number): { nr: number; sp: bigint; pc: bigint }
 }
 
 /** Whether /proc/<pid> exists and is not a zombie. */
+/** The command name of pid, or undefined once it is gone. */
+export function commOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 export function isLive(pid: number): boolean {
   try {
     return taskStatus(pid).state !== 'Z';

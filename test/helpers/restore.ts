@@ -16,6 +16,7 @@ import { runOk } from './run.js';
 import { killAndReap, waitForExit, type Target } from './targets.js';
 import { waitUntil } from './wait.js';
 import { OutputLines } from './lines.js';
+import { commOf } from './groundtruth.js';
 
 const LINE_TIMEOUT_MS = 20_000;
 
@@ -83,14 +84,6 @@ function childrenOf(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
-  }
-}
-
-function commOf(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
   }
 }
 
