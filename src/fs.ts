@@ -11,7 +11,8 @@ import type { NodeStat } from './tree.js';
 export interface FileTree {
   readdir(path: string): string[];
   getattr(path: string): NodeStat;
-  open(path: string, flags: number): number;
+  /** A handle; a promise of one while the open waits (for a freeze, say). */
+  open(path: string, flags: number): number | Promise<number>;
   read(handle: number, out: Buffer, length: number, pos: number): number;
   /** Called once a read's reply is on its way: the time until that reader's next request is free. */
   readNext?(handle: number): void;
@@ -116,11 +117,11 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
       }
     },
     open(path: string, flags: number, cb: (err: number, fd?: number) => void) {
-      try {
-        cb(0, tree.open(path, flags));
-      } catch (err) {
-        cb(fail('open', path, err));
-      }
+      // Other requests are served while an open waits: fuse-native runs libfuse's multithreaded loop.
+      new Promise<number>((resolve) => resolve(tree.open(path, flags))).then(
+        (fd) => cb(0, fd),
+        (err) => cb(fail('open', path, err)),
+      );
     },
     // Synchronous: ImgfsFuse calls it directly, not through fuse-native's callback convention.
     read(path: string, fd: number, buf: Buffer, len: number, pos: number): number {

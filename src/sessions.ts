@@ -45,6 +45,9 @@ const PREVIEW_REUSE_MS = 1;
 export class SnapshotStore {
   /** The last preview: key (session key and kind), size, and when it was computed. */
   private lastPreview = { key: '', size: 0, at: -Infinity };
+  /** Snapshots being taken (their freeze waits for threads to stop), by session key. */
+  private readonly starting = new Map<string, Promise<Session>>();
+  private closed = false;
   private readonly sessions = new LRUCache<string, Session>({
     max: 65536,
     dispose: (session) => endSession(session),
@@ -53,14 +56,11 @@ export class SnapshotStore {
   /** clock: milliseconds, for the preview's reuse window. */
   constructor(private readonly options: SnapshotOptions, private readonly clock: () => number = () => performance.now()) {}
 
-  open(pid: number, kind: FileKind): OpenFile {
+  /** Opens a file of pid over its snapshot, taking one if none is held; opens meanwhile share it. */
+  async open(pid: number, kind: FileKind): Promise<OpenFile> {
     const key = sessionKey(pid);
-    let session = this.sessions.get(key);
-    if (!session) {
-      const held = takeSnapshot(pid, this.options);
-      session = { key, held, memory: new TargetMemory(pid, held.snapshot.startTime), layouts: new Map(), refs: 0, gone: false };
-      this.sessions.set(key, session);
-    }
+    const session = this.sessions.get(key) ?? await this.startSession(pid, key);
+    if (session.gone) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
       const layout = layoutOf(session, kind);
       const { memory } = session;
@@ -81,6 +81,20 @@ export class SnapshotStore {
       if (errnoOf(err) === Errno.EIO) this.drop(file.session);
       throw err;
     }
+  }
+
+  private startSession(pid: number, key: string): Promise<Session> {
+    let starting = this.starting.get(key);
+    if (!starting) {
+      starting = takeSnapshot(pid, this.options).then((held) => {
+        const session: Session = { key, held, memory: new TargetMemory(pid, held.snapshot.startTime), layouts: new Map(), refs: 0, gone: false };
+        if (this.closed) endSession(session);
+        else this.sessions.set(key, session);
+        return session;
+      }).finally(() => this.starting.delete(key));
+      this.starting.set(key, starting);
+    }
+    return starting;
   }
 
   /** After a read's reply: a sequential reader's next bytes are read while it takes these. */
@@ -105,8 +119,9 @@ export class SnapshotStore {
     return size;
   }
 
-  /** Lets every frozen task run on: for unmount and shutdown. */
+  /** Lets every frozen task run on, and any being frozen once it is: for unmount and shutdown. */
   releaseAll(): void {
+    this.closed = true;
     this.sessions.clear();
   }
 

@@ -9,7 +9,7 @@ import type { PageIndex } from './pageindex.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
-import { freezeThreadGroup } from './ptrace/freeze.js';
+import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
 import { askTask, readRestoreInfo } from './restoreinfo.js';
 
@@ -34,7 +34,8 @@ export function hasMemory(stat: ProcStat): boolean {
   return !isKernelThread(stat) && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapshot {
+/** Freezes pid and takes its snapshot; the event loop runs on while the freeze waits for threads. */
+export async function takeSnapshot(pid: number, options: SnapshotOptions): Promise<HeldSnapshot> {
   const before = readStat(pid);
   if (isKernelThread(before)) throw new ImgfsError(Errno.EINVAL, `pid ${pid} is a kernel thread: it has no memory to dump`);
   if (!hasMemory(before)) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
@@ -43,7 +44,7 @@ export function takeSnapshot(pid: number, options: SnapshotOptions): HeldSnapsho
   }
   // A stopped task is seized too: ptrace is the only way to its registers, and a task that was
   // stopped stays stopped when it is released.
-  const frozen = freezeThreadGroup(pid, { timeoutMs: options.freezeTimeoutMs });
+  const frozen = await freezeThreadGroupAsync(pid, { timeoutMs: options.freezeTimeoutMs });
   try {
     const stat = readStat(pid);
     if (stat.startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);

@@ -54,12 +54,13 @@ export class ProcessTree {
     return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
   }
 
-  open(path: string, flags: number): number {
+  async open(path: string, flags: number): Promise<number> {
     const node = this.parse(path);
     if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, `${path} is a directory`);
     if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, `${path} is read-only`);
+    const file = await this.store.open(node.pid, node.file);
     const handle = this.nextHandle++;
-    this.handles.set(handle, this.store.open(node.pid, node.file));
+    this.handles.set(handle, file);
     return handle;
   }
 

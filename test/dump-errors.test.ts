@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
-import { errnoOf, readAt, readFileAsync } from './helpers/files.js';
+import { errnoOf, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';
 import { commOf, isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
@@ -287,6 +287,39 @@ test.serial('a process opening its own dump gets EBUSY within the freeze timeout
   await target.waitForLine((line) => line.startsWith('tick'), { from: lines });
   t.true(threadStatuses(target.pid).every(isReleased), 'left running and untraced');
   t.is(mnt.proc.exitCode, null, 'imgfs still runs');
+});
+
+test.serial('while one open waits for a thread that cannot stop, the mount serves everyone else', async (t) => {
+  // The vfork parent sleeps uninterruptibly (state D) until its child exits, far past the timeout.
+  const slow = await startTarget(t, 'native_vfork', ['30000']);
+  const other = await startTarget(t, 'counter');
+  await waitUntil('the vfork parent in state D', () => taskStatus(slow.pid).state === 'D');
+  const mnt = await mountImgfs(t, ['--freeze-timeout', '5000']);
+  let settled = false;
+  const slowOpen = errnoOf(fsp.open(dumpOf(mnt.dir, slow.pid), 'r')).finally(() => (settled = true));
+  await sleep(200);
+  await assertMountServes(t, mnt, other);
+  t.false(settled, 'answered while the other open was still waiting');
+  t.is(await slowOpen, 'EBUSY');
+  t.true(threadStatuses(slow.pid).every(isReleased), 'left untraced');
+});
+
+test.serial('opens that come while a freeze waits share its snapshot', async (t) => {
+  // Its only thread cannot stop for its first 4 s: the first open's freeze waits until then.
+  const target = await startTarget(t, 'native_vfork', ['4000']);
+  await waitUntil('the vfork parent in state D', () => taskStatus(target.pid).state === 'D');
+  const mnt = await mountImgfs(t, ['--freeze-timeout', '20000']);
+  t.is(taskStatus(target.pid).state, 'D', 'still unable to stop when the mount is up');
+  const file = dumpOf(mnt.dir, target.pid);
+  const first = openHeld(t, file);
+  await sleep(100);
+  const [a, b] = await Promise.all([first, openHeld(t, file)]);
+  const [bytesA, bytesB] = [await readWhole(a), await readWhole(b)];
+  t.is(parseImage(bytesA).size, bytesA.length);
+  t.true(bytesA.equals(bytesB), 'one snapshot');
+  await a.close();
+  await b.close();
+  await waitUntil('the target to run on after the last close', () => threadStatuses(target.pid).every(isReleased));
 });
 
 test.serial('imgfs killed with SIGKILL while a dump is open leaves the target running and untraced', async (t) => {

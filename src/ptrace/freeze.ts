@@ -1,13 +1,13 @@
 // Freezing a whole thread group with ptrace, and letting it go again exactly as it was.
 //
-// Everything here runs synchronously on Node's main thread. ptrace binds a tracee to the tracer
-// *thread*, not process: only the thread that seized a task may waitpid for it, read its
+// Every ptrace and waitpid call here runs on Node's main thread. ptrace binds a tracee to the
+// tracer *thread*, not process: only the thread that seized a task may waitpid for it, read its
 // registers, resume or detach it. The main thread is the one thread of ours that stays the same
-// from call to call (koffi's async calls and libuv's pool run on arbitrary other threads), so
-// every ptrace and waitpid call of the native layer is made on it, synchronously, and a wait is
-// a WNOHANG poll with short sleeps bounded by a deadline. Blocking the event loop is the price:
-// while a freeze runs, a FUSE server in this process answers nobody, which is why a process
-// blocked on our own mount can never stop and why every wait has a deadline.
+// from call to call (koffi's async calls and libuv's pool run on arbitrary other threads). A wait
+// for threads to stop is a WNOHANG poll with pauses, bounded by a deadline. The mount freezes
+// with freezeThreadGroupAsync, whose longer pauses are timers: the FUSE server in this process
+// answers everyone else while one freeze waits for a thread that is slow to stop (a process
+// blocked on our own mount never stops, which is why every wait has a deadline).
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -54,15 +54,46 @@ const isErrno = (err: unknown, errno: number) => err instanceof NativeError && e
 /**
  * Seizes and stops every thread of pid. Throws NativeError: ESRCH when pid is not a live
  * thread-group leader, EBUSY when a thread does not stop within timeoutMs (nothing stays traced),
- * EPERM when a thread cannot be traced (e.g. another tracer holds it).
+ * EPERM when a thread cannot be traced (e.g. another tracer holds it). Blocks the calling thread
+ * while it waits: for short-lived tasks of our own (a probe, tests).
  */
 export function freezeThreadGroup(pid: number, opts: { timeoutMs: number }): FrozenGroup {
+  const steps = freezeSteps(pid, opts);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    usleep(step.value);
+  }
+}
+
+/**
+ * freezeThreadGroup, giving the event loop the waits: pauses up to SPIN_BUDGET_US in all are
+ * slept on the spot (threads usually stop within microseconds, and a timer's millisecond would
+ * be most of an open), longer ones are timers.
+ */
+export async function freezeThreadGroupAsync(pid: number, opts: { timeoutMs: number }): Promise<FrozenGroup> {
+  const steps = freezeSteps(pid, opts);
+  let slept = 0;
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    if (slept + step.value <= SPIN_BUDGET_US) {
+      usleep(step.value);
+      slept += step.value;
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(step.value / 1000)));
+    }
+  }
+}
+
+const SPIN_BUDGET_US = 2000;
+
+/** A freeze, one step at a time: each yield asks for a pause of that many microseconds. */
+function* freezeSteps(pid: number, opts: { timeoutMs: number }): Generator<number, FrozenGroup> {
   const deadline = performance.now() + opts.timeoutMs;
   const freeze: Freeze = { pid, timeoutMs: opts.timeoutMs, deadline, threads: new Map(), gone: new Set() };
   requireLiveLeader(pid);
   try {
     // Stopped threads create no threads, so a listing with nothing new after all stopped is final.
-    while (seizeNewThreads(freeze)) awaitStops(freeze);
+    while (yield* seizeNewThreads(freeze)) yield* awaitStops(freeze);
     if (!freeze.threads.has(pid)) throw nativeError(ESRCH, `freeze(${pid})`, 'the thread group leader exited during the freeze');
   } catch (err) {
     for (const t of freeze.threads.values()) detachQuietly(t);
@@ -144,7 +175,7 @@ function listThreads(pid: number): number[] {
  * new. A thread in uninterruptible sleep is not seized until it wakes: it could not stop, and a
  * tracee that never stopped could not be detached. Returns whether any thread was seized.
  */
-function seizeNewThreads(f: Freeze): boolean {
+function* seizeNewThreads(f: Freeze): Generator<number, boolean> {
   let seizedAny = false;
   for (;;) {
     let seized = false;
@@ -164,7 +195,7 @@ function seizeNewThreads(f: Freeze): boolean {
     if (seized) continue;
     if (sleeping === undefined) return seizedAny;
     if (performance.now() > f.deadline) throw notStopped(f, sleeping);
-    usleep(1000);
+    yield 1000;
   }
 }
 
@@ -204,7 +235,7 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
 }
 
 /** Polls every seized thread until each has stopped or exited, or throws EBUSY at the deadline. */
-function awaitStops(f: Freeze): void {
+function* awaitStops(f: Freeze): Generator<number, void> {
   let pauseUs = 50;
   for (;;) {
     let running: Tracee | undefined;
@@ -220,7 +251,7 @@ function awaitStops(f: Freeze): void {
     }
     if (!running) return;
     if (performance.now() > f.deadline) throw notStopped(f, running.tid);
-    usleep(pauseUs);
+    yield pauseUs;
     pauseUs = Math.min(pauseUs * 2, 2000);
   }
 }
