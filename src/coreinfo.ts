@@ -18,6 +18,7 @@ import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { getRegset, NT_PRFPREG, NT_X86_XSTATE } from './ptrace/regs.js';
 import { statCached } from './ptrace/statx.js';
+import { isServedHere } from './servedfiles.js';
 
 const PTRACE_GETSIGINFO = 0x4202;
 const { SIGTRAP } = osConstants.signals;
@@ -91,7 +92,7 @@ function vmaFacts(pid: number, vmas: readonly Vma[]): VmaFacts[] {
     if (!hasFile(vma)) return { anonymous: anonymous[i], startsWithElf: false, file: null };
     const path = mapFilesPath(pid, vma);
     const file = mappedFile(path, vma);
-    const elfCandidate = vma.offset === 0 && vma.read && !vma.vmFlags.has('sh');
+    const elfCandidate = vma.offset === 0 && vma.read && !vma.vmFlags.has('sh') && !isServedHere(vma);
     return { anonymous: anonymous[i], startsWithElf: elfCandidate && startsWithElf(path), file };
   });
 }

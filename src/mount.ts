@@ -2,12 +2,14 @@
 // SIGTERM let every frozen task run on before unmounting.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { mountTree } from './fs.js';
 import { coreFile } from './coregen.js';
 import { dumpFile } from './imagegen.js';
+import { mountedDevice } from './proc/mountinfo.js';
 import { SnapshotStore } from './sessions.js';
+import { serveDevice } from './servedfiles.js';
 import { ProcessTree } from './tree.js';
 
 interface Options {
@@ -34,8 +36,7 @@ function parseOptions(args: string[], help: string): Options {
 }
 
 function isMounted(mountPoint: string): boolean {
-  const escaped = mountPoint.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === escaped);
+  return mountedDevice(mountPoint) !== undefined;
 }
 
 /** A mount point left by a killed imgfs answers ENOTCONN: detach it so we can mount again. */
@@ -63,6 +64,12 @@ export async function mountImgfs(target: string, args: string[], help: string): 
     allowOther: options.allowOther,
     log: (line) => process.stderr.write(`imgfs: ${line}\n`),
   });
+  const device = mountedDevice(mountPoint);
+  if (device === undefined) {
+    await mounted.unmount();
+    throw new Error(`${mountPoint} is not in /proc/self/mountinfo after mounting it`);
+  }
+  serveDevice(device);
   process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
   return new Promise((done) => {
     let stopping = false;

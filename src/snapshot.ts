@@ -11,6 +11,7 @@ import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
+import { isServedHere } from './servedfiles.js';
 import { askTask, readRestoreInfo } from './restoreinfo.js';
 
 export interface SnapshotOptions {
@@ -128,9 +129,12 @@ function threadState(tid: number): ThreadState {
   return { tid, regs: getRegs(tid), tls: GDT_TLS_ENTRIES.map((entry) => getThreadArea(tid, entry)) };
 }
 
-/** VMAs whose pages exist as memory: [vvar] and I/O or PFN maps have none to read. */
+/**
+ * VMAs whose pages exist as memory and can be read: [vvar] and I/O or PFN maps have none to read;
+ * a mapping of a file of our own mount cannot be read without asking ourselves (servedfiles.ts).
+ */
 export function isScannable(vma: Vma): boolean {
-  return !vma.vmFlags.has('io') && !vma.vmFlags.has('pf') && !vma.name.startsWith('[vvar');
+  return !vma.vmFlags.has('io') && !vma.vmFlags.has('pf') && !vma.name.startsWith('[vvar') && !isServedHere(vma);
 }
 
 function mmFields(pid: number, stat: ProcStat, brk: number): MmFields {

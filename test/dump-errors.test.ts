@@ -9,6 +9,7 @@ import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';
 import { commOf, isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { loadAt, loadBytes, parseElfCore } from './helpers/elfcore.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
 import { run } from './helpers/run.js';
@@ -320,6 +321,31 @@ test.serial('opens that come while a freeze waits share its snapshot', async (t)
   await a.close();
   await b.close();
   await waitUntil('the target to run on after the last close', () => threadStatuses(target.pid).every(isReleased));
+});
+
+test.serial('a process that maps a file of the mount itself is dumped without the mount asking itself', async (t) => {
+  const other = await startTarget(t, 'counter');
+  const mnt = await mountImgfs(t);
+  // Started after the mount: its teardown runs first, so the mapping is gone before the FS stops.
+  const mapper = await startTarget(t, 'mapmount', [path.join(mnt.dir, String(other.pid), 'core')]);
+  const [, mapHex, mapBytes] = (await mapper.waitForLine((line) => line.startsWith('ready '))).split(' ');
+  const [start, end] = [parseInt(mapHex, 16), parseInt(mapHex, 16) + Number(mapBytes)];
+
+  // Pages of that mapping not in memory could only be read through a request to imgfs itself.
+  const image = parseImage(await withTimeout(readFileAsync(dumpOf(mnt.dir, mapper.pid)), 60_000, 'reading the dump'));
+  const mapping = image.vmas.find((v) => v.start === start)!;
+  t.truthy(mapping, 'the mapping is a VMA of the dump');
+  t.false(image.pages.some((p) => p.vaddr >= start && p.vaddr < end), 'none of its pages is read');
+
+  // The kernel would take the first page of a mapping whose file starts with the ELF magic; with
+  // mapped private memory in the filter, all of it. Here the core carries zeros, as for pages the
+  // kernel cannot get.
+  await fsp.writeFile(`/proc/${mapper.pid}/coredump_filter`, '0x37');
+  const bytes = await withTimeout(readFileAsync(path.join(mnt.dir, String(mapper.pid), 'core')), 60_000, 'reading the core');
+  const load = loadAt(parseElfCore(bytes), start)!;
+  t.is(Number(load.filesz), end - start);
+  t.true(loadBytes(bytes, load).every((b) => b === 0), 'zeros');
+  await assertMountServes(t, mnt, other);
 });
 
 test.serial('imgfs killed with SIGKILL while a dump is open leaves the target running and untraced', async (t) => {

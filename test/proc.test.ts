@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { PAGE_SIZE, type Vma } from '../src/model.js';
 import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
 import { ProcParseError } from '../src/proc/errors.js';
+import { mountedDevice } from '../src/proc/mountinfo.js';
 import { PRESENT_OR_SWAPPED, rangesWithPages, scanPages, scanPagesWithIoctl, scanPagesWithPagemap } from '../src/proc/pagemap.js';
 import { parseSmaps, readSmaps } from '../src/proc/smaps.js';
 import { isKernelThread, parseStat, readStat } from '../src/proc/stat.js';
@@ -138,6 +139,27 @@ for (const [what, text, line] of MALFORMED_SMAPS) {
 }
 
 // ---- parseStat ----
+
+test('mountedDevice gives the topmost mount on a path, as maps prints devices, with mountinfo escapes', (t) => {
+  const mountinfo = [
+    '22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+    '36 22 0:47 / /mnt/img rw,nosuid,nodev,relatime shared:2 - fuse.imgfs imgfs rw,user_id=0,group_id=0',
+    '37 36 0:312 / /mnt/img rw,relatime shared:3 - fuse.imgfs imgfs rw',
+    '38 22 0:48 / /tmp/with\\040space rw - tmpfs tmpfs rw',
+    '',
+  ].join('\n');
+  t.is(mountedDevice('/mnt/img', mountinfo), '00:138', 'the later of two stacked mounts');
+  t.is(mountedDevice('/', mountinfo), 'fe:01');
+  t.is(mountedDevice('/tmp/with space', mountinfo), '00:30');
+  t.is(mountedDevice('/mnt', mountinfo), undefined);
+  t.is(mountedDevice('/mnt/img', 'garbage\n\n1 2 x / /mnt/img rw'), undefined);
+});
+
+test('mountedDevice of / is the device stat gives for /, in maps\' form', (t) => {
+  const dev = fs.statSync('/').dev;
+  const [major, minor] = [(dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)];
+  t.is(mountedDevice('/'), `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`);
+});
 
 test('parseStat reads the fields of a user process', (t) => {
   const stat = parseStat(STAT_USER);

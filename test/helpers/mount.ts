@@ -47,14 +47,42 @@ export async function removeMountDir(dir: string): Promise<void> {
   });
 }
 
-/** Stops the CLI the way a user would (SIGTERM), falling back to SIGKILL if it hangs. */
-export async function stopCli(proc: ChildProcess): Promise<void> {
+/**
+ * Stops the CLI the way a user would (SIGTERM), falling back to SIGKILL if it hangs. A server that
+ * deadlocked on its own mount cannot even die (its thread waits uninterruptibly for a reply only
+ * it could send): then its FUSE connection is aborted, which fails that wait.
+ */
+export async function stopCli(proc: ChildProcess, dir: string): Promise<void> {
   if (exited(proc)) return;
+  const connection = await fuseConnection(dir);
   proc.kill('SIGTERM');
-  const stopped = await Promise.race([waitForExit(proc).then(() => true), sleep(EXIT_TIMEOUT_MS).then(() => false)]);
-  if (!stopped) {
-    proc.kill('SIGKILL');
-    await waitForExit(proc);
+  if (await exitsWithin(proc, EXIT_TIMEOUT_MS)) return;
+  proc.kill('SIGKILL');
+  if (await exitsWithin(proc, EXIT_TIMEOUT_MS)) return;
+  if (connection !== undefined) await abortFuseConnection(connection);
+  await waitForExit(proc);
+}
+
+function exitsWithin(proc: ChildProcess, ms: number): Promise<boolean> {
+  return Promise.race([waitForExit(proc).then(() => true), sleep(ms).then(() => false)]);
+}
+
+/** The FUSE connection number of the mount on dir: its device's minor number (fusectl names it so). */
+async function fuseConnection(dir: string): Promise<number | undefined> {
+  const escaped = dir.replace(/ /g, '\\040');
+  const line = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === escaped);
+  return line ? Number(line.split(' ')[2].split(':')[1]) : undefined;
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/** Aborts a FUSE connection through fusectl, mounting fusectl for the moment if it is not. */
+async function abortFuseConnection(connection: number): Promise<void> {
+  const mountedHere = (await fsp.readdir(FUSECTL)).length === 0 && (await run('mount', ['-t', 'fusectl', 'none', FUSECTL])).code === 0;
+  try {
+    await fsp.writeFile(path.join(FUSECTL, String(connection), 'abort'), '1');
+  } finally {
+    if (mountedHere) await run('umount', [FUSECTL]);
   }
 }
 
@@ -65,7 +93,7 @@ export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Registered after makeMountDir's teardown, so it runs first (ava runs teardowns in reverse).
-  t.teardown(() => stopCli(proc));
+  t.teardown(() => stopCli(proc, dir));
   let stderr = '';
   proc.stdout!.resume();
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
