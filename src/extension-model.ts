@@ -210,6 +210,8 @@ export interface ExtensionFd {
   pipeData?: PipeData;
   /** On a Unix socket whose peer is open in the process too: the pair's type and the peer. */
   unixPeer?: UnixPeer;
+  /** On a socket that listens, or a datagram socket bound and not connected: what binds it again. */
+  boundSocket?: BoundSocket;
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
   locks?: FileLock[];
 }
@@ -229,6 +231,66 @@ export interface FileLock {
 export interface UnixPeer {
   type: number;
   peer: number;
+}
+
+/** Socket numbers as Linux has them, for BoundSocket. */
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+/**
+ * A socket a restore can make again: a stream listener (TCP, Unix stream or seqpacket) or a
+ * datagram socket bound to an address and connected to none (UDP, Unix datagram).
+ */
+export interface BoundSocket {
+  /** AF_UNIX 1, AF_INET 2, AF_INET6 10. */
+  family: number;
+  /** SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5. */
+  type: number;
+  /** 0, IPPROTO_TCP 6 or IPPROTO_UDP 17. */
+  protocol: number;
+  /** listen(2) was called; backlog is its queue length (sk_max_ack_backlog). */
+  listening: boolean;
+  backlog: number;
+  /** IPV6_V6ONLY (AF_INET6 only). */
+  v6only: boolean;
+  /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
+  address: Buffer;
+}
+
+/** "TCP 127.0.0.1:8080", "UDP [::1]:53", "Unix stream /run/x.sock", "Unix datagram @name". */
+export function describeSocket(socket: BoundSocket): string {
+  const { family, address } = socket;
+  if (family === AF_UNIX) {
+    const name = address.subarray(2);
+    const where = name[0] === 0 ? `@${name.subarray(1).toString('latin1')}` : name.subarray(0, name.indexOf(0) < 0 ? name.length : name.indexOf(0)).toString('latin1');
+    return `Unix ${SOCKET_TYPE_NAMES.get(socket.type) ?? `type ${socket.type}`} ${where}`;
+  }
+  const port = address.readUInt16BE(2);
+  const protocol = socket.protocol === IPPROTO_TCP ? 'TCP' : socket.protocol === IPPROTO_UDP ? 'UDP' : `protocol ${socket.protocol}`;
+  if (family === AF_INET) return `${protocol} ${[...address.subarray(4, 8)].join('.')}:${port}`;
+  const groups = Array.from({ length: 8 }, (_, i) => address.readUInt16BE(8 + 2 * i).toString(16));
+  return `${protocol} [${compressIpv6(groups)}]:${port}`;
+}
+
+const SOCKET_TYPE_NAMES = new Map([[SOCK_STREAM, 'stream'], [SOCK_DGRAM, 'datagram'], [SOCK_SEQPACKET, 'seqpacket']]);
+
+/** RFC 5952: the longest run of two or more zero groups becomes "::". */
+function compressIpv6(groups: string[]): string {
+  let best = { at: -1, length: 1 };
+  for (let i = 0; i < groups.length;) {
+    let j = i;
+    while (j < groups.length && groups[j] === '0') j++;
+    if (j - i > best.length) best = { at: i, length: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.at < 0) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.length).join(':')}`;
 }
 
 /** A pipe's capacity (F_GETPIPE_SZ) and the bytes in it, unread at the dump. */

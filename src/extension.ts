@@ -7,9 +7,9 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind,
+  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket,
 } from './extension-model.js';
-import { pipesWithBothEnds } from './extension-model.js';
+import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
@@ -61,6 +61,7 @@ export const RecordType = {
   UNIX_PEER: 25,
   FILE_LOCKS: 26,
   CHILDREN: 27,
+  BOUND_SOCKET: 28,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -144,6 +145,12 @@ const PIPE_CAPACITY_MAX = 2 ** 31;
 export const UNIX_PEER_SIZE = 16;
 /** The socket types a socket pair can have: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET. */
 export const SOCKET_PAIR_TYPES: ReadonlyMap<number, string> = new Map([[1, 'stream'], [2, 'dgram'], [5, 'seqpacket']]);
+/** Fixed part of a BOUND_SOCKET record: fd, family, type, protocol, flags, backlog; the sockaddr follows. */
+export const BOUND_SOCKET_FIXED_SIZE = 16;
+const BOUND_SOCKET_LISTENING = 1;
+const BOUND_SOCKET_V6ONLY = 2;
+/** sizeof(struct sockaddr_un): family and a 108-byte sun_path. */
+const SOCKADDR_UN_MAX = 110;
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
 export const FILE_LOCKS_FIXED_SIZE = 8;
 export const FILE_LOCK_SIZE = 24;
@@ -258,6 +265,8 @@ export interface FdShape {
   /** Bytes in its PIPE_DATA record; null: none. */
   pipeBytes: number | null;
   unixPeer: boolean;
+  /** Bytes of the address in its BOUND_SOCKET record; null: none. */
+  boundAddress: number | null;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
 }
@@ -266,7 +275,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
-    unixPeer: fd.unixPeer !== undefined, locks: fd.locks?.length ?? null,
+    unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null, locks: fd.locks?.length ?? null,
   };
 }
 
@@ -278,6 +287,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0) +
   (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes)) +
   (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0) +
+  (fd.boundAddress === null ? 0 : recordSize(BOUND_SOCKET_FIXED_SIZE + fd.boundAddress)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -543,6 +553,47 @@ function writeUnixPeer(w: RecordWriter, f: ExtensionFd, peer: UnixPeer): void {
   w.buf.writeBigUInt64LE(u64(peer.peer, `fd ${f.fd} peer inode`), at + 8);
 }
 
+function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket): void {
+  const problem = boundSocketProblem(socket);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
+  const at = w.record(RecordType.BOUND_SOCKET, BOUND_SOCKET_FIXED_SIZE + socket.address.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt16LE(socket.family, at + 4);
+  w.buf.writeUInt16LE(socket.type, at + 6);
+  w.buf.writeUInt16LE(socket.protocol, at + 8);
+  w.buf.writeUInt16LE((socket.listening ? BOUND_SOCKET_LISTENING : 0) | (socket.v6only ? BOUND_SOCKET_V6ONLY : 0), at + 10);
+  w.buf.writeUInt32LE(socket.backlog, at + 12);
+  socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
+}
+
+/**
+ * What is wrong with a bound socket, and the BOUND_SOCKET payload byte it is about, or null. The
+ * kinds a restore makes: TCP listeners and bound UDP sockets over IPv4 or IPv6, Unix stream and
+ * seqpacket listeners and bound Unix datagram sockets.
+ */
+function boundSocketProblem(socket: BoundSocket): { at: number; message: string } | null {
+  const { family, type, protocol, listening, address } = socket;
+  const addressAt = BOUND_SOCKET_FIXED_SIZE;
+  if (address.length < 2 || address.readUInt16LE(0) !== family) return { at: addressAt, message: `the address is no sockaddr of family ${family}` };
+  if (family === AF_UNIX) {
+    if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
+    if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
+    if (address.length < 3 || address.length > SOCKADDR_UN_MAX) return { at: addressAt, message: `a Unix address of ${address.length} bytes (3..${SOCKADDR_UN_MAX})` };
+  } else if (family === AF_INET || family === AF_INET6) {
+    const size = family === AF_INET ? 16 : 28;
+    if (address.length !== size) return { at: addressAt, message: `an address of family ${family} has ${size} bytes, not ${address.length}` };
+    const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
+    if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
+    if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
+  } else {
+    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
+  }
+  if (listening === (type === SOCK_DGRAM)) return { at: 10, message: listening ? 'a datagram socket does not listen' : 'a stream socket that does not listen' };
+  if (!listening && socket.backlog !== 0) return { at: 12, message: `backlog ${socket.backlog} of a socket that does not listen` };
+  if (socket.v6only && family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
+  return null;
+}
+
 function writeFileLocks(w: RecordWriter, f: ExtensionFd, locks: readonly FileLock[]): void {
   const at = w.record(RecordType.FILE_LOCKS, FILE_LOCKS_FIXED_SIZE + locks.length * FILE_LOCK_SIZE);
   w.buf.writeUInt32LE(f.fd, at);
@@ -783,6 +834,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.unixPeer) writeUnixPeer(w, fd, fd.unixPeer);
   for (const fd of ext.fds) if (fd.locks) writeFileLocks(w, fd, fd.locks);
   if (ext.children) writeChildren(w, ext.children);
+  for (const fd of ext.fds) if (fd.boundSocket) writeBoundSocket(w, fd, fd.boundSocket);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1146,6 +1198,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       continue;
     }
     if (values.locks) continue; // any open file may hold locks
+    if (values.boundSocket) {
+      if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
+      continue;
+    }
     if (values.unixPeer) {
       const peer = `socket:[${values.unixPeer.peer}]`;
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
@@ -1240,6 +1296,22 @@ function readUnixPeer(r: RecordView): FdPart {
   const type = r.payload.readUInt32LE(4);
   if (!SOCKET_PAIR_TYPES.has(type)) r.fail(4, `socket type ${type} is not one of a socket pair`);
   return { key: readFdNumber(r), record: r, values: { unixPeer: { type, peer: r.number(8, 'peer inode') } } };
+}
+
+function readBoundSocket(r: RecordView): FdPart {
+  r.expectAtLeast(BOUND_SOCKET_FIXED_SIZE);
+  const flags = r.payload.readUInt16LE(10);
+  if ((flags & ~(BOUND_SOCKET_LISTENING | BOUND_SOCKET_V6ONLY)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
+  const boundSocket: BoundSocket = {
+    family: r.payload.readUInt16LE(4), type: r.payload.readUInt16LE(6), protocol: r.payload.readUInt16LE(8),
+    listening: (flags & BOUND_SOCKET_LISTENING) !== 0, v6only: (flags & BOUND_SOCKET_V6ONLY) !== 0,
+    backlog: r.payload.readUInt32LE(12),
+    // A copy: the payload is a view into the image reader's chunk, which is read over later.
+    address: Buffer.from(r.payload.subarray(BOUND_SOCKET_FIXED_SIZE)),
+  };
+  const problem = boundSocketProblem(boundSocket);
+  if (problem !== null) r.fail(problem.at, problem.message);
+  return { key: readFdNumber(r), record: r, values: { boundSocket } };
 }
 
 function readSignalFd(r: RecordView): FdPart {
@@ -1440,6 +1512,7 @@ export class ExtensionDecoder {
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
       case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
       case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
+      case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;
       case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;

@@ -9,10 +9,10 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
+  BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack, VmaFlags,
 } from './extension-model.js';
-import { pipesWithBothEnds } from './extension-model.js';
+import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
@@ -28,7 +28,7 @@ import { getRobustList } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
-import { unixSockets, type UnixSocket } from './ptrace/unixsockets.js';
+import { inetSockets, TCP_CLOSE, TCP_LISTEN, unixSockets, type InetSocket, type UnixSocket } from './ptrace/sockdiag.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { constants as osConstants } from 'node:os';
 
@@ -525,24 +525,61 @@ export function readFds(pid: number): ExtensionFd[] {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  markSocketPairs(fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
+  describeSockets(fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
   return fds;
 }
 
-/** Gives each socket whose peer is among these sockets that peer (sock_diag, asked once, only if there are sockets). */
-function markSocketPairs(sockets: readonly ExtensionFd[]): void {
-  if (sockets.length < 2) return;
-  let known: Map<number, UnixSocket>;
-  try {
-    known = unixSockets();
-  } catch {
-    return; // no sock_diag (a kernel without it): the sockets stay unpaired, as any other
-  }
+/**
+ * Gives each socket whose peer is among these sockets that peer, and each listening or bound
+ * datagram socket what binds it again (sock_diag, asked only if there are sockets).
+ */
+function describeSockets(sockets: readonly ExtensionFd[]): void {
+  if (sockets.length === 0) return;
+  const inodeOf = (fd: ExtensionFd) => Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]);
+  const unix = askSockDiag(unixSockets);
+  // Listeners, and datagram sockets connected to nobody (TCP_CLOSE); not the connections. Not
+  // asked when every socket is a Unix one.
+  const inet = sockets.every((fd) => unix.has(inodeOf(fd))) ? new Map<number, InetSocket>() : askSockDiag(() => inetSockets([TCP_LISTEN, TCP_CLOSE]));
   const targets = new Set(sockets.map((fd) => fd.target));
   for (const fd of sockets) {
-    const socket = known.get(Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]));
-    if (socket && socket.peer !== 0 && targets.has(`socket:[${socket.peer}]`)) fd.unixPeer = { type: socket.type, peer: socket.peer };
+    const inode = inodeOf(fd);
+    const unixSocket = unix.get(inode);
+    if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
+    const bound = unixSocket ? boundUnixSocket(unixSocket) : boundInetSocket(inet.get(inode));
+    if (bound) fd.boundSocket = bound;
   }
+}
+
+/** What sock_diag answers; nothing on a kernel without it (the sockets are then recorded as sockets only). */
+function askSockDiag<T>(ask: () => Map<number, T>): Map<number, T> {
+  try {
+    return ask();
+  } catch {
+    return new Map();
+  }
+}
+
+
+function boundUnixSocket(socket: UnixSocket): BoundSocket | undefined {
+  if (socket.name === null) return undefined;
+  const listening = socket.state === TCP_LISTEN;
+  if (!listening && !(socket.type === SOCK_DGRAM && socket.peer === 0)) return undefined;
+  const address = Buffer.alloc(2 + socket.name.length);
+  address.writeUInt16LE(AF_UNIX, 0);
+  socket.name.copy(address, 2);
+  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, address };
+}
+
+function boundInetSocket(socket: InetSocket | undefined): BoundSocket | undefined {
+  if (!socket) return undefined;
+  const listening = socket.protocol === IPPROTO_TCP && socket.state === TCP_LISTEN;
+  // An unconnected UDP socket bound to a port (port 0: never bound).
+  const boundDatagram = socket.protocol === IPPROTO_UDP && socket.state === TCP_CLOSE && socket.address.readUInt16BE(2) !== 0;
+  if (!listening && !boundDatagram) return undefined;
+  return {
+    family: socket.family, type: listening ? SOCK_STREAM : SOCK_DGRAM, protocol: socket.protocol,
+    listening, backlog: socket.backlog, v6only: socket.v6only, address: socket.address,
+  };
 }
 
 const LOCK_KINDS: Record<string, FileLockKind> = { FLOCK: 'flock', POSIX: 'posix', OFDLCK: 'ofd' };

@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { describeLock, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { describeLock, describeSocket, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
@@ -302,6 +302,11 @@ function fdStateLines(fd: ExtensionFd): string[] {
   if (fd.pipeData) lines.push(`pipe holds ${fd.pipeData.bytes.length} bytes (capacity ${fd.pipeData.capacity})`);
   for (const lock of fd.locks ?? []) lines.push(describeLock(lock));
   if (fd.unixPeer) lines.push(`socket pair (${SOCKET_PAIR_TYPES.get(fd.unixPeer.type)}) with socket:[${fd.unixPeer.peer}]`);
+  if (fd.boundSocket) {
+    const socket = fd.boundSocket;
+    lines.push(socket.listening ? `listens: ${describeSocket(socket)} (backlog ${socket.backlog}${socket.v6only ? ', IPv6 only' : ''})`
+      : `bound: ${describeSocket(socket)}${socket.v6only ? ' (IPv6 only)' : ''}`);
+  }
   return lines.map((line) => `         ${line}`);
 }
 

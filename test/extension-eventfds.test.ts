@@ -4,19 +4,19 @@
 
 import test from 'ava';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
-import { parseUnixDiag, type UnixSocket } from '../src/ptrace/unixsockets.js';
+import { parseUnixDiag, type UnixSocket } from '../src/ptrace/sockdiag.js';
 import { anonInodeState } from '../src/restoreinfo.js';
 import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
 
 const withoutStates = () => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, locks, ...fd }) => fd);
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, locks, boundSocket, ...fd }) => fd);
   return ext;
 };
 
 test('an image without the records (an older one) decodes with no fd state', (t) => {
   const decoded = decodeExtension(encodeExtension(withoutStates()));
-  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined && fd.unixPeer === undefined));
+  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined && fd.unixPeer === undefined && fd.boundSocket === undefined));
   t.deepEqual(decodeExtension(encodeExtension(sampleExtension())).fds, sampleExtension().fds);
 });
 
@@ -126,7 +126,12 @@ test('sock_diag replies: each Unix socket with its type and peer, to the end of 
   const sockets = new Map<number, UnixSocket>();
   t.false(parseUnixDiag(Buffer.concat([socket(10, 1, 11), socket(11, 1, 10)]), sockets));
   t.true(parseUnixDiag(Buffer.concat([socket(12, 2, null), message(3, Buffer.alloc(4))]), sockets));
-  t.deepEqual([...sockets], [[10, { type: 1, peer: 11 }], [11, { type: 1, peer: 10 }], [12, { type: 2, peer: 0 }]]);
+  const tmp = Buffer.from('/tmp\0', 'latin1');
+  t.deepEqual([...sockets], [
+    [10, { type: 1, state: 0, peer: 11, name: tmp, backlog: 0 }],
+    [11, { type: 1, state: 0, peer: 10, name: tmp, backlog: 0 }],
+    [12, { type: 2, state: 0, peer: 0, name: tmp, backlog: 0 }],
+  ]);
 
   const error = Buffer.alloc(4);
   error.writeInt32LE(-22, 0);

@@ -40,7 +40,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
-  madvise: 28, mlock2: 325, socketpair: 53, flock: 73,
+  madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
 } as const;
 
 const AT_FDCWD = -100;
@@ -272,6 +272,26 @@ export class RemoteTask {
     this.call(`socketpair(${domain}, 0x${type.toString(16)})`, SYS.socketpair, [domain, type, 0, at]);
     const ends = this.readScratch(8);
     return [ends.readInt32LE(0), ends.readInt32LE(4)];
+  }
+
+  socket(domain: number, type: number, protocol: number): number {
+    return Number(this.call(`socket(${domain}, 0x${type.toString(16)}, ${protocol})`, SYS.socket, [domain, type, protocol]));
+  }
+
+  /** setsockopt with an int value. */
+  setsockopt(fd: number, level: number, name: number, value: number): void {
+    const option = Buffer.alloc(4);
+    option.writeInt32LE(value, 0);
+    this.call(`setsockopt(${fd}, ${level}, ${name}, ${value})`, SYS.setsockopt, [fd, level, name, this.stage(option), option.length]);
+  }
+
+  /** bind(2) to address, a struct sockaddr. */
+  bind(fd: number, address: Buffer): void {
+    this.call(`bind(${fd}, ${address.length}-byte address)`, SYS.bind, [fd, this.stage(address), address.length]);
+  }
+
+  listen(fd: number, backlog: number): void {
+    this.call(`listen(${fd}, ${backlog})`, SYS.listen, [fd, backlog]);
   }
 
   /** A userfaultfd of this task's memory (see userfault.ts). */

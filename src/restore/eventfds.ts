@@ -134,7 +134,7 @@ function counter(value: bigint): Buffer {
  * Puts a descriptor the stub created (close-on-exec, blocking) at each recorded number with that
  * number's close-on-exec flag, and gives the open file description the first one's O_NONBLOCK.
  */
-function placeEverywhere(remote: RemoteTask, created: number, fds: readonly ExtensionFd[]): void {
+export function placeEverywhere(remote: RemoteTask, created: number, fds: readonly ExtensionFd[]): void {
   try {
     if ((fds[0].flags & O_NONBLOCK) !== 0) remote.fcntl(created, F_SETFL, O_NONBLOCK);
     for (const fd of fds) {

@@ -12,6 +12,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
+import { restoreBoundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
 
@@ -129,8 +130,9 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * descriptor is closed, then each recorded one made again at its number: regular files (and
  * directories) reopened by path, at their offset, with their flags; pipes and socket pairs with
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
- * (./eventfds.ts), the epoll registrations last; what cannot be made again (other sockets,
- * terminals, a pipe to another process, a file gone) becomes /dev/null, with one warning line each.
+ * (./eventfds.ts), listening and bound sockets (./sockets.ts), the epoll registrations last;
+ * what cannot be made again (connected sockets, terminals, a pipe to another process, a file
+ * gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
@@ -138,6 +140,8 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
   const socketPairs = socketPairsWithBothEnds(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
+  /** Sockets (link targets) that could not be bound again. */
+  const unbound = new Set<string>();
   for (const fd of fds) {
     if (fd.fd <= 2) {
       // A standard stream that was a file or a device other than a terminal was redirected
@@ -165,12 +169,22 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
         restored.add(fd.fd);
         continue;
       }
-      const reason = reopenProblem(fd);
-      if (reason === null && reopen(remote, fd, warn)) {
-        restored.add(fd.fd);
-        continue;
+      if (fd.boundSocket) {
+        // One socket at all its numbers, tried once: a dup'd one that cannot be bound warns once.
+        const numbers = fds.filter((other) => other.fd > 2 && other.target === fd.target);
+        if (!unbound.has(fd.target) && restoreBoundSocket(remote, numbers, warn)) {
+          for (const number of numbers) restored.add(number.fd);
+          continue;
+        }
+        unbound.add(fd.target);
+      } else {
+        const reason = reopenProblem(fd);
+        if (reason === null && reopen(remote, fd, warn)) {
+          restored.add(fd.fd);
+          continue;
+        }
+        if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
       }
-      if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
       const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
       placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
     } catch (err) {

@@ -1,0 +1,71 @@
+// Sockets a restore makes again: listeners and bound datagram sockets, at their address. Their
+// connections and queued datagrams are not in the image: a listener's clients connect anew.
+
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { constants } from 'node:os';
+import { AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
+import { NativeError } from '../ptrace/errors.js';
+import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
+import { placeEverywhere } from './eventfds.js';
+
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+
+/**
+ * Makes the socket of fds (one socket, dup'd to each number) again: created, its options set,
+ * bound, listening as it did. False, with one warning line, when the address cannot be had (the
+ * dumped process still holds it, say).
+ */
+export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): boolean {
+  const socket = fds[0].boundSocket!;
+  const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
+  try {
+    // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
+    // would refuse the bind of a listener without SO_REUSEADDR (most servers set it anyway).
+    if (socket.listening && socket.family !== AF_UNIX) remote.setsockopt(created, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
+    bindAgain(remote, created, socket);
+    if (socket.listening) remote.listen(created, socket.backlog);
+  } catch (err) {
+    remote.close(created);
+    if (!(err instanceof NativeError)) throw err;
+    warn(`fd ${fds[0].fd} (${fds[0].target}): ${describeSocket(socket)} cannot be ${socket.listening ? 'listened on' : 'bound'} again (${err.code}): replaced by /dev/null`);
+    return false;
+  }
+  placeEverywhere(remote, created, fds);
+  return true;
+}
+
+/** bind, after removing a stale socket file in the way (as a server does before it binds). */
+function bindAgain(remote: RemoteTask, fd: number, socket: BoundSocket): void {
+  try {
+    remote.bind(fd, socket.address);
+  } catch (err) {
+    if (!(err instanceof NativeError && err.errno === constants.errno.EADDRINUSE && removeStaleSocketFile(socket))) throw err;
+    remote.bind(fd, socket.address);
+  }
+}
+
+/**
+ * Removes the file of an absolute Unix socket path that no socket is bound to any more (the
+ * dumped process left it when it was killed): true if it did. A path some socket still holds,
+ * or that is not a socket, is left alone.
+ */
+function removeStaleSocketFile(socket: BoundSocket): boolean {
+  if (socket.family !== AF_UNIX) return false;
+  const name = socket.address.subarray(2);
+  const end = name.indexOf(0);
+  const path = name.subarray(0, end < 0 ? name.length : end).toString('latin1');
+  if (!path.startsWith('/')) return false;
+  try {
+    if (!lstatSync(path).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  // /proc/net/unix: one line per socket of our network namespace, its bound path last.
+  if (readFileSync('/proc/net/unix', 'latin1').split('\n').some((line) => line.endsWith(` ${path}`))) return false;
+  unlinkSync(path);
+  return true;
+}

@@ -1,0 +1,101 @@
+// Listening and bound sockets (BOUND_SOCKET records) are made again at their address, so a
+// restored server answers again: TCP over IPv4 and IPv6, UDP, Unix stream and datagram sockets.
+
+import test from 'ava';
+import dgram from 'node:dgram';
+import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { makeTempDir } from './helpers/files.js';
+import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
+
+const TIMEOUT_MS = 10_000;
+
+/** The first line a stream server sends on a new connection. */
+function firstLine(connect: net.NetConnectOpts): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(connect);
+    let text = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no line from ${JSON.stringify(connect)}`)), TIMEOUT_MS);
+    socket.setEncoding('utf8').on('data', (chunk) => { text += chunk; });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('close', () => { clearTimeout(timer); resolve(text.split('\n')[0]); });
+  });
+}
+
+/** The reply of a UDP server at 127.0.0.1:port to one datagram. */
+function udpReply(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket('udp4');
+    const timer = setTimeout(() => { socket.close(); reject(new Error(`no UDP reply from port ${port}`)); }, TIMEOUT_MS);
+    socket.on('message', (reply) => { clearTimeout(timer); socket.close(); resolve(reply.toString()); });
+    socket.send(text, port, '127.0.0.1');
+  });
+}
+
+const socketInode = (pid: number, fd: number): string => readlinkSync(`/proc/${pid}/fd/${fd}`);
+
+async function startServer(t: Parameters<typeof startTarget>[0]) {
+  const socketPath = path.join(await makeTempDir(t), 'server.sock');
+  const target = await startTarget(t, 'restore_listen', [socketPath]);
+  const [tcp, tcp6, udp] = (await target.waitForLine((l) => l.startsWith('ready '))).split(' ').slice(1).map(Number);
+  return { target, socketPath, tcp, tcp6, udp };
+}
+
+test.serial('a restored server listens and answers again on every socket it had bound', async (t) => {
+  const { target, socketPath, tcp, tcp6, udp } = await startServer(t);
+  t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 1');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const fds = new Map((await readImageExtension(image)).fds.map((fd) => [fd.fd, fd]));
+  t.like(fds.get(40)?.boundSocket, { family: 2, type: 1, protocol: 6, listening: true, backlog: 37, v6only: false });
+  t.like(fds.get(41)?.boundSocket, { family: 10, type: 1, protocol: 6, listening: true, backlog: 5, v6only: true });
+  t.like(fds.get(42)?.boundSocket, { family: 2, type: 2, protocol: 17, listening: false, backlog: 0 });
+  t.like(fds.get(43)?.boundSocket, { family: 1, type: 1, protocol: 0, listening: true, backlog: 9 });
+  t.like(fds.get(44)?.boundSocket, { family: 1, type: 2, protocol: 0, listening: false });
+  t.like(fds.get(45)?.boundSocket, { family: 2, listening: true, backlog: 37 });
+  const shown = await showText(image);
+  t.true(shown.includes(`listens: TCP 127.0.0.1:${tcp} (backlog 37)\n`), shown);
+  t.true(shown.includes(`listens: TCP [::1]:${tcp6} (backlog 5, IPv6 only)\n`));
+  t.true(shown.includes(`bound: UDP 127.0.0.1:${udp}\n`));
+  t.true(shown.includes(`listens: Unix stream ${socketPath} (backlog 9)\n`));
+  t.true(shown.includes(`bound: Unix datagram @imgfs-listen-${target.pid}\n`));
+
+  // The killed original left its socket file behind: the restore takes its place, as a server would.
+  t.true((await fsp.lstat(socketPath)).isSocket());
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 2', 'the count goes on from the dump');
+  t.is(await firstLine({ host: '::1', port: tcp6 }), 'hello 3');
+  t.is(await firstLine({ path: socketPath }), 'hello 4');
+  t.is(await udpReply(udp, 'ping'), 'echo ping');
+  t.is(socketInode(pid, 45), socketInode(pid, 40), 'fd 45 is fd 40 dup\'d, as it was');
+  const abstractInode = /\d+/.exec(socketInode(pid, 44))![0];
+  const unixTable = readFileSync('/proc/net/unix', 'latin1').split('\n');
+  t.true(unixTable.some((line) => line.endsWith(` @imgfs-listen-${target.pid}`) && line.split(/\s+/)[6] === abstractInode), 'fd 44 bound to its abstract name');
+  t.notRegex(restorer.stderr(), /warning: fd 4[0-5]/);
+});
+
+test.serial('a server restored while its addresses are taken: one warning per socket, and it runs on', async (t) => {
+  const { target, socketPath, tcp, tcp6, udp } = await startServer(t);
+  const image = await dumpToFile(t, target);
+  // The original keeps every address: no stale socket file, nothing to take over.
+  const restorer = startRestorer(t, [image, '--new-pid']);
+  const pid = await restorer.restoredPid();
+  const addressWarnings = () => restorer.stderr().split('\n').filter((line) => /warning: fd 4\d .* again \(EADDRINUSE\): replaced by \/dev\/null$/.test(line));
+  // Written before the process was let go; the pipe may hand them over a little later.
+  await waitUntil('the warnings', () => addressWarnings().length >= 5);
+  const warnings = addressWarnings();
+  t.deepEqual(warnings.map((line) => /fd (\d+)/.exec(line)![1]), ['40', '41', '42', '43', '44'], restorer.stderr());
+  t.true(warnings[0].includes(`TCP 127.0.0.1:${tcp} cannot be listened on again`));
+  t.true(warnings[1].includes(`TCP [::1]:${tcp6} cannot be listened on again`));
+  t.true(warnings[2].includes(`UDP 127.0.0.1:${udp} cannot be bound again`));
+  t.true(warnings[3].includes(`Unix stream ${socketPath} cannot be listened on again`));
+  t.is(readlinkSync(`/proc/${pid}/fd/45`), '/dev/null');
+  t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 1', 'the original still serves');
+  process.kill(pid, 0);
+  t.pass('the restored process runs');
+});
