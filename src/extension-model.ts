@@ -259,6 +259,8 @@ export interface BoundSocket {
   backlog: number;
   /** IPV6_V6ONLY (AF_INET6 only). */
   v6only: boolean;
+  /** SO_REUSEPORT (AF_INET and AF_INET6 only): other sockets may bind the same address, as a group. */
+  reuseport: boolean;
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
 }

@@ -149,6 +149,7 @@ export const SOCKET_PAIR_TYPES: ReadonlyMap<number, string> = new Map([[1, 'stre
 export const BOUND_SOCKET_FIXED_SIZE = 16;
 const BOUND_SOCKET_LISTENING = 1;
 const BOUND_SOCKET_V6ONLY = 2;
+const BOUND_SOCKET_REUSEPORT = 4;
 /** sizeof(struct sockaddr_un): family and a 108-byte sun_path. */
 const SOCKADDR_UN_MAX = 110;
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
@@ -561,7 +562,8 @@ function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket):
   w.buf.writeUInt16LE(socket.family, at + 4);
   w.buf.writeUInt16LE(socket.type, at + 6);
   w.buf.writeUInt16LE(socket.protocol, at + 8);
-  w.buf.writeUInt16LE((socket.listening ? BOUND_SOCKET_LISTENING : 0) | (socket.v6only ? BOUND_SOCKET_V6ONLY : 0), at + 10);
+  const flags = (socket.listening ? BOUND_SOCKET_LISTENING : 0) | (socket.v6only ? BOUND_SOCKET_V6ONLY : 0) | (socket.reuseport ? BOUND_SOCKET_REUSEPORT : 0);
+  w.buf.writeUInt16LE(flags, at + 10);
   w.buf.writeUInt32LE(socket.backlog, at + 12);
   socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
 }
@@ -591,6 +593,7 @@ function boundSocketProblem(socket: BoundSocket): { at: number; message: string 
   if (listening === (type === SOCK_DGRAM)) return { at: 10, message: listening ? 'a datagram socket does not listen' : 'a stream socket that does not listen' };
   if (!listening && socket.backlog !== 0) return { at: 12, message: `backlog ${socket.backlog} of a socket that does not listen` };
   if (socket.v6only && family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
+  if (socket.reuseport && family === AF_UNIX) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
   return null;
 }
 
@@ -1301,10 +1304,11 @@ function readUnixPeer(r: RecordView): FdPart {
 function readBoundSocket(r: RecordView): FdPart {
   r.expectAtLeast(BOUND_SOCKET_FIXED_SIZE);
   const flags = r.payload.readUInt16LE(10);
-  if ((flags & ~(BOUND_SOCKET_LISTENING | BOUND_SOCKET_V6ONLY)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
+  if ((flags & ~(BOUND_SOCKET_LISTENING | BOUND_SOCKET_V6ONLY | BOUND_SOCKET_REUSEPORT)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
   const boundSocket: BoundSocket = {
     family: r.payload.readUInt16LE(4), type: r.payload.readUInt16LE(6), protocol: r.payload.readUInt16LE(8),
     listening: (flags & BOUND_SOCKET_LISTENING) !== 0, v6only: (flags & BOUND_SOCKET_V6ONLY) !== 0,
+    reuseport: (flags & BOUND_SOCKET_REUSEPORT) !== 0,
     backlog: r.payload.readUInt32LE(12),
     // A copy: the payload is a view into the image reader's chunk, which is read over later.
     address: Buffer.from(r.payload.subarray(BOUND_SOCKET_FIXED_SIZE)),

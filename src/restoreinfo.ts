@@ -24,7 +24,7 @@ import { mappedData, scanPages } from './proc/pagemap.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { getRobustList } from './ptrace/libc.js';
+import { getRobustList, getsockoptInt, takeDescriptor } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
@@ -525,7 +525,7 @@ export function readFds(pid: number): ExtensionFd[] {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  describeSockets(fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
+  describeSockets(pid, fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
   return fds;
 }
 
@@ -533,7 +533,7 @@ export function readFds(pid: number): ExtensionFd[] {
  * Gives each socket whose peer is among these sockets that peer, and each listening or bound
  * datagram socket what binds it again (sock_diag, asked only if there are sockets).
  */
-function describeSockets(sockets: readonly ExtensionFd[]): void {
+function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   if (sockets.length === 0) return;
   const inodeOf = (fd: ExtensionFd) => Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]);
   const unix = askSockDiag(unixSockets);
@@ -545,7 +545,7 @@ function describeSockets(sockets: readonly ExtensionFd[]): void {
     const inode = inodeOf(fd);
     const unixSocket = unix.get(inode);
     if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
-    const bound = unixSocket ? boundUnixSocket(unixSocket) : boundInetSocket(inet.get(inode));
+    const bound = unixSocket ? boundUnixSocket(unixSocket) : boundInetSocket(inet.get(inode), () => reusesPort(pid, fd.fd));
     if (bound) fd.boundSocket = bound;
   }
 }
@@ -567,10 +567,27 @@ function boundUnixSocket(socket: UnixSocket): BoundSocket | undefined {
   const address = Buffer.alloc(2 + socket.name.length);
   address.writeUInt16LE(AF_UNIX, 0);
   socket.name.copy(address, 2);
-  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, address };
+  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, reuseport: false, address };
 }
 
-function boundInetSocket(socket: InetSocket | undefined): BoundSocket | undefined {
+const SOL_SOCKET = 1;
+const SO_REUSEPORT = 15;
+
+/**
+ * Whether the process's socket fd has SO_REUSEPORT, which sock_diag does not tell: asked of our
+ * own descriptor of it (pidfd_getfd). False where the kernel gives none.
+ */
+function reusesPort(pid: number, fd: number): boolean {
+  const ours = takeDescriptor(pid, fd);
+  if (ours < 0) return false;
+  try {
+    return getsockoptInt(ours, SOL_SOCKET, SO_REUSEPORT) !== 0;
+  } finally {
+    closeSync(ours);
+  }
+}
+
+function boundInetSocket(socket: InetSocket | undefined, reuseport: () => boolean): BoundSocket | undefined {
   if (!socket) return undefined;
   const listening = socket.protocol === IPPROTO_TCP && socket.state === TCP_LISTEN;
   // An unconnected UDP socket bound to a port (port 0: never bound).
@@ -578,7 +595,7 @@ function boundInetSocket(socket: InetSocket | undefined): BoundSocket | undefine
   if (!listening && !boundDatagram) return undefined;
   return {
     family: socket.family, type: listening ? SOCK_STREAM : SOCK_DGRAM, protocol: socket.protocol,
-    listening, backlog: socket.backlog, v6only: socket.v6only, address: socket.address,
+    listening, backlog: socket.backlog, v6only: socket.v6only, reuseport: reuseport(), address: socket.address,
   };
 }
 

@@ -304,8 +304,8 @@ function fdStateLines(fd: ExtensionFd): string[] {
   if (fd.unixPeer) lines.push(`socket pair (${SOCKET_PAIR_TYPES.get(fd.unixPeer.type)}) with socket:[${fd.unixPeer.peer}]`);
   if (fd.boundSocket) {
     const socket = fd.boundSocket;
-    lines.push(socket.listening ? `listens: ${describeSocket(socket)} (backlog ${socket.backlog}${socket.v6only ? ', IPv6 only' : ''})`
-      : `bound: ${describeSocket(socket)}${socket.v6only ? ' (IPv6 only)' : ''}`);
+    const options = [...(socket.listening ? [`backlog ${socket.backlog}`] : []), ...(socket.v6only ? ['IPv6 only'] : []), ...(socket.reuseport ? ['SO_REUSEPORT'] : [])];
+    lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
   return lines.map((line) => `         ${line}`);
 }

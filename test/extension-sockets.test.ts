@@ -10,9 +10,9 @@ import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.j
 test('BOUND_SOCKET: byte layout, and records that describe no socket a restore can bind', (t) => {
   const buf = encodeExtension(fullSampleExtension());
   const at = recordOffsets(buf).find((r) => r.type === RecordType.BOUND_SOCKET)!.at;
-  // Payload: fd, family, type, protocol, flags (1 listening, 2 v6only), backlog, then the sockaddr.
+  // Payload: fd, family, type, protocol, flags (1 listening, 2 v6only, 4 SO_REUSEPORT), backlog, then the sockaddr.
   t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8)], [16 + 16, 30]);
-  t.deepEqual([2, 1, 6, 1].map((_, i) => buf.readUInt16LE(at + 12 + 2 * i)), [2, 1, 6, 1]);
+  t.deepEqual([0, 1, 2, 3].map((i) => buf.readUInt16LE(at + 12 + 2 * i)), [2, 1, 6, 1 | 4]);
   t.is(buf.readUInt32LE(at + 20), 511);
   t.is(buf.subarray(at + 24, at + 40).toString('hex'), '02001f907f0000010000000000000000');
 
@@ -27,7 +27,7 @@ test('BOUND_SOCKET: byte layout, and records that describe no socket a restore c
     [payload + 4, (b) => b.writeUInt16LE(3, 0), 'the address is no sockaddr of family 3'],
     [payload + 6, (b) => b.writeUInt16LE(2, 0), 'socket type 2 for protocol 6'],
     [payload + 8, (b) => b.writeUInt16LE(1, 0), 'protocol 1 is neither TCP nor UDP'],
-    [payload + 10, (b) => b.writeUInt16LE(4, 0), 'unknown flags 0x4'],
+    [payload + 10, (b) => b.writeUInt16LE(9, 0), 'unknown flags 0x9'],
     [payload + 10, (b) => b.writeUInt16LE(3, 0), 'IPV6_V6ONLY on a socket that is not IPv6'],
     [payload + 10, (b) => b.writeUInt16LE(0, 0), 'a stream socket that does not listen'],
   ];
@@ -36,11 +36,13 @@ test('BOUND_SOCKET: byte layout, and records that describe no socket a restore c
     t.true(error?.message.endsWith(`BOUND_SOCKET record: ${message}`), `${error?.message} (expected: ${message})`);
     t.regex(error?.message ?? '', /^byte \d+: /);
   }
+  const unixRecord = recordOffsets(buf).filter((r) => r.type === RecordType.BOUND_SOCKET)[1].at;
+  t.is(t.throws(patched(unixRecord + 8 + 10, (b) => b.writeUInt16LE(4, 0)))?.message, `byte ${unixRecord + 8 + 10}: BOUND_SOCKET record: SO_REUSEPORT on a Unix socket`);
   const tooShort = t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: [{ fd: 30, kind: 'socket', flags: 0, offset: 0, target: 'socket:[1]', boundSocket: { ...inet(), address: Buffer.alloc(15) } }] }));
   t.regex(tooShort?.message ?? '', /fd 30: the address is no sockaddr of family 2|an address of family 2 has 16 bytes, not 15/);
 });
 
-const inet = (): BoundSocket => ({ family: 2, type: 1, protocol: 6, listening: true, backlog: 1, v6only: false, address: Buffer.from('020000507f0000010000000000000000', 'hex') });
+const inet = (): BoundSocket => ({ family: 2, type: 1, protocol: 6, listening: true, backlog: 1, v6only: false, reuseport: false, address: Buffer.from('020000507f0000010000000000000000', 'hex') });
 
 test('describeSocket: addresses as people write them', (t) => {
   const v6 = (hex: string, port = 443) => {
@@ -48,14 +50,14 @@ test('describeSocket: addresses as people write them', (t) => {
     address.writeUInt16LE(10, 0);
     address.writeUInt16BE(port, 2);
     Buffer.from(hex, 'hex').copy(address, 8);
-    return describeSocket({ family: 10, type: 1, protocol: 6, listening: true, backlog: 1, v6only: true, address });
+    return describeSocket({ family: 10, type: 1, protocol: 6, listening: true, backlog: 1, v6only: true, reuseport: false, address });
   };
   t.is(describeSocket(inet()), 'TCP 127.0.0.1:80');
   t.is(v6('00000000000000000000000000000001'), 'TCP [::1]:443');
   t.is(v6('00000000000000000000000000000000'), 'TCP [::]:443');
   t.is(v6('20010db8000000000001000000000001'), 'TCP [2001:db8::1:0:0:1]:443', 'the longest run of zeros, the first of equals');
   t.is(v6('20010db8000100010001000100010001'), 'TCP [2001:db8:1:1:1:1:1:1]:443');
-  const unix = (name: string, type = 1) => describeSocket({ family: 1, type, protocol: 0, listening: type !== 2, backlog: 0, v6only: false, address: Buffer.from(`\x01\x00${name}`, 'latin1') });
+  const unix = (name: string, type = 1) => describeSocket({ family: 1, type, protocol: 0, listening: type !== 2, backlog: 0, v6only: false, reuseport: false, address: Buffer.from(`\x01\x00${name}`, 'latin1') });
   t.is(unix('/run/a.sock\0'), 'Unix stream /run/a.sock');
   t.is(unix('\0abstract', 2), 'Unix datagram @abstract');
   t.is(unix('rel', 5), 'Unix seqpacket rel');

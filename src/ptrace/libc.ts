@@ -3,6 +3,7 @@
 // return into a NativeError carrying errno.
 
 import koffi from 'koffi';
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
@@ -25,7 +26,10 @@ const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
 const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit, void *oldLimit)');
 const rawSyscall = libc.func('long syscall(long number, ...)');
+const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
 const SYS_GET_ROBUST_LIST = 274;
+const SYS_PIDFD_OPEN = 434;
+const SYS_PIDFD_GETFD = 438;
 
 export const PTRACE_GETREGS = 12;
 export const PTRACE_SETREGS = 13;
@@ -92,6 +96,28 @@ export function getRobustList(tid: number): { head: number; len: number } {
   const len = Buffer.alloc(8);
   check(Number(rawSyscall(SYS_GET_ROBUST_LIST, 'int', tid, 'void *', head, 'void *', len)), () => `get_robust_list(${tid})`);
   return { head: Number(head.readBigUInt64LE(0)), len: Number(len.readBigUInt64LE(0)) };
+}
+
+/**
+ * Our own descriptor of pid's descriptor taskFd (pidfd_getfd, which needs the right to ptrace
+ * pid), or -1 when this kernel or the task refuses one.
+ */
+export function takeDescriptor(pid: number, taskFd: number): number {
+  const pidfd = Number(rawSyscall(SYS_PIDFD_OPEN, 'int', pid, 'unsigned int', 0));
+  if (pidfd < 0) return -1;
+  try {
+    return Number(rawSyscall(SYS_PIDFD_GETFD, 'int', pidfd, 'int', taskFd, 'unsigned int', 0));
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+/** An int socket option (getsockopt). */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  check(rawGetsockopt(fd, level, name, value, length) as number, () => `getsockopt(${fd}, ${level}, ${name})`);
+  return value[0];
 }
 
 export type WaitResult =

@@ -12,14 +12,11 @@ import koffi from 'koffi';
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { libc, nativeError } from './libc.js';
+import { libc, nativeError, takeDescriptor } from './libc.js';
 import { O_CLOEXEC, type RemoteTask } from './remote.js';
 
 const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
-const rawSyscall = libc.func('long syscall(long number, long a, long b, long c)');
 
-const SYS_PIDFD_OPEN = 434;
-const SYS_PIDFD_GETFD = 438;
 const UFFD_API = 0xaan;
 const UFFD_FEATURE_SIGBUS = 0x80n;
 const UFFDIO_API = 0xc018aa3f;
@@ -138,15 +135,4 @@ function copyArgs(dst: number, src: number, length: number): Buffer {
   args.writeBigUInt64LE(UFFDIO_COPY_MODE_DONTWAKE, 24);
   args.writeBigInt64LE(NO_ANSWER, COPY_RESULT);
   return args;
-}
-
-/** Our own descriptor of pid's descriptor taskFd, or -1 when this kernel cannot give one. */
-function takeDescriptor(pid: number, taskFd: number): number {
-  const pidfd = Number(rawSyscall(SYS_PIDFD_OPEN, pid, 0, 0));
-  if (pidfd < 0) return -1;
-  try {
-    return Number(rawSyscall(SYS_PIDFD_GETFD, pidfd, taskFd, 0));
-  } finally {
-    closeSync(pidfd);
-  }
 }

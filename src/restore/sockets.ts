@@ -10,6 +10,7 @@ import { placeEverywhere } from './eventfds.js';
 
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
+const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 
@@ -25,6 +26,7 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
     // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
     // would refuse the bind of a listener without SO_REUSEADDR (most servers set it anyway).
     if (socket.listening && socket.family !== AF_UNIX) remote.setsockopt(created, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (socket.reuseport) remote.setsockopt(created, SOL_SOCKET, SO_REUSEPORT, 1);
     if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);

@@ -110,11 +110,11 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   // A server's sockets: a TCP listener on 127.0.0.1:8080, and a Unix datagram socket bound to an abstract name.
   {
     fd: 30, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[88001]',
-    boundSocket: { family: 2, type: 1, protocol: 6, listening: true, backlog: 511, v6only: false, address: Buffer.from('02001f907f0000010000000000000000', 'hex') },
+    boundSocket: { family: 2, type: 1, protocol: 6, listening: true, backlog: 511, v6only: false, reuseport: true, address: Buffer.from('02001f907f0000010000000000000000', 'hex') },
   },
   {
     fd: 31, kind: 'socket', flags: 0o2, offset: 0, target: 'socket:[88002]',
-    boundSocket: { family: 1, type: 2, protocol: 0, listening: false, backlog: 0, v6only: false, address: Buffer.from('\x01\x00\x00name', 'latin1') },
+    boundSocket: { family: 1, type: 2, protocol: 0, listening: false, backlog: 0, v6only: false, reuseport: false, address: Buffer.from('\x01\x00\x00name', 'latin1') },
   },
 ];
 

@@ -1,5 +1,5 @@
 // Listening and bound sockets, at fixed numbers: 40 a TCP listener on 127.0.0.1 (backlog 37,
-// non-blocking, SO_REUSEADDR), 41 a v6-only TCP listener on ::1 (backlog 5), 42 a UDP socket bound to
+// non-blocking, SO_REUSEADDR), 41 a v6-only TCP listener on ::1 (backlog 5, SO_REUSEPORT), 42 a UDP socket bound to
 // 127.0.0.1, 43 a Unix stream listener at <path> (backlog 9), 44 a Unix datagram socket bound to
 // the abstract name "imgfs-listen-<pid>", and 45 a dup of 40. Ports are ephemeral.
 // Prints: ready <tcp port> <tcp6 port> <udp port>
@@ -49,6 +49,7 @@ int main(int argc, char **argv) {
 
   int tcp6 = socket(AF_INET6, SOCK_STREAM, 0);
   setsockopt(tcp6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  setsockopt(tcp6, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   struct sockaddr_in6 address6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
   if (bind(tcp6, (struct sockaddr *) &address6, sizeof address6) || listen(tcp6, 5)) { perror("tcp6"); return 1; }
   place(tcp6, 41);
