@@ -149,6 +149,25 @@ export interface ExtensionThread {
   sigaltstack?: SignalStack;
   /** Signals sent to this thread and not yet delivered, oldest first: 128-byte siginfo_t each. Absent in older images. */
   pendingSignals?: Buffer[];
+  /** Its name and credentials (both are per thread in Linux). Absent in older images. */
+  identity?: ThreadIdentity;
+}
+
+/**
+ * Who a thread is: its name (comm) and credentials, as /proc/<pid>/task/<tid>/status shows them,
+ * with the securebits (prctl PR_GET_SECUREBITS, asked of the thread).
+ */
+export interface ThreadIdentity {
+  /** comm: 1..15 bytes, as the kernel keeps them (not always UTF-8). */
+  name: Buffer;
+  /** Real, effective, saved and file-system uid; the same for gids. */
+  uids: [number, number, number, number];
+  gids: [number, number, number, number];
+  /** Supplementary groups. */
+  groups: number[];
+  caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint; ambient: bigint };
+  securebits: number;
+  noNewPrivs: boolean;
 }
 
 /** stack_t as sigaltstack(2) reports it. */

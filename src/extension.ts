@@ -7,7 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket,
+  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -62,6 +62,7 @@ export const RecordType = {
   FILE_LOCKS: 26,
   CHILDREN: 27,
   BOUND_SOCKET: 28,
+  THREAD_IDENTITY: 29,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -145,6 +146,15 @@ const PIPE_CAPACITY_MAX = 2 ** 31;
 export const UNIX_PEER_SIZE = 16;
 /** The socket types a socket pair can have: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET. */
 export const SOCKET_PAIR_TYPES: ReadonlyMap<number, string> = new Map([[1, 'stream'], [2, 'dgram'], [5, 'seqpacket']]);
+/**
+ * Fixed part of a THREAD_IDENTITY record: tid, name length, name (16 bytes, NUL-padded), 4 uids,
+ * 4 gids, 5 capability sets, securebits, no_new_privs, group count, pad; the u32 groups follow.
+ */
+export const THREAD_IDENTITY_FIXED_SIZE = 4 + 4 + 16 + 16 + 16 + 5 * 8 + 4 + 4 + 4 + 4;
+/** TASK_COMM_LEN - 1: the longest name a thread has. */
+const THREAD_NAME_MAX = 15;
+/** NGROUPS_MAX. */
+const GROUPS_MAX = 65536;
 /** Fixed part of a BOUND_SOCKET record: fd, family, type, protocol, flags, backlog; the sockaddr follows. */
 export const BOUND_SOCKET_FIXED_SIZE = 16;
 const BOUND_SOCKET_LISTENING = 1;
@@ -235,6 +245,8 @@ export interface ExtensionShape {
     tlsCount: number; xstateSize: number; futexes: boolean; rseq: boolean; sigaltstack: boolean;
     /** Signals in the thread's queue; null: no PENDING_SIGNALS record. */
     pendingSignals: number | null;
+    /** Supplementary groups in its THREAD_IDENTITY record; null: none. */
+    groups: number | null;
   }[];
   /** Signals in the shared queue; null: no PENDING_SIGNALS record. */
   sharedPendingSignals: number | null;
@@ -299,6 +311,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     threads: ext.threads.map((t) => ({
       tlsCount: t.tls.length, xstateSize: t.xstate.length, futexes: hasFutexRecord(t), rseq: t.rseq !== undefined,
       sigaltstack: t.sigaltstack !== undefined, pendingSignals: t.pendingSignals?.length ?? null,
+      groups: t.identity?.groups.length ?? null,
     })),
     sharedPendingSignals: ext.sharedPendingSignals?.length ?? null,
     umask: ext.umask !== undefined,
@@ -336,6 +349,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     shape.threads.filter((t) => t.futexes).length * recordSize(THREAD_FUTEX_SIZE) +
     shape.threads.filter((t) => t.rseq).length * recordSize(THREAD_RSEQ_SIZE) +
     shape.threads.filter((t) => t.sigaltstack).length * recordSize(THREAD_SIGALTSTACK_SIZE) +
+    shape.threads.reduce((sum, t) => sum + (t.groups === null ? 0 : recordSize(THREAD_IDENTITY_FIXED_SIZE + 4 * t.groups)), 0) +
     [shape.sharedPendingSignals, ...shape.threads.map((t) => t.pendingSignals)]
       .reduce<number>((sum, count) => sum + (count === null ? 0 : recordSize(PENDING_SIGNALS_FIXED_SIZE + count * SIGINFO_SIZE)), 0) +
     (shape.umask ? recordSize(UMASK_SIZE) : 0) +
@@ -667,6 +681,24 @@ function writeThreadSigaltstack(w: RecordWriter, t: ExtensionThread & { sigaltst
   w.buf.writeBigUInt64LE(u64(t.sigaltstack.size, `thread ${t.tid} sigaltstack size`), at + 16);
 }
 
+function writeThreadIdentity(w: RecordWriter, tid: number, identity: ThreadIdentity): void {
+  const { name, uids, gids, groups, caps } = identity;
+  if (name.length < 1 || name.length > THREAD_NAME_MAX) throw new FormatError(`thread ${tid}: a name of ${name.length} bytes (1..${THREAD_NAME_MAX})`);
+  if (groups.length > GROUPS_MAX) throw new FormatError(`thread ${tid}: ${groups.length} groups, more than ${GROUPS_MAX}`);
+  const at = w.record(RecordType.THREAD_IDENTITY, THREAD_IDENTITY_FIXED_SIZE + 4 * groups.length);
+  w.buf.writeUInt32LE(tid, at);
+  w.buf.writeUInt32LE(name.length, at + 4);
+  name.copy(w.buf, at + 8);
+  [...uids, ...gids].forEach((id, i) => w.buf.writeUInt32LE(u32(id, `thread ${tid} id ${i}`), at + 24 + 4 * i));
+  [caps.inheritable, caps.permitted, caps.effective, caps.bounding, caps.ambient].forEach((set, i) => {
+    w.buf.writeBigUInt64LE(u64(set, `thread ${tid} capability set ${i}`), at + 56 + 8 * i);
+  });
+  w.buf.writeUInt32LE(u32(identity.securebits, `thread ${tid} securebits`), at + 96);
+  w.buf.writeUInt32LE(identity.noNewPrivs ? 1 : 0, at + 100);
+  w.buf.writeUInt32LE(groups.length, at + 104);
+  groups.forEach((group, i) => w.buf.writeUInt32LE(u32(group, `thread ${tid} group ${i}`), at + THREAD_IDENTITY_FIXED_SIZE + 4 * i));
+}
+
 /** One queue of pending signals: a thread's (tid), or the process's shared one (tid 0). */
 function writePendingSignals(w: RecordWriter, tid: number, signals: readonly Buffer[]): void {
   const what = tid === 0 ? 'the shared queue' : `thread ${tid}'s queue`;
@@ -838,6 +870,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.locks) writeFileLocks(w, fd, fd.locks);
   if (ext.children) writeChildren(w, ext.children);
   for (const fd of ext.fds) if (fd.boundSocket) writeBoundSocket(w, fd, fd.boundSocket);
+  for (const thread of ext.threads) if (thread.identity) writeThreadIdentity(w, thread.tid, thread.identity);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1062,6 +1095,29 @@ function readThreadSigaltstack(r: RecordView): ThreadPart {
   r.expectLength(THREAD_SIGALTSTACK_SIZE);
   const sigaltstack = { flags: r.payload.readUInt32LE(4), sp: r.number(8, 'sigaltstack sp'), size: r.number(16, 'sigaltstack size') };
   return { key: readTid(r), record: r, values: { sigaltstack } };
+}
+
+function readThreadIdentity(r: RecordView): ThreadPart {
+  r.expectAtLeast(THREAD_IDENTITY_FIXED_SIZE);
+  const tid = readTid(r);
+  const nameLength = r.payload.readUInt32LE(4);
+  if (nameLength < 1 || nameLength > THREAD_NAME_MAX) r.fail(4, `a name of ${nameLength} bytes (1..${THREAD_NAME_MAX})`);
+  if (r.payload.subarray(8 + nameLength, 24).some((b) => b !== 0)) r.fail(8 + nameLength, 'the name is not NUL-padded');
+  const ids = (from: number) => [0, 1, 2, 3].map((i) => r.payload.readUInt32LE(from + 4 * i)) as [number, number, number, number];
+  const set = (i: number) => r.payload.readBigUInt64LE(56 + 8 * i);
+  const noNewPrivs = r.payload.readUInt32LE(100);
+  if (noNewPrivs > 1) r.fail(100, `no_new_privs ${noNewPrivs} is neither 0 nor 1`);
+  const count = r.entryCount(104, THREAD_IDENTITY_FIXED_SIZE, 4, 'groups');
+  if (r.payload.readUInt32LE(108) !== 0) r.fail(108, 'pad is not 0');
+  const identity: ThreadIdentity = {
+    name: Buffer.from(r.payload.subarray(8, 8 + nameLength)),
+    uids: ids(24), gids: ids(40),
+    groups: Array.from({ length: count }, (_, i) => r.payload.readUInt32LE(THREAD_IDENTITY_FIXED_SIZE + 4 * i)),
+    caps: { inheritable: set(0), permitted: set(1), effective: set(2), bounding: set(3), ambient: set(4) },
+    securebits: r.payload.readUInt32LE(96),
+    noNewPrivs: noNewPrivs === 1,
+  };
+  return { key: tid, record: r, values: { identity } };
 }
 
 /** A queue of pending signals: tid 0 for the shared one. */
@@ -1488,6 +1544,9 @@ export class ExtensionDecoder {
         break;
       case RecordType.THREAD_SIGALTSTACK:
         this.threadParts.push(readThreadSigaltstack(r));
+        break;
+      case RecordType.THREAD_IDENTITY:
+        this.threadParts.push(readThreadIdentity(r));
         break;
       case RecordType.PENDING_SIGNALS: {
         const { tid, signals } = readPendingSignals(r);

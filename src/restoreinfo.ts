@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  RseqArea, SharedMemoryContents, SignalStack, VmaFlags,
+  RseqArea, SharedMemoryContents, SignalStack, ThreadIdentity, VmaFlags,
 } from './extension-model.js';
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import {
@@ -38,6 +38,7 @@ const SYS_SIGALTSTACK = 131;
 const SYS_PRCTL = 157;
 const SYS_TIMER_GETTIME = 224;
 const PR_GET_TID_ADDRESS = 40;
+const PR_GET_SECUREBITS = 27;
 const { EINVAL, EIO } = osConstants.errno;
 const { SIGKILL, SIGSTOP, SIGCHLD } = osConstants.signals;
 /** sizeof(sigset_t) as the kernel's rt_sigaction wants it. */
@@ -76,6 +77,7 @@ export interface ThreadAnswers {
   robustList: RobustList;
   sigaltstack: SignalStack;
   pendingSignals: Buffer[];
+  securebits: number;
 }
 
 /**
@@ -142,8 +144,9 @@ export function readRestoreInfo(
       sigmask: stop.threads[i].sigBlocked,
       fpregs: stop.threads[i].fpregs,
       xstate: stop.threads[i].xstate,
-      ...answers.threads[i],
+      ...withoutSecurebits(answers.threads[i]),
       rseq: readRseq(t.tid),
+      identity: readIdentity(pid, t.tid, answers.threads[i].securebits),
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,
@@ -214,7 +217,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     // A pending bit is one queued signal, but for a real-time signal queued more than once.
     threads: eachThreadsFile(pid, 'status').map((threadStatus) => ({
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
-      pendingSignals: pending(threadStatus),
+      pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
     })),
     sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
     umask: readUmask(status) !== undefined,
@@ -386,6 +389,37 @@ function readRlimits(pid: number): ResourceLimit[] {
 }
 
 /** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */
+function withoutSecurebits({ securebits, ...rest }: ThreadAnswers): Omit<ThreadAnswers, 'securebits'> {
+  return rest;
+}
+
+/** A thread's name and credentials, from its comm and status files, with the securebits it told. */
+function readIdentity(pid: number, tid: number, securebits: number): ThreadIdentity {
+  const dir = `/proc/${pid}/task/${tid}`;
+  const status = readFileSync(`${dir}/status`, 'latin1');
+  const ids = (name: string) => {
+    const fields = new RegExp(`^${name}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, 'm').exec(status);
+    if (!fields) throw new ImgfsError(EIO, `${dir}/status has no ${name} line`);
+    return fields.slice(1, 5).map(Number) as [number, number, number, number];
+  };
+  const comm = readFileSync(`${dir}/comm`);
+  return {
+    name: Buffer.from(comm.subarray(0, comm.length - 1)), // without its newline
+    uids: ids('Uid'), gids: ids('Gid'), groups: statusGroups(status),
+    caps: {
+      inheritable: statusMask(status, 'CapInh'), permitted: statusMask(status, 'CapPrm'), effective: statusMask(status, 'CapEff'),
+      bounding: statusMask(status, 'CapBnd'), ambient: statusMask(status, 'CapAmb'),
+    },
+    securebits,
+    noNewPrivs: /^NoNewPrivs:\s+1/m.test(status),
+  };
+}
+
+/** The supplementary groups of a status file. */
+function statusGroups(status: string): number[] {
+  return (/^Groups:[ \t]*(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
+}
+
 function statusMask(status: string, name: string): bigint {
   return BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
 }
@@ -419,10 +453,12 @@ function askThreads(pid: number, threads: readonly ThreadState[], scratch: numbe
     });
     const stackResults = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS_SIGALTSTACK, args: [0, slot(i)] })));
     const stacks = readMemory(pid, scratch, batch.length * SLOT_SIZE);
+    const securebits = injectSyscalls(batch.map((t) => ({ tid: t.tid, nr: SYS_PRCTL, args: [PR_GET_SECUREBITS] })));
     batch.forEach((t, i) => {
       checkInjected(pid, t.tid, 'sigaltstack', stackResults[i]);
       const at = i * SLOT_SIZE;
       answers.push({
+        securebits: checkInjected(pid, t.tid, 'prctl(PR_GET_SECUREBITS)', securebits[i]),
         clearChildTid: clearChildTids[i],
         robustList: getRobustList(t.tid),
         sigaltstack: { sp: Number(stacks.readBigUInt64LE(at)), flags: stacks.readUInt32LE(at + 8), size: Number(stacks.readBigUInt64LE(at + 16)) },
@@ -451,9 +487,11 @@ function injectChecked(pid: number, tid: number, what: string, nr: number, args:
   checkInjected(pid, tid, what, injectSyscall(tid, nr, args));
 }
 
-function checkInjected(pid: number, tid: number, what: string, rax: bigint): void {
+/** An injected call's result, which must not be an error (-4095..-1): its value otherwise. */
+function checkInjected(pid: number, tid: number, what: string, rax: bigint): number {
   const result = BigInt.asIntN(64, rax);
-  if (result !== 0n) throw new ImgfsError(Number(-result), `pid ${pid}: ${what} injected into thread ${tid} failed with errno ${-result}`);
+  if (result < 0n && result >= -4095n) throw new ImgfsError(Number(-result), `pid ${pid}: ${what} injected into thread ${tid} failed with errno ${-result}`);
+  return Number(result);
 }
 
 /** /proc/<pid>/mem writes through FOLL_FORCE: the tracer may write any page of its tracee. */

@@ -183,6 +183,12 @@ function threadStateLines(t: ExtensionThread): string[] {
     lines.push(`    sigaltstack ${hex(sp)} (${size} bytes, flags ${flagNames(BigInt(flags), SS_FLAGS)})`);
   }
   for (const info of t.pendingSignals ?? []) lines.push(`    pending ${siginfoText(info)}`);
+  if (t.identity) {
+    const { name, uids, gids, groups, caps, securebits, noNewPrivs } = t.identity;
+    lines.push(`    name ${JSON.stringify(name.toString('latin1'))}  uid ${uids.join('/')}  gid ${gids.join('/')}  groups ${groups.length > 0 ? groups.join(',') : 'none'}`);
+    lines.push(`    capabilities effective ${hex(caps.effective)} permitted ${hex(caps.permitted)} inheritable ${hex(caps.inheritable)} ` +
+      `bounding ${hex(caps.bounding)} ambient ${hex(caps.ambient)}  securebits ${hex(securebits)}${noNewPrivs ? '  no_new_privs' : ''}`);
+  }
   return lines;
 }
 

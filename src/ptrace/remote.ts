@@ -23,6 +23,7 @@ export const O_CLOEXEC = 0o2000000;
 export const O_ACCMODE = 3;
 /** prctl(2): the task's name (comm). */
 export const PR_SET_NAME = 15;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;
@@ -41,6 +42,7 @@ const SYS = {
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
+  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126,
 } as const;
 
 const AT_FDCWD = -100;
@@ -212,6 +214,44 @@ export class RemoteTask {
   /** prctl whose arg2 is a string (PR_SET_NAME). */
   prctlString(option: number, text: string): void {
     this.call(`prctl(${option}, "${text}")`, SYS.prctl, [option, this.stageString(text)]);
+  }
+
+  /** PR_SET_NAME from the name's bytes (comm is not always UTF-8). */
+  setName(name: Buffer): void {
+    this.call(`prctl(PR_SET_NAME, ${JSON.stringify(name.toString('latin1'))})`, SYS.prctl, [PR_SET_NAME, this.stage(Buffer.concat([name, Buffer.alloc(1)]))]);
+  }
+
+  setgroups(groups: readonly number[]): void {
+    this.call(`setgroups(${groups.length} groups)`, SYS.setgroups, [groups.length, this.stage(Buffer.from(new Uint32Array(groups).buffer))]);
+  }
+
+  setresuid(real: number, effective: number, saved: number): void {
+    this.call(`setresuid(${real}, ${effective}, ${saved})`, SYS.setresuid, [real, effective, saved]);
+  }
+
+  setresgid(real: number, effective: number, saved: number): void {
+    this.call(`setresgid(${real}, ${effective}, ${saved})`, SYS.setresgid, [real, effective, saved]);
+  }
+
+  /** setfsuid and setfsgid answer the previous id, never an error: the caller checks /proc. */
+  setfsuid(uid: number): void {
+    this.syscall(SYS.setfsuid, [uid]);
+  }
+
+  setfsgid(gid: number): void {
+    this.syscall(SYS.setfsgid, [gid]);
+  }
+
+  /** capset(2) of the calling thread, with 64-bit sets (_LINUX_CAPABILITY_VERSION_3). */
+  capset(effective: bigint, permitted: bigint, inheritable: bigint): void {
+    const args = Buffer.alloc(8 + 2 * 12);
+    args.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
+    [effective, permitted, inheritable].forEach((set, i) => {
+      args.writeUInt32LE(Number(set & 0xffff_ffffn), 8 + 4 * i);
+      args.writeUInt32LE(Number(set >> 32n), 20 + 4 * i);
+    });
+    const at = this.stage(args);
+    this.call(`capset(0x${effective.toString(16)}, 0x${permitted.toString(16)}, 0x${inheritable.toString(16)})`, SYS.capset, [at, at + 8]);
   }
 
   /** arch_prctl; returns what the kernel returns (ARCH_MAP_VDSO_* answers the vDSO's size). */

@@ -15,6 +15,7 @@ import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';
 import { armTimers, setLimits } from './limits.js';
 import { RestoreError } from './errors.js';
+import { setDumpable, setIdentity } from './identity.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
 import { becomePid, createStub, letLive, type Stub } from './stub.js';
@@ -109,6 +110,9 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
+      // The last call injected into this thread: from here on it has its own credentials.
+      const identity = fitted[i + 1].identity;
+      if (identity) setIdentity(thread, identity, options.warn);
       setThreadState(threads[i], state, options.warn);
     });
     const leader = leaderState(head, fitted[0]);
@@ -119,6 +123,10 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
     const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? remote.tid : threads[i - 1]]) : []);
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
+    // The last calls injected into the leader: once it has its own credentials, the restorer's
+    // privileges are gone from it.
+    if (fitted[0]?.identity) setIdentity(remote, fitted[0].identity, options.warn);
+    setDumpable(remote, head.mm.flags);
     releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {

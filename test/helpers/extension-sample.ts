@@ -135,6 +135,13 @@ export function fullSampleExtension(): ImageExtension {
     rseq: { address: 0x7f00_1234_5a00 + i * 0x1000, length: 32, signature: 0x53053053 },
     sigaltstack: i === 0 ? { sp: 0x5555_0000_0000, flags: 0, size: 65536 } : { sp: 0, flags: 2, size: 0 },
     pendingSignals: i === 0 ? [] : [info(12, 7), info(34, 8)],
+    // A daemon that dropped root and kept one capability; its second thread named, with no groups.
+    identity: {
+      name: Buffer.from(i === 0 ? 'redis-server' : 'bio_\xe9', 'latin1'),
+      uids: [2001, 2002, 2003, 2002], gids: [1001, 1002, 1003, 1002], groups: i === 0 ? [100, 200] : [],
+      caps: { inheritable: 0x400n, permitted: 0x400n, effective: 0x400n, bounding: 0x1_fffe_dfff_ffn, ambient: 0x400n },
+      securebits: 0x10, noNewPrivs: i === 0,
+    },
   }));
   ext.sharedPendingSignals = [info(10, 42)];
   ext.umask = 0o027;
