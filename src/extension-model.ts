@@ -280,6 +280,8 @@ export interface BoundSocket {
   v6only: boolean;
   /** SO_REUSEPORT (AF_INET and AF_INET6 only): other sockets may bind the same address, as a group. */
   reuseport: boolean;
+  /** For a Unix socket bound to a path: its socket file's permission bits and owner, which bind does not give. */
+  file?: { mode: number; uid: number; gid: number };
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
 }

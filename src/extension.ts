@@ -155,11 +155,15 @@ export const THREAD_IDENTITY_FIXED_SIZE = 4 + 4 + 16 + 16 + 16 + 5 * 8 + 4 + 4 +
 const THREAD_NAME_MAX = 15;
 /** NGROUPS_MAX. */
 const GROUPS_MAX = 65536;
-/** Fixed part of a BOUND_SOCKET record: fd, family, type, protocol, flags, backlog; the sockaddr follows. */
-export const BOUND_SOCKET_FIXED_SIZE = 16;
+/**
+ * Fixed part of a BOUND_SOCKET record: fd, family, type, protocol, flags, backlog, the socket
+ * file's mode, uid and gid, pad; the sockaddr follows.
+ */
+export const BOUND_SOCKET_FIXED_SIZE = 32;
 const BOUND_SOCKET_LISTENING = 1;
 const BOUND_SOCKET_V6ONLY = 2;
 const BOUND_SOCKET_REUSEPORT = 4;
+const BOUND_SOCKET_FILE = 8;
 /** sizeof(struct sockaddr_un): family and a 108-byte sun_path. */
 const SOCKADDR_UN_MAX = 110;
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
@@ -576,9 +580,15 @@ function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket):
   w.buf.writeUInt16LE(socket.family, at + 4);
   w.buf.writeUInt16LE(socket.type, at + 6);
   w.buf.writeUInt16LE(socket.protocol, at + 8);
-  const flags = (socket.listening ? BOUND_SOCKET_LISTENING : 0) | (socket.v6only ? BOUND_SOCKET_V6ONLY : 0) | (socket.reuseport ? BOUND_SOCKET_REUSEPORT : 0);
+  const flags = (socket.listening ? BOUND_SOCKET_LISTENING : 0) | (socket.v6only ? BOUND_SOCKET_V6ONLY : 0) |
+    (socket.reuseport ? BOUND_SOCKET_REUSEPORT : 0) | (socket.file ? BOUND_SOCKET_FILE : 0);
   w.buf.writeUInt16LE(flags, at + 10);
   w.buf.writeUInt32LE(socket.backlog, at + 12);
+  if (socket.file) {
+    w.buf.writeUInt32LE(socket.file.mode, at + 16);
+    w.buf.writeUInt32LE(u32(socket.file.uid, `fd ${f.fd} socket file uid`), at + 20);
+    w.buf.writeUInt32LE(u32(socket.file.gid, `fd ${f.fd} socket file gid`), at + 24);
+  }
   socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
 }
 
@@ -608,6 +618,8 @@ function boundSocketProblem(socket: BoundSocket): { at: number; message: string 
   if (!listening && socket.backlog !== 0) return { at: 12, message: `backlog ${socket.backlog} of a socket that does not listen` };
   if (socket.v6only && family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
   if (socket.reuseport && family === AF_UNIX) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
+  if (socket.file && (family !== AF_UNIX || address[2] === 0)) return { at: 10, message: 'a socket file for a socket not bound to a path' };
+  if (socket.file && (socket.file.mode & ~0o7777) !== 0) return { at: 16, message: `socket file mode ${socket.file.mode.toString(8)} is not permission bits` };
   return null;
 }
 
@@ -1360,11 +1372,15 @@ function readUnixPeer(r: RecordView): FdPart {
 function readBoundSocket(r: RecordView): FdPart {
   r.expectAtLeast(BOUND_SOCKET_FIXED_SIZE);
   const flags = r.payload.readUInt16LE(10);
-  if ((flags & ~(BOUND_SOCKET_LISTENING | BOUND_SOCKET_V6ONLY | BOUND_SOCKET_REUSEPORT)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
+  if ((flags & ~(BOUND_SOCKET_LISTENING | BOUND_SOCKET_V6ONLY | BOUND_SOCKET_REUSEPORT | BOUND_SOCKET_FILE)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
+  const hasFile = (flags & BOUND_SOCKET_FILE) !== 0;
+  if (!hasFile) for (const pos of [16, 20, 24]) if (r.payload.readUInt32LE(pos) !== 0) r.fail(pos, 'not 0 without a socket file');
+  if (r.payload.readUInt32LE(28) !== 0) r.fail(28, 'pad is not 0');
   const boundSocket: BoundSocket = {
     family: r.payload.readUInt16LE(4), type: r.payload.readUInt16LE(6), protocol: r.payload.readUInt16LE(8),
     listening: (flags & BOUND_SOCKET_LISTENING) !== 0, v6only: (flags & BOUND_SOCKET_V6ONLY) !== 0,
     reuseport: (flags & BOUND_SOCKET_REUSEPORT) !== 0,
+    ...(hasFile ? { file: { mode: r.payload.readUInt32LE(16), uid: r.payload.readUInt32LE(20), gid: r.payload.readUInt32LE(24) } } : {}),
     backlog: r.payload.readUInt32LE(12),
     // A copy: the payload is a view into the image reader's chunk, which is read over later.
     address: Buffer.from(r.payload.subarray(BOUND_SOCKET_FIXED_SIZE)),

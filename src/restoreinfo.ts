@@ -583,7 +583,7 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     const inode = inodeOf(fd);
     const unixSocket = unix.get(inode);
     if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
-    const bound = unixSocket ? boundUnixSocket(unixSocket) : boundInetSocket(inet.get(inode), () => reusesPort(pid, fd.fd));
+    const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode), () => reusesPort(pid, fd.fd));
     if (bound) fd.boundSocket = bound;
   }
 }
@@ -598,14 +598,33 @@ function askSockDiag<T>(ask: () => Map<number, T>): Map<number, T> {
 }
 
 
-function boundUnixSocket(socket: UnixSocket): BoundSocket | undefined {
+function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefined {
   if (socket.name === null) return undefined;
   const listening = socket.state === TCP_LISTEN;
   if (!listening && !(socket.type === SOCK_DGRAM && socket.peer === 0)) return undefined;
   const address = Buffer.alloc(2 + socket.name.length);
   address.writeUInt16LE(AF_UNIX, 0);
   socket.name.copy(address, 2);
-  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, reuseport: false, address };
+  const file = socketFile(pid, socket);
+  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, reuseport: false, ...(file ? { file } : {}), address };
+}
+
+/**
+ * The mode and owner of the file of a Unix socket bound to a path, as the process sees the path
+ * (through its working directory and root). None when the path no longer leads to the socket's
+ * own file (removed, or replaced by another).
+ */
+function socketFile(pid: number, socket: UnixSocket): BoundSocket['file'] {
+  if (socket.name === null || socket.name[0] === 0 || socket.fileInode === null) return undefined;
+  const end = socket.name.indexOf(0);
+  const path = socket.name.subarray(0, end < 0 ? socket.name.length : end).toString('latin1');
+  try {
+    const st = statCached(path.startsWith('/') ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`);
+    if (!st.isSocket() || Number(st.ino & 0xffff_ffffn) !== socket.fileInode) return undefined;
+    return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  } catch {
+    return undefined;
+  }
 }
 
 const SOL_SOCKET = 1;

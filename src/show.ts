@@ -310,7 +310,8 @@ function fdStateLines(fd: ExtensionFd): string[] {
   if (fd.unixPeer) lines.push(`socket pair (${SOCKET_PAIR_TYPES.get(fd.unixPeer.type)}) with socket:[${fd.unixPeer.peer}]`);
   if (fd.boundSocket) {
     const socket = fd.boundSocket;
-    const options = [...(socket.listening ? [`backlog ${socket.backlog}`] : []), ...(socket.v6only ? ['IPv6 only'] : []), ...(socket.reuseport ? ['SO_REUSEPORT'] : [])];
+    const options = [...(socket.listening ? [`backlog ${socket.backlog}`] : []), ...(socket.v6only ? ['IPv6 only'] : []), ...(socket.reuseport ? ['SO_REUSEPORT'] : []),
+      ...(socket.file ? [`file mode 0${socket.file.mode.toString(8)} owner ${socket.file.uid}:${socket.file.gid}`] : [])];
     lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
   return lines.map((line) => `         ${line}`);

@@ -128,9 +128,9 @@ test('sock_diag replies: each Unix socket with its type and peer, to the end of 
   t.true(parseUnixDiag(Buffer.concat([socket(12, 2, null), message(3, Buffer.alloc(4))]), sockets));
   const tmp = Buffer.from('/tmp\0', 'latin1');
   t.deepEqual([...sockets], [
-    [10, { type: 1, state: 0, peer: 11, name: tmp, backlog: 0 }],
-    [11, { type: 1, state: 0, peer: 10, name: tmp, backlog: 0 }],
-    [12, { type: 2, state: 0, peer: 0, name: tmp, backlog: 0 }],
+    [10, { type: 1, state: 0, peer: 11, name: tmp, backlog: 0, fileInode: null }],
+    [11, { type: 1, state: 0, peer: 10, name: tmp, backlog: 0, fileInode: null }],
+    [12, { type: 2, state: 0, peer: 0, name: tmp, backlog: 0, fileInode: null }],
   ]);
 
   const error = Buffer.alloc(4);

@@ -10,11 +10,12 @@ import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.j
 test('BOUND_SOCKET: byte layout, and records that describe no socket a restore can bind', (t) => {
   const buf = encodeExtension(fullSampleExtension());
   const at = recordOffsets(buf).find((r) => r.type === RecordType.BOUND_SOCKET)!.at;
-  // Payload: fd, family, type, protocol, flags (1 listening, 2 v6only, 4 SO_REUSEPORT), backlog, then the sockaddr.
-  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8)], [16 + 16, 30]);
+  // Payload: fd, family, type, protocol, flags (1 listening, 2 v6only, 4 SO_REUSEPORT, 8 file),
+  // backlog, file mode, uid, gid, pad, then the sockaddr.
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8)], [32 + 16, 30]);
   t.deepEqual([0, 1, 2, 3].map((i) => buf.readUInt16LE(at + 12 + 2 * i)), [2, 1, 6, 1 | 4]);
   t.is(buf.readUInt32LE(at + 20), 511);
-  t.is(buf.subarray(at + 24, at + 40).toString('hex'), '02001f907f0000010000000000000000');
+  t.is(buf.subarray(at + 40, at + 56).toString('hex'), '02001f907f0000010000000000000000');
 
   const patched = (pos: number, write: (b: Buffer) => void) => {
     const copy = Buffer.from(buf);
@@ -27,7 +28,8 @@ test('BOUND_SOCKET: byte layout, and records that describe no socket a restore c
     [payload + 4, (b) => b.writeUInt16LE(3, 0), 'the address is no sockaddr of family 3'],
     [payload + 6, (b) => b.writeUInt16LE(2, 0), 'socket type 2 for protocol 6'],
     [payload + 8, (b) => b.writeUInt16LE(1, 0), 'protocol 1 is neither TCP nor UDP'],
-    [payload + 10, (b) => b.writeUInt16LE(9, 0), 'unknown flags 0x9'],
+    [payload + 10, (b) => b.writeUInt16LE(0x11, 0), 'unknown flags 0x11'],
+    [payload + 10, (b) => b.writeUInt16LE(9, 0), 'a socket file for a socket not bound to a path'],
     [payload + 10, (b) => b.writeUInt16LE(3, 0), 'IPV6_V6ONLY on a socket that is not IPv6'],
     [payload + 10, (b) => b.writeUInt16LE(0, 0), 'a stream socket that does not listen'],
   ];
@@ -36,10 +38,31 @@ test('BOUND_SOCKET: byte layout, and records that describe no socket a restore c
     t.true(error?.message.endsWith(`BOUND_SOCKET record: ${message}`), `${error?.message} (expected: ${message})`);
     t.regex(error?.message ?? '', /^byte \d+: /);
   }
+  for (const pos of [16, 20, 24]) {
+    t.is(t.throws(patched(payload + pos, (b) => b.writeUInt32LE(1, 0)))?.message, `byte ${payload + pos}: BOUND_SOCKET record: not 0 without a socket file`);
+  }
+  t.is(t.throws(patched(payload + 28, (b) => b.writeUInt32LE(1, 0)))?.message, `byte ${payload + 28}: BOUND_SOCKET record: pad is not 0`);
   const unixRecord = recordOffsets(buf).filter((r) => r.type === RecordType.BOUND_SOCKET)[1].at;
+  t.is(t.throws(patched(unixRecord + 8 + 10, (b) => b.writeUInt16LE(8, 0)))?.message,
+    `byte ${unixRecord + 8 + 10}: BOUND_SOCKET record: a socket file for a socket not bound to a path`, 'the abstract name has no file');
   t.is(t.throws(patched(unixRecord + 8 + 10, (b) => b.writeUInt16LE(4, 0)))?.message, `byte ${unixRecord + 8 + 10}: BOUND_SOCKET record: SO_REUSEPORT on a Unix socket`);
   const tooShort = t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: [{ fd: 30, kind: 'socket', flags: 0, offset: 0, target: 'socket:[1]', boundSocket: { ...inet(), address: Buffer.alloc(15) } }] }));
   t.regex(tooShort?.message ?? '', /fd 30: the address is no sockaddr of family 2|an address of family 2 has 16 bytes, not 15/);
+});
+
+test('BOUND_SOCKET: a Unix socket bound to a path carries its file\'s mode and owner', (t) => {
+  const socket: BoundSocket = {
+    family: 1, type: 1, protocol: 0, listening: true, backlog: 9, v6only: false, reuseport: false,
+    file: { mode: 0o770, uid: 0, gid: 1000 }, address: Buffer.from('\x01\x00/run/a.sock\0', 'latin1'),
+  };
+  const ext = { ...fullSampleExtension(), fds: [{ fd: 30, kind: 'socket' as const, flags: 2, offset: 0, target: 'socket:[9]', boundSocket: socket }] };
+  const buf = encodeExtension(ext);
+  t.deepEqual(decodeExtension(buf).fds[0].boundSocket, socket);
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.BOUND_SOCKET)!.at + 8;
+  t.deepEqual([buf.readUInt16LE(at + 10), buf.readUInt32LE(at + 16), buf.readUInt32LE(at + 20), buf.readUInt32LE(at + 24)], [1 | 8, 0o770, 0, 1000]);
+  const copy = Buffer.from(buf);
+  copy.writeUInt32LE(0o10770, at + 16);
+  t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${at + 16}: BOUND_SOCKET record: socket file mode 10770 is not permission bits`);
 });
 
 const inet = (): BoundSocket => ({ family: 2, type: 1, protocol: 6, listening: true, backlog: 1, v6only: false, reuseport: false, address: Buffer.from('020000507f0000010000000000000000', 'hex') });

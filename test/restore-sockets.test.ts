@@ -54,33 +54,39 @@ test.serial('a restored server listens and answers again on every socket it had 
   t.like(fds.get(40)?.boundSocket, { family: 2, type: 1, protocol: 6, listening: true, backlog: 37, v6only: false, reuseport: false });
   t.like(fds.get(41)?.boundSocket, { family: 10, type: 1, protocol: 6, listening: true, backlog: 5, v6only: true, reuseport: true });
   t.like(fds.get(42)?.boundSocket, { family: 2, type: 2, protocol: 17, listening: false, backlog: 0 });
-  t.like(fds.get(43)?.boundSocket, { family: 1, type: 1, protocol: 0, listening: true, backlog: 9 });
+  t.like(fds.get(43)?.boundSocket, { family: 1, type: 1, protocol: 0, listening: true, backlog: 9, file: { mode: 0o770, uid: 0, gid: 0 } });
+  t.like(fds.get(46)?.boundSocket, { family: 1, type: 1, listening: true, backlog: 3 });
+  t.is(fds.get(46)?.boundSocket?.address.subarray(2).toString('latin1'), 'rel.sock\0');
   t.like(fds.get(44)?.boundSocket, { family: 1, type: 2, protocol: 0, listening: false });
   t.like(fds.get(45)?.boundSocket, { family: 2, listening: true, backlog: 37 });
   const shown = await showText(image);
   t.true(shown.includes(`listens: TCP 127.0.0.1:${tcp} (backlog 37)\n`), shown);
   t.true(shown.includes(`listens: TCP [::1]:${tcp6} (backlog 5, IPv6 only, SO_REUSEPORT)\n`));
   t.true(shown.includes(`bound: UDP 127.0.0.1:${udp}\n`));
-  t.true(shown.includes(`listens: Unix stream ${socketPath} (backlog 9)\n`));
+  t.true(shown.includes(`listens: Unix stream ${socketPath} (backlog 9, file mode 0770 owner 0:0)\n`));
   t.true(shown.includes(`bound: Unix datagram @imgfs-listen-${target.pid}\n`));
 
-  // The killed original left its socket file behind: the restore takes its place, as a server would.
+  // The killed original left its socket files behind: the restore takes their place, as a server would.
+  const relativePath = path.join(path.dirname(socketPath), 'rel.sock');
   t.true((await fsp.lstat(socketPath)).isSocket());
+  t.true((await fsp.lstat(relativePath)).isSocket());
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 2', 'the count goes on from the dump');
   t.is(await firstLine({ host: '::1', port: tcp6 }), 'hello 3');
   t.is(await firstLine({ path: socketPath }), 'hello 4');
+  t.is(await firstLine({ path: relativePath }), 'hello 5', 'the relative path, in the restored working directory');
+  t.is((await fsp.stat(socketPath)).mode & 0o7777, 0o770, 'the socket file\'s mode as it was');
   t.is(await udpReply(udp, 'ping'), 'echo ping');
   t.is(socketInode(pid, 45), socketInode(pid, 40), 'fd 45 is fd 40 dup\'d, as it was');
   const abstractInode = /\d+/.exec(socketInode(pid, 44))![0];
   const unixTable = readFileSync('/proc/net/unix', 'latin1').split('\n');
   t.true(unixTable.some((line) => line.endsWith(` @imgfs-listen-${target.pid}`) && line.split(/\s+/)[6] === abstractInode), 'fd 44 bound to its abstract name');
-  t.notRegex(restorer.stderr(), /warning: fd 4[0-5]/);
+  t.notRegex(restorer.stderr(), /warning: fd 4[0-6]/);
 
   // What the kernel says of the restored sockets, in a dump of the restored process.
   const again = new Map((await readImageExtension(await dumpToFile(t, { pid } as Target))).fds.map((fd) => [fd.fd, fd]));
-  for (const number of [40, 41, 42, 43, 44, 45]) {
+  for (const number of [40, 41, 42, 43, 44, 45, 46]) {
     t.deepEqual(again.get(number)?.boundSocket, fds.get(number)?.boundSocket, `fd ${number} as it was`);
   }
 });
@@ -93,9 +99,9 @@ test.serial('a server restored while its addresses are taken: one warning per so
   const pid = await restorer.restoredPid();
   const addressWarnings = () => restorer.stderr().split('\n').filter((line) => /warning: fd 4\d .* again \(EADDRINUSE\): replaced by \/dev\/null$/.test(line));
   // Written before the process was let go; the pipe may hand them over a little later.
-  await waitUntil('the warnings', () => addressWarnings().length >= 4);
+  await waitUntil('the warnings', () => addressWarnings().length >= 5);
   const warnings = addressWarnings();
-  t.deepEqual(warnings.map((line) => /fd (\d+)/.exec(line)![1]), ['40', '42', '43', '44'], restorer.stderr());
+  t.deepEqual(warnings.map((line) => /fd (\d+)/.exec(line)![1]), ['40', '42', '43', '44', '46'], restorer.stderr());
   t.true(warnings[0].includes(`TCP 127.0.0.1:${tcp} cannot be listened on again`));
   t.true(warnings[1].includes(`UDP 127.0.0.1:${udp} cannot be bound again`));
   t.true(warnings[2].includes(`Unix stream ${socketPath} cannot be listened on again`));

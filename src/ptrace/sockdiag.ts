@@ -27,9 +27,11 @@ const NLM_F_DUMP = 0x300;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
 const UDIAG_SHOW_NAME = 0x1;
+const UDIAG_SHOW_VFS = 0x2;
 const UDIAG_SHOW_PEER = 0x4;
 const UDIAG_SHOW_RQLEN = 0x10;
 const UNIX_DIAG_NAME = 0;
+const UNIX_DIAG_VFS = 1;
 const UNIX_DIAG_PEER = 2;
 const UNIX_DIAG_RQLEN = 4;
 const INET_DIAG_SKV6ONLY = 11;
@@ -45,7 +47,8 @@ const ALL_STATES = 0xffff_ffff;
 /**
  * A Unix socket: its type (SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5), sk_state, its peer's
  * inode (0: none), the sun_path it is bound to as the kernel keeps it (a path with its NUL, or an
- * abstract name from its leading NUL; null: not bound), and for a listener its backlog.
+ * abstract name from its leading NUL; null: not bound), for a listener its backlog, and for a
+ * path the inode number of its socket file (low 32 bits; null: none).
  */
 export interface UnixSocket {
   type: number;
@@ -53,6 +56,7 @@ export interface UnixSocket {
   peer: number;
   name: Buffer | null;
   backlog: number;
+  fileInode: number | null;
 }
 
 /**
@@ -76,7 +80,7 @@ export function unixSockets(): Map<number, UnixSocket> {
   const request = Buffer.alloc(24);
   request.writeUInt8(AF_UNIX, 0);
   request.writeUInt32LE(ALL_STATES, 4);
-  request.writeUInt32LE(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, 12);
+  request.writeUInt32LE(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, 12);
   request.writeUInt32LE(0xffff_ffff, 16);
   request.writeUInt32LE(0xffff_ffff, 20);
   const sockets = new Map<number, UnixSocket>();
@@ -160,10 +164,12 @@ function eachAttribute(datagram: Buffer, start: number, end: number, each: (type
 /** Adds the sockets of one unix_diag reply datagram to `into`; returns true at its end. */
 export function parseUnixDiag(datagram: Buffer, into: Map<number, UnixSocket>): boolean {
   return eachMessage(datagram, UNIX_DIAG_MSG_SIZE, (msg, end) => {
-    const socket: UnixSocket = { type: datagram.readUInt8(msg + 1), state: datagram.readUInt8(msg + 2), peer: 0, name: null, backlog: 0 };
+    const socket: UnixSocket = { type: datagram.readUInt8(msg + 1), state: datagram.readUInt8(msg + 2), peer: 0, name: null, backlog: 0, fileInode: null };
     eachAttribute(datagram, msg + UNIX_DIAG_MSG_SIZE, end, (type, value) => {
       if (type === UNIX_DIAG_PEER && value.length >= 4) socket.peer = value.readUInt32LE(0);
       else if (type === UNIX_DIAG_NAME && value.length > 0) socket.name = Buffer.from(value);
+      // struct unix_diag_vfs: the socket file's inode number (u32) and device.
+      else if (type === UNIX_DIAG_VFS && value.length >= 8) socket.fileInode = value.readUInt32LE(0);
       // struct unix_diag_rqlen: rqueue, wqueue; a listener's wqueue is its backlog.
       else if (type === UNIX_DIAG_RQLEN && value.length >= 8 && socket.state === TCP_LISTEN) socket.backlog = value.readUInt32LE(4);
     });

@@ -22,6 +22,8 @@ export class FileStat {
     readonly ino: bigint,
     readonly rdev: bigint,
     readonly mtimeNs: bigint,
+    readonly uid: number,
+    readonly gid: number,
   ) {}
 
   isFile(): boolean {
@@ -60,5 +62,7 @@ export function statCached(path: string): FileStat {
     buf.readBigUInt64LE(32),
     makedev(buf.readUInt32LE(128), buf.readUInt32LE(132)),
     buf.readBigInt64LE(112) * 1_000_000_000n + BigInt(buf.readUInt32LE(120)),
+    buf.readUInt32LE(20),
+    buf.readUInt32LE(24),
   );
 }

@@ -1,7 +1,7 @@
 // Sockets a restore makes again: listeners and bound datagram sockets, at their address. Their
 // connections and queued datagrams are not in the image: a listener's clients connect anew.
 
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -30,6 +30,7 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
     if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
+    if (socket.file) giveSocketFile(remote, socket, socket.file, fds[0], warn);
   } catch (err) {
     remote.close(created);
     if (!(err instanceof NativeError)) throw err;
@@ -45,29 +46,46 @@ function bindAgain(remote: RemoteTask, fd: number, socket: BoundSocket): void {
   try {
     remote.bind(fd, socket.address);
   } catch (err) {
-    if (!(err instanceof NativeError && err.errno === constants.errno.EADDRINUSE && removeStaleSocketFile(socket))) throw err;
+    if (!(err instanceof NativeError && err.errno === constants.errno.EADDRINUSE && removeStaleSocketFile(remote, socket))) throw err;
     remote.bind(fd, socket.address);
   }
 }
 
-/**
- * Removes the file of an absolute Unix socket path that no socket is bound to any more (the
- * dumped process left it when it was killed): true if it did. A path some socket still holds,
- * or that is not a socket, is left alone.
- */
-function removeStaleSocketFile(socket: BoundSocket): boolean {
-  if (socket.family !== AF_UNIX) return false;
+/** A Unix socket's path (null: abstract, or not Unix), and where the restorer finds it: as the stub sees it. */
+function socketPath(remote: RemoteTask, socket: BoundSocket): { name: string; here: string } | null {
+  if (socket.family !== AF_UNIX || socket.address[2] === 0) return null;
   const name = socket.address.subarray(2);
   const end = name.indexOf(0);
   const path = name.subarray(0, end < 0 ? name.length : end).toString('latin1');
-  if (!path.startsWith('/')) return false;
+  return { name: path, here: path.startsWith('/') ? `/proc/${remote.tid}/root${path}` : `/proc/${remote.tid}/cwd/${path}` };
+}
+
+/**
+ * Removes the file of a Unix socket path that no socket is bound to any more (the dumped process
+ * left it when it was killed): true if it did. A path some socket still holds (by its name in
+ * /proc/net/unix), or that is not a socket, is left alone.
+ */
+function removeStaleSocketFile(remote: RemoteTask, socket: BoundSocket): boolean {
+  const path = socketPath(remote, socket);
+  if (!path) return false;
   try {
-    if (!lstatSync(path).isSocket()) return false;
+    if (!lstatSync(path.here).isSocket()) return false;
   } catch {
     return false;
   }
   // /proc/net/unix: one line per socket of our network namespace, its bound path last.
-  if (readFileSync('/proc/net/unix', 'latin1').split('\n').some((line) => line.endsWith(` ${path}`))) return false;
-  unlinkSync(path);
+  if (readFileSync('/proc/net/unix', 'latin1').split('\n').some((line) => line.endsWith(` ${path.name}`))) return false;
+  unlinkSync(path.here);
   return true;
+}
+
+/** Gives the new socket file the dumped one's mode and owner (bind made it with the umask's). */
+function giveSocketFile(remote: RemoteTask, socket: BoundSocket, file: NonNullable<BoundSocket['file']>, fd: ExtensionFd, warn: (line: string) => void): void {
+  const path = socketPath(remote, socket)!;
+  try {
+    lchownSync(path.here, file.uid, file.gid);
+    chmodSync(path.here, file.mode);
+  } catch (err) {
+    warn(`fd ${fd.fd} (${fd.target}): ${path.name} cannot get mode ${file.mode.toString(8)} and owner ${file.uid}:${file.gid} back (${(err as NodeJS.ErrnoException).code}): it keeps the restorer's`);
+  }
 }

@@ -1,9 +1,11 @@
 // Listening and bound sockets, at fixed numbers: 40 a TCP listener on 127.0.0.1 (backlog 37,
 // non-blocking, SO_REUSEADDR), 41 a v6-only TCP listener on ::1 (backlog 5, SO_REUSEPORT), 42 a UDP socket bound to
-// 127.0.0.1, 43 a Unix stream listener at <path> (backlog 9), 44 a Unix datagram socket bound to
-// the abstract name "imgfs-listen-<pid>", and 45 a dup of 40. Ports are ephemeral.
+// 127.0.0.1, 43 a Unix stream listener at <path> (backlog 9, its file mode 0770), 44 a Unix
+// datagram socket bound to the abstract name "imgfs-listen-<pid>", 45 a dup of 40, and 46 a Unix
+// stream listener at "rel.sock", relative to the working directory (the directory of <path>).
+// Ports are ephemeral.
 // Prints: ready <tcp port> <tcp6 port> <udp port>
-// Then serves forever: each connection (TCP, TCP6, Unix) gets "hello <n>\n", n counting the
+// Then serves forever: each connection (TCP, TCP6, both Unix) gets "hello <n>\n", n counting the
 // connections served since the start, and is closed; each UDP datagram is answered "echo <text>".
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -60,7 +63,18 @@ int main(int argc, char **argv) {
   struct sockaddr_un path = {.sun_family = AF_UNIX};
   strncpy(path.sun_path, argv[1], sizeof path.sun_path - 1);
   if (bind(unix_stream, (struct sockaddr *) &path, sizeof path) || listen(unix_stream, 9)) { perror("unix"); return 1; }
+  if (chmod(argv[1], 0770)) { perror("chmod"); return 1; }
   place(unix_stream, 43);
+
+  // A path relative to the working directory, the socket's own directory.
+  char dir[sizeof path.sun_path];
+  strcpy(dir, argv[1]);
+  *strrchr(dir, '/') = 0;
+  if (chdir(dir)) { perror("chdir"); return 1; }
+  int relative = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un relative_path = {.sun_family = AF_UNIX, .sun_path = "rel.sock"};
+  if (bind(relative, (struct sockaddr *) &relative_path, sizeof relative_path) || listen(relative, 3)) { perror("relative"); return 1; }
+  place(relative, 46);
 
   int unix_dgram = socket(AF_UNIX, SOCK_DGRAM, 0);
   struct sockaddr_un abstract = {.sun_family = AF_UNIX};
@@ -74,10 +88,10 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   long served = 0;
-  struct pollfd fds[] = {{.fd = 40, .events = POLLIN}, {.fd = 41, .events = POLLIN}, {.fd = 42, .events = POLLIN}, {.fd = 43, .events = POLLIN}};
+  struct pollfd fds[] = {{.fd = 40, .events = POLLIN}, {.fd = 41, .events = POLLIN}, {.fd = 42, .events = POLLIN}, {.fd = 43, .events = POLLIN}, {.fd = 46, .events = POLLIN}};
   for (;;) {
-    if (poll(fds, 4, -1) < 0) continue;
-    for (int i = 0; i < 4; i++) {
+    if (poll(fds, 5, -1) < 0) continue;
+    for (int i = 0; i < 5; i++) {
       if (!(fds[i].revents & POLLIN)) continue;
       if (fds[i].fd == 42) {
         char text[256], reply[300];
