@@ -140,8 +140,6 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
   const socketPairs = socketPairsWithBothEnds(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
-  /** Sockets (link targets) that could not be bound again. */
-  const unbound = new Set<string>();
   for (const fd of fds) {
     if (fd.fd <= 2) {
       // A standard stream that was a file or a device other than a terminal was redirected
@@ -170,21 +168,18 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
         continue;
       }
       if (fd.boundSocket) {
-        // One socket at all its numbers, tried once: a dup'd one that cannot be bound warns once.
+        // One socket at all its numbers.
         const numbers = fds.filter((other) => other.fd > 2 && other.target === fd.target);
-        if (!unbound.has(fd.target) && restoreBoundSocket(remote, numbers, warn)) {
-          for (const number of numbers) restored.add(number.fd);
-          continue;
-        }
-        unbound.add(fd.target);
-      } else {
-        const reason = reopenProblem(fd);
-        if (reason === null && reopen(remote, fd, warn)) {
-          restored.add(fd.fd);
-          continue;
-        }
-        if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
+        restoreBoundSocket(remote, numbers, warn);
+        for (const number of numbers) restored.add(number.fd);
+        continue;
       }
+      const reason = reopenProblem(fd);
+      if (reason === null && reopen(remote, fd, warn)) {
+        restored.add(fd.fd);
+        continue;
+      }
+      if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
       const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
       placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
     } catch (err) {

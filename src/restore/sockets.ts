@@ -3,7 +3,7 @@
 
 import { chmodSync, lchownSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { placeEverywhere } from './eventfds.js';
@@ -16,11 +16,28 @@ const IPV6_V6ONLY = 26;
 
 /**
  * Makes the socket of fds (one socket, dup'd to each number) again: created, its options set,
- * bound, listening as it did. False, with one warning line, when the address cannot be had (the
- * dumped process still holds it, say).
+ * bound, listening as it did. When the address cannot be had (the dumped process still holds
+ * it, say), an idle socket of the same kind stands in for it, with one warning line: a listener
+ * on an address nobody knows, which never gets a connection, or an unbound datagram socket, so
+ * that a program polling it waits as it would for clients, where /dev/null would read as ready
+ * forever and spin it.
  */
-export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): boolean {
+export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
   const socket = fds[0].boundSocket!;
+  let created: number;
+  try {
+    created = bindSocket(remote, socket, fds[0], warn);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    created = standIn(remote, socket);
+    warn(`fd ${fds[0].fd} (${fds[0].target}): ${describeSocket(socket)} cannot be ${socket.listening ? 'listened on' : 'bound'} again (${err.code}): ` +
+      `an idle ${socket.listening ? 'listener on an unused address' : 'unbound socket'} stands in for it`);
+  }
+  placeEverywhere(remote, created, fds);
+}
+
+/** The socket, bound (and listening) as it was; the stub closes it again if that fails. */
+function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, warn: (line: string) => void): number {
   const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
   try {
     // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
@@ -30,15 +47,45 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
     if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
-    if (socket.file) giveSocketFile(remote, socket, socket.file, fds[0], warn);
+    if (socket.file) giveSocketFile(remote, socket, socket.file, fd, warn);
+    return created;
   } catch (err) {
     remote.close(created);
-    if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fds[0].fd} (${fds[0].target}): ${describeSocket(socket)} cannot be ${socket.listening ? 'listened on' : 'bound'} again (${err.code}): replaced by /dev/null`);
-    return false;
+    throw err;
   }
-  placeEverywhere(remote, created, fds);
-  return true;
+}
+
+/**
+ * A socket of the same family and type that nothing will reach: a listener bound to a port the
+ * kernel picks on the loopback address (a Unix one to an autobound abstract name), or a datagram
+ * socket bound to nothing.
+ */
+function standIn(remote: RemoteTask, socket: BoundSocket): number {
+  const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
+  if (!socket.listening) return created;
+  try {
+    remote.bind(created, unusedAddress(socket.family));
+    remote.listen(created, socket.backlog);
+    return created;
+  } catch (err) {
+    remote.close(created);
+    throw err;
+  }
+}
+
+/** Port 0 on the family's loopback address; for AF_UNIX the bare family, which autobinds. */
+function unusedAddress(family: number): Buffer {
+  if (family === AF_UNIX) return Buffer.from([AF_UNIX, 0]);
+  if (family === AF_INET6) {
+    const address = Buffer.alloc(28);
+    address.writeUInt16LE(AF_INET6, 0);
+    address[23] = 1; // ::1
+    return address;
+  }
+  const address = Buffer.alloc(16);
+  address.writeUInt16LE(AF_INET, 0);
+  address.writeUInt32BE(0x7f00_0001, 4); // 127.0.0.1
+  return address;
 }
 
 /** bind, after removing a stale socket file in the way (as a server does before it binds). */
