@@ -20,19 +20,21 @@ const SECBIT_NO_SETUID_FIXUP = 1 << 2;
 const MMF_DUMPABLE_MASK = 3n;
 
 /** The credentials of a live thread, as its status file shows them (the stub's threads: the restorer's). */
-function currentCredentials(tid: number): string {
+function currentCredentials(tid: number): { ids: string; noNewPrivs: boolean } {
   const status = readFileSync(`/proc/${tid}/status`, 'latin1');
-  return ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs']
-    .map((name) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).join(' ') ?? '').join('|');
+  const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).join(' ') ?? '';
+  return {
+    ids: ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'].map(field).join('|'),
+    noNewPrivs: field('NoNewPrivs') === '1',
+  };
 }
 
-/** The dumped credentials in currentCredentials' form. */
-function recordedCredentials(identity: ThreadIdentity): string {
+/** The dumped credentials but no_new_privs, in currentCredentials' form. */
+function recordedIds(identity: ThreadIdentity): string {
   const hex = (set: bigint) => set.toString(16).padStart(16, '0');
   const { caps } = identity;
   return [identity.uids.join(' '), identity.gids.join(' '), identity.groups.join(' '),
-    hex(caps.inheritable), hex(caps.permitted), hex(caps.effective), hex(caps.bounding), hex(caps.ambient),
-    identity.noNewPrivs ? '1' : '0'].join('|');
+    hex(caps.inheritable), hex(caps.permitted), hex(caps.effective), hex(caps.bounding), hex(caps.ambient)].join('|');
 }
 
 /** The highest capability number this kernel knows. */
@@ -44,11 +46,19 @@ function lastCapability(): number {
  * Gives the thread its dumped name and credentials. A thread whose credentials are the
  * restorer's already is only named. A restorer that is not root cannot take other credentials:
  * the thread keeps the restorer's, with one warning (it never gets more than the restorer has).
- * Any failure once the change has begun is an error: a thread must not run with half of them.
+ * no_new_privs cannot be cleared: a restorer that has it (one running under a seccomp filter)
+ * passes it on, which the leader's warning says. Any failure once the change has begun is an
+ * error: a thread must not run with half of them.
  */
-export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, warn: (line: string) => void): void {
+export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader: boolean, warn: (line: string) => void): void {
   thread.setName(identity.name);
-  if (currentCredentials(thread.tid) === recordedCredentials(identity) && identity.securebits === 0) return;
+  const current = currentCredentials(thread.tid);
+  if (current.noNewPrivs && !identity.noNewPrivs && leader) warn('the process runs with no_new_privs, which the restorer has and cannot drop');
+  const wanted = recordedIds(identity);
+  if (current.ids === wanted && identity.securebits === 0) {
+    if (identity.noNewPrivs && !current.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return;
+  }
   const [uid, gid] = [identity.uids[1], identity.gids[1]];
   if (process.geteuid?.() !== 0) {
     warn(`thread ${thread.tid}: its credentials (uid ${uid}, gid ${gid}) need root to take back: it runs with the restorer's`);
@@ -67,8 +77,8 @@ export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, warn: 
   thread.capset(caps.effective, caps.permitted, caps.inheritable);
   for (let cap = 0; cap <= last; cap++) if (((caps.ambient >> BigInt(cap)) & 1n) !== 0n) thread.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
   if (identity.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  const now = currentCredentials(thread.tid);
-  if (now !== recordedCredentials(identity)) throw new Error(`thread ${thread.tid}: took credentials ${now}, not the dumped ${recordedCredentials(identity)}`);
+  const now = currentCredentials(thread.tid).ids;
+  if (now !== wanted) throw new Error(`thread ${thread.tid}: took credentials ${now}, not the dumped ${wanted}`);
 }
 
 /**

@@ -112,7 +112,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
       // The last call injected into this thread: from here on it has its own credentials.
       const identity = fitted[i + 1].identity;
-      if (identity) setIdentity(thread, identity, options.warn);
+      if (identity) setIdentity(thread, identity, false, options.warn);
       setThreadState(threads[i], state, options.warn);
     });
     const leader = leaderState(head, fitted[0]);
@@ -125,7 +125,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.
-    if (fitted[0]?.identity) setIdentity(remote, fitted[0].identity, options.warn);
+    if (fitted[0]?.identity) setIdentity(remote, fitted[0].identity, true, options.warn);
     setDumpable(remote, head.mm.flags);
     releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);
     return stub.pid;
