@@ -20,6 +20,13 @@ function threadIdentities(pid: number): Map<string, string[]> {
   }));
 }
 
+/** The uid column of /proc/net/tcp for the listener on 127.0.0.1:port: who made the socket. */
+function listenerOwner(port: number): number | undefined {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const row = readFileSync('/proc/net/tcp', 'latin1').split('\n').map((line) => line.trim().split(/\s+/)).find((f) => f[1] === local && f[3] === '0A');
+  return row ? Number(row[7]) : undefined;
+}
+
 test('THREAD_IDENTITY: byte layout, and bad records', (t) => {
   const buf = encodeExtension(fullSampleExtension());
   const at = recordOffsets(buf).find((r) => r.type === RecordType.THREAD_IDENTITY)!.at;
@@ -47,15 +54,17 @@ test('THREAD_IDENTITY: byte layout, and bad records', (t) => {
 
 test.serial('a daemon that dropped root comes back as its own user, with the capabilities it kept, its threads named', async (t) => {
   const target = await startTarget(t, 'restore_creds');
-  await target.waitForLine((line) => line === 'ready');
+  const port = Number((await target.waitForLine((line) => line.startsWith('ready '))).split(' ')[1]);
   const before = threadIdentities(target.pid);
+  t.is(listenerOwner(port), 2002, 'the listener belongs to the dropped user');
   t.deepEqual([...before.keys()].sort(), ['credsleader', 'credsworker']);
   const image = await dumpToFile(t, target);
   await killOriginal(target);
 
   const threads = (await readImageExtension(image)).threads;
-  t.like(threads[0].identity, { uids: [2001, 2002, 2003, 2002], gids: [1001, 1002, 1003, 1002], groups: [100, 200], securebits: 0x10, noNewPrivs: true });
-  t.like(threads[0].identity?.caps, { effective: 1n << 10n, permitted: 1n << 10n, inheritable: 1n << 10n, ambient: 1n << 10n });
+  t.like(threads[0].identity, { uids: [2001, 2002, 2003, 2002], gids: [1001, 1002, 1003, 1002], groups: [100, 200], securebits: 0x50, noNewPrivs: true });
+  t.like(threads[0].identity?.caps, { effective: 1n << 10n, permitted: 1n << 10n, inheritable: (1n << 10n) | (1n << 13n), ambient: 1n << 10n });
+  t.is(threads[0].identity!.caps.bounding & ((1n << 13n) | (1n << 21n)), 0n, 'CAP_NET_RAW and CAP_SYS_ADMIN out of the bounding set');
   t.is(threads[0].identity?.name.toString(), 'credsleader');
   t.is(threads[1].identity?.name.toString(), 'credsworker');
   t.deepEqual(threads[1].identity?.uids, [2001, 2002, 2003, 2001], 'the worker\'s own file-system uid');
@@ -64,6 +73,7 @@ test.serial('a daemon that dropped root comes back as its own user, with the cap
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   t.deepEqual(threadIdentities(pid), before, 'every thread\'s name and credentials as dumped');
+  t.is(listenerOwner(port), 2002, 'the listener made again as the dropped user, as an SO_REUSEPORT group or SO_PEERCRED would see it');
   t.regex(await restorer.waitForLine((line) => line.startsWith('tick ')), /^tick \d+ 2002$/, 'the worker runs on, as euid 2002');
   t.notRegex(restorer.stderr(), /credentials/);
 });

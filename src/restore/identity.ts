@@ -9,6 +9,7 @@ import type { ThreadIdentity } from '../extension-model.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 
 const PR_SET_DUMPABLE = 4;
+const PR_GET_SECUREBITS = 27;
 const PR_CAPBSET_DROP = 24;
 const PR_SET_SECUREBITS = 28;
 const PR_SET_NO_NEW_PRIVS = 38;
@@ -20,12 +21,21 @@ const SECBIT_NO_SETUID_FIXUP = 1 << 2;
 const MMF_DUMPABLE_MASK = 3n;
 
 /** The credentials of a live thread, as its status file shows them (the stub's threads: the restorer's). */
-function currentCredentials(tid: number): { ids: string; noNewPrivs: boolean } {
+interface LiveCredentials {
+  /** Uid, Gid, Groups and the capability sets in one string, to compare with recordedIds. */
+  ids: string;
+  noNewPrivs: boolean;
+  caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint };
+}
+
+function currentCredentials(tid: number): LiveCredentials {
   const status = readFileSync(`/proc/${tid}/status`, 'latin1');
   const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).join(' ') ?? '';
+  const set = (name: string) => BigInt(`0x${field(name) || '0'}`);
   return {
     ids: ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'].map(field).join('|'),
     noNewPrivs: field('NoNewPrivs') === '1',
+    caps: { inheritable: set('CapInh'), permitted: set('CapPrm'), effective: set('CapEff'), bounding: set('CapBnd') },
   };
 }
 
@@ -42,43 +52,97 @@ function lastCapability(): number {
   return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'latin1'));
 }
 
+const CAP_SETGID = 6;
+const CAP_SETUID = 7;
+const CAP_SETPCAP = 8;
+const bit = (cap: number): bigint => 1n << BigInt(cap);
+const isSubset = (a: bigint, b: bigint): boolean => (a & ~b) === 0n;
+
+/**
+ * What keeps a thread with these credentials from taking the dumped ones, or null: the
+ * capabilities that change ids and sets, and no capability the restorer does not hold itself.
+ */
+function beyondReach(current: LiveCredentials, identity: ThreadIdentity): string | null {
+  const needed = bit(CAP_SETUID) | bit(CAP_SETGID) | bit(CAP_SETPCAP);
+  if (!isSubset(needed, current.caps.effective)) return 'they need CAP_SETUID, CAP_SETGID and CAP_SETPCAP';
+  const { caps } = identity;
+  const missing = (caps.permitted | caps.effective | caps.ambient) & ~current.caps.permitted | (caps.bounding & ~current.caps.bounding) |
+    (caps.inheritable & ~(current.caps.inheritable | current.caps.bounding));
+  return missing === 0n ? null : `they hold capabilities the restorer has not (0x${missing.toString(16)})`;
+}
+
 /**
  * Gives the thread its dumped name and credentials. A thread whose credentials are the
- * restorer's already is only named. A restorer that is not root cannot take other credentials:
- * the thread keeps the restorer's, with one warning (it never gets more than the restorer has).
- * no_new_privs cannot be cleared: a restorer that has it (one running under a seccomp filter)
- * passes it on, which the leader's warning says. Any failure once the change has begun is an
- * error: a thread must not run with half of them.
+ * restorer's already is only named. A restorer that cannot give them (not root, or without some
+ * of the capabilities the thread had) leaves the thread its own, with one warning: it never
+ * gets more than the restorer has. no_new_privs is set where it was, by anyone; it cannot be
+ * cleared: a restorer that has it (one under a seccomp filter) passes it on, which the leader's
+ * warning says. Any failure once the change has begun is an error: a thread must not run with
+ * half of them.
  */
 export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader: boolean, warn: (line: string) => void): void {
   thread.setName(identity.name);
   const current = currentCredentials(thread.tid);
   if (current.noNewPrivs && !identity.noNewPrivs && leader) warn('the process runs with no_new_privs, which the restorer has and cannot drop');
+  if (identity.noNewPrivs && !current.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   const wanted = recordedIds(identity);
-  if (current.ids === wanted && identity.securebits === 0) {
-    if (identity.noNewPrivs && !current.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    return;
-  }
-  const [uid, gid] = [identity.uids[1], identity.gids[1]];
-  if (process.geteuid?.() !== 0) {
-    warn(`thread ${thread.tid}: its credentials (uid ${uid}, gid ${gid}) need root to take back: it runs with the restorer's`);
+  if (current.ids === wanted && identity.securebits === 0) return;
+  const problem = beyondReach(current, identity);
+  if (problem !== null) {
+    warn(`thread ${thread.tid}: its credentials (uid ${identity.uids[1]}, gid ${identity.gids[1]}) cannot be given back, ${problem}: it runs with the restorer's`);
     return;
   }
   const { caps } = identity;
+  const last = lastCapability();
+  const eachCap = (set: bigint, act: (cap: number) => void) => {
+    for (let cap = 0; cap <= last; cap++) if ((set & bit(cap)) !== 0n) act(cap);
+  };
+  // The order the kernel's rules ask for: capabilities kept across the uid change; the
+  // inheritable set while the bounding set still allows it; the bounding set while CAP_SETPCAP
+  // is still effective; ambient ones before a securebit may forbid raising them; the final sets last.
   thread.prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP);
   thread.setgroups(identity.groups);
   thread.setresgid(identity.gids[0], identity.gids[1], identity.gids[2]);
   thread.setfsgid(identity.gids[3]);
   thread.setresuid(identity.uids[0], identity.uids[1], identity.uids[2]);
   thread.setfsuid(identity.uids[3]);
-  const last = lastCapability();
-  for (let cap = 0; cap <= last; cap++) if (((caps.bounding >> BigInt(cap)) & 1n) === 0n) thread.prctl(PR_CAPBSET_DROP, cap);
+  thread.capset(current.caps.permitted, current.caps.permitted, caps.inheritable);
+  eachCap(current.caps.bounding & ~caps.bounding, (cap) => thread.prctl(PR_CAPBSET_DROP, cap));
+  eachCap(caps.ambient, (cap) => thread.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
   thread.prctl(PR_SET_SECUREBITS, identity.securebits);
   thread.capset(caps.effective, caps.permitted, caps.inheritable);
-  for (let cap = 0; cap <= last; cap++) if (((caps.ambient >> BigInt(cap)) & 1n) !== 0n) thread.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
-  if (identity.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   const now = currentCredentials(thread.tid).ids;
   if (now !== wanted) throw new Error(`thread ${thread.tid}: took credentials ${now}, not the dumped ${wanted}`);
+}
+
+/**
+ * Runs make with the thread's effective uid, gid and groups switched to the dumped thread's, its
+ * capabilities kept, then switches back: a socket records who made it (its owner, which an
+ * SO_REUSEPORT group must share, and the credentials a Unix listener shows its clients as
+ * SO_PEERCRED), and the dumped process made its sockets as itself, its capabilities letting it
+ * bind where its user alone could not. Nothing is switched where the restorer cannot give the
+ * credentials (setIdentity says so).
+ */
+export function asDumpedUser<T>(thread: RemoteTask, identity: ThreadIdentity | undefined, make: () => T): T {
+  if (!identity) return make();
+  const status = readFileSync(`/proc/${thread.tid}/status`, 'latin1');
+  const numbers = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
+  const [uid, gid, groups] = [numbers('Uid')[1], numbers('Gid')[1], numbers('Groups')];
+  if (uid === identity.uids[1] && gid === identity.gids[1] && groups.join() === identity.groups.join()) return make();
+  if (beyondReach(currentCredentials(thread.tid), identity) !== null) return make();
+  const securebits = thread.prctl(PR_GET_SECUREBITS);
+  thread.prctl(PR_SET_SECUREBITS, securebits | SECBIT_NO_SETUID_FIXUP);
+  thread.setgroups(identity.groups);
+  thread.setresgid(-1, identity.gids[1], -1);
+  thread.setresuid(-1, identity.uids[1], -1);
+  try {
+    return make();
+  } finally {
+    thread.setresuid(-1, uid, -1);
+    thread.setresgid(-1, gid, -1);
+    thread.setgroups(groups);
+    thread.prctl(PR_SET_SECUREBITS, securebits);
+  }
 }
 
 /**

@@ -5,13 +5,14 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
-import { pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension } from '../extension-model.js';
+import { pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension, type ThreadIdentity } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
+import { asDumpedUser } from './identity.js';
 import { restoreBoundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
@@ -52,13 +53,28 @@ export function setMmMap(remote: RemoteTask, mm: DecodedMm, ext: ImageExtension 
     data.writeInt32LE(exeFd, 100);
     auxv.copy(data, PRCTL_MM_MAP_SIZE);
     try {
-      remote.prctlWithData(PR_SET_MM, PR_SET_MM_MAP, data, data.length - auxv.length);
+      setMap(remote, data, auxv.length);
     } catch (err) {
-      if (!(err instanceof NativeError)) throw err;
-      throw new ImageFormatError(MM_OFFSET, `the kernel refuses the mm record's bounds (brk 0x${bounds[5].toString(16)}, stack 0x${mm.startStack.toString(16)}): ${err.code}`);
+      // Naming the executable needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN); the bounds do not.
+      if (!(err instanceof NativeError && err.errno === osConstants.errno.EPERM && exeFd >= 0)) throw err;
+      data.writeInt32LE(-1, 100);
+      setMap(remote, data, auxv.length);
+      warn(`/proc/<pid>/exe names the restorer's stub, not ${ext!.exe}: setting it needs CAP_CHECKPOINT_RESTORE`);
     }
   } finally {
     if (exeFd >= 0) remote.close(exeFd);
+  }
+}
+
+/** PR_SET_MM_MAP with its data (the struct, then auxv); a refusal is the image's mm record's fault. */
+function setMap(remote: RemoteTask, data: Buffer, auxvLength: number): void {
+  try {
+    remote.prctlWithData(PR_SET_MM, PR_SET_MM_MAP, data, data.length - auxvLength);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    if (err.errno === osConstants.errno.EPERM && data.readInt32LE(100) >= 0) throw err;
+    const [brk, stack] = [data.readBigUInt64LE(5 * 8), data.readBigUInt64LE(6 * 8)];
+    throw new ImageFormatError(MM_OFFSET, `the kernel refuses the mm record's bounds (brk 0x${brk.toString(16)}, stack 0x${stack.toString(16)}): ${err.code}`);
   }
 }
 
@@ -134,7 +150,7 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * what cannot be made again (connected sockets, terminals, a pipe to another process, a file
  * gone) becomes /dev/null, with one warning line each.
  */
-export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
+export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
   const pipes = pipesWithBothEnds(fds);
   const socketPairs = socketPairsWithBothEnds(fds);
@@ -170,7 +186,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], warn
       if (fd.boundSocket) {
         // One socket at all its numbers.
         const numbers = fds.filter((other) => other.fd > 2 && other.target === fd.target);
-        restoreBoundSocket(remote, numbers, warn);
+        asDumpedUser(remote, owner, () => restoreBoundSocket(remote, numbers, warn));
         for (const number of numbers) restored.add(number.fd);
         continue;
       }

@@ -101,7 +101,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       setCwd(remote, ext.cwd, options.warn);
       if (ext.umask !== undefined) remote.umask(ext.umask);
       setSigactions(remote, ext.sigactions);
-      restoreFds(remote, ext.fds, options.warn);
+      restoreFds(remote, ext.fds, ext.threads[0]?.identity, options.warn);
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);

@@ -1,7 +1,7 @@
 // Sockets a restore makes again: listeners and bound datagram sockets, at their address. Their
 // connections and queued datagrams are not in the image: a listener's clients connect anew.
 
-import { chmodSync, lchownSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { AF_INET, AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -13,6 +13,8 @@ const SO_REUSEADDR = 2;
 const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
+/** open(2)'s O_PATH on x86_64: a handle on the file itself, opened for nothing else. */
+const O_PATH = 0o10000000;
 
 /**
  * Makes the socket of fds (one socket, dup'd to each number) again: created, its options set,
@@ -126,13 +128,22 @@ function removeStaleSocketFile(remote: RemoteTask, socket: BoundSocket): boolean
   return true;
 }
 
-/** Gives the new socket file the dumped one's mode and owner (bind made it with the umask's). */
+/**
+ * Gives the new socket file the dumped one's mode and owner (bind made it with the umask's), on
+ * the file itself: opened without following a symbolic link (O_PATH), so that one swapped in
+ * after the bind, in a directory others may write, is not followed to another file.
+ */
 function giveSocketFile(remote: RemoteTask, socket: BoundSocket, file: NonNullable<BoundSocket['file']>, fd: ExtensionFd, warn: (line: string) => void): void {
   const path = socketPath(remote, socket)!;
+  let handle = -1;
   try {
-    lchownSync(path.here, file.uid, file.gid);
-    chmodSync(path.here, file.mode);
+    handle = openSync(path.here, O_PATH | fsConstants.O_NOFOLLOW);
+    if (!fstatSync(handle).isSocket()) throw Object.assign(new Error('not a socket'), { code: 'ENOTSOCK' });
+    chownSync(`/proc/self/fd/${handle}`, file.uid, file.gid);
+    chmodSync(`/proc/self/fd/${handle}`, file.mode);
   } catch (err) {
     warn(`fd ${fd.fd} (${fd.target}): ${path.name} cannot get mode ${file.mode.toString(8)} and owner ${file.uid}:${file.gid} back (${(err as NodeJS.ErrnoException).code}): it keeps the restorer's`);
+  } finally {
+    if (handle >= 0) closeSync(handle);
   }
 }
