@@ -26,16 +26,21 @@ interface LiveCredentials {
   ids: string;
   noNewPrivs: boolean;
   caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint };
+  euid: number;
+  egid: number;
+  groups: number[];
 }
 
 function currentCredentials(tid: number): LiveCredentials {
   const status = readFileSync(`/proc/${tid}/status`, 'latin1');
   const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).join(' ') ?? '';
   const set = (name: string) => BigInt(`0x${field(name) || '0'}`);
+  const numbers = (name: string) => field(name).split(' ').filter(Boolean).map(Number);
   return {
     ids: ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'].map(field).join('|'),
     noNewPrivs: field('NoNewPrivs') === '1',
     caps: { inheritable: set('CapInh'), permitted: set('CapPrm'), effective: set('CapEff'), bounding: set('CapBnd') },
+    euid: numbers('Uid')[1], egid: numbers('Gid')[1], groups: numbers('Groups'),
   };
 }
 
@@ -125,11 +130,10 @@ export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader
  */
 export function asDumpedUser<T>(thread: RemoteTask, identity: ThreadIdentity | undefined, make: () => T): T {
   if (!identity) return make();
-  const status = readFileSync(`/proc/${thread.tid}/status`, 'latin1');
-  const numbers = (name: string) => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
-  const [uid, gid, groups] = [numbers('Uid')[1], numbers('Gid')[1], numbers('Groups')];
+  const current = currentCredentials(thread.tid);
+  const { euid: uid, egid: gid, groups } = current;
   if (uid === identity.uids[1] && gid === identity.gids[1] && groups.join() === identity.groups.join()) return make();
-  if (beyondReach(currentCredentials(thread.tid), identity) !== null) return make();
+  if (beyondReach(current, identity) !== null) return make();
   const securebits = thread.prctl(PR_GET_SECUREBITS);
   thread.prctl(PR_SET_SECUREBITS, securebits | SECBIT_NO_SETUID_FIXUP);
   thread.setgroups(identity.groups);
