@@ -64,9 +64,15 @@ test('a task dumped while stopped (SIGSTOP) is restored stopped, and goes on fro
   await target.waitForLine((line) => line === 'tick 2');
   process.kill(target.pid, 'SIGSTOP');
   await waitUntil('the target to stop', () => procState(target.pid) === 'T');
+  const printed = target.lines().length;
   const image = await dumpToFile(t, target);
   await waitUntil('imgfs to let the target go', () => taskStatus(target.pid).tracerPid === 0);
+  // Let go, the task passes through the kernel on its way back into its group stop ('R' for a
+  // moment), without running an instruction of its own.
+  await waitUntil('the target back in its stop', () => procState(target.pid) === 'T', 2000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(procState(target.pid), 'T', 'still stopped after the dump');
+  t.is(target.lines().length, printed, 'it printed nothing');
   await killOriginal(target);
   const dumped = await imageWord(image, parseInt(target.info[1], 16));
   t.regex(await showText(image), /stopped \(SIGSTOP\) when dumped/);
