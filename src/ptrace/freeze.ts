@@ -300,9 +300,10 @@ function detachQuietly(t: Tracee): void {
 }
 
 /**
- * Detaches t, giving back the signals taken from it: the first as PTRACE_DETACH's signal, which
- * the kernel delivers from a signal-delivery-stop or syscall-stop, any others queued again. A
- * task that was group-stopped (SIGSTOP) before the freeze goes back to its group-stop by itself.
+ * Detaches t, giving back the signals taken from it, queued again (a thread an injection left in
+ * a trap stop ignores PTRACE_DETACH's signal; one still in its signal-delivery-stop drops the
+ * signal it stopped for, and takes the queued copy). A task that was group-stopped (SIGSTOP)
+ * before the freeze goes back to its group-stop by itself.
  */
 function detach(t: Tracee): void {
   if (!tracees.has(t.tid)) return;
@@ -310,17 +311,17 @@ function detach(t: Tracee): void {
     if (tracees.has(t.tid)) strand(t);
     return;
   }
-  const [signal = 0, ...more] = t.signals;
+  const owed = t.signals;
   t.signals = [];
-  for (const extra of more) {
+  for (const signal of owed) {
     try {
-      tgkill(t.tgid, t.tid, extra);
+      tgkill(t.tgid, t.tid, signal);
     } catch {
       // The thread is exiting: the signal is moot.
     }
   }
   try {
-    ptrace(PTRACE_DETACH, t.tid, 0, signal);
+    ptrace(PTRACE_DETACH, t.tid, 0, 0);
     forget(t);
   } catch (err) {
     if (!isErrno(err, ESRCH)) throw err;

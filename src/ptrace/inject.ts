@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { UserRegs } from '../model.js';
 import {
-  __WALL, nativeError, ptrace, PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS,
+  __WALL, nativeError, ptrace, PTRACE_CONT, PTRACE_EVENT_STOP, PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS,
   PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
 } from './libc.js';
 import { seizeOptions } from './freeze.js';
@@ -35,7 +35,8 @@ export interface InjectedCall {
 /**
  * Runs syscall `nr` with up to six arguments in thread tid, which must be in a ptrace stop taken
  * by freezeThreadGroup, and returns the raw rax (a negative errno on failure). The thread is left
- * in a ptrace stop with its registers as they were, so release() detaches it normally.
+ * in a trap stop with its registers as they were, as the freeze left it, so release() detaches
+ * it normally.
  */
 export function injectSyscall(tid: number, nr: number, args: (number | bigint)[]): bigint {
   return injectSyscalls([{ tid, nr, args }])[0];
@@ -47,7 +48,9 @@ interface Injection {
   /** null when the registers could not even be read: nothing was changed. */
   saved: UserRegs | null;
   entered: boolean;
+  /** The call's result, once its exit was seen; the thread then goes back to a trap stop. */
   rax?: bigint;
+  done: boolean;
   failure?: unknown;
   heldSignals: number[];
 }
@@ -71,7 +74,7 @@ export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
     while (running.length > 0) {
       let progressed = false;
       for (const injection of running) progressed = advance(injection) || progressed;
-      running = running.filter((i) => i.rax === undefined && i.failure === undefined);
+      running = running.filter((i) => !i.done && i.failure === undefined);
       if (running.length > 0 && performance.now() > deadline) {
         for (const i of running) i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
         break;
@@ -92,7 +95,7 @@ export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
 
 function startInjection({ tid, nr, args }: InjectedCall): Injection {
   const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
-  const injection: Injection = { tid, saved: null, entered: false, heldSignals: [] };
+  const injection: Injection = { tid, saved: null, entered: false, done: false, heldSignals: [] };
   try {
     const saved = getRegs(tid);
     injection.saved = saved;
@@ -110,10 +113,17 @@ function startInjection({ tid, nr, args }: InjectedCall): Injection {
 
 /**
  * Takes the thread's next stop, if it has one, and moves the call on: resumed to the syscall's
- * exit after its entry, done after its exit. A signal that arrives meanwhile stops the thread in a
- * signal-delivery-stop: it is held back (and queued again once we are done) so that no handler
- * runs on our registers. Event stops (the freeze's interrupt, a group-stop) are passed through.
- * Returns whether the thread had stopped.
+ * exit after its entry; after its exit, its own registers back and on to a trap stop (below),
+ * done there. A signal that arrives meanwhile stops the thread in a signal-delivery-stop: it is
+ * held back (and queued again once we are done) so that no handler runs on our registers. Event
+ * stops (the freeze's interrupt, a group-stop) are passed through. Returns whether the thread had
+ * stopped.
+ *
+ * The trap stop: a syscall-exit stop runs no restart logic when it ends, so a thread frozen in an
+ * interrupted call (rax = -ERESTART*) would return -512 to its code if released there. Sent on
+ * with PTRACE_INTERRUPT pending, it stops again where the freeze found it, in the kernel's signal
+ * handling on its way out, its registers exactly its own: released from there, the kernel itself
+ * restarts the call, or fails it with EINTR for a signal whose handler runs (pause() wakes up).
  */
 function advance(injection: Injection): boolean {
   const { tid } = injection;
@@ -121,9 +131,20 @@ function advance(injection: Injection): boolean {
     const stop = waitpid(tid, __WALL | WNOHANG);
     if (stop.kind === 'none') return false;
     if (stop.kind !== 'stopped') throw nativeError(ESRCH, `inject(${tid})`, `thread ${tid} exited during a syscall injection`);
+    if (injection.rax !== undefined) {
+      if (stop.event === PTRACE_EVENT_STOP) {
+        injection.done = true;
+        return true;
+      }
+      if (stop.event === 0) injection.heldSignals.push(stop.signal);
+      ptrace(PTRACE_CONT, tid, 0, 0);
+      return true;
+    }
     if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL && injection.entered) {
       injection.rax = getRegs(tid).rax;
-      setRegs(tid, withSyscallRestarted(injection.saved!));
+      setRegs(tid, injection.saved!);
+      ptrace(PTRACE_INTERRUPT, tid);
+      ptrace(PTRACE_CONT, tid, 0, 0);
       return true;
     }
     if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) injection.entered = true;
@@ -141,14 +162,14 @@ export function readBrk(tid: number): number {
 }
 
 /**
- * The saved registers, rewound to run again the syscall the freeze interrupted. Taken in a stop
- * on its way out of an interrupted syscall, a thread has rax = -ERESTART* and the kernel, once
- * the stop ends, rewinds rip onto the syscall instruction and retries it. Our injection ended that
- * stop (the kernel saw orig_rax = -1), and the thread now leaves a different stop, a syscall-exit
- * stop, where no restart logic runs: it would return -512 to the task. So do what the kernel
- * would have done: rax = the syscall number (restart_syscall for a call that resumes from its
- * restart block, e.g. nanosleep), rip back onto the instruction. A signal the task has a handler
- * for and that arrives with the release sees the call restarted rather than failed with EINTR.
+ * The saved registers, rewound to run again the syscall the freeze interrupted, for a thread that
+ * will not pass through the kernel's own restart logic: a restored one (a new task, 'new'), or one
+ * a failed injection left in another stop than a trap stop. Taken in a stop on its way out of an
+ * interrupted syscall, a thread has rax = -ERESTART*; released from a syscall-exit stop instead it
+ * would return -512 to the task. So do what the kernel would have done: rax = the syscall number
+ * (restart_syscall for a call that resumes from its restart block, e.g. nanosleep), rip back onto
+ * the instruction. A signal the task has a handler for and that arrives with the release then
+ * sees the call restarted rather than failed with EINTR.
  */
 export function withSyscallRestarted(saved: UserRegs, task: 'same' | 'new' = 'same'): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
@@ -218,7 +239,8 @@ function recover(tid: number, saved: UserRegs, heldSignals: number[]): void {
     ptrace(PTRACE_INTERRUPT, tid);
     const stop = awaitStop(tid, performance.now() + INJECT_TIMEOUT_MS);
     if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) heldSignals.push(stop.signal);
-    setRegs(tid, withSyscallRestarted(saved));
+    // In a trap stop the kernel restarts an interrupted call itself; elsewhere it must be rewound.
+    setRegs(tid, stop.event === PTRACE_EVENT_STOP ? saved : withSyscallRestarted(saved));
   } catch {
     // Gone, or beyond our reach: release() detaches it once it stops, if it ever does.
   }
