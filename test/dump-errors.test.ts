@@ -4,7 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { promises as fsp, writeFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';
@@ -86,6 +86,15 @@ test.serial('a sequential reader whose target is killed between two reads: the n
   await killAndReap(target.proc);
 });
 
+/** Whether the task is blocked in system call nr (/proc/<pid>/syscall starts with it). */
+function sleepsIn(pid: number, nr: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/syscall`, 'latin1').startsWith(`${nr} `);
+  } catch {
+    return false;
+  }
+}
+
 test.serial('a process holding a file of this mount open: its dump is served, the mount does not wait on itself', async (t) => {
   const mnt = await mountImgfs(t);
   const dir = await fsp.open(mnt.dir, 'r');
@@ -95,8 +104,9 @@ test.serial('a process holding a file of this mount open: its dump is served, th
   // A process with that directory as its standard input: dumped whole.
   const holder = spawn('sleep', ['1000'], { stdio: [dir.fd, 'ignore', 'ignore'] });
   t.teardown(() => killAndReap(holder));
-  // Until sleep has exec'd, the child is still the half-made copy spawn forked: its size would change.
-  await waitUntil('the holder to run sleep', () => isLive(holder.pid!) && commOf(holder.pid!) === 'sleep');
+  // Until sleep sleeps, its memory is still changing: the copy spawn forked, then an exec that
+  // names the task before it has mapped the program. Asleep in clock_nanosleep (230), it is done.
+  await waitUntil('the holder to sleep', () => isLive(holder.pid!) && commOf(holder.pid!) === 'sleep' && sleepsIn(holder.pid!, 230));
   const file = dumpOf(mnt.dir, holder.pid!);
   const size = (await withTimeout(fsp.stat(file), 20_000, 'stat of its dump')).size;
   const bytes = await withTimeout(readFileAsync(file), 60_000, 'read of its dump');
