@@ -261,6 +261,8 @@ export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const SOL_SOCKET = 1;
+export const SO_REUSEPORT = 15;
 
 /**
  * A socket a restore can make again: a stream listener (TCP, Unix stream or seqpacket) or a

@@ -12,7 +12,7 @@ import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack, ThreadIdentity, VmaFlags,
 } from './extension-model.js';
-import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
+import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
@@ -626,9 +626,6 @@ function socketFile(pid: number, socket: UnixSocket): BoundSocket['file'] {
     return undefined;
   }
 }
-
-const SOL_SOCKET = 1;
-const SO_REUSEPORT = 15;
 
 /**
  * Whether the process's socket fd has SO_REUSEPORT, which sock_diag does not tell: asked of our

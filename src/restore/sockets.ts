@@ -3,14 +3,12 @@
 
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_INET, AF_INET6, AF_UNIX, describeSocket, type BoundSocket, type ExtensionFd } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_UNIX, describeSocket, SO_REUSEPORT, SOL_SOCKET, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { placeEverywhere } from './eventfds.js';
 
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
-const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 /** open(2)'s O_PATH on x86_64: a handle on the file itself, opened for nothing else. */
