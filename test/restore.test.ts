@@ -55,7 +55,7 @@ test('a counter goes on from the value it had when it was dumped, not from zero'
   const pid = await restorer.restoredPid();
   t.is(pid, target.pid, 'the dumped pid, free again, is taken back');
   t.is(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'counter');
-  t.is(await fsp.readlink(`/proc/${pid}/exe`), await fsp.realpath(target.proc.spawnfile));
+  t.is(await fsp.readlink(`/proc/${pid}/exe`), await fsp.realpath(target.binary));
   t.deepEqual(layout(pid), before, 'the same mappings: addresses, protections, files, [heap], [stack], [vdso]');
 });
 

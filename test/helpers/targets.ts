@@ -9,6 +9,8 @@ import { OutputLines } from './lines.js';
 
 export interface Target {
   pid: number;
+  /** The program it runs (built from test/targets/<name>.c). */
+  binary: string;
   /** Fields of the target's first stdout line (e.g. ['ready', '7f12...', '16777216']). */
   info: string[];
   proc: ChildProcess;
@@ -62,9 +64,10 @@ export interface StartOptions {
 
 export async function startTarget(t: ExecutionContext, name: string, args: string[] = [], opts: StartOptions = {}): Promise<Target> {
   const binary = await buildTarget(name, opts.compileFlags);
-  const [command, commandArgs] = opts.runAs === undefined ? [binary, args] :
-    ['setpriv', [`--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, '--clear-groups', binary, ...args]];
-  const proc = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // setpriv execs the target (the pid stays the target's). --pdeathsig: a test worker that ava
+  // kills (a timed-out file runs no teardown) takes its targets with it.
+  const identity = opts.runAs === undefined ? [] : [`--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, '--clear-groups'];
+  const proc = spawn('setpriv', ['--pdeathsig', 'KILL', ...identity, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => killAndReap(proc));
 
   const output = new OutputLines(proc, `target ${name} (pid ${proc.pid})`);
@@ -78,6 +81,7 @@ export async function startTarget(t: ExecutionContext, name: string, args: strin
   const ready = await waitForLine(() => true);
   return {
     pid: proc.pid!,
+    binary,
     info: ready.trim().split(/\s+/),
     proc,
     lines: () => [...output.seen],
