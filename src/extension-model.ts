@@ -153,21 +153,25 @@ export interface ExtensionThread {
   identity?: ThreadIdentity;
 }
 
-/**
- * Who a thread is: its name (comm) and credentials, as /proc/<pid>/task/<tid>/status shows them,
- * with the securebits (prctl PR_GET_SECUREBITS, asked of the thread).
- */
-export interface ThreadIdentity {
-  /** comm: 1..15 bytes, as the kernel keeps them (not always UTF-8). */
-  name: Buffer;
+/** A thread's credentials, as /proc/<pid>/task/<tid>/status shows them. */
+export interface Credentials {
   /** Real, effective, saved and file-system uid; the same for gids. */
   uids: [number, number, number, number];
   gids: [number, number, number, number];
   /** Supplementary groups. */
   groups: number[];
   caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint; ambient: bigint };
-  securebits: number;
   noNewPrivs: boolean;
+}
+
+/**
+ * Who a thread is: its name (comm) and credentials, with the securebits (prctl
+ * PR_GET_SECUREBITS, asked of the thread).
+ */
+export interface ThreadIdentity extends Credentials {
+  /** comm: 1..15 bytes, as the kernel keeps them (not always UTF-8). */
+  name: Buffer;
+  securebits: number;
 }
 
 /** stack_t as sigaltstack(2) reports it. */
@@ -288,12 +292,19 @@ export interface BoundSocket {
   address: Buffer;
 }
 
+/** The path of a Unix socket's address (sun_path up to its NUL), or null for an abstract name or another family. */
+export function unixSocketPath(address: Buffer): string | null {
+  if (address.readUInt16LE(0) !== AF_UNIX || address.length < 3 || address[2] === 0) return null;
+  const name = address.subarray(2);
+  const end = name.indexOf(0);
+  return name.subarray(0, end < 0 ? name.length : end).toString('latin1');
+}
+
 /** "TCP 127.0.0.1:8080", "UDP [::1]:53", "Unix stream /run/x.sock", "Unix datagram @name". */
 export function describeSocket(socket: BoundSocket): string {
   const { family, address } = socket;
   if (family === AF_UNIX) {
-    const name = address.subarray(2);
-    const where = name[0] === 0 ? `@${name.subarray(1).toString('latin1')}` : name.subarray(0, name.indexOf(0) < 0 ? name.length : name.indexOf(0)).toString('latin1');
+    const where = unixSocketPath(address) ?? `@${address.subarray(3).toString('latin1')}`;
     return `Unix ${SOCKET_TYPE_NAMES.get(socket.type) ?? `type ${socket.type}`} ${where}`;
   }
   const port = address.readUInt16BE(2);

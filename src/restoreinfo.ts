@@ -12,7 +12,7 @@ import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   RseqArea, SharedMemoryContents, SignalStack, ThreadIdentity, VmaFlags,
 } from './extension-model.js';
-import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './extension-model.js';
+import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
@@ -21,6 +21,7 @@ import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
+import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
@@ -388,7 +389,6 @@ function readRlimits(pid: number): ResourceLimit[] {
   });
 }
 
-/** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */
 function withoutSecurebits({ securebits, ...rest }: ThreadAnswers): Omit<ThreadAnswers, 'securebits'> {
   return rest;
 }
@@ -396,30 +396,15 @@ function withoutSecurebits({ securebits, ...rest }: ThreadAnswers): Omit<ThreadA
 /** A thread's name and credentials, from its comm and status files, with the securebits it told. */
 function readIdentity(pid: number, tid: number, securebits: number): ThreadIdentity {
   const dir = `/proc/${pid}/task/${tid}`;
-  const status = readFileSync(`${dir}/status`, 'latin1');
-  const ids = (name: string) => {
-    const fields = new RegExp(`^${name}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, 'm').exec(status);
-    if (!fields) throw new ImgfsError(EIO, `${dir}/status has no ${name} line`);
-    return fields.slice(1, 5).map(Number) as [number, number, number, number];
-  };
   const comm = readFileSync(`${dir}/comm`);
   return {
     name: Buffer.from(comm.subarray(0, comm.length - 1)), // without its newline
-    uids: ids('Uid'), gids: ids('Gid'), groups: statusGroups(status),
-    caps: {
-      inheritable: statusMask(status, 'CapInh'), permitted: statusMask(status, 'CapPrm'), effective: statusMask(status, 'CapEff'),
-      bounding: statusMask(status, 'CapBnd'), ambient: statusMask(status, 'CapAmb'),
-    },
+    ...parseCredentials(readFileSync(`${dir}/status`, 'latin1'), `${dir}/status`),
     securebits,
-    noNewPrivs: /^NoNewPrivs:\s+1/m.test(status),
   };
 }
 
-/** The supplementary groups of a status file. */
-function statusGroups(status: string): number[] {
-  return (/^Groups:[ \t]*(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
-}
-
+/** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */
 function statusMask(status: string, name: string): bigint {
   return BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
 }
@@ -597,7 +582,6 @@ function askSockDiag<T>(ask: () => Map<number, T>): Map<number, T> {
   }
 }
 
-
 function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefined {
   if (socket.name === null) return undefined;
   const listening = socket.state === TCP_LISTEN;
@@ -605,7 +589,7 @@ function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefin
   const address = Buffer.alloc(2 + socket.name.length);
   address.writeUInt16LE(AF_UNIX, 0);
   socket.name.copy(address, 2);
-  const file = socketFile(pid, socket);
+  const file = socketFile(pid, address, socket.fileInode);
   return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, reuseport: false, ...(file ? { file } : {}), address };
 }
 
@@ -614,13 +598,12 @@ function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefin
  * (through its working directory and root). None when the path no longer leads to the socket's
  * own file (removed, or replaced by another).
  */
-function socketFile(pid: number, socket: UnixSocket): BoundSocket['file'] {
-  if (socket.name === null || socket.name[0] === 0 || socket.fileInode === null) return undefined;
-  const end = socket.name.indexOf(0);
-  const path = socket.name.subarray(0, end < 0 ? socket.name.length : end).toString('latin1');
+function socketFile(pid: number, address: Buffer, fileInode: number | null): BoundSocket['file'] {
+  const path = unixSocketPath(address);
+  if (path === null || fileInode === null) return undefined;
   try {
     const st = statCached(path.startsWith('/') ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`);
-    if (!st.isSocket() || Number(st.ino & 0xffff_ffffn) !== socket.fileInode) return undefined;
+    if (!st.isSocket() || Number(st.ino & 0xffff_ffffn) !== fileInode) return undefined;
     return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch {
     return undefined;

@@ -6,7 +6,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import type { ExtensionFd, PipeData, PipeEnds, SocketPairEnds, TimerFdState } from '../extension-model.js';
+import { AF_UNIX, type ExtensionFd, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -15,7 +15,6 @@ const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
 const F_SETFL = 4;
 const F_DUPFD = 0;
-const AF_UNIX = 1;
 const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
 /** What one injected write of a pipe's bytes takes (the stub's scratch area is 12 KiB). */

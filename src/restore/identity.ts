@@ -5,7 +5,8 @@
 // not as the restorer's root.
 
 import { readFileSync } from 'node:fs';
-import type { ThreadIdentity } from '../extension-model.js';
+import type { Credentials, ThreadIdentity } from '../extension-model.js';
+import { credentialsText, parseCredentials } from '../proc/credentials.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 
 const PR_SET_DUMPABLE = 4;
@@ -20,41 +21,17 @@ const SECBIT_NO_SETUID_FIXUP = 1 << 2;
 /** mm->flags bits 0-1: 0 not dumpable, 1 dumpable, 2 dumpable by root only (suid_dumpable). */
 const MMF_DUMPABLE_MASK = 3n;
 
-/** The credentials of a live thread, as its status file shows them (the stub's threads: the restorer's). */
-interface LiveCredentials {
-  /** Uid, Gid, Groups and the capability sets in one string, to compare with recordedIds. */
-  ids: string;
-  noNewPrivs: boolean;
-  caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint };
-  euid: number;
-  egid: number;
-  groups: number[];
+/** The credentials a live thread has now (the stub's threads: the restorer's). */
+function currentCredentials(tid: number): Credentials {
+  const where = `/proc/${tid}/status`;
+  return parseCredentials(readFileSync(where, 'latin1'), where);
 }
 
-function currentCredentials(tid: number): LiveCredentials {
-  const status = readFileSync(`/proc/${tid}/status`, 'latin1');
-  const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).join(' ') ?? '';
-  const set = (name: string) => BigInt(`0x${field(name) || '0'}`);
-  const numbers = (name: string) => field(name).split(' ').filter(Boolean).map(Number);
-  return {
-    ids: ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'].map(field).join('|'),
-    noNewPrivs: field('NoNewPrivs') === '1',
-    caps: { inheritable: set('CapInh'), permitted: set('CapPrm'), effective: set('CapEff'), bounding: set('CapBnd') },
-    euid: numbers('Uid')[1], egid: numbers('Gid')[1], groups: numbers('Groups'),
-  };
-}
-
-/** The dumped credentials but no_new_privs, in currentCredentials' form. */
-function recordedIds(identity: ThreadIdentity): string {
-  const hex = (set: bigint) => set.toString(16).padStart(16, '0');
-  const { caps } = identity;
-  return [identity.uids.join(' '), identity.gids.join(' '), identity.groups.join(' '),
-    hex(caps.inheritable), hex(caps.permitted), hex(caps.effective), hex(caps.bounding), hex(caps.ambient)].join('|');
-}
+let lastCap: number | undefined;
 
 /** The highest capability number this kernel knows. */
 function lastCapability(): number {
-  return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'latin1'));
+  return (lastCap ??= Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'latin1')));
 }
 
 const CAP_SETGID = 6;
@@ -67,7 +44,7 @@ const isSubset = (a: bigint, b: bigint): boolean => (a & ~b) === 0n;
  * What keeps a thread with these credentials from taking the dumped ones, or null: the
  * capabilities that change ids and sets, and no capability the restorer does not hold itself.
  */
-function beyondReach(current: LiveCredentials, identity: ThreadIdentity): string | null {
+function beyondReach(current: Credentials, identity: ThreadIdentity): string | null {
   const needed = bit(CAP_SETUID) | bit(CAP_SETGID) | bit(CAP_SETPCAP);
   if (!isSubset(needed, current.caps.effective)) return 'they need CAP_SETUID, CAP_SETGID and CAP_SETPCAP';
   const { caps } = identity;
@@ -90,8 +67,8 @@ export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader
   const current = currentCredentials(thread.tid);
   if (current.noNewPrivs && !identity.noNewPrivs && leader) warn('the process runs with no_new_privs, which the restorer has and cannot drop');
   if (identity.noNewPrivs && !current.noNewPrivs) thread.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  const wanted = recordedIds(identity);
-  if (current.ids === wanted && identity.securebits === 0) return;
+  const wanted = credentialsText(identity);
+  if (credentialsText(current) === wanted && identity.securebits === 0) return;
   const problem = beyondReach(current, identity);
   if (problem !== null) {
     warn(`thread ${thread.tid}: its credentials (uid ${identity.uids[1]}, gid ${identity.gids[1]}) cannot be given back, ${problem}: it runs with the restorer's`);
@@ -116,7 +93,7 @@ export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader
   eachCap(caps.ambient, (cap) => thread.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
   thread.prctl(PR_SET_SECUREBITS, identity.securebits);
   thread.capset(caps.effective, caps.permitted, caps.inheritable);
-  const now = currentCredentials(thread.tid).ids;
+  const now = credentialsText(currentCredentials(thread.tid));
   if (now !== wanted) throw new Error(`thread ${thread.tid}: took credentials ${now}, not the dumped ${wanted}`);
 }
 
@@ -131,7 +108,7 @@ export function setIdentity(thread: RemoteTask, identity: ThreadIdentity, leader
 export function asDumpedUser<T>(thread: RemoteTask, identity: ThreadIdentity | undefined, make: () => T): T {
   if (!identity) return make();
   const current = currentCredentials(thread.tid);
-  const { euid: uid, egid: gid, groups } = current;
+  const [uid, gid, groups] = [current.uids[1], current.gids[1], current.groups];
   if (uid === identity.uids[1] && gid === identity.gids[1] && groups.join() === identity.groups.join()) return make();
   if (beyondReach(current, identity) !== null) return make();
   const securebits = thread.prctl(PR_GET_SECUREBITS);

@@ -156,6 +156,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   const socketPairs = socketPairsWithBothEnds(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
+  restoreBoundSockets(remote, fds, owner, restored, warn);
   for (const fd of fds) {
     if (fd.fd <= 2) {
       // A standard stream that was a file or a device other than a terminal was redirected
@@ -183,13 +184,6 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         restored.add(fd.fd);
         continue;
       }
-      if (fd.boundSocket) {
-        // One socket at all its numbers.
-        const numbers = fds.filter((other) => other.fd > 2 && other.target === fd.target);
-        asDumpedUser(remote, owner, () => restoreBoundSocket(remote, numbers, warn));
-        for (const number of numbers) restored.add(number.fd);
-        continue;
-      }
       const reason = reopenProblem(fd);
       if (reason === null && reopen(remote, fd, warn)) {
         restored.add(fd.fd);
@@ -199,13 +193,38 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
       placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
     } catch (err) {
-      // A number beyond our RLIMIT_NOFILE, say: nothing can be put there.
-      if (!(err instanceof NativeError)) throw err;
-      warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
+      leftClosed(fd, err, warn);
     }
   }
   registerEpollTargets(remote, fds, restored, warn);
   takeLocks(remote, fds, restored, warn);
+}
+
+/** A descriptor nothing can be put at (a number beyond our RLIMIT_NOFILE, say): one warning. */
+function leftClosed(fd: ExtensionFd, err: unknown, warn: (line: string) => void): void {
+  if (!(err instanceof NativeError)) throw err;
+  warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
+}
+
+/**
+ * The listening and bound sockets, each at all its numbers, all made under one switch to the
+ * dumped user's effective ids (asDumpedUser).
+ */
+function restoreBoundSockets(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined,
+  restored: Set<number>, warn: (line: string) => void): void {
+  const sockets = new Map<string, ExtensionFd[]>();
+  for (const fd of fds) if (fd.boundSocket && fd.fd > 2) sockets.set(fd.target, [...(sockets.get(fd.target) ?? []), fd]);
+  if (sockets.size === 0) return;
+  asDumpedUser(remote, owner, () => {
+    for (const numbers of sockets.values()) {
+      try {
+        restoreBoundSocket(remote, numbers, warn);
+        for (const number of numbers) restored.add(number.fd);
+      } catch (err) {
+        leftClosed(numbers[0], err, warn);
+      }
+    }
+  });
 }
 
 /**

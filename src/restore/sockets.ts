@@ -3,7 +3,7 @@
 
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_INET, AF_INET6, AF_UNIX, describeSocket, SO_REUSEPORT, SOL_SOCKET, type BoundSocket, type ExtensionFd } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_UNIX, describeSocket, SO_REUSEPORT, SOL_SOCKET, unixSocketPath, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { placeEverywhere } from './eventfds.js';
@@ -36,10 +36,21 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
   placeEverywhere(remote, created, fds);
 }
 
-/** The socket, bound (and listening) as it was; the stub closes it again if that fails. */
-function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, warn: (line: string) => void): number {
+/** A new socket of the recorded family, type and protocol, set up by setUp; closed again if that fails. */
+function newSocket(remote: RemoteTask, socket: BoundSocket, setUp: (created: number) => void): number {
   const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
   try {
+    setUp(created);
+    return created;
+  } catch (err) {
+    remote.close(created);
+    throw err;
+  }
+}
+
+/** The socket, bound (and listening) as it was. */
+function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, warn: (line: string) => void): number {
+  return newSocket(remote, socket, (created) => {
     // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
     // would refuse the bind of a listener without SO_REUSEADDR (most servers set it anyway).
     if (socket.listening && socket.family !== AF_UNIX) remote.setsockopt(created, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -48,11 +59,7 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
     if (socket.file) giveSocketFile(remote, socket, socket.file, fd, warn);
-    return created;
-  } catch (err) {
-    remote.close(created);
-    throw err;
-  }
+  });
 }
 
 /**
@@ -61,16 +68,11 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
  * socket bound to nothing.
  */
 function standIn(remote: RemoteTask, socket: BoundSocket): number {
-  const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
-  if (!socket.listening) return created;
-  try {
+  return newSocket(remote, socket, (created) => {
+    if (!socket.listening) return;
     remote.bind(created, unusedAddress(socket.family));
     remote.listen(created, socket.backlog);
-    return created;
-  } catch (err) {
-    remote.close(created);
-    throw err;
-  }
+  });
 }
 
 /** Port 0 on the family's loopback address; for AF_UNIX the bare family, which autobinds. */
@@ -100,10 +102,8 @@ function bindAgain(remote: RemoteTask, fd: number, socket: BoundSocket): void {
 
 /** A Unix socket's path (null: abstract, or not Unix), and where the restorer finds it: as the stub sees it. */
 function socketPath(remote: RemoteTask, socket: BoundSocket): { name: string; here: string } | null {
-  if (socket.family !== AF_UNIX || socket.address[2] === 0) return null;
-  const name = socket.address.subarray(2);
-  const end = name.indexOf(0);
-  const path = name.subarray(0, end < 0 ? name.length : end).toString('latin1');
+  const path = unixSocketPath(socket.address);
+  if (path === null) return null;
   return { name: path, here: path.startsWith('/') ? `/proc/${remote.tid}/root${path}` : `/proc/${remote.tid}/cwd/${path}` };
 }
 
