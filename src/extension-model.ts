@@ -47,6 +47,11 @@ export interface ImageExtension {
   stopped?: true;
   /** The process's child processes at the dump (a restore does not bring them back: it says so). */
   children?: number[];
+  /**
+   * The distinct seccomp filters of the process's threads, which THREAD seccomp states name by
+   * index (threads usually share theirs). Absent: no thread had one, or an older image.
+   */
+  seccompFilters?: SeccompFilter[];
 }
 
 /** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */
@@ -151,7 +156,20 @@ export interface ExtensionThread {
   pendingSignals?: Buffer[];
   /** Its name and credentials (both are per thread in Linux). Absent in older images. */
   identity?: ThreadIdentity;
+  /** Its seccomp mode. Absent: none (or an older image). */
+  seccomp?: ThreadSeccomp;
 }
+
+/** A classic BPF seccomp program as the kernel holds it. */
+export interface SeccompFilter {
+  /** struct sock_filter instructions, 8 bytes each (u16 code, u8 jt, u8 jf, u32 k). */
+  program: Buffer;
+  /** Installed with SECCOMP_FILTER_FLAG_LOG. */
+  log: boolean;
+}
+
+/** A thread's seccomp mode: strict, or filters (indices into seccompFilters, oldest first). */
+export type ThreadSeccomp = { mode: 'strict' } | { mode: 'filter'; filters: number[] };
 
 /** A thread's credentials, as /proc/<pid>/task/<tid>/status shows them. */
 export interface Credentials {

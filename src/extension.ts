@@ -7,7 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity,
+  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -63,6 +63,8 @@ export const RecordType = {
   CHILDREN: 27,
   BOUND_SOCKET: 28,
   THREAD_IDENTITY: 29,
+  SECCOMP_FILTER: 30,
+  THREAD_SECCOMP: 31,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -179,6 +181,18 @@ const FILE_LOCK_TO_EOF = 0xffff_ffff_ffff_ffffn;
 export const CHILDREN_FIXED_SIZE = 8;
 /** PID_MAX_LIMIT on 64-bit kernels: no pid is above it. */
 const PID_MAX = 4 * 1024 * 1024;
+/** Fixed part of a SECCOMP_FILTER record: index, flags, instruction count, pad; the instructions follow. */
+export const SECCOMP_FILTER_FIXED_SIZE = 16;
+/** struct sock_filter: u16 code, u8 jt, u8 jf, u32 k. */
+export const BPF_INSTRUCTION_SIZE = 8;
+/** BPF_MAXINSNS: the kernel takes no longer program. */
+const BPF_MAX_INSTRUCTIONS = 4096;
+/** SECCOMP_FILTER flags bit 0: installed with SECCOMP_FILTER_FLAG_LOG. */
+const SECCOMP_FILTER_LOG = 1;
+/** Fixed part of a THREAD_SECCOMP record: tid, mode (1 strict, 2 filter), filter count, pad; the u32 indices follow. */
+export const THREAD_SECCOMP_FIXED_SIZE = 16;
+const SECCOMP_MODE_STRICT = 1;
+const SECCOMP_MODE_FILTER = 2;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -251,6 +265,8 @@ export interface ExtensionShape {
     pendingSignals: number | null;
     /** Supplementary groups in its THREAD_IDENTITY record; null: none. */
     groups: number | null;
+    /** Filters its THREAD_SECCOMP record names (0 in strict mode); null: no record. */
+    seccompFilters: number | null;
   }[];
   /** Signals in the shared queue; null: no PENDING_SIGNALS record. */
   sharedPendingSignals: number | null;
@@ -269,6 +285,8 @@ export interface ExtensionShape {
   stopped: boolean;
   /** Pids in the CHILDREN record; null: none. */
   children: number | null;
+  /** Instructions of each SECCOMP_FILTER record. */
+  seccompPrograms: number[];
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -316,6 +334,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
       tlsCount: t.tls.length, xstateSize: t.xstate.length, futexes: hasFutexRecord(t), rseq: t.rseq !== undefined,
       sigaltstack: t.sigaltstack !== undefined, pendingSignals: t.pendingSignals?.length ?? null,
       groups: t.identity?.groups.length ?? null,
+      seccompFilters: t.seccomp === undefined ? null : t.seccomp.mode === 'strict' ? 0 : t.seccomp.filters.length,
     })),
     sharedPendingSignals: ext.sharedPendingSignals?.length ?? null,
     umask: ext.umask !== undefined,
@@ -328,6 +347,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     vmaFlags: ext.vmaFlags === undefined ? null : Array.isArray(ext.vmaFlags) ? ext.vmaFlags.length : ext.vmaFlags.count,
     stopped: ext.stopped === true,
     children: ext.children?.length ?? null,
+    seccompPrograms: (ext.seccompFilters ?? []).map((f) => f.program.length / BPF_INSTRUCTION_SIZE),
   };
 }
 
@@ -364,6 +384,8 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.vmaFlags === null ? 0 : recordSize(shape.vmaFlags * VMA_FLAGS_ENTRY_SIZE)) +
     (shape.stopped ? recordSize(0) : 0) +
     (shape.children === null ? 0 : recordSize(CHILDREN_FIXED_SIZE + 4 * shape.children)) +
+    shape.seccompPrograms.reduce((sum, count) => sum + recordSize(SECCOMP_FILTER_FIXED_SIZE + count * BPF_INSTRUCTION_SIZE), 0) +
+    shape.threads.reduce((sum, t) => sum + (t.seccompFilters === null ? 0 : recordSize(THREAD_SECCOMP_FIXED_SIZE + 4 * t.seccompFilters)), 0) +
     recordSize(0);
 }
 
@@ -711,6 +733,30 @@ function writeThreadIdentity(w: RecordWriter, tid: number, identity: ThreadIdent
   groups.forEach((group, i) => w.buf.writeUInt32LE(u32(group, `thread ${tid} group ${i}`), at + THREAD_IDENTITY_FIXED_SIZE + 4 * i));
 }
 
+function writeSeccompFilter(w: RecordWriter, index: number, filter: SeccompFilter): void {
+  const count = filter.program.length / BPF_INSTRUCTION_SIZE;
+  if (!Number.isInteger(count) || count < 1 || count > BPF_MAX_INSTRUCTIONS) {
+    throw new FormatError(`seccomp filter ${index}: a program of ${filter.program.length} bytes (1..${BPF_MAX_INSTRUCTIONS} instructions of ${BPF_INSTRUCTION_SIZE})`);
+  }
+  const at = w.record(RecordType.SECCOMP_FILTER, SECCOMP_FILTER_FIXED_SIZE + filter.program.length);
+  w.buf.writeUInt32LE(index, at);
+  w.buf.writeUInt32LE(filter.log ? SECCOMP_FILTER_LOG : 0, at + 4);
+  w.buf.writeUInt32LE(count, at + 8);
+  filter.program.copy(w.buf, at + SECCOMP_FILTER_FIXED_SIZE);
+}
+
+function writeThreadSeccomp(w: RecordWriter, tid: number, seccomp: ThreadSeccomp, filterCount: number): void {
+  const filters = seccomp.mode === 'filter' ? seccomp.filters : [];
+  if (seccomp.mode === 'filter' && (filters.length === 0 || filters.some((i) => !Number.isInteger(i) || i < 0 || i >= filterCount))) {
+    throw new FormatError(`thread ${tid}: seccomp filters ${filters.join(', ') || 'none'} are not among the ${filterCount} recorded`);
+  }
+  const at = w.record(RecordType.THREAD_SECCOMP, THREAD_SECCOMP_FIXED_SIZE + 4 * filters.length);
+  w.buf.writeUInt32LE(tid, at);
+  w.buf.writeUInt32LE(seccomp.mode === 'strict' ? SECCOMP_MODE_STRICT : SECCOMP_MODE_FILTER, at + 4);
+  w.buf.writeUInt32LE(filters.length, at + 8);
+  filters.forEach((index, i) => w.buf.writeUInt32LE(index, at + THREAD_SECCOMP_FIXED_SIZE + 4 * i));
+}
+
 /** One queue of pending signals: a thread's (tid), or the process's shared one (tid 0). */
 function writePendingSignals(w: RecordWriter, tid: number, signals: readonly Buffer[]): void {
   const what = tid === 0 ? 'the shared queue' : `thread ${tid}'s queue`;
@@ -883,6 +929,9 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.children) writeChildren(w, ext.children);
   for (const fd of ext.fds) if (fd.boundSocket) writeBoundSocket(w, fd, fd.boundSocket);
   for (const thread of ext.threads) if (thread.identity) writeThreadIdentity(w, thread.tid, thread.identity);
+  const filters = ext.seccompFilters ?? [];
+  filters.forEach((filter, index) => writeSeccompFilter(w, index, filter));
+  for (const thread of ext.threads) if (thread.seccomp) writeThreadSeccomp(w, thread.tid, thread.seccomp, filters.length);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1130,6 +1179,44 @@ function readThreadIdentity(r: RecordView): ThreadPart {
     noNewPrivs: noNewPrivs === 1,
   };
   return { key: tid, record: r, values: { identity } };
+}
+
+/** A SECCOMP_FILTER record, the index-th of the extension (they come in index order). */
+function readSeccompFilter(r: RecordView, index: number): SeccompFilter {
+  r.expectAtLeast(SECCOMP_FILTER_FIXED_SIZE);
+  const recorded = r.payload.readUInt32LE(0);
+  if (recorded !== index) r.fail(0, `filter index ${recorded}, expected ${index} (they ascend from 0)`);
+  const flags = r.payload.readUInt32LE(4);
+  if ((flags & ~SECCOMP_FILTER_LOG) !== 0) r.fail(4, `unknown flags ${hex(flags)}`);
+  const count = r.entryCount(8, SECCOMP_FILTER_FIXED_SIZE, BPF_INSTRUCTION_SIZE, 'instructions');
+  if (count < 1 || count > BPF_MAX_INSTRUCTIONS) r.fail(8, `${count} instructions (1..${BPF_MAX_INSTRUCTIONS})`);
+  if (r.payload.readUInt32LE(12) !== 0) r.fail(12, 'pad is not 0');
+  return { program: Buffer.from(r.payload.subarray(SECCOMP_FILTER_FIXED_SIZE)), log: (flags & SECCOMP_FILTER_LOG) !== 0 };
+}
+
+function readThreadSeccomp(r: RecordView): ThreadPart {
+  r.expectAtLeast(THREAD_SECCOMP_FIXED_SIZE);
+  const tid = readTid(r);
+  const mode = r.payload.readUInt32LE(4);
+  const count = r.entryCount(8, THREAD_SECCOMP_FIXED_SIZE, 4, 'filters');
+  if (r.payload.readUInt32LE(12) !== 0) r.fail(12, 'pad is not 0');
+  if (mode === SECCOMP_MODE_STRICT) {
+    if (count !== 0) r.fail(8, `${count} filters in strict mode`);
+    return { key: tid, record: r, values: { seccomp: { mode: 'strict' } } };
+  }
+  if (mode !== SECCOMP_MODE_FILTER) r.fail(4, `seccomp mode ${mode} is neither 1 (strict) nor 2 (filter)`);
+  if (count === 0) r.fail(8, 'no filter in filter mode');
+  const filters = Array.from({ length: count }, (_, i) => r.payload.readUInt32LE(THREAD_SECCOMP_FIXED_SIZE + 4 * i));
+  return { key: tid, record: r, values: { seccomp: { mode: 'filter', filters } } };
+}
+
+/** Every filter a THREAD_SECCOMP record names is one of the SECCOMP_FILTER records. */
+function checkSeccompFilterIndices(parts: readonly ThreadPart[], filterCount: number): void {
+  for (const { record, values } of parts) {
+    if (values.seccomp?.mode !== 'filter') continue;
+    const i = values.seccomp.filters.findIndex((index) => index >= filterCount);
+    if (i >= 0) record.fail(THREAD_SECCOMP_FIXED_SIZE + 4 * i, `filter ${values.seccomp.filters[i]}, but the image has ${filterCount} SECCOMP_FILTER records`);
+  }
 }
 
 /** A queue of pending signals: tid 0 for the shared one. */
@@ -1477,6 +1564,7 @@ export class ExtensionDecoder {
   private readonly fds: ExtensionFd[] = [];
   private readonly threadParts: ThreadPart[] = [];
   private readonly fdParts: FdPart[] = [];
+  private readonly seccompFilters: SeccompFilter[] = [];
   private posixTimersRecord: RecordView | null = null;
   private result: ImageExtension | null = null;
 
@@ -1529,7 +1617,9 @@ export class ExtensionDecoder {
         if (this.remaining !== 0) {
           throw new ExtensionFormatError(at, `END record at byte ${at}, but the extension's length says it ends at byte ${this.base + this.length}`);
         }
+        checkSeccompFilterIndices(this.threadParts, this.seccompFilters.length);
         attachParts(this.threads, this.threadParts, 'thread', (t) => t.tid);
+        if (this.seccompFilters.length > 0) found.seccompFilters = this.seccompFilters;
         attachParts(this.fds, this.fdParts, 'fd', (f) => f.fd);
         checkFdParts(this.fdParts, this.fds);
         if (this.posixTimersRecord) checkPosixTimerThreads(this.posixTimersRecord, found.posixTimers!, this.threads);
@@ -1563,6 +1653,12 @@ export class ExtensionDecoder {
         break;
       case RecordType.THREAD_IDENTITY:
         this.threadParts.push(readThreadIdentity(r));
+        break;
+      case RecordType.SECCOMP_FILTER:
+        this.seccompFilters.push(readSeccompFilter(r, this.seccompFilters.length));
+        break;
+      case RecordType.THREAD_SECCOMP:
+        this.threadParts.push(readThreadSeccomp(r));
         break;
       case RecordType.PENDING_SIGNALS: {
         const { tid, signals } = readPendingSignals(r);

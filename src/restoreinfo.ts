@@ -31,6 +31,7 @@ import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
 import { inetSockets, TCP_CLOSE, TCP_LISTEN, unixSockets, type InetSocket, type UnixSocket } from './ptrace/sockdiag.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
+import { previewChainLength, previewFilterLengths, readSeccomp } from './seccompstate.js';
 import { constants as osConstants } from 'node:os';
 
 const SYS_RT_SIGACTION = 13;
@@ -133,6 +134,7 @@ export function readRestoreInfo(
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
   const sharedMemory = sharedMemoryContents(pid, vmas);
+  const seccomp = readSeccomp(pid, threads.map((t) => t.tid));
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -148,6 +150,7 @@ export function readRestoreInfo(
       ...withoutSecurebits(answers.threads[i]),
       rseq: readRseq(t.tid),
       identity: readIdentity(pid, t.tid, answers.threads[i].securebits),
+      ...(seccomp.threads[i] ? { seccomp: seccomp.threads[i] } : {}),
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,
@@ -161,6 +164,7 @@ export function readRestoreInfo(
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
     ...(stopped ? { stopped } : {}),
     ...childrenOf(pid),
+    ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
   };
 }
 
@@ -219,6 +223,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     threads: eachThreadsFile(pid, 'status').map((threadStatus) => ({
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
       pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
+      seccompFilters: previewChainLength(threadStatus),
     })),
     sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
     umask: readUmask(status) !== undefined,
@@ -231,6 +236,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     vmaFlags: vmas.length,
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
+    seccompPrograms: previewFilterLengths(pid),
   });
 }
 

@@ -189,6 +189,7 @@ function threadStateLines(t: ExtensionThread): string[] {
     lines.push(`    capabilities effective ${hex(caps.effective)} permitted ${hex(caps.permitted)} inheritable ${hex(caps.inheritable)} ` +
       `bounding ${hex(caps.bounding)} ambient ${hex(caps.ambient)}  securebits ${hex(securebits)}${noNewPrivs ? '  no_new_privs' : ''}`);
   }
+  if (t.seccomp) lines.push(t.seccomp.mode === 'strict' ? '    seccomp strict' : `    seccomp filters ${t.seccomp.filters.map((i) => `#${i}`).join(' ')} (oldest first)`);
   return lines;
 }
 
@@ -248,6 +249,11 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
     ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
+    ...(ext.seccompFilters ? [
+      '',
+      `seccomp filters (${ext.seccompFilters.length})`,
+      ...ext.seccompFilters.map((f, i) => `  #${i}  ${f.program.length / 8} instructions${f.log ? '  log' : ''}`),
+    ] : []),
   ];
 }
 

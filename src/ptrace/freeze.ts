@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import {
-  __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
+  __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
   tgkill, usleep, waitpid, WNOHANG,
 } from './libc.js';
 
@@ -47,7 +47,6 @@ const tracees = new Map<number, Tracee>();
 const stranded = new Set<Tracee>();
 let reaper: NodeJS.Timeout | undefined;
 const REAP_INTERVAL_MS = 20;
-const PTRACE_O_SUSPEND_SECCOMP = 0x200000;
 
 const isErrno = (err: unknown, errno: number) => err instanceof NativeError && err.errno === errno;
 

@@ -45,6 +45,8 @@ export const PTRACE_SEIZE = 0x4206;
 export const PTRACE_INTERRUPT = 0x4207;
 
 export const PTRACE_O_TRACESYSGOOD = 1;
+/** Seccomp filters do not judge the tracee's system calls while we trace it (needs CAP_SYS_ADMIN). */
+export const PTRACE_O_SUSPEND_SECCOMP = 0x200000;
 /** status >> 16 of a stop caused by PTRACE_INTERRUPT or a group-stop of a seized tracee. */
 export const PTRACE_EVENT_STOP = 128;
 /** The stop signal of a syscall-stop once PTRACE_O_TRACESYSGOOD is set: SIGTRAP | 0x80. */
@@ -78,9 +80,9 @@ export function check(result: number, call: () => string): number {
 
 const ptraceCall = (request: number, pid: number) => () => `ptrace(${requestNames.get(request) ?? request}, ${pid})`;
 
-/** ptrace with integer addr and data (data: a signal number, options, ...). */
-export function ptrace(request: number, pid: number, addr: number | bigint = 0, data: number | bigint = 0): void {
-  check(Number(rawPtrace(request, pid, addr, data)), ptraceCall(request, pid));
+/** ptrace with integer addr and data (data: a signal number, options, ...); returns what ptrace returns. */
+export function ptrace(request: number, pid: number, addr: number | bigint = 0, data: number | bigint = 0): number {
+  return check(Number(rawPtrace(request, pid, addr, data)), ptraceCall(request, pid));
 }
 
 /** ptrace whose data points to a buffer the kernel reads or fills; returns what ptrace returns. */

@@ -8,10 +8,11 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { TimeSpec, TimeValue } from '../extension-model.js';
-import type { UserRegs } from '../model.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
+import { PAGE_SIZE, type UserRegs } from '../model.js';
 import { NativeError } from './errors.js';
 import {
-  __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
+  __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
   SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
 import { readMemory } from './memory.js';
@@ -42,10 +43,13 @@ const SYS = {
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
-  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126,
+  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317,
 } as const;
 
 const AT_FDCWD = -100;
+const SECCOMP_SET_MODE_FILTER = 1;
+/** struct sock_fprog: u16 len, 6 bytes of padding, u64 filter. */
+const SOCK_FPROG_SIZE = 16;
 const RSEQ_FLAG_UNREGISTER = 1;
 /** struct robust_list_head: what set_robust_list insists its length be. */
 const ROBUST_LIST_HEAD_SIZE = 24;
@@ -87,6 +91,14 @@ export class RemoteTask {
   /** Sets the trace options a RemoteTask needs on a thread just seized or just created. */
   static traceOptions(tid: number): void {
     ptrace(PTRACE_SETOPTIONS, tid, 0, REMOTE_TRACE_OPTIONS);
+  }
+
+  /**
+   * From now on seccomp filters do not judge the calls injected into this thread, nor into the
+   * threads it creates (they inherit our options), while we trace them: needs CAP_SYS_ADMIN.
+   */
+  suspendSeccomp(): void {
+    ptrace(PTRACE_SETOPTIONS, this.tid, 0, REMOTE_TRACE_OPTIONS | PTRACE_O_SUSPEND_SECCOMP);
   }
 
   /** Runs syscall nr; returns rax as the kernel left it (a negative errno on failure). */
@@ -252,6 +264,24 @@ export class RemoteTask {
     });
     const at = this.stage(args);
     this.call(`capset(0x${effective.toString(16)}, 0x${permitted.toString(16)}, 0x${inheritable.toString(16)})`, SYS.capset, [at, at + 8]);
+  }
+
+  /**
+   * seccomp(SECCOMP_SET_MODE_FILTER) of the calling thread with a classic BPF program (8 bytes an
+   * instruction), staged in memory mapped for the call: a program may be larger than the scratch area.
+   */
+  addSeccompFilter(program: Buffer, flags: number): void {
+    const size = Math.ceil((SOCK_FPROG_SIZE + program.length) / PAGE_SIZE) * PAGE_SIZE;
+    const at = this.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    try {
+      const fprog = Buffer.alloc(SOCK_FPROG_SIZE);
+      fprog.writeUInt16LE(program.length / 8, 0);
+      fprog.writeBigUInt64LE(BigInt(at + SOCK_FPROG_SIZE), 8);
+      this.writeMemory(at, Buffer.concat([fprog, program]));
+      this.call(`seccomp(SECCOMP_SET_MODE_FILTER, ${flags}, ${program.length / 8} instructions)`, SYS.seccomp, [SECCOMP_SET_MODE_FILTER, flags, at]);
+    } finally {
+      this.munmap(at, size);
+    }
   }
 
   /** arch_prctl; returns what the kernel returns (ARCH_MAP_VDSO_* answers the vDSO's size). */

@@ -16,6 +16,7 @@ import { ImageInput } from './input.js';
 import { armTimers, setLimits } from './limits.js';
 import { RestoreError } from './errors.js';
 import { setDumpable, setIdentity } from './identity.js';
+import { setSeccomp, suspendSeccomp } from './seccomp.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
 import { becomePid, createStub, letLive, type Stub } from './stub.js';
@@ -105,13 +106,16 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);
+    const seccompFilters = ext?.seccompFilters ?? [];
+    if (fitted.some((t) => t.seccomp)) suspendSeccomp(remote);
     createThreads(remote, others, threadIds, threads, options.warn);
     others.forEach((state, i) => {
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
-      // The last call injected into this thread: from here on it has its own credentials.
-      const identity = fitted[i + 1].identity;
+      // The last calls injected into this thread: from here on it has its own filters and credentials.
+      const { seccomp, identity } = fitted[i + 1];
+      if (seccomp) setSeccomp(thread, seccomp, seccompFilters);
       if (identity) setIdentity(thread, identity, false, options.warn);
       setThreadState(threads[i], state, options.warn);
     });
@@ -125,6 +129,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.
+    if (fitted[0]?.seccomp) setSeccomp(remote, fitted[0].seccomp, seccompFilters);
     if (fitted[0]?.identity) setIdentity(remote, fitted[0].identity, true, options.warn);
     setDumpable(remote, head.mm.flags);
     releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);

@@ -118,6 +118,22 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   },
 ];
 
+/** struct sock_filter instructions: code, jt, jf, k. */
+const bpf = (...instructions: [number, number, number, number][]): Buffer => Buffer.concat(instructions.map(([code, jt, jf, k]) => {
+  const insn = Buffer.alloc(8);
+  insn.writeUInt16LE(code, 0);
+  insn.writeUInt8(jt, 2);
+  insn.writeUInt8(jf, 3);
+  insn.writeUInt32LE(k, 4);
+  return insn;
+}));
+
+/** A filter failing uname (63) with EOPNOTSUPP, and one failing getpriority (140) with ENOMSG that logs. */
+export const SAMPLE_SECCOMP_FILTERS = [
+  { program: bpf([0x20, 0, 0, 0], [0x15, 0, 1, 63], [0x06, 0, 0, 0x5005f], [0x06, 0, 0, 0x7fff0000]), log: false },
+  { program: bpf([0x20, 0, 0, 0], [0x15, 0, 1, 140], [0x06, 0, 0, 0x5002a], [0x06, 0, 0, 0x7fff0000], [0x06, 0, 0, 0]), log: true },
+];
+
 /** The sample with every optional record too: each thread's and the process's. */
 export function fullSampleExtension(): ImageExtension {
   const ext = sampleExtension();
@@ -142,7 +158,10 @@ export function fullSampleExtension(): ImageExtension {
       caps: { inheritable: 0x400n, permitted: 0x400n, effective: 0x400n, bounding: 0x1_fffe_dfff_ffn, ambient: 0x400n },
       securebits: 0x10, noNewPrivs: i === 0,
     },
+    // The leader under two filters; the other thread in strict mode.
+    seccomp: i === 0 ? { mode: 'filter', filters: [1, 0] } : { mode: 'strict' },
   }));
+  ext.seccompFilters = SAMPLE_SECCOMP_FILTERS;
   ext.sharedPendingSignals = [info(10, 42)];
   ext.umask = 0o027;
   ext.rlimits = Array.from({ length: 16 }, (_, resource) => (resource === 7 ? { soft: 100n, hard: 200n } :
