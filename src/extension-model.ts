@@ -253,6 +253,11 @@ export interface ExtensionFd {
   unixPeer?: UnixPeer;
   /** On a socket that listens, or a datagram socket bound and not connected: what binds it again. */
   boundSocket?: BoundSocket;
+  /**
+   * Of a bound socket: the options of src/socketoptions.ts whose values differ from those of a
+   * new socket of its kind, as getsockopt answers them.
+   */
+  socketOptions?: SocketOption[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
   locks?: FileLock[];
 }
@@ -308,6 +313,13 @@ export interface BoundSocket {
   file?: { mode: number; uid: number; gid: number };
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
+}
+
+/** A socket option's value, getsockopt's bytes (1..16 of them). */
+export interface SocketOption {
+  level: number;
+  name: number;
+  value: Buffer;
 }
 
 /** The path of a Unix socket's address (sun_path up to its NUL), or null for an abstract name or another family. */

@@ -7,7 +7,7 @@
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
-  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp,
+  TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -15,6 +15,7 @@ import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { PageIndex, PageIndexBuilder } from './pageindex.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
+import { socketOptionLabel, SOCKET_OPTION_VALUE_MAX } from './socketoptions.js';
 
 /** "IMGX" in file order. */
 export const EXTENSION_MAGIC = 0x58474d49;
@@ -65,6 +66,7 @@ export const RecordType = {
   THREAD_IDENTITY: 29,
   SECCOMP_FILTER: 30,
   THREAD_SECCOMP: 31,
+  SOCKET_OPTIONS: 32,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -193,6 +195,12 @@ const SECCOMP_FILTER_LOG = 1;
 export const THREAD_SECCOMP_FIXED_SIZE = 16;
 const SECCOMP_MODE_STRICT = 1;
 const SECCOMP_MODE_FILTER = 2;
+/** Fixed part of a SOCKET_OPTIONS record: fd, count; count options follow. */
+export const SOCKET_OPTIONS_FIXED_SIZE = 8;
+/** One option of a SOCKET_OPTIONS record: level, name, value length, pad, the value zero-padded. */
+export const SOCKET_OPTION_SIZE = 16 + SOCKET_OPTION_VALUE_MAX;
+/** Far more than src/socketoptions.ts lists, so a corrupt count is caught early. */
+const SOCKET_OPTIONS_MAX = 256;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -304,6 +312,8 @@ export interface FdShape {
   boundAddress: number | null;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
+  /** Options in its SOCKET_OPTIONS record; null: none. */
+  socketOptions: number | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -311,6 +321,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null, locks: fd.locks?.length ?? null,
+    socketOptions: fd.socketOptions?.length ?? null,
   };
 }
 
@@ -323,6 +334,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes)) +
   (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0) +
   (fd.boundAddress === null ? 0 : recordSize(BOUND_SOCKET_FIXED_SIZE + fd.boundAddress)) +
+  (fd.socketOptions === null ? 0 : recordSize(SOCKET_OPTIONS_FIXED_SIZE + fd.socketOptions * SOCKET_OPTION_SIZE)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -612,6 +624,24 @@ function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket):
     w.buf.writeUInt32LE(u32(socket.file.gid, `fd ${f.fd} socket file gid`), at + 24);
   }
   socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
+}
+
+function writeSocketOptions(w: RecordWriter, f: ExtensionFd, options: readonly SocketOption[]): void {
+  if (!f.boundSocket) throw new FormatError(`fd ${f.fd}: socket options of a socket with no bound address`);
+  if (options.length === 0 || options.length > SOCKET_OPTIONS_MAX) throw new FormatError(`fd ${f.fd}: ${options.length} socket options (1..${SOCKET_OPTIONS_MAX})`);
+  const at = w.record(RecordType.SOCKET_OPTIONS, SOCKET_OPTIONS_FIXED_SIZE + options.length * SOCKET_OPTION_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(options.length, at + 4);
+  options.forEach(({ level, name, value }, i) => {
+    if (value.length < 1 || value.length > SOCKET_OPTION_VALUE_MAX) {
+      throw new FormatError(`fd ${f.fd}: ${socketOptionLabel(level, name)} has a value of ${value.length} bytes (1..${SOCKET_OPTION_VALUE_MAX})`);
+    }
+    const entry = at + SOCKET_OPTIONS_FIXED_SIZE + i * SOCKET_OPTION_SIZE;
+    w.buf.writeUInt32LE(u32(level, `fd ${f.fd} socket option level`), entry);
+    w.buf.writeUInt32LE(u32(name, `fd ${f.fd} socket option name`), entry + 4);
+    w.buf.writeUInt32LE(value.length, entry + 8);
+    value.copy(w.buf, entry + 16);
+  });
 }
 
 /**
@@ -932,6 +962,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   const filters = ext.seccompFilters ?? [];
   filters.forEach((filter, index) => writeSeccompFilter(w, index, filter));
   for (const thread of ext.threads) if (thread.seccomp) writeThreadSeccomp(w, thread.tid, thread.seccomp, filters.length);
+  for (const fd of ext.fds) if (fd.socketOptions) writeSocketOptions(w, fd, fd.socketOptions);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1360,6 +1391,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
       continue;
     }
+    if (values.socketOptions) {
+      if (!fd.boundSocket) record.fail(0, `fd ${key} has no BOUND_SOCKET record`);
+      continue;
+    }
     if (values.unixPeer) {
       const peer = `socket:[${values.unixPeer.peer}]`;
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
@@ -1475,6 +1510,22 @@ function readBoundSocket(r: RecordView): FdPart {
   const problem = boundSocketProblem(boundSocket);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { boundSocket } };
+}
+
+function readSocketOptions(r: RecordView): FdPart {
+  r.expectAtLeast(SOCKET_OPTIONS_FIXED_SIZE);
+  const count = r.entryCount(4, SOCKET_OPTIONS_FIXED_SIZE, SOCKET_OPTION_SIZE, 'options');
+  if (count === 0 || count > SOCKET_OPTIONS_MAX) r.fail(4, `${count} options (1..${SOCKET_OPTIONS_MAX})`);
+  const socketOptions = Array.from({ length: count }, (_, i): SocketOption => {
+    const at = SOCKET_OPTIONS_FIXED_SIZE + i * SOCKET_OPTION_SIZE;
+    const length = r.payload.readUInt32LE(at + 8);
+    if (length < 1 || length > SOCKET_OPTION_VALUE_MAX) r.fail(at + 8, `option ${i}: a value of ${length} bytes (1..${SOCKET_OPTION_VALUE_MAX})`);
+    if (r.payload.readUInt32LE(at + 12) !== 0) r.fail(at + 12, `option ${i}: pad is not 0`);
+    const padding = r.payload.subarray(at + 16 + length, at + SOCKET_OPTION_SIZE).findIndex((b) => b !== 0);
+    if (padding >= 0) r.fail(at + 16 + length + padding, `option ${i}: the value is not zero-padded`);
+    return { level: r.payload.readUInt32LE(at), name: r.payload.readUInt32LE(at + 4), value: Buffer.from(r.payload.subarray(at + 16, at + 16 + length)) };
+  });
+  return { key: readFdNumber(r), record: r, values: { socketOptions } };
 }
 
 function readSignalFd(r: RecordView): FdPart {
@@ -1688,6 +1739,7 @@ export class ExtensionDecoder {
       case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
       case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
       case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;
+      case RecordType.SOCKET_OPTIONS: this.fdParts.push(readSocketOptions(r)); break;
       case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  RseqArea, SharedMemoryContents, SignalStack, ThreadIdentity, VmaFlags,
+  RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, VmaFlags,
 } from './extension-model.js';
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
@@ -25,7 +25,8 @@ import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { getRobustList, getsockoptInt, takeDescriptor } from './ptrace/libc.js';
+import { getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
+import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
@@ -574,8 +575,11 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     const inode = inodeOf(fd);
     const unixSocket = unix.get(inode);
     if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
-    const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode), () => reusesPort(pid, fd.fd));
-    if (bound) fd.boundSocket = bound;
+    const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
+    if (!bound) continue;
+    const { reuseport, options } = socketSettings(pid, fd.fd, bound);
+    fd.boundSocket = { ...bound, reuseport };
+    if (options.length > 0) fd.socketOptions = options;
   }
 }
 
@@ -588,7 +592,7 @@ function askSockDiag<T>(ask: () => Map<number, T>): Map<number, T> {
   }
 }
 
-function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefined {
+function boundUnixSocket(pid: number, socket: UnixSocket): Omit<BoundSocket, 'reuseport'> | undefined {
   if (socket.name === null) return undefined;
   const listening = socket.state === TCP_LISTEN;
   if (!listening && !(socket.type === SOCK_DGRAM && socket.peer === 0)) return undefined;
@@ -596,7 +600,7 @@ function boundUnixSocket(pid: number, socket: UnixSocket): BoundSocket | undefin
   address.writeUInt16LE(AF_UNIX, 0);
   socket.name.copy(address, 2);
   const file = socketFile(pid, address, socket.fileInode);
-  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, reuseport: false, ...(file ? { file } : {}), address };
+  return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, ...(file ? { file } : {}), address };
 }
 
 /**
@@ -617,20 +621,35 @@ function socketFile(pid: number, address: Buffer, fileInode: number | null): Bou
 }
 
 /**
- * Whether the process's socket fd has SO_REUSEPORT, which sock_diag does not tell: asked of our
- * own descriptor of it (pidfd_getfd). False where the kernel gives none.
+ * What sock_diag does not tell of the process's socket fd, asked of our own descriptor of it
+ * (pidfd_getfd): SO_REUSEPORT, and the options whose values differ from those of a new socket of
+ * its kind. Neither where the kernel gives no descriptor.
  */
-function reusesPort(pid: number, fd: number): boolean {
+function socketSettings(pid: number, fd: number, socket: Omit<BoundSocket, 'reuseport'>): { reuseport: boolean; options: SocketOption[] } {
   const ours = takeDescriptor(pid, fd);
-  if (ours < 0) return false;
+  if (ours < 0) return { reuseport: false, options: [] };
   try {
-    return getsockoptInt(ours, SOL_SOCKET, SO_REUSEPORT) !== 0;
+    return { reuseport: socket.family !== AF_UNIX && getsockoptInt(ours, SOL_SOCKET, SO_REUSEPORT) !== 0, options: changedOptions(ours, socket) };
   } finally {
     closeSync(ours);
   }
 }
 
-function boundInetSocket(socket: InetSocket | undefined, reuseport: () => boolean): BoundSocket | undefined {
+function changedOptions(fd: number, { family, type, protocol }: Omit<BoundSocket, 'reuseport'>): SocketOption[] {
+  const fresh = openSocket(family, type, protocol);
+  try {
+    return SOCKET_OPTIONS.flatMap(({ level, name }) => {
+      const value = getsockoptBytes(fd, level, name, SOCKET_OPTION_VALUE_MAX);
+      if (value === null || value.length === 0) return [];
+      const usual = getsockoptBytes(fresh, level, name, SOCKET_OPTION_VALUE_MAX);
+      return usual !== null && usual.equals(value) ? [] : [{ level, name, value: Buffer.from(value) }];
+    });
+  } finally {
+    closeSync(fresh);
+  }
+}
+
+function boundInetSocket(socket: InetSocket | undefined): Omit<BoundSocket, 'reuseport'> | undefined {
   if (!socket) return undefined;
   const listening = socket.protocol === IPPROTO_TCP && socket.state === TCP_LISTEN;
   // An unconnected UDP socket bound to a port (port 0: never bound).
@@ -638,7 +657,7 @@ function boundInetSocket(socket: InetSocket | undefined, reuseport: () => boolea
   if (!listening && !boundDatagram) return undefined;
   return {
     family: socket.family, type: listening ? SOCK_STREAM : SOCK_DGRAM, protocol: socket.protocol,
-    listening, backlog: socket.backlog, v6only: socket.v6only, reuseport: reuseport(), address: socket.address,
+    listening, backlog: socket.backlog, v6only: socket.v6only, address: socket.address,
   };
 }
 

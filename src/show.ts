@@ -10,6 +10,7 @@ import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format
 import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
 import { PAGE_SIZE } from './model.js';
 import { PageIndex } from './pageindex.js';
+import { socketOptionText } from './socketoptions.js';
 
 export { ImageFormatError, type ImageSource };
 
@@ -320,6 +321,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
       ...(socket.file ? [`file mode 0${socket.file.mode.toString(8)} owner ${socket.file.uid}:${socket.file.gid}`] : [])];
     lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
+  if (fd.socketOptions) lines.push(`options ${fd.socketOptions.map(socketOptionText).join(' ')}`);
   return lines.map((line) => `         ${line}`);
 }
 

@@ -10,13 +10,13 @@ import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/e
 
 const withoutStates = () => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, locks, boundSocket, ...fd }) => fd);
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, locks, boundSocket, socketOptions, ...fd }) => fd);
   return ext;
 };
 
 test('an image without the records (an older one) decodes with no fd state', (t) => {
   const decoded = decodeExtension(encodeExtension(withoutStates()));
-  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined && fd.unixPeer === undefined && fd.boundSocket === undefined));
+  t.true(decoded.fds.every((fd) => fd.eventfd === undefined && fd.epoll === undefined && fd.timerfd === undefined && fd.signalfd === undefined && fd.pipeData === undefined && fd.unixPeer === undefined && fd.boundSocket === undefined && fd.socketOptions === undefined));
   t.deepEqual(decodeExtension(encodeExtension(sampleExtension())).fds, sampleExtension().fds);
 });
 

@@ -5,6 +5,7 @@ import test from 'ava';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
 import { describeSocket, type BoundSocket } from '../src/extension-model.js';
 import { parseInetDiag, type InetSocket } from '../src/ptrace/sockdiag.js';
+import { socketOptionText } from '../src/socketoptions.js';
 import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.js';
 
 test('BOUND_SOCKET: byte layout, and records that describe no socket a restore can bind', (t) => {
@@ -130,4 +131,29 @@ test('inet_diag replies: each socket with its state, its address as bind takes i
       if (!(err instanceof Error)) return t.fail(`seed ${seed}: threw ${String(err)}`) as never;
     }
   }
+});
+
+test('SOCKET_OPTIONS: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.SOCKET_OPTIONS)!.at;
+  const payload = at + 8;
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [8 + 2 * 32, 30, 2], 'length, fd, count');
+  t.deepEqual([0, 4, 8, 12].map((i) => buf.readUInt32LE(payload + 8 + i)), [1, 9, 4, 0], 'level, name, length, pad');
+  t.deepEqual(buf.subarray(payload + 24, payload + 40), Buffer.from([1, ...Array<number>(15).fill(0)]), 'the value, zero-padded');
+  t.is(buf.subarray(payload + 56, payload + 59).toString(), 'bbr');
+  t.deepEqual(decodeExtension(buf).fds.find((fd) => fd.fd === 30)?.socketOptions?.map(socketOptionText), ['SO_KEEPALIVE=1', 'TCP_CONGESTION="bbr"']);
+
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy))?.message;
+  };
+  t.is(broken(payload, 13), `byte ${payload}: SOCKET_OPTIONS record: fd 13 has no BOUND_SOCKET record`);
+  t.regex(broken(payload + 4, 3) ?? '', /SOCKET_OPTIONS record: 3 options do not fit the record/);
+  t.is(broken(payload + 16, 0), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 0 bytes (1..16)`);
+  t.is(broken(payload + 16, 17), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 17 bytes (1..16)`);
+  t.is(broken(payload + 20, 1), `byte ${payload + 20}: SOCKET_OPTIONS record: option 0: pad is not 0`);
+  t.is(broken(payload + 28, 1), `byte ${payload + 28}: SOCKET_OPTIONS record: option 0: the value is not zero-padded`);
+  t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: [{ level: 1, name: 25, value: Buffer.alloc(17) }] } : fd)) }))?.message ?? '',
+    /fd 30: SO_BINDTODEVICE has a value of 17 bytes \(1\.\.16\)/);
 });

@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { socketOptionText } from '../src/socketoptions.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget, type Target } from './helpers/targets.js';
@@ -47,6 +48,9 @@ async function startServer(t: Parameters<typeof startTarget>[0]) {
 test.serial('a restored server listens and answers again on every socket it had bound', async (t) => {
   const { target, socketPath, tcp, tcp6, udp } = await startServer(t);
   t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 1');
+  process.kill(target.pid, 'SIGUSR2');
+  const options = await target.waitForLine((line) => line.startsWith('options '));
+  t.is(options, 'options 1 77 200000 reno 16 1 1 lo 1', 'as the server set them (SO_RCVBUF doubled by the kernel)');
   const image = await dumpToFile(t, target);
   await killOriginal(target);
 
@@ -59,10 +63,16 @@ test.serial('a restored server listens and answers again on every socket it had 
   t.is(fds.get(46)?.boundSocket?.address.subarray(2).toString('latin1'), 'rel.sock\0');
   t.like(fds.get(44)?.boundSocket, { family: 1, type: 2, protocol: 0, listening: false });
   t.like(fds.get(45)?.boundSocket, { family: 2, listening: true, backlog: 37 });
+  const optionLabels = (fd: number) => fds.get(fd)?.socketOptions?.map(socketOptionText);
+  t.deepEqual(optionLabels(40), ['SO_RCVBUF=200000', 'SO_KEEPALIVE=1', 'TCP_KEEPIDLE=77', 'TCP_CONGESTION="reno"', 'TCP_FASTOPEN=16'], 'what differs from a new socket');
+  t.deepEqual(optionLabels(42), ['SO_BROADCAST=1', 'SO_BINDTODEVICE="lo"', 'IP_PKTINFO=1']);
+  t.deepEqual(optionLabels(44), ['SO_PASSCRED=1']);
+  for (const fd of [41, 43, 46]) t.is(optionLabels(fd), undefined, `fd ${fd} has the options of any new socket`);
   const shown = await showText(image);
   t.true(shown.includes(`listens: TCP 127.0.0.1:${tcp} (backlog 37)\n`), shown);
   t.true(shown.includes(`listens: TCP [::1]:${tcp6} (backlog 5, IPv6 only, SO_REUSEPORT)\n`));
   t.true(shown.includes(`bound: UDP 127.0.0.1:${udp}\n`));
+  t.true(shown.includes('options SO_BROADCAST=1 SO_BINDTODEVICE="lo" IP_PKTINFO=1\n'));
   t.true(shown.includes(`listens: Unix stream ${socketPath} (backlog 9, file mode 0770 owner 0:0)\n`));
   t.true(shown.includes(`bound: Unix datagram @imgfs-listen-${target.pid}\n`));
 
@@ -83,11 +93,15 @@ test.serial('a restored server listens and answers again on every socket it had 
   const unixTable = readFileSync('/proc/net/unix', 'latin1').split('\n');
   t.true(unixTable.some((line) => line.endsWith(` @imgfs-listen-${target.pid}`) && line.split(/\s+/)[6] === abstractInode), 'fd 44 bound to its abstract name');
   t.notRegex(restorer.stderr(), /warning: fd 4[0-6]/);
+  const later = restorer.lines().length;
+  process.kill(pid, 'SIGUSR2');
+  t.is(await restorer.waitForLine((line) => line.startsWith('options '), { from: later }), options, 'the restored sockets have them too');
 
   // What the kernel says of the restored sockets, in a dump of the restored process.
   const again = new Map((await readImageExtension(await dumpToFile(t, { pid } as Target))).fds.map((fd) => [fd.fd, fd]));
   for (const number of [40, 41, 42, 43, 44, 45, 46]) {
     t.deepEqual(again.get(number)?.boundSocket, fds.get(number)?.boundSocket, `fd ${number} as it was`);
+    t.deepEqual(again.get(number)?.socketOptions, fds.get(number)?.socketOptions, `fd ${number}'s options as they were`);
   }
 });
 
@@ -115,4 +129,23 @@ test.serial('a server restored while its addresses are taken: one warning per so
   const before = cpuTicks();
   await new Promise((resolve) => setTimeout(resolve, 1000));
   t.true(cpuTicks() - before < 20, `${cpuTicks() - before} ticks of CPU in a second`);
+});
+
+test.serial('an option this machine refuses (a device it lacks): one warning naming it, and the socket serves without it', async (t) => {
+  const { target, udp } = await startServer(t);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  // SO_BINDTODEVICE's SOCKET_OPTIONS entry (level 1, name 25, 3 bytes): "lo" becomes a device no machine has.
+  const bytes = await fsp.readFile(image);
+  const entry = Buffer.from([1, 0, 0, 0, 25, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from('lo\0')]);
+  const at = bytes.indexOf(entry);
+  t.true(at > 0 && bytes.indexOf(entry, at + 1) < 0, 'one SO_BINDTODEVICE entry');
+  bytes.write('q9', at + 16, 'latin1');
+  await fsp.writeFile(image, bytes);
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  await waitUntil('the warning', () => restorer.stderr().includes('SO_BINDTODEVICE'));
+  t.regex(restorer.stderr(), /warning: fd 42 \(socket:\[\d+\]\): socket option SO_BINDTODEVICE \(ENODEV\) not set again\n/);
+  t.is(await udpReply(udp, 'ping'), 'echo ping');
 });

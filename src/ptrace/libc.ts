@@ -27,6 +27,7 @@ const rawStrerror = libc.func('const char *strerror(int errnum)');
 const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit, void *oldLimit)');
 const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
+const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const SYS_GET_ROBUST_LIST = 274;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
@@ -121,6 +122,20 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
   const length = new Uint32Array([4]);
   check(rawGetsockopt(fd, level, name, value, length) as number, () => `getsockopt(${fd}, ${level}, ${name})`);
   return value[0];
+}
+
+/** A socket option's bytes, at most max of them; null where the socket has no such option (getsockopt fails). */
+export function getsockoptBytes(fd: number, level: number, name: number, max: number): Buffer | null {
+  const value = Buffer.alloc(max);
+  const length = new Uint32Array([max]);
+  if ((rawGetsockopt(fd, level, name, value, length) as number) !== 0) return null;
+  return value.subarray(0, Math.min(length[0], max));
+}
+
+/** A new socket of ours (close-on-exec), closed with closeSync. */
+export function openSocket(family: number, type: number, protocol: number): number {
+  const SOCK_CLOEXEC = 0o2000000;
+  return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
 }
 
 export type WaitResult =

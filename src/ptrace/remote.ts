@@ -348,11 +348,15 @@ export class RemoteTask {
     return Number(this.call(`socket(${domain}, 0x${type.toString(16)}, ${protocol})`, SYS.socket, [domain, type, protocol]));
   }
 
-  /** setsockopt with an int value. */
-  setsockopt(fd: number, level: number, name: number, value: number): void {
-    const option = Buffer.alloc(4);
-    option.writeInt32LE(value, 0);
-    this.call(`setsockopt(${fd}, ${level}, ${name}, ${value})`, SYS.setsockopt, [fd, level, name, this.stage(option), option.length]);
+  /** setsockopt with an int value, or with the option's bytes. */
+  setsockopt(fd: number, level: number, name: number, value: number | Buffer): void {
+    let option = value;
+    if (typeof option === 'number') {
+      option = Buffer.alloc(4);
+      option.writeInt32LE(value as number, 0);
+    }
+    const shown = typeof value === 'number' ? value : `${value.length} bytes`;
+    this.call(`setsockopt(${fd}, ${level}, ${name}, ${shown})`, SYS.setsockopt, [fd, level, name, this.stage(option), option.length]);
   }
 
   /** bind(2) to address, a struct sockaddr. */

@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 import { AF_INET, AF_INET6, AF_UNIX, describeSocket, SO_REUSEPORT, SOL_SOCKET, unixSocketPath, type BoundSocket, type ExtensionFd } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
+import { knownSocketOption, socketOptionLabel } from '../socketoptions.js';
 import { placeEverywhere } from './eventfds.js';
 
 const SO_REUSEADDR = 2;
@@ -56,10 +57,44 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
     if (socket.listening && socket.family !== AF_UNIX) remote.setsockopt(created, SOL_SOCKET, SO_REUSEADDR, 1);
     if (socket.reuseport) remote.setsockopt(created, SOL_SOCKET, SO_REUSEPORT, 1);
     if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
+    setOptions(remote, created, fd, warn);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
     if (socket.file) giveSocketFile(remote, socket, socket.file, fd, warn);
   });
+}
+
+/**
+ * The recorded options, before the bind (SO_BINDTODEVICE and IP_FREEBIND decide what it may bind
+ * to), with one warning naming those refused here: a device this machine lacks, SO_MARK without
+ * CAP_NET_ADMIN.
+ */
+function setOptions(remote: RemoteTask, created: number, fd: ExtensionFd, warn: (line: string) => void): void {
+  const refused: string[] = [];
+  for (const { level, name, value } of fd.socketOptions ?? []) {
+    const forceName = knownSocketOption(level, name)?.forceName;
+    try {
+      if (forceName !== undefined && value.length === 4) setBufferSize(remote, created, level, name, forceName, value.readInt32LE(0) / 2);
+      else remote.setsockopt(created, level, name, value);
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      refused.push(`${socketOptionLabel(level, name)} (${err.code})`);
+    }
+  }
+  if (refused.length > 0) warn(`fd ${fd.fd} (${fd.target}): socket option${refused.length === 1 ? '' : 's'} ${refused.join(', ')} not set again`);
+}
+
+/**
+ * A buffer size as the program asked for it (getsockopt answered twice that): beyond the system's
+ * maximum with the FORCE option where the restorer may (CAP_NET_ADMIN), else up to that maximum.
+ */
+function setBufferSize(remote: RemoteTask, fd: number, level: number, name: number, forceName: number, size: number): void {
+  try {
+    remote.setsockopt(fd, level, forceName, size);
+  } catch (err) {
+    if (!(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
+    remote.setsockopt(fd, level, name, size);
+  }
 }
 
 /**

@@ -134,6 +134,12 @@ export const SAMPLE_SECCOMP_FILTERS = [
   { program: bpf([0x20, 0, 0, 0], [0x15, 0, 1, 140], [0x06, 0, 0, 0x5002a], [0x06, 0, 0, 0x7fff0000], [0x06, 0, 0, 0]), log: true },
 ];
 
+/** The listener's keepalive, and its congestion control as getsockopt names it (16 bytes, NUL-padded). */
+export const SAMPLE_SOCKET_OPTIONS = [
+  { level: 1, name: 9, value: Buffer.from([1, 0, 0, 0]) },
+  { level: 6, name: 13, value: Buffer.from('bbr\0\0\0\0\0\0\0\0\0\0\0\0\0', 'latin1') },
+];
+
 /** The sample with every optional record too: each thread's and the process's. */
 export function fullSampleExtension(): ImageExtension {
   const ext = sampleExtension();
@@ -183,6 +189,7 @@ export function fullSampleExtension(): ImageExtension {
   ];
   ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks } : fd));
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
+  ext.fds = ext.fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: SAMPLE_SOCKET_OPTIONS } : fd));
   return ext;
 }
 

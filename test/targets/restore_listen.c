@@ -3,15 +3,20 @@
 // 127.0.0.1, 43 a Unix stream listener at <path> (backlog 9, its file mode 0770), 44 a Unix
 // datagram socket bound to the abstract name "imgfs-listen-<pid>", 45 a dup of 40, and 46 a Unix
 // stream listener at "rel.sock", relative to the working directory (the directory of <path>).
-// Ports are ephemeral.
+// Ports are ephemeral. Options a server sets: 40 SO_KEEPALIVE, TCP_KEEPIDLE 77, SO_RCVBUF 100000,
+// TCP_CONGESTION reno, TCP_FASTOPEN 16; 42 IP_PKTINFO, SO_BROADCAST, SO_BINDTODEVICE lo; 44
+// SO_PASSCRED.
 // Prints: ready <tcp port> <tcp6 port> <udp port>
+// SIGUSR2: prints "options <those values, as getsockopt answers them, in that order>".
 // Then serves forever: each connection (TCP, TCP6, both Unix) gets "hello <n>\n", n counting the
 // connections served since the start, and is closed; each UDP datagram is answered "echo <text>".
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +28,32 @@
 static void place(int fd, int at) {
   if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
   close(fd);
+}
+
+static volatile sig_atomic_t options_asked;
+
+static void on_usr2(int sig) {
+  (void)sig;
+  options_asked = 1;
+}
+
+static int int_option(int fd, int level, int name) {
+  int value = -1;
+  socklen_t length = sizeof value;
+  if (getsockopt(fd, level, name, &value, &length)) return -1;
+  return value;
+}
+
+static void print_options(void) {
+  char congestion[16] = "", device[16] = "";
+  socklen_t length = sizeof congestion;
+  getsockopt(40, IPPROTO_TCP, TCP_CONGESTION, congestion, &length);
+  length = sizeof device;
+  getsockopt(42, SOL_SOCKET, SO_BINDTODEVICE, device, &length);
+  printf("options %d %d %d %s %d %d %d %s %d\n", int_option(40, SOL_SOCKET, SO_KEEPALIVE), int_option(40, IPPROTO_TCP, TCP_KEEPIDLE),
+         int_option(40, SOL_SOCKET, SO_RCVBUF), congestion, int_option(40, IPPROTO_TCP, TCP_FASTOPEN), int_option(42, IPPROTO_IP, IP_PKTINFO),
+         int_option(42, SOL_SOCKET, SO_BROADCAST), device, int_option(44, SOL_SOCKET, SO_PASSCRED));
+  fflush(stdout);
 }
 
 static int port_of(int fd) {
@@ -49,6 +80,12 @@ int main(int argc, char **argv) {
 
   place(inet_socket(SOCK_STREAM, 37), 40);
   fcntl(40, F_SETFL, O_NONBLOCK);
+  int idle = 77, rcvbuf = 100000, queue = 16;
+  setsockopt(40, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(40, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(40, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  setsockopt(40, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+  setsockopt(40, IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
 
   int tcp6 = socket(AF_INET6, SOCK_STREAM, 0);
   setsockopt(tcp6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -58,6 +95,9 @@ int main(int argc, char **argv) {
   place(tcp6, 41);
 
   place(inet_socket(SOCK_DGRAM, 0), 42);
+  setsockopt(42, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  setsockopt(42, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+  if (setsockopt(42, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2)) { perror("SO_BINDTODEVICE"); return 1; }
 
   int unix_stream = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un path = {.sun_family = AF_UNIX};
@@ -81,6 +121,8 @@ int main(int argc, char **argv) {
   int name = snprintf(abstract.sun_path + 1, sizeof abstract.sun_path - 1, "imgfs-listen-%d", getpid());
   if (bind(unix_dgram, (struct sockaddr *) &abstract, offsetof(struct sockaddr_un, sun_path) + 1 + name)) { perror("abstract"); return 1; }
   place(unix_dgram, 44);
+  setsockopt(44, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  signal(SIGUSR2, on_usr2);
 
   if (dup2(40, 45) != 45) { perror("dup2"); return 1; }
 
@@ -90,6 +132,10 @@ int main(int argc, char **argv) {
   long served = 0;
   struct pollfd fds[] = {{.fd = 40, .events = POLLIN}, {.fd = 41, .events = POLLIN}, {.fd = 42, .events = POLLIN}, {.fd = 43, .events = POLLIN}, {.fd = 46, .events = POLLIN}};
   for (;;) {
+    if (options_asked) {
+      options_asked = 0;
+      print_options();
+    }
     if (poll(fds, 5, -1) < 0) continue;
     for (int i = 0; i < 5; i++) {
       if (!(fds[i].revents & POLLIN)) continue;
