@@ -52,6 +52,8 @@ export interface ImageExtension {
    * index (threads usually share theirs). Absent: no thread had one, or an older image.
    */
   seccompFilters?: SeccompFilter[];
+  /** Absent in older images. */
+  settings?: ProcessSettings;
 }
 
 /** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */
@@ -158,6 +160,56 @@ export interface ExtensionThread {
   identity?: ThreadIdentity;
   /** Its seccomp mode. Absent: none (or an older image). */
   seccomp?: ThreadSeccomp;
+  /** How it is scheduled. Absent in older images. */
+  scheduling?: ThreadScheduling;
+}
+
+/** A thread's scheduling: struct sched_attr's fields, its CPU affinity, I/O priority and timer slack. */
+export interface ThreadScheduling {
+  /** SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2, SCHED_BATCH 3, SCHED_IDLE 5, SCHED_DEADLINE 6. */
+  policy: number;
+  /** sched_flags: SCHED_FLAG_RESET_ON_FORK 1 and SCHED_DEADLINE's. */
+  flags: bigint;
+  nice: number;
+  /** The real-time priority (SCHED_FIFO, SCHED_RR), else 0. */
+  priority: number;
+  /** SCHED_DEADLINE's runtime, deadline and period in nanoseconds, else 0. */
+  runtime: bigint;
+  deadline: bigint;
+  period: bigint;
+  /** Utilization clamps, 0..1024. */
+  utilMin: number;
+  utilMax: number;
+  /** The CPUs it may run on: bit n is CPU n (sched_getaffinity's bytes). */
+  cpus: Buffer;
+  /** ioprio_get: class << 13 | level; 0 when none was set (it follows the nice value). */
+  ioprio: number;
+  timerSlackNs: bigint;
+}
+
+const POLICY_NAMES = new Map([[0, 'SCHED_OTHER'], [1, 'SCHED_FIFO'], [2, 'SCHED_RR'], [3, 'SCHED_BATCH'], [5, 'SCHED_IDLE'], [6, 'SCHED_DEADLINE']]);
+
+export const policyName = (policy: number): string => POLICY_NAMES.get(policy) ?? `policy ${policy}`;
+
+/** The CPUs of an affinity mask as taskset -c lists them: "0-3,6". */
+export function cpuList(mask: Buffer): string {
+  const ranges: string[] = [];
+  for (let cpu = 0; cpu < mask.length * 8; cpu++) {
+    if (!(mask[cpu >> 3] & (1 << (cpu & 7)))) continue;
+    let last = cpu;
+    while (last + 1 < mask.length * 8 && mask[(last + 1) >> 3] & (1 << ((last + 1) & 7))) last++;
+    ranges.push(last === cpu ? String(cpu) : `${cpu}-${last}`);
+    cpu = last;
+  }
+  return ranges.join(',') || 'none';
+}
+
+/** Process-wide settings: its OOM killer adjustment and its personality(2). */
+export interface ProcessSettings {
+  /** /proc/<pid>/oom_score_adj, -1000..1000. */
+  oomScoreAdj: number;
+  /** /proc/<pid>/personality. */
+  personality: number;
 }
 
 /** A classic BPF seccomp program as the kernel holds it. */

@@ -8,6 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
+  ThreadScheduling, ProcessSettings,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -67,6 +68,8 @@ export const RecordType = {
   SECCOMP_FILTER: 30,
   THREAD_SECCOMP: 31,
   SOCKET_OPTIONS: 32,
+  THREAD_SCHEDULING: 33,
+  PROCESS_SETTINGS: 34,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -201,6 +204,16 @@ export const SOCKET_OPTIONS_FIXED_SIZE = 8;
 export const SOCKET_OPTION_SIZE = 16 + SOCKET_OPTION_VALUE_MAX;
 /** Far more than src/socketoptions.ts lists, so a corrupt count is caught early. */
 const SOCKET_OPTIONS_MAX = 256;
+/**
+ * Fixed part of a THREAD_SCHEDULING record: tid, struct sched_attr's fields (policy, flags, nice,
+ * priority, runtime, deadline, period, util_min, util_max), ioprio, the mask's length, timer
+ * slack; the CPU mask follows.
+ */
+export const THREAD_SCHEDULING_FIXED_SIZE = 72;
+/** sched_getaffinity answers whole longs, for at most 8192 CPUs here. */
+const CPU_MASK_MAX = 1024;
+/** A PROCESS_SETTINGS record: oom_score_adj, personality. */
+export const PROCESS_SETTINGS_SIZE = 8;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
@@ -275,6 +288,8 @@ export interface ExtensionShape {
     groups: number | null;
     /** Filters its THREAD_SECCOMP record names (0 in strict mode); null: no record. */
     seccompFilters: number | null;
+    /** Bytes of the CPU mask in its THREAD_SCHEDULING record; null: no record. */
+    cpuMaskBytes: number | null;
   }[];
   /** Signals in the shared queue; null: no PENDING_SIGNALS record. */
   sharedPendingSignals: number | null;
@@ -295,6 +310,7 @@ export interface ExtensionShape {
   children: number | null;
   /** Instructions of each SECCOMP_FILTER record. */
   seccompPrograms: number[];
+  settings: boolean;
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -347,6 +363,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
       sigaltstack: t.sigaltstack !== undefined, pendingSignals: t.pendingSignals?.length ?? null,
       groups: t.identity?.groups.length ?? null,
       seccompFilters: t.seccomp === undefined ? null : t.seccomp.mode === 'strict' ? 0 : t.seccomp.filters.length,
+      cpuMaskBytes: t.scheduling?.cpus.length ?? null,
     })),
     sharedPendingSignals: ext.sharedPendingSignals?.length ?? null,
     umask: ext.umask !== undefined,
@@ -360,6 +377,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     stopped: ext.stopped === true,
     children: ext.children?.length ?? null,
     seccompPrograms: (ext.seccompFilters ?? []).map((f) => f.program.length / BPF_INSTRUCTION_SIZE),
+    settings: ext.settings !== undefined,
   };
 }
 
@@ -398,6 +416,8 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.children === null ? 0 : recordSize(CHILDREN_FIXED_SIZE + 4 * shape.children)) +
     shape.seccompPrograms.reduce((sum, count) => sum + recordSize(SECCOMP_FILTER_FIXED_SIZE + count * BPF_INSTRUCTION_SIZE), 0) +
     shape.threads.reduce((sum, t) => sum + (t.seccompFilters === null ? 0 : recordSize(THREAD_SECCOMP_FIXED_SIZE + 4 * t.seccompFilters)), 0) +
+    shape.threads.reduce((sum, t) => sum + (t.cpuMaskBytes === null ? 0 : recordSize(THREAD_SCHEDULING_FIXED_SIZE + t.cpuMaskBytes)), 0) +
+    (shape.settings ? recordSize(PROCESS_SETTINGS_SIZE) : 0) +
     recordSize(0);
 }
 
@@ -624,6 +644,35 @@ function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket):
     w.buf.writeUInt32LE(u32(socket.file.gid, `fd ${f.fd} socket file gid`), at + 24);
   }
   socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
+}
+
+function writeThreadScheduling(w: RecordWriter, tid: number, s: ThreadScheduling): void {
+  if (s.cpus.length < 8 || s.cpus.length > CPU_MASK_MAX || s.cpus.length % 8 !== 0) {
+    throw new FormatError(`thread ${tid}: a CPU mask of ${s.cpus.length} bytes (a multiple of 8, 8..${CPU_MASK_MAX})`);
+  }
+  const at = w.record(RecordType.THREAD_SCHEDULING, THREAD_SCHEDULING_FIXED_SIZE + s.cpus.length);
+  const b = w.buf;
+  b.writeUInt32LE(tid, at);
+  b.writeUInt32LE(u32(s.policy, `thread ${tid} policy`), at + 4);
+  b.writeBigUInt64LE(s.flags, at + 8);
+  b.writeInt32LE(s.nice, at + 16);
+  b.writeUInt32LE(u32(s.priority, `thread ${tid} priority`), at + 20);
+  b.writeBigUInt64LE(s.runtime, at + 24);
+  b.writeBigUInt64LE(s.deadline, at + 32);
+  b.writeBigUInt64LE(s.period, at + 40);
+  b.writeUInt32LE(u32(s.utilMin, `thread ${tid} util_min`), at + 48);
+  b.writeUInt32LE(u32(s.utilMax, `thread ${tid} util_max`), at + 52);
+  b.writeUInt32LE(u32(s.ioprio, `thread ${tid} ioprio`), at + 56);
+  b.writeUInt32LE(s.cpus.length, at + 60);
+  b.writeBigUInt64LE(s.timerSlackNs, at + 64);
+  s.cpus.copy(b, at + THREAD_SCHEDULING_FIXED_SIZE);
+}
+
+function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void {
+  if (!Number.isInteger(settings.oomScoreAdj) || Math.abs(settings.oomScoreAdj) > 1000) throw new FormatError(`oom_score_adj ${settings.oomScoreAdj} is not in -1000..1000`);
+  const at = w.record(RecordType.PROCESS_SETTINGS, PROCESS_SETTINGS_SIZE);
+  w.buf.writeInt32LE(settings.oomScoreAdj, at);
+  w.buf.writeUInt32LE(u32(settings.personality, 'personality'), at + 4);
 }
 
 function writeSocketOptions(w: RecordWriter, f: ExtensionFd, options: readonly SocketOption[]): void {
@@ -963,6 +1012,8 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   filters.forEach((filter, index) => writeSeccompFilter(w, index, filter));
   for (const thread of ext.threads) if (thread.seccomp) writeThreadSeccomp(w, thread.tid, thread.seccomp, filters.length);
   for (const fd of ext.fds) if (fd.socketOptions) writeSocketOptions(w, fd, fd.socketOptions);
+  for (const thread of ext.threads) if (thread.scheduling) writeThreadScheduling(w, thread.tid, thread.scheduling);
+  if (ext.settings) writeProcessSettings(w, ext.settings);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1239,6 +1290,31 @@ function readThreadSeccomp(r: RecordView): ThreadPart {
   if (count === 0) r.fail(8, 'no filter in filter mode');
   const filters = Array.from({ length: count }, (_, i) => r.payload.readUInt32LE(THREAD_SECCOMP_FIXED_SIZE + 4 * i));
   return { key: tid, record: r, values: { seccomp: { mode: 'filter', filters } } };
+}
+
+function readThreadScheduling(r: RecordView): ThreadPart {
+  r.expectAtLeast(THREAD_SCHEDULING_FIXED_SIZE);
+  const tid = readTid(r);
+  const p = r.payload;
+  const nice = p.readInt32LE(16);
+  if (nice < -20 || nice > 19) r.fail(16, `nice ${nice} is not in -20..19`);
+  const masked = p.readUInt32LE(60);
+  if (masked < 8 || masked > CPU_MASK_MAX || masked % 8 !== 0) r.fail(60, `a CPU mask of ${masked} bytes (a multiple of 8, 8..${CPU_MASK_MAX})`);
+  r.expectLength(THREAD_SCHEDULING_FIXED_SIZE + masked);
+  const scheduling: ThreadScheduling = {
+    policy: p.readUInt32LE(4), flags: p.readBigUInt64LE(8), nice, priority: p.readUInt32LE(20),
+    runtime: p.readBigUInt64LE(24), deadline: p.readBigUInt64LE(32), period: p.readBigUInt64LE(40),
+    utilMin: p.readUInt32LE(48), utilMax: p.readUInt32LE(52), ioprio: p.readUInt32LE(56),
+    cpus: Buffer.from(p.subarray(THREAD_SCHEDULING_FIXED_SIZE)), timerSlackNs: p.readBigUInt64LE(64),
+  };
+  return { key: tid, record: r, values: { scheduling } };
+}
+
+function readProcessSettings(r: RecordView): ProcessSettings {
+  r.expectLength(PROCESS_SETTINGS_SIZE);
+  const oomScoreAdj = r.payload.readInt32LE(0);
+  if (Math.abs(oomScoreAdj) > 1000) r.fail(0, `oom_score_adj ${oomScoreAdj} is not in -1000..1000`);
+  return { oomScoreAdj, personality: r.payload.readUInt32LE(4) };
 }
 
 /** Every filter a THREAD_SECCOMP record names is one of the SECCOMP_FILTER records. */
@@ -1711,6 +1787,10 @@ export class ExtensionDecoder {
       case RecordType.THREAD_SECCOMP:
         this.threadParts.push(readThreadSeccomp(r));
         break;
+      case RecordType.THREAD_SCHEDULING:
+        this.threadParts.push(readThreadScheduling(r));
+        break;
+      case RecordType.PROCESS_SETTINGS: once('settings', () => readProcessSettings(r)); break;
       case RecordType.PENDING_SIGNALS: {
         const { tid, signals } = readPendingSignals(r);
         if (tid === 0) once('sharedPendingSignals', () => signals);

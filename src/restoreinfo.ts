@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, VmaFlags,
+  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, VmaFlags,
 } from './extension-model.js';
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
@@ -27,6 +27,7 @@ import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
+import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
@@ -152,6 +153,7 @@ export function readRestoreInfo(
       rseq: readRseq(t.tid),
       identity: readIdentity(pid, t.tid, answers.threads[i].securebits),
       ...(seccomp.threads[i] ? { seccomp: seccomp.threads[i] } : {}),
+      scheduling: readScheduling(t.tid),
     })),
     files: mappedFiles(pid, vmas),
     sigactions: answers.sigactions,
@@ -166,7 +168,17 @@ export function readRestoreInfo(
     ...(stopped ? { stopped } : {}),
     ...childrenOf(pid),
     ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
+    settings: readProcessSettings(pid),
   };
+}
+
+function readScheduling(tid: number): ThreadScheduling {
+  return { ...getSchedAttr(tid), cpus: getAffinity(tid), ioprio: getIoPriority(tid), timerSlackNs: getTimerSlack(tid) };
+}
+
+function readProcessSettings(pid: number): ProcessSettings {
+  const read = (name: string) => readFileSync(`/proc/${pid}/${name}`, 'latin1').trim();
+  return { oomScoreAdj: Number(read('oom_score_adj')), personality: Number.parseInt(read('personality'), 16) };
 }
 
 /**
@@ -216,6 +228,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
   const xstateSize = xstateFormat().size;
   const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const cpuMaskBytes = affinityMaskBytes();
   return extensionSize({
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -224,7 +237,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     threads: eachThreadsFile(pid, 'status').map((threadStatus) => ({
       tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
       pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
-      seccompFilters: previewChainLength(threadStatus),
+      seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,
     })),
     sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
     umask: readUmask(status) !== undefined,
@@ -238,6 +251,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
     seccompPrograms: previewFilterLengths(pid),
+    settings: true,
   });
 }
 

@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { describeLock, describeSocket, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeLock, describeSocket, policyName, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
@@ -190,6 +190,12 @@ function threadStateLines(t: ExtensionThread): string[] {
     lines.push(`    capabilities effective ${hex(caps.effective)} permitted ${hex(caps.permitted)} inheritable ${hex(caps.inheritable)} ` +
       `bounding ${hex(caps.bounding)} ambient ${hex(caps.ambient)}  securebits ${hex(securebits)}${noNewPrivs ? '  no_new_privs' : ''}`);
   }
+  if (t.scheduling) {
+    const { policy, nice, priority, cpus, ioprio, timerSlackNs, runtime, deadline, period } = t.scheduling;
+    const deadlineText = policy === 6 ? ` runtime ${runtime} deadline ${deadline} period ${period} ns` : '';
+    lines.push(`    scheduling ${policyName(policy)} nice ${nice} priority ${priority}${deadlineText}  cpus ${cpuList(cpus)}  ` +
+      `ioprio ${ioprio === 0 ? 'none' : `class ${ioprio >> 13} level ${ioprio & 0x1fff}`}  timer slack ${timerSlackNs} ns`);
+  }
   if (t.seccomp) lines.push(t.seccomp.mode === 'strict' ? '    seccomp strict' : `    seccomp filters ${t.seccomp.filters.map((i) => `#${i}`).join(' ')} (oldest first)`);
   return lines;
 }
@@ -250,6 +256,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
     ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
+    ...(ext.settings ? ['', `oom_score_adj ${ext.settings.oomScoreAdj}  personality ${hex(ext.settings.personality)}`] : []),
     ...(ext.seccompFilters ? [
       '',
       `seccomp filters (${ext.seccompFilters.length})`,

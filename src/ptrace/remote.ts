@@ -43,7 +43,7 @@ const SYS = {
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
-  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317,
+  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317, personality: 135,
 } as const;
 
 const AT_FDCWD = -100;
@@ -282,6 +282,11 @@ export class RemoteTask {
     } finally {
       this.munmap(at, size);
     }
+  }
+
+  /** personality(2) of the calling thread (threads it creates inherit it). */
+  personality(persona: number): void {
+    this.call(`personality(0x${persona.toString(16)})`, SYS.personality, [persona]);
   }
 
   /** arch_prctl; returns what the kernel returns (ARCH_MAP_VDSO_* answers the vDSO's size). */

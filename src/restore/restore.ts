@@ -3,7 +3,7 @@
 // page arrives; each page is written as it streams by, v0's and then the shared memory's of the
 // extension's SHARED_PAGES records; what only the rest of the extension knows
 // (files, vDSO, madvise flags, registers of every thread, signal dispositions, open files, umask,
-// resource limits, interval and POSIX timers) is applied last.
+// resource limits, interval and POSIX timers, seccomp, credentials, scheduling) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
@@ -16,6 +16,7 @@ import { ImageInput } from './input.js';
 import { armTimers, setLimits } from './limits.js';
 import { RestoreError } from './errors.js';
 import { setDumpable, setIdentity } from './identity.js';
+import { setOomScoreAdj, setPersonality, setScheduling, setTimerSlack } from './scheduling.js';
 import { setSeccomp, suspendSeccomp } from './seccomp.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
@@ -108,13 +109,15 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const others = fitted.slice(1).map(threadState);
     const seccompFilters = ext?.seccompFilters ?? [];
     if (fitted.some((t) => t.seccomp)) suspendSeccomp(remote);
+    if (ext?.settings) setPersonality(remote, ext.settings.personality);
     createThreads(remote, others, threadIds, threads, options.warn);
     others.forEach((state, i) => {
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
       // The last calls injected into this thread: from here on it has its own filters and credentials.
-      const { seccomp, identity } = fitted[i + 1];
+      const { scheduling, seccomp, identity } = fitted[i + 1];
+      if (scheduling) setTimerSlack(thread, scheduling.timerSlackNs);
       if (seccomp) setSeccomp(thread, seccomp, seccompFilters);
       if (identity) setIdentity(thread, identity, false, options.warn);
       setThreadState(threads[i], state, options.warn);
@@ -129,9 +132,12 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.
+    if (fitted[0]?.scheduling) setTimerSlack(remote, fitted[0].scheduling.timerSlackNs);
     if (fitted[0]?.seccomp) setSeccomp(remote, fitted[0].seccomp, seccompFilters);
     if (fitted[0]?.identity) setIdentity(remote, fitted[0].identity, true, options.warn);
     setDumpable(remote, head.mm.flags);
+    fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
+    if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
     releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {

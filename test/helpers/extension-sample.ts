@@ -166,7 +166,12 @@ export function fullSampleExtension(): ImageExtension {
     },
     // The leader under two filters; the other thread in strict mode.
     seccomp: i === 0 ? { mode: 'filter', filters: [1, 0] } : { mode: 'strict' },
+    // A batch job on CPUs 1 and 3 at nice 19; a real-time thread on every CPU of a larger machine.
+    scheduling: i === 0 ?
+      { policy: 3, flags: 0n, nice: 19, priority: 0, runtime: 0n, deadline: 0n, period: 0n, utilMin: 0, utilMax: 1024, cpus: Buffer.from([0b1010, 0, 0, 0, 0, 0, 0, 0]), ioprio: (2 << 13) | 7, timerSlackNs: 50000n } :
+      { policy: 1, flags: 1n, nice: 0, priority: 50, runtime: 0n, deadline: 0n, period: 0n, utilMin: 100, utilMax: 900, cpus: Buffer.alloc(16, 0xff), ioprio: 0, timerSlackNs: 0n },
   }));
+  ext.settings = { oomScoreAdj: -17, personality: 0x0040000 };
   ext.seccompFilters = SAMPLE_SECCOMP_FILTERS;
   ext.sharedPendingSignals = [info(10, 42)];
   ext.umask = 0o027;
