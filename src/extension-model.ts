@@ -310,6 +310,8 @@ export interface ExtensionFd {
    * new socket of its kind, as getsockopt answers them.
    */
   socketOptions?: SocketOption[];
+  /** Of an inotify instance: its watches, ascending by watch descriptor. */
+  inotify?: InotifyWatch[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
   locks?: FileLock[];
 }
@@ -365,6 +367,18 @@ export interface BoundSocket {
   file?: { mode: number; uid: number; gid: number };
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
+}
+
+/** One watch of an inotify instance. */
+export interface InotifyWatch {
+  /** The watch descriptor the program knows it by. */
+  wd: number;
+  /** The events and flags it was added with (IN_ONESHOT, IN_EXCL_UNLINK among them). */
+  mask: number;
+  /** The watched inode's number, for people. */
+  inode: bigint;
+  /** Where the inode was when dumped; null when it could not be found (no CAP_DAC_READ_SEARCH, say). */
+  path: string | null;
 }
 
 /** A socket option's value, getsockopt's bytes (1..16 of them). */

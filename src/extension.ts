@@ -8,7 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings,
+  ThreadScheduling, ProcessSettings, InotifyWatch,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -70,6 +70,7 @@ export const RecordType = {
   SOCKET_OPTIONS: 32,
   THREAD_SCHEDULING: 33,
   PROCESS_SETTINGS: 34,
+  INOTIFY: 35,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -212,6 +213,12 @@ const SOCKET_OPTIONS_MAX = 256;
 export const THREAD_SCHEDULING_FIXED_SIZE = 72;
 /** sched_getaffinity answers whole longs, for at most 8192 CPUs here. */
 const CPU_MASK_MAX = 1024;
+/** Fixed part of an INOTIFY record: fd, count; count watches follow. */
+export const INOTIFY_FIXED_SIZE = 8;
+/** Fixed part of a watch: wd, mask, inode, path length, pad; the path follows, zero-padded to 8 bytes. */
+export const INOTIFY_WATCH_FIXED_SIZE = 24;
+/** The kernel's own limit is per user (max_user_watches, 8192 by default and up to a million). */
+const INOTIFY_WATCHES_MAX = 1 << 22;
 /** A PROCESS_SETTINGS record: oom_score_adj, personality. */
 export const PROCESS_SETTINGS_SIZE = 8;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
@@ -242,6 +249,7 @@ export const FD_STATE_TARGETS = {
   epoll: 'anon_inode:[eventpoll]',
   timerfd: 'anon_inode:[timerfd]',
   signalfd: 'anon_inode:[signalfd]',
+  inotify: 'anon_inode:inotify',
 } as const;
 type FdStateKey = keyof typeof FD_STATE_TARGETS;
 const SIGEV_NOTIFY_VALUES = [SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID];
@@ -330,6 +338,8 @@ export interface FdShape {
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
   socketOptions: number | null;
+  /** Path bytes of each watch of its INOTIFY record; null: none. */
+  inotifyPaths: number[] | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -338,6 +348,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null, locks: fd.locks?.length ?? null,
     socketOptions: fd.socketOptions?.length ?? null,
+    inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
   };
 }
 
@@ -351,6 +362,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0) +
   (fd.boundAddress === null ? 0 : recordSize(BOUND_SOCKET_FIXED_SIZE + fd.boundAddress)) +
   (fd.socketOptions === null ? 0 : recordSize(SOCKET_OPTIONS_FIXED_SIZE + fd.socketOptions * SOCKET_OPTION_SIZE)) +
+  (fd.inotifyPaths === null ? 0 : recordSize(INOTIFY_FIXED_SIZE + fd.inotifyPaths.reduce((sum, n) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(n), 0))) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -666,6 +678,24 @@ function writeThreadScheduling(w: RecordWriter, tid: number, s: ThreadScheduling
   b.writeUInt32LE(s.cpus.length, at + 60);
   b.writeBigUInt64LE(s.timerSlackNs, at + 64);
   s.cpus.copy(b, at + THREAD_SCHEDULING_FIXED_SIZE);
+}
+
+function writeInotify(w: RecordWriter, f: ExtensionFd, watches: readonly InotifyWatch[]): void {
+  if (watches.length > INOTIFY_WATCHES_MAX) throw new FormatError(`fd ${f.fd}: ${watches.length} inotify watches, more than ${INOTIFY_WATCHES_MAX}`);
+  const paths = watches.map((watch) => Buffer.from(watch.path ?? '', 'utf8'));
+  const at = w.record(RecordType.INOTIFY, INOTIFY_FIXED_SIZE + paths.reduce((sum, p) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(p.length), 0));
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(watches.length, at + 4);
+  let pos = at + INOTIFY_FIXED_SIZE;
+  watches.forEach((watch, i) => {
+    if (i > 0 && watch.wd <= watches[i - 1].wd) throw new FormatError(`fd ${f.fd}: inotify watch ${watch.wd} is not above ${watches[i - 1].wd}`);
+    w.buf.writeInt32LE(watch.wd, pos);
+    w.buf.writeUInt32LE(u32(watch.mask, `fd ${f.fd} inotify watch ${watch.wd} mask`), pos + 4);
+    w.buf.writeBigUInt64LE(watch.inode, pos + 8);
+    w.buf.writeUInt32LE(paths[i].length, pos + 16);
+    paths[i].copy(w.buf, pos + INOTIFY_WATCH_FIXED_SIZE);
+    pos += INOTIFY_WATCH_FIXED_SIZE + align8(paths[i].length);
+  });
 }
 
 function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void {
@@ -1014,6 +1044,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.socketOptions) writeSocketOptions(w, fd, fd.socketOptions);
   for (const thread of ext.threads) if (thread.scheduling) writeThreadScheduling(w, thread.tid, thread.scheduling);
   if (ext.settings) writeProcessSettings(w, ext.settings);
+  for (const fd of ext.fds) if (fd.inotify) writeInotify(w, fd, fd.inotify);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1130,9 +1161,9 @@ class RecordView {
     return Number(v);
   }
 
-  /** Payload bytes from pos to the end, as a path or link target. */
-  text(pos: number, what: string): string {
-    const bytes = this.payload.subarray(pos);
+  /** Payload bytes from pos to end (the payload's, by default), as a path or link target. */
+  text(pos: number, what: string, end = this.payload.length): string {
+    const bytes = this.payload.subarray(pos, end);
     const nul = bytes.indexOf(0);
     if (nul >= 0) this.fail(pos + nul, `${what} contains a NUL byte`);
     try {
@@ -1308,6 +1339,32 @@ function readThreadScheduling(r: RecordView): ThreadPart {
     cpus: Buffer.from(p.subarray(THREAD_SCHEDULING_FIXED_SIZE)), timerSlackNs: p.readBigUInt64LE(64),
   };
   return { key: tid, record: r, values: { scheduling } };
+}
+
+function readInotify(r: RecordView): FdPart {
+  r.expectAtLeast(INOTIFY_FIXED_SIZE);
+  const count = r.payload.readUInt32LE(4);
+  if (count > (r.payload.length - INOTIFY_FIXED_SIZE) / INOTIFY_WATCH_FIXED_SIZE) r.fail(4, `${count} watches do not fit the record`);
+  const inotify: InotifyWatch[] = [];
+  let pos = INOTIFY_FIXED_SIZE;
+  for (let i = 0; i < count; i++) {
+    if (pos + INOTIFY_WATCH_FIXED_SIZE > r.payload.length) r.fail(4, `${count} watches do not fit the record`);
+    const wd = r.payload.readInt32LE(pos);
+    if (wd < 1 || (i > 0 && wd <= inotify[i - 1].wd)) r.fail(pos, `watch descriptor ${wd} is not above ${i > 0 ? inotify[i - 1].wd : 0}`);
+    const length = r.payload.readUInt32LE(pos + 16);
+    if (r.payload.readUInt32LE(pos + 20) !== 0) r.fail(pos + 20, `watch ${wd}: pad is not 0`);
+    const start = pos + INOTIFY_WATCH_FIXED_SIZE;
+    if (start + align8(length) > r.payload.length) r.fail(pos + 16, `watch ${wd}: a path of ${length} bytes runs past the record`);
+    const padding = r.payload.subarray(start + length, start + align8(length)).findIndex((b) => b !== 0);
+    if (padding >= 0) r.fail(start + length + padding, `watch ${wd}: the path is not zero-padded`);
+    inotify.push({
+      wd, mask: r.payload.readUInt32LE(pos + 4), inode: r.payload.readBigUInt64LE(pos + 8),
+      path: length === 0 ? null : r.text(start, `watch ${wd} path`, start + length),
+    });
+    pos = start + align8(length);
+  }
+  if (pos !== r.payload.length) r.failLength(`length ${r.payload.length}, but its ${count} watches end at ${pos}`);
+  return { key: readFdNumber(r), record: r, values: { inotify } };
 }
 
 function readProcessSettings(r: RecordView): ProcessSettings {
@@ -1820,6 +1877,7 @@ export class ExtensionDecoder {
       case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
       case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;
       case RecordType.SOCKET_OPTIONS: this.fdParts.push(readSocketOptions(r)); break;
+      case RecordType.INOTIFY: this.fdParts.push(readInotify(r)); break;
       case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;

@@ -28,6 +28,7 @@ import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
+import { pathOfHandle } from './ptrace/fhandle.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
@@ -699,7 +700,9 @@ function fdinfoField(info: string, name: string, pid: number, fd: number): strin
  * What fdinfo tells of an eventfd, epoll, timerfd or signalfd (fs/eventfd.c, fs/eventpoll.c,
  * fs/timerfd.c, fs/signalfd.c show_fdinfo): enough to make it again.
  */
-export function anonInodeState(target: string, info: string, where: string): Pick<ExtensionFd, 'eventfd' | 'epoll' | 'timerfd' | 'signalfd'> {
+export function anonInodeState(
+  target: string, info: string, where: string, resolve: typeof pathOfHandle = pathOfHandle,
+): Pick<ExtensionFd, 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'inotify'> {
   const field = (name: string, pattern: string): RegExpExecArray => {
     const match = new RegExp(`^${name}:\\s*${pattern}\\s*$`, 'm').exec(info);
     if (match === null) throw new ImgfsError(Errno.EIO, `${where} (${target}) has no ${name} field`);
@@ -736,6 +739,16 @@ export function anonInodeState(target: string, info: string, where: string): Pic
     }
     case FD_STATE_TARGETS.signalfd:
       return { signalfd: { mask: BigInt(`0x${field('sigmask', '([0-9a-f]+)')[1]}`) } };
+    case FD_STATE_TARGETS.inotify:
+      // fs/notify/fdinfo.c: each watch's wd, inode, device, mask, and the file handle of its inode.
+      return {
+        inotify: [...info.matchAll(/^inotify wd:([0-9a-f]+) ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+(?: fhandle-bytes:[0-9a-f]+ fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]*))?/gm)]
+          .map(([, wd, ino, sdev, mask, type, handle]) => ({
+            wd: parseInt(wd, 16), mask: parseInt(mask, 16), inode: BigInt(`0x${ino}`),
+            path: handle === undefined ? null : resolve(parseInt(sdev, 16), parseInt(type, 16), Buffer.from(handle, 'hex')),
+          }))
+          .sort((a, b) => a.wd - b.wd),
+      };
     default:
       return {};
   }

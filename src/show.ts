@@ -328,6 +328,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
       ...(socket.file ? [`file mode 0${socket.file.mode.toString(8)} owner ${socket.file.uid}:${socket.file.gid}`] : [])];
     lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
+  for (const w of fd.inotify ?? []) lines.push(`inotify watch ${w.wd} mask ${hex(w.mask)} ${w.path ?? `inode ${w.inode} (path unknown)`}`);
   if (fd.socketOptions) lines.push(`options ${fd.socketOptions.map(socketOptionText).join(' ')}`);
   return lines.map((line) => `         ${line}`);
 }

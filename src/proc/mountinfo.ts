@@ -25,6 +25,20 @@ export function mountedDevice(mountPoint: string, mountinfo = readFileSync('/pro
   return device;
 }
 
+/**
+ * A mount point of the file system on device major:minor, one that mounts its root where there
+ * is one (a bind mount of a subdirectory shows only part of it); undefined if none is mounted.
+ */
+export function mountPointOf(major: number, minor: number, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
+  const mounts = mountinfo.split('\n').map((line) => line.split(' ')).filter((fields) => fields[2] === `${major}:${minor}`);
+  const chosen = mounts.find((fields) => fields[3] === '/') ?? mounts[0];
+  return chosen && unescapePath(chosen[4]);
+}
+
+function unescapePath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
 function hex2(n: number): string {
   return n.toString(16).padStart(2, '0');
 }

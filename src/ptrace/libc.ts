@@ -25,7 +25,8 @@ const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
 const rawStrerror = libc.func('const char *strerror(int errnum)');
 const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit, void *oldLimit)');
-const rawSyscall = libc.func('long syscall(long number, ...)');
+/** syscall(2): arguments as (type, value) pairs, koffi's way for a variadic function; returns -1 with errno set on failure. */
+export const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const SYS_GET_ROBUST_LIST = 274;

@@ -42,6 +42,7 @@ const SYS = {
   rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
   timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
   epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
+  inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
   setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317, personality: 135,
 } as const;
@@ -405,6 +406,19 @@ export class RemoteTask {
   }
 
   /** signalfd4(-1, &mask, 8, flags): a new signalfd. */
+  inotifyInit1(flags: number): number {
+    return Number(this.call(`inotify_init1(0${flags.toString(8)})`, SYS.inotify_init1, [flags]));
+  }
+
+  /** inotify_add_watch; returns the watch descriptor. */
+  inotifyAddWatch(fd: number, path: string, mask: number): number {
+    return Number(this.call(`inotify_add_watch(${fd}, ${JSON.stringify(path)}, 0x${mask.toString(16)})`, SYS.inotify_add_watch, [fd, this.stageString(path), mask]));
+  }
+
+  inotifyRmWatch(fd: number, wd: number): void {
+    this.call(`inotify_rm_watch(${fd}, ${wd})`, SYS.inotify_rm_watch, [fd, wd]);
+  }
+
   signalfd4(mask: bigint, flags: number): number {
     const set = Buffer.alloc(8);
     set.writeBigUInt64LE(mask);

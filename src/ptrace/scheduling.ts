@@ -2,9 +2,8 @@
 // (sched_getattr/sched_setattr), the CPUs it may run on, its I/O priority and its timer slack.
 
 import { readFileSync } from 'node:fs';
-import { check, libc } from './libc.js';
+import { check, rawSyscall } from './libc.js';
 
-const rawSyscall = libc.func('long syscall(long number, ...)');
 const SYS_SCHED_SETAFFINITY = 203;
 const SYS_SCHED_GETAFFINITY = 204;
 const SYS_IOPRIO_SET = 251;

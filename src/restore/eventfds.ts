@@ -1,12 +1,13 @@
 // The descriptors of an event loop, made again in the restored task: pipes and socket pairs with
-// both ends in the process (self-pipes), eventfds, epoll instances, timerfds and signalfds. Each
+// both ends in the process (self-pipes), eventfds, epoll instances, timerfds, signalfds and
+// inotify instances with their watches. Each
 // is created by an injected call at whatever number the kernel picks, then put at every recorded
 // number with its own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by
 // those numbers. Epoll registrations come last, once every descriptor they name exists.
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_UNIX, type ExtensionFd, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
+import { AF_UNIX, type ExtensionFd, type InotifyWatch, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -24,10 +25,13 @@ const EPOLL_CTL_ADD = 1;
 /** _IOW('T', 0, __u64): sets a timerfd's expiration count (CONFIG_CHECKPOINT_RESTORE). */
 const TFD_IOC_SET_TICKS = 0x4008_5400;
 const U32_MAX = 0xffff_ffff;
+const IN_DELETE_SELF = 0x400;
+/** How many watch descriptors a restore uses up to reach a recorded one, at most. */
+const INOTIFY_CATCH_UP_MAX = 1 << 16;
 
 /** Whether a recorded descriptor is one this module makes again. */
 export const isEventObject = (fd: ExtensionFd): boolean =>
-  fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined;
+  fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined || fd.inotify !== undefined;
 
 /**
  * Creates a pipe with the capacity and bytes it had (a self-pipe's unread bytes are what wakes its
@@ -98,7 +102,46 @@ function createEventObject(remote: RemoteTask, fd: ExtensionFd, warn: (line: str
   }
   if (fd.timerfd) return createTimerFd(remote, fd, fd.timerfd, warn);
   if (fd.signalfd) return remote.signalfd4(fd.signalfd.mask, O_CLOEXEC);
+  if (fd.inotify) return createInotify(remote, fd, fd.inotify, warn);
   return remote.epollCreate1(O_CLOEXEC);
+}
+
+/**
+ * An inotify instance watching what it watched under the same watch descriptors, which the
+ * program knows them by. The kernel hands descriptors out in ascending order: one below the
+ * wanted one is used up (added and removed again: the instance then holds an IN_IGNORED event for
+ * a descriptor the program never had), and a watch whose path is gone takes its descriptor the
+ * same way, with a placeholder path, its IN_IGNORED event telling the program that it ended, as
+ * for a watched directory removed. Events queued at the dump are not in the image.
+ */
+function createInotify(remote: RemoteTask, fd: ExtensionFd, watches: readonly InotifyWatch[], warn: (line: string) => void): number {
+  const created = remote.inotifyInit1(O_CLOEXEC);
+  const add = (path: string, mask: number) => remote.inotifyAddWatch(created, path, mask);
+  const placeholder = ['/', '/proc', '/sys', '/dev'].find((path) => !watches.some((w) => w.path === path))!;
+  for (const watch of watches) {
+    const what = `fd ${fd.fd} (${fd.target}): watch ${watch.wd} on ${watch.path ?? `inode ${watch.inode}`}`;
+    const behind = (wd: number) => wd < watch.wd && watch.wd - wd <= INOTIFY_CATCH_UP_MAX;
+    let wd = -1;
+    if (watch.path === null) {
+      warn(`${what}: its path is not in the image: ended (IN_IGNORED)`);
+    } else {
+      try {
+        for (wd = add(watch.path, watch.mask); behind(wd); wd = add(watch.path, watch.mask)) remote.inotifyRmWatch(created, wd);
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        warn(`${what} cannot be added again (${err.code}): ended (IN_IGNORED)`);
+        wd = -1;
+      }
+    }
+    if (wd === -1) {
+      do {
+        wd = add(placeholder, IN_DELETE_SELF);
+        remote.inotifyRmWatch(created, wd);
+      } while (behind(wd));
+    }
+    if (wd !== watch.wd) warn(`${what} gets descriptor ${wd}: the kernel hands out no lower one now`);
+  }
+  return created;
 }
 
 /**
