@@ -54,6 +54,8 @@ export interface ImageExtension {
   seccompFilters?: SeccompFilter[];
   /** Absent in older images. */
   settings?: ProcessSettings;
+  /** The process's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the dump. Absent in older images. */
+  clocks?: { monotonic: TimeSpec; boottime: TimeSpec };
 }
 
 /** A VMA's madvise flags and mlock: VMA_FLAG_* bits (extension.ts), by the VMA's start. */

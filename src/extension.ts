@@ -71,6 +71,7 @@ export const RecordType = {
   THREAD_SCHEDULING: 33,
   PROCESS_SETTINGS: 34,
   INOTIFY: 35,
+  CLOCKS: 36,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -219,6 +220,8 @@ export const INOTIFY_FIXED_SIZE = 8;
 export const INOTIFY_WATCH_FIXED_SIZE = 24;
 /** The kernel's own limit is per user (max_user_watches, 8192 by default and up to a million). */
 const INOTIFY_WATCHES_MAX = 1 << 22;
+/** A CLOCKS record: CLOCK_MONOTONIC and CLOCK_BOOTTIME, each a timespec. */
+export const CLOCKS_SIZE = 32;
 /** A PROCESS_SETTINGS record: oom_score_adj, personality. */
 export const PROCESS_SETTINGS_SIZE = 8;
 /** A VMA_FLAGS entry: u64 start, u32 flags, u32 pad. */
@@ -319,6 +322,7 @@ export interface ExtensionShape {
   /** Instructions of each SECCOMP_FILTER record. */
   seccompPrograms: number[];
   settings: boolean;
+  clocks: boolean;
 }
 
 /** What an fd's records take: its FD record's target, and which state record it has (EPOLL: its target count). */
@@ -390,6 +394,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     children: ext.children?.length ?? null,
     seccompPrograms: (ext.seccompFilters ?? []).map((f) => f.program.length / BPF_INSTRUCTION_SIZE),
     settings: ext.settings !== undefined,
+    clocks: ext.clocks !== undefined,
   };
 }
 
@@ -430,6 +435,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     shape.threads.reduce((sum, t) => sum + (t.seccompFilters === null ? 0 : recordSize(THREAD_SECCOMP_FIXED_SIZE + 4 * t.seccompFilters)), 0) +
     shape.threads.reduce((sum, t) => sum + (t.cpuMaskBytes === null ? 0 : recordSize(THREAD_SCHEDULING_FIXED_SIZE + t.cpuMaskBytes)), 0) +
     (shape.settings ? recordSize(PROCESS_SETTINGS_SIZE) : 0) +
+    (shape.clocks ? recordSize(CLOCKS_SIZE) : 0) +
     recordSize(0);
 }
 
@@ -1045,6 +1051,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const thread of ext.threads) if (thread.scheduling) writeThreadScheduling(w, thread.tid, thread.scheduling);
   if (ext.settings) writeProcessSettings(w, ext.settings);
   for (const fd of ext.fds) if (fd.inotify) writeInotify(w, fd, fd.inotify);
+  if (ext.clocks) writeTimeSpecs(w.buf, w.record(RecordType.CLOCKS, CLOCKS_SIZE), [ext.clocks.monotonic, ext.clocks.boottime], 'clock');
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1878,6 +1885,11 @@ export class ExtensionDecoder {
       case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;
       case RecordType.SOCKET_OPTIONS: this.fdParts.push(readSocketOptions(r)); break;
       case RecordType.INOTIFY: this.fdParts.push(readInotify(r)); break;
+      case RecordType.CLOCKS: once('clocks', () => {
+        r.expectLength(CLOCKS_SIZE);
+        const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');
+        return { monotonic, boottime };
+      }); break;
       case RecordType.FILE_LOCKS: this.fdParts.push(readFileLocks(r)); break;
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, VmaFlags,
+  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
@@ -29,6 +29,7 @@ import { getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescript
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
 import { pathOfHandle } from './ptrace/fhandle.js';
+import { NSEC_PER_SEC, processClocks, type NamespaceClocks } from './proc/timens.js';
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
@@ -170,7 +171,13 @@ export function readRestoreInfo(
     ...childrenOf(pid),
     ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
     settings: readProcessSettings(pid),
+    clocks: clockTimes(processClocks(pid)),
   };
+}
+
+function clockTimes({ monotonic, boottime }: NamespaceClocks): { monotonic: TimeSpec; boottime: TimeSpec } {
+  const time = (ns: bigint): TimeSpec => ({ sec: Number(ns / NSEC_PER_SEC), nsec: Number(ns % NSEC_PER_SEC) });
+  return { monotonic: time(monotonic), boottime: time(boottime) };
 }
 
 function readScheduling(tid: number): ThreadScheduling {
@@ -253,6 +260,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     children: childrenOf(pid).children?.length ?? null,
     seccompPrograms: previewFilterLengths(pid),
     settings: true,
+    clocks: true,
   });
 }
 

@@ -256,6 +256,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
     ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
+    ...(ext.clocks ? ['', `clocks at the dump: monotonic ${nanoseconds(ext.clocks.monotonic)}  boottime ${nanoseconds(ext.clocks.boottime)}`] : []),
     ...(ext.settings ? ['', `oom_score_adj ${ext.settings.oomScoreAdj}  personality ${hex(ext.settings.personality)}`] : []),
     ...(ext.seccompFilters ? [
       '',

@@ -29,6 +29,7 @@ const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit,
 export const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
+const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const SYS_GET_ROBUST_LIST = 274;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
@@ -137,6 +138,16 @@ export function getsockoptBytes(fd: number, level: number, name: number, max: nu
 export function openSocket(family: number, type: number, protocol: number): number {
   const SOCK_CLOEXEC = 0o2000000;
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
+}
+
+export const CLOCK_MONOTONIC = 1;
+export const CLOCK_BOOTTIME = 7;
+
+/** A clock's time in nanoseconds (clock_gettime). */
+export function clockNow(clock: number): bigint {
+  const time = Buffer.alloc(16);
+  check(rawClockGettime(clock, time) as number, () => `clock_gettime(${clock})`);
+  return time.readBigInt64LE(0) * 1_000_000_000n + time.readBigInt64LE(8);
 }
 
 export type WaitResult =

@@ -45,6 +45,7 @@ const SYS = {
   inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
   setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317, personality: 135,
+  unshare: 272,
 } as const;
 
 const AT_FDCWD = -100;
@@ -283,6 +284,11 @@ export class RemoteTask {
     } finally {
       this.munmap(at, size);
     }
+  }
+
+  /** unshare(2): with CLONE_NEWTIME, the namespace its children will be in. */
+  unshare(flags: number): void {
+    this.call(`unshare(0x${flags.toString(16)})`, SYS.unshare, [flags]);
   }
 
   /** personality(2) of the calling thread (threads it creates inherit it). */

@@ -18,7 +18,7 @@ const processIo: RestoreIo = {
   err: (text) => { process.stderr.write(text); },
 };
 
-export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--anon-fallback]
+export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--anon-fallback] [--host-clocks]
   <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
   --detach         print the restored process's pid and return instead of waiting for it
                    (by default the dumped pid and thread ids are taken where they are free, as
@@ -27,6 +27,8 @@ export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-
   --new-pid        restore with new ids even where the dumped ones are free
   --anon-fallback  map a file that changed or vanished since the dump as anonymous memory
                    (with a warning) instead of failing
+  --host-clocks    let the process see this machine's CLOCK_MONOTONIC and CLOCK_BOOTTIME (by
+                   default, as root, they go on from their values at the dump, in a time namespace)
 environment:
   IMGFS_USERFAULTFD=0  write pages with process_vm_writev instead of placing them through a
                    userfaultfd (what happens anyway where the kernel refuses one)
@@ -39,10 +41,11 @@ interface Options {
   detach: boolean;
   ids: IdChoice;
   anonFallback: boolean;
+  hostClocks: boolean;
 }
 
 function parseOptions(argv: string[]): Options | string {
-  const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false };
+  const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false, hostClocks: false };
   const files: string[] = [];
   for (const arg of argv) {
     if (arg === '--detach') options.detach = true;
@@ -52,6 +55,7 @@ function parseOptions(argv: string[]): Options | string {
       options.ids = ids;
     }
     else if (arg === '--anon-fallback') options.anonFallback = true;
+    else if (arg === '--host-clocks') options.hostClocks = true;
     else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
     else files.push(arg);
   }
@@ -88,6 +92,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     fd = fromStdin ? 0 : openSync(options.file, 'r');
     pid = await restoreImage(fd, {
       anonFallback: options.anonFallback,
+      hostClocks: options.hostClocks,
       ids: options.ids,
       stdinIsImage: fromStdin,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses

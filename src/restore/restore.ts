@@ -20,7 +20,7 @@ import { setOomScoreAdj, setPersonality, setScheduling, setTimerSlack } from './
 import { setSeccomp, suspendSeccomp } from './seccomp.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
-import { becomePid, createStub, letLive, type Stub } from './stub.js';
+import { createStub, letLive, moveStub, type Stub } from './stub.js';
 import { createThreads, queuePendingSignals, releaseThreads, setOwnState, setThreadState, type ThreadState } from './threads.js';
 import { fitXstate } from './xstate.js';
 
@@ -38,6 +38,8 @@ export interface RestoreOptions {
    * mutex names its owner by tid. So the dumped ones are preferred where they are free.
    */
   ids: IdChoice;
+  /** The restored process sees the host's CLOCK_MONOTONIC and CLOCK_BOOTTIME, not its own going on from the dump's. */
+  hostClocks: boolean;
   /** The image comes on our standard input: the restored task gets /dev/null there instead. */
   stdinIsImage: boolean;
   /** One line of warning for the user. */
@@ -83,13 +85,14 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     }
     if (options.ids === 'required' && !ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
     let threadIds: IdChoice = 'new';
-    if (ext && options.ids !== 'new') {
-      const moved = becomePid(stub, ext.threads[0].tid, options.ids === 'required', options.warn);
-      if (moved) {
-        stub = moved;
-        memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
-        threadIds = options.ids;
-      }
+    const moved = moveStub(stub, {
+      ...(ext && options.ids !== 'new' ? { pid: { wanted: ext.threads[0].tid, required: options.ids === 'required' } } : {}),
+      ...(ext?.clocks && !options.hostClocks ? { clocks: ext.clocks } : {}),
+    }, options.warn);
+    if (moved) {
+      stub = moved.stub;
+      memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
+      if (moved.hasPid) threadIds = options.ids;
     }
     memory.mapSharedContents(ext?.sharedMemory ?? [], ext?.files ?? null, options.warn);
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });

@@ -3,17 +3,19 @@
 // for arguments) at an address the image does not use, cut every tie it has to its own program
 // (rseq area, robust futex list, clear-on-exit tid), and unmap everything but the control area.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from '../ptrace/errors.js';
 import { injectSyscall } from '../ptrace/inject.js';
 import { __WALL, ptrace, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
-import { PR_SET_NAME, REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory } from '../ptrace/remote.js';
+import { PR_SET_NAME, REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory, type RemoteChild } from '../ptrace/remote.js';
 import { killAndReap, spawnStub } from '../ptrace/spawn.js';
 import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
 import { RestoreError } from './errors.js';
+import type { TimeSpec } from '../extension-model.js';
+import { hostClocks, NSEC_PER_SEC, timensOffsetsText } from '../proc/timens.js';
 
 /** Code page plus two pages of arguments: a path of PATH_MAX bytes fits. */
 export const CONTROL_SIZE = 3 * PAGE_SIZE;
@@ -29,6 +31,7 @@ const MAP_FIXED_NOREPLACE = 0x100000;
 const PR_SET_PDEATHSIG = 1;
 const { SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
+const CLONE_NEWTIME = 0x80;
 
 /** One of the kernel's special mappings as the stub shows them: [vvar], [vvar_vclock], [vdso]. */
 export interface SpecialMapping {
@@ -134,38 +137,80 @@ function mapControlArea(pid: number, occupied: readonly { start: number; end: nu
   throw new RestoreError('the image leaves no room for the restorer\'s control area');
 }
 
+/** What a restored process can have only as a new process. */
+export interface StubMove {
+  /** The dumped pid, and whether the restore fails without it. */
+  pid?: { wanted: number; required: boolean };
+  /** The dumped process's clocks: in a time namespace of its own they go on from there. */
+  clocks?: { monotonic: TimeSpec; boottime: TimeSpec };
+}
+
 /**
- * Replaces the stub by a copy of itself with the given pid: a clone3 with set_tid, run in the
- * stub, with CLONE_PARENT so that the copy is our child too; then the old stub is killed. The kernel
- * refuses a pid in use, and to anyone without CAP_SYS_ADMIN. The copy shares the stub's pages
- * copy-on-write until the stub is gone. Unless the pid is required, a refusal keeps the stub as it
- * is (null; a pid in use with a warning).
+ * Replaces the stub by a copy of itself where the restored process needs what only a new process
+ * gets: the dumped pid (clone3's set_tid, which the kernel refuses for a pid in use, and to anyone
+ * without CAP_SYS_ADMIN), or a time namespace in which CLOCK_MONOTONIC and CLOCK_BOOTTIME go on
+ * from the dump's values (the stub unshares one for its children and we set its offsets, which
+ * needs CAP_SYS_ADMIN too): a program that moves to another machine, whose clocks started at
+ * another boot, sees no jump in them. The copy is a clone3 run in the stub, with CLONE_PARENT so
+ * that it is our child too, sharing the stub's pages copy-on-write until the old stub is killed.
+ * What cannot be had is a warning, unless the pid is required. Null: the stub stays as it is.
  */
-export function becomePid(stub: Stub, wanted: number, required: boolean, warn: (line: string) => void): Stub | null {
-  let child;
-  try {
-    // With CLONE_PARENT the copy takes the stub's exit signal (SIGCHLD): clone3 wants 0 here.
-    child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
-  } catch (err) {
-    const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
-    if (!taken && !(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
-    if (!required) {
-      if (taken) warn(`pid ${wanted} is in use by another process: the process is restored with pid ${stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
-      return null;
-    }
-    throw new RestoreError(taken ? `pid ${wanted} is in use by another process: --same-pid cannot restore it`
-      : `choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
+export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => void): { stub: Stub; hasPid: boolean } | null {
+  const inTimeNamespace = move.clocks !== undefined && enterTimeNamespace(stub, move.clocks, warn);
+  const withPid = move.pid && cloneWithPid(stub, move.pid.wanted, move.pid.required);
+  let child = typeof withPid === 'object' ? withPid : undefined;
+  const hasPid = child !== undefined;
+  // With CLONE_PARENT the copy takes the stub's exit signal (SIGCHLD): clone3 wants 0 here.
+  if (!child && inTimeNamespace) child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0 });
+  if (move.pid && withPid === 'taken') {
+    warn(`pid ${move.pid.wanted} is in use by another process: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
   }
+  if (!child) return null;
   stub.remote.dispose();
   killAndReap([stub.pid]);
   try {
     const remote = controlled(child.tid, stub.control);
     // A fork does not inherit the death signal.
     remote.prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return { ...stub, pid: child.tid, remote };
+    return { stub: { ...stub, pid: child.tid, remote }, hasPid };
   } catch (err) {
     killAndReap([child.tid]);
     throw err;
+  }
+}
+
+/** The copy of the stub with the wanted pid, unless the pid is taken or (for anyone but root) not ours to choose and not required. */
+function cloneWithPid(stub: Stub, wanted: number, required: boolean): RemoteChild | 'taken' | 'not ours' {
+  try {
+    return stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
+  } catch (err) {
+    const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
+    if (!taken && !(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
+    if (!required) return taken ? 'taken' : 'not ours';
+    throw new RestoreError(taken ? `pid ${wanted} is in use by another process: --same-pid cannot restore it`
+      : `choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
+  }
+}
+
+/**
+ * Makes the stub's children start in a new time namespace whose clocks read the dumped ones now;
+ * false, with a warning saying how far the clocks jump, where the kernel refuses.
+ */
+function enterTimeNamespace(stub: Stub, clocks: { monotonic: TimeSpec; boottime: TimeSpec }, warn: (line: string) => void): boolean {
+  const nanoseconds = (t: TimeSpec) => BigInt(t.sec) * NSEC_PER_SEC + BigInt(t.nsec);
+  try {
+    stub.remote.unshare(CLONE_NEWTIME);
+    const host = hostClocks();
+    writeFileSync(`/proc/${stub.pid}/timens_offsets`, timensOffsetsText({
+      monotonic: nanoseconds(clocks.monotonic) - host.monotonic, boottime: nanoseconds(clocks.boottime) - host.boottime,
+    }));
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof NativeError) && code === undefined) throw err;
+    const jump = Number(hostClocks().monotonic - nanoseconds(clocks.monotonic)) / 1e9;
+    warn(`CLOCK_MONOTONIC jumps by ${jump.toFixed(1)} s since the dump: keeping it in a time namespace needs CAP_SYS_ADMIN (${code})`);
+    return false;
   }
 }
 
