@@ -209,7 +209,8 @@ function enterTimeNamespace(stub: Stub, clocks: { monotonic: TimeSpec; boottime:
     const code = (err as NodeJS.ErrnoException).code;
     if (!(err instanceof NativeError) && code === undefined) throw err;
     const jump = Number(hostClocks().monotonic - nanoseconds(clocks.monotonic)) / 1e9;
-    warn(`CLOCK_MONOTONIC jumps by ${jump.toFixed(1)} s since the dump: keeping it in a time namespace needs CAP_SYS_ADMIN (${code})`);
+    const why = code === 'EPERM' ? 'which needs CAP_SYS_ADMIN' : `which the kernel refuses (${code})`;
+    warn(`CLOCK_MONOTONIC jumps by ${jump.toFixed(1)} s since the dump: keeping it needs a time namespace, ${why}`);
     return false;
   }
 }
