@@ -113,3 +113,27 @@ test('PENDING_SIGNALS records: round trip, older images without them, bad record
   t.regex(t.throws(() => decodeExtension(twice))!.message, /a second PENDING_SIGNALS record/);
   t.throws(() => encodeExtension({ ...ext, sharedPendingSignals: [Buffer.alloc(64)] }), { message: /siginfo of 64 bytes/ });
 });
+
+test.serial('a signal pending at the dump wakes the restored pause() it interrupted, as it would have woken the original', async (t) => {
+  const target = await startTarget(t, 'swapped');
+  await waitUntil('the target in pause()', () => readFileSync(`/proc/${target.pid}/syscall`, 'latin1').startsWith('34 '));
+  // Stopped, the task keeps SIGUSR1 pending: the image holds it, and the thread inside pause().
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target stopped', () => statusField(target.pid, 'State').startsWith('T'));
+  process.kill(target.pid, 'SIGUSR1');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const ext = await readImageExtension(image);
+  t.is(BigInt.asIntN(64, ext.threads[0].regs.rax), -514n, 'dumped inside pause(), interrupted (-ERESTARTNOHAND)');
+  t.deepEqual(ext.sharedPendingSignals?.map((info) => info.readInt32LE(0)), [SIGUSR1]);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  await waitUntil('the restored process stopped', () => statusField(pid, 'State').startsWith('T'));
+  process.kill(pid, 'SIGCONT');
+  // Its handler sets a flag the loop checks when pause() returns: released from a trap stop, the
+  // kernel fails the call with EINTR for the handler, and the loop goes on (a pause() run again
+  // after the handler would sleep on, deaf to the signal it was waiting for).
+  await restorer.waitForLine((line) => line.startsWith('swapped '));
+  t.pass();
+});

@@ -163,15 +163,15 @@ export function readBrk(tid: number): number {
 
 /**
  * The saved registers, rewound to run again the syscall the freeze interrupted, for a thread that
- * will not pass through the kernel's own restart logic: a restored one (a new task, 'new'), or one
- * a failed injection left in another stop than a trap stop. Taken in a stop on its way out of an
+ * will not pass through the kernel's own restart logic: one a failed injection left in another
+ * stop than a trap stop. Taken in a stop on its way out of an
  * interrupted syscall, a thread has rax = -ERESTART*; released from a syscall-exit stop instead it
  * would return -512 to the task. So do what the kernel would have done: rax = the syscall number
  * (restart_syscall for a call that resumes from its restart block, e.g. nanosleep), rip back onto
  * the instruction. A signal the task has a handler for and that arrives with the release then
  * sees the call restarted rather than failed with EINTR.
  */
-export function withSyscallRestarted(saved: UserRegs, task: 'same' | 'new' = 'same'): UserRegs {
+export function withSyscallRestarted(saved: UserRegs): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
   switch (BigInt.asIntN(64, saved.rax)) {
     case ERESTARTSYS:
@@ -179,23 +179,54 @@ export function withSyscallRestarted(saved: UserRegs, task: 'same' | 'new' = 'sa
     case ERESTARTNOHAND:
       return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
     case ERESTART_RESTARTBLOCK:
-      return task === 'same' ? { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH } : withoutRestartBlock(saved);
+      return { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH };
     default:
       return saved;
   }
 }
 
 /**
- * For a restored task (`withSyscallRestarted(regs, 'new')`), a call that would resume from its
- * restart block (nanosleep, poll or futex with a timeout, ...): the new task has none, and
- * restart_syscall would fail with EINTR there. So the call runs again from its own arguments,
- * which are still in its registers: an absolute deadline holds, a relative timeout starts over. A
- * call that was itself resuming from a restart block (orig_rax = restart_syscall, e.g. after an
- * earlier dump) does not tell what it was: it returns EINTR, as CRIU's restore does for all.
+ * A restored thread's registers for its release from a trap stop (parkInTrapStop), where the
+ * kernel's restart logic acts on them as on the dumped thread's: as they were, but for a call that
+ * would resume from its restart block, which the new task does not have (withoutRestartBlock).
+ */
+export function forRestoredTask(saved: UserRegs): UserRegs {
+  const inSyscall = BigInt.asIntN(64, saved.orig_rax) >= 0n;
+  return inSyscall && BigInt.asIntN(64, saved.rax) === ERESTART_RESTARTBLOCK ? withoutRestartBlock(saved) : saved;
+}
+
+/**
+ * Sends a thread on from the syscall-exit stop it is held in to a trap stop in the kernel's signal
+ * handling on its way out (PTRACE_INTERRUPT pending), with the registers it has: released from
+ * there, the kernel restarts an interrupted call itself, or fails it with EINTR for a signal whose
+ * handler runs, as it would have for the dumped thread. Returns the signals that stopped it on the
+ * way, held back: to be queued again (tgkill) before its release.
+ */
+export function parkInTrapStop(tid: number): number[] {
+  const held: number[] = [];
+  ptrace(PTRACE_INTERRUPT, tid);
+  ptrace(PTRACE_CONT, tid, 0, 0);
+  for (;;) {
+    const stop = waitpid(tid, __WALL);
+    if (stop.kind !== 'stopped') throw nativeError(ESRCH, `trap stop of ${tid}`, `thread ${tid} ended on its way to a trap stop`);
+    if (stop.event === PTRACE_EVENT_STOP) return held;
+    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) held.push(stop.signal);
+    ptrace(PTRACE_CONT, tid, 0, 0);
+  }
+}
+
+/**
+ * For a restored task (forRestoredTask), a call that would resume from its restart block
+ * (nanosleep, poll or futex with a timeout, ...): the new task has none, and restart_syscall
+ * would fail with EINTR there. So the call is marked -ERESTARTNOHAND: the kernel runs it again
+ * from its own arguments, which are still in its registers (an absolute deadline holds, a
+ * relative timeout starts over), or fails it with EINTR for a signal whose handler runs, as it
+ * would have. A call that was itself resuming from a restart block (orig_rax = restart_syscall,
+ * e.g. after an earlier dump) does not tell what it was: it returns EINTR, as CRIU's restore does
+ * for all.
  */
 function withoutRestartBlock(saved: UserRegs): UserRegs {
-  if (saved.orig_rax === BigInt(SYS_RESTART_SYSCALL)) return { ...saved, rax: -BigInt(EINTR) };
-  return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
+  return { ...saved, rax: saved.orig_rax === BigInt(SYS_RESTART_SYSCALL) ? -BigInt(EINTR) : ERESTARTNOHAND };
 }
 
 /**

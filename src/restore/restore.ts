@@ -114,7 +114,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (fitted.some((t) => t.seccomp)) suspendSeccomp(remote);
     if (ext?.settings) setPersonality(remote, ext.settings.personality);
     createThreads(remote, others, threadIds, threads, options.warn);
-    others.forEach((state, i) => {
+    const held = others.map((state, i) => {
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);
       queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
@@ -123,7 +123,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       if (scheduling) setTimerSlack(thread, scheduling.timerSlackNs);
       if (seccomp) setSeccomp(thread, seccomp, seccompFilters);
       if (identity) setIdentity(thread, identity, false, options.warn);
-      setThreadState(threads[i], state, options.warn);
+      return { tid: threads[i], held: setThreadState(threads[i], state, options.warn) };
     });
     const leader = leaderState(head, fitted[0]);
     setOwnState(remote, leader, options.warn);
@@ -141,7 +141,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setDumpable(remote, head.mm.flags);
     fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
     if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
-    releaseThreads(remote, stub.control, leader, threads, ext?.stopped === true, options.warn);
+    releaseThreads(remote, stub.control, leader, held, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {
     memory?.release();

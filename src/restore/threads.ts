@@ -10,8 +10,8 @@ const { SIGSTOP } = constants.signals;
 import type { RobustList, RseqArea, SignalStack } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
-import { withSyscallRestarted } from '../ptrace/inject.js';
-import { ptrace, PTRACE_DETACH } from '../ptrace/libc.js';
+import { forRestoredTask, parkInTrapStop } from '../ptrace/inject.js';
+import { ptrace, PTRACE_DETACH, tgkill } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
 import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
 import { setThreadArea } from '../ptrace/regs.js';
@@ -150,8 +150,14 @@ function orWarn(call: () => void, warn: (code: string) => void): void {
   }
 }
 
-/** Gives a stopped thread its dumped state; an interrupted system call is made to run again. */
-export function setThreadState(tid: number, state: ThreadState, warn: (line: string) => void): void {
+/**
+ * Gives a thread held in a syscall-exit stop its dumped state, and parks it in a trap stop from
+ * which it is released as the dumped thread would have gone on (parkInTrapStop): an interrupted
+ * system call restarts, or fails with EINTR for a signal that arrives with the release and whose
+ * handler runs, so that a pause() or sigsuspend() waiting for it wakes up. Returns the signals
+ * held back on the way, for releaseThreads.
+ */
+export function setThreadState(tid: number, state: ThreadState, warn: (line: string) => void): number[] {
   if (state.xstate && state.xstate.length > 0) {
     try {
       setRegset(tid, NT_X86_XSTATE, state.xstate);
@@ -165,7 +171,8 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
   }
   for (const desc of state.tls) setThreadArea(tid, desc);
   if (state.sigmask !== undefined) setSignalMask(tid, state.sigmask);
-  setRegs(tid, withSyscallRestarted(state.regs, 'new'));
+  setRegs(tid, forRestoredTask(state.regs));
+  return parkInTrapStop(tid);
 }
 
 /**
@@ -176,11 +183,14 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
  * own (a traced task would have reported it to us instead).
  */
 export function releaseThreads(
-  leader: RemoteTask, control: number, state: ThreadState, others: readonly number[], stopped: boolean, warn: (line: string) => void,
+  leader: RemoteTask, control: number, state: ThreadState, others: readonly { tid: number; held: number[] }[], stopped: boolean, warn: (line: string) => void,
 ): void {
   leader.munmap(control, CONTROL_SIZE);
-  setThreadState(leader.tid, state, warn);
+  const held = setThreadState(leader.tid, state, warn);
   leader.dispose();
   if (stopped) process.kill(leader.tid, SIGSTOP);
-  for (const tid of [leader.tid, ...others]) ptrace(PTRACE_DETACH, tid, 0, 0);
+  for (const thread of [{ tid: leader.tid, held }, ...others]) {
+    for (const signal of thread.held) tgkill(leader.tid, thread.tid, signal);
+    ptrace(PTRACE_DETACH, thread.tid, 0, 0);
+  }
 }
