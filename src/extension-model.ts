@@ -312,6 +312,11 @@ export interface ExtensionFd {
    * new socket of its kind, as getsockopt answers them.
    */
   socketOptions?: SocketOption[];
+  /**
+   * Of a file no path leads to any more (deleted, or a memfd): its bytes, on the first descriptor
+   * of it (by target), where the dump carries them.
+   */
+  content?: FileContent;
   /** Of an inotify instance: its watches, ascending by watch descriptor. */
   inotify?: InotifyWatch[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
@@ -369,6 +374,17 @@ export interface BoundSocket {
   file?: { mode: number; uid: number; gid: number };
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
+}
+
+/** A deleted file's or a memfd's bytes and what a new one needs to be like it. */
+export interface FileContent {
+  memfd: boolean;
+  /** F_GET_SEALS of a memfd (F_SEAL_*); 0 for other files. */
+  seals: number;
+  /** Permission bits. */
+  mode: number;
+  /** The bytes; a dump reads them when the image's reader reaches them. */
+  bytes: Buffer | { length: number; read(): Buffer };
 }
 
 /** One watch of an inotify instance. */

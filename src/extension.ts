@@ -8,7 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent,
 } from './extension-model.js';
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
@@ -72,6 +72,7 @@ export const RecordType = {
   PROCESS_SETTINGS: 34,
   INOTIFY: 35,
   CLOCKS: 36,
+  FILE_CONTENT: 37,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -220,6 +221,11 @@ export const INOTIFY_FIXED_SIZE = 8;
 export const INOTIFY_WATCH_FIXED_SIZE = 24;
 /** The kernel's own limit is per user (max_user_watches, 8192 by default and up to a million). */
 const INOTIFY_WATCHES_MAX = 1 << 22;
+/** Fixed part of a FILE_CONTENT record: fd, flags (bit 0: memfd), seals, mode, size; the bytes follow. */
+export const FILE_CONTENT_FIXED_SIZE = 24;
+const FILE_CONTENT_MEMFD = 1;
+/** The largest file whose bytes a dump carries; larger ones are left out, as every deleted file was. */
+export const FILE_CONTENT_MAX = 16 << 20;
 /** A CLOCKS record: CLOCK_MONOTONIC and CLOCK_BOOTTIME, each a timespec. */
 export const CLOCKS_SIZE = 32;
 /** A PROCESS_SETTINGS record: oom_score_adj, personality. */
@@ -344,6 +350,8 @@ export interface FdShape {
   socketOptions: number | null;
   /** Path bytes of each watch of its INOTIFY record; null: none. */
   inotifyPaths: number[] | null;
+  /** Bytes of the file in its FILE_CONTENT record; null: none. */
+  contentBytes: number | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -353,6 +361,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null, locks: fd.locks?.length ?? null,
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
+    contentBytes: fd.content?.bytes.length ?? null,
   };
 }
 
@@ -367,6 +376,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.boundAddress === null ? 0 : recordSize(BOUND_SOCKET_FIXED_SIZE + fd.boundAddress)) +
   (fd.socketOptions === null ? 0 : recordSize(SOCKET_OPTIONS_FIXED_SIZE + fd.socketOptions * SOCKET_OPTION_SIZE)) +
   (fd.inotifyPaths === null ? 0 : recordSize(INOTIFY_FIXED_SIZE + fd.inotifyPaths.reduce((sum, n) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(n), 0))) +
+  (fd.contentBytes === null ? 0 : recordSize(FILE_CONTENT_FIXED_SIZE + fd.contentBytes)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -702,6 +712,26 @@ function writeInotify(w: RecordWriter, f: ExtensionFd, watches: readonly Inotify
     paths[i].copy(w.buf, pos + INOTIFY_WATCH_FIXED_SIZE);
     pos += INOTIFY_WATCH_FIXED_SIZE + align8(paths[i].length);
   });
+}
+
+/** A FILE_CONTENT record; the bytes of a dump's file are read when a reader first reaches them. */
+function writeFileContent(w: RecordWriter, f: ExtensionFd, content: FileContent): void {
+  const { length } = content.bytes;
+  if (length > FILE_CONTENT_MAX) throw new FormatError(`fd ${f.fd}: ${length} bytes of file content, more than ${FILE_CONTENT_MAX}`);
+  const head = Buffer.alloc(FILE_CONTENT_FIXED_SIZE);
+  head.writeUInt32LE(f.fd, 0);
+  head.writeUInt32LE(content.memfd ? FILE_CONTENT_MEMFD : 0, 4);
+  head.writeUInt32LE(u32(content.seals, `fd ${f.fd} seals`), 8);
+  head.writeUInt32LE(u32(content.mode, `fd ${f.fd} mode`), 12);
+  head.writeBigUInt64LE(BigInt(length), 16);
+  const { bytes } = content;
+  if (Buffer.isBuffer(bytes)) {
+    const at = w.record(RecordType.FILE_CONTENT, FILE_CONTENT_FIXED_SIZE + length);
+    head.copy(w.buf, at);
+    bytes.copy(w.buf, at + FILE_CONTENT_FIXED_SIZE);
+    return;
+  }
+  w.deferredRecord(RecordType.FILE_CONTENT, { length: FILE_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
 }
 
 function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void {
@@ -1052,6 +1082,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.settings) writeProcessSettings(w, ext.settings);
   for (const fd of ext.fds) if (fd.inotify) writeInotify(w, fd, fd.inotify);
   if (ext.clocks) writeTimeSpecs(w.buf, w.record(RecordType.CLOCKS, CLOCKS_SIZE), [ext.clocks.monotonic, ext.clocks.boottime], 'clock');
+  for (const fd of ext.fds) if (fd.content) writeFileContent(w, fd, fd.content);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1374,6 +1405,20 @@ function readInotify(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { inotify } };
 }
 
+function readFileContent(r: RecordView): FdPart {
+  r.expectAtLeast(FILE_CONTENT_FIXED_SIZE);
+  const flags = r.payload.readUInt32LE(4);
+  if ((flags & ~FILE_CONTENT_MEMFD) !== 0) r.fail(4, `unknown flags ${hex(flags)}`);
+  const size = r.number(16, 'size');
+  if (size > FILE_CONTENT_MAX) r.fail(16, `size ${size} is more than ${FILE_CONTENT_MAX}`);
+  r.expectLength(FILE_CONTENT_FIXED_SIZE + size);
+  const content: FileContent = {
+    memfd: (flags & FILE_CONTENT_MEMFD) !== 0, seals: r.payload.readUInt32LE(8), mode: r.payload.readUInt32LE(12),
+    bytes: Buffer.from(r.payload.subarray(FILE_CONTENT_FIXED_SIZE)),
+  };
+  return { key: readFdNumber(r), record: r, values: { content } };
+}
+
 function readProcessSettings(r: RecordView): ProcessSettings {
   r.expectLength(PROCESS_SETTINGS_SIZE);
   const oomScoreAdj = r.payload.readInt32LE(0);
@@ -1529,6 +1574,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
     if (values.locks) continue; // any open file may hold locks
     if (values.boundSocket) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
+      continue;
+    }
+    if (values.content) {
+      if (fd.kind !== 'file') record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a regular file`);
       continue;
     }
     if (values.socketOptions) {
@@ -1885,6 +1934,7 @@ export class ExtensionDecoder {
       case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;
       case RecordType.SOCKET_OPTIONS: this.fdParts.push(readSocketOptions(r)); break;
       case RecordType.INOTIFY: this.fdParts.push(readInotify(r)); break;
+      case RecordType.FILE_CONTENT: this.fdParts.push(readFileContent(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

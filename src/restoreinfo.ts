@@ -6,7 +6,7 @@
 // madvise flags. The rest (registers, FPU state, masks, auxv) the snapshot has already read.
 // previewExtensionSize tells the extension's size without freezing.
 
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
@@ -15,7 +15,7 @@ import type {
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
-  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS,
+  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
@@ -25,7 +25,8 @@ import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
+import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
 import { pathOfHandle } from './ptrace/fhandle.js';
@@ -579,7 +580,60 @@ export function readFds(pid: number): ExtensionFd[] {
     }
   }
   describeSockets(pid, fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
+  carryLostFiles(pid, fds);
   return fds;
+}
+
+/** All the deleted files and memfds a dump carries, at most: the extension holds them in memory. */
+const CARRIED_FILES_MAX = 64 << 20;
+
+/**
+ * Gives the first descriptor of each file no path leads to any more (deleted, or a memfd) the
+ * file's bytes, up to FILE_CONTENT_MAX each and CARRIED_FILES_MAX in all (larger ones are left
+ * out: a restore puts /dev/null there, with a warning). Its bytes are read through
+ * /proc/<pid>/fd when the image's reader reaches them, never from a file of this mount (a read
+ * would ask ourselves).
+ */
+function carryLostFiles(pid: number, fds: ExtensionFd[]): void {
+  let budget = CARRIED_FILES_MAX;
+  const carried = new Set<string>();
+  for (const fd of fds) {
+    if (fd.kind !== 'file' || !fd.target.endsWith(' (deleted)') || carried.has(fd.target)) continue;
+    const path = `/proc/${pid}/fd/${fd.fd}`;
+    const st = statCached(path);
+    const size = Number(st.size);
+    if (size > FILE_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
+    budget -= size;
+    carried.add(fd.target);
+    const memfd = fd.target.startsWith('/memfd:');
+    fd.content = { memfd, seals: memfd ? fileSeals(path) : 0, mode: st.mode & 0o7777, bytes: { length: size, read: () => readExactly(path, size) } };
+  }
+}
+
+/** A memfd's seals (F_GET_SEALS), asked of a descriptor of our own. */
+function fileSeals(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return fcntlInt(fd, F_GET_SEALS, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** length bytes of the file: what it has, zeros past its end if it shrank since. */
+function readExactly(path: string, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  const fd = openSync(path, 'r');
+  try {
+    for (let done = 0; done < length;) {
+      const got = readSync(fd, bytes, done, length - done, done);
+      if (got === 0) break;
+      done += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
 }
 
 /**

@@ -16,3 +16,10 @@ export function serveDevice(device: string): void {
 export function isServedHere(vma: Vma): boolean {
   return servedDevices.has(vma.dev);
 }
+
+/** Whether a file of this device (glibc's makedev encoding, as stat gives it) is one we serve. */
+export function isServedFile(dev: bigint): boolean {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return servedDevices.has(`${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`);
+}

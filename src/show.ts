@@ -329,6 +329,10 @@ function fdStateLines(fd: ExtensionFd): string[] {
       ...(socket.file ? [`file mode 0${socket.file.mode.toString(8)} owner ${socket.file.uid}:${socket.file.gid}`] : [])];
     lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
+  if (fd.content) {
+    const { memfd, seals, mode, bytes } = fd.content;
+    lines.push(`holds ${bytes.length} bytes (${memfd ? `memfd, seals ${hex(seals)}` : `mode 0${mode.toString(8)}`})`);
+  }
   for (const w of fd.inotify ?? []) lines.push(`inotify watch ${w.wd} mask ${hex(w.mask)} ${w.path ?? `inode ${w.inode} (path unknown)`}`);
   if (fd.socketOptions) lines.push(`options ${fd.socketOptions.map(socketOptionText).join(' ')}`);
   return lines.map((line) => `         ${line}`);

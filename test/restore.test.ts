@@ -112,7 +112,9 @@ test('heap contents, a thread-local and a working brk come back', async (t) => {
   const restorer = startRestorer(t, [image]);
   const line = await restorer.waitForLine((l) => l.startsWith('state '));
   const [ticks, , brkOk] = numbersOf(line);
-  t.is(ticks, dumpedTicks + 1, line);
+  // Frozen in its nanosleep, the next tick it prints is one more than the dumped count; frozen
+  // between the count and its line (the checksum takes a while), the dumped count itself.
+  t.true(ticks === dumpedTicks + 1 || ticks === dumpedTicks, `${line} after ${dumpedTicks} ticks`);
   t.is(line.split(' ')[2], heapSum, 'heap checksum');
   t.is(brkOk, 1, 'sbrk grows and shrinks the restored heap');
 });

@@ -30,6 +30,7 @@ export const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
+const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
 const SYS_GET_ROBUST_LIST = 274;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
@@ -138,6 +139,13 @@ export function getsockoptBytes(fd: number, level: number, name: number, max: nu
 export function openSocket(family: number, type: number, protocol: number): number {
   const SOCK_CLOEXEC = 0o2000000;
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
+}
+
+export const F_GET_SEALS = 1034;
+
+/** fcntl with an int argument; returns its answer. */
+export function fcntlInt(fd: number, command: number, arg: number): number {
+  return check(rawFcntl(fd, command, arg) as number, () => `fcntl(${fd}, ${command})`);
 }
 
 export const CLOCK_MONOTONIC = 1;

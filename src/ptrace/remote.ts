@@ -45,7 +45,7 @@ const SYS = {
   inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255,
   madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
   setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317, personality: 135,
-  unshare: 272,
+  unshare: 272, memfd_create: 319,
 } as const;
 
 const AT_FDCWD = -100;
@@ -284,6 +284,10 @@ export class RemoteTask {
     } finally {
       this.munmap(at, size);
     }
+  }
+
+  memfdCreate(name: string, flags: number): number {
+    return Number(this.call(`memfd_create(${JSON.stringify(name)}, ${flags})`, SYS.memfd_create, [this.stageString(name), flags]));
   }
 
   /** unshare(2): with CLONE_NEWTIME, the namespace its children will be in. */

@@ -12,6 +12,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
+import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
 import { restoreBoundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
@@ -156,13 +157,20 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   const socketPairs = socketPairsWithBothEnds(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
+  const lostFiles = new LostFiles(remote, fds);
+  const reopenLost = (fd: ExtensionFd) => {
+    placeAt(remote, lostFiles.open(fd, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY, warn), fd);
+    remote.lseek(fd.fd, fd.offset, SEEK_SET);
+    restored.add(fd.fd);
+  };
   restoreBoundSockets(remote, fds, owner, restored, warn);
   for (const fd of fds) {
     if (fd.fd <= 2) {
       // A standard stream that was a file or a device other than a terminal was redirected
       // (`> log`, `< /dev/null`): it goes on there. A terminal, pipe or socket stays the
       // restorer's, as for a program started from its shell.
-      if (reopenProblem(fd) === null && reopen(remote, fd, warn, "the restorer's is kept")) restored.add(fd.fd);
+      if (lostFiles.has(fd)) reopenLost(fd);
+      else if (reopenProblem(fd) === null && reopen(remote, fd, warn, "the restorer's is kept")) restored.add(fd.fd);
       continue;
     }
     if (restored.has(fd.fd)) continue;
@@ -184,6 +192,10 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         restored.add(fd.fd);
         continue;
       }
+      if (lostFiles.has(fd)) {
+        reopenLost(fd);
+        continue;
+      }
       const reason = reopenProblem(fd);
       if (reason === null && reopen(remote, fd, warn)) {
         restored.add(fd.fd);
@@ -196,6 +208,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       leftClosed(fd, err, warn);
     }
   }
+  lostFiles.close();
   registerEpollTargets(remote, fds, restored, warn);
   takeLocks(remote, fds, restored, warn);
 }

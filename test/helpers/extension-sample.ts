@@ -192,7 +192,8 @@ export function fullSampleExtension(): ImageExtension {
     { kind: 'posix', write: false, start: 100, end: 109 },
     { kind: 'ofd', write: true, start: 5, end: null },
   ];
-  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks } : fd));
+  const content = { memfd: false, seals: 0, mode: 0o600, bytes: Buffer.from('the bytes of a deleted file\n') };
+  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks, content } : fd));
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   ext.fds = ext.fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: SAMPLE_SOCKET_OPTIONS } : fd));
   // A file watcher: a directory by path, and a watch whose path could not be found.
