@@ -7,6 +7,8 @@ import { PAGE_SIZE } from '../src/model.js';
 import { ProcParseError } from '../src/proc/errors.js';
 import { parseSmaps, parseSmapsByLine } from '../src/proc/smaps.js';
 import { parseStat } from '../src/proc/stat.js';
+import { parseTimensOffsets } from '../src/proc/timens.js';
+import { anonInodeState } from '../src/restoreinfo.js';
 import { prng } from './helpers/prng.js';
 
 const ROUNDS = 4000;
@@ -123,4 +125,26 @@ test('mutated stat parses into whole fields or throws ProcParseError', (t) => {
   });
   t.log(`${parsed} of ${ROUNDS} mutations parsed`);
   t.pass();
+});
+
+test('mutated timens_offsets parses into whole nanosecond offsets, never an error', (t) => {
+  const inputs = ['monotonic           0         0\nboottime            0         0\n', 'monotonic          -5 300000000\nboottime 86400 1\n'];
+  const parsed = fuzz(t, inputs, parseTimensOffsets, (offsets) => {
+    if (typeof offsets.monotonic !== 'bigint' || typeof offsets.boottime !== 'bigint') t.fail(`malformed result ${String(offsets)}`);
+  });
+  t.is(parsed, ROUNDS);
+});
+
+test('mutated inotify fdinfo parses into watches ascending by descriptor, never an error', (t) => {
+  const inputs = [
+    'pos:\t0\nflags:\t02004000\nmnt_id:\t17\nino:\t1038\n'
+      + 'inotify wd:3 ino:6107e sdev:fe00000 mask:fff ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:7e10060000000000\n'
+      + 'inotify wd:2 ino:13 sdev:fe00000 mask:80000002 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1300000000000000\n',
+  ];
+  const parsed = fuzz(t, inputs, (text) => anonInodeState('anon_inode:inotify', text, 'fdinfo', () => '/watched').inotify!, (watches) => {
+    if (!watches.every((w, i) => Number.isInteger(w.wd) && Number.isInteger(w.mask) && (i === 0 || watches[i - 1].wd <= w.wd))) {
+      t.fail(`malformed result ${JSON.stringify(watches, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    }
+  });
+  t.is(parsed, ROUNDS);
 });
