@@ -317,6 +317,11 @@ export interface ExtensionFd {
    * of it (by target), where the dump carries them.
    */
   content?: FileContent;
+  /**
+   * Of a stream socket whose peer is open in the process too (a socket pair): the bytes waiting to
+   * be read from it, on the first descriptor of it.
+   */
+  queued?: Buffer;
   /** Of an inotify instance: its watches, ascending by watch descriptor. */
   inotify?: InotifyWatch[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */

@@ -73,6 +73,7 @@ export const RecordType = {
   INOTIFY: 35,
   CLOCKS: 36,
   FILE_CONTENT: 37,
+  SOCKET_DATA: 38,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -226,6 +227,10 @@ export const FILE_CONTENT_FIXED_SIZE = 24;
 const FILE_CONTENT_MEMFD = 1;
 /** The largest file whose bytes a dump carries; larger ones are left out, as every deleted file was. */
 export const FILE_CONTENT_MAX = 16 << 20;
+/** Fixed part of a SOCKET_DATA record: fd, pad; the bytes follow. */
+export const SOCKET_DATA_FIXED_SIZE = 8;
+/** The most bytes a SOCKET_DATA record carries (far above any socket buffer). */
+export const SOCKET_DATA_MAX = 16 << 20;
 /** A CLOCKS record: CLOCK_MONOTONIC and CLOCK_BOOTTIME, each a timespec. */
 export const CLOCKS_SIZE = 32;
 /** A PROCESS_SETTINGS record: oom_score_adj, personality. */
@@ -352,6 +357,8 @@ export interface FdShape {
   inotifyPaths: number[] | null;
   /** Bytes of the file in its FILE_CONTENT record; null: none. */
   contentBytes: number | null;
+  /** Bytes in its SOCKET_DATA record; null: none. */
+  queuedBytes: number | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -362,6 +369,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
+    queuedBytes: fd.queued?.length ?? null,
   };
 }
 
@@ -377,6 +385,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.socketOptions === null ? 0 : recordSize(SOCKET_OPTIONS_FIXED_SIZE + fd.socketOptions * SOCKET_OPTION_SIZE)) +
   (fd.inotifyPaths === null ? 0 : recordSize(INOTIFY_FIXED_SIZE + fd.inotifyPaths.reduce((sum, n) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(n), 0))) +
   (fd.contentBytes === null ? 0 : recordSize(FILE_CONTENT_FIXED_SIZE + fd.contentBytes)) +
+  (fd.queuedBytes === null ? 0 : recordSize(SOCKET_DATA_FIXED_SIZE + fd.queuedBytes)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -734,6 +743,14 @@ function writeFileContent(w: RecordWriter, f: ExtensionFd, content: FileContent)
   w.deferredRecord(RecordType.FILE_CONTENT, { length: FILE_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
 }
 
+function writeSocketData(w: RecordWriter, f: ExtensionFd, bytes: Buffer): void {
+  if (!f.unixPeer || f.unixPeer.type !== SOCK_STREAM) throw new FormatError(`fd ${f.fd}: queued bytes of a socket that is not a stream socket pair's end`);
+  if (bytes.length === 0 || bytes.length > SOCKET_DATA_MAX) throw new FormatError(`fd ${f.fd}: ${bytes.length} queued bytes (1..${SOCKET_DATA_MAX})`);
+  const at = w.record(RecordType.SOCKET_DATA, SOCKET_DATA_FIXED_SIZE + bytes.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  bytes.copy(w.buf, at + SOCKET_DATA_FIXED_SIZE);
+}
+
 function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void {
   if (!Number.isInteger(settings.oomScoreAdj) || Math.abs(settings.oomScoreAdj) > 1000) throw new FormatError(`oom_score_adj ${settings.oomScoreAdj} is not in -1000..1000`);
   const at = w.record(RecordType.PROCESS_SETTINGS, PROCESS_SETTINGS_SIZE);
@@ -1083,6 +1100,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.inotify) writeInotify(w, fd, fd.inotify);
   if (ext.clocks) writeTimeSpecs(w.buf, w.record(RecordType.CLOCKS, CLOCKS_SIZE), [ext.clocks.monotonic, ext.clocks.boottime], 'clock');
   for (const fd of ext.fds) if (fd.content) writeFileContent(w, fd, fd.content);
+  for (const fd of ext.fds) if (fd.queued) writeSocketData(w, fd, fd.queued);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1419,6 +1437,13 @@ function readFileContent(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { content } };
 }
 
+function readSocketData(r: RecordView): FdPart {
+  r.expectAtLeast(SOCKET_DATA_FIXED_SIZE + 1);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
+  if (r.payload.length - SOCKET_DATA_FIXED_SIZE > SOCKET_DATA_MAX) r.failLength(`${r.payload.length - SOCKET_DATA_FIXED_SIZE} bytes, more than ${SOCKET_DATA_MAX}`);
+  return { key: readFdNumber(r), record: r, values: { queued: Buffer.from(r.payload.subarray(SOCKET_DATA_FIXED_SIZE)) } };
+}
+
 function readProcessSettings(r: RecordView): ProcessSettings {
   r.expectLength(PROCESS_SETTINGS_SIZE);
   const oomScoreAdj = r.payload.readInt32LE(0);
@@ -1574,6 +1599,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
     if (values.locks) continue; // any open file may hold locks
     if (values.boundSocket) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
+      continue;
+    }
+    if (values.queued) {
+      if (fd.unixPeer?.type !== SOCK_STREAM) record.fail(0, `fd ${key} is no end of a stream socket pair`);
       continue;
     }
     if (values.content) {
@@ -1935,6 +1964,7 @@ export class ExtensionDecoder {
       case RecordType.SOCKET_OPTIONS: this.fdParts.push(readSocketOptions(r)); break;
       case RecordType.INOTIFY: this.fdParts.push(readInotify(r)); break;
       case RecordType.FILE_CONTENT: this.fdParts.push(readFileContent(r)); break;
+      case RecordType.SOCKET_DATA: this.fdParts.push(readSocketData(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

@@ -15,7 +15,7 @@ import type {
 import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
-  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX,
+  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX, SOCKET_DATA_MAX,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
@@ -25,7 +25,7 @@ import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, takeDescriptor } from './ptrace/libc.js';
 import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
@@ -648,15 +648,34 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   // asked when every socket is a Unix one.
   const inet = sockets.every((fd) => unix.has(inodeOf(fd))) ? new Map<number, InetSocket>() : askSockDiag(() => inetSockets([TCP_LISTEN, TCP_CLOSE]));
   const targets = new Set(sockets.map((fd) => fd.target));
+  const peeked = new Set<string>();
   for (const fd of sockets) {
     const inode = inodeOf(fd);
     const unixSocket = unix.get(inode);
-    if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
+    if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) {
+      fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
+      if (unixSocket.type === SOCK_STREAM && !peeked.has(fd.target)) {
+        peeked.add(fd.target);
+        const queued = queuedBytes(pid, fd.fd);
+        if (queued.length > 0 && queued.length <= SOCKET_DATA_MAX) fd.queued = queued;
+      }
+    }
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
     if (!bound) continue;
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
     fd.boundSocket = { ...bound, reuseport };
     if (options.length > 0) fd.socketOptions = options;
+  }
+}
+
+/** The bytes waiting to be read from the process's stream socket fd, peeked at through our own descriptor of it. */
+function queuedBytes(pid: number, fd: number): Buffer {
+  const ours = takeDescriptor(pid, fd);
+  if (ours < 0) return Buffer.alloc(0);
+  try {
+    return Buffer.from(peekQueued(ours));
+  } finally {
+    closeSync(ours);
   }
 }
 

@@ -10,7 +10,7 @@ import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/e
 
 const withoutStates = () => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, locks, boundSocket, socketOptions, ...fd }) => fd);
+  ext.fds = ext.fds.map(({ eventfd, epoll, timerfd, signalfd, pipeData, unixPeer, queued, locks, boundSocket, socketOptions, ...fd }) => fd);
   return ext;
 };
 

@@ -157,3 +157,21 @@ test('SOCKET_OPTIONS: byte layout, and bad records', (t) => {
   t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: [{ level: 1, name: 25, value: Buffer.alloc(17) }] } : fd)) }))?.message ?? '',
     /fd 30: SO_BINDTODEVICE has a value of 17 bytes \(1\.\.16\)/);
 });
+
+test('SOCKET_DATA: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.SOCKET_DATA)!.at;
+  const payload = at + 8;
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [8 + 5, 13, 0], 'length, fd, pad');
+  t.is(buf.subarray(payload + 8, payload + 13).toString('latin1'), '\0wake');
+  t.is(decodeExtension(buf).fds.find((fd) => fd.fd === 13)?.queued?.toString('latin1'), '\0wake');
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy))?.message;
+  };
+  t.is(broken(payload, 30), `byte ${payload}: SOCKET_DATA record: fd 30 is no end of a stream socket pair`);
+  t.is(broken(payload + 4, 1), `byte ${payload + 4}: SOCKET_DATA record: pad is not 0`);
+  t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, queued: Buffer.from('x') } : fd)) }))?.message ?? '',
+    /fd 30: queued bytes of a socket that is not a stream socket pair's end/);
+});

@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -69,7 +69,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.BOUND_SOCKET, RecordType.BOUND_SOCKET, RecordType.THREAD_IDENTITY, RecordType.THREAD_IDENTITY,
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
-    RecordType.FILE_CONTENT,
+    RecordType.FILE_CONTENT, RecordType.SOCKET_DATA,
   ], 'in the order of docs/format.md');
 });
 

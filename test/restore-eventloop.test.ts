@@ -4,9 +4,10 @@
 // at their numbers, so an event loop (a C one, and Node's libuv) keeps running.
 
 import test from 'ava';
-import { promises as fsp } from 'node:fs';
+import { closeSync, promises as fsp, writeSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { takeDescriptor } from '../src/ptrace/libc.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
@@ -76,6 +77,29 @@ test('a self-pipe made with socketpair (asyncio\'s) comes back as a socket pair,
   process.kill(pid, 'SIGUSR1');
   t.is(await restorer.waitForLine((l) => l.startsWith('woke ') || l === 'closed', { from: restorer.lines().length }), 'woke 1 s');
   t.notRegex(restorer.stderr(), /warning: fd 4[01]/);
+});
+
+test.serial('bytes waiting in a socket pair at the dump (a wake-up not taken yet) are there to read after the restore', async (t) => {
+  const target = await startTarget(t, 'restore_socketpair');
+  // Stopped, the loop cannot read them: written through our own descriptor of its fd 41, they
+  // wait in fd 40's queue.
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target stopped', async () => / T /.test(await fsp.readFile(`/proc/${target.pid}/stat`, 'latin1')));
+  const ours = takeDescriptor(target.pid, 41);
+  t.true(ours >= 0);
+  writeSync(ours, 'xyz');
+  closeSync(ours);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const fds = (await readImageExtension(image)).fds;
+  t.is(fds.find((fd) => fd.fd === 40)?.queued?.toString(), 'xyz');
+  t.is(fds.find((fd) => fd.fd === 41)?.queued, undefined);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  process.kill(pid, 'SIGCONT');
+  t.is(await restorer.waitForLine((l) => l.startsWith('woke ') || l === 'closed'), 'woke 3 x');
+  t.notRegex(restorer.stderr(), /warning: (fd 4[01]|socket fd)/);
 });
 
 test('a Node.js program keeps running after a restore: its setInterval counter keeps growing, signals and child processes work', async (t) => {

@@ -31,6 +31,8 @@ const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, voi
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
+const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
+const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
 const SYS_GET_ROBUST_LIST = 274;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
@@ -139,6 +141,23 @@ export function getsockoptBytes(fd: number, level: number, name: number, max: nu
 export function openSocket(family: number, type: number, protocol: number): number {
   const SOCK_CLOEXEC = 0o2000000;
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
+}
+
+const FIONREAD = 0x541b;
+const MSG_PEEK = 2;
+const MSG_DONTWAIT = 0x40;
+
+/**
+ * The bytes waiting to be read from a stream socket, without taking them (MSG_PEEK: a Unix stream
+ * socket peeks across its queued messages, up to one that carries descriptors).
+ */
+export function peekQueued(fd: number): Buffer {
+  const length = [0];
+  check(rawIoctlInt(fd, FIONREAD, length) as number, () => `ioctl(${fd}, FIONREAD)`);
+  if (length[0] <= 0) return Buffer.alloc(0);
+  const bytes = Buffer.alloc(length[0]);
+  const got = Number(rawRecv(fd, bytes, bytes.length, MSG_PEEK | MSG_DONTWAIT));
+  return got > 0 ? bytes.subarray(0, got) : Buffer.alloc(0);
 }
 
 export const F_GET_SEALS = 1034;

@@ -45,9 +45,18 @@ export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds, warn:
   placeBothEnds(remote, [readEnd, writeEnd], [read, write]);
 }
 
-/** Creates a socket pair (a self-pipe made with socketpair(2)) and puts its ends at their numbers. */
-export function restoreSocketPair(remote: RemoteTask, { type, ends }: SocketPairEnds): void {
-  placeBothEnds(remote, remote.socketpair(AF_UNIX, type | O_CLOEXEC), ends);
+/**
+ * Creates a socket pair (a self-pipe made with socketpair(2)), gives each end the bytes that were
+ * waiting to be read from it (sent through the other end, so they arrive in its queue: asyncio's
+ * wake-up byte, say), and puts its ends at their numbers.
+ */
+export function restoreSocketPair(remote: RemoteTask, { type, ends }: SocketPairEnds, warn: (line: string) => void): void {
+  const created = remote.socketpair(AF_UNIX, type | O_CLOEXEC);
+  ends.forEach((end, i) => {
+    const queued = end.find((fd) => fd.queued)?.queued;
+    if (queued) writeWithoutWaiting(remote, created[1 - i], queued, `socket fd ${end[0].fd}: ${queued.length} bytes waiting to be read`, warn);
+  });
+  placeBothEnds(remote, created, ends);
 }
 
 /** Puts two new descriptors at their recorded numbers: created[i] at every number of numbers[i]. */
@@ -77,15 +86,20 @@ function refillPipe(remote: RemoteTask, writeEnd: number, data: PipeData, what: 
       warn(`${what}: its capacity of ${data.capacity} bytes is not restored: ${(err as Error).message}`);
     }
   }
-  remote.fcntl(writeEnd, F_SETFL, O_NONBLOCK);
+  writeWithoutWaiting(remote, writeEnd, data.bytes, `${what}: ${data.bytes.length} bytes it held`, warn);
+}
+
+/** Writes bytes into a new descriptor, never waiting: what does not fit is lost, with a warning. */
+function writeWithoutWaiting(remote: RemoteTask, fd: number, bytes: Buffer, what: string, warn: (line: string) => void): void {
+  remote.fcntl(fd, F_SETFL, O_NONBLOCK);
   let written = 0;
   try {
-    while (written < data.bytes.length) written += remote.write(writeEnd, data.bytes.subarray(written, written + PIPE_WRITE_CHUNK));
+    while (written < bytes.length) written += remote.write(fd, bytes.subarray(written, written + PIPE_WRITE_CHUNK));
   } catch (err) {
     if (!(err instanceof NativeError && err.errno === constants.errno.EAGAIN)) throw err;
-    warn(`${what}: ${data.bytes.length - written} of the ${data.bytes.length} bytes it held do not fit the new pipe: lost`);
+    warn(`${what}: ${bytes.length - written} of them do not fit: lost`);
   }
-  remote.fcntl(writeEnd, F_SETFL, 0);
+  remote.fcntl(fd, F_SETFL, 0);
 }
 
 /** Creates an eventfd, epoll instance, timerfd or signalfd as recorded and puts it at its number. */

@@ -183,7 +183,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       }
       const pair = socketPairs.get(fd.target);
       if (pair) {
-        restoreSocketPair(remote, pair);
+        restoreSocketPair(remote, pair, warn);
         for (const end of pair.ends.flat()) restored.add(end.fd);
         continue;
       }
