@@ -318,10 +318,11 @@ export interface ExtensionFd {
    */
   content?: FileContent;
   /**
-   * Of a stream socket whose peer is open in the process too (a socket pair): the bytes waiting to
-   * be read from it, on the first descriptor of it.
+   * Of a socket whose peer is open in the process too (a socket pair): what waits to be read from
+   * it, on the first descriptor of it: the bytes of a stream socket as one, each message of a
+   * datagram or seqpacket socket.
    */
-  queued?: Buffer;
+  queued?: Buffer[];
   /** Of an inotify instance: its watches, ascending by watch descriptor. */
   inotify?: InotifyWatch[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */

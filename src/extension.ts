@@ -227,8 +227,9 @@ export const FILE_CONTENT_FIXED_SIZE = 24;
 const FILE_CONTENT_MEMFD = 1;
 /** The largest file whose bytes a dump carries; larger ones are left out, as every deleted file was. */
 export const FILE_CONTENT_MAX = 16 << 20;
-/** Fixed part of a SOCKET_DATA record: fd, pad; the bytes follow. */
+/** Fixed part of a SOCKET_DATA record: fd, count; count messages (u32 length, u32 pad, bytes padded to 8) follow. */
 export const SOCKET_DATA_FIXED_SIZE = 8;
+const SOCKET_MESSAGE_FIXED_SIZE = 8;
 /** The most bytes a SOCKET_DATA record carries (far above any socket buffer). */
 export const SOCKET_DATA_MAX = 16 << 20;
 /** A CLOCKS record: CLOCK_MONOTONIC and CLOCK_BOOTTIME, each a timespec. */
@@ -357,8 +358,8 @@ export interface FdShape {
   inotifyPaths: number[] | null;
   /** Bytes of the file in its FILE_CONTENT record; null: none. */
   contentBytes: number | null;
-  /** Bytes in its SOCKET_DATA record; null: none. */
-  queuedBytes: number | null;
+  /** Bytes of each message in its SOCKET_DATA record; null: none. */
+  queuedMessages: number[] | null;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -369,7 +370,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
-    queuedBytes: fd.queued?.length ?? null,
+    queuedMessages: fd.queued?.map((m) => m.length) ?? null,
   };
 }
 
@@ -385,7 +386,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.socketOptions === null ? 0 : recordSize(SOCKET_OPTIONS_FIXED_SIZE + fd.socketOptions * SOCKET_OPTION_SIZE)) +
   (fd.inotifyPaths === null ? 0 : recordSize(INOTIFY_FIXED_SIZE + fd.inotifyPaths.reduce((sum, n) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(n), 0))) +
   (fd.contentBytes === null ? 0 : recordSize(FILE_CONTENT_FIXED_SIZE + fd.contentBytes)) +
-  (fd.queuedBytes === null ? 0 : recordSize(SOCKET_DATA_FIXED_SIZE + fd.queuedBytes)) +
+  (fd.queuedMessages === null ? 0 : recordSize(socketDataSize(fd.queuedMessages))) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -743,12 +744,22 @@ function writeFileContent(w: RecordWriter, f: ExtensionFd, content: FileContent)
   w.deferredRecord(RecordType.FILE_CONTENT, { length: FILE_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
 }
 
-function writeSocketData(w: RecordWriter, f: ExtensionFd, bytes: Buffer): void {
-  if (!f.unixPeer || f.unixPeer.type !== SOCK_STREAM) throw new FormatError(`fd ${f.fd}: queued bytes of a socket that is not a stream socket pair's end`);
-  if (bytes.length === 0 || bytes.length > SOCKET_DATA_MAX) throw new FormatError(`fd ${f.fd}: ${bytes.length} queued bytes (1..${SOCKET_DATA_MAX})`);
-  const at = w.record(RecordType.SOCKET_DATA, SOCKET_DATA_FIXED_SIZE + bytes.length);
+const socketDataSize = (lengths: readonly number[]): number =>
+  SOCKET_DATA_FIXED_SIZE + lengths.reduce((sum, n) => sum + SOCKET_MESSAGE_FIXED_SIZE + align8(n), 0);
+
+function writeSocketData(w: RecordWriter, f: ExtensionFd, messages: readonly Buffer[]): void {
+  if (!f.unixPeer) throw new FormatError(`fd ${f.fd}: queued messages of a socket that is no end of a socket pair`);
+  const total = messages.reduce((sum, m) => sum + m.length, 0);
+  if (messages.length === 0 || total > SOCKET_DATA_MAX) throw new FormatError(`fd ${f.fd}: ${messages.length} queued messages of ${total} bytes (1 message or more, ${SOCKET_DATA_MAX} bytes at most)`);
+  const at = w.record(RecordType.SOCKET_DATA, socketDataSize(messages.map((m) => m.length)));
   w.buf.writeUInt32LE(f.fd, at);
-  bytes.copy(w.buf, at + SOCKET_DATA_FIXED_SIZE);
+  w.buf.writeUInt32LE(messages.length, at + 4);
+  let pos = at + SOCKET_DATA_FIXED_SIZE;
+  for (const message of messages) {
+    w.buf.writeUInt32LE(message.length, pos);
+    message.copy(w.buf, pos + SOCKET_MESSAGE_FIXED_SIZE);
+    pos += SOCKET_MESSAGE_FIXED_SIZE + align8(message.length);
+  }
 }
 
 function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void {
@@ -1438,10 +1449,25 @@ function readFileContent(r: RecordView): FdPart {
 }
 
 function readSocketData(r: RecordView): FdPart {
-  r.expectAtLeast(SOCKET_DATA_FIXED_SIZE + 1);
-  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
-  if (r.payload.length - SOCKET_DATA_FIXED_SIZE > SOCKET_DATA_MAX) r.failLength(`${r.payload.length - SOCKET_DATA_FIXED_SIZE} bytes, more than ${SOCKET_DATA_MAX}`);
-  return { key: readFdNumber(r), record: r, values: { queued: Buffer.from(r.payload.subarray(SOCKET_DATA_FIXED_SIZE)) } };
+  r.expectAtLeast(SOCKET_DATA_FIXED_SIZE);
+  const count = r.payload.readUInt32LE(4);
+  if (count === 0 || count > (r.payload.length - SOCKET_DATA_FIXED_SIZE) / SOCKET_MESSAGE_FIXED_SIZE) r.fail(4, `${count} messages do not fit the record`);
+  if (r.payload.length > SOCKET_DATA_MAX + count * (SOCKET_MESSAGE_FIXED_SIZE + 8)) r.failLength(`length ${r.payload.length}: more than ${SOCKET_DATA_MAX} bytes of messages`);
+  const queued: Buffer[] = [];
+  let pos = SOCKET_DATA_FIXED_SIZE;
+  for (let i = 0; i < count; i++) {
+    if (pos + SOCKET_MESSAGE_FIXED_SIZE > r.payload.length) r.fail(4, `${count} messages do not fit the record`);
+    const length = r.payload.readUInt32LE(pos);
+    if (r.payload.readUInt32LE(pos + 4) !== 0) r.fail(pos + 4, `message ${i}: pad is not 0`);
+    const start = pos + SOCKET_MESSAGE_FIXED_SIZE;
+    if (start + align8(length) > r.payload.length) r.fail(pos, `message ${i}: ${length} bytes run past the record`);
+    const padding = r.payload.subarray(start + length, start + align8(length)).findIndex((b) => b !== 0);
+    if (padding >= 0) r.fail(start + length + padding, `message ${i} is not zero-padded`);
+    queued.push(Buffer.from(r.payload.subarray(start, start + length)));
+    pos = start + align8(length);
+  }
+  if (pos !== r.payload.length) r.failLength(`length ${r.payload.length}, but its ${count} messages end at ${pos}`);
+  return { key: readFdNumber(r), record: r, values: { queued } };
 }
 
 function readProcessSettings(r: RecordView): ProcessSettings {
@@ -1602,7 +1628,7 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       continue;
     }
     if (values.queued) {
-      if (fd.unixPeer?.type !== SOCK_STREAM) record.fail(0, `fd ${key} is no end of a stream socket pair`);
+      if (!fd.unixPeer) record.fail(0, `fd ${key} is no end of a socket pair`);
       continue;
     }
     if (values.content) {

@@ -654,10 +654,10 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     const unixSocket = unix.get(inode);
     if (unixSocket && unixSocket.peer !== 0 && targets.has(`socket:[${unixSocket.peer}]`)) {
       fd.unixPeer = { type: unixSocket.type, peer: unixSocket.peer };
-      if (unixSocket.type === SOCK_STREAM && !peeked.has(fd.target)) {
+      if (!peeked.has(fd.target)) {
         peeked.add(fd.target);
-        const queued = queuedBytes(pid, fd.fd);
-        if (queued.length > 0 && queued.length <= SOCKET_DATA_MAX) fd.queued = queued;
+        const queued = queuedMessages(pid, fd.fd, unixSocket.type === SOCK_STREAM);
+        if (queued && queued.length > 0 && queued.reduce((sum, m) => sum + m.length, 0) <= SOCKET_DATA_MAX) fd.queued = queued;
       }
     }
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
@@ -668,12 +668,12 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   }
 }
 
-/** The bytes waiting to be read from the process's stream socket fd, peeked at through our own descriptor of it. */
-function queuedBytes(pid: number, fd: number): Buffer {
+/** What waits to be read from the process's Unix socket fd, peeked at through our own descriptor of it. */
+function queuedMessages(pid: number, fd: number, stream: boolean): Buffer[] | null {
   const ours = takeDescriptor(pid, fd);
-  if (ours < 0) return Buffer.alloc(0);
+  if (ours < 0) return null;
   try {
-    return Buffer.from(peekQueued(ours));
+    return peekQueued(ours, stream)?.map((m) => Buffer.from(m)) ?? null;
   } finally {
     closeSync(ours);
   }

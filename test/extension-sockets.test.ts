@@ -162,16 +162,20 @@ test('SOCKET_DATA: byte layout, and bad records', (t) => {
   const buf = encodeExtension(fullSampleExtension());
   const at = recordOffsets(buf).find((r) => r.type === RecordType.SOCKET_DATA)!.at;
   const payload = at + 8;
-  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [8 + 5, 13, 0], 'length, fd, pad');
-  t.is(buf.subarray(payload + 8, payload + 13).toString('latin1'), '\0wake');
-  t.is(decodeExtension(buf).fds.find((fd) => fd.fd === 13)?.queued?.toString('latin1'), '\0wake');
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [8 + 8 + 8, 13, 1], 'length, fd, messages');
+  t.deepEqual([buf.readUInt32LE(payload + 8), buf.readUInt32LE(payload + 12)], [5, 0], 'the message\'s length and pad');
+  t.is(buf.subarray(payload + 16, payload + 21).toString('latin1'), '\0wake');
+  t.deepEqual(decodeExtension(buf).fds.find((fd) => fd.fd === 13)?.queued?.map((m) => m.toString('latin1')), ['\0wake']);
   const broken = (pos: number, value: number) => {
     const copy = Buffer.from(buf);
     copy.writeUInt32LE(value, pos);
     return t.throws(() => decodeExtension(copy))?.message;
   };
-  t.is(broken(payload, 30), `byte ${payload}: SOCKET_DATA record: fd 30 is no end of a stream socket pair`);
-  t.is(broken(payload + 4, 1), `byte ${payload + 4}: SOCKET_DATA record: pad is not 0`);
-  t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, queued: Buffer.from('x') } : fd)) }))?.message ?? '',
-    /fd 30: queued bytes of a socket that is not a stream socket pair's end/);
+  t.is(broken(payload, 30), `byte ${payload}: SOCKET_DATA record: fd 30 is no end of a socket pair`);
+  t.is(broken(payload + 4, 2), `byte ${payload + 4}: SOCKET_DATA record: 2 messages do not fit the record`);
+  t.is(broken(payload + 12, 1), `byte ${payload + 12}: SOCKET_DATA record: message 0: pad is not 0`);
+  t.is(broken(payload + 8, 9), `byte ${payload + 8}: SOCKET_DATA record: message 0: 9 bytes run past the record`);
+  t.is(broken(payload + 8, 4), `byte ${payload + 20}: SOCKET_DATA record: message 0 is not zero-padded`);
+  t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, queued: [Buffer.from('x')] } : fd)) }))?.message ?? '',
+    /fd 30: queued messages of a socket that is no end of a socket pair/);
 });

@@ -85,21 +85,26 @@ test.serial('bytes waiting in a socket pair at the dump (a wake-up not taken yet
   // wait in fd 40's queue.
   process.kill(target.pid, 'SIGSTOP');
   await waitUntil('the target stopped', async () => / T /.test(await fsp.readFile(`/proc/${target.pid}/stat`, 'latin1')));
-  const ours = takeDescriptor(target.pid, 41);
-  t.true(ours >= 0);
-  writeSync(ours, 'xyz');
-  closeSync(ours);
+  for (const [fd, messages] of [[41, ['xyz']], [43, ['first', 'second message']]] as const) {
+    const ours = takeDescriptor(target.pid, fd);
+    t.true(ours >= 0);
+    for (const message of messages) writeSync(ours, message);
+    closeSync(ours);
+  }
   const image = await dumpToFile(t, target);
   await killOriginal(target);
   const fds = (await readImageExtension(image)).fds;
-  t.is(fds.find((fd) => fd.fd === 40)?.queued?.toString(), 'xyz');
+  t.deepEqual(fds.find((fd) => fd.fd === 40)?.queued?.map(String), ['xyz']);
+  t.deepEqual(fds.find((fd) => fd.fd === 42)?.queued?.map(String), ['first', 'second message'], 'a seqpacket pair\'s messages, one by one');
   t.is(fds.find((fd) => fd.fd === 41)?.queued, undefined);
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   process.kill(pid, 'SIGCONT');
   t.is(await restorer.waitForLine((l) => l.startsWith('woke ') || l === 'closed'), 'woke 3 x');
-  t.notRegex(restorer.stderr(), /warning: (fd 4[01]|socket fd)/);
+  t.is(await restorer.waitForLine((l) => l.startsWith('message ')), 'message 5 first');
+  t.is(await restorer.waitForLine((l) => l.startsWith('message ') && l !== 'message 5 first'), 'message 14 second message');
+  t.notRegex(restorer.stderr(), /warning: (fd 4[0-3]|socket fd)/);
 });
 
 test('a Node.js program keeps running after a restore: its setInterval counter keeps growing, signals and child processes work', async (t) => {

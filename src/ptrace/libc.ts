@@ -33,6 +33,7 @@ const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
 const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
+const rawSetsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');
 const SYS_GET_ROBUST_LIST = 274;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
@@ -145,19 +146,46 @@ export function openSocket(family: number, type: number, protocol: number): numb
 
 const FIONREAD = 0x541b;
 const MSG_PEEK = 2;
+const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_PEEK_OFF = 42;
+/** Larger than any datagram a Unix socket takes with the default buffer sizes. */
+const MESSAGE_MAX = 1 << 20;
 
 /**
- * The bytes waiting to be read from a stream socket, without taking them (MSG_PEEK: a Unix stream
- * socket peeks across its queued messages, up to one that carries descriptors).
+ * What waits to be read from a Unix socket, without taking it: a stream socket's bytes as one
+ * (MSG_PEEK reads on across its queued messages, up to one that carries descriptors); a datagram
+ * or seqpacket socket's messages one by one, stepping with SO_PEEK_OFF, which is put back as it
+ * was. Null when a message is larger than MESSAGE_MAX.
  */
-export function peekQueued(fd: number): Buffer {
+export function peekQueued(fd: number, stream: boolean): Buffer[] | null {
   const length = [0];
   check(rawIoctlInt(fd, FIONREAD, length) as number, () => `ioctl(${fd}, FIONREAD)`);
-  if (length[0] <= 0) return Buffer.alloc(0);
-  const bytes = Buffer.alloc(length[0]);
-  const got = Number(rawRecv(fd, bytes, bytes.length, MSG_PEEK | MSG_DONTWAIT));
-  return got > 0 ? bytes.subarray(0, got) : Buffer.alloc(0);
+  if (length[0] <= 0) return [];
+  if (stream) {
+    const bytes = Buffer.alloc(length[0]);
+    const got = Number(rawRecv(fd, bytes, bytes.length, MSG_PEEK | MSG_DONTWAIT));
+    return got > 0 ? [bytes.subarray(0, got)] : [];
+  }
+  const offset = getsockoptInt(fd, SOL_SOCKET, SO_PEEK_OFF);
+  setsockoptInt(fd, SOL_SOCKET, SO_PEEK_OFF, 0);
+  try {
+    const messages: Buffer[] = [];
+    const buffer = Buffer.alloc(MESSAGE_MAX);
+    for (;;) {
+      const got = Number(rawRecv(fd, buffer, buffer.length, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC));
+      if (got < 0) return messages;
+      if (got > buffer.length) return null;
+      messages.push(Buffer.from(buffer.subarray(0, got)));
+    }
+  } finally {
+    setsockoptInt(fd, SOL_SOCKET, SO_PEEK_OFF, offset);
+  }
+}
+
+function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  check(rawSetsockopt(fd, level, name, new Int32Array([value]), 4) as number, () => `setsockopt(${fd}, ${level}, ${name})`);
 }
 
 export const F_GET_SEALS = 1034;

@@ -7,7 +7,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_UNIX, type ExtensionFd, type InotifyWatch, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
+import { AF_UNIX, SOCK_STREAM, type ExtensionFd, type InotifyWatch, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -54,7 +54,9 @@ export function restoreSocketPair(remote: RemoteTask, { type, ends }: SocketPair
   const created = remote.socketpair(AF_UNIX, type | O_CLOEXEC);
   ends.forEach((end, i) => {
     const queued = end.find((fd) => fd.queued)?.queued;
-    if (queued) writeWithoutWaiting(remote, created[1 - i], queued, `socket fd ${end[0].fd}: ${queued.length} bytes waiting to be read`, warn);
+    if (!queued) return;
+    if (type === SOCK_STREAM) writeWithoutWaiting(remote, created[1 - i], queued[0], `socket fd ${end[0].fd}: ${queued[0].length} bytes waiting to be read`, warn);
+    else sendWithoutWaiting(remote, created[1 - i], queued, `socket fd ${end[0].fd}: ${queued.length} messages waiting to be read`, warn);
   });
   placeBothEnds(remote, created, ends);
 }
@@ -87,6 +89,19 @@ function refillPipe(remote: RemoteTask, writeEnd: number, data: PipeData, what: 
     }
   }
   writeWithoutWaiting(remote, writeEnd, data.bytes, `${what}: ${data.bytes.length} bytes it held`, warn);
+}
+
+/** Sends each message whole through a new datagram or seqpacket socket, never waiting: what does not fit is lost, with a warning. */
+function sendWithoutWaiting(remote: RemoteTask, fd: number, messages: readonly Buffer[], what: string, warn: (line: string) => void): void {
+  remote.fcntl(fd, F_SETFL, O_NONBLOCK);
+  let sent = 0;
+  try {
+    for (; sent < messages.length; sent++) remote.write(fd, messages[sent]);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`${what}: ${messages.length - sent} of them cannot be sent again (${err.code}): lost`);
+  }
+  remote.fcntl(fd, F_SETFL, 0);
 }
 
 /** Writes bytes into a new descriptor, never waiting: what does not fit is lost, with a warning. */
