@@ -152,12 +152,15 @@ const SOL_SOCKET = 1;
 const SO_PEEK_OFF = 42;
 /** Larger than any datagram a Unix socket takes with the default buffer sizes. */
 const MESSAGE_MAX = 1 << 20;
+/** More messages than any socket's buffer holds. */
+const MESSAGES_MAX = 1 << 16;
 
 /**
  * What waits to be read from a Unix socket, without taking it: a stream socket's bytes as one
  * (MSG_PEEK reads on across its queued messages, up to one that carries descriptors); a datagram
  * or seqpacket socket's messages one by one, stepping with SO_PEEK_OFF, which is put back as it
- * was. Null when a message is larger than MESSAGE_MAX.
+ * was. Null when they cannot all be told apart: a message larger than MESSAGE_MAX, or an empty
+ * one, which the peek offset cannot step past.
  */
 export function peekQueued(fd: number, stream: boolean): Buffer[] | null {
   const length = [0];
@@ -173,12 +176,13 @@ export function peekQueued(fd: number, stream: boolean): Buffer[] | null {
   try {
     const messages: Buffer[] = [];
     const buffer = Buffer.alloc(MESSAGE_MAX);
-    for (;;) {
+    while (messages.length < MESSAGES_MAX) {
       const got = Number(rawRecv(fd, buffer, buffer.length, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC));
       if (got < 0) return messages;
-      if (got > buffer.length) return null;
+      if (got === 0 || got > buffer.length) return null;
       messages.push(Buffer.from(buffer.subarray(0, got)));
     }
+    return null;
   } finally {
     setsockoptInt(fd, SOL_SOCKET, SO_PEEK_OFF, offset);
   }
