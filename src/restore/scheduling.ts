@@ -7,9 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpuList, policyName, type ThreadScheduling } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
-import { getAffinity, getIoPriority, getSchedAttr, getTimerSlack, setAffinity, setIoPriority, setSchedAttr } from '../ptrace/scheduling.js';
+import { getAffinity, getIoPriority, getSchedAttr, setAffinity, setIoPriority, setSchedAttr } from '../ptrace/scheduling.js';
 
 const PR_SET_TIMERSLACK = 29;
+const PR_GET_TIMERSLACK = 30;
 
 const SCHED_ATTR_FIELDS = ['policy', 'flags', 'nice', 'priority', 'runtime', 'deadline', 'period', 'utilMin', 'utilMax'] as const;
 
@@ -19,9 +20,12 @@ export function setPersonality(leader: RemoteTask, personality: number): void {
   if (current !== personality) leader.personality(personality);
 }
 
-/** The thread's timer slack, asked by the thread itself (PR_SET_TIMERSLACK needs no privilege). */
+/**
+ * The thread's timer slack, asked of and set by the thread itself: no privilege is needed that
+ * way, where another task's /proc/<tid>/timerslack_ns is CAP_SYS_NICE's to read.
+ */
 export function setTimerSlack(thread: RemoteTask, slackNs: bigint): void {
-  if (getTimerSlack(thread.tid) !== slackNs) thread.prctl(PR_SET_TIMERSLACK, slackNs);
+  if (BigInt(thread.prctl(PR_GET_TIMERSLACK)) !== slackNs) thread.prctl(PR_SET_TIMERSLACK, slackNs);
 }
 
 /** What a restored thread (tid) had as the dumped thread: one warning for each part the kernel refuses. */
