@@ -1,0 +1,34 @@
+// A restore without root: a user restores an image of a process of its own. What needs root is
+// left as the restorer has it (the pid, the stub's exe link, the host's clocks), one warning each,
+// and the process runs on as that user.
+
+import test from 'ava';
+import { chownSync, readFileSync } from 'node:fs';
+import { makeTempDir } from './helpers/files.js';
+import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+
+const NOBODY = 65534;
+
+test.serial('a user restores an image of its own process: it runs on as that user, with one warning for each thing only root could give', async (t) => {
+  const target = await startTarget(t, 'counter', [], { runAs: NOBODY });
+  await target.waitForLine((line) => line === 'tick 2');
+  const dir = await makeTempDir(t, 'imgfs-unprivileged-');
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  for (const file of [dir, image]) chownSync(file, NOBODY, NOBODY);
+  const dumped = Number(target.lines().filter((line) => line.startsWith('tick ')).at(-1)!.split(' ')[1]);
+
+  const restorer = startRestorer(t, [image, '--detach'], {
+    command: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import=tsx', 'src/cli.ts', 'restore', image, '--detach'],
+  });
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.regex(readFileSync(`/proc/${pid}/status`, 'latin1'), new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'));
+  const tick = await restorer.waitForLine((line) => line.startsWith('tick '));
+  t.true(Number(tick.split(' ')[1]) > dumped, `${tick} after tick ${dumped}: the count goes on`);
+  const warnings = restorer.stderr();
+  t.regex(warnings, /warning: CLOCK_MONOTONIC jumps by [\d.]+ s since the dump: keeping it needs a time namespace, which needs CAP_SYS_ADMIN\n/);
+  t.true(warnings.includes(`warning: /proc/<pid>/exe names the restorer's stub, not ${target.binary}: setting it needs CAP_CHECKPOINT_RESTORE\n`), warnings);
+  t.notRegex(warnings, /^imgfs restore: (?!warning)/m, 'no error');
+});
