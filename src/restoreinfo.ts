@@ -139,7 +139,9 @@ export function readRestoreInfo(
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
   const sharedMemory = sharedMemoryContents(pid, vmas);
-  const seccomp = readSeccomp(pid, threads.map((t) => t.tid));
+  // Read once: the credentials and the seccomp mode both come from it.
+  const statuses = threads.map((t) => ({ tid: t.tid, status: readFileSync(`/proc/${pid}/task/${t.tid}/status`, 'latin1') }));
+  const seccomp = readSeccomp(statuses);
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
@@ -154,7 +156,7 @@ export function readRestoreInfo(
       xstate: stop.threads[i].xstate,
       ...withoutSecurebits(answers.threads[i]),
       rseq: readRseq(t.tid),
-      identity: readIdentity(pid, t.tid, answers.threads[i].securebits),
+      identity: readIdentity(pid, statuses[i], answers.threads[i].securebits),
       ...(seccomp.threads[i] ? { seccomp: seccomp.threads[i] } : {}),
       scheduling: readScheduling(t.tid),
     })),
@@ -238,16 +240,17 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
   const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const cpuMaskBytes = affinityMaskBytes();
+  // A pending bit is one queued signal, but for a real-time signal queued more than once.
+  const threads = eachThreadsFile(pid, 'status').map((threadStatus) => ({
+    tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
+    pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
+    seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,
+  }));
   return extensionSize({
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
-    // A pending bit is one queued signal, but for a real-time signal queued more than once.
-    threads: eachThreadsFile(pid, 'status').map((threadStatus) => ({
-      tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
-      pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
-      seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,
-    })),
+    threads,
     sharedPendingSignals: popcount(statusMask(status, 'ShdPnd')),
     umask: readUmask(status) !== undefined,
     rlimits: RLIMIT_COUNT,
@@ -259,7 +262,8 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     vmaFlags: vmas.length,
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
-    seccompPrograms: previewFilterLengths(pid),
+    // Only a thread with filters makes the filters' lengths worth asking for.
+    seccompPrograms: threads.some((t) => (t.seccompFilters ?? 0) > 0) ? previewFilterLengths(pid) : [],
     settings: true,
     clocks: true,
   });
@@ -425,12 +429,12 @@ function withoutSecurebits({ securebits, ...rest }: ThreadAnswers): Omit<ThreadA
 }
 
 /** A thread's name and credentials, from its comm and status files, with the securebits it told. */
-function readIdentity(pid: number, tid: number, securebits: number): ThreadIdentity {
+function readIdentity(pid: number, { tid, status }: { tid: number; status: string }, securebits: number): ThreadIdentity {
   const dir = `/proc/${pid}/task/${tid}`;
   const comm = readFileSync(`${dir}/comm`);
   return {
     name: Buffer.from(comm.subarray(0, comm.length - 1)), // without its newline
-    ...parseCredentials(readFileSync(`${dir}/status`, 'latin1'), `${dir}/status`),
+    ...parseCredentials(status, `${dir}/status`),
     securebits,
   };
 }

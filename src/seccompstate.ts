@@ -32,9 +32,7 @@ function parseStatus(status: string): { mode: number; count: number } {
   return { mode: field('Seccomp'), count: field('Seccomp_filters') };
 }
 
-function statusSeccomp(pid: number, tid: number): { mode: number; count: number } {
-  return parseStatus(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'));
-}
+const threadStatus = (pid: number, tid: number): string => readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1');
 
 /** Filters a snapshot would record of the thread with this status: 0 in strict mode, null without seccomp. */
 export function previewChainLength(status: string): number | null {
@@ -47,8 +45,8 @@ const chainKey = (tid: number, count: number) => `${tid}:${readStat(tid).startTi
 /** Filters are the same filter when their programs and flags are. */
 const filterKey = ({ program, log }: SeccompFilter) => `${log ? 1 : 0}:${program.toString('base64')}`;
 
-/** The seccomp state of the threads tids of pid, which must be frozen (in ptrace stops). */
-export function readSeccomp(pid: number, tids: readonly number[]): SeccompState {
+/** The seccomp state of threads of a frozen process (in ptrace stops), each with its status file's text. */
+export function readSeccomp(threads: readonly { tid: number; status: string }[]): SeccompState {
   const filters: SeccompFilter[] = [];
   const indices = new Map<string, number>();
   const indexOf = (filter: SeccompFilter) => {
@@ -57,15 +55,17 @@ export function readSeccomp(pid: number, tids: readonly number[]): SeccompState 
     if (index === undefined) indices.set(key, (index = filters.push(filter) - 1));
     return index;
   };
-  const threads = tids.map((tid): ThreadSeccomp | undefined => {
-    const { mode } = statusSeccomp(pid, tid);
-    if (mode === SECCOMP_MODE_STRICT) return { mode: 'strict' };
-    if (mode !== SECCOMP_MODE_FILTER) return undefined;
-    const chain = readSeccompFilters(tid);
-    knownChains.set(chainKey(tid, chain.length), chain);
-    return { mode: 'filter', filters: chain.map(indexOf) };
-  });
-  return { filters, threads };
+  return {
+    filters,
+    threads: threads.map(({ tid, status }): ThreadSeccomp | undefined => {
+      const { mode } = parseStatus(status);
+      if (mode === SECCOMP_MODE_STRICT) return { mode: 'strict' };
+      if (mode !== SECCOMP_MODE_FILTER) return undefined;
+      const chain = readSeccompFilters(tid);
+      knownChains.set(chainKey(tid, chain.length), chain);
+      return { mode: 'filter', filters: chain.map(indexOf) };
+    }),
+  };
 }
 
 /**
@@ -75,7 +75,7 @@ export function readSeccomp(pid: number, tids: readonly number[]): SeccompState 
 export function previewFilterLengths(pid: number): number[] {
   const threads = readdirSync(`/proc/${pid}/task`).map(Number).flatMap((tid) => {
     try {
-      const { mode, count } = statusSeccomp(pid, tid);
+      const { mode, count } = parseStatus(threadStatus(pid, tid));
       return mode === SECCOMP_MODE_FILTER ? [{ tid, count }] : [];
     } catch {
       return []; // the thread ended while we looked
@@ -87,7 +87,7 @@ export function previewFilterLengths(pid: number): number[] {
   try {
     const frozen = freezeThreadGroup(pid, { timeoutMs: PREVIEW_FREEZE_MS });
     try {
-      return distinctLengths(readSeccomp(pid, frozen.tids).filters);
+      return distinctLengths(readSeccomp(frozen.tids.map((tid) => ({ tid, status: threadStatus(pid, tid) }))).filters);
     } finally {
       frozen.release();
     }

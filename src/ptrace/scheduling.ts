@@ -2,6 +2,7 @@
 // (sched_getattr/sched_setattr), the CPUs it may run on, its I/O priority and its timer slack.
 
 import { readFileSync } from 'node:fs';
+import type { ThreadScheduling } from '../extension-model.js';
 import { check, rawSyscall } from './libc.js';
 
 const SYS_SCHED_SETAFFINITY = 203;
@@ -17,19 +18,8 @@ const SCHED_ATTR_SIZE = 56;
 const CPU_MASK_MAX = 1024;
 const SCHED_FLAG_UTIL_CLAMP = 0x20 | 0x40;
 
-export interface SchedAttr {
-  policy: number;
-  /** SCHED_FLAG_RESET_ON_FORK and, for SCHED_DEADLINE, its own flags. */
-  flags: bigint;
-  nice: number;
-  priority: number;
-  /** SCHED_DEADLINE's parameters, in nanoseconds. */
-  runtime: bigint;
-  deadline: bigint;
-  period: bigint;
-  utilMin: number;
-  utilMax: number;
-}
+/** struct sched_attr's fields, as a thread's scheduling records them. */
+export type SchedAttr = Omit<ThreadScheduling, 'cpus' | 'ioprio' | 'timerSlackNs'>;
 
 export function getSchedAttr(tid: number): SchedAttr {
   const attr = Buffer.alloc(SCHED_ATTR_SIZE);

@@ -55,8 +55,8 @@ export function restoreSocketPair(remote: RemoteTask, { type, ends }: SocketPair
   ends.forEach((end, i) => {
     const queued = end.find((fd) => fd.queued)?.queued;
     if (!queued) return;
-    if (type === SOCK_STREAM) writeWithoutWaiting(remote, created[1 - i], queued[0], `socket fd ${end[0].fd}: ${queued[0].length} bytes waiting to be read`, warn);
-    else sendWithoutWaiting(remote, created[1 - i], queued, `socket fd ${end[0].fd}: ${queued.length} messages waiting to be read`, warn);
+    const pieces = type === SOCK_STREAM ? chunks(queued[0]) : queued;
+    writeWithoutWaiting(remote, created[1 - i], pieces, `socket fd ${end[0].fd}: what waits to be read from it`, warn);
   });
   placeBothEnds(remote, created, ends);
 }
@@ -88,33 +88,36 @@ function refillPipe(remote: RemoteTask, writeEnd: number, data: PipeData, what: 
       warn(`${what}: its capacity of ${data.capacity} bytes is not restored: ${(err as Error).message}`);
     }
   }
-  writeWithoutWaiting(remote, writeEnd, data.bytes, `${what}: ${data.bytes.length} bytes it held`, warn);
+  writeWithoutWaiting(remote, writeEnd, chunks(data.bytes), `${what}: what it held`, warn);
 }
 
-/** Sends each message whole through a new datagram or seqpacket socket, never waiting: what does not fit is lost, with a warning. */
-function sendWithoutWaiting(remote: RemoteTask, fd: number, messages: readonly Buffer[], what: string, warn: (line: string) => void): void {
-  remote.fcntl(fd, F_SETFL, O_NONBLOCK);
-  let sent = 0;
-  try {
-    for (; sent < messages.length; sent++) remote.write(fd, messages[sent]);
-  } catch (err) {
-    if (!(err instanceof NativeError)) throw err;
-    warn(`${what}: ${messages.length - sent} of them cannot be sent again (${err.code}): lost`);
-  }
-  remote.fcntl(fd, F_SETFL, 0);
-}
-
-/** Writes bytes into a new descriptor, never waiting: what does not fit is lost, with a warning. */
-function writeWithoutWaiting(remote: RemoteTask, fd: number, bytes: Buffer, what: string, warn: (line: string) => void): void {
-  remote.fcntl(fd, F_SETFL, O_NONBLOCK);
+/**
+ * Writes pieces into a new descriptor in turn, never waiting: a pipe's or stream socket's bytes in
+ * chunks the scratch area holds, a datagram or seqpacket socket's messages each whole. What does
+ * not fit (the new one is full, or a message is larger than the scratch area) is lost, with a
+ * warning.
+ */
+function writeWithoutWaiting(remote: RemoteTask, fd: number, pieces: readonly Buffer[], what: string, warn: (line: string) => void): void {
+  const total = pieces.reduce((sum, piece) => sum + piece.length, 0);
   let written = 0;
+  remote.fcntl(fd, F_SETFL, O_NONBLOCK);
   try {
-    while (written < bytes.length) written += remote.write(fd, bytes.subarray(written, written + PIPE_WRITE_CHUNK));
+    for (const piece of pieces) {
+      if (piece.length > PIPE_WRITE_CHUNK) continue;
+      const n = remote.write(fd, piece);
+      written += n;
+      if (n < piece.length) break;
+    }
   } catch (err) {
     if (!(err instanceof NativeError && err.errno === constants.errno.EAGAIN)) throw err;
-    warn(`${what}: ${bytes.length - written} of them do not fit: lost`);
   }
   remote.fcntl(fd, F_SETFL, 0);
+  if (written < total) warn(`${what}: ${total - written} of its ${total} bytes do not fit: lost`);
+}
+
+/** A stream's bytes as pieces for writeWithoutWaiting. */
+function chunks(bytes: Buffer): Buffer[] {
+  return Array.from({ length: Math.ceil(bytes.length / PIPE_WRITE_CHUNK) }, (_, i) => bytes.subarray(i * PIPE_WRITE_CHUNK, (i + 1) * PIPE_WRITE_CHUNK));
 }
 
 /** Creates an eventfd, epoll instance, timerfd or signalfd as recorded and puts it at its number. */
