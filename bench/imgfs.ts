@@ -36,11 +36,11 @@ async function isMounted(dir: string): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Mounts `node --import=tsx <entry...> <dir>` (imgfs by default) on a fresh directory. */
-export async function startImgfs(entry: string[] = ['src/cli.ts']): Promise<Imgfs> {
+/** Mounts `node --import=tsx <entry...> <dir> <options...>` (imgfs by default) on a fresh directory. */
+export async function startImgfs(entry: string[] = ['src/cli.ts'], options: string[] = []): Promise<Imgfs> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'imgfs-bench-mnt-'));
   cleanup.add(`remove mount point ${dir}`, () => fsp.rmdir(dir));
-  const child = spawn(process.execPath, ['--import=tsx', ...entry, dir], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import=tsx', ...entry, dir, ...options], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
   cleanup.add(`unmount ${dir}`, async () => {

@@ -21,6 +21,8 @@ export interface Repetitions {
 /** What every target's measures share. */
 export interface Bench {
   imgfs: Imgfs;
+  /** A second mount of imgfs, with --live. */
+  liveImgfs: Imgfs;
   /** Where cp and gcore write (same file system for both), emptied after each run. */
   outDir: string;
   helpers: { pvr: string; pread: string };

@@ -15,6 +15,7 @@ import {
   memoryStackCeiling, preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
+import { LIVE_CP, stoppedDuringCopy, stoppedName } from './live.js';
 import { CAT_IMAGE, RESTORE, restoreVsRead } from './restore.js';
 import { startFill } from './target.js';
 
@@ -35,6 +36,7 @@ const MEASURES: Measure[] = [
   readToNull('core'),
   copyToDisk('core'),
   gcore,
+  stoppedDuringCopy,
   openToFirstByte('dump'),
   randomPread('dump'),
   restoreVsRead,
@@ -48,6 +50,9 @@ const RATIOS: Ratio[] = [
   { numerator: cpName('dump'), denominator: GCORE },
   { numerator: cpName('core'), denominator: cpName('dump') },
   { numerator: cpName('core'), denominator: GCORE },
+  // How much of the default's stop --live is left with, and what its cp costs.
+  { numerator: stoppedName(true), denominator: stoppedName(false) },
+  { numerator: LIVE_CP, denominator: cpName('dump') },
   // Restore time over read time of the same image: the issue's target is at most 2.
   { numerator: CAT_IMAGE, denominator: RESTORE },
 ];
@@ -100,8 +105,9 @@ async function main(options: Options): Promise<void> {
   cleanup.add(`remove ${outDir}`, () => fsp.rm(outDir, { recursive: true, force: true }));
   const machine = await describeMachine(outDir);
   const imgfs = await startImgfs();
-  progress(`imgfs mounted on ${imgfs.dir} (pid ${imgfs.pid}); writing to ${outDir}`);
-  const bench: Bench = { imgfs, outDir, helpers: { pvr, pread }, reps };
+  const liveImgfs = await startImgfs(['src/cli.ts'], ['--live']);
+  progress(`imgfs mounted on ${imgfs.dir} (pid ${imgfs.pid}), with --live on ${liveImgfs.dir}; writing to ${outDir}`);
+  const bench: Bench = { imgfs, liveImgfs, outDir, helpers: { pvr, pread }, reps };
 
   const rows: Row[] = [];
   for (const mib of targetsMiB) {

@@ -17,15 +17,17 @@ interface Options {
   freezeTimeoutMs: number;
   allowOther: boolean;
   strictV0: boolean;
+  live: boolean;
 }
 
 function parseOptions(args: string[], help: string): Options {
-  const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false };
+  const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false, live: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--no-freeze') options.freeze = false;
     else if (arg === '--allow-other') options.allowOther = true;
     else if (arg === '--strict-v0') options.strictV0 = true;
+    else if (arg === '--live') options.live = true;
     else if (arg === '--freeze-timeout') {
       const ms = Number(args[++i]);
       if (!Number.isInteger(ms) || ms <= 0) throw new Error(`--freeze-timeout needs a positive number of milliseconds, not '${args[i]}'`);
@@ -58,12 +60,10 @@ export async function mountImgfs(target: string, args: string[], help: string): 
   const mountPoint = resolve(target);
   recoverStaleMount(mountPoint);
   mkdirSync(mountPoint, { recursive: true });
-  const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs });
+  const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);
+  const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs, live: options.live, log });
   const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile]);
-  const mounted = await mountTree(mountPoint, tree, {
-    allowOther: options.allowOther,
-    log: (line) => process.stderr.write(`imgfs: ${line}\n`),
-  });
+  const mounted = await mountTree(mountPoint, tree, { allowOther: options.allowOther, log });
   const device = mountedDevice(mountPoint);
   if (device === undefined) {
     await mounted.unmount();

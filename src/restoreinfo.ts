@@ -212,11 +212,28 @@ function readVmaFlags(pid: number, vmas: readonly Vma[]): VmaFlags[] {
   } catch (err) {
     throw new ImgfsError(EIO, `pid ${pid}: cannot read its VMA flags (smaps): ${(err as Error).message}`);
   }
+  return vmaFlagsOf(smaps, vmas);
+}
+
+/** The VMA_FLAGS entries of vmas, from smaps's VmFlags of the same VMAs. */
+function vmaFlagsOf(smaps: readonly Vma[], vmas: readonly Vma[]): VmaFlags[] {
   const byStart = new Map(smaps.map((v) => [v.start, v.vmFlags] as const));
   return vmas.map(({ start }) => {
     const shown = byStart.get(start) ?? new Set<string>();
     return { start, flags: VMA_FLAGS.reduce((bits, f) => (shown.has(f.mnemonic) ? bits | f.bit : bits), 0) };
   });
+}
+
+/**
+ * Reads now what the extension would read from the frozen task when its reader reaches it: the
+ * VMA flags (from smaps, already read: the VMAs with their VmFlags) and the bytes of the deleted
+ * files it carries. For a snapshot whose task runs on before it is read (--live).
+ */
+export function settleDeferred(info: ImageExtension, smaps: readonly Vma[], vmas: readonly Vma[]): void {
+  info.vmaFlags = vmaFlagsOf(smaps, vmas);
+  for (const fd of info.fds) {
+    if (fd.content && !Buffer.isBuffer(fd.content.bytes)) fd.content.bytes = fd.content.bytes.read();
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 // Open snapshots, one per process, shared by every open file of that process. Keyed by pid and
 // start time so that a reused pid never reaches another process's snapshot; released (the task
-// runs on) when the last file of the process is closed.
+// runs on, or with --live its copy ends) when the last file of the process is closed.
 
 import { LRUCache } from 'lru-cache';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
@@ -87,7 +87,7 @@ export class SnapshotStore {
     let starting = this.starting.get(key);
     if (!starting) {
       starting = takeSnapshot(pid, this.options).then((held) => {
-        const session: Session = { key, held, memory: new TargetMemory(pid, held.snapshot.startTime), layouts: new Map(), refs: 0, gone: false };
+        const session: Session = { key, held, memory: new TargetMemory(held.memory.pid, held.memory.startTime, held.memory.sharesPages), layouts: new Map(), refs: 0, gone: false };
         if (this.closed) endSession(session);
         else this.sessions.set(key, session);
         return session;

@@ -10,19 +10,29 @@ import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
+import { copyMemory, type MemoryCopy } from './ptrace/memorycopy.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
 import { isServedHere } from './servedfiles.js';
-import { askTask, readRestoreInfo } from './restoreinfo.js';
+import { askTask, readRestoreInfo, settleDeferred } from './restoreinfo.js';
 
 export interface SnapshotOptions {
   /** Freeze a running task (default); otherwise only an already stopped task can be dumped. */
   freeze: boolean;
   freezeTimeoutMs: number;
+  /** Let a running task run on once its snapshot is taken, its pages read from a copy (--live). */
+  live?: boolean;
+  /** Says why a --live snapshot holds its task frozen after all. */
+  log?: (line: string) => void;
 }
 
 export interface HeldSnapshot {
   snapshot: Snapshot;
-  /** Lets the task run on (or stay stopped, if it was stopped before). Idempotent. */
+  /**
+   * The process the snapshot's pages are read from: the frozen task, or its copy (--live), whose
+   * pages it shares with the task.
+   */
+  memory: { pid: number; startTime: number; sharesPages: boolean };
+  /** Lets the task run on (or stay stopped, if it was stopped before), or ends its copy. Idempotent. */
   release(): void;
 }
 
@@ -72,10 +82,50 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       pages,
       restore: readRestoreInfo({ pid, threads, vmas }, stop, answers, before.state === 'T'),
     };
-    return { snapshot, release: () => frozen.release() };
+    const copy = options.live && before.state !== 'T' ? liveCopy(snapshot, options.log) : null;
+    if (copy) {
+      frozen.release();
+      return { snapshot, memory: { pid: copy.pid, startTime: copy.startTime, sharesPages: true }, release: () => copy.release() };
+    }
+    return { snapshot, memory: { pid, startTime: stat.startTime, sharesPages: false }, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
     throw err;
+  }
+}
+
+/** VmFlags (smaps) of VMAs a fork would not copy as they are, and what the copy would lack. */
+const FORK_BLIND_FLAGS: [flag: string, why: string][] = [
+  ['dc', 'MADV_DONTFORK: a copy would not have it'],
+  ['wf', 'MADV_WIPEONFORK: a copy would see zeros'],
+];
+/** VmFlags of VMAs registered with userfaultfd: a fork may wait for the process's own handler. */
+const USERFAULTFD_FLAGS = ['um', 'uw', 'ui'];
+
+/**
+ * For --live: reads now what the files would read later from the frozen task (the core's facts,
+ * the VMA flags, deleted files' bytes) and makes the copy of its memory that the pages are read
+ * from instead. null, the reason logged, when a copy would not hold every page the files carry or
+ * cannot be made: the task is then held frozen as without --live.
+ */
+function liveCopy(snapshot: Snapshot, log?: (line: string) => void): MemoryCopy | null {
+  const { pid } = snapshot;
+  const held = (why: string) => {
+    log?.(`pid ${pid}: held frozen while its snapshot is read (--live): ${why}`);
+    return null;
+  };
+  const smaps = snapshot.core.vmas;
+  for (const vma of smaps) {
+    const where = `its VMA ${vma.start.toString(16)}-${vma.end.toString(16)}`;
+    if (USERFAULTFD_FLAGS.some((f) => vma.vmFlags.has(f))) return held(`${where} is registered with userfaultfd`);
+    const blind = FORK_BLIND_FLAGS.find(([f]) => vma.vmFlags.has(f));
+    if (blind && snapshot.pages.pagesIn(vma.start, vma.end) > 0) return held(`${where} is ${blind[1]}`);
+  }
+  settleDeferred(snapshot.restore, smaps, snapshot.vmas);
+  try {
+    return copyMemory(pid);
+  } catch (err) {
+    return held((err as Error).message);
   }
 }
 

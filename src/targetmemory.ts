@@ -30,13 +30,19 @@ export class TargetMemory implements PageSource {
   private probeAddress = -1;
   private readonly probeByte = Buffer.alloc(1);
 
-  /** startTime: the process's, from /proc/<pid>/stat (a pid can be another process's later). */
-  constructor(private readonly pid: number, private readonly startTime: number) {}
+  /**
+   * startTime: the process's, from /proc/<pid>/stat (a pid can be another process's later).
+   * sharesPages: its pages are shared copy-on-write with another process (a --live copy): read
+   * them through /proc/<pid>/mem, which does not copy them (RemoteReader).
+   */
+  constructor(private readonly pid: number, private readonly startTime: number, private readonly sharesPages = false) {
+    if (sharesPages) this.mem();
+  }
 
   begin(out: Buffer): void {
     this.out = out;
     this.segmentWords = 0;
-    this.reader.begin(this.pid, out);
+    this.reader.begin(this.pid, out, this.sharesPages ? this.mem() : -1);
   }
 
   add(outOffset: number, vaddr: number, length: number): void {
@@ -61,6 +67,8 @@ export class TargetMemory implements PageSource {
       if (err instanceof NativeError && err.errno === Errno.ESRCH) {
         throw new ImgfsError(Errno.EIO, `pid ${this.pid} has exited: its snapshot is gone`);
       }
+      // Reads of /proc/<pid>/mem force access already: a failure there is the answer.
+      if (this.sharesPages) throw err;
       this.readForced();
     }
   }
@@ -72,7 +80,7 @@ export class TargetMemory implements PageSource {
   stillHeld(): boolean {
     if (this.probeAddress < 0) return isRunning(this.pid, this.startTime);
     try {
-      this.reader.begin(this.pid, this.probeByte);
+      this.reader.begin(this.pid, this.probeByte, this.sharesPages ? this.mem() : -1);
       this.reader.add(0, this.probeAddress, 1);
       this.reader.commit();
       return true;
@@ -86,12 +94,18 @@ export class TargetMemory implements PageSource {
     this.memFd = -1;
   }
 
-  private readForced(): void {
+  /** /proc/<pid>/mem, opened once. */
+  private mem(): number {
     if (this.memFd < 0) this.memFd = openSync(`/proc/${this.pid}/mem`, 'r');
+    return this.memFd;
+  }
+
+  private readForced(): void {
+    const memFd = this.mem();
     const s = this.segments;
     for (let i = 0; i < this.segmentWords; i += 3) {
       const [outOffset, vaddr, length] = [s[i], s[i + 1], s[i + 2]];
-      const got = readSync(this.memFd, this.out, outOffset, length, vaddr);
+      const got = readSync(memFd, this.out, outOffset, length, vaddr);
       if (got !== length) {
         throw new ImgfsError(Errno.EIO, `pid ${this.pid}: cannot read memory at 0x${(vaddr + got).toString(16)}`);
       }

@@ -95,50 +95,53 @@ test.serial('core sits beside dump: 0400, owned like /proc/<pid>, its stat size 
   t.is(bytes.length, last.offset + last.filesz, 'the file ends with the last segment');
 });
 
-test.serial('gdb prints every thread\'s backtrace, a global, the heap and each thread\'s thread-local', async (t) => {
-  const target = await startParked(t);
-  const { heap, workers } = threadsInfo(target);
-  const mnt = await mountImgfs(t);
-  const file = coreOf(mnt.dir, target.pid);
-  const { outputs, raw } = await gdb(await buildTarget('core_threads'), file, [
-    'thread apply all bt',
-    'print/x core_global',
-    'print core_heap',
-    'print/x core_heap[100]@4',
-    'thread apply all print/x core_tls',
-    'thread apply all info registers rip',
-  ]);
-  t.log(raw.split('\n').slice(0, 6).join('\n'));
+// --live: the same, the pages read from the copy of the process while it runs on.
+for (const options of [[], ['--live']]) {
+  test.serial(`gdb prints every thread's backtrace, a global, the heap and each thread's thread-local${options.length ? ` (${options.join(' ')})` : ''}`, async (t) => {
+    const target = await startParked(t);
+    const { heap, workers } = threadsInfo(target);
+    const mnt = await mountImgfs(t, options);
+    const file = coreOf(mnt.dir, target.pid);
+    const { outputs, raw } = await gdb(await buildTarget('core_threads'), file, [
+      'thread apply all bt',
+      'print/x core_global',
+      'print core_heap',
+      'print/x core_heap[100]@4',
+      'thread apply all print/x core_tls',
+      'thread apply all info registers rip',
+    ]);
+    t.log(raw.split('\n').slice(0, 6).join('\n'));
 
-  const backtraces = perThread(outputs[0]);
-  t.deepEqual([...backtraces.keys()].sort((a, b) => a - b), [target.pid, ...workers].sort((a, b) => a - b), 'one backtrace per thread');
-  const mainFrames = frames(backtraces.get(target.pid) ?? '');
-  t.deepEqual(mainFrames.slice(-2), ['core_main_park', 'main'], `main thread: ${mainFrames.join(' < ')}`);
-  for (const tid of workers) {
-    const names = frames(backtraces.get(tid) ?? '');
-    const at = names.indexOf('core_worker_park');
-    t.true(at >= 0 && names[at + 1] === 'core_worker', `worker ${tid}: ${names.join(' < ')}`);
-  }
+    const backtraces = perThread(outputs[0]);
+    t.deepEqual([...backtraces.keys()].sort((a, b) => a - b), [target.pid, ...workers].sort((a, b) => a - b), 'one backtrace per thread');
+    const mainFrames = frames(backtraces.get(target.pid) ?? '');
+    t.deepEqual(mainFrames.slice(-2), ['core_main_park', 'main'], `main thread: ${mainFrames.join(' < ')}`);
+    for (const tid of workers) {
+      const names = frames(backtraces.get(tid) ?? '');
+      const at = names.indexOf('core_worker_park');
+      t.true(at >= 0 && names[at + 1] === 'core_worker', `worker ${tid}: ${names.join(' < ')}`);
+    }
 
-  t.regex(outputs[1], /= 0x1122334455667788$/m);
-  t.regex(outputs[2], new RegExp(`= ${hex(heap)} "core heap buffer"`));
-  t.regex(outputs[3], /= \{0x64, 0x65, 0x66, 0x67\}/);
+    t.regex(outputs[1], /= 0x1122334455667788$/m);
+    t.regex(outputs[2], new RegExp(`= ${hex(heap)} "core heap buffer"`));
+    t.regex(outputs[3], /= \{0x64, 0x65, 0x66, 0x67\}/);
 
-  const tls = perThread(outputs[4]);
-  t.regex(tls.get(target.pid) ?? '', /= 0x7150fff/);
-  workers.forEach((tid, i) => t.regex(tls.get(tid) ?? '', new RegExp(`= ${hex(0x7150000 + i)}$`, 'm'), `core_tls of worker ${i}`));
+    const tls = perThread(outputs[4]);
+    t.regex(tls.get(target.pid) ?? '', /= 0x7150fff/);
+    workers.forEach((tid, i) => t.regex(tls.get(tid) ?? '', new RegExp(`= ${hex(0x7150000 + i)}$`, 'm'), `core_tls of worker ${i}`));
 
-  // Registers: the workers' program counters. Every thread, stopped in pause(), had calls injected
-  // after the snapshot took its registers, and got them back exactly (the gcore test compares
-  // every register of every thread).
-  const rips = perThread(outputs[5]);
-  const handle = await openHeld(t, file);
-  for (const tid of workers) {
-    const live = procSyscall(tid)?.pc;
-    t.is<bigint | undefined, bigint | undefined>(ripOf(rips.get(tid) ?? ''), live, `rip of worker ${tid} against /proc/${tid}/syscall`);
-  }
-  await handle.close();
-});
+    // Registers: the workers' program counters. Every thread, stopped in pause(), had calls injected
+    // after the snapshot took its registers, and got them back exactly (the gcore test compares
+    // every register of every thread).
+    const rips = perThread(outputs[5]);
+    const handle = await openHeld(t, file);
+    for (const tid of workers) {
+      const live = procSyscall(tid)?.pc;
+      t.is<bigint | undefined, bigint | undefined>(ripOf(rips.get(tid) ?? ''), live, `rip of worker ${tid} against /proc/${tid}/syscall`);
+    }
+    await handle.close();
+  });
+}
 
 test.serial('readelf -lnW reads the core without a warning', async (t) => {
   const target = await startParked(t);

@@ -336,47 +336,53 @@ test.serial('RemoteReader and readMemory read what /proc/<pid>/mem holds', async
   t.is(Number(koffi.address(whole)) % PAGE, 0, 'a read of whole pages lands page-aligned');
   t.deepEqual(readMemory(pid, base + 4000, 300), truth.subarray(4000, 4300));
 
-  // Out of order, contiguous runs (merged), gaps in the output that must stay untouched.
+  // Both ways a reader reads: process_vm_readv, and preadv of /proc/<pid>/mem (for a --live copy).
+  const memFile = openSync(`/proc/${pid}/mem`, 'r');
+  t.teardown(() => closeSync(memFile));
   const reader = new RemoteReader();
   const backing = Buffer.alloc(length + 200, 0xee);
   const out = backing.subarray(100, 100 + length);
-  reader.begin(pid, out);
-  reader.add(8192, base + 8192, 1000);
-  reader.add(9192, base + 9192, length - 9192);
-  reader.add(0, base, 4096);
-  reader.add(4096 + 10, base + 4096 + 10, 4096 - 10);
-  t.is(reader.commit(), length - 10);
-  t.deepEqual(out.subarray(0, 4096), truth.subarray(0, 4096));
-  t.deepEqual(out.subarray(4096, 4106), Buffer.alloc(10, 0xee));
-  t.deepEqual(out.subarray(4106), truth.subarray(4106));
-  t.deepEqual(backing.subarray(0, 100), Buffer.alloc(100, 0xee));
-  t.deepEqual(backing.subarray(100 + length), Buffer.alloc(100, 0xee));
+  for (const memFd of [-1, memFile]) {
+    backing.fill(0xee);
+    // Out of order, contiguous runs (merged), gaps in the output that must stay untouched.
+    reader.begin(pid, out, memFd);
+    reader.add(8192, base + 8192, 1000);
+    reader.add(9192, base + 9192, length - 9192);
+    reader.add(0, base, 4096);
+    reader.add(4096 + 10, base + 4096 + 10, 4096 - 10);
+    t.is(reader.commit(), length - 10);
+    t.deepEqual(out.subarray(0, 4096), truth.subarray(0, 4096));
+    t.deepEqual(out.subarray(4096, 4106), Buffer.alloc(10, 0xee));
+    t.deepEqual(out.subarray(4106), truth.subarray(4106));
+    t.deepEqual(backing.subarray(0, 100), Buffer.alloc(100, 0xee));
+    t.deepEqual(backing.subarray(100 + length), Buffer.alloc(100, 0xee));
 
-  // More segments than the reader holds: several process_vm_readv calls; output order reversed.
-  const small = new RemoteReader(3);
-  const reversed = Buffer.alloc(50 * 64);
-  small.begin(pid, reversed);
-  for (let i = 0; i < 50; i++) small.add((49 - i) * 64, base + i * 200, 64);
-  t.is(small.commit(), reversed.length);
-  for (let i = 0; i < 50; i++) t.deepEqual(reversed.subarray((49 - i) * 64, (50 - i) * 64), truth.subarray(i * 200, i * 200 + 64));
+    // More segments than the reader holds: several calls; output order reversed.
+    const small = new RemoteReader(3);
+    const reversed = Buffer.alloc(50 * 64);
+    small.begin(pid, reversed, memFd);
+    for (let i = 0; i < 50; i++) small.add((49 - i) * 64, base + i * 200, 64);
+    t.is(small.commit(), reversed.length);
+    for (let i = 0; i < 50; i++) t.deepEqual(reversed.subarray((49 - i) * 64, (50 - i) * 64), truth.subarray(i * 200, i * 200 + 64));
 
-  // A dump's shape: pages back to back in the target, 8 bytes apart in the output (one remote
-  // iovec, many local ones), and the converse; with a reader too small for either side.
-  for (const segments of [1024, 3]) {
-    const spread = new RemoteReader(segments);
-    const records = Buffer.alloc(3 * (PAGE + 8), 0xee);
-    spread.begin(pid, records);
-    for (let i = 0; i < 3; i++) spread.add(8 + i * (PAGE + 8), base + i * PAGE, PAGE);
-    t.is(spread.commit(), 3 * PAGE);
-    for (let i = 0; i < 3; i++) {
-      t.deepEqual(records.subarray(i * (PAGE + 8), i * (PAGE + 8) + 8), Buffer.alloc(8, 0xee));
-      t.deepEqual(records.subarray(8 + i * (PAGE + 8), (i + 1) * (PAGE + 8)), truth.subarray(i * PAGE, (i + 1) * PAGE));
+    // A dump's shape: pages back to back in the target, 8 bytes apart in the output (one remote
+    // iovec, many local ones), and the converse; with a reader too small for either side.
+    for (const segments of [1024, 3]) {
+      const spread = new RemoteReader(segments);
+      const records = Buffer.alloc(3 * (PAGE + 8), 0xee);
+      spread.begin(pid, records, memFd);
+      for (let i = 0; i < 3; i++) spread.add(8 + i * (PAGE + 8), base + i * PAGE, PAGE);
+      t.is(spread.commit(), 3 * PAGE);
+      for (let i = 0; i < 3; i++) {
+        t.deepEqual(records.subarray(i * (PAGE + 8), i * (PAGE + 8) + 8), Buffer.alloc(8, 0xee));
+        t.deepEqual(records.subarray(8 + i * (PAGE + 8), (i + 1) * (PAGE + 8)), truth.subarray(i * PAGE, (i + 1) * PAGE));
+      }
+      const gathered = Buffer.alloc(3 * 100);
+      spread.begin(pid, gathered, memFd);
+      for (let i = 0; i < 3; i++) spread.add(i * 100, base + i * 1000 + 7, 100);
+      t.is(spread.commit(), gathered.length);
+      for (let i = 0; i < 3; i++) t.deepEqual(gathered.subarray(i * 100, (i + 1) * 100), truth.subarray(i * 1000 + 7, i * 1000 + 107));
     }
-    const gathered = Buffer.alloc(3 * 100);
-    spread.begin(pid, gathered);
-    for (let i = 0; i < 3; i++) spread.add(i * 100, base + i * 1000 + 7, 100);
-    t.is(spread.commit(), gathered.length);
-    for (let i = 0; i < 3; i++) t.deepEqual(gathered.subarray(i * 100, (i + 1) * 100), truth.subarray(i * 1000 + 7, i * 1000 + 107));
   }
 
   t.throws(() => { reader.begin(pid, out); reader.add(length - 10, base, 11); }, { instanceOf: RangeError });

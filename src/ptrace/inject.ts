@@ -6,16 +6,18 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { UserRegs } from '../model.js';
 import {
-  __WALL, nativeError, ptrace, PTRACE_CONT, PTRACE_EVENT_STOP, PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS,
-  PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
+  __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
+  PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
 } from './libc.js';
 import { seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
+import { killAndReap } from './spawn.js';
 
 const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
 
 const SYS_BRK = 12;
+const SYS_EXIT = 60;
 const SYS_RESTART_SYSCALL = 219;
 const ERESTARTSYS = -512n;
 const ERESTARTNOINTR = -513n;
@@ -24,12 +26,16 @@ const ERESTART_RESTARTBLOCK = -516n;
 /** The length of `syscall` (0f 05), and of `int 0x80`. */
 const SYSCALL_LENGTH = 2n;
 const INJECT_TIMEOUT_MS = 1000;
+/** A fork copies the page tables and takes a reference on every page: about 50 ms per GiB here. */
+const CLONE_TIMEOUT_MS = 60_000;
 
 /** One system call to run in one thread: `nr` with up to six arguments. */
 export interface InjectedCall {
   tid: number;
   nr: number;
   args: (number | bigint)[];
+  /** ptrace options for this call besides those the thread was seized with (PTRACE_O_TRACECLONE...). */
+  traceOptions?: number;
 }
 
 /**
@@ -50,6 +56,8 @@ interface Injection {
   entered: boolean;
   /** The call's result, once its exit was seen; the thread then goes back to a trap stop. */
   rax?: bigint;
+  /** The tid of the child the call forked or cloned, if it did (with traceOptions asking for it). */
+  child?: number;
   done: boolean;
   failure?: unknown;
   heldSignals: number[];
@@ -62,11 +70,23 @@ interface Injection {
  * first failure is thrown once all are settled.
  */
 export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
+  const injections = settleInjections(calls, INJECT_TIMEOUT_MS);
+  throwFirstFailure(injections);
+  return injections.map((i) => i.rax!);
+}
+
+function throwFirstFailure(injections: readonly Injection[]): void {
+  const failed = injections.find((i) => i.failure !== undefined);
+  if (failed) throw failed.failure;
+}
+
+/** Runs the calls to their end, or to their failure, which each injection records. */
+function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): Injection[] {
   for (const { args } of calls) {
     if (args.length > 6) throw new RangeError(`injectSyscall: at most 6 arguments, not ${args.length}`);
   }
   if (new Set(calls.map((c) => c.tid)).size !== calls.length) throw new RangeError('injectSyscalls: one call per thread');
-  const deadline = performance.now() + INJECT_TIMEOUT_MS;
+  const deadline = performance.now() + timeoutMs;
   const injections = calls.map(startInjection);
   try {
     let running = injections.filter((i) => i.failure === undefined);
@@ -76,7 +96,7 @@ export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
       for (const injection of running) progressed = advance(injection) || progressed;
       running = running.filter((i) => !i.done && i.failure === undefined);
       if (running.length > 0 && performance.now() > deadline) {
-        for (const i of running) i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected syscall within ${INJECT_TIMEOUT_MS} ms`);
+        for (const i of running) i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected syscall within ${timeoutMs} ms`);
         break;
       }
       if (progressed) pacer.progressed();
@@ -88,19 +108,45 @@ export function injectSyscalls(calls: readonly InjectedCall[]): bigint[] {
       requeue(injection.tid, injection.heldSignals);
     }
   }
-  const failed = injections.find((i) => i.failure !== undefined);
-  if (failed) throw failed.failure;
-  return injections.map((i) => i.rax!);
+  return injections;
 }
 
-function startInjection({ tid, nr, args }: InjectedCall): Injection {
+/**
+ * Runs a clone or fork syscall (`nr`, args) in thread tid as injectSyscall does, with the child
+ * traced by us (traceOptions: PTRACE_O_TRACECLONE or PTRACE_O_TRACEFORK, as the call's flags make
+ * it, and the options to keep). Returns the raw rax, which is the child's pid in the caller's pid
+ * namespace, and the child's tid in ours once it is in its first stop (null if none was made).
+ */
+export function injectClone(tid: number, nr: number, args: (number | bigint)[], traceOptions: number): { rax: bigint; child: number | null } {
+  const injections = settleInjections([{ tid, nr, args, traceOptions }], CLONE_TIMEOUT_MS);
+  const [{ rax, child }] = injections;
+  try {
+    throwFirstFailure(injections);
+    if (child !== undefined) awaitStop(child, performance.now() + INJECT_TIMEOUT_MS);
+  } catch (err) {
+    // A child made by a call that failed after all is nobody's: it must not run on.
+    if (child !== undefined) killAndReap([child]);
+    throw err;
+  }
+  return { rax: rax!, child: child ?? null };
+}
+
+/**
+ * Points a stopped task we trace at exit(0): should it ever run without us (imgfs killed, the kernel
+ * detaching its tracees), it ends at once instead of running the code it was stopped in.
+ */
+export function disarm(tid: number): void {
+  setRegs(tid, { ...getRegs(tid), rip: BigInt(syscallInstruction(tid)), rax: BigInt(SYS_EXIT), rdi: 0n, orig_rax: -1n });
+}
+
+function startInjection({ tid, nr, args, traceOptions = 0 }: InjectedCall): Injection {
   const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
   const injection: Injection = { tid, saved: null, entered: false, done: false, heldSignals: [] };
   try {
     const saved = getRegs(tid);
     injection.saved = saved;
     const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
-    ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | seizeOptions(tid));
+    ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | seizeOptions(tid) | traceOptions);
     // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
     // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
     setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
@@ -148,6 +194,7 @@ function advance(injection: Injection): boolean {
       return true;
     }
     if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) injection.entered = true;
+    else if (stop.event === PTRACE_EVENT_CLONE || stop.event === PTRACE_EVENT_FORK) injection.child = ptraceEventMessage(tid);
     else if (stop.event === 0) injection.heldSignals.push(stop.signal);
     ptrace(PTRACE_SYSCALL, tid, 0, 0);
   } catch (err) {

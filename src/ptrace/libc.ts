@@ -20,6 +20,7 @@ const rawProcessVmReadv = libc.func(
   'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
 );
 const rawReadv = libc.func('intptr_t readv(int fd, void *iov, int iovcnt)');
+const rawPreadv = libc.func('intptr_t preadv(int fd, void *iov, int iovcnt, int64_t offset)');
 const rawPoll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const rawTgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const rawUsleep = libc.func('int usleep(uint32_t usec)');
@@ -50,8 +51,15 @@ export const PTRACE_GETREGSET = 0x4204;
 export const PTRACE_SETREGSET = 0x4205;
 export const PTRACE_SEIZE = 0x4206;
 export const PTRACE_INTERRUPT = 0x4207;
+const PTRACE_GETEVENTMSG = 0x4201;
 
 export const PTRACE_O_TRACESYSGOOD = 1;
+/** A child the tracee forks (PTRACE_O_TRACEFORK) or clones (PTRACE_O_TRACECLONE) is traced by us too. */
+export const PTRACE_O_TRACEFORK = 0x02;
+export const PTRACE_O_TRACECLONE = 0x08;
+/** status >> 16 of the stop in which the tracee reports a child it forked or cloned. */
+export const PTRACE_EVENT_FORK = 1;
+export const PTRACE_EVENT_CLONE = 3;
 /** Seccomp filters do not judge the tracee's system calls while we trace it (needs CAP_SYS_ADMIN). */
 export const PTRACE_O_SUSPEND_SECCOMP = 0x200000;
 /** status >> 16 of a stop caused by PTRACE_INTERRUPT or a group-stop of a seized tracee. */
@@ -95,6 +103,13 @@ export function ptrace(request: number, pid: number, addr: number | bigint = 0, 
 /** ptrace whose data points to a buffer the kernel reads or fills; returns what ptrace returns. */
 export function ptraceBuffer(request: number, pid: number, addr: number | bigint, data: Buffer | Uint32Array): number {
   return check(Number(rawPtraceBuffer(request, pid, addr, data)), ptraceCall(request, pid));
+}
+
+/** The new child's tid (in our pid namespace) at a PTRACE_EVENT_FORK or PTRACE_EVENT_CLONE stop. */
+export function ptraceEventMessage(tid: number): number {
+  const message = Buffer.alloc(8);
+  ptraceBuffer(PTRACE_GETEVENTMSG, tid, 0, message);
+  return Number(message.readBigUInt64LE(0));
 }
 
 /**
@@ -239,6 +254,11 @@ export function processVmReadv(pid: number, local: Uint32Array, localCount: numb
 /** readv with an iovec array as processVmReadv takes it; returns the bytes read (0 at the end). */
 export function readv(fd: number, iov: Uint32Array, count: number): number {
   return check(Number(rawReadv(fd, iov, count)), () => `readv(${fd})`);
+}
+
+/** preadv with an iovec array as processVmReadv takes it; returns the bytes read. */
+export function preadv(fd: number, iov: Uint32Array, count: number, offset: number): number {
+  return check(Number(rawPreadv(fd, iov, count, offset)), () => `preadv(${fd})`);
 }
 
 /** struct pollfd for fd, asking for POLLIN. */

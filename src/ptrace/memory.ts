@@ -1,13 +1,17 @@
 // Reading another process's memory: the hot path of every dump read. A batch of ranges becomes
 // one process_vm_readv per IOV_MAX iovecs (on either side), straight into the caller's buffer; the iovec arrays
 // are allocated once per reader and written as u32 word pairs, so a segment costs no allocation.
+// Or, for a process whose pages are shared copy-on-write with another (the copy --live reads), one
+// preadv of its /proc/<pid>/mem per run of contiguous addresses: process_vm_readv pins the pages
+// it reads, and the kernel copies a shared anonymous page that is pinned, even for reading (since
+// Linux 5.19), which would double the copy's memory and halve the speed of reading it.
 
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { PAGE_SIZE } from '../model.js';
 import { pageAlignedBuffer } from './aligned.js';
-import { nativeError, processVmReadv } from './libc.js';
+import { nativeError, preadv, processVmReadv } from './libc.js';
 
 const IOV_MAX = 1024;
 /** INT_MAX & PAGE_MASK: the kernel silently cuts a batch longer than this. */
@@ -22,6 +26,8 @@ export class RemoteReader {
   private readonly local: Uint32Array;
   private readonly remote: Uint32Array;
   private pid = 0;
+  /** An open /proc/<pid>/mem to read through instead of process_vm_readv, or -1. */
+  private memFd = -1;
   private out: Buffer = NO_OUTPUT;
   private outAddress = 0;
   /**
@@ -46,9 +52,13 @@ export class RemoteReader {
     this.remote = new Uint32Array(maxSegments * WORDS);
   }
 
-  /** Starts a batch that fills `out`; ranges not added are left as they are. */
-  begin(pid: number, out: Buffer): void {
+  /**
+   * Starts a batch that fills `out`; ranges not added are left as they are. memFd: an open
+   * /proc/<pid>/mem to read through (see above), or -1 for process_vm_readv.
+   */
+  begin(pid: number, out: Buffer, memFd = -1): void {
     this.pid = pid;
+    this.memFd = memFd;
     this.out = out;
     this.outAddress = Number(koffi.address(out));
     this.localCount = 0;
@@ -75,7 +85,9 @@ export class RemoteReader {
     if (length === 0) return;
     const fits = this.pendingBytes + length <= MAX_RW_COUNT;
     const full = this.localCount === this.maxSegments || this.remoteCount === this.maxSegments;
-    if (!fits || full) this.flush();
+    // One preadv reads one run of addresses.
+    const jumps = this.memFd >= 0 && remoteAddr !== this.lastRemoteEnd;
+    if (!fits || full || jumps) this.flush();
     const pending = this.pendingBytes > 0;
     if (pending && outOffset === this.lastOutEnd) this.local[(this.localCount - 1) * WORDS + 2] += length;
     else setIovec(this.local, this.localCount++ * WORDS, this.outAddress + outOffset, length);
@@ -103,14 +115,16 @@ export class RemoteReader {
     if (this.pendingBytes === 0) return;
     let got: number;
     try {
-      got = processVmReadv(this.pid, this.local, this.localCount, this.remote, this.remoteCount);
+      got = this.memFd >= 0
+        ? preadv(this.memFd, this.local, this.localCount, this.remote[0] + this.remote[1] * TWO_POW_32)
+        : processVmReadv(this.pid, this.local, this.localCount, this.remote, this.remoteCount);
     } catch (err) {
-      if (err instanceof NativeError && err.errno === constants.errno.EFAULT) got = 0;
+      if (err instanceof NativeError && (err.errno === constants.errno.EFAULT || err.errno === constants.errno.EIO)) got = 0;
       else throw err;
     }
     if (got < this.pendingBytes) {
       const missed = this.firstAddressNotRead(got);
-      throw nativeError(constants.errno.EIO, `process_vm_readv(${this.pid})`,
+      throw nativeError(constants.errno.EIO, `${this.memFd >= 0 ? 'preadv of /proc/<pid>/mem' : 'process_vm_readv'}(${this.pid})`,
         `read ${got} of ${this.pendingBytes} bytes, cannot read address 0x${missed.toString(16)}`);
     }
     this.bytesRead += got;

@@ -12,8 +12,8 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js'
 import { PAGE_SIZE, type UserRegs } from '../model.js';
 import { NativeError } from './errors.js';
 import {
-  __WALL, nativeError, ptrace, ptraceBuffer, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL,
-  SYSCALL_STOP_SIGNAL, strerror, waitpid,
+  __WALL, nativeError, ptrace, ptraceBuffer, ptraceEventMessage, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_O_SUSPEND_SECCOMP,
+  PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
@@ -26,12 +26,7 @@ export const O_ACCMODE = 3;
 export const PR_SET_NAME = 15;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
-const PTRACE_GETEVENTMSG = 0x4201;
 const PTRACE_SETSIGMASK = 0x420b;
-const PTRACE_O_TRACEFORK = 0x02;
-const PTRACE_O_TRACECLONE = 0x08;
-const PTRACE_EVENT_FORK = 1;
-const PTRACE_EVENT_CLONE = 3;
 
 /** Options every remote thread is traced with: syscall stops tell themselves apart, children are ours. */
 export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
@@ -140,18 +135,12 @@ export class RemoteTask {
       }
       if (stop.kind !== 'stopped') continue;
       if (stop.event === PTRACE_EVENT_CLONE || stop.event === PTRACE_EVENT_FORK) {
-        child = { tid: this.eventMessage() };
+        child = { tid: ptraceEventMessage(this.tid) };
         awaitFirstStop(child.tid);
         continue;
       }
       if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) return child;
     }
-  }
-
-  private eventMessage(): number {
-    const message = Buffer.alloc(8);
-    ptraceBuffer(PTRACE_GETEVENTMSG, this.tid, 0, message);
-    return Number(message.readBigUInt64LE(0));
   }
 
   /** Where staged arguments go: a struct that points into itself must know it. */

@@ -1,0 +1,96 @@
+// A copy-on-write copy of a frozen process's memory, so that the process can run on while its
+// snapshot is read (mount option --live). The kernel's fork keeps every private page of the copy as
+// it was at the fork for as long as the copy lives, at the cost of a page copy only where the
+// process writes; the fork is the process's own, run by an injected call.
+//
+// The copy must be nobody's child that would notice it: a child of the process would be a zombie
+// in it once killed (a clone child without an exit signal, which only a __WALL wait reaps). So the
+// process first clones a helper that shares its memory and descriptor table (CLONE_VM|CLONE_FILES:
+// no page table is copied for it), the helper forks the copy, the helper is killed and the frozen
+// process reaps it by an injected wait4. The copy, an orphan, belongs to the reaper of orphans
+// (init, a subreaper) from then on, which reaps it when we kill it; if that is the process itself
+// (a subreaper, a namespace's init), the copy is ended too and none is made. Its descriptor table, copied
+// from the process's, is emptied at once (close_range), so the copy holds no socket, pipe or lock
+// open behind the process's back. Helper and copy never run code of the process: each is disarmed
+// (pointed at exit) the moment it exists, so that if imgfs dies the kernel's detach ends them.
+
+import { constants } from 'node:os';
+import { readStat } from '../proc/stat.js';
+import { nativeError, PTRACE_O_TRACECLONE, WNOHANG, __WALL } from './libc.js';
+import { seizeOptions } from './freeze.js';
+import { disarm, injectClone, injectSyscall, injectSyscalls } from './inject.js';
+import { killAndReap } from './spawn.js';
+
+const SYS_CLONE = 56;
+const SYS_WAIT4 = 61;
+const SYS_CLOSE_RANGE = 436;
+const CLONE_VM = 0x100;
+const CLONE_FILES = 0x400;
+const ALL_FDS = 0xffffffff;
+
+export interface MemoryCopy {
+  /** The copy's pid and start time, to read its memory (a pid can be another process's later). */
+  pid: number;
+  startTime: number;
+  /** Kills the copy. Idempotent. */
+  release(): void;
+}
+
+/**
+ * Makes the copy of the memory of the process whose thread `tid` is held by freezeThreadGroup. The
+ * process stays frozen; it may run on as soon as this returns. Throws (leaving nothing behind but,
+ * should the final reap fail, one zombie helper in the process) when the kernel refuses the fork
+ * (a pids limit, memory accounting) or a call fails.
+ */
+export function copyMemory(tid: number): MemoryCopy {
+  const keep = seizeOptions(tid);
+  const helper = cloneTraced(tid, CLONE_VM | CLONE_FILES, keep, 'clone of a helper');
+  let copy: { rax: bigint; child: number } | null = null;
+  try {
+    copy = cloneTraced(helper.child, 0, keep, 'fork of the copy');
+    const closed = injectSyscalls([{ tid: copy.child, nr: SYS_CLOSE_RANGE, args: [0, ALL_FDS, 0], traceOptions: keep }])[0];
+    if (closed < 0n) throw nativeError(Number(-closed), `close_range in the copy ${copy.child} of pid ${tid}`);
+    endChild(tid, helper);
+    // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
+    // might never reap a child it did not make.
+    if (readStat(copy.child).ppid === tid) {
+      endChild(tid, copy);
+      copy = null;
+      throw nativeError(constants.errno.EBUSY, `a copy of its memory`, 'it reaps orphans (a subreaper, or its namespace\'s init): the copy would be its child');
+    }
+  } catch (err) {
+    if (copy !== null) killAndReap([copy.child]);
+    try {
+      endChild(tid, helper);
+    } catch {
+      // Already ended (the failure came after), or beyond reach: the error that matters is err.
+    }
+    throw err;
+  }
+  const { child: pid } = copy;
+  const startTime = readStat(pid).startTime;
+  let released = false;
+  return {
+    pid,
+    startTime,
+    release() {
+      if (!released) killAndReap([pid]);
+      released = true;
+    },
+  };
+}
+
+/** Kills a child of the process (tid's, which is frozen) and has the process reap it. */
+function endChild(tid: number, child: { rax: bigint; child: number }): void {
+  killAndReap([child.child]);
+  const reaped = injectSyscall(tid, SYS_WAIT4, [child.rax, 0, WNOHANG | __WALL, 0]);
+  if (reaped !== child.rax) throw nativeError(constants.errno.ECHILD, `wait4 in pid ${tid}`, `its child ${child.child} was not reaped (${reaped})`);
+}
+
+/** clone(flags) with no exit signal, run by tid, the child traced by us and disarmed at once. */
+function cloneTraced(tid: number, flags: number, keep: number, what: string): { rax: bigint; child: number } {
+  const { rax, child } = injectClone(tid, SYS_CLONE, [flags, 0, 0, 0, 0], PTRACE_O_TRACECLONE | keep);
+  if (rax < 0n || child === null) throw nativeError(rax < 0n ? Number(-rax) : constants.errno.ECHILD, `${what} in pid ${tid}`);
+  disarm(child);
+  return { rax, child };
+}

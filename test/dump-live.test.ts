@@ -1,0 +1,205 @@
+// --live: a process runs on while its snapshot is read, and the snapshot is still of one instant:
+// its pages come from a copy-on-write copy of its memory, which leaves nothing behind.
+
+import test from 'ava';
+import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { openHeld, readWhole } from './helpers/files.js';
+import { patternPage, readMem, taskStatus } from './helpers/groundtruth.js';
+import { loadAt, loadBytes, parseElfCore } from './helpers/elfcore.js';
+import { parseImage, PAGE_SIZE } from './helpers/image.js';
+import { imgfsPidsServing, mountImgfs } from './helpers/mount.js';
+import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
+import { errnoOf } from './helpers/files.js';
+import { waitForExit } from './helpers/targets.js';
+import { startTarget, type Target } from './helpers/targets.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+interface Writer {
+  buffer: number;
+  pages: number;
+  generationAt: number;
+  wipedAt: number;
+}
+
+const writerOf = (target: Target): Writer => ({
+  buffer: parseInt(target.info[1], 16),
+  pages: Number(target.info[2]),
+  generationAt: parseInt(target.info[3], 16),
+  wipedAt: parseInt(target.info[4], 16),
+});
+
+const generationNow = (target: Target, w: Writer) => readMem(target.pid, w.generationAt, 8).readBigUInt64LE(0);
+
+/**
+ * Every process but the target that runs the target's program (the copy, while it lives), or only
+ * those traced by one of tracers: other tests of this file run the same program.
+ */
+function othersRunning(target: Target, tracers?: number[]): number[] {
+  const binary = realpathSync(target.binary);
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      return pid !== target.pid && readlinkSync(`/proc/${pid}/exe`) === binary && (!tracers || tracers.includes(taskStatus(pid).tracerPid));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The children of every thread of pid, zombies included. */
+const childrenOf = (pid: number) => readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+  readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean));
+
+/**
+ * The generations an image holds in the writer's buffer, page by page (a page the writer was in
+ * the middle of holds two), and the generation word it holds.
+ */
+function generationsIn(image: Buffer, w: Writer): { pages: bigint[][]; generation: bigint } {
+  const parsed = parseImage(image);
+  const byAddress = new Map(parsed.pages.map((p) => [p.vaddr, p.offset]));
+  const pages: bigint[][] = [];
+  for (let i = 0; i < w.pages; i++) {
+    const offset = byAddress.get(w.buffer + i * PAGE_SIZE);
+    if (offset === undefined) throw new Error(`no page record for buffer page ${i}`);
+    const words = new Set<bigint>();
+    for (let at = 0; at < PAGE_SIZE; at += 8) words.add(image.readBigUInt64LE(offset + at));
+    pages.push([...words].sort((a, b) => Number(b - a)));
+  }
+  const genPage = w.generationAt - (w.generationAt % PAGE_SIZE);
+  const generation = image.readBigUInt64LE(byAddress.get(genPage)! + (w.generationAt - genPage));
+  return { pages, generation };
+}
+
+// Serial: it counts every process of the program, and the other tests run it too.
+test.serial('--live: the task runs on while its dump is open, and the dump is of one instant', async (t) => {
+  const target = await startTarget(t, 'live_writer');
+  const w = writerOf(target);
+  await waitUntil('the writer to finish a pass', () => generationNow(target, w) > 2n);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  const first = await readWhole(dump);
+
+  t.is(taskStatus(target.pid).tracerPid, 0, 'not traced while its dump is open');
+  const before = generationNow(target, w);
+  await sleep(100);
+  t.true(generationNow(target, w) > before, 'it keeps writing while its dump is open');
+
+  const { pages, generation } = generationsIn(first, w);
+  const newest = pages[0][0];
+  t.true(newest === generation || newest === generation + 1n, `the pass in progress at the snapshot (${newest}) follows the last one done (${generation})`);
+  const flat = pages.flat();
+  t.true(flat.every((g) => g === newest || g === newest - 1n), `only the pass in progress and the one before it: ${[...new Set(flat)].join(', ')}`);
+  const steps = flat.filter((g, i) => i > 0 && g !== flat[i - 1]).length;
+  t.true(steps <= 1, 'the pass in progress ends at one page, the cursor');
+
+  t.true((await readWhole(dump)).equals(first), 'read again, the same instant: the copy does not change');
+  const core = await openHeld(t, path.join(mnt.dir, String(target.pid), 'core'));
+  const coreBytes = await readWhole(core);
+  await core.close();
+  const load = loadAt(parseElfCore(coreBytes), w.buffer)!;
+  const inCore = loadBytes(coreBytes, load).subarray(w.buffer - Number(load.vaddr), w.buffer - Number(load.vaddr) + w.pages * PAGE_SIZE);
+  const inDump = Buffer.concat(parseImage(first).pages.filter((p) => p.vaddr >= w.buffer && p.vaddr < w.buffer + w.pages * PAGE_SIZE)
+    .map((p) => first.subarray(p.offset, p.offset + PAGE_SIZE)));
+  t.true(inCore.equals(inDump), 'the core, opened meanwhile, is the same instant');
+  t.is(othersRunning(target).length, 1, 'its copy lives while the file is open');
+  await dump.close();
+  await waitUntil('the copy to be gone', () => othersRunning(target).length === 0);
+  t.deepEqual(childrenOf(target.pid), [], 'no child left in the task, not even a zombie');
+  t.is(taskStatus(target.pid).tracerPid, 0);
+});
+
+test('--live: a VMA a fork would wipe (MADV_WIPEONFORK) keeps the task frozen instead, and its bytes are dumped', async (t) => {
+  const target = await startTarget(t, 'live_writer', ['wipe']);
+  const w = writerOf(target);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  const image = await readWhole(dump);
+  t.not(taskStatus(target.pid).tracerPid, 0, 'frozen while its dump is open');
+  const record = parseImage(image).pages.find((p) => p.vaddr === w.wipedAt);
+  t.truthy(record, 'the page is dumped');
+  t.true(image.subarray(record!.offset, record!.offset + PAGE_SIZE).every((b) => b === 0x5a), 'with its bytes, not zeros');
+  t.regex(mnt.stderr(), /held frozen .*MADV_WIPEONFORK/);
+  t.deepEqual(othersRunning(target, await imgfsPidsServing(mnt.dir)), [], 'no copy made');
+  await dump.close();
+  await waitUntil('imgfs to let the task go', () => taskStatus(target.pid).tracerPid === 0);
+});
+
+test('--live: a process that reaps orphans itself (a subreaper) is held frozen instead, and left without a child', async (t) => {
+  const target = await startTarget(t, 'live_writer', ['subreaper']);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  await readWhole(dump);
+  t.not(taskStatus(target.pid).tracerPid, 0, 'frozen while its dump is open');
+  t.regex(mnt.stderr(), /held frozen .*reaps orphans/);
+  t.deepEqual(childrenOf(target.pid), [], 'its copy, made and ended, left no zombie');
+  await dump.close();
+  await waitUntil('imgfs to let the task go', () => taskStatus(target.pid).tracerPid === 0);
+  const w = writerOf(target);
+  const before = generationNow(target, w);
+  await waitUntil('the task to write on', () => generationNow(target, w) > before);
+});
+
+test('--live: an image read while the task ran on restores, and goes on from the dumped generation', async (t) => {
+  const target = await startTarget(t, 'live_writer');
+  const w = writerOf(target);
+  await waitUntil('the writer to finish a pass', () => generationNow(target, w) > 2n);
+  const image = await dumpToFile(t, target, undefined, ['--live']);
+  await killOriginal(target);
+  const { generation } = generationsIn(await fsp.readFile(image), w);
+  const restorer = startRestorer(t, ['--detach', image]);
+  const pid = await restorer.restoredPid();
+  const restoredGeneration = () => readMem(pid, w.generationAt, 8).readBigUInt64LE(0);
+  await waitUntil('the restored writer to finish passes', () => restoredGeneration() > generation + 2n);
+  t.true(restoredGeneration() > generation);
+});
+
+test.serial('--live: imgfs killed with SIGKILL while a dump is open: its copy ends by itself, the task runs on untraced', async (t) => {
+  const target = await startTarget(t, 'live_writer');
+  const w = writerOf(target);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  await readWhole(dump);
+  t.is(othersRunning(target).length, 1, 'its copy lives while the file is open');
+
+  mnt.proc.kill('SIGKILL');
+  await waitForExit(mnt.proc);
+  await waitUntil('the copy to end', () => othersRunning(target).length === 0);
+  t.is(taskStatus(target.pid).tracerPid, 0);
+  const before = generationNow(target, w);
+  await waitUntil('the task to write on', () => generationNow(target, w) > before);
+  t.deepEqual(childrenOf(target.pid), [], 'no child left in the task');
+  t.true(['ENOTCONN', 'ECONNABORTED'].includes((await errnoOf(dump.read(Buffer.alloc(1), 0, 1, 0)))!), 'the dead mount is stale until cleaned');
+});
+
+test.serial('--live: a task that exits while its dump is open: the snapshot, held by the copy, is still read in full', async (t) => {
+  const target = await startTarget(t, 'live_writer');
+  const w = writerOf(target);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  const head = Buffer.alloc(PAGE_SIZE);
+  await dump.read(head, 0, PAGE_SIZE, 0);
+  await killOriginal(target);
+  const image = await readWhole(dump);
+  t.true(head.equals(image.subarray(0, PAGE_SIZE)));
+  t.is(generationsIn(image, w).pages.length, w.pages, 'every page of the buffer');
+  await dump.close();
+  await waitUntil('the copy to be gone', () => othersRunning(target).length === 0);
+});
+
+test.serial('--live: reading the copy leaves its pages shared with the task (no page is copied for a read)', async (t) => {
+  const target = await startTarget(t, 'pattern', ['32']);
+  const [region, bytes] = [parseInt(target.info[1], 16), Number(target.info[2])];
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  const image = await readWhole(dump);
+  const pages = parseImage(image).pages.filter((p) => p.vaddr >= region && p.vaddr < region + bytes);
+  t.is(pages.length, bytes / PAGE_SIZE);
+  t.true(pages.every((p) => image.subarray(p.offset, p.offset + PAGE_SIZE).equals(patternPage(p.vaddr))), 'the pattern, page by page');
+  const [copy] = othersRunning(target);
+  const rollup = readFileSync(`/proc/${copy}/smaps_rollup`, 'latin1');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)![1]);
+  // process_vm_readv pins what it reads, and the kernel copies a shared anonymous page it pins.
+  t.true(kib('Private_Clean') + kib('Private_Dirty') < bytes / 1024 / 4, `the copy owns ${kib('Private_Clean') + kib('Private_Dirty')} KiB alone after the read`);
+  await dump.close();
+  await waitUntil('the copy to be gone', () => othersRunning(target).length === 0);
+});
