@@ -220,25 +220,28 @@ test('open files come back at their number and offset, the working directory too
   t.regex(restorer.stderr(), /warning: fd 35 \(socket:\[\d+\]\): a socket cannot be restored: replaced by \/dev\/null\n/);
 });
 
-test('every thread continues: spinning ones and ones dumped inside nanosleep, each with its thread-local', async (t) => {
-  const target = await startTarget(t, 'restore_threads');
-  await target.waitForLine((line) => line.startsWith('counts '), { from: 2 });
-  const image = await dumpToFile(t, target);
-  await killOriginal(target);
-  const slotsAt = parseInt(target.info[1], 16);
-  const dumped = await Promise.all([0, 1, 2, 3].map(async (i) => Number(await imageWord(image, slotsAt + 8 * i))));
+// --live: the same, from an image read while the process ran on (its copy of the instant).
+for (const options of [[], ['--live']]) {
+  test(`every thread continues: spinning ones and ones dumped inside nanosleep, each with its thread-local${options.length ? ` (dumped ${options.join(' ')})` : ''}`, async (t) => {
+    const target = await startTarget(t, 'restore_threads');
+    await target.waitForLine((line) => line.startsWith('counts '), { from: 2 });
+    const image = await dumpToFile(t, target, undefined, options);
+    await killOriginal(target);
+    const slotsAt = parseInt(target.info[1], 16);
+    const dumped = await Promise.all([0, 1, 2, 3].map(async (i) => Number(await imageWord(image, slotsAt + 8 * i))));
 
-  const restorer = startRestorer(t, [image]);
-  const pid = await restorer.restoredPid();
-  const first = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts ')));
-  const later = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts '), { from: restorer.lines().length + 2 }));
-  for (let i = 0; i < 4; i++) {
-    t.true(first[i] >= dumped[i], `thread ${i} starts from its dumped count ${dumped[i]}: ${first[i]}`);
-    t.true(later[i] > first[i], `thread ${i} runs on: ${first[i]} -> ${later[i]}`);
-  }
-  t.is(later[4], 1, 'each thread sees its own thread-local');
-  t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 5);
-});
+    const restorer = startRestorer(t, [image]);
+    const pid = await restorer.restoredPid();
+    const first = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts ')));
+    const later = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts '), { from: restorer.lines().length + 2 }));
+    for (let i = 0; i < 4; i++) {
+      t.true(first[i] >= dumped[i], `thread ${i} starts from its dumped count ${dumped[i]}: ${first[i]}`);
+      t.true(later[i] > first[i], `thread ${i} runs on: ${first[i]} -> ${later[i]}`);
+    }
+    t.is(later[4], 1, 'each thread sees its own thread-local');
+    t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 5);
+  });
+}
 
 test('--new-pid: pthread_kill reaches a restored thread under its new tid (glibc cached the old one)', async (t) => {
   const target = await startTarget(t, 'restore_tidcache');
