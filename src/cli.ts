@@ -15,8 +15,8 @@ mount options:
                          past it the open fails with EBUSY and the task runs on
   --live                 let a running task run on as soon as its snapshot is taken (its freeze
                          then lasts about 50 ms per resident GiB): its pages are read from a
-                         copy-on-write copy of its memory, a forked process that stays stopped
-                         and is killed at the last close of the task's files
+                         copy-on-write copy of its memory, a forked process (imgfs:<pid>) that
+                         stays stopped and is killed at the last close of the task's files
   --allow-other          let other users in (each reads only the processes they own)
   --strict-v0            dump files end at the v0 terminator, without the extension a restore
                          needs (exe, threads, FPU state, signal handlers, files, fds)

@@ -5,7 +5,7 @@ import test from 'ava';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { openHeld, readWhole } from './helpers/files.js';
-import { patternPage, readMem, taskStatus } from './helpers/groundtruth.js';
+import { commOf, patternPage, readMaps, readMem, taskStatus } from './helpers/groundtruth.js';
 import { loadAt, loadBytes, parseElfCore } from './helpers/elfcore.js';
 import { parseImage, PAGE_SIZE } from './helpers/image.js';
 import { imgfsPidsServing, mountImgfs } from './helpers/mount.js';
@@ -101,7 +101,11 @@ test.serial('--live: the task runs on while its dump is open, and the dump is of
   const inDump = Buffer.concat(parseImage(first).pages.filter((p) => p.vaddr >= w.buffer && p.vaddr < w.buffer + w.pages * PAGE_SIZE)
     .map((p) => first.subarray(p.offset, p.offset + PAGE_SIZE)));
   t.true(inCore.equals(inDump), 'the core, opened meanwhile, is the same instant');
-  t.is(othersRunning(target).length, 1, 'its copy lives while the file is open');
+  const copies = othersRunning(target);
+  t.is(copies.length, 1, 'its copy lives while the file is open');
+  t.is(commOf(copies[0]), `imgfs:${target.pid}`, 'named for what it is, not as a second instance');
+  t.deepEqual(readdirSync(`/proc/${copies[0]}/fd`), [], 'holding no descriptor of the task');
+  t.deepEqual(readMaps(copies[0]).map((m) => m.start), readMaps(target.pid).map((m) => m.start), 'no mapping of its own left');
   await dump.close();
   await waitUntil('the copy to be gone', () => othersRunning(target).length === 0);
   t.deepEqual(childrenOf(target.pid), [], 'no child left in the task, not even a zombie');

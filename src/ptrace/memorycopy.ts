@@ -11,19 +11,26 @@
 // (init, a subreaper) from then on, which reaps it when we kill it; if that is the process itself
 // (a subreaper, a namespace's init), the copy is ended too and none is made. Its descriptor table, copied
 // from the process's, is emptied at once (close_range), so the copy holds no socket, pipe or lock
-// open behind the process's back. Helper and copy never run code of the process: each is disarmed
+// open behind the process's back, and it is named imgfs:<pid>. Helper and copy never run code of the process: each is disarmed
 // (pointed at exit) the moment it exists, so that if imgfs dies the kernel's detach ends them.
 
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
+import { PAGE_SIZE } from '../model.js';
 import { readStat } from '../proc/stat.js';
 import { nativeError, PTRACE_O_TRACECLONE, WNOHANG, __WALL } from './libc.js';
 import { seizeOptions } from './freeze.js';
 import { disarm, injectClone, injectSyscall, injectSyscalls } from './inject.js';
 import { killAndReap } from './spawn.js';
 
+const SYS_MMAP = 9;
+const SYS_MUNMAP = 11;
 const SYS_CLONE = 56;
 const SYS_WAIT4 = 61;
+const SYS_PRCTL = 157;
 const SYS_CLOSE_RANGE = 436;
+const PR_SET_NAME = 15;
 const CLONE_VM = 0x100;
 const CLONE_FILES = 0x400;
 const ALL_FDS = 0xffffffff;
@@ -48,8 +55,9 @@ export function copyMemory(tid: number): MemoryCopy {
   let copy: { rax: bigint; child: number } | null = null;
   try {
     copy = cloneTraced(helper.child, 0, keep, 'fork of the copy');
-    const closed = injectSyscalls([{ tid: copy.child, nr: SYS_CLOSE_RANGE, args: [0, ALL_FDS, 0], traceOptions: keep }])[0];
-    if (closed < 0n) throw nativeError(Number(-closed), `close_range in the copy ${copy.child} of pid ${tid}`);
+    const inCopy = callIn(copy.child, keep);
+    inCopy(SYS_CLOSE_RANGE, [0, ALL_FDS, 0], 'close_range');
+    nameCopy(copy.child, inCopy, `imgfs:${tid}`);
     endChild(tid, helper);
     // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
     // might never reap a child it did not make.
@@ -78,6 +86,37 @@ export function copyMemory(tid: number): MemoryCopy {
       released = true;
     },
   };
+}
+
+type RemoteCall = (nr: number, args: (number | bigint)[], what: string) => bigint;
+
+/** A system call run by the stopped task tid, which throws on failure. */
+function callIn(tid: number, keep: number): RemoteCall {
+  return (nr, args, what) => {
+    const result = injectSyscalls([{ tid, nr, args, traceOptions: keep }])[0];
+    if (result < 0n) throw nativeError(Number(-result), `${what} in ${tid}`);
+    return result;
+  };
+}
+
+/**
+ * Names the copy (its comm, which ps and pgrep show), so that neither people nor tools that find
+ * processes by name take it for a second instance of the process. The name is staged in a page
+ * mapped for the moment, never in the snapshot's memory.
+ */
+function nameCopy(copy: number, call: RemoteCall, name: string): void {
+  const page = call(SYS_MMAP, [0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0], 'mmap');
+  try {
+    const mem = openSync(`/proc/${copy}/mem`, 'r+');
+    try {
+      writeSync(mem, Buffer.from(`${name}\0`, 'latin1'), 0, name.length + 1, Number(page));
+    } finally {
+      closeSync(mem);
+    }
+    call(SYS_PRCTL, [PR_SET_NAME, page, 0, 0, 0], 'prctl(PR_SET_NAME)');
+  } finally {
+    call(SYS_MUNMAP, [page, PAGE_SIZE], 'munmap');
+  }
 }
 
 /** Kills a child of the process (tid's, which is frozen) and has the process reap it. */
