@@ -327,6 +327,12 @@ export interface ExtensionFd {
   inotify?: InotifyWatch[];
   /** The file locks the process held through this descriptor (fdinfo `lock:` lines). */
   locks?: FileLock[];
+  /**
+   * The lowest descriptor whose open file description this one is too (a dup: `2>&1`, dup2, one
+   * inherited twice): offset and status flags are one for both. Absent: its own, or one of
+   * pipe or socket, whose ends are told apart by their inode anyway.
+   */
+  sharesWith?: number;
 }
 
 /** flock(2), a POSIX record lock (fcntl F_SETLK, lockf), or an open file description's (F_OFD_SETLK). */

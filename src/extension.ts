@@ -74,6 +74,7 @@ export const RecordType = {
   CLOCKS: 36,
   FILE_CONTENT: 37,
   SOCKET_DATA: 38,
+  SHARED_FD: 39,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -153,6 +154,8 @@ export const SIGNALFD_SIZE = 16;
 export const PIPE_DATA_FIXED_SIZE = 8;
 /** The largest capacity F_SETPIPE_SZ takes (an int). */
 const PIPE_CAPACITY_MAX = 2 ** 31;
+/** A SHARED_FD record: fd, and the lower descriptor whose open file description it is too. */
+export const SHARED_FD_SIZE = 8;
 /** A UNIX_PEER record: fd, socket type, peer inode. */
 export const UNIX_PEER_SIZE = 16;
 /** The socket types a socket pair can have: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET. */
@@ -360,6 +363,7 @@ export interface FdShape {
   contentBytes: number | null;
   /** Bytes of each message in its SOCKET_DATA record; null: none. */
   queuedMessages: number[] | null;
+  sharesWith: boolean;
 }
 
 export function fdShape(fd: ExtensionFd): FdShape {
@@ -371,6 +375,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
     queuedMessages: fd.queued?.map((m) => m.length) ?? null,
+    sharesWith: fd.sharesWith !== undefined,
   };
 }
 
@@ -387,6 +392,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.inotifyPaths === null ? 0 : recordSize(INOTIFY_FIXED_SIZE + fd.inotifyPaths.reduce((sum, n) => sum + INOTIFY_WATCH_FIXED_SIZE + align8(n), 0))) +
   (fd.contentBytes === null ? 0 : recordSize(FILE_CONTENT_FIXED_SIZE + fd.contentBytes)) +
   (fd.queuedMessages === null ? 0 : recordSize(socketDataSize(fd.queuedMessages))) +
+  (fd.sharesWith ? recordSize(SHARED_FD_SIZE) : 0) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -662,6 +668,13 @@ function writeUnixPeer(w: RecordWriter, f: ExtensionFd, peer: UnixPeer): void {
   w.buf.writeUInt32LE(f.fd, at);
   w.buf.writeUInt32LE(peer.type, at + 4);
   w.buf.writeBigUInt64LE(u64(peer.peer, `fd ${f.fd} peer inode`), at + 8);
+}
+
+function writeSharedFd(w: RecordWriter, f: ExtensionFd, original: number): void {
+  if (!isFdNumber(original) || original >= f.fd) throw new FormatError(`fd ${f.fd}: shares the open file of fd ${original}, which is not a lower descriptor`);
+  const at = w.record(RecordType.SHARED_FD, SHARED_FD_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(original, at + 4);
 }
 
 function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket): void {
@@ -1112,6 +1125,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   if (ext.clocks) writeTimeSpecs(w.buf, w.record(RecordType.CLOCKS, CLOCKS_SIZE), [ext.clocks.monotonic, ext.clocks.boottime], 'clock');
   for (const fd of ext.fds) if (fd.content) writeFileContent(w, fd, fd.content);
   for (const fd of ext.fds) if (fd.queued) writeSocketData(w, fd, fd.queued);
+  for (const fd of ext.fds) if (fd.sharesWith !== undefined) writeSharedFd(w, fd, fd.sharesWith);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1623,6 +1637,13 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       continue;
     }
     if (values.locks) continue; // any open file may hold locks
+    if (values.sharesWith !== undefined) {
+      const original = fds.find((f) => f.fd === values.sharesWith && f.fd < key);
+      if (!original) return record.fail(4, `fd ${key}: fd ${values.sharesWith}, whose open file it shares, is no lower descriptor of the process`);
+      if (original.target !== fd.target || original.kind !== fd.kind) record.fail(4, `fd ${key} and fd ${original.fd}, whose open file it shares, name different files`);
+      if (parts.some((p) => p.key === original.fd && p.values.sharesWith !== undefined)) record.fail(4, `fd ${key}: fd ${original.fd} shares another's open file itself`);
+      continue;
+    }
     if (values.boundSocket) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
       continue;
@@ -1733,6 +1754,13 @@ function readUnixPeer(r: RecordView): FdPart {
   const type = r.payload.readUInt32LE(4);
   if (!SOCKET_PAIR_TYPES.has(type)) r.fail(4, `socket type ${type} is not one of a socket pair`);
   return { key: readFdNumber(r), record: r, values: { unixPeer: { type, peer: r.number(8, 'peer inode') } } };
+}
+
+function readSharedFd(r: RecordView): FdPart {
+  r.expectLength(SHARED_FD_SIZE);
+  const original = r.payload.readUInt32LE(4);
+  if (!isFdNumber(original)) r.fail(4, `fd ${original} is not a file descriptor number`);
+  return { key: readFdNumber(r), record: r, values: { sharesWith: original } };
 }
 
 function readBoundSocket(r: RecordView): FdPart {
@@ -1991,6 +2019,7 @@ export class ExtensionDecoder {
       case RecordType.INOTIFY: this.fdParts.push(readInotify(r)); break;
       case RecordType.FILE_CONTENT: this.fdParts.push(readFileContent(r)); break;
       case RecordType.SOCKET_DATA: this.fdParts.push(readSocketData(r)); break;
+      case RecordType.SHARED_FD: this.fdParts.push(readSharedFd(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

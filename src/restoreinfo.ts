@@ -25,7 +25,7 @@ import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, sameOpenFile, takeDescriptor } from './ptrace/libc.js';
 import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
@@ -602,7 +602,26 @@ export function readFds(pid: number): ExtensionFd[] {
   }
   describeSockets(pid, fds.filter((fd) => fd.kind === 'socket' && fd.fd > 2));
   carryLostFiles(pid, fds);
+  markSharedFiles(pid, fds);
   return fds;
+}
+
+/**
+ * Gives each descriptor that is a dup of a lower one (`2>&1`, dup2) the lower one's number, so a
+ * restore dups it again: two descriptors of one open file share its offset, and written
+ * separately at their own offsets they would overwrite each other's output. Only descriptors
+ * with one target can be dups: kcmp asks the kernel, for those. Pipes and sockets are left out:
+ * their ends are told apart by inode, and a restore makes each one once for all its numbers.
+ */
+function markSharedFiles(pid: number, fds: ExtensionFd[]): void {
+  const byTarget = new Map<string, ExtensionFd[]>();
+  for (const fd of fds) {
+    if (fd.kind === 'pipe' || fd.kind === 'socket') continue;
+    const originals = byTarget.get(fd.target) ?? [];
+    const original = originals.find((o) => sameOpenFile(pid, o.fd, fd.fd));
+    if (original) fd.sharesWith = original.fd;
+    else byTarget.set(fd.target, [...originals, fd]);
+  }
 }
 
 /** All the deleted files and memfds a dump carries, at most: the extension holds them in memory. */

@@ -321,6 +321,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
   }
   if (fd.signalfd) lines.push(`signalfd mask ${hex(fd.signalfd.mask)}`);
   if (fd.pipeData) lines.push(`pipe holds ${fd.pipeData.bytes.length} bytes (capacity ${fd.pipeData.capacity})`);
+  if (fd.sharesWith !== undefined) lines.push(`the open file of fd ${fd.sharesWith} (a dup of it)`);
   for (const lock of fd.locks ?? []) lines.push(describeLock(lock));
   if (fd.unixPeer) lines.push(`socket pair (${SOCKET_PAIR_TYPES.get(fd.unixPeer.type)}) with socket:[${fd.unixPeer.peer}]`);
   if (fd.boundSocket) {

@@ -9,7 +9,7 @@ import {
   decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
 import { buildTarget } from './helpers/build.js';
-import { fullSampleExtension, sampleExtension } from './helpers/extension-sample.js';
+import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
 import { makeTempDir, readAt } from './helpers/files.js';
 import { readMaps, readMem, threadStatuses } from './helpers/groundtruth.js';
 import { MAP_ANONYMOUS, parseImage } from './helpers/image.js';
@@ -54,7 +54,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -69,8 +69,28 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.BOUND_SOCKET, RecordType.BOUND_SOCKET, RecordType.THREAD_IDENTITY, RecordType.THREAD_IDENTITY,
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
-    RecordType.FILE_CONTENT, RecordType.SOCKET_DATA,
+    RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD,
   ], 'in the order of docs/format.md');
+});
+
+test('SHARED_FD: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.SHARED_FD)!.at;
+  const payload = at + 8;
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [8, 6, 3], 'length, fd, the fd it shares');
+  t.is(decodeExtension(buf).fds.find((fd) => fd.fd === 6)?.sharesWith, 3);
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy))?.message;
+  };
+  t.is(broken(payload + 4, 7), `byte ${payload + 4}: SHARED_FD record: fd 6: fd 7, whose open file it shares, is no lower descriptor of the process`);
+  t.is(broken(payload + 4, 2), `byte ${payload + 4}: SHARED_FD record: fd 6: fd 2, whose open file it shares, is no lower descriptor of the process`);
+  t.is(broken(payload + 4, 4), `byte ${payload + 4}: SHARED_FD record: fd 6 and fd 4, whose open file it shares, name different files`);
+  t.is(broken(payload + 4, 0xffff_ffff), `byte ${payload + 4}: SHARED_FD record: fd 4294967295 is not a file descriptor number`);
+  t.is(broken(payload, 5), `byte ${at}: SHARED_FD record: fd 5 has no FD record`);
+  t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 6 ? { ...fd, sharesWith: 9 } : fd)) }))?.message ?? '',
+    /fd 6: shares the open file of fd 9, which is not a lower descriptor/);
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

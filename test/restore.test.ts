@@ -316,6 +316,28 @@ test('calls dumped inside a timed wait (poll, nanosleep) wait again after the re
   t.deepEqual([first[1], later[1]], [0, 0], 'no call failed, in either thread');
 });
 
+test('standard output and error on one open file (`> log 2>&1`) go on sharing its offset: no line overwrites another', async (t) => {
+  const dir = await makeTempDir(t);
+  const log = path.join(dir, 'both.log');
+  const file = await fsp.open(log, 'w');
+  const writer = spawn(await buildTarget('restore_dupout'), [], { stdio: ['ignore', file.fd, file.fd] });
+  t.teardown(() => killAndReap(writer));
+  await file.close(); // the writer has its own
+  const lines = async () => (await fsp.readFile(log, 'latin1')).split('\n').filter(Boolean);
+  await waitUntil('a few lines in the file', async () => (await lines()).length >= 6);
+  const image = await dumpToFile(t, { pid: writer.pid! } as Target);
+  await killAndReap(writer);
+  const fds = (await readImageExtension(image)).fds;
+  t.is(fds.find((fd) => fd.fd === 2)?.sharesWith, 1, 'the image says fd 2 is fd 1\'s open file');
+  const dumped = (await lines()).length;
+
+  startRestorer(t, [image]);
+  await waitUntil('the restored writer to write on into the file', async () => (await lines()).length >= dumped + 10);
+  const all = await lines();
+  const expected = all.map((_, i) => `${i % 2 === 0 ? 'out' : 'err'} ${Math.floor(i / 2)}`);
+  t.deepEqual(all, expected, 'every line once, in turn, none overwritten');
+});
+
 test('a standard stream redirected to a file goes on into that file, not to the restorer', async (t) => {
   const dir = await makeTempDir(t);
   const log = path.join(dir, 'out.log');

@@ -36,6 +36,8 @@ const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ in
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
 const rawSetsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');
 const SYS_GET_ROBUST_LIST = 274;
+const SYS_KCMP = 312;
+const KCMP_FILE = 0;
 const SYS_PIDFD_OPEN = 434;
 const SYS_PIDFD_GETFD = 438;
 
@@ -110,6 +112,14 @@ export function ptraceEventMessage(tid: number): number {
   const message = Buffer.alloc(8);
   ptraceBuffer(PTRACE_GETEVENTMSG, tid, 0, message);
   return Number(message.readBigUInt64LE(0));
+}
+
+/**
+ * Whether descriptors a and b of process pid are one open file description (kcmp KCMP_FILE): a
+ * dup of the other. False too when the kernel cannot tell (no kcmp, a descriptor gone).
+ */
+export function sameOpenFile(pid: number, a: number, b: number): boolean {
+  return Number(rawSyscall(SYS_KCMP, 'int', pid, 'int', pid, 'int', KCMP_FILE, 'unsigned long', a, 'unsigned long', b)) === 0;
 }
 
 /**

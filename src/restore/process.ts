@@ -145,7 +145,8 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
 /**
  * The open files: 0, 1 and 2 stay the restorer's (the stub inherited them). Every other
  * descriptor is closed, then each recorded one made again at its number: regular files (and
- * directories) reopened by path, at their offset, with their flags; pipes and socket pairs with
+ * directories) reopened by path, at their offset, with their flags, a dup of a lower one dup'd
+ * from it again (SHARED_FD); pipes and socket pairs with
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
  * (./eventfds.ts), listening and bound sockets (./sockets.ts), the epoll registrations last;
  * what cannot be made again (connected sockets, terminals, a pipe to another process, a file
@@ -165,6 +166,16 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   };
   restoreBoundSockets(remote, fds, owner, restored, warn);
   for (const fd of fds) {
+    // A dup of a lower descriptor (`2>&1`) is a dup of it again: one open file, one offset.
+    if (fd.sharesWith !== undefined && restored.has(fd.sharesWith)) {
+      try {
+        remote.dup3(fd.sharesWith, fd.fd, fd.flags & O_CLOEXEC);
+        restored.add(fd.fd);
+      } catch (err) {
+        leftClosed(fd, err, warn);
+      }
+      continue;
+    }
     if (fd.fd <= 2) {
       // A standard stream that was a file or a device other than a terminal was redirected
       // (`> log`, `< /dev/null`): it goes on there. A terminal, pipe or socket stays the

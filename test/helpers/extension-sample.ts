@@ -196,6 +196,8 @@ export function fullSampleExtension(): ImageExtension {
   ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks, content } : fd));
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   ext.fds = ext.fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: SAMPLE_SOCKET_OPTIONS } : fd.fd === 13 ? { ...fd, queued: [Buffer.from('\0wake')] } : fd));
+  // fd 3 dup'd (2>&1, dup2): one open file, one offset.
+  ext.fds.splice(ext.fds.findIndex((fd) => fd.fd === 4) + 1, 0, { fd: 6, kind: 'file', flags: 0o2100000, offset: 12345, target: '/tmp/a dir/data', sharesWith: 3 });
   // A file watcher: a directory by path, and a watch whose path could not be found.
   ext.fds.push({ fd: 2000, kind: 'other', flags: 0o2004000, offset: 0, target: 'anon_inode:inotify', inotify: [
     { wd: 1, mask: 0x100, inode: 5n, path: '/srv/app' }, { wd: 7, mask: 0x80000002, inode: 9n, path: null },
