@@ -25,7 +25,7 @@ import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, sameOpenFile, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
 import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
@@ -607,20 +607,31 @@ export function readFds(pid: number): ExtensionFd[] {
 }
 
 /**
- * Gives each descriptor that is a dup of a lower one (`2>&1`, dup2) the lower one's number, so a
+ * Gives each descriptor that is a dup of a lower one (`2>&1`, dup2) the lowest one's number, so a
  * restore dups it again: two descriptors of one open file share its offset, and written
  * separately at their own offsets they would overwrite each other's output. Only descriptors
- * with one target can be dups: kcmp asks the kernel, for those. Pipes and sockets are left out:
- * their ends are told apart by inode, and a restore makes each one once for all its numbers.
+ * with one target can be dups: those are sorted by open file with kcmp (n log n calls, for the
+ * process with a thousand descriptors of /dev/null), and equal neighbours are one. Pipes and
+ * sockets are left out: their ends are told apart by inode, and a restore makes each one once
+ * for all its numbers.
  */
 function markSharedFiles(pid: number, fds: ExtensionFd[]): void {
   const byTarget = new Map<string, ExtensionFd[]>();
   for (const fd of fds) {
     if (fd.kind === 'pipe' || fd.kind === 'socket') continue;
-    const originals = byTarget.get(fd.target) ?? [];
-    const original = originals.find((o) => sameOpenFile(pid, o.fd, fd.fd));
-    if (original) fd.sharesWith = original.fd;
-    else byTarget.set(fd.target, [...originals, fd]);
+    const same = byTarget.get(fd.target);
+    if (same) same.push(fd);
+    else byTarget.set(fd.target, [fd]);
+  }
+  for (const same of byTarget.values()) {
+    if (same.length < 2) continue;
+    // Ascending by number within one open file: the first of each run is its lowest descriptor.
+    const sorted = [...same].sort((a, b) => compareOpenFiles(pid, a.fd, b.fd) || a.fd - b.fd);
+    let original = sorted[0];
+    for (const fd of sorted.slice(1)) {
+      if (compareOpenFiles(pid, original.fd, fd.fd) === 0) fd.sharesWith = original.fd;
+      else original = fd;
+    }
   }
 }
 

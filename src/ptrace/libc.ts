@@ -115,11 +115,13 @@ export function ptraceEventMessage(tid: number): number {
 }
 
 /**
- * Whether descriptors a and b of process pid are one open file description (kcmp KCMP_FILE): a
- * dup of the other. False too when the kernel cannot tell (no kcmp, a descriptor gone).
+ * Orders descriptors a and b of process pid by their open file description (kcmp KCMP_FILE): 0
+ * when they are one (a dup of the other), else -1 or 1, the kernel's order of the two, consistent
+ * for a sort. When the kernel cannot tell (no kcmp, a descriptor gone): their numbers' order.
  */
-export function sameOpenFile(pid: number, a: number, b: number): boolean {
-  return Number(rawSyscall(SYS_KCMP, 'int', pid, 'int', pid, 'int', KCMP_FILE, 'unsigned long', a, 'unsigned long', b)) === 0;
+export function compareOpenFiles(pid: number, a: number, b: number): number {
+  const order = Number(rawSyscall(SYS_KCMP, 'int', pid, 'int', pid, 'int', KCMP_FILE, 'unsigned long', a, 'unsigned long', b));
+  return order === 0 ? 0 : order === 1 ? -1 : order === 2 ? 1 : a - b;
 }
 
 /**
