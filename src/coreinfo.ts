@@ -12,6 +12,7 @@ import type { CoreShape } from './coregen.js';
 import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts } from './model.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
+import { statusField } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
 import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
@@ -189,8 +190,9 @@ function statFields(path: string): string[] {
   return ['', text.slice(0, open), text.slice(open + 2, close), ...text.slice(close + 2).trimEnd().split(' ')];
 }
 
-function statusField(status: string, name: string, path: string): string {
-  const value = new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+/** A field's first word, which must be there. */
+function requiredField(status: string, name: string, path: string): string {
+  const value = statusField(status, name)?.split(/\s+/)[0];
   if (value === undefined) throw new Error(`${path} has no ${name} field`);
   return value;
 }
@@ -202,7 +204,7 @@ function processInfo(pid: number): ProcessInfo {
   const field = (n: number) => Number(stat[n]);
   return {
     state: stat[3], ppid: field(4), pgrp: field(5), sid: field(6), nice: field(19), flags: field(9),
-    uid: Number(statusField(status, 'Uid', statusPath)), gid: Number(statusField(status, 'Gid', statusPath)),
+    uid: Number(requiredField(status, 'Uid', statusPath)), gid: Number(requiredField(status, 'Gid', statusPath)),
     comm: stat[2], args: argumentBytes(pid, field(48), field(49)), cutime: field(16), cstime: field(17),
   };
 }
@@ -228,8 +230,8 @@ function threadCoreState(pid: number, tid: number): ThreadCoreState {
   const stat = statFields(tid === pid ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`);
   return {
     tid,
-    sigPending: BigInt(`0x${statusField(status, 'SigPnd', statusPath)}`),
-    sigBlocked: BigInt(`0x${statusField(status, 'SigBlk', statusPath)}`),
+    sigPending: BigInt(`0x${requiredField(status, 'SigPnd', statusPath)}`),
+    sigBlocked: BigInt(`0x${requiredField(status, 'SigBlk', statusPath)}`),
     utime: Number(stat[14]),
     stime: Number(stat[15]),
     fpregs: getRegset(tid, NT_PRFPREG),

@@ -23,6 +23,7 @@ import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js
 import { mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
+import { statusField, statusMask } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
@@ -420,7 +421,7 @@ function readPosixTimerTimes(pid: number, tid: number, scratch: number, id: numb
 
 /** The umask /proc/<pid>/status shows (Linux 4.7+); undefined when it does not. */
 function readUmask(status: string): number | undefined {
-  const octal = /^Umask:\s*([0-7]+)/m.exec(status)?.[1];
+  const octal = statusField(status, 'Umask');
   return octal === undefined ? undefined : parseInt(octal, 8);
 }
 
@@ -454,11 +455,6 @@ function readIdentity(pid: number, { tid, status }: { tid: number; status: strin
     ...parseCredentials(status, `${dir}/status`),
     securebits,
   };
-}
-
-/** A signal mask of /proc/<pid>/status (SigPnd, SigCgt...); 0 when the line is missing. */
-function statusMask(status: string, name: string): bigint {
-  return BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
 }
 
 function popcount(mask: bigint): number {

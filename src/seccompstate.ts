@@ -6,6 +6,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
+import { statusNumber } from './proc/status.js';
 import type { SeccompFilter, ThreadSeccomp } from './extension-model.js';
 import { readStat } from './proc/stat.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
@@ -28,8 +29,7 @@ const knownChains = new LRUCache<string, SeccompFilter[]>({ max: 256 });
 
 /** The thread's mode and filter count from its status (Seccomp, Seccomp_filters). */
 function parseStatus(status: string): { mode: number; count: number } {
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { mode: field('Seccomp'), count: field('Seccomp_filters') };
+  return { mode: statusNumber(status, 'Seccomp'), count: statusNumber(status, 'Seccomp_filters') };
 }
 
 const threadStatus = (pid: number, tid: number): string => readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1');

@@ -9,6 +9,7 @@ import type { PageIndex } from './pageindex.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
+import { statusField } from './proc/status.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { copyMemory, type MemoryCopy } from './ptrace/memorycopy.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
@@ -206,9 +207,9 @@ function mmFields(pid: number, stat: ProcStat, brk: number): MmFields {
  */
 function mmFlags(pid: number): bigint {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const uid = Number(/^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const uid = Number(statusField(status, 'Uid')?.split(/\s+/)[1] ?? 0);
   const dumpable = statSync(`/proc/${pid}/stat`).uid === uid ? 1n : 0n;
   const filter = BigInt(parseInt(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8'), 16));
-  const thpDisabled = /^THP_enabled:\s+0/m.test(status) ? 1n << MMF_DISABLE_THP : 0n;
+  const thpDisabled = statusField(status, 'THP_enabled') === '0' ? 1n << MMF_DISABLE_THP : 0n;
   return dumpable | (filter << BigInt(MMF_DUMP_FILTER_SHIFT)) | thpDisabled;
 }

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readStat } from './proc/stat.js';
+import { statusNumber } from './proc/status.js';
 import { hasMemory } from './snapshot.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
 
@@ -107,7 +108,7 @@ export class ProcessTree {
 function isThreadGroupLeader(pid: number): boolean {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/^Tgid:\s+(\d+)/m.exec(status)?.[1]) === pid;
+    return statusNumber(status, 'Tgid') === pid;
   } catch {
     return false;
   }

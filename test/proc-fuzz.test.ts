@@ -7,6 +7,7 @@ import { PAGE_SIZE } from '../src/model.js';
 import { ProcParseError } from '../src/proc/errors.js';
 import { parseSmaps, parseSmapsByLine } from '../src/proc/smaps.js';
 import { parseStat } from '../src/proc/stat.js';
+import { statusField, statusMask, statusNumber } from '../src/proc/status.js';
 import { parseTimensOffsets } from '../src/proc/timens.js';
 import { anonInodeState } from '../src/restoreinfo.js';
 import { prng } from './helpers/prng.js';
@@ -144,6 +145,21 @@ test('mutated inotify fdinfo parses into watches ascending by descriptor, never 
   const parsed = fuzz(t, inputs, (text) => anonInodeState('anon_inode:inotify', text, 'fdinfo', () => '/watched').inotify!, (watches) => {
     if (!watches.every((w, i) => Number.isInteger(w.wd) && Number.isInteger(w.mask) && (i === 0 || watches[i - 1].wd <= w.wd))) {
       t.fail(`malformed result ${JSON.stringify(watches, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    }
+  });
+  t.is(parsed, ROUNDS);
+});
+
+test('mutated status fields read as text, a whole number and a mask, or as missing; never an error', (t) => {
+  const inputs = [
+    'Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t4242\nTracerPid:\t0\nUid:\t0\t1000\t0\t0\n'
+      + 'Groups:\t4 24 27 \nSigPnd:\t0000000000000000\nSigCgt:\t0000000180004a03\nCapEff:\t000001ffffffffff\nSeccomp:\t2\nSeccomp_filters:\t1\n',
+  ];
+  const parsed = fuzz(t, inputs, (text) => ({
+    umask: statusField(text, 'Umask'), tgid: statusNumber(text, 'Tgid'), uid: statusNumber(text, 'Uid'), caught: statusMask(text, 'SigCgt'),
+  }), ({ umask, tgid, uid, caught }) => {
+    if (!(umask === undefined || typeof umask === 'string') || ![tgid, uid].every((n) => Number.isInteger(n) && n >= 0) || caught < 0n) {
+      t.fail(`malformed result ${umask} ${tgid} ${uid} ${caught}`);
     }
   });
   t.is(parsed, ROUNDS);

@@ -7,6 +7,7 @@ import { mountedDevice } from '../src/proc/mountinfo.js';
 import { PRESENT_OR_SWAPPED, rangesWithPages, scanPages, scanPagesWithIoctl, scanPagesWithPagemap } from '../src/proc/pagemap.js';
 import { parseSmaps, readSmaps } from '../src/proc/smaps.js';
 import { isKernelThread, parseStat, readStat } from '../src/proc/stat.js';
+import { statusField, statusMask, statusNumber } from '../src/proc/status.js';
 import { startTarget } from './helpers/targets.js';
 
 const GIB = 2 ** 30;
@@ -366,4 +367,19 @@ test('scan timings on a fully touched 1 GiB region (informational)', async (t) =
   t.log(`1 GiB, ${byIoctl.totalPages} pages: PAGEMAP_SCAN ${ioctlMs.toFixed(1)} ms, pagemap read ${pagemapMs.toFixed(1)} ms`);
   t.deepEqual(runsOf(byIoctl), [[base, base + bytes]]);
   t.deepEqual(runsOf(byPagemap), runsOf(byIoctl));
+});
+
+test('status fields: the text of a line, its first number, a mask; missing lines', (t) => {
+  const status = 'Name:\tmy prog\nState:\tS (sleeping)\nTgid:\t4242\nUid:\t1000\t1001\t1002\t1003\nGroups:\t\nSigCgt:\t0000000180004a03\nNoNewPrivs:\t1\n';
+  t.is(statusField(status, 'Name'), 'my prog');
+  t.is(statusField(status, 'State'), 'S (sleeping)');
+  t.is(statusField(status, 'Groups'), '');
+  t.is(statusField(status, 'Umask'), undefined);
+  t.is(statusNumber(status, 'Tgid'), 4242);
+  t.is(statusNumber(status, 'Uid'), 1000, 'the first of the four');
+  t.is(statusNumber(status, 'TracerPid'), 0, 'missing');
+  t.is(statusNumber(status, 'Name'), 0, 'not a number');
+  t.is(statusMask(status, 'SigCgt'), 0x180004a03n);
+  t.is(statusMask(status, 'SigPnd'), 0n, 'missing');
+  t.is(statusField(`${status}Tgid2:\t7\n`, 'Tgid'), '4242', 'a field whose name another starts with is not it');
 });

@@ -3,24 +3,17 @@
 
 import type { Credentials } from '../extension-model.js';
 import { ProcParseError } from './errors.js';
-
-function field(status: string, name: string): string | undefined {
-  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1];
-}
+import { statusField, statusMask } from './status.js';
 
 function ids(status: string, name: string, where: string): [number, number, number, number] {
-  const values = (field(status, name) ?? '').trim().split(/\s+/).map(Number);
-  if (values.length !== 4 || values.some((v) => !Number.isInteger(v))) throw new ProcParseError(where, 0, `a ${name} line of four ids`, field(status, name) ?? '');
+  const values = (statusField(status, name) ?? '').split(/\s+/).map(Number);
+  if (values.length !== 4 || values.some((v) => !Number.isInteger(v))) throw new ProcParseError(where, 0, `a ${name} line of four ids`, statusField(status, name) ?? '');
   return values as [number, number, number, number];
-}
-
-function capabilitySet(status: string, name: string): bigint {
-  return BigInt(`0x${(field(status, name) ?? '').trim() || '0'}`);
 }
 
 /** The supplementary groups of a status file. */
 export function statusGroups(status: string): number[] {
-  return (field(status, 'Groups') ?? '').split(/\s+/).filter(Boolean).map(Number);
+  return (statusField(status, 'Groups') ?? '').split(/\s+/).filter(Boolean).map(Number);
 }
 
 export function parseCredentials(status: string, where: string): Credentials {
@@ -29,10 +22,10 @@ export function parseCredentials(status: string, where: string): Credentials {
     gids: ids(status, 'Gid', where),
     groups: statusGroups(status),
     caps: {
-      inheritable: capabilitySet(status, 'CapInh'), permitted: capabilitySet(status, 'CapPrm'), effective: capabilitySet(status, 'CapEff'),
-      bounding: capabilitySet(status, 'CapBnd'), ambient: capabilitySet(status, 'CapAmb'),
+      inheritable: statusMask(status, 'CapInh'), permitted: statusMask(status, 'CapPrm'), effective: statusMask(status, 'CapEff'),
+      bounding: statusMask(status, 'CapBnd'), ambient: statusMask(status, 'CapAmb'),
     },
-    noNewPrivs: (field(status, 'NoNewPrivs') ?? '').trim() === '1',
+    noNewPrivs: statusField(status, 'NoNewPrivs') === '1',
   };
 }
 

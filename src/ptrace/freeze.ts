@@ -11,6 +11,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { statusField, statusNumber } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
   __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
@@ -132,15 +133,15 @@ function requireLiveLeader(pid: number): void {
   } catch {
     throw nativeError(ESRCH, call, 'no such process');
   }
-  const state = /^State:\s+(\S)/m.exec(status)?.[1];
-  if (/^Tgid:\s+(\d+)/m.exec(status)?.[1] !== String(pid)) throw nativeError(ESRCH, call, `${pid} is a thread, not a thread group leader`);
+  const state = statusField(status, 'State')?.[0];
+  if (statusNumber(status, 'Tgid') !== pid) throw nativeError(ESRCH, call, `${pid} is a thread, not a thread group leader`);
   if (state === 'Z' || state === 'X') throw nativeError(ESRCH, call, `${pid} has exited (state ${state})`);
 }
 
 /** A number field of a thread's /proc status (TracerPid, Seccomp); 0 once the thread is gone (the seize says so). */
-function statusNumber(pid: number, tid: number, field: string): number {
+function threadStatusNumber(pid: number, tid: number, field: string): number {
   try {
-    return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0);
+    return statusNumber(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'), field);
   } catch {
     return 0;
   }
@@ -206,7 +207,7 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
   }
   // A seccomp filter would judge the calls a snapshot injects (and may kill the task for one):
   // suspended while we trace it, as checkpointing tools do (it needs CAP_SYS_ADMIN).
-  const seccompSuspended = statusNumber(f.pid, tid, 'Seccomp') !== 0;
+  const seccompSuspended = threadStatusNumber(f.pid, tid, 'Seccomp') !== 0;
   try {
     ptrace(PTRACE_SEIZE, tid, 0, seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0);
   } catch (err) {
@@ -216,7 +217,7 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
       f.gone.add(tid);
       return undefined;
     }
-    const tracer = statusNumber(f.pid, tid, 'TracerPid');
+    const tracer = threadStatusNumber(f.pid, tid, 'TracerPid');
     if (isErrno(err, EPERM) && tracer) throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by pid ${tracer}`);
     if (isErrno(err, EPERM) && seccompSuspended) {
       throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, 'it runs under seccomp, and suspending its filter (PTRACE_O_SUSPEND_SECCOMP) needs CAP_SYS_ADMIN');

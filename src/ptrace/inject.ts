@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { UserRegs } from '../model.js';
+import { statusNumber } from '../proc/status.js';
 import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
   PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
@@ -328,7 +329,7 @@ function recover(tid: number, saved: UserRegs, heldSignals: number[]): void {
 function requeue(tid: number, heldSignals: number[]): void {
   if (heldSignals.length === 0) return;
   try {
-    const tgid = Number(/^Tgid:\s+(\d+)/m.exec(readFileSync(`/proc/${tid}/status`, 'latin1'))?.[1]);
+    const tgid = statusNumber(readFileSync(`/proc/${tid}/status`, 'latin1'), 'Tgid');
     for (const signal of heldSignals) tgkill(tgid, tid, signal);
   } catch {
     // The thread is gone: nobody is left to take them.
