@@ -15,7 +15,9 @@ const F_SEAL_GROW = 4;
 
 test('FILE_CONTENT: byte layout, and bad records', (t) => {
   const ext = fullSampleExtension();
-  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, target: '/tmp/a dir/data (deleted)', content: { memfd: false, seals: 0, mode: 0o640, bytes: Buffer.from('twelve bytes') } } : fd));
+  const target = '/tmp/a dir/data (deleted)';
+  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, target, content: { memfd: false, seals: 0, mode: 0o640, bytes: Buffer.from('twelve bytes') } } :
+    fd.sharesWith === 3 ? { ...fd, target } : fd));
   const buf = encodeExtension(ext);
   t.deepEqual(decodeExtension(buf).fds.find((fd) => fd.fd === 3)?.content, ext.fds.find((fd) => fd.fd === 3)?.content);
   const at = recordOffsets(buf).find((r) => r.type === RecordType.FILE_CONTENT)!.at + 8;
