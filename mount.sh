@@ -26,6 +26,12 @@ fi
 
 case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
 mnt=$(readlink -m "$1"); shift
+# A mount that answers is in the way (its options stay as they are): say so, rather than report
+# it as this one. A stale one (its imgfs gone) is taken over by imgfs itself.
+if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
+  echo "imgfs: $mnt is already mounted; unmount it first: $0 -u $mnt" >&2
+  exit 1
+fi
 "$root/scripts/setup.sh"
 mkdir -p "$state_dir"
 log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"

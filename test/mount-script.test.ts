@@ -51,6 +51,19 @@ test.serial('options after the mount point reach imgfs', async (t) => {
   await mountSh(['-u', dir]);
 });
 
+test.serial('./mount.sh on a mount point imgfs already serves: exit 1, saying so; the mount serves on, its options unchanged', async (t) => {
+  const dir = await mountPoint(t);
+  await mountSh([dir]);
+  const servers = await imgfsPidsServing(dir);
+  const again = await run(MOUNT_SH, [dir, '--allow-other'], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.is(again.code, 1);
+  t.regex(again.stderr, /is already mounted; unmount it first/);
+  t.deepEqual(await imgfsPidsServing(dir), servers, 'the same server, none added');
+  t.false((await mountEntry(dir))!.options.includes('allow_other'));
+  t.true(await listsPids(dir));
+  await mountSh(['-u', dir]);
+});
+
 test.serial('./mount.sh recovers a stale mount point whose imgfs was killed', async (t) => {
   const dir = await mountPoint(t);
   await mountSh([dir]);
