@@ -8,7 +8,7 @@ import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';
-import { commOf, isLive, PATTERN_KEY, procFileOwner, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { commOf, isLive, PATTERN_KEY, procFileOwner, readMem, startTime, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { loadAt, loadBytes, parseElfCore } from './helpers/elfcore.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountEntry, mountImgfs, type Mount } from './helpers/mount.js';
@@ -136,6 +136,19 @@ test.serial('a 32-bit process: the open fails with ENOEXEC, saying why, and the 
   const ticks = target.lines().length;
   await target.waitForLine(() => true, { from: ticks + 2 });
   t.true(target.alive(), 'it ticks on');
+});
+
+test.serial('a process another tracer holds (a debugger, strace): EBUSY, the log naming the tracer; it runs on, still its tracer\'s', async (t) => {
+  const tracer = await startTarget(t, 'traced_child');
+  const [child, counterAt] = [Number(tracer.info[1]), parseInt(tracer.info[2], 16)];
+  const mnt = await mountImgfs(t);
+  t.is(await errnoOf(fsp.open(dumpOf(mnt.dir, child), 'r')), 'EBUSY');
+  t.regex(mnt.stderr(), new RegExp(`already traced by pid ${tracer.pid} \\(traced_child\\)`));
+  t.is(taskStatus(child).tracerPid, tracer.pid, 'still traced by its own tracer');
+  const counter = () => readMem(child, counterAt, 8).readBigUInt64LE(0);
+  const before = counter();
+  await waitUntil('the tracee to count on', () => counter() > before);
+  await assertMountServes(t, mnt, tracer);
 });
 
 test.serial('a process under a seccomp filter that kills it for our injected calls: dumped, and it runs on', async (t) => {

@@ -147,6 +147,15 @@ function threadStatusNumber(pid: number, tid: number, field: string): number {
   }
 }
 
+/** "pid 1234 (strace)", or just the pid once it is gone. */
+function processName(pid: number): string {
+  try {
+    return `pid ${pid} (${readFileSync(`/proc/${pid}/comm`, 'latin1').trim()})`;
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
 /** The ptrace options a thread was seized with, which a later PTRACE_SETOPTIONS must keep. */
 export function seizeOptions(tid: number): number {
   return tracees.get(tid)?.seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0;
@@ -218,7 +227,8 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
       return undefined;
     }
     const tracer = threadStatusNumber(f.pid, tid, 'TracerPid');
-    if (isErrno(err, EPERM) && tracer) throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by pid ${tracer}`);
+    // Busy, not forbidden: a task has one tracer at a time (a debugger, strace).
+    if (isErrno(err, EPERM) && tracer) throw nativeError(EBUSY, `ptrace(PTRACE_SEIZE, ${tid})`, `already traced by ${processName(tracer)}`);
     if (isErrno(err, EPERM) && seccompSuspended) {
       throw nativeError(EPERM, `ptrace(PTRACE_SEIZE, ${tid})`, 'it runs under seccomp, and suspending its filter (PTRACE_O_SUSPEND_SECCOMP) needs CAP_SYS_ADMIN');
     }
