@@ -87,7 +87,7 @@ export class SnapshotStore {
     let starting = this.starting.get(key);
     if (!starting) {
       starting = takeSnapshot(pid, this.options).then((held) => {
-        const session: Session = { key, held, memory: new TargetMemory(held.memory.pid, held.memory.startTime, held.memory.sharesPages), layouts: new Map(), refs: 0, gone: false };
+        const session: Session = { key, held, memory: new TargetMemory(held.memory), layouts: new Map(), refs: 0, gone: false };
         if (this.closed) endSession(session);
         else this.sessions.set(key, session);
         return session;

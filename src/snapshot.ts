@@ -1,20 +1,21 @@
 // Taking one frozen, consistent snapshot of a process: freeze the thread group, then read
 // registers, mm fields, the VMA layout and the page index while nothing in it can change.
 
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
-import type { CoreInfo, MmFields, Snapshot, ThreadState, Vma } from './model.js';
+import { PAGE_SIZE, type CoreInfo, type MmFields, type Snapshot, type ThreadState, type Vma } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
-import { copyMemory, type MemoryCopy } from './ptrace/memorycopy.js';
+import { copyMemory } from './ptrace/memorycopy.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
 import { isServedHere } from './servedfiles.js';
 import { askTask, readRestoreInfo, settleDeferred } from './restoreinfo.js';
+import type { KeptPages, MemorySource } from './targetmemory.js';
 
 export interface SnapshotOptions {
   /** Freeze a running task (default); otherwise only an already stopped task can be dumped. */
@@ -28,11 +29,8 @@ export interface SnapshotOptions {
 
 export interface HeldSnapshot {
   snapshot: Snapshot;
-  /**
-   * The process the snapshot's pages are read from: the frozen task, or its copy (--live), whose
-   * pages it shares with the task.
-   */
-  memory: { pid: number; startTime: number; sharesPages: boolean };
+  /** Where the snapshot's pages are read: the frozen task, or its copy (--live). */
+  memory: MemorySource;
   /** Lets the task run on (or stay stopped, if it was stopped before), or ends its copy. Idempotent. */
   release(): void;
 }
@@ -83,12 +81,12 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       pages,
       restore: readRestoreInfo({ pid, threads, vmas }, stop, answers, before.state === 'T'),
     };
-    const copy = options.live && before.state !== 'T' ? liveCopy(snapshot, options.log) : null;
-    if (copy) {
+    const live = options.live && before.state !== 'T' ? liveCopy(snapshot, options.log) : null;
+    if (live) {
       frozen.release();
-      return { snapshot, memory: { pid: copy.pid, startTime: copy.startTime, sharesPages: true }, release: () => copy.release() };
+      return { snapshot, ...live };
     }
-    return { snapshot, memory: { pid, startTime: stat.startTime, sharesPages: false }, release: () => frozen.release() };
+    return { snapshot, memory: { pid, startTime: stat.startTime, sharesPages: false, kept: [] }, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
     throw err;
@@ -102,31 +100,61 @@ const FORK_BLIND_FLAGS: [flag: string, why: string][] = [
 ];
 /** VmFlags of VMAs registered with userfaultfd: a fork may wait for the process's own handler. */
 const USERFAULTFD_FLAGS = ['um', 'uw', 'ui'];
+/**
+ * The most bytes of pages a copy would lack that --live keeps in our memory instead (V8, the
+ * engine of Node.js, holds a few hundred KiB of MADV_DONTFORK memory); beyond, the task is held.
+ */
+const KEPT_MAX = 64 << 20;
 
 /**
  * For --live: reads now what the files would read later from the frozen task (the core's facts,
- * the VMA flags, deleted files' bytes) and makes the copy of its memory that the pages are read
- * from instead. null, the reason logged, when a copy would not hold every page the files carry or
- * cannot be made: the task is then held frozen as without --live.
+ * the VMA flags, deleted files' bytes, the pages of anonymous memory a fork does not copy) and
+ * makes the copy of its memory that the other pages are read from instead. null, the reason
+ * logged, when a copy would not hold every page the files carry or cannot be made: the task is
+ * then held frozen as without --live.
  */
-function liveCopy(snapshot: Snapshot, log?: (line: string) => void): MemoryCopy | null {
+function liveCopy(snapshot: Snapshot, log?: (line: string) => void): { memory: MemorySource; release(): void } | null {
   const { pid } = snapshot;
   const held = (why: string) => {
     log?.(`pid ${pid}: held frozen while its snapshot is read (--live): ${why}`);
     return null;
   };
   const smaps = snapshot.core.vmas;
+  const blind: Vma[] = [];
   for (const vma of smaps) {
     const where = `its VMA ${vma.start.toString(16)}-${vma.end.toString(16)}`;
     if (USERFAULTFD_FLAGS.some((f) => vma.vmFlags.has(f))) return held(`${where} is registered with userfaultfd`);
-    const blind = FORK_BLIND_FLAGS.find(([f]) => vma.vmFlags.has(f));
-    if (blind && snapshot.pages.pagesIn(vma.start, vma.end) > 0) return held(`${where} is ${blind[1]}`);
+    const flag = FORK_BLIND_FLAGS.find(([f]) => vma.vmFlags.has(f));
+    if (!flag || snapshot.pages.pagesIn(vma.start, vma.end) === 0) continue;
+    // A file's pages a read may fault in from the file: only the process has them mapped.
+    if (vma.name.startsWith('/')) return held(`${where}, of a file, is ${flag[1]}`);
+    blind.push(vma);
   }
+  const keptBytes = blind.reduce((sum, v) => sum + snapshot.pages.pagesIn(v.start, v.end) * PAGE_SIZE, 0);
+  if (keptBytes > KEPT_MAX) return held(`${keptBytes >> 20} MiB of its memory is not copied by a fork (MADV_DONTFORK, MADV_WIPEONFORK), over the ${KEPT_MAX >> 20} MiB kept aside`);
   settleDeferred(snapshot.restore, smaps, snapshot.vmas);
+  const kept = keepPages(pid, snapshot.pages, blind);
   try {
-    return copyMemory(pid);
+    const copy = copyMemory(pid);
+    return { memory: { pid: copy.pid, startTime: copy.startTime, sharesPages: true, kept }, release: () => copy.release() };
   } catch (err) {
     return held((err as Error).message);
+  }
+}
+
+/** The snapshot's pages in vmas, read now, through /proc/<pid>/mem (forced, as a dump's reads are). */
+function keepPages(pid: number, pages: PageIndex, vmas: readonly Vma[]): KeptPages[] {
+  if (vmas.length === 0) return [];
+  const mem = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    return vmas.flatMap((vma) => [...pages.runsIn(vma.start, vma.end)].map(([start, end]): KeptPages => {
+      const bytes = Buffer.alloc(end - start);
+      const got = readSync(mem, bytes, 0, bytes.length, start);
+      if (got !== bytes.length) throw new ImgfsError(Errno.EIO, `pid ${pid}: cannot read memory at 0x${(start + got).toString(16)}`);
+      return { start, bytes };
+    }));
+  } finally {
+    closeSync(mem);
   }
 }
 

@@ -19,6 +19,26 @@ function isRunning(pid: number, startTime: number): boolean {
   }
 }
 
+/** Pages of a snapshot read at the snapshot and kept here: the first one's address, the bytes. */
+export interface KeptPages {
+  start: number;
+  bytes: Buffer;
+}
+
+/** Where a snapshot's pages are read. */
+export interface MemorySource {
+  /** The process, and its start time from /proc/<pid>/stat (a pid can be another process's later). */
+  pid: number;
+  startTime: number;
+  /**
+   * Its pages are shared copy-on-write with another process (a --live copy): read them through
+   * /proc/<pid>/mem, which does not copy them (RemoteReader).
+   */
+  sharesPages: boolean;
+  /** Pages the process does not have (a --live copy lacks MADV_DONTFORK memory), ascending, disjoint. */
+  kept: readonly KeptPages[];
+}
+
 export class TargetMemory implements PageSource {
   private readonly reader = new RemoteReader();
   private out: Buffer = Buffer.alloc(0);
@@ -30,13 +50,14 @@ export class TargetMemory implements PageSource {
   private probeAddress = -1;
   private readonly probeByte = Buffer.alloc(1);
 
-  /**
-   * startTime: the process's, from /proc/<pid>/stat (a pid can be another process's later).
-   * sharesPages: its pages are shared copy-on-write with another process (a --live copy): read
-   * them through /proc/<pid>/mem, which does not copy them (RemoteReader).
-   */
-  constructor(private readonly pid: number, private readonly startTime: number, private readonly sharesPages = false) {
-    if (sharesPages) this.mem();
+  private readonly pid: number;
+  private readonly startTime: number;
+  private readonly sharesPages: boolean;
+  private readonly kept: readonly KeptPages[];
+
+  constructor(source: MemorySource) {
+    ({ pid: this.pid, startTime: this.startTime, sharesPages: this.sharesPages, kept: this.kept } = source);
+    if (this.sharesPages) this.mem();
   }
 
   begin(out: Buffer): void {
@@ -45,7 +66,23 @@ export class TargetMemory implements PageSource {
     this.reader.begin(this.pid, out, this.sharesPages ? this.mem() : -1);
   }
 
+  /** Kept pages are copied from here at once; the rest is read from the process at commit. */
   add(outOffset: number, vaddr: number, length: number): void {
+    for (const { start, bytes } of this.kept) {
+      const end = start + bytes.length;
+      if (end <= vaddr || start >= vaddr + length) continue;
+      const from = Math.max(vaddr, start);
+      const to = Math.min(vaddr + length, end);
+      if (from > vaddr) this.addRemote(outOffset, vaddr, from - vaddr);
+      bytes.copy(this.out, outOffset + (from - vaddr), from - start, to - start);
+      outOffset += to - vaddr;
+      length -= to - vaddr;
+      vaddr = to;
+    }
+    if (length > 0) this.addRemote(outOffset, vaddr, length);
+  }
+
+  private addRemote(outOffset: number, vaddr: number, length: number): void {
     const s = this.segments;
     s[this.segmentWords] = outOffset;
     s[this.segmentWords + 1] = vaddr;

@@ -112,17 +112,36 @@ test.serial('--live: the task runs on while its dump is open, and the dump is of
   t.is(taskStatus(target.pid).tracerPid, 0);
 });
 
-test('--live: a VMA a fork would wipe (MADV_WIPEONFORK) keeps the task frozen instead, and its bytes are dumped', async (t) => {
+test('--live: memory a fork does not copy (MADV_WIPEONFORK, MADV_DONTFORK) is kept aside: the task runs on, the dump has its bytes', async (t) => {
   const target = await startTarget(t, 'live_writer', ['wipe']);
   const w = writerOf(target);
+  const unforkedAt = parseInt(target.info[5], 16);
   const mnt = await mountImgfs(t, ['--live']);
   const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
   const image = await readWhole(dump);
+  t.is(taskStatus(target.pid).tracerPid, 0, 'not traced while its dump is open');
+  const pages = parseImage(image).pages;
+  for (const [at, fill] of [[w.wipedAt, 0x5a], [unforkedAt, 0xa5]]) {
+    const record = pages.find((p) => p.vaddr === at);
+    t.truthy(record, `the page at ${at.toString(16)} is dumped`);
+    t.true(image.subarray(record!.offset, record!.offset + PAGE_SIZE).every((b) => b === fill), `with its bytes (0x${fill.toString(16)}), not zeros`);
+  }
+  const core = await openHeld(t, path.join(mnt.dir, String(target.pid), 'core'));
+  const coreBytes = await readWhole(core);
+  await core.close();
+  const load = loadAt(parseElfCore(coreBytes), unforkedAt)!;
+  t.true(loadBytes(coreBytes, load).subarray(unforkedAt - Number(load.vaddr), unforkedAt - Number(load.vaddr) + PAGE_SIZE).every((b) => b === 0xa5), 'the core has them too');
+  t.notRegex(mnt.stderr(), /held frozen/);
+  await dump.close();
+});
+
+test('--live: more memory a fork does not copy than is kept aside (65 MiB of MADV_DONTFORK): the task is held frozen instead, saying why', async (t) => {
+  const target = await startTarget(t, 'live_writer', ['dontfork-big']);
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
+  await dump.read(Buffer.alloc(1), 0, 1, 0);
   t.not(taskStatus(target.pid).tracerPid, 0, 'frozen while its dump is open');
-  const record = parseImage(image).pages.find((p) => p.vaddr === w.wipedAt);
-  t.truthy(record, 'the page is dumped');
-  t.true(image.subarray(record!.offset, record!.offset + PAGE_SIZE).every((b) => b === 0x5a), 'with its bytes, not zeros');
-  t.regex(mnt.stderr(), /held frozen .*MADV_WIPEONFORK/);
+  t.regex(mnt.stderr(), /held frozen .*65 MiB of its memory is not copied by a fork/);
   t.deepEqual(othersRunning(target, await imgfsPidsServing(mnt.dir)), [], 'no copy made');
   await dump.close();
   await waitUntil('imgfs to let the task go', () => taskStatus(target.pid).tracerPid === 0);

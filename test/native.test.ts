@@ -14,6 +14,8 @@ import { startTarget as startProgram } from './helpers/targets.js';
 import { readMemory, RemoteReader } from '../src/ptrace/memory.js';
 import { getRegs, getRegset, getThreadArea, NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../src/ptrace/regs.js';
 import { buildTarget } from './helpers/build.js';
+import { readStat } from '../src/proc/stat.js';
+import { TargetMemory } from '../src/targetmemory.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 const PAGE = 4096;
@@ -506,4 +508,24 @@ test.serial('injection into every thread of a multi-threaded process, running or
   const frozenTicks = cpuTicks(pid);
   await target.waitForLine((line) => line.startsWith('tick '), from);
   await waitUntil('the spinning threads to use CPU again', () => cpuTicks(pid) > frozenTicks + 10);
+});
+
+test('TargetMemory: kept pages come from the kept bytes, the rest from the process, split at their edges', (t) => {
+  const PAGE_BYTES = 4096;
+  const real = pageAlignedBuffer(4 * PAGE_BYTES).fill(1);
+  const at = Number(koffi.address(real));
+  const kept = [{ start: at + PAGE_BYTES, bytes: Buffer.alloc(PAGE_BYTES, 7) }, { start: at + 3 * PAGE_BYTES, bytes: Buffer.alloc(PAGE_BYTES, 9) }];
+  const memory = new TargetMemory({ pid: process.pid, startTime: readStat(process.pid).startTime, sharesPages: false, kept });
+  const out = Buffer.alloc(4 * PAGE_BYTES + 8);
+  memory.begin(out);
+  memory.add(8, at + 100, 4 * PAGE_BYTES - 100);
+  memory.commit();
+  const expected = Buffer.concat([Buffer.alloc(PAGE_BYTES - 100, 1), Buffer.alloc(PAGE_BYTES, 7), Buffer.alloc(PAGE_BYTES, 1), Buffer.alloc(PAGE_BYTES, 9)]);
+  t.true(out.subarray(8, 8 + expected.length).equals(expected), 'process, kept, process, kept, each where it belongs');
+  t.true(out.subarray(0, 8).equals(Buffer.alloc(8)), 'nothing outside the segment');
+  const inside = Buffer.alloc(16);
+  memory.begin(inside);
+  memory.add(0, at + PAGE_BYTES + 10, 16);
+  memory.commit();
+  t.true(inside.equals(Buffer.alloc(16, 7)), 'a segment inside kept pages only');
 });
