@@ -1,6 +1,8 @@
 // Reads a snapshot's pages for one FUSE read: one process_vm_readv for the whole batch. Pages that
 // process_vm_readv refuses (VMAs without read permission, which the kernel's dumper reads with
-// FOLL_FORCE) are read again through /proc/<pid>/mem, which forces access the same way.
+// FOLL_FORCE) are read again through /proc/<pid>/mem, which forces access the same way. A --live
+// copy is read through its /proc/<pid>/mem from the start (RemoteReader says why), and the pages it
+// lacks come from the bytes kept at the snapshot.
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
@@ -46,7 +48,7 @@ export class TargetMemory implements PageSource {
   private readonly segments: number[] = [];
   private segmentWords = 0;
   private memFd = -1;
-  /** An address process_vm_readv has read: it stays readable until the process exits (the layout is frozen). */
+  /** An address a read has reached: it stays readable until the process exits (the layout is frozen). */
   private probeAddress = -1;
   private readonly probeByte = Buffer.alloc(1);
 
