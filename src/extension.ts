@@ -17,6 +17,7 @@ import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { PageIndex, PageIndexBuilder } from './pageindex.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 import { socketOptionLabel, SOCKET_OPTION_VALUE_MAX } from './socketoptions.js';
+import { SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
 
 /** "IMGX" in file order. */
 export const EXTENSION_MAGIC = 0x58474d49;
@@ -203,8 +204,6 @@ const BPF_MAX_INSTRUCTIONS = 4096;
 const SECCOMP_FILTER_LOG = 1;
 /** Fixed part of a THREAD_SECCOMP record: tid, mode (1 strict, 2 filter), filter count, pad; the u32 indices follow. */
 export const THREAD_SECCOMP_FIXED_SIZE = 16;
-const SECCOMP_MODE_STRICT = 1;
-const SECCOMP_MODE_FILTER = 2;
 /** Fixed part of a SOCKET_OPTIONS record: fd, count; count options follow. */
 export const SOCKET_OPTIONS_FIXED_SIZE = 8;
 /** One option of a SOCKET_OPTIONS record: level, name, value length, pad, the value zero-padded. */
@@ -1231,6 +1230,12 @@ class RecordView {
     return count;
   }
 
+  /** Payload bytes [from, to) must be zeros (padding): the first that is not fails with problem. */
+  expectZeros(from: number, to: number, problem: string): void {
+    const nonZero = this.payload.subarray(from, to).findIndex((b) => b !== 0);
+    if (nonZero >= 0) this.fail(from + nonZero, problem);
+  }
+
   expectAtLeast(minimum: number): void {
     if (this.payload.length < minimum) this.failLength(`length ${this.payload.length}, expected at least ${minimum}`);
   }
@@ -1436,8 +1441,7 @@ function readInotify(r: RecordView): FdPart {
     if (r.payload.readUInt32LE(pos + 20) !== 0) r.fail(pos + 20, `watch ${wd}: pad is not 0`);
     const start = pos + INOTIFY_WATCH_FIXED_SIZE;
     if (start + align8(length) > r.payload.length) r.fail(pos + 16, `watch ${wd}: a path of ${length} bytes runs past the record`);
-    const padding = r.payload.subarray(start + length, start + align8(length)).findIndex((b) => b !== 0);
-    if (padding >= 0) r.fail(start + length + padding, `watch ${wd}: the path is not zero-padded`);
+    r.expectZeros(start + length, start + align8(length), `watch ${wd}: the path is not zero-padded`);
     inotify.push({
       wd, mask: r.payload.readUInt32LE(pos + 4), inode: r.payload.readBigUInt64LE(pos + 8),
       path: length === 0 ? null : r.text(start, `watch ${wd} path`, start + length),
@@ -1475,8 +1479,7 @@ function readSocketData(r: RecordView): FdPart {
     if (r.payload.readUInt32LE(pos + 4) !== 0) r.fail(pos + 4, `message ${i}: pad is not 0`);
     const start = pos + SOCKET_MESSAGE_FIXED_SIZE;
     if (start + align8(length) > r.payload.length) r.fail(pos, `message ${i}: ${length} bytes run past the record`);
-    const padding = r.payload.subarray(start + length, start + align8(length)).findIndex((b) => b !== 0);
-    if (padding >= 0) r.fail(start + length + padding, `message ${i} is not zero-padded`);
+    r.expectZeros(start + length, start + align8(length), `message ${i} is not zero-padded`);
     queued.push(Buffer.from(r.payload.subarray(start, start + length)));
     pos = start + align8(length);
   }
@@ -1793,8 +1796,7 @@ function readSocketOptions(r: RecordView): FdPart {
     const length = r.payload.readUInt32LE(at + 8);
     if (length < 1 || length > SOCKET_OPTION_VALUE_MAX) r.fail(at + 8, `option ${i}: a value of ${length} bytes (1..${SOCKET_OPTION_VALUE_MAX})`);
     if (r.payload.readUInt32LE(at + 12) !== 0) r.fail(at + 12, `option ${i}: pad is not 0`);
-    const padding = r.payload.subarray(at + 16 + length, at + SOCKET_OPTION_SIZE).findIndex((b) => b !== 0);
-    if (padding >= 0) r.fail(at + 16 + length + padding, `option ${i}: the value is not zero-padded`);
+    r.expectZeros(at + 16 + length, at + SOCKET_OPTION_SIZE, `option ${i}: the value is not zero-padded`);
     return { level: r.payload.readUInt32LE(at), name: r.payload.readUInt32LE(at + 4), value: Buffer.from(r.payload.subarray(at + 16, at + 16 + length)) };
   });
   return { key: readFdNumber(r), record: r, values: { socketOptions } };

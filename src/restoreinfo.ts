@@ -39,14 +39,9 @@ import { inetSockets, TCP_CLOSE, TCP_LISTEN, unixSockets, type InetSocket, type 
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { previewChainLength, previewFilterLengths, readSeccomp } from './seccompstate.js';
 import { constants as osConstants } from 'node:os';
+import { PR_GET_SECUREBITS, SYS } from './ptrace/syscalls.js';
 
-const SYS_RT_SIGACTION = 13;
-const SYS_GETITIMER = 36;
-const SYS_SIGALTSTACK = 131;
-const SYS_PRCTL = 157;
-const SYS_TIMER_GETTIME = 224;
 const PR_GET_TID_ADDRESS = 40;
-const PR_GET_SECUREBITS = 27;
 const { EINVAL, EIO } = osConstants.errno;
 const { SIGKILL, SIGSTOP, SIGCHLD } = osConstants.signals;
 /** sizeof(sigset_t) as the kernel's rt_sigaction wants it. */
@@ -352,7 +347,7 @@ function readSigactions(pid: number, tid: number, scratch: number): ExtensionSig
       actions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
       continue;
     }
-    injectChecked(pid, tid, `rt_sigaction(${signal})`, SYS_RT_SIGACTION, [signal, 0, scratch, KERNEL_SIGSET_SIZE]);
+    injectChecked(pid, tid, `rt_sigaction(${signal})`, SYS.rt_sigaction, [signal, 0, scratch, KERNEL_SIGSET_SIZE]);
     const old = readMemory(pid, scratch, SIGACTION_SIZE);
     actions.push({
       handler: old.readBigUInt64LE(0),
@@ -371,7 +366,7 @@ function readSigactions(pid: number, tid: number, scratch: number): ExtensionSig
  */
 function readItimers(pid: number, tid: number, scratch: number): IntervalTimer[] {
   return Array.from({ length: ITIMER_COUNT }, (_, which) => {
-    injectChecked(pid, tid, `getitimer(${which})`, SYS_GETITIMER, [which, scratch]);
+    injectChecked(pid, tid, `getitimer(${which})`, SYS.getitimer, [which, scratch]);
     const value = readMemory(pid, scratch, ITIMERVAL_SIZE);
     const time = (at: number) => ({ sec: Number(value.readBigInt64LE(at)), usec: Number(value.readBigInt64LE(at + 8)) });
     return { interval: time(0), value: time(16) };
@@ -413,7 +408,7 @@ function readTimerList(pid: number): TimerSetup[] | undefined {
 
 /** What is left of a POSIX timer and its interval: timer_gettime(id, &its), which only the process can ask. */
 function readPosixTimerTimes(pid: number, tid: number, scratch: number, id: number): Pick<PosixTimer, 'interval' | 'value'> {
-  injectChecked(pid, tid, `timer_gettime(${id})`, SYS_TIMER_GETTIME, [id, scratch]);
+  injectChecked(pid, tid, `timer_gettime(${id})`, SYS.timer_gettime, [id, scratch]);
   const its = readMemory(pid, scratch, ITIMERSPEC_SIZE);
   const time = (at: number) => ({ sec: Number(its.readBigInt64LE(at)), nsec: Number(its.readBigInt64LE(at + 8)) });
   return { interval: time(0), value: time(16) };
@@ -476,7 +471,7 @@ function askThreads(pid: number, threads: readonly ThreadState[], scratch: numbe
   for (let first = 0; first < threads.length; first += THREAD_BATCH) {
     const batch = threads.slice(first, first + THREAD_BATCH);
     const slot = (i: number) => scratch + i * SLOT_SIZE;
-    const asked = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS_PRCTL, args: [PR_GET_TID_ADDRESS, slot(i)] })));
+    const asked = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS.prctl, args: [PR_GET_TID_ADDRESS, slot(i)] })));
     const tidAddresses = readMemory(pid, scratch, batch.length * SLOT_SIZE);
     const clearChildTids = batch.map((t, i) => {
       const result = BigInt.asIntN(64, asked[i]);
@@ -484,9 +479,9 @@ function askThreads(pid: number, threads: readonly ThreadState[], scratch: numbe
       if (result === BigInt(-EINVAL)) return 0;
       throw new ImgfsError(Number(-result), `pid ${pid}: prctl(PR_GET_TID_ADDRESS) injected into thread ${t.tid} failed with errno ${-result}`);
     });
-    const stackResults = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS_SIGALTSTACK, args: [0, slot(i)] })));
+    const stackResults = injectSyscalls(batch.map((t, i) => ({ tid: t.tid, nr: SYS.sigaltstack, args: [0, slot(i)] })));
     const stacks = readMemory(pid, scratch, batch.length * SLOT_SIZE);
-    const securebits = injectSyscalls(batch.map((t) => ({ tid: t.tid, nr: SYS_PRCTL, args: [PR_GET_SECUREBITS] })));
+    const securebits = injectSyscalls(batch.map((t) => ({ tid: t.tid, nr: SYS.prctl, args: [PR_GET_SECUREBITS] })));
     batch.forEach((t, i) => {
       checkInjected(pid, t.tid, 'sigaltstack', stackResults[i]);
       const at = i * SLOT_SIZE;

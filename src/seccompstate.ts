@@ -11,9 +11,8 @@ import type { SeccompFilter, ThreadSeccomp } from './extension-model.js';
 import { readStat } from './proc/stat.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
 import { BPF_INSTRUCTION_SIZE, readSeccompFilters } from './ptrace/seccomp.js';
+import { SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
 
-const SECCOMP_MODE_STRICT = 1;
-const SECCOMP_MODE_FILTER = 2;
 /** How long a preview may hold a process to ask for its filters: threads stop in microseconds. */
 const PREVIEW_FREEZE_MS = 100;
 

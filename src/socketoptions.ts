@@ -5,10 +5,10 @@
 // IPV6_V6ONLY are BOUND_SOCKET's own fields.
 
 import { SOL_SOCKET } from './extension-model.js';
+import { IPPROTO_IPV6 } from './ptrace/syscalls.js';
 
 const IPPROTO_IP = 0;
 const IPPROTO_TCP = 6;
-const IPPROTO_IPV6 = 41;
 
 export interface SocketOptionName {
   level: number;

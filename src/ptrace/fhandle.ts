@@ -4,9 +4,8 @@
 import { closeSync, constants, openSync, readlinkSync } from 'node:fs';
 import { mountPointOf } from '../proc/mountinfo.js';
 import { check, rawSyscall } from './libc.js';
+import { O_PATH, SYS } from './syscalls.js';
 
-const SYS_OPEN_BY_HANDLE_AT = 304;
-const O_PATH = 0o10000000;
 
 /**
  * The path, in our mount namespace, of the inode a file handle names on the file system of the
@@ -26,7 +25,7 @@ export function pathOfHandle(sdev: number, type: number, handle: Buffer): string
     fileHandle.writeUInt32LE(handle.length, 0);
     fileHandle.writeInt32LE(type, 4);
     handle.copy(fileHandle, 8);
-    fd = check(Number(rawSyscall(SYS_OPEN_BY_HANDLE_AT, 'int', mountFd, 'void *', fileHandle, 'int', O_PATH)), () => 'open_by_handle_at');
+    fd = check(Number(rawSyscall(SYS.open_by_handle_at, 'int', mountFd, 'void *', fileHandle, 'int', O_PATH)), () => 'open_by_handle_at');
     return readlinkSync(`/proc/self/fd/${fd}`);
   } catch {
     return null;

@@ -14,12 +14,10 @@ import { seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { killAndReap } from './spawn.js';
+import { SYS } from './syscalls.js';
 
 const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
 
-const SYS_BRK = 12;
-const SYS_EXIT = 60;
-const SYS_RESTART_SYSCALL = 219;
 const ERESTARTSYS = -512n;
 const ERESTARTNOINTR = -513n;
 const ERESTARTNOHAND = -514n;
@@ -137,7 +135,7 @@ export function injectClone(tid: number, nr: number, args: (number | bigint)[], 
  * detaching its tracees), it ends at once instead of running the code it was stopped in.
  */
 export function disarm(tid: number): void {
-  setRegs(tid, { ...getRegs(tid), rip: BigInt(syscallInstruction(tid)), rax: BigInt(SYS_EXIT), rdi: 0n, orig_rax: -1n });
+  setRegs(tid, { ...getRegs(tid), rip: BigInt(syscallInstruction(tid)), rax: BigInt(SYS.exit), rdi: 0n, orig_rax: -1n });
 }
 
 function startInjection({ tid, nr, args, traceOptions = 0 }: InjectedCall): Injection {
@@ -206,7 +204,7 @@ function advance(injection: Injection): boolean {
 
 /** The task's current brk, as brk(0) returns it. */
 export function readBrk(tid: number): number {
-  return Number(injectSyscall(tid, SYS_BRK, [0]));
+  return Number(injectSyscall(tid, SYS.brk, [0]));
 }
 
 /**
@@ -227,7 +225,7 @@ export function withSyscallRestarted(saved: UserRegs): UserRegs {
     case ERESTARTNOHAND:
       return { ...saved, rax: saved.orig_rax, rip: saved.rip - SYSCALL_LENGTH };
     case ERESTART_RESTARTBLOCK:
-      return { ...saved, rax: BigInt(SYS_RESTART_SYSCALL), rip: saved.rip - SYSCALL_LENGTH };
+      return { ...saved, rax: BigInt(SYS.restart_syscall), rip: saved.rip - SYSCALL_LENGTH };
     default:
       return saved;
   }
@@ -274,7 +272,7 @@ export function parkInTrapStop(tid: number): number[] {
  * for all.
  */
 function withoutRestartBlock(saved: UserRegs): UserRegs {
-  return { ...saved, rax: saved.orig_rax === BigInt(SYS_RESTART_SYSCALL) ? -BigInt(EINTR) : ERESTARTNOHAND };
+  return { ...saved, rax: saved.orig_rax === BigInt(SYS.restart_syscall) ? -BigInt(EINTR) : ERESTARTNOHAND };
 }
 
 /**

@@ -7,6 +7,7 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
+import { FIONREAD, SYS } from './syscalls.js';
 
 /** The C library, loaded once for every module that calls into it. */
 export const libc = koffi.load('libc.so.6');
@@ -35,11 +36,7 @@ const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
 const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
 const rawSetsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');
-const SYS_GET_ROBUST_LIST = 274;
-const SYS_KCMP = 312;
 const KCMP_FILE = 0;
-const SYS_PIDFD_OPEN = 434;
-const SYS_PIDFD_GETFD = 438;
 
 export const PTRACE_CONT = 7;
 export const PTRACE_GETREGS = 12;
@@ -120,7 +117,7 @@ export function ptraceEventMessage(tid: number): number {
  * for a sort. When the kernel cannot tell (no kcmp, a descriptor gone): their numbers' order.
  */
 export function compareOpenFiles(pid: number, a: number, b: number): number {
-  const order = Number(rawSyscall(SYS_KCMP, 'int', pid, 'int', pid, 'int', KCMP_FILE, 'unsigned long', a, 'unsigned long', b));
+  const order = Number(rawSyscall(SYS.kcmp, 'int', pid, 'int', pid, 'int', KCMP_FILE, 'unsigned long', a, 'unsigned long', b));
   return order === 0 ? 0 : order === 1 ? -1 : order === 2 ? 1 : a - b;
 }
 
@@ -131,7 +128,7 @@ export function compareOpenFiles(pid: number, a: number, b: number): number {
 export function getRobustList(tid: number): { head: number; len: number } {
   const head = Buffer.alloc(8);
   const len = Buffer.alloc(8);
-  check(Number(rawSyscall(SYS_GET_ROBUST_LIST, 'int', tid, 'void *', head, 'void *', len)), () => `get_robust_list(${tid})`);
+  check(Number(rawSyscall(SYS.get_robust_list, 'int', tid, 'void *', head, 'void *', len)), () => `get_robust_list(${tid})`);
   return { head: Number(head.readBigUInt64LE(0)), len: Number(len.readBigUInt64LE(0)) };
 }
 
@@ -140,10 +137,10 @@ export function getRobustList(tid: number): { head: number; len: number } {
  * pid), or -1 when this kernel or the task refuses one.
  */
 export function takeDescriptor(pid: number, taskFd: number): number {
-  const pidfd = Number(rawSyscall(SYS_PIDFD_OPEN, 'int', pid, 'unsigned int', 0));
+  const pidfd = Number(rawSyscall(SYS.pidfd_open, 'int', pid, 'unsigned int', 0));
   if (pidfd < 0) return -1;
   try {
-    return Number(rawSyscall(SYS_PIDFD_GETFD, 'int', pidfd, 'int', taskFd, 'unsigned int', 0));
+    return Number(rawSyscall(SYS.pidfd_getfd, 'int', pidfd, 'int', taskFd, 'unsigned int', 0));
   } finally {
     closeSync(pidfd);
   }
@@ -171,7 +168,6 @@ export function openSocket(family: number, type: number, protocol: number): numb
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
 }
 
-const FIONREAD = 0x541b;
 const MSG_PEEK = 2;
 const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;

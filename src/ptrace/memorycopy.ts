@@ -23,16 +23,8 @@ import { nativeError, PTRACE_O_TRACECLONE, WNOHANG, __WALL } from './libc.js';
 import { seizeOptions } from './freeze.js';
 import { disarm, injectClone, injectSyscall, injectSyscalls } from './inject.js';
 import { killAndReap } from './spawn.js';
+import { CLONE_FILES, CLONE_VM, PR_SET_NAME, SYS } from './syscalls.js';
 
-const SYS_MMAP = 9;
-const SYS_MUNMAP = 11;
-const SYS_CLONE = 56;
-const SYS_WAIT4 = 61;
-const SYS_PRCTL = 157;
-const SYS_CLOSE_RANGE = 436;
-const PR_SET_NAME = 15;
-const CLONE_VM = 0x100;
-const CLONE_FILES = 0x400;
 const ALL_FDS = 0xffffffff;
 
 export interface MemoryCopy {
@@ -56,7 +48,7 @@ export function copyMemory(tid: number): MemoryCopy {
   try {
     copy = cloneTraced(helper.child, 0, keep, 'fork of the copy');
     const inCopy = callIn(copy.child, keep);
-    inCopy(SYS_CLOSE_RANGE, [0, ALL_FDS, 0], 'close_range');
+    inCopy(SYS.close_range, [0, ALL_FDS, 0], 'close_range');
     nameCopy(copy.child, inCopy, `imgfs:${tid}`);
     endChild(tid, helper);
     // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
@@ -105,7 +97,7 @@ function callIn(tid: number, keep: number): RemoteCall {
  * mapped for the moment, never in the snapshot's memory.
  */
 function nameCopy(copy: number, call: RemoteCall, name: string): void {
-  const page = call(SYS_MMAP, [0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0], 'mmap');
+  const page = call(SYS.mmap, [0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0], 'mmap');
   try {
     const mem = openSync(`/proc/${copy}/mem`, 'r+');
     try {
@@ -113,22 +105,22 @@ function nameCopy(copy: number, call: RemoteCall, name: string): void {
     } finally {
       closeSync(mem);
     }
-    call(SYS_PRCTL, [PR_SET_NAME, page, 0, 0, 0], 'prctl(PR_SET_NAME)');
+    call(SYS.prctl, [PR_SET_NAME, page, 0, 0, 0], 'prctl(PR_SET_NAME)');
   } finally {
-    call(SYS_MUNMAP, [page, PAGE_SIZE], 'munmap');
+    call(SYS.munmap, [page, PAGE_SIZE], 'munmap');
   }
 }
 
 /** Kills a child of the process (tid's, which is frozen) and has the process reap it. */
 function endChild(tid: number, child: { rax: bigint; child: number }): void {
   killAndReap([child.child]);
-  const reaped = injectSyscall(tid, SYS_WAIT4, [child.rax, 0, WNOHANG | __WALL, 0]);
+  const reaped = injectSyscall(tid, SYS.wait4, [child.rax, 0, WNOHANG | __WALL, 0]);
   if (reaped !== child.rax) throw nativeError(constants.errno.ECHILD, `wait4 in pid ${tid}`, `its child ${child.child} was not reaped (${reaped})`);
 }
 
 /** clone(flags) with no exit signal, run by tid, the child traced by us and disarmed at once. */
 function cloneTraced(tid: number, flags: number, keep: number, what: string): { rax: bigint; child: number } {
-  const { rax, child } = injectClone(tid, SYS_CLONE, [flags, 0, 0, 0, 0], PTRACE_O_TRACECLONE | keep);
+  const { rax, child } = injectClone(tid, SYS.clone, [flags, 0, 0, 0, 0], PTRACE_O_TRACECLONE | keep);
   if (rax < 0n || child === null) throw nativeError(rax < 0n ? Number(-rax) : constants.errno.ECHILD, `${what} in pid ${tid}`);
   disarm(child);
   return { rax, child };

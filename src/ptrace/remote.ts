@@ -18,12 +18,11 @@ import {
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { getRseqConfiguration } from './threadstate.js';
+import { AT_FDCWD, PR_SET_NAME, SYS } from './syscalls.js';
 
 /** open(2)'s O_CLOEXEC and O_ACCMODE, which Node's fs.constants does not carry. */
 export const O_CLOEXEC = 0o2000000;
 export const O_ACCMODE = 3;
-/** prctl(2): the task's name (comm). */
-export const PR_SET_NAME = 15;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 const PTRACE_SETSIGMASK = 0x420b;
@@ -31,19 +30,6 @@ const PTRACE_SETSIGMASK = 0x420b;
 /** Options every remote thread is traced with: syscall stops tell themselves apart, children are ours. */
 export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
 
-const SYS = {
-  openat: 257, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, rt_sigaction: 13, mremap: 25,
-  dup3: 292, chdir: 80, sigaltstack: 131, prctl: 157, arch_prctl: 158, set_tid_address: 218, set_robust_list: 273,
-  rseq: 334, close_range: 436, clone3: 435, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, umask: 95, setitimer: 38,
-  timer_create: 222, timer_settime: 223, write: 1, ioctl: 16, fcntl: 72, pipe2: 293, eventfd2: 290, epoll_create1: 291,
-  epoll_ctl: 233, timerfd_create: 283, timerfd_settime: 286, signalfd4: 289, userfaultfd: 323,
-  inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255,
-  madvise: 28, mlock2: 325, socketpair: 53, flock: 73, socket: 41, bind: 49, listen: 50, setsockopt: 54,
-  setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, seccomp: 317, personality: 135,
-  unshare: 272, memfd_create: 319,
-} as const;
-
-const AT_FDCWD = -100;
 const SECCOMP_SET_MODE_FILTER = 1;
 /** struct sock_fprog: u16 len, 6 bytes of padding, u64 filter. */
 const SOCK_FPROG_SIZE = 16;

@@ -4,13 +4,8 @@
 import { readFileSync } from 'node:fs';
 import type { ThreadScheduling } from '../extension-model.js';
 import { check, rawSyscall } from './libc.js';
+import { SYS } from './syscalls.js';
 
-const SYS_SCHED_SETAFFINITY = 203;
-const SYS_SCHED_GETAFFINITY = 204;
-const SYS_IOPRIO_SET = 251;
-const SYS_IOPRIO_GET = 252;
-const SYS_SCHED_SETATTR = 314;
-const SYS_SCHED_GETATTR = 315;
 const IOPRIO_WHO_PROCESS = 1;
 /** struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1). */
 const SCHED_ATTR_SIZE = 56;
@@ -23,7 +18,7 @@ export type SchedAttr = Omit<ThreadScheduling, 'cpus' | 'ioprio' | 'timerSlackNs
 
 export function getSchedAttr(tid: number): SchedAttr {
   const attr = Buffer.alloc(SCHED_ATTR_SIZE);
-  check(Number(rawSyscall(SYS_SCHED_GETATTR, 'int', tid, 'void *', attr, 'unsigned int', SCHED_ATTR_SIZE, 'unsigned int', 0)), () => `sched_getattr(${tid})`);
+  check(Number(rawSyscall(SYS.sched_getattr, 'int', tid, 'void *', attr, 'unsigned int', SCHED_ATTR_SIZE, 'unsigned int', 0)), () => `sched_getattr(${tid})`);
   return {
     policy: attr.readUInt32LE(4), flags: attr.readBigUInt64LE(8), nice: attr.readInt32LE(16), priority: attr.readUInt32LE(20),
     runtime: attr.readBigUInt64LE(24), deadline: attr.readBigUInt64LE(32), period: attr.readBigUInt64LE(40),
@@ -47,18 +42,18 @@ export function setSchedAttr(tid: number, s: SchedAttr, clamped: boolean): void 
   attr.writeBigUInt64LE(s.period, 40);
   attr.writeUInt32LE(s.utilMin, 48);
   attr.writeUInt32LE(s.utilMax, 52);
-  check(Number(rawSyscall(SYS_SCHED_SETATTR, 'int', tid, 'void *', attr, 'unsigned int', 0)), () => `sched_setattr(${tid})`);
+  check(Number(rawSyscall(SYS.sched_setattr, 'int', tid, 'void *', attr, 'unsigned int', 0)), () => `sched_setattr(${tid})`);
 }
 
 /** The CPUs the thread may run on: bit n of the mask is CPU n, as many bytes as the kernel has CPUs for. */
 export function getAffinity(tid: number): Buffer {
   const mask = Buffer.alloc(CPU_MASK_MAX);
-  const length = check(Number(rawSyscall(SYS_SCHED_GETAFFINITY, 'int', tid, 'unsigned int', CPU_MASK_MAX, 'void *', mask)), () => `sched_getaffinity(${tid})`);
+  const length = check(Number(rawSyscall(SYS.sched_getaffinity, 'int', tid, 'unsigned int', CPU_MASK_MAX, 'void *', mask)), () => `sched_getaffinity(${tid})`);
   return mask.subarray(0, length);
 }
 
 export function setAffinity(tid: number, mask: Buffer): void {
-  check(Number(rawSyscall(SYS_SCHED_SETAFFINITY, 'int', tid, 'unsigned int', mask.length, 'void *', mask)), () => `sched_setaffinity(${tid})`);
+  check(Number(rawSyscall(SYS.sched_setaffinity, 'int', tid, 'unsigned int', mask.length, 'void *', mask)), () => `sched_setaffinity(${tid})`);
 }
 
 /** Bytes of every affinity mask on this machine. */
@@ -68,11 +63,11 @@ export function affinityMaskBytes(): number {
 
 /** The I/O priority: class << 13 | level (IOPRIO_PRIO_VALUE); 0: none set, it follows the nice value. */
 export function getIoPriority(tid: number): number {
-  return check(Number(rawSyscall(SYS_IOPRIO_GET, 'int', IOPRIO_WHO_PROCESS, 'int', tid)), () => `ioprio_get(${tid})`);
+  return check(Number(rawSyscall(SYS.ioprio_get, 'int', IOPRIO_WHO_PROCESS, 'int', tid)), () => `ioprio_get(${tid})`);
 }
 
 export function setIoPriority(tid: number, ioprio: number): void {
-  check(Number(rawSyscall(SYS_IOPRIO_SET, 'int', IOPRIO_WHO_PROCESS, 'int', tid, 'int', ioprio)), () => `ioprio_set(${tid}, ${ioprio})`);
+  check(Number(rawSyscall(SYS.ioprio_set, 'int', IOPRIO_WHO_PROCESS, 'int', tid, 'int', ioprio)), () => `ioprio_set(${tid}, ${ioprio})`);
 }
 
 /** The thread's timer slack in nanoseconds (/proc/<tid>/timerslack_ns, which a tracer may read). */

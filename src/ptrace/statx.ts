@@ -5,9 +5,9 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { check, libc } from './libc.js';
+import { AT_FDCWD } from './syscalls.js';
 
 const rawStatx = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)');
-const AT_FDCWD = -100;
 const AT_STATX_DONT_SYNC = 0x4000;
 const STATX_BASIC_STATS = 0x7ff;
 const STATX_SIZE = 256;

@@ -11,13 +11,12 @@ import { AF_UNIX, SOCK_STREAM, type ExtensionFd, type InotifyWatch, type PipeDat
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ } from '../ptrace/syscalls.js';
 
 const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
 const F_SETFL = 4;
 const F_DUPFD = 0;
-const F_SETPIPE_SZ = 1031;
-const F_GETPIPE_SZ = 1032;
 /** What one injected write of a pipe's bytes takes (the stub's scratch area is 12 KiB). */
 const PIPE_WRITE_CHUNK = 8192;
 const EFD_SEMAPHORE = 1;

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import type { Credentials, ThreadIdentity } from '../extension-model.js';
 import { credentialsText, parseCredentials } from '../proc/credentials.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { PR_GET_SECUREBITS } from '../ptrace/syscalls.js';
 
 const PR_SET_DUMPABLE = 4;
-const PR_GET_SECUREBITS = 27;
 const PR_CAPBSET_DROP = 24;
 const PR_SET_SECUREBITS = 28;
 const PR_SET_NO_NEW_PRIVS = 38;

@@ -6,6 +6,7 @@
 import { describeLock, type ExtensionFd, type FileLock } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { SEEK_SET } from '../ptrace/syscalls.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -14,7 +15,6 @@ const F_SETLK = 6;
 const F_OFD_SETLK = 37;
 const F_RDLCK = 0;
 const F_WRLCK = 1;
-const SEEK_SET = 0;
 /** struct flock on x86_64: l_type, l_whence, l_start, l_len, l_pid. */
 const FLOCK_STRUCT_SIZE = 32;
 

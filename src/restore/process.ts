@@ -16,7 +16,8 @@ import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
 import { restoreBoundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
-import { O_ACCMODE, O_CLOEXEC, PR_SET_NAME } from '../ptrace/remote.js';
+import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
+import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
 
 /** The mm record's image offset. */
 const MM_OFFSET = HEADER_SIZE + REGS_SIZE;
@@ -29,7 +30,6 @@ const TASK_COMM_LEN = 15;
 /** Enough of the argument area for any program name. */
 const ARGV0_MAX = 256;
 const { SIGKILL, SIGSTOP } = osConstants.signals;
-const SEEK_SET = 0;
 const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = fsConstants;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;

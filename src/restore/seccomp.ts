@@ -7,9 +7,9 @@ import { NativeError } from '../ptrace/errors.js';
 import { SECCOMP_FILTER_FLAG_LOG } from '../ptrace/seccomp.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
+import { SECCOMP_MODE_STRICT } from '../ptrace/syscalls.js';
 
 const PR_SET_SECCOMP = 22;
-const SECCOMP_MODE_STRICT = 1;
 
 /** Suspends seccomp for the leader and the threads it creates next: before any filter is set. */
 export function suspendSeccomp(leader: RemoteTask): void {

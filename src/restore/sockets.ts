@@ -8,12 +8,10 @@ import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { knownSocketOption, socketOptionLabel } from '../socketoptions.js';
 import { placeEverywhere } from './eventfds.js';
+import { IPPROTO_IPV6, O_PATH } from '../ptrace/syscalls.js';
 
 const SO_REUSEADDR = 2;
-const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
-/** open(2)'s O_PATH on x86_64: a handle on the file itself, opened for nothing else. */
-const O_PATH = 0o10000000;
 
 /**
  * Makes the socket of fds (one socket, dup'd to each number) again: created, its options set,

@@ -9,13 +9,14 @@ import { NativeError } from '../ptrace/errors.js';
 import { injectSyscall } from '../ptrace/inject.js';
 import { __WALL, ptrace, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
-import { PR_SET_NAME, REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory, type RemoteChild } from '../ptrace/remote.js';
+import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory, type RemoteChild } from '../ptrace/remote.js';
 import { killAndReap, spawnStub } from '../ptrace/spawn.js';
 import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
 import { RestoreError } from './errors.js';
 import type { TimeSpec } from '../extension-model.js';
 import { hostClocks, NSEC_PER_SEC, timensOffsetsText } from '../proc/timens.js';
+import { PR_SET_NAME, SYS } from '../ptrace/syscalls.js';
 
 /** Code page plus two pages of arguments: a path of PATH_MAX bytes fits. */
 export const CONTROL_SIZE = 3 * PAGE_SIZE;
@@ -26,7 +27,6 @@ export const USER_SPACE_END = 0x7ffffffff000;
 /** Lowest address tried for the control area. */
 const CONTROL_FLOOR = 0x100000;
 
-const SYS_MMAP = 9;
 const MAP_FIXED_NOREPLACE = 0x100000;
 const PR_SET_PDEATHSIG = 1;
 const { SIGKILL } = constants.signals;
@@ -128,7 +128,7 @@ function mapControlArea(pid: number, occupied: readonly { start: number; end: nu
   const prot = PROT_READ | PROT_WRITE | PROT_EXEC;
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
   for (const address of freeCandidates(occupied)) {
-    const result = BigInt.asIntN(64, injectSyscall(pid, SYS_MMAP, [address, CONTROL_SIZE, prot, flags, -1, 0]));
+    const result = BigInt.asIntN(64, injectSyscall(pid, SYS.mmap, [address, CONTROL_SIZE, prot, flags, -1, 0]));
     if (result === BigInt(-constants.errno.EEXIST)) continue; // the stub has something there
     if (result < 0n) throw new NativeError(Number(-result), `mmap of the control area in pid ${pid}`, 'failed');
     writeProcessMemory(pid, address, SYSCALL_CODE);

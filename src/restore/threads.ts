@@ -19,10 +19,9 @@ import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js
 import { RestoreError } from './errors.js';
 import type { IdChoice } from './restore.js';
 import { CONTROL_SIZE } from './stub.js';
+import { CLONE_FILES, CLONE_VM } from '../ptrace/syscalls.js';
 
-const CLONE_VM = 0x100;
 const CLONE_FS = 0x200;
-const CLONE_FILES = 0x400;
 const CLONE_SIGHAND = 0x800;
 const CLONE_THREAD = 0x10000;
 const CLONE_SYSVSEM = 0x40000;
