@@ -64,7 +64,7 @@ export const WARM_UP_RUNS = 1;
 
 /** Repeats one timed transfer of `bytes` in `seconds`; reports the median rate in GB/s. The
  *  target must be running (not held by imgfs) before every repetition. warmUp: see WARM_UP_RUNS. */
-async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>, warmUp = false): Promise<Row> {
+export async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>, warmUp = false): Promise<Row> {
   const rates: number[] = [];
   let bytes = 0;
   for (let i = warmUp ? -WARM_UP_RUNS : 0; i < run.bench.reps.throughput; i++) {
@@ -124,17 +124,20 @@ export const readToNull = (file: string): Measure => async (run) => {
   })];
 };
 
+/** One `cp` of source to copy, `sync` first (untimed); the copy is removed after. */
+export async function copyOnce(source: string, copy: string): Promise<{ bytes: number; seconds: number }> {
+  await sync();
+  const { seconds } = await runOk('cp', [source, copy]);
+  const bytes = await fileSize(copy);
+  await fsp.rm(copy);
+  return { bytes, seconds };
+}
+
 /** `cp <mnt>/<pid>/<file> <outDir>/...`: the image written to disk (no fsync). */
 export const copyToDisk = (file: string): Measure => async (run) => {
   const source = run.bench.imgfs.file(run.target.pid, file);
   const copy = path.join(run.bench.outDir, `${file}.${run.target.pid}`);
-  return [await throughput(run, cpName(file), 'wall clock spawn → exit, no fsync', async () => {
-    await sync();
-    const { seconds } = await runOk('cp', [source, copy]);
-    const bytes = await fileSize(copy);
-    await fsp.rm(copy);
-    return { bytes, seconds };
-  }, true)];
+  return [await throughput(run, cpName(file), 'wall clock spawn → exit, no fsync', () => copyOnce(source, copy), true)];
 };
 
 /** The peer: gdb's gcore on the same target, writing to the same file system. */
