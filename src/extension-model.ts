@@ -307,6 +307,8 @@ export interface ExtensionFd {
   unixPeer?: UnixPeer;
   /** On a socket that listens, or a datagram socket bound and not connected: what binds it again. */
   boundSocket?: BoundSocket;
+  /** On a socket connected to a peer outside the process: what it was connected to. */
+  connectedSocket?: ConnectedSocket;
   /**
    * Of a bound socket: the options of src/socketoptions.ts whose values differ from those of a
    * new socket of its kind, as getsockopt answers them.
@@ -363,6 +365,11 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const SOL_SOCKET = 1;
 export const SO_REUSEPORT = 15;
+/** sk_state values (include/net/tcp_states.h), which UDP and Unix sockets use too. */
+export const TCP_ESTABLISHED = 1;
+export const TCP_CLOSE = 7;
+export const TCP_LISTEN = 10;
+export const TCP_CLOSING = 11;
 
 /**
  * A socket a restore can make again: a stream listener (TCP, Unix stream or seqpacket) or a
@@ -386,6 +393,30 @@ export interface BoundSocket {
   file?: { mode: number; uid: number; gid: number };
   /** The struct sockaddr bind(2) takes: sockaddr_un (family, then sun_path as the kernel keeps it), sockaddr_in or sockaddr_in6. */
   address: Buffer;
+}
+
+/**
+ * A socket connected to a peer outside the process (TCP, UDP, Unix), as sock_diag tells it. The
+ * addresses are struct sockaddrs of its family; an empty one: none (an unnamed Unix socket).
+ */
+export interface ConnectedSocket {
+  /** AF_UNIX 1, AF_INET 2, AF_INET6 10. */
+  family: number;
+  /** SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5. */
+  type: number;
+  /** 0, IPPROTO_TCP 6 or IPPROTO_UDP 17. */
+  protocol: number;
+  /** sk_state: TCP_ESTABLISHED 1 ... TCP_CLOSING 11, as the kernel numbers them (TCP_LISTEN 10 excepted). */
+  state: number;
+  local: Buffer;
+  peer: Buffer;
+}
+
+/** "TCP 127.0.0.1:40000 to 127.0.0.1:5432", "Unix datagram (unnamed) to /dev/log", ... */
+export function describeConnection(socket: ConnectedSocket): string {
+  const { family, type, protocol } = socket;
+  const local = describeSocket({ family, type, protocol, address: socket.local });
+  return `${local} to ${describeAddress(family, socket.peer)}`;
 }
 
 /** A deleted file's or a memfd's bytes and what a new one needs to be like it. */
@@ -427,17 +458,23 @@ export function unixSocketPath(address: Buffer): string | null {
 }
 
 /** "TCP 127.0.0.1:8080", "UDP [::1]:53", "Unix stream /run/x.sock", "Unix datagram @name". */
-export function describeSocket(socket: BoundSocket): string {
+export function describeSocket(socket: Pick<BoundSocket, 'family' | 'type' | 'protocol' | 'address'> & Partial<BoundSocket>): string {
   const { family, address } = socket;
+  if (family === AF_UNIX) return `Unix ${SOCKET_TYPE_NAMES.get(socket.type) ?? `type ${socket.type}`} ${describeAddress(family, address)}`;
+  const protocol = socket.protocol === IPPROTO_TCP ? 'TCP' : socket.protocol === IPPROTO_UDP ? 'UDP' : `protocol ${socket.protocol}`;
+  return `${protocol} ${describeAddress(family, address)}`;
+}
+
+/** "127.0.0.1:8080", "[::1]:53", "/run/x.sock", "@name"; "(unnamed)" for a Unix socket without one. */
+function describeAddress(family: number, address: Buffer): string {
   if (family === AF_UNIX) {
-    const where = unixSocketPath(address) ?? `@${address.subarray(3).toString('latin1')}`;
-    return `Unix ${SOCKET_TYPE_NAMES.get(socket.type) ?? `type ${socket.type}`} ${where}`;
+    if (address.length <= 2) return '(unnamed)';
+    return unixSocketPath(address) ?? `@${address.subarray(3).toString('latin1')}`;
   }
   const port = address.readUInt16BE(2);
-  const protocol = socket.protocol === IPPROTO_TCP ? 'TCP' : socket.protocol === IPPROTO_UDP ? 'UDP' : `protocol ${socket.protocol}`;
-  if (family === AF_INET) return `${protocol} ${[...address.subarray(4, 8)].join('.')}:${port}`;
+  if (family === AF_INET) return `${[...address.subarray(4, 8)].join('.')}:${port}`;
   const groups = Array.from({ length: 8 }, (_, i) => address.readUInt16BE(8 + 2 * i).toString(16));
-  return `${protocol} [${compressIpv6(groups)}]:${port}`;
+  return `[${compressIpv6(groups)}]:${port}`;
 }
 
 const SOCKET_TYPE_NAMES = new Map([[SOCK_STREAM, 'stream'], [SOCK_DGRAM, 'datagram'], [SOCK_SEQPACKET, 'seqpacket']]);

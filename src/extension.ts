@@ -8,9 +8,11 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket,
 } from './extension-model.js';
-import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM } from './extension-model.js';
+import {
+  AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM, TCP_CLOSING, TCP_ESTABLISHED, TCP_LISTEN,
+} from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
@@ -76,6 +78,7 @@ export const RecordType = {
   FILE_CONTENT: 37,
   SOCKET_DATA: 38,
   SHARED_FD: 39,
+  CONNECTED_SOCKET: 40,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -181,6 +184,12 @@ const BOUND_SOCKET_REUSEPORT = 4;
 const BOUND_SOCKET_FILE = 8;
 /** sizeof(struct sockaddr_un): family and a 108-byte sun_path. */
 const SOCKADDR_UN_MAX = 110;
+/**
+ * Fixed part of a CONNECTED_SOCKET record: fd, family, type, protocol, state, the lengths of the
+ * local and the peer address; the two sockaddrs follow, back to back.
+ */
+export const CONNECTED_SOCKET_FIXED_SIZE = 16;
+
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
 export const FILE_LOCKS_FIXED_SIZE = 8;
 export const FILE_LOCK_SIZE = 24;
@@ -352,6 +361,8 @@ export interface FdShape {
   unixPeer: boolean;
   /** Bytes of the address in its BOUND_SOCKET record; null: none. */
   boundAddress: number | null;
+  /** Bytes of the two addresses in its CONNECTED_SOCKET record; null: none. */
+  connectedAddresses: number | null;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
@@ -369,7 +380,8 @@ export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
-    unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null, locks: fd.locks?.length ?? null,
+    unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null,
+    connectedAddresses: fd.connectedSocket ? fd.connectedSocket.local.length + fd.connectedSocket.peer.length : null, locks: fd.locks?.length ?? null,
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
@@ -392,6 +404,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.contentBytes === null ? 0 : recordSize(FILE_CONTENT_FIXED_SIZE + fd.contentBytes)) +
   (fd.queuedMessages === null ? 0 : recordSize(socketDataSize(fd.queuedMessages))) +
   (fd.sharesWith ? recordSize(SHARED_FD_SIZE) : 0) +
+  (fd.connectedAddresses === null ? 0 : recordSize(CONNECTED_SOCKET_FIXED_SIZE + fd.connectedAddresses)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -696,6 +709,21 @@ function writeBoundSocket(w: RecordWriter, f: ExtensionFd, socket: BoundSocket):
   socket.address.copy(w.buf, at + BOUND_SOCKET_FIXED_SIZE);
 }
 
+function writeConnectedSocket(w: RecordWriter, f: ExtensionFd, socket: ConnectedSocket): void {
+  const problem = connectedSocketProblem(socket);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
+  const at = w.record(RecordType.CONNECTED_SOCKET, CONNECTED_SOCKET_FIXED_SIZE + socket.local.length + socket.peer.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt16LE(socket.family, at + 4);
+  w.buf.writeUInt16LE(socket.type, at + 6);
+  w.buf.writeUInt16LE(socket.protocol, at + 8);
+  w.buf.writeUInt16LE(socket.state, at + 10);
+  w.buf.writeUInt16LE(socket.local.length, at + 12);
+  w.buf.writeUInt16LE(socket.peer.length, at + 14);
+  socket.local.copy(w.buf, at + CONNECTED_SOCKET_FIXED_SIZE);
+  socket.peer.copy(w.buf, at + CONNECTED_SOCKET_FIXED_SIZE + socket.local.length);
+}
+
 function writeThreadScheduling(w: RecordWriter, tid: number, s: ThreadScheduling): void {
   if (s.cpus.length < 8 || s.cpus.length > CPU_MASK_MAX || s.cpus.length % 8 !== 0) {
     throw new FormatError(`thread ${tid}: a CPU mask of ${s.cpus.length} bytes (a multiple of 8, 8..${CPU_MASK_MAX})`);
@@ -827,6 +855,40 @@ function boundSocketProblem(socket: BoundSocket): { at: number; message: string 
   if (socket.reuseport && family === AF_UNIX) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
   if (socket.file && (family !== AF_UNIX || address[2] === 0)) return { at: 10, message: 'a socket file for a socket not bound to a path' };
   if (socket.file && (socket.file.mode & ~0o7777) !== 0) return { at: 16, message: `socket file mode ${socket.file.mode.toString(8)} is not permission bits` };
+  return null;
+}
+
+/**
+ * What is wrong with a connected socket, and the CONNECTED_SOCKET payload byte it is about, or
+ * null: TCP or UDP over IPv4 or IPv6 with both addresses of its family, or a Unix stream,
+ * datagram or seqpacket socket whose addresses are each a sockaddr_un or empty (unnamed).
+ */
+function connectedSocketProblem(socket: ConnectedSocket): { at: number; message: string } | null {
+  const { family, type, protocol, local, peer } = socket;
+  const addresses = [{ name: 'local', address: local, at: CONNECTED_SOCKET_FIXED_SIZE }, { name: 'peer', address: peer, at: CONNECTED_SOCKET_FIXED_SIZE + local.length }];
+  if (family === AF_UNIX) {
+    if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
+    if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
+    for (const { name, address, at } of addresses) {
+      if (address.length === 0) continue;
+      if (address.length < 3 || address.length > SOCKADDR_UN_MAX || address.readUInt16LE(0) !== AF_UNIX) {
+        return { at, message: `the ${name} address is neither empty nor a Unix address of 3..${SOCKADDR_UN_MAX} bytes` };
+      }
+    }
+  } else if (family === AF_INET || family === AF_INET6) {
+    const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
+    if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
+    if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
+    const size = family === AF_INET ? 16 : 28;
+    for (const { name, address, at } of addresses) {
+      if (address.length !== size || address.readUInt16LE(0) !== family) return { at, message: `the ${name} address is no ${size}-byte sockaddr of family ${family}` };
+    }
+  } else {
+    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
+  }
+  if (socket.state < TCP_ESTABLISHED || socket.state > TCP_CLOSING || socket.state === TCP_LISTEN) {
+    return { at: 10, message: `state ${socket.state} is no connection's (1..11, but 10, TCP_LISTEN)` };
+  }
   return null;
 }
 
@@ -1125,6 +1187,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.content) writeFileContent(w, fd, fd.content);
   for (const fd of ext.fds) if (fd.queued) writeSocketData(w, fd, fd.queued);
   for (const fd of ext.fds) if (fd.sharesWith !== undefined) writeSharedFd(w, fd, fd.sharesWith);
+  for (const fd of ext.fds) if (fd.connectedSocket) writeConnectedSocket(w, fd, fd.connectedSocket);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1647,8 +1710,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       if (parts.some((p) => p.key === original.fd && p.values.sharesWith !== undefined)) record.fail(4, `fd ${key}: fd ${original.fd} shares another's open file itself`);
       continue;
     }
-    if (values.boundSocket) {
+    if (values.boundSocket || values.connectedSocket) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
+      if (values.connectedSocket && fd.boundSocket) record.fail(0, `fd ${key} has both a BOUND_SOCKET and a CONNECTED_SOCKET record`);
+      if (values.connectedSocket && fd.unixPeer) record.fail(0, `fd ${key} is an end of a socket pair, connected within the process`);
       continue;
     }
     if (values.queued) {
@@ -1785,6 +1850,22 @@ function readBoundSocket(r: RecordView): FdPart {
   const problem = boundSocketProblem(boundSocket);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { boundSocket } };
+}
+
+function readConnectedSocket(r: RecordView): FdPart {
+  r.expectAtLeast(CONNECTED_SOCKET_FIXED_SIZE);
+  const localLength = r.payload.readUInt16LE(12);
+  const peerLength = r.payload.readUInt16LE(14);
+  r.expectLength(CONNECTED_SOCKET_FIXED_SIZE + localLength + peerLength);
+  // Copies: the payload is a view into the image reader's chunk, which is read over later.
+  const local = Buffer.from(r.payload.subarray(CONNECTED_SOCKET_FIXED_SIZE, CONNECTED_SOCKET_FIXED_SIZE + localLength));
+  const connectedSocket: ConnectedSocket = {
+    family: r.payload.readUInt16LE(4), type: r.payload.readUInt16LE(6), protocol: r.payload.readUInt16LE(8), state: r.payload.readUInt16LE(10),
+    local, peer: Buffer.from(r.payload.subarray(CONNECTED_SOCKET_FIXED_SIZE + localLength)),
+  };
+  const problem = connectedSocketProblem(connectedSocket);
+  if (problem !== null) r.fail(problem.at, problem.message);
+  return { key: readFdNumber(r), record: r, values: { connectedSocket } };
 }
 
 function readSocketOptions(r: RecordView): FdPart {
@@ -2022,6 +2103,7 @@ export class ExtensionDecoder {
       case RecordType.FILE_CONTENT: this.fdParts.push(readFileContent(r)); break;
       case RecordType.SOCKET_DATA: this.fdParts.push(readSocketData(r)); break;
       case RecordType.SHARED_FD: this.fdParts.push(readSharedFd(r)); break;
+      case RecordType.CONNECTED_SOCKET: this.fdParts.push(readConnectedSocket(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

@@ -9,10 +9,13 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  BoundSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
+  BoundSocket, ConnectedSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
-import { AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath } from './extension-model.js';
+import {
+  AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+  unixSocketPath,
+} from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
   SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX, SOCKET_DATA_MAX,
@@ -35,7 +38,7 @@ import { NSEC_PER_SEC, processClocks, type NamespaceClocks } from './proc/timens
 import { readMemory } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
-import { inetSockets, TCP_CLOSE, TCP_LISTEN, unixSockets, type InetSocket, type UnixSocket } from './ptrace/sockdiag.js';
+import { inetSockets, unixSockets, type InetSocket, type UnixSocket } from './ptrace/sockdiag.js';
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { previewChainLength, previewFilterLengths, readSeccomp } from './seccompstate.js';
 import { constants as osConstants } from 'node:os';
@@ -679,16 +682,16 @@ function readExactly(path: string, length: number): Buffer {
 }
 
 /**
- * Gives each socket whose peer is among these sockets that peer, and each listening or bound
- * datagram socket what binds it again (sock_diag, asked only if there are sockets).
+ * Gives each socket whose peer is among these sockets that peer, each listening or bound
+ * datagram socket what binds it again, and each socket connected elsewhere what it is connected
+ * to (sock_diag, asked only if there are sockets).
  */
 function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   if (sockets.length === 0) return;
   const inodeOf = (fd: ExtensionFd) => Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]);
   const unix = askSockDiag(unixSockets);
-  // Listeners, and datagram sockets connected to nobody (TCP_CLOSE); not the connections. Not
-  // asked when every socket is a Unix one.
-  const inet = sockets.every((fd) => unix.has(inodeOf(fd))) ? new Map<number, InetSocket>() : askSockDiag(() => inetSockets([TCP_LISTEN, TCP_CLOSE]));
+  // Not asked when every socket is a Unix one.
+  const inet = sockets.every((fd) => unix.has(inodeOf(fd))) ? new Map<number, InetSocket>() : askSockDiag(inetSockets);
   const targets = new Set(sockets.map((fd) => fd.target));
   const peeked = new Set<string>();
   for (const fd of sockets) {
@@ -703,11 +706,36 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
       }
     }
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
-    if (!bound) continue;
+    if (!bound) {
+      if (!fd.unixPeer) fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
+      continue;
+    }
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
     fd.boundSocket = { ...bound, reuseport };
     if (options.length > 0) fd.socketOptions = options;
   }
+}
+
+/** A Unix socket connected to a socket of another process (or one that closed), with both names as far as they have them. */
+function connectedUnixSocket(socket: UnixSocket, unix: ReadonlyMap<number, UnixSocket>): ConnectedSocket | undefined {
+  if (socket.state === TCP_LISTEN || (socket.peer === 0 && socket.state !== TCP_ESTABLISHED)) return undefined;
+  const sockaddr = (name: Buffer | null | undefined) => (name ? unixSockaddr(name) : Buffer.alloc(0));
+  return { family: AF_UNIX, type: socket.type, protocol: 0, state: socket.state, local: sockaddr(socket.name), peer: sockaddr(unix.get(socket.peer)?.name) };
+}
+
+/** The struct sockaddr_un of a name as sock_diag gives it (a path with its NUL, or an abstract name). */
+function unixSockaddr(name: Buffer): Buffer {
+  const address = Buffer.alloc(2 + name.length);
+  address.writeUInt16LE(AF_UNIX, 0);
+  name.copy(address, 2);
+  return address;
+}
+
+/** A TCP connection (in any of its states) or a connected UDP socket. */
+function connectedInetSocket(socket: InetSocket | undefined): ConnectedSocket | undefined {
+  if (!socket || socket.state === TCP_LISTEN || socket.state === TCP_CLOSE) return undefined;
+  const type = socket.protocol === IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+  return { family: socket.family, type, protocol: socket.protocol, state: socket.state, local: socket.address, peer: socket.peer };
 }
 
 /** What waits to be read from the process's Unix socket fd, peeked at through our own descriptor of it. */
@@ -734,9 +762,7 @@ function boundUnixSocket(pid: number, socket: UnixSocket): Omit<BoundSocket, 're
   if (socket.name === null) return undefined;
   const listening = socket.state === TCP_LISTEN;
   if (!listening && !(socket.type === SOCK_DGRAM && socket.peer === 0)) return undefined;
-  const address = Buffer.alloc(2 + socket.name.length);
-  address.writeUInt16LE(AF_UNIX, 0);
-  socket.name.copy(address, 2);
+  const address = unixSockaddr(socket.name);
   const file = socketFile(pid, address, socket.fileInode);
   return { family: AF_UNIX, type: socket.type, protocol: 0, listening, backlog: socket.backlog, v6only: false, ...(file ? { file } : {}), address };
 }

@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { cpuList, describeLock, describeSocket, policyName, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeConnection, describeLock, describeSocket, policyName, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
@@ -330,6 +330,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
       ...(socket.file ? [`file mode 0${socket.file.mode.toString(8)} owner ${socket.file.uid}:${socket.file.gid}`] : [])];
     lines.push(`${socket.listening ? 'listens' : 'bound'}: ${describeSocket(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
+  if (fd.connectedSocket) lines.push(`connected (${TCP_STATE_NAMES[fd.connectedSocket.state - 1]}): ${describeConnection(fd.connectedSocket)}`);
   if (fd.content) {
     const { memfd, seals, mode, bytes } = fd.content;
     lines.push(`holds ${bytes.length} bytes (${memfd ? `memfd, seals ${hex(seals)}` : `mode 0${mode.toString(8)}`})`);
@@ -338,6 +339,9 @@ function fdStateLines(fd: ExtensionFd): string[] {
   if (fd.socketOptions) lines.push(`options ${fd.socketOptions.map(socketOptionText).join(' ')}`);
   return lines.map((line) => `         ${line}`);
 }
+
+/** sk_state names from 1, TCP_ESTABLISHED (include/net/tcp_states.h); UDP and Unix sockets are ESTABLISHED when connected. */
+const TCP_STATE_NAMES = ['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
 
 function posixTimerText(timer: PosixTimer): string {
   const notify = timer.notify === SIGEV_NONE ? 'no signal' :

@@ -87,13 +87,17 @@ test('describeSocket: addresses as people write them', (t) => {
   t.is(unix('rel', 5), 'Unix seqpacket rel');
 });
 
-/** An inet_diag reply message for one socket. */
-function inetMessage(family: number, state: number, port: number, address: number[], inode: number, wqueue: number, v6only?: number): Buffer {
+/** An inet_diag reply message for one socket; peer: its port and address, for a connection. */
+function inetMessage(family: number, state: number, port: number, address: number[], inode: number, wqueue: number, v6only?: number, peer?: [number, number[]]): Buffer {
   const msg = Buffer.alloc(72);
   msg.writeUInt8(family, 0);
   msg.writeUInt8(state, 1);
   msg.writeUInt16BE(port, 4);
   Buffer.from(address).copy(msg, 8);
+  if (peer) {
+    msg.writeUInt16BE(peer[0], 6);
+    Buffer.from(peer[1]).copy(msg, 24);
+  }
   msg.writeUInt32LE(3, 40); // interface
   msg.writeUInt32LE(wqueue, 60);
   msg.writeUInt32LE(inode, 68);
@@ -104,7 +108,7 @@ function inetMessage(family: number, state: number, port: number, address: numbe
   return Buffer.concat([head, msg, attrs]);
 }
 
-test('inet_diag replies: each socket with its state, its address as bind takes it, a listener\'s backlog, IPv6 only', (t) => {
+test('inet_diag replies: each socket with its state, its address as bind takes it, its peer\'s, a listener\'s backlog, IPv6 only', (t) => {
   const done = Buffer.alloc(20);
   done.writeUInt32LE(20, 0);
   done.writeUInt16LE(3, 4);
@@ -112,7 +116,12 @@ test('inet_diag replies: each socket with its state, its address as bind takes i
   t.false(parseInetDiag(inetMessage(2, 10, 8080, [127, 0, 0, 1], 501, 128), 6, sockets));
   const loopback6 = [...Array(15).fill(0), 1];
   t.true(parseInetDiag(Buffer.concat([inetMessage(10, 7, 53, loopback6, 502, 0, 1), done]), 17, sockets));
-  t.deepEqual(sockets.get(501), { family: 2, protocol: 6, state: 10, address: Buffer.from('02001f907f0000010000000000000000', 'hex'), backlog: 128, v6only: false });
+  t.deepEqual(sockets.get(501), {
+    family: 2, protocol: 6, state: 10, address: Buffer.from('02001f907f0000010000000000000000', 'hex'), peer: Buffer.from('02000000000000000000000000000000', 'hex'), backlog: 128, v6only: false,
+  });
+  parseInetDiag(inetMessage(2, 1, 40000, [10, 0, 0, 5], 503, 0, undefined, [5432, [10, 0, 0, 9]]), 6, sockets);
+  t.like(sockets.get(503), { state: 1, backlog: 0 });
+  t.is(sockets.get(503)!.peer.toString('hex'), '020015380a0000090000000000000000', 'the peer as connect takes it');
   const udp6 = sockets.get(502)!;
   t.like(udp6, { family: 10, protocol: 17, state: 7, backlog: 0, v6only: true });
   t.is(udp6.address.toString('hex'), `0a000035${'00'.repeat(4)}${'00'.repeat(15)}01${'03000000'}`, 'sockaddr_in6 with the interface as scope');

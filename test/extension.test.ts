@@ -8,6 +8,7 @@ import {
   EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, decodeExtension,
   decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
+import { describeConnection } from '../src/extension-model.js';
 import { buildTarget } from './helpers/build.js';
 import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
 import { makeTempDir, readAt } from './helpers/files.js';
@@ -54,7 +55,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -69,7 +70,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.BOUND_SOCKET, RecordType.BOUND_SOCKET, RecordType.THREAD_IDENTITY, RecordType.THREAD_IDENTITY,
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
-    RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD,
+    RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
   ], 'in the order of docs/format.md');
 });
 
@@ -91,6 +92,46 @@ test('SHARED_FD: byte layout, and bad records', (t) => {
   t.is(broken(payload, 5), `byte ${at}: SHARED_FD record: fd 5 has no FD record`);
   t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 6 ? { ...fd, sharesWith: 9 } : fd)) }))?.message ?? '',
     /fd 6: shares the open file of fd 9, which is not a lower descriptor/);
+});
+
+test('CONNECTED_SOCKET: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const [tcp, unix] = recordOffsets(buf).filter((r) => r.type === RecordType.CONNECTED_SOCKET).map((r) => r.at);
+  const payload = tcp + 8;
+  t.deepEqual([buf.readUInt32LE(tcp + 4), buf.readUInt32LE(payload), ...[4, 6, 8, 10, 12, 14].map((at) => buf.readUInt16LE(payload + at))],
+    [48, 32, 2, 1, 6, 1, 16, 16], 'length, fd, family, type, protocol, state, the two address lengths');
+  t.is(buf.subarray(payload + 16, payload + 48).toString('hex'), '02009c407f0000010000000000000000020015387f0000010000000000000000', 'local, then peer');
+  t.deepEqual([buf.readUInt32LE(unix + 4), buf.readUInt16LE(unix + 8 + 12), buf.readUInt16LE(unix + 8 + 14)], [16 + 15, 0, 15], 'an unnamed Unix socket: no local address');
+  const fds = decodeExtension(buf).fds;
+  t.is(describeConnection(fds.find((fd) => fd.fd === 32)!.connectedSocket!), 'TCP 127.0.0.1:40000 to 127.0.0.1:5432');
+  t.is(describeConnection(fds.find((fd) => fd.fd === 33)!.connectedSocket!), 'Unix stream (unnamed) to /run/db.sock');
+  const broken = (pos: number, value: number, at = pos) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt16LE(value, pos);
+    const message = t.throws(() => decodeExtension(copy))?.message ?? '';
+    t.true(message.startsWith(`byte ${at}: CONNECTED_SOCKET record: `), message);
+    return message.slice(message.indexOf('record: ') + 8);
+  };
+  t.is(broken(payload + 4, 3), 'address family 3 is not AF_UNIX, AF_INET or AF_INET6');
+  t.is(broken(payload + 6, 2), 'socket type 2 for protocol 6');
+  t.is(broken(payload + 8, 1), 'protocol 1 is neither TCP nor UDP');
+  t.is(broken(payload + 10, 10), 'state 10 is no connection\'s (1..11, but 10, TCP_LISTEN)');
+  t.is(broken(payload + 10, 0), 'state 0 is no connection\'s (1..11, but 10, TCP_LISTEN)');
+  t.is(broken(payload + 16, 10, payload + 16), 'the local address is no 16-byte sockaddr of family 2');
+  t.is(broken(payload + 32, 1, payload + 32), 'the peer address is no 16-byte sockaddr of family 2');
+  t.is(broken(payload + 14, 17, tcp + 4), 'length 48, expected 49');
+  t.is(broken(unix + 8 + 6, 3), 'Unix socket type 3 is not stream, datagram or seqpacket');
+  t.is(broken(unix + 8 + 16, 2, unix + 8 + 16), 'the peer address is neither empty nor a Unix address of 3..110 bytes');
+  const copy = Buffer.from(buf);
+  copy.writeUInt32LE(30, payload);
+  t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${payload}: CONNECTED_SOCKET record: fd 30 has both a BOUND_SOCKET and a CONNECTED_SOCKET record`);
+  copy.writeUInt32LE(13, payload);
+  t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${payload}: CONNECTED_SOCKET record: fd 13 is an end of a socket pair, connected within the process`);
+  copy.writeUInt32LE(3, payload);
+  t.regex(t.throws(() => decodeExtension(copy))?.message ?? '', /fd 3 is "\/tmp\/a dir\/data", not a socket/);
+  const bad = fullSampleExtension();
+  bad.fds = bad.fds.map((fd) => (fd.fd === 32 ? { ...fd, connectedSocket: { ...fd.connectedSocket!, peer: Buffer.alloc(3) } } : fd));
+  t.regex(t.throws(() => encodeExtension(bad))?.message ?? '', /fd 32: the peer address is no 16-byte sockaddr of family 2/);
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

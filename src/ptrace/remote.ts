@@ -355,6 +355,15 @@ export class RemoteTask {
     this.call(`bind(${fd}, ${address.length}-byte address)`, SYS.bind, [fd, this.stage(address), address.length]);
   }
 
+  /** connect(2) to address, a struct sockaddr. */
+  connect(fd: number, address: Buffer): void {
+    this.call(`connect(${fd}, ${address.length}-byte address)`, SYS.connect, [fd, this.stage(address), address.length]);
+  }
+
+  shutdown(fd: number, how: number): void {
+    this.call(`shutdown(${fd}, ${how})`, SYS.shutdown, [fd, how]);
+  }
+
   listen(fd: number, backlog: number): void {
     this.call(`listen(${fd}, ${backlog})`, SYS.listen, [fd, backlog]);
   }

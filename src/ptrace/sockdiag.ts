@@ -1,21 +1,17 @@
 // What the kernel tells of sockets through sock_diag (NETLINK_SOCK_DIAG), for the network
 // namespace of the asking socket, by inode: which Unix socket is connected to which (a socket
-// pair whose two ends are in the process, as Python's asyncio makes its self-pipe), and where a
-// socket listens or is bound, with its backlog. A restore makes both again.
+// pair whose two ends are in the process, as Python's asyncio makes its self-pipe), where a
+// socket listens or is bound, with its backlog, and what a connected socket is connected to.
 
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, TCP_CLOSE, TCP_LISTEN } from '../extension-model.js';
 import { check, libc, nativeError } from './libc.js';
 
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
-
-/** sk_state values (include/net/tcp_states.h), which Unix sockets use too. */
-export const TCP_CLOSE = 7;
-export const TCP_LISTEN = 10;
 
 const AF_NETLINK = 16;
 const SOCK_DGRAM = 2;
@@ -61,13 +57,15 @@ export interface UnixSocket {
 
 /**
  * A TCP or UDP socket over IPv4 or IPv6: sk_state, the local address as a struct sockaddr_in or
- * sockaddr_in6 (what bind(2) takes), for a listener its backlog, for IPv6 whether it is v6-only.
+ * sockaddr_in6 (what bind(2) takes), the peer's likewise (port 0: none), for a listener its
+ * backlog, for IPv6 whether it is v6-only.
  */
 export interface InetSocket {
   family: number;
   protocol: number;
   state: number;
   address: Buffer;
+  peer: Buffer;
   backlog: number;
   v6only: boolean;
 }
@@ -88,17 +86,16 @@ export function unixSockets(): Map<number, UnixSocket> {
   return sockets;
 }
 
-/** The TCP and UDP sockets of our network namespace over IPv4 and IPv6 in the given sk_states, by inode. */
-export function inetSockets(states: readonly number[]): Map<number, InetSocket> {
+/** The TCP and UDP sockets of our network namespace over IPv4 and IPv6, in any sk_state, by inode. */
+export function inetSockets(): Map<number, InetSocket> {
   const sockets = new Map<number, InetSocket>();
-  const mask = states.reduce((bits, state) => bits | (1 << state), 0);
   for (const family of [AF_INET, AF_INET6]) {
     for (const protocol of [IPPROTO_TCP, IPPROTO_UDP]) {
       // struct inet_diag_req_v2: family, protocol, ext, pad, states, inet_diag_sockid (any).
       const request = Buffer.alloc(56);
       request.writeUInt8(family, 0);
       request.writeUInt8(protocol, 1);
-      request.writeUInt32LE(mask, 4);
+      request.writeUInt32LE(ALL_STATES, 4);
       try {
         query(request, (datagram) => parseInetDiag(datagram, protocol, sockets));
       } catch (err) {
@@ -184,17 +181,18 @@ export function parseInetDiag(datagram: Buffer, protocol: number, into: Map<numb
     if (family !== AF_INET && family !== AF_INET6) throw new Error(`sock_diag: address family ${family} in an inet_diag reply`);
     const state = datagram.readUInt8(msg + 1);
     // inet_diag_sockid at msg + 4: sport, dport (big-endian), src[4], dst[4], if, cookie[2].
-    const port = datagram.subarray(msg + 4, msg + 6);
-    const source = datagram.subarray(msg + 8, msg + 24);
-    const address = Buffer.alloc(family === AF_INET ? 16 : 28);
-    address.writeUInt16LE(family, 0);
-    port.copy(address, 2);
-    if (family === AF_INET) source.copy(address, 4, 0, 4);
-    else {
-      source.copy(address, 8);
-      address.writeUInt32LE(datagram.readUInt32LE(msg + 40), 24); // sin6_scope_id: the interface
-    }
-    const socket: InetSocket = { family, protocol, state, address, backlog: 0, v6only: false };
+    const sockaddr = (portAt: number, addressAt: number): Buffer => {
+      const address = Buffer.alloc(family === AF_INET ? 16 : 28);
+      address.writeUInt16LE(family, 0);
+      datagram.copy(address, 2, portAt, portAt + 2);
+      if (family === AF_INET) datagram.copy(address, 4, addressAt, addressAt + 4);
+      else {
+        datagram.copy(address, 8, addressAt, addressAt + 16);
+        address.writeUInt32LE(datagram.readUInt32LE(msg + 40), 24); // sin6_scope_id: the interface
+      }
+      return address;
+    };
+    const socket: InetSocket = { family, protocol, state, address: sockaddr(msg + 4, msg + 8), peer: sockaddr(msg + 6, msg + 24), backlog: 0, v6only: false };
     // A listener's wqueue is its backlog (tcp_diag_get_info).
     if (state === TCP_LISTEN) socket.backlog = datagram.readUInt32LE(msg + 60);
     eachAttribute(datagram, msg + INET_DIAG_MSG_SIZE, end, (type, value) => {

@@ -4,7 +4,7 @@
 
 export const SYS = {
   write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13,
-  ioctl: 16, mremap: 25, madvise: 28, getitimer: 36, setitimer: 38, socket: 41, bind: 49,
+  ioctl: 16, mremap: 25, madvise: 28, getitimer: 36, setitimer: 38, socket: 41, connect: 42, shutdown: 48, bind: 49,
   listen: 50, socketpair: 53, setsockopt: 54, clone: 56, exit: 60, wait4: 61, fcntl: 72, flock: 73,
   chdir: 80, umask: 95, setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122,
   setfsgid: 123, capset: 126, rt_sigqueueinfo: 129, sigaltstack: 131, personality: 135, prctl: 157,

@@ -14,7 +14,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
-import { restoreBoundSocket } from './sockets.js';
+import { restoreBoundSocket, restoreConnectedSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
 import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
@@ -148,9 +148,9 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * directories) reopened by path, at their offset, with their flags, a dup of a lower one dup'd
  * from it again (SHARED_FD); pipes and socket pairs with
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
- * (./eventfds.ts), listening and bound sockets (./sockets.ts), the epoll registrations last;
- * what cannot be made again (connected sockets, terminals, a pipe to another process, a file
- * gone) becomes /dev/null, with one warning line each.
+ * (./eventfds.ts), listening, bound and connected sockets (./sockets.ts: a stream connection
+ * comes back closed by its peer), the epoll registrations last; what cannot be made again
+ * (terminals, a pipe to another process, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
@@ -201,6 +201,13 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       if (isEventObject(fd)) {
         restoreEventObject(remote, fd, warn);
         restored.add(fd.fd);
+        continue;
+      }
+      if (fd.connectedSocket) {
+        // Made once, at every number it had above the standard streams.
+        const numbers = fds.filter((other) => other.target === fd.target && other.fd > 2);
+        restoreConnectedSocket(remote, numbers, warn);
+        for (const number of numbers) restored.add(number.fd);
         continue;
       }
       if (lostFiles.has(fd)) {

@@ -1,9 +1,13 @@
-// Sockets a restore makes again: listeners and bound datagram sockets, at their address. Their
-// connections and queued datagrams are not in the image: a listener's clients connect anew.
+// Sockets a restore makes again: listeners and bound datagram sockets, at their address, and
+// connected datagram sockets, to their peer. Connections and queued datagrams are not in the
+// image: a listener's clients connect anew, and a connection comes back closed by its peer.
 
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_INET, AF_INET6, AF_UNIX, describeSocket, SO_REUSEPORT, SOL_SOCKET, unixSocketPath, type BoundSocket, type ExtensionFd } from '../extension-model.js';
+import {
+  AF_INET, AF_INET6, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath,
+  type BoundSocket, type ConnectedSocket, type ExtensionFd,
+} from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { knownSocketOption, socketOptionLabel } from '../socketoptions.js';
@@ -36,7 +40,7 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
 }
 
 /** A new socket of the recorded family, type and protocol, set up by setUp; closed again if that fails. */
-function newSocket(remote: RemoteTask, socket: BoundSocket, setUp: (created: number) => void): number {
+function newSocket(remote: RemoteTask, socket: Pick<BoundSocket, 'family' | 'type' | 'protocol'>, setUp: (created: number) => void): number {
   const created = remote.socket(socket.family, socket.type | O_CLOEXEC, socket.protocol);
   try {
     setUp(created);
@@ -59,6 +63,75 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
     if (socket.file) giveSocketFile(remote, socket, socket.file, fd, warn);
+  });
+}
+
+const SHUT_RDWR = 2;
+
+/**
+ * Makes a socket that was connected to a peer outside the process again, as far as a restore
+ * can. A datagram socket is connected to the same peer again (a default destination is all a
+ * datagram connection is), from the same local address where that is free. A stream
+ * connection's peer and sequence numbers cannot be had back: it comes back as a connection its
+ * peer has closed, with one warning, so the program meets the dropped connection it handles
+ * anyway (reads end, writes fail with EPIPE, poll and epoll report a hang-up) and connects anew,
+ * where /dev/null would swallow its writes and epoll would refuse to watch it.
+ */
+export function restoreConnectedSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
+  const socket = fds[0].connectedSocket!;
+  const what = `fd ${fds[0].fd} (${fds[0].target}): ${describeConnection(socket)}`;
+  let created: number;
+  if (socket.type === SOCK_DGRAM && socket.peer.length > 2) {
+    try {
+      created = reconnect(remote, socket, what, warn);
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      created = closedConnection(remote, socket);
+      warn(`${what}: cannot be connected again (${err.code}): a socket connected to nothing stands in for it`);
+    }
+  } else {
+    created = closedConnection(remote, socket);
+    warn(`${what}: a connection cannot be restored: it comes back closed by its peer (reads end, writes fail with EPIPE)`);
+  }
+  placeEverywhere(remote, created, fds);
+}
+
+/** A datagram socket of the recorded kind connected to the recorded peer, bound first to its local address if free. */
+function reconnect(remote: RemoteTask, socket: ConnectedSocket, what: string, warn: (line: string) => void): number {
+  return newSocket(remote, socket, (created) => {
+    if (socket.family !== AF_UNIX) {
+      try {
+        remote.bind(created, socket.local);
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        warn(`${what}: its local address cannot be bound again (${err.code}): it sends from another`);
+      }
+    } else if (socket.local.length > 2) {
+      warn(`${what}: its own name is not bound again: replies sent to it do not reach it`);
+    }
+    remote.connect(created, socket.peer);
+  });
+}
+
+/**
+ * A socket of the recorded kind that reads as a connection closed by its peer: a TCP socket shut
+ * down both ways (reads return 0, writes EPIPE); a Unix one, the end of a socket pair whose other
+ * end is closed; for a datagram socket, one connected to nothing.
+ */
+function closedConnection(remote: RemoteTask, socket: ConnectedSocket): number {
+  if (socket.family === AF_UNIX && socket.type !== SOCK_DGRAM) {
+    const [end, other] = remote.socketpair(AF_UNIX, socket.type | O_CLOEXEC);
+    remote.close(other);
+    return end;
+  }
+  return newSocket(remote, socket, (created) => {
+    if (socket.type !== SOCK_STREAM) return;
+    try {
+      remote.shutdown(created, SHUT_RDWR);
+    } catch (err) {
+      // Never connected, it answers ENOTCONN, and is shut down all the same.
+      if (!(err instanceof NativeError && err.errno === constants.errno.ENOTCONN)) throw err;
+    }
   });
 }
 

@@ -116,6 +116,15 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
     fd: 31, kind: 'socket', flags: 0o2, offset: 0, target: 'socket:[88002]',
     boundSocket: { family: 1, type: 2, protocol: 0, listening: false, backlog: 0, v6only: false, reuseport: false, address: Buffer.from('\x01\x00\x00name', 'latin1') },
   },
+  // A client's connections: TCP from 127.0.0.1:40000 to 127.0.0.1:5432, and an unnamed Unix stream socket to /run/db.sock.
+  {
+    fd: 32, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[88003]',
+    connectedSocket: { family: 2, type: 1, protocol: 6, state: 1, local: Buffer.from('02009c407f0000010000000000000000', 'hex'), peer: Buffer.from('020015387f0000010000000000000000', 'hex') },
+  },
+  {
+    fd: 33, kind: 'socket', flags: 0o2, offset: 0, target: 'socket:[88004]',
+    connectedSocket: { family: 1, type: 1, protocol: 0, state: 8, local: Buffer.alloc(0), peer: Buffer.from('\x01\x00/run/db.sock\0', 'latin1') },
+  },
 ];
 
 /** struct sock_filter instructions: code, jt, jf, k. */

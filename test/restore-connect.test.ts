@@ -1,0 +1,116 @@
+// Sockets connected to servers outside the process (CONNECTED_SOCKET records): a connected
+// datagram socket is connected to its peer again; a stream connection comes back closed by its
+// peer, so the restored program meets a dropped connection (end of file, EPIPE, a hang-up in
+// epoll) and not a /dev/null that swallows its writes and that epoll refuses to watch.
+
+import test from 'ava';
+import dgram from 'node:dgram';
+import { readlinkSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { makeTempDir } from './helpers/files.js';
+import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
+import { startTarget } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
+
+const EPOLLIN = 0x1;
+const EPOLLHUP = 0x10;
+const EPOLLRDHUP = 0x2000;
+const EPIPE = 32;
+
+/** A server that keeps every connection open, on a TCP port of 127.0.0.1 or a Unix path; closed at teardown. */
+async function holdingServer(t: Parameters<typeof startTarget>[0], where: { port: 0 } | { path: string }): Promise<net.AddressInfo | string> {
+  const held: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    held.push(socket);
+  });
+  t.teardown(() => {
+    for (const socket of held) socket.destroy();
+    server.close();
+  });
+  await new Promise<void>((resolve) => ('path' in where ? server.listen(where.path, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  return server.address()!;
+}
+
+const sockaddrPort = (address: Buffer) => address.readUInt16BE(2);
+
+/** The servers the client connects to: a Unix datagram receiver (a target), a TCP and a Unix stream server. */
+async function startPeers(t: Parameters<typeof startTarget>[0]) {
+  const dir = await makeTempDir(t);
+  const datagramPath = path.join(dir, 'receiver.sock');
+  const streamPath = path.join(dir, 'stream.sock');
+  const receiver = await startTarget(t, 'restore_connect', ['receive', datagramPath]);
+  const tcp = (await holdingServer(t, { port: 0 })) as net.AddressInfo;
+  await holdingServer(t, { path: streamPath });
+  return { datagramPath, streamPath, receiver, tcpPort: tcp.port };
+}
+
+test.serial('connections come back: a datagram socket connected to its peer again, a stream connection closed by its peer', async (t) => {
+  const { datagramPath, streamPath, receiver, tcpPort } = await startPeers(t);
+  const udp = dgram.createSocket('udp4');
+  t.teardown(() => udp.close());
+  const udpMessages: { text: string; port: number }[] = [];
+  udp.on('message', (message, from) => udpMessages.push({ text: message.toString(), port: from.port }));
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+
+  const target = await startTarget(t, 'restore_connect', [String(tcpPort), String(udp.address().port), datagramPath, streamPath]);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const fds = new Map((await readImageExtension(image)).fds.map((fd) => [fd.fd, fd]));
+  t.like(fds.get(40)?.connectedSocket, { family: 2, type: 1, protocol: 6, state: 1 });
+  t.is(sockaddrPort(fds.get(40)!.connectedSocket!.peer), tcpPort);
+  t.like(fds.get(41)?.connectedSocket, { family: 2, type: 2, protocol: 17, state: 1 });
+  t.is(sockaddrPort(fds.get(41)!.connectedSocket!.peer), udp.address().port);
+  t.like(fds.get(42)?.connectedSocket, { family: 1, type: 2, protocol: 0, local: Buffer.alloc(0) });
+  t.is(fds.get(42)?.connectedSocket?.peer.subarray(2).toString('latin1'), `${datagramPath}\0`, 'the receiver\'s name');
+  t.like(fds.get(43)?.connectedSocket, { family: 1, type: 1, protocol: 0, local: Buffer.alloc(0) });
+  t.is(fds.get(43)?.connectedSocket?.peer.subarray(2).toString('latin1'), `${streamPath}\0`, 'an accepted socket has its listener\'s name');
+  t.deepEqual(fds.get(44)?.connectedSocket, fds.get(40)?.connectedSocket, 'the dup too');
+  for (const fd of [40, 41, 42, 43]) t.is(fds.get(fd)?.boundSocket, undefined);
+  const tcpLocal = sockaddrPort(fds.get(40)!.connectedSocket!.local);
+  const udpLocal = sockaddrPort(fds.get(41)!.connectedSocket!.local);
+  const shown = await showText(image);
+  t.true(shown.includes(`connected (ESTABLISHED): TCP 127.0.0.1:${tcpLocal} to 127.0.0.1:${tcpPort}\n`), shown);
+  t.true(shown.includes(`connected (ESTABLISHED): Unix datagram (unnamed) to ${datagramPath}\n`));
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.is(readlinkSync(`/proc/${pid}/fd/44`), readlinkSync(`/proc/${pid}/fd/40`), 'fd 44 is fd 40 dup\'d, as it was');
+  process.kill(pid, 'SIGUSR1');
+  await restorer.waitForLine((line) => line === 'done');
+  const said = (prefix: string) => restorer.lines().find((line) => line.startsWith(prefix));
+  const hello = `hello ${pid}`;
+  t.is(said('sent udp'), `sent udp ${hello.length} 0`);
+  t.is(said('sent unixdgram'), `sent unixdgram ${hello.length} 0`);
+  await waitUntil('the datagrams', () => udpMessages.length > 0 && receiver.lines().includes(hello));
+  t.deepEqual(udpMessages, [{ text: hello, port: udpLocal }], 'from the same local port, its original one being free');
+  const [count, fd, events] = said('epoll ')!.split(' ').slice(1);
+  t.deepEqual([count, fd], ['1', '40'], 'epoll watches the connection again and reports it');
+  t.is(parseInt(events, 16), EPOLLIN | EPOLLHUP | EPOLLRDHUP, 'as a connection its peer closed');
+  t.is(said('tcp '), `tcp read 0 0 write -1 ${EPIPE}`, 'end of file, then EPIPE');
+  t.is(said('unix '), `unix read 0 0 write -1 ${EPIPE}`);
+  await waitUntil('the warnings', () => restorer.stderr().includes('fd 43'));
+  const warnings = restorer.stderr().split('\n').filter((line) => line.includes('warning: fd 4'));
+  t.deepEqual(warnings.map((line) => /fd (\d+)/.exec(line)![1]), ['40', '43'], restorer.stderr());
+  t.regex(warnings[0], new RegExp(`fd 40 \\(socket:\\[\\d+\\]\\): TCP 127\\.0\\.0\\.1:${tcpLocal} to 127\\.0\\.0\\.1:${tcpPort}: ` +
+    'a connection cannot be restored: it comes back closed by its peer \\(reads end, writes fail with EPIPE\\)$'));
+});
+
+test.serial('a datagram peer that is gone: one warning, a socket connected to nothing in its place, and the program goes on', async (t) => {
+  const { datagramPath, streamPath, receiver, tcpPort } = await startPeers(t);
+  const target = await startTarget(t, 'restore_connect', [String(tcpPort), '9', datagramPath, streamPath]);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  await killOriginal(receiver);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  await waitUntil('the warning', () => restorer.stderr().includes('fd 42'));
+  t.regex(restorer.stderr(), new RegExp(`warning: fd 42 \\(socket:\\[\\d+\\]\\): Unix datagram \\(unnamed\\) to ${datagramPath.replace(/[.]/g, '\\.')}: ` +
+    'cannot be connected again \\(ECONNREFUSED\\): a socket connected to nothing stands in for it'));
+  process.kill(pid, 'SIGUSR1');
+  await restorer.waitForLine((line) => line === 'done');
+  t.is(restorer.lines().find((line) => line.startsWith('sent unixdgram')), 'sent unixdgram -1 107', 'ENOTCONN: it sends nowhere');
+});
