@@ -13,8 +13,8 @@ import type {
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
-  AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
-  unixSocketPath,
+  AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
+  TCP_LISTEN, unixSocketPath,
 } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
@@ -690,8 +690,13 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   if (sockets.length === 0) return;
   const inodeOf = (fd: ExtensionFd) => Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]);
   const unix = askSockDiag(unixSockets);
-  // Not asked when every socket is a Unix one.
-  const inet = sockets.every((fd) => unix.has(inodeOf(fd))) ? new Map<number, InetSocket>() : askSockDiag(inetSockets);
+  // Listeners and unconnected sockets first, then, only for sockets still not found, the
+  // connections: a busy machine has many, which every stat of a dump would otherwise list.
+  const inet = new Map<number, InetSocket>();
+  for (const states of [[TCP_LISTEN, TCP_CLOSE], CONNECTION_STATES]) {
+    if (sockets.every((fd) => unix.has(inodeOf(fd)) || inet.has(inodeOf(fd)))) break;
+    for (const [inode, socket] of askSockDiag(() => inetSockets(states))) inet.set(inode, socket);
+  }
   const targets = new Set(sockets.map((fd) => fd.target));
   const peeked = new Set<string>();
   for (const fd of sockets) {
@@ -730,6 +735,12 @@ function unixSockaddr(name: Buffer): Buffer {
   name.copy(address, 2);
   return address;
 }
+
+/**
+ * The sk_states of a connection that a descriptor can hold: not TIME_WAIT (6) nor the SYN_RECV
+ * (3, 12) of a connection not yet accepted, which the kernel keeps without a socket.
+ */
+const CONNECTION_STATES = [TCP_ESTABLISHED, 2, 4, 5, 8, 9, TCP_CLOSING];
 
 /** A TCP connection (in any of its states) or a connected UDP socket. */
 function connectedInetSocket(socket: InetSocket | undefined): ConnectedSocket | undefined {

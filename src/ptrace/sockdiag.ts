@@ -86,16 +86,17 @@ export function unixSockets(): Map<number, UnixSocket> {
   return sockets;
 }
 
-/** The TCP and UDP sockets of our network namespace over IPv4 and IPv6, in any sk_state, by inode. */
-export function inetSockets(): Map<number, InetSocket> {
+/** The TCP and UDP sockets of our network namespace over IPv4 and IPv6 in the given sk_states, by inode. */
+export function inetSockets(states: readonly number[]): Map<number, InetSocket> {
   const sockets = new Map<number, InetSocket>();
+  const mask = states.reduce((bits, state) => bits | (1 << state), 0);
   for (const family of [AF_INET, AF_INET6]) {
     for (const protocol of [IPPROTO_TCP, IPPROTO_UDP]) {
       // struct inet_diag_req_v2: family, protocol, ext, pad, states, inet_diag_sockid (any).
       const request = Buffer.alloc(56);
       request.writeUInt8(family, 0);
       request.writeUInt8(protocol, 1);
-      request.writeUInt32LE(ALL_STATES, 4);
+      request.writeUInt32LE(mask, 4);
       try {
         query(request, (datagram) => parseInetDiag(datagram, protocol, sockets));
       } catch (err) {
