@@ -62,19 +62,41 @@ const gdbEnv = { ...process.env, DEBUGINFOD_URLS: '' };
  */
 export const WARM_UP_RUNS = 1;
 
-/** Repeats one timed transfer of `bytes` in `seconds`; reports the median rate in GB/s. The
- *  target must be running (not held by imgfs) before every repetition. warmUp: see WARM_UP_RUNS. */
-export async function throughput(run: TargetRun, name: string, detail: string, once: () => Promise<{ bytes: number; seconds: number }>, warmUp = false): Promise<Row> {
-  const rates: number[] = [];
-  let bytes = 0;
-  for (let i = warmUp ? -WARM_UP_RUNS : 0; i < run.bench.reps.throughput; i++) {
-    await waitUntraced(run.target.pid);
-    const result = await once();
-    bytes = result.bytes;
-    if (i >= 0) rates.push(result.bytes / result.seconds / GB);
+/** A timed transfer of `bytes` in `seconds`, as one row of the table names it. */
+export interface Transfer {
+  name: string;
+  detail: string;
+  once: () => Promise<{ bytes: number; seconds: number }>;
+}
+
+/** Repeats one timed transfer; reports the median rate in GB/s. warmUp: see WARM_UP_RUNS. */
+export async function throughput(run: TargetRun, name: string, detail: string, once: Transfer['once'], warmUp = false): Promise<Row> {
+  return (await inTurns(run, [{ name, detail, once }], warmUp))[0];
+}
+
+/**
+ * Repeats transfers in turns, one run of each per round, each round starting with the next one,
+ * so that whatever drifts during the rounds (writeback, the host's memory) weighs on every
+ * transfer alike; one row each, with its median rate in GB/s. The target must be running (not
+ * held by imgfs) before every run. warmUp: see WARM_UP_RUNS.
+ */
+export async function inTurns(run: TargetRun, transfers: readonly Transfer[], warmUp = false): Promise<Row[]> {
+  const rates = transfers.map((): number[] => []);
+  const bytes = transfers.map(() => 0);
+  for (let round = warmUp ? -WARM_UP_RUNS : 0; round < run.bench.reps.throughput; round++) {
+    for (let k = 0; k < transfers.length; k++) {
+      const i = (Math.max(round, 0) + k) % transfers.length;
+      await waitUntraced(run.target.pid);
+      const result = await transfers[i].once();
+      bytes[i] = result.bytes;
+      if (round >= 0) rates[i].push(result.bytes / result.seconds / GB);
+    }
   }
   const warmed = warmUp ? `after ${WARM_UP_RUNS} untimed run; ` : '';
-  return { target: run.label, name, value: median(rates), unit: 'GB/s', runs: rates, detail: `${(bytes / GB).toFixed(3)} GB; ${warmed}${detail}` };
+  const turns = transfers.length > 1 ? `in turns with ${transfers.length - 1} others; ` : '';
+  return transfers.map(({ name, detail }, i) => ({
+    target: run.label, name, value: median(rates[i]), unit: 'GB/s' as const, runs: rates[i], detail: `${(bytes[i] / GB).toFixed(3)} GB; ${warmed}${turns}${detail}`,
+  }));
 }
 
 /** Writers to disk start with nothing in flight from the previous run. */
@@ -134,24 +156,30 @@ export async function copyOnce(source: string, copy: string): Promise<{ bytes: n
 }
 
 /** `cp <mnt>/<pid>/<file> <outDir>/...`: the image written to disk (no fsync). */
-export const copyToDisk = (file: string): Measure => async (run) => {
+function copyToDisk(run: TargetRun, file: string): Transfer {
   const source = run.bench.imgfs.file(run.target.pid, file);
   const copy = path.join(run.bench.outDir, `${file}.${run.target.pid}`);
-  return [await throughput(run, cpName(file), 'wall clock spawn → exit, no fsync', () => copyOnce(source, copy), true)];
-};
+  return { name: cpName(file), detail: 'wall clock spawn → exit, no fsync', once: () => copyOnce(source, copy) };
+}
 
 /** The peer: gdb's gcore on the same target, writing to the same file system. */
-export const gcore: Measure = async (run) => {
+function gcore(run: TargetRun): Transfer {
   const prefix = path.join(run.bench.outDir, 'core');
   const core = `${prefix}.${run.target.pid}`;
-  return [await throughput(run, GCORE, 'core bytes; wall clock spawn → exit (gdb start-up, attach, write), no fsync', async () => {
-    await sync();
-    const { seconds } = await runOk('gcore', ['-o', prefix, String(run.target.pid)], { env: gdbEnv });
-    const bytes = await fileSize(core);
-    await fsp.rm(core);
-    return { bytes, seconds };
-  }, true)];
-};
+  return {
+    name: GCORE, detail: 'core bytes; wall clock spawn → exit (gdb start-up, attach, write), no fsync',
+    once: async () => {
+      await sync();
+      const { seconds } = await runOk('gcore', ['-o', prefix, String(run.target.pid)], { env: gdbEnv });
+      const bytes = await fileSize(core);
+      await fsp.rm(core);
+      return { bytes, seconds };
+    },
+  };
+}
+
+/** The dump and the core written to disk by cp, and gcore's core beside them, in turns. */
+export const diskCopies: Measure = (run) => inTurns(run, [copyToDisk(run, 'dump'), copyToDisk(run, 'core'), gcore(run)], true);
 
 /** open() → first byte, from this (bench) process: the FS is another process, so the async open
  *  cannot deadlock. Each sample is a fresh freeze and snapshot. */

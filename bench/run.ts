@@ -11,7 +11,7 @@ import { cleanUpOnExit, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
 import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
-  CEILING, STACK_CEILING, MEMORY_STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, copyToDisk, cpName, fsPeakRss, gcore, openName, openToFirstByte,
+  CEILING, STACK_CEILING, MEMORY_STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, cpName, diskCopies, fsPeakRss, openName, openToFirstByte,
   memoryStackCeiling, preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
@@ -32,10 +32,8 @@ const MEASURES: Measure[] = [
   stackCeiling,
   memoryStackCeiling,
   readToNull('dump'),
-  copyToDisk('dump'),
   readToNull('core'),
-  copyToDisk('core'),
-  gcore,
+  diskCopies,
   stoppedDuringCopy,
   openToFirstByte('dump'),
   randomPread('dump'),
