@@ -1,13 +1,14 @@
 // A client with connections to servers outside it, at fixed numbers: 40 a TCP connection to
 // 127.0.0.1:<tcp port> (non-blocking, watched by the epoll instance at 50 for EPOLLIN|EPOLLRDHUP
 // with data 40), 41 a UDP socket connected to 127.0.0.1:<udp port>, 42 a Unix datagram socket
-// connected to <datagram path>, 43 a Unix stream connection to <stream path>, 44 a dup of 40.
-//   restore_connect <tcp port> <udp port> <datagram path> <stream path>
+// connected to <datagram path>, 43 a Unix stream connection to <stream path>, 44 a dup of 40,
+// 45 a TCP connection to [::1]:<tcp6 port>, 46 a UDP socket connected to [::1]:<udp6 port>.
+//   restore_connect <tcp port> <udp port> <datagram path> <stream path> <tcp6 port> <udp6 port>
 // Prints: ready
 // On SIGUSR1 it uses each, once, and prints what it met:
-//   sent udp <result> <errno>, sent unixdgram <result> <errno> (the datagram "hello <pid>" to each)
+//   sent udp, sent unixdgram, sent udp6 <result> <errno> (the datagram "hello <pid>" to each)
 //   epoll <count> <fd of the event> <events, hex>   (epoll_wait, 2 s at most)
-//   tcp read <result> <errno> write <result> <errno>; unix read ... write ...   (MSG_NOSIGNAL)
+//   tcp read <result> <errno> write <result> <errno>; unix, tcp6 likewise   (MSG_NOSIGNAL)
 //   done
 //   restore_connect receive <datagram path>
 // binds a Unix datagram socket to the path, prints "ready", then each datagram it gets as a line.
@@ -80,27 +81,34 @@ static void use_all(void) {
   printf("sent udp %zd %d\n", sent, sent < 0 ? errno : 0);
   sent = send(42, hello, strlen(hello), 0);
   printf("sent unixdgram %zd %d\n", sent, sent < 0 ? errno : 0);
+  sent = send(46, hello, strlen(hello), 0);
+  printf("sent udp6 %zd %d\n", sent, sent < 0 ? errno : 0);
   struct epoll_event event = {0};
   int count = epoll_wait(50, &event, 1, 2000);
   printf("epoll %d %d %x\n", count, count == 1 ? (int) event.data.u64 : -1, count == 1 ? event.events : 0);
   use_stream("tcp", 40);
   use_stream("unix", 43);
+  use_stream("tcp6", 45);
   printf("done\n");
   fflush(stdout);
 }
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "receive") == 0) return receive(argv[2]);
-  if (argc != 5) { fprintf(stderr, "usage: restore_connect <tcp port> <udp port> <datagram path> <stream path>\n"); return 2; }
+  if (argc != 7) { fprintf(stderr, "usage: restore_connect <tcp port> <udp port> <datagram path> <stream path> <tcp6 port> <udp6 port>\n"); return 2; }
   struct sockaddr_in tcp = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in udp = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_un datagram = unix_address(argv[3]), stream = unix_address(argv[4]);
+  struct sockaddr_in6 tcp6 = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[5])), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  struct sockaddr_in6 udp6 = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[6])), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
   place(connected(AF_INET, SOCK_STREAM, &tcp, sizeof tcp), 40);
   fcntl(40, F_SETFL, O_NONBLOCK);
   place(connected(AF_INET, SOCK_DGRAM, &udp, sizeof udp), 41);
   place(connected(AF_UNIX, SOCK_DGRAM, &datagram, sizeof datagram), 42);
   place(connected(AF_UNIX, SOCK_STREAM, &stream, sizeof stream), 43);
   if (dup2(40, 44) != 44) { perror("dup2"); return 1; }
+  place(connected(AF_INET6, SOCK_STREAM, &tcp6, sizeof tcp6), 45);
+  place(connected(AF_INET6, SOCK_DGRAM, &udp6, sizeof udp6), 46);
   place(epoll_create1(0), 50);
   struct epoll_event watch = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = 40};
   if (epoll_ctl(50, EPOLL_CTL_ADD, 40, &watch)) { perror("epoll_ctl"); return 1; }
