@@ -134,20 +134,42 @@ function liveCopy(snapshot: Snapshot, log?: (line: string) => void): { memory: M
   if (keptBytes > KEPT_MAX) return held(`${keptBytes >> 20} MiB of its memory is not copied by a fork (MADV_DONTFORK, MADV_WIPEONFORK), over the ${KEPT_MAX >> 20} MiB kept aside`);
   settleDeferred(snapshot.restore, smaps, snapshot.vmas);
   const kept = keepPages(pid, snapshot.pages, blind);
+  const commandLine = renamableCommandLine(snapshot, kept);
+  if (commandLine) kept.push(...keepPages(pid, snapshot.pages, [commandLine.pages]));
+  kept.sort((a, b) => a.start - b.start);
   try {
-    const copy = copyMemory(pid);
+    const copy = copyMemory(pid, commandLine && commandLine.area);
     return { memory: { pid: copy.pid, startTime: copy.startTime, sharesPages: true, kept }, release: () => copy.release() };
   } catch (err) {
     return held((err as Error).message);
   }
 }
 
-/** The snapshot's pages in vmas, read now, through /proc/<pid>/mem (forced, as a dump's reads are). */
-function keepPages(pid: number, pages: PageIndex, vmas: readonly Vma[]): KeptPages[] {
-  if (vmas.length === 0) return [];
+/**
+ * The process's argument area (what /proc/<pid>/cmdline shows), for the copy to show its own name
+ * there instead, and the whole pages it lies in, which the copy's reads then take from kept
+ * bytes; null where those pages are not all in the snapshot or some are kept already.
+ */
+function renamableCommandLine(snapshot: Snapshot, kept: readonly KeptPages[]): { area: Range; pages: Range } | null {
+  const { argStart, argEnd } = snapshot.mm;
+  if (argEnd <= argStart) return null;
+  const pages = { start: argStart - (argStart % PAGE_SIZE), end: Math.ceil(argEnd / PAGE_SIZE) * PAGE_SIZE };
+  if (snapshot.pages.pagesIn(pages.start, pages.end) !== (pages.end - pages.start) / PAGE_SIZE) return null;
+  if (kept.some((k) => k.start < pages.end && k.start + k.bytes.length > pages.start)) return null;
+  return { area: { start: argStart, end: argEnd }, pages };
+}
+
+interface Range {
+  start: number;
+  end: number;
+}
+
+/** The snapshot's pages in ranges, read now, through /proc/<pid>/mem (forced, as a dump's reads are). */
+function keepPages(pid: number, pages: PageIndex, ranges: readonly Range[]): KeptPages[] {
+  if (ranges.length === 0) return [];
   const mem = openSync(`/proc/${pid}/mem`, 'r');
   try {
-    return vmas.flatMap((vma) => [...pages.runsIn(vma.start, vma.end)].map(([start, end]): KeptPages => {
+    return ranges.flatMap((vma) => [...pages.runsIn(vma.start, vma.end)].map(([start, end]): KeptPages => {
       const bytes = Buffer.alloc(end - start);
       const got = readSync(mem, bytes, 0, bytes.length, start);
       if (got !== bytes.length) throw new ImgfsError(Errno.EIO, `pid ${pid}: cannot read memory at 0x${(start + got).toString(16)}`);

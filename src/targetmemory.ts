@@ -37,7 +37,10 @@ export interface MemorySource {
    * /proc/<pid>/mem, which does not copy them (RemoteReader).
    */
   sharesPages: boolean;
-  /** Pages the process does not have (a --live copy lacks MADV_DONTFORK memory), ascending, disjoint. */
+  /**
+   * Pages the process does not have as they were (a --live copy lacks MADV_DONTFORK memory, and
+   * shows its own name in its argument area), ascending, disjoint.
+   */
   kept: readonly KeptPages[];
 }
 

@@ -104,6 +104,16 @@ test.serial('--live: the task runs on while its dump is open, and the dump is of
   const copies = othersRunning(target);
   t.is(copies.length, 1, 'its copy lives while the file is open');
   t.is(commOf(copies[0]), `imgfs:${target.pid}`, 'named for what it is, not as a second instance');
+  const copyCommandLine = readFileSync(`/proc/${copies[0]}/cmdline`, 'latin1');
+  t.is(copyCommandLine.replace(/\0+$/, ''), `imgfs:${target.pid}`, 'its command line too (ps -f, pgrep -f, pkill -f)');
+  const image = parseImage(first);
+  const [argStart, argEnd] = [Number(image.mm.arg_start), Number(image.mm.arg_end)];
+  t.is(copyCommandLine.length, argEnd - argStart, 'over the process\'s argument area, in place');
+  const argPage = argStart - (argStart % PAGE_SIZE);
+  const inImage = image.pages.find((p) => p.vaddr === argPage)!;
+  t.true(first.subarray(inImage.offset, inImage.offset + PAGE_SIZE).equals(readMem(target.pid, argPage, PAGE_SIZE)),
+    'the dump has the process\'s own arguments there, kept at the snapshot');
+  t.is(readFileSync(`/proc/${target.pid}/cmdline`, 'latin1').split('\0')[0], target.binary, 'the process keeps its own');
   t.deepEqual(readdirSync(`/proc/${copies[0]}/fd`), [], 'holding no descriptor of the task');
   t.deepEqual(readMaps(copies[0]).map((m) => m.start), readMaps(target.pid).map((m) => m.start), 'no mapping of its own left');
   await dump.close();

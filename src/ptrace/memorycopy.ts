@@ -11,7 +11,9 @@
 // (init, a subreaper) from then on, which reaps it when we kill it; if that is the process itself
 // (a subreaper, a namespace's init), the copy is ended too and none is made. Its descriptor table, copied
 // from the process's, is emptied at once (close_range), so the copy holds no socket, pipe or lock
-// open behind the process's back, and it is named imgfs:<pid>. Helper and copy never run code of the process: each is disarmed
+// open behind the process's back, and it is named imgfs:<pid>, its command line too when the
+// caller has kept the snapshot's bytes there (ps -f, pgrep -f and pkill -f read the copy's
+// memory for it). Helper and copy never run code of the process: each is disarmed
 // (pointed at exit) the moment it exists, so that if imgfs dies the kernel's detach ends them.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -37,11 +39,13 @@ export interface MemoryCopy {
 
 /**
  * Makes the copy of the memory of the process whose thread `tid` is held by freezeThreadGroup. The
- * process stays frozen; it may run on as soon as this returns. Throws (leaving nothing behind but,
- * should the final reap fail, one zombie helper in the process) when the kernel refuses the fork
- * (a pids limit, memory accounting) or a call fails.
+ * process stays frozen; it may run on as soon as this returns. commandLine: the process's argument
+ * area [start, end), overwritten in the copy with its name (the caller keeps the snapshot's bytes
+ * there); null: left as it is. Throws (leaving nothing behind but, should the final reap fail, one
+ * zombie helper in the process) when the kernel refuses the fork (a pids limit, memory
+ * accounting) or a call fails.
  */
-export function copyMemory(tid: number): MemoryCopy {
+export function copyMemory(tid: number, commandLine: { start: number; end: number } | null): MemoryCopy {
   const keep = seizeOptions(tid);
   const helper = cloneTraced(tid, CLONE_VM | CLONE_FILES, keep, 'clone of a helper');
   let copy: { rax: bigint; child: number } | null = null;
@@ -49,7 +53,9 @@ export function copyMemory(tid: number): MemoryCopy {
     copy = cloneTraced(helper.child, 0, keep, 'fork of the copy');
     const inCopy = callIn(copy.child, keep);
     inCopy(SYS.close_range, [0, ALL_FDS, 0], 'close_range');
-    nameCopy(copy.child, inCopy, `imgfs:${tid}`);
+    const name = `imgfs:${tid}`;
+    nameCopy(copy.child, inCopy, name);
+    if (commandLine) writeIn(copy.child, commandLine.start, commandLineOf(name, commandLine.end - commandLine.start));
     endChild(tid, helper);
     // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
     // might never reap a child it did not make.
@@ -99,16 +105,28 @@ function callIn(tid: number, keep: number): RemoteCall {
 function nameCopy(copy: number, call: RemoteCall, name: string): void {
   const page = call(SYS.mmap, [0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0], 'mmap');
   try {
-    const mem = openSync(`/proc/${copy}/mem`, 'r+');
-    try {
-      writeSync(mem, Buffer.from(`${name}\0`, 'latin1'), 0, name.length + 1, Number(page));
-    } finally {
-      closeSync(mem);
-    }
+    writeIn(copy, Number(page), Buffer.from(`${name}\0`, 'latin1'));
     call(SYS.prctl, [PR_SET_NAME, page, 0, 0, 0], 'prctl(PR_SET_NAME)');
   } finally {
     call(SYS.munmap, [page, PAGE_SIZE], 'munmap');
   }
+}
+
+/** bytes written at address in pid's memory (forced, as ptrace writes: read-only pages too). */
+function writeIn(pid: number, address: number, bytes: Buffer): void {
+  const mem = openSync(`/proc/${pid}/mem`, 'r+');
+  try {
+    writeSync(mem, bytes, 0, bytes.length, address);
+  } finally {
+    closeSync(mem);
+  }
+}
+
+/** An argument area of `length` bytes holding name alone, NUL-padded (cut short if it must be). */
+function commandLineOf(name: string, length: number): Buffer {
+  const area = Buffer.alloc(length);
+  area.write(name, 0, Math.max(0, length - 1), 'latin1');
+  return area;
 }
 
 /** Kills a child of the process (tid's, which is frozen) and has the process reap it. */
