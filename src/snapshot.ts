@@ -108,8 +108,9 @@ const KEPT_MAX = 64 << 20;
 
 /**
  * For --live: reads now what the files would read later from the frozen task (the core's facts,
- * the VMA flags, deleted files' bytes, the pages of anonymous memory a fork does not copy) and
- * makes the copy of its memory that the other pages are read from instead. null, the reason
+ * the VMA flags, deleted files' bytes, the pages of anonymous memory a fork does not copy, the
+ * pages of its arguments, which the copy shows its name in) and makes the copy of its memory that
+ * the other pages are read from instead. null, the reason
  * logged, when a copy would not hold every page the files carry or cannot be made: the task is
  * then held frozen as without --live.
  */
@@ -169,7 +170,7 @@ function keepPages(pid: number, pages: PageIndex, ranges: readonly Range[]): Kep
   if (ranges.length === 0) return [];
   const mem = openSync(`/proc/${pid}/mem`, 'r');
   try {
-    return ranges.flatMap((vma) => [...pages.runsIn(vma.start, vma.end)].map(([start, end]): KeptPages => {
+    return ranges.flatMap((range) => [...pages.runsIn(range.start, range.end)].map(([start, end]): KeptPages => {
       const bytes = Buffer.alloc(end - start);
       const got = readSync(mem, bytes, 0, bytes.length, start);
       if (got !== bytes.length) throw new ImgfsError(Errno.EIO, `pid ${pid}: cannot read memory at 0x${(start + got).toString(16)}`);
