@@ -522,11 +522,16 @@ export function pipesWithBothEnds(fds: readonly ExtensionFd[]): Map<string, Pipe
   for (const fd of fds) {
     if (fd.kind !== 'pipe' || !fd.target.startsWith('pipe:[') || fd.fd <= 2) continue;
     const ends = pipes.get(fd.target) ?? { read: [], write: [] };
-    ((fd.flags & O_ACCMODE) === fsConstants.O_WRONLY ? ends.write : ends.read).push(fd);
+    (isPipeWriteEnd(fd) ? ends.write : ends.read).push(fd);
     pipes.set(fd.target, ends);
   }
   for (const [target, ends] of pipes) if (ends.read.length === 0 || ends.write.length === 0) pipes.delete(target);
   return pipes;
+}
+
+/** Whether a pipe's descriptor is its write end (opened O_WRONLY); else its read end. */
+export function isPipeWriteEnd(fd: ExtensionFd): boolean {
+  return (fd.flags & O_ACCMODE) === fsConstants.O_WRONLY;
 }
 
 /** A socket pair both of whose ends are open in the process: each end's descriptors. */

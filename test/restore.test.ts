@@ -4,7 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { decodeExtension, encodeExtension } from '../src/extension.js';
 import { parseImage } from './helpers/image.js';
@@ -218,6 +218,26 @@ test('open files come back at their number and offset, the working directory too
   t.is(await fsp.readFile(file, 'utf8'), 'hellomore\n', 'written at the dumped offset');
   t.notRegex(restorer.stderr(), /fd 3[1-4] /);
   t.regex(restorer.stderr(), /warning: fd 35 \(socket:\[\d+\]\): a socket cannot be restored: replaced by \/dev\/null\n/);
+});
+
+test('a pipe another process wrote into comes back as one whose writer has gone: it reads the end, and epoll watches it again', async (t) => {
+  const target = await startTarget(t, 'restore_pipein');
+  const writer = Number(target.info[1]);
+  t.teardown(() => { try { process.kill(writer, 'SIGKILL'); } catch { /* gone */ } });
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  process.kill(pid, 'SIGUSR1');
+  await restorer.waitForLine((line) => line === 'done');
+  const EPOLLHUP = 0x10;
+  t.is(restorer.lines().find((line) => line.startsWith('epoll ')), `epoll 1 40 ${EPOLLHUP.toString(16)}`, 'epoll watches it, and reports its writer gone');
+  t.is(restorer.lines().find((line) => line.startsWith('read ')), 'read 0 0', 'the end of the pipe');
+  t.is(readlinkSync(`/proc/${pid}/fd/41`), readlinkSync(`/proc/${pid}/fd/40`), 'fd 41 is fd 40 dup\'d, as it was');
+  const warnings = restorer.stderr().split('\n').filter((line) => line.includes('warning: fd 4'));
+  t.is(warnings.length, 1, restorer.stderr());
+  t.regex(warnings[0], /warning: fd 40 \(pipe:\[\d+\]\): its write end is another process's: it comes back as a pipe whose writer has gone \(reads end\)$/);
 });
 
 // --live: the same, from an image read while the process ran on (its copy of the instant).

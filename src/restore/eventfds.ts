@@ -45,6 +45,19 @@ export function restorePipe(remote: RemoteTask, { read, write }: PipeEnds, warn:
 }
 
 /**
+ * The read end of a pipe whose write end was another process's (a child's output, say): a new
+ * pipe whose write end is closed, with one warning, so that the program reads the end of it and
+ * poll and epoll report the hang-up, as when that writer exits, where /dev/null would read the same
+ * but could not be watched by epoll. Its unread bytes are not in the image.
+ */
+export function restoreWriterlessPipe(remote: RemoteTask, readEnds: readonly ExtensionFd[], warn: (line: string) => void): void {
+  const [readEnd, writeEnd] = remote.pipe2(O_CLOEXEC);
+  remote.close(writeEnd);
+  warn(`fd ${readEnds[0].fd} (${readEnds[0].target}): its write end is another process's: it comes back as a pipe whose writer has gone (reads end)`);
+  placeEverywhere(remote, readEnd, readEnds);
+}
+
+/**
  * Creates a socket pair (a self-pipe made with socketpair(2)), gives each end the bytes that were
  * waiting to be read from it (sent through the other end, so they arrive in its queue: asyncio's
  * wake-up byte, say), and puts its ends at their numbers.

@@ -5,7 +5,7 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
-import { pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension, type ThreadIdentity } from '../extension-model.js';
+import { isPipeWriteEnd, pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension, type ThreadIdentity } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -15,7 +15,7 @@ import { takeLocks } from './locks.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
 import { restoreBoundSocket, restoreConnectedSocket } from './sockets.js';
-import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair } from './eventfds.js';
+import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
 import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
 
@@ -148,9 +148,10 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * directories) reopened by path, at their offset, with their flags, a dup of a lower one dup'd
  * from it again (SHARED_FD); pipes and socket pairs with
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
- * (./eventfds.ts), listening, bound and connected sockets (./sockets.ts: a stream connection
- * comes back closed by its peer), the epoll registrations last; what cannot be made again
- * (terminals, a pipe to another process, a file gone) becomes /dev/null, with one warning line each.
+ * (./eventfds.ts), the read end of a pipe another process wrote as one whose writer has gone,
+ * listening, bound and connected sockets (./sockets.ts: a stream connection comes back closed by
+ * its peer), the epoll registrations last; what cannot be made again (terminals, the write end of
+ * a pipe another process reads, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
@@ -201,6 +202,12 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       if (isEventObject(fd)) {
         restoreEventObject(remote, fd, warn);
         restored.add(fd.fd);
+        continue;
+      }
+      if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[') && !isPipeWriteEnd(fd)) {
+        const readEnds = fds.filter((other) => other.target === fd.target && other.fd > 2);
+        restoreWriterlessPipe(remote, readEnds, warn);
+        for (const end of readEnds) restored.add(end.fd);
         continue;
       }
       if (fd.connectedSocket) {
@@ -278,7 +285,7 @@ function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => voi
 
 /** Why a recorded descriptor cannot be opened again by its path; null when it can. */
 function reopenProblem(fd: ExtensionFd): string | null {
-  if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'a pipe to another process cannot be restored';
+  if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'the write end of a pipe another process reads cannot be restored';
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
   if (!fd.target.startsWith('/') || fd.target.endsWith(' (deleted)')) return 'its file cannot be opened again';
   try {
