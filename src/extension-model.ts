@@ -309,6 +309,8 @@ export interface ExtensionFd {
   boundSocket?: BoundSocket;
   /** On a socket connected to a peer outside the process: what it was connected to. */
   connectedSocket?: ConnectedSocket;
+  /** On a netlink socket: its kind and the multicast groups it listens to. */
+  netlink?: NetlinkSocket;
   /**
    * Of a bound socket: the options of src/socketoptions.ts whose values differ from those of a
    * new socket of its kind, as getsockopt answers them.
@@ -361,6 +363,8 @@ export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
+export const SOCK_RAW = 3;
+export const AF_NETLINK = 16;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const SOL_SOCKET = 1;
@@ -410,6 +414,16 @@ export interface ConnectedSocket {
   state: number;
   local: Buffer;
   peer: Buffer;
+}
+
+/** A netlink socket (AF_NETLINK): to the kernel, for its requests and the events of its groups. */
+export interface NetlinkSocket {
+  /** SOCK_RAW 3 or SOCK_DGRAM 2. */
+  type: number;
+  /** NETLINK_ROUTE 0, NETLINK_KOBJECT_UEVENT 15, ... (below 32). */
+  protocol: number;
+  /** The multicast groups it is a member of, ascending, from 1 (RTNLGRP_LINK 1, ...). */
+  groups: number[];
 }
 
 /** "TCP 127.0.0.1:40000 to 127.0.0.1:5432", "Unix datagram (unnamed) to /dev/log", ... */

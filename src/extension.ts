@@ -8,10 +8,10 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket,
 } from './extension-model.js';
 import {
-  AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_STREAM, TCP_CLOSING, TCP_ESTABLISHED, TCP_LISTEN,
+  AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING, TCP_ESTABLISHED, TCP_LISTEN,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -79,6 +79,7 @@ export const RecordType = {
   SOCKET_DATA: 38,
   SHARED_FD: 39,
   CONNECTED_SOCKET: 40,
+  NETLINK_SOCKET: 41,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -189,6 +190,12 @@ const SOCKADDR_UN_MAX = 110;
  * local and the peer address; the two sockaddrs follow, back to back.
  */
 export const CONNECTED_SOCKET_FIXED_SIZE = 16;
+/** Fixed part of a NETLINK_SOCKET record: fd, type, protocol, group count; the u32 groups follow. */
+export const NETLINK_SOCKET_FIXED_SIZE = 16;
+/** MAX_LINKS: the kernel's netlink protocols are numbered below it. */
+const NETLINK_PROTOCOLS = 32;
+/** Far more groups than any netlink family has, so that a corrupt count is caught early. */
+const NETLINK_GROUPS_MAX = 4096;
 
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
 export const FILE_LOCKS_FIXED_SIZE = 8;
@@ -363,6 +370,8 @@ export interface FdShape {
   boundAddress: number | null;
   /** Bytes of the two addresses in its CONNECTED_SOCKET record; null: none. */
   connectedAddresses: number | null;
+  /** Groups in its NETLINK_SOCKET record; null: none. */
+  netlinkGroups: number | null;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
@@ -381,7 +390,8 @@ export function fdShape(fd: ExtensionFd): FdShape {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null,
-    connectedAddresses: fd.connectedSocket ? fd.connectedSocket.local.length + fd.connectedSocket.peer.length : null, locks: fd.locks?.length ?? null,
+    connectedAddresses: fd.connectedSocket ? fd.connectedSocket.local.length + fd.connectedSocket.peer.length : null,
+    netlinkGroups: fd.netlink?.groups.length ?? null, locks: fd.locks?.length ?? null,
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
@@ -405,6 +415,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.queuedMessages === null ? 0 : recordSize(socketDataSize(fd.queuedMessages))) +
   (fd.sharesWith ? recordSize(SHARED_FD_SIZE) : 0) +
   (fd.connectedAddresses === null ? 0 : recordSize(CONNECTED_SOCKET_FIXED_SIZE + fd.connectedAddresses)) +
+  (fd.netlinkGroups === null ? 0 : recordSize(NETLINK_SOCKET_FIXED_SIZE + 4 * fd.netlinkGroups)) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -722,6 +733,34 @@ function writeConnectedSocket(w: RecordWriter, f: ExtensionFd, socket: Connected
   w.buf.writeUInt16LE(socket.peer.length, at + 14);
   socket.local.copy(w.buf, at + CONNECTED_SOCKET_FIXED_SIZE);
   socket.peer.copy(w.buf, at + CONNECTED_SOCKET_FIXED_SIZE + socket.local.length);
+}
+
+function writeNetlinkSocket(w: RecordWriter, f: ExtensionFd, socket: NetlinkSocket): void {
+  const problem = netlinkSocketProblem(socket);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
+  const at = w.record(RecordType.NETLINK_SOCKET, NETLINK_SOCKET_FIXED_SIZE + 4 * socket.groups.length);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(socket.type, at + 4);
+  w.buf.writeUInt32LE(socket.protocol, at + 8);
+  w.buf.writeUInt32LE(socket.groups.length, at + 12);
+  socket.groups.forEach((group, i) => w.buf.writeUInt32LE(group, at + NETLINK_SOCKET_FIXED_SIZE + 4 * i));
+}
+
+/**
+ * What is wrong with a netlink socket, and the NETLINK_SOCKET payload byte it is about, or null:
+ * a raw or datagram socket of a protocol below 32, its groups ascending from 1.
+ */
+function netlinkSocketProblem(socket: NetlinkSocket): { at: number; message: string } | null {
+  if (socket.type !== SOCK_RAW && socket.type !== SOCK_DGRAM) return { at: 4, message: `netlink socket type ${socket.type} is neither SOCK_RAW nor SOCK_DGRAM` };
+  if (!Number.isInteger(socket.protocol) || socket.protocol < 0 || socket.protocol >= NETLINK_PROTOCOLS) return { at: 8, message: `netlink protocol ${socket.protocol} is not below ${NETLINK_PROTOCOLS}` };
+  if (socket.groups.length > NETLINK_GROUPS_MAX) return { at: 12, message: `${socket.groups.length} groups, more than ${NETLINK_GROUPS_MAX}` };
+  for (let i = 0; i < socket.groups.length; i++) {
+    const group = socket.groups[i];
+    if (!Number.isInteger(group) || group < 1 || group > 0xffff_ffff || (i > 0 && group <= socket.groups[i - 1])) {
+      return { at: NETLINK_SOCKET_FIXED_SIZE + 4 * i, message: `group ${group} is not above ${i > 0 ? socket.groups[i - 1] : 0}` };
+    }
+  }
+  return null;
 }
 
 function writeThreadScheduling(w: RecordWriter, tid: number, s: ThreadScheduling): void {
@@ -1188,6 +1227,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.queued) writeSocketData(w, fd, fd.queued);
   for (const fd of ext.fds) if (fd.sharesWith !== undefined) writeSharedFd(w, fd, fd.sharesWith);
   for (const fd of ext.fds) if (fd.connectedSocket) writeConnectedSocket(w, fd, fd.connectedSocket);
+  for (const fd of ext.fds) if (fd.netlink) writeNetlinkSocket(w, fd, fd.netlink);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1710,10 +1750,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       if (parts.some((p) => p.key === original.fd && p.values.sharesWith !== undefined)) record.fail(4, `fd ${key}: fd ${original.fd} shares another's open file itself`);
       continue;
     }
-    if (values.boundSocket || values.connectedSocket) {
+    if (values.boundSocket || values.connectedSocket || values.netlink) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
-      if (values.connectedSocket && fd.boundSocket) record.fail(0, `fd ${key} has both a BOUND_SOCKET and a CONNECTED_SOCKET record`);
-      if (values.connectedSocket && fd.unixPeer) record.fail(0, `fd ${key} is an end of a socket pair, connected within the process`);
+      const kinds = [fd.boundSocket && 'BOUND_SOCKET', fd.connectedSocket && 'CONNECTED_SOCKET', fd.netlink && 'NETLINK_SOCKET', fd.unixPeer && 'UNIX_PEER'].filter(Boolean);
+      if (!values.boundSocket && kinds.length > 1) record.fail(0, `fd ${key} has both a ${kinds.filter((k) => k !== record.name)[0]} and a ${record.name} record`);
       continue;
     }
     if (values.queued) {
@@ -1866,6 +1906,18 @@ function readConnectedSocket(r: RecordView): FdPart {
   const problem = connectedSocketProblem(connectedSocket);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { connectedSocket } };
+}
+
+function readNetlinkSocket(r: RecordView): FdPart {
+  r.expectAtLeast(NETLINK_SOCKET_FIXED_SIZE);
+  const count = r.entryCount(12, NETLINK_SOCKET_FIXED_SIZE, 4, 'groups');
+  const netlink: NetlinkSocket = {
+    type: r.payload.readUInt32LE(4), protocol: r.payload.readUInt32LE(8),
+    groups: Array.from({ length: count }, (_, i) => r.payload.readUInt32LE(NETLINK_SOCKET_FIXED_SIZE + 4 * i)),
+  };
+  const problem = netlinkSocketProblem(netlink);
+  if (problem !== null) r.fail(problem.at, problem.message);
+  return { key: readFdNumber(r), record: r, values: { netlink } };
 }
 
 function readSocketOptions(r: RecordView): FdPart {
@@ -2104,6 +2156,7 @@ export class ExtensionDecoder {
       case RecordType.SOCKET_DATA: this.fdParts.push(readSocketData(r)); break;
       case RecordType.SHARED_FD: this.fdParts.push(readSharedFd(r)); break;
       case RecordType.CONNECTED_SOCKET: this.fdParts.push(readConnectedSocket(r)); break;
+      case RecordType.NETLINK_SOCKET: this.fdParts.push(readNetlinkSocket(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

@@ -9,11 +9,11 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  BoundSocket, ConnectedSocket, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
+  BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
-  AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
+  AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
   TCP_LISTEN, unixSocketPath,
 } from './extension-model.js';
 import {
@@ -713,6 +713,8 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
     if (!bound) {
       if (!fd.unixPeer) fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
+      // Neither Unix nor inet: asked of our own descriptor of it.
+      if (!unixSocket && !inet.has(inode)) fd.netlink = netlinkSocket(pid, fd.fd);
       continue;
     }
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
@@ -748,6 +750,36 @@ function connectedInetSocket(socket: InetSocket | undefined): ConnectedSocket | 
   const type = socket.protocol === IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
   return { family: socket.family, type, protocol: socket.protocol, state: socket.state, local: socket.address, peer: socket.peer };
 }
+
+/**
+ * A netlink socket's type, protocol and multicast groups, asked of our own descriptor of the
+ * process's fd (SO_DOMAIN, SO_TYPE, SO_PROTOCOL, NETLINK_LIST_MEMBERSHIPS); undefined for another
+ * family, or where the kernel gives no descriptor.
+ */
+function netlinkSocket(pid: number, fd: number): NetlinkSocket | undefined {
+  const ours = takeDescriptor(pid, fd);
+  if (ours < 0) return undefined;
+  try {
+    if (getsockoptInt(ours, SOL_SOCKET, SO_DOMAIN) !== AF_NETLINK) return undefined;
+    const bitmap = getsockoptBytes(ours, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, NETLINK_GROUP_BITMAP_BYTES) ?? Buffer.alloc(0);
+    const groups: number[] = [];
+    for (let word = 0; word + 4 <= bitmap.length; word += 4) {
+      const bits = bitmap.readUInt32LE(word);
+      for (let bit = 0; bit < 32; bit++) if ((bits >>> bit) & 1) groups.push(word * 8 + bit + 1);
+    }
+    return { type: getsockoptInt(ours, SOL_SOCKET, SO_TYPE), protocol: getsockoptInt(ours, SOL_SOCKET, SO_PROTOCOL), groups };
+  } finally {
+    closeSync(ours);
+  }
+}
+
+const SO_TYPE = 3;
+const SO_PROTOCOL = 38;
+const SO_DOMAIN = 39;
+const SOL_NETLINK = 270;
+const NETLINK_LIST_MEMBERSHIPS = 9;
+/** Room for 4096 groups, far more than any netlink family has. */
+const NETLINK_GROUP_BITMAP_BYTES = 512;
 
 /** What waits to be read from the process's Unix socket fd, peeked at through our own descriptor of it. */
 function queuedMessages(pid: number, fd: number, stream: boolean): Buffer[] | null {

@@ -55,7 +55,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -71,6 +71,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
+    RecordType.NETLINK_SOCKET,
   ], 'in the order of docs/format.md');
 });
 
@@ -126,12 +127,34 @@ test('CONNECTED_SOCKET: byte layout, and bad records', (t) => {
   copy.writeUInt32LE(30, payload);
   t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${payload}: CONNECTED_SOCKET record: fd 30 has both a BOUND_SOCKET and a CONNECTED_SOCKET record`);
   copy.writeUInt32LE(13, payload);
-  t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${payload}: CONNECTED_SOCKET record: fd 13 is an end of a socket pair, connected within the process`);
+  t.is(t.throws(() => decodeExtension(copy))?.message, `byte ${payload}: CONNECTED_SOCKET record: fd 13 has both a UNIX_PEER and a CONNECTED_SOCKET record`);
   copy.writeUInt32LE(3, payload);
   t.regex(t.throws(() => decodeExtension(copy))?.message ?? '', /fd 3 is "\/tmp\/a dir\/data", not a socket/);
   const bad = fullSampleExtension();
   bad.fds = bad.fds.map((fd) => (fd.fd === 32 ? { ...fd, connectedSocket: { ...fd.connectedSocket!, peer: Buffer.alloc(3) } } : fd));
   t.regex(t.throws(() => encodeExtension(bad))?.message ?? '', /fd 32: the peer address is no 16-byte sockaddr of family 2/);
+});
+
+test('NETLINK_SOCKET: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.NETLINK_SOCKET)!.at;
+  const payload = at + 8;
+  t.deepEqual([buf.readUInt32LE(at + 4), ...[0, 4, 8, 12, 16, 20].map((pos) => buf.readUInt32LE(payload + pos))],
+    [24, 34, 3, 0, 2, 1, 32], 'length, fd, type, protocol, group count, the groups');
+  t.deepEqual(decodeExtension(buf).fds.find((fd) => fd.fd === 34)?.netlink, { type: 3, protocol: 0, groups: [1, 32] });
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy))?.message;
+  };
+  t.is(broken(payload + 4, 1), `byte ${payload + 4}: NETLINK_SOCKET record: netlink socket type 1 is neither SOCK_RAW nor SOCK_DGRAM`);
+  t.is(broken(payload + 8, 32), `byte ${payload + 8}: NETLINK_SOCKET record: netlink protocol 32 is not below 32`);
+  t.is(broken(payload + 20, 1), `byte ${payload + 20}: NETLINK_SOCKET record: group 1 is not above 1`);
+  t.is(broken(payload + 16, 0), `byte ${payload + 16}: NETLINK_SOCKET record: group 0 is not above 0`);
+  t.regex(broken(payload + 12, 3) ?? '', /NETLINK_SOCKET record: .*groups/);
+  const connected = recordOffsets(buf).find((r) => r.type === RecordType.CONNECTED_SOCKET)!.at + 8;
+  t.is(broken(payload, 32), `byte ${connected}: CONNECTED_SOCKET record: fd 32 has both a NETLINK_SOCKET and a CONNECTED_SOCKET record`, 'one socket record per socket');
+  t.is(broken(payload, 3), `byte ${payload}: NETLINK_SOCKET record: fd 3 is "/tmp/a dir/data", not a socket`);
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

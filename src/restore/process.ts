@@ -14,7 +14,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
-import { restoreBoundSocket, restoreConnectedSocket } from './sockets.js';
+import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
 import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
@@ -210,10 +210,11 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         for (const end of readEnds) restored.add(end.fd);
         continue;
       }
-      if (fd.connectedSocket) {
+      if (fd.connectedSocket || fd.netlink) {
         // Made once, at every number it had above the standard streams.
         const numbers = fds.filter((other) => other.target === fd.target && other.fd > 2);
-        restoreConnectedSocket(remote, numbers, warn);
+        if (fd.netlink) restoreNetlinkSocket(remote, numbers, warn);
+        else restoreConnectedSocket(remote, numbers, warn);
         for (const number of numbers) restored.add(number.fd);
         continue;
       }

@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  AF_INET, AF_INET6, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath,
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath,
   type BoundSocket, type ConnectedSocket, type ExtensionFd,
 } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -67,6 +67,35 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
 }
 
 const SHUT_RDWR = 2;
+const SOL_NETLINK = 270;
+const NETLINK_ADD_MEMBERSHIP = 1;
+
+/**
+ * A netlink socket made again: of its protocol, bound (the kernel picks its port id, as for any
+ * new socket), a member of its multicast groups again, so that a program watching the kernel's
+ * events (links, addresses, uevents) gets them again. A group the kernel refuses here (one that
+ * takes CAP_NET_ADMIN, without it): one warning naming it.
+ */
+export function restoreNetlinkSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
+  const socket = fds[0].netlink!;
+  const created = newSocket(remote, { family: AF_NETLINK, type: socket.type, protocol: socket.protocol }, (fd) => {
+    // struct sockaddr_nl: family, pad, port id 0 (the kernel's choice), groups 0.
+    const address = Buffer.alloc(12);
+    address.writeUInt16LE(AF_NETLINK, 0);
+    remote.bind(fd, address);
+    const refused: string[] = [];
+    for (const group of socket.groups) {
+      try {
+        remote.setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group);
+      } catch (err) {
+        if (!(err instanceof NativeError)) throw err;
+        refused.push(`${group} (${err.code})`);
+      }
+    }
+    if (refused.length > 0) warn(`fd ${fds[0].fd} (${fds[0].target}): netlink group${refused.length === 1 ? '' : 's'} ${refused.join(', ')} not joined again`);
+  });
+  placeEverywhere(remote, created, fds);
+}
 
 /**
  * Makes a socket that was connected to a peer outside the process again, as far as a restore

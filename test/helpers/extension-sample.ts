@@ -125,6 +125,8 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
     fd: 33, kind: 'socket', flags: 0o2, offset: 0, target: 'socket:[88004]',
     connectedSocket: { family: 1, type: 1, protocol: 0, state: 8, local: Buffer.alloc(0), peer: Buffer.from('\x01\x00/run/db.sock\0', 'latin1') },
   },
+  // A watcher of the kernel's link events: NETLINK_ROUTE, RTNLGRP_LINK and RTNLGRP_NEXTHOP.
+  { fd: 34, kind: 'socket', flags: 0o2000002, offset: 0, target: 'socket:[88005]', netlink: { type: 3, protocol: 0, groups: [1, 32] } },
 ];
 
 /** struct sock_filter instructions: code, jt, jf, k. */
