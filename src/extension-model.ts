@@ -368,6 +368,7 @@ export const AF_NETLINK = 16;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
 export const SO_REUSEPORT = 15;
 /** sk_state values (include/net/tcp_states.h), which UDP and Unix sockets use too. */
 export const TCP_ESTABLISHED = 1;

@@ -13,7 +13,7 @@ import type {
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
-  AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
+  AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
   TCP_LISTEN, unixSocketPath,
 } from './extension-model.js';
 import {
@@ -776,7 +776,6 @@ function netlinkSocket(pid: number, fd: number): NetlinkSocket | undefined {
 const SO_TYPE = 3;
 const SO_PROTOCOL = 38;
 const SO_DOMAIN = 39;
-const SOL_NETLINK = 270;
 const NETLINK_LIST_MEMBERSHIPS = 9;
 /** Room for 4096 groups, far more than any netlink family has. */
 const NETLINK_GROUP_BITMAP_BYTES = 512;

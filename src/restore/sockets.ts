@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, unixSocketPath,
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, unixSocketPath,
   type BoundSocket, type ConnectedSocket, type ExtensionFd,
 } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -67,7 +67,6 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
 }
 
 const SHUT_RDWR = 2;
-const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
 
 /**
