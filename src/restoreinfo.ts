@@ -13,7 +13,7 @@ import type {
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
-  AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
   TCP_LISTEN, unixSocketPath,
 } from './extension-model.js';
 import {
@@ -690,13 +690,18 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   if (sockets.length === 0) return;
   const inodeOf = (fd: ExtensionFd) => Number(/^socket:\[(\d+)\]$/.exec(fd.target)?.[1]);
   const unix = askSockDiag(unixSockets);
-  // Listeners and unconnected sockets first, then, only for sockets still not found, the
-  // connections: a busy machine has many, which every stat of a dump would otherwise list.
   const inet = new Map<number, InetSocket>();
-  for (const states of [[TCP_LISTEN, TCP_CLOSE], CONNECTION_STATES]) {
-    if (sockets.every((fd) => unix.has(inodeOf(fd)) || inet.has(inodeOf(fd)))) break;
+  const askInet = (states: readonly number[]) => {
     for (const [inode, socket] of askSockDiag(() => inetSockets(states))) inet.set(inode, socket);
-  }
+  };
+  const unknown = () => sockets.filter((fd) => !unix.has(inodeOf(fd)) && !inet.has(inodeOf(fd)));
+  if (unknown().length > 0) askInet([TCP_LISTEN, TCP_CLOSE]);
+  // The rest are connections, or sockets sock_diag does not list (netlink): each one's own
+  // descriptor tells which. Connections are asked for only when some are inet sockets: a busy
+  // machine has many, which every stat of a dump would otherwise list.
+  const others = new Map(unknown().map((fd) => [fd, askOwnDescriptor(pid, fd.fd, ownSocket)] as const));
+  // (A socket the kernel gives no descriptor of may be one too.)
+  if ([...others.values()].some((own) => own === undefined || own.domain === AF_INET || own.domain === AF_INET6)) askInet(CONNECTION_STATES);
   const targets = new Set(sockets.map((fd) => fd.target));
   const peeked = new Set<string>();
   for (const fd of sockets) {
@@ -713,8 +718,8 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
     if (!bound) {
       if (!fd.unixPeer) fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
-      // Neither Unix nor inet: asked of our own descriptor of it.
-      if (!unixSocket && !inet.has(inode)) fd.netlink = netlinkSocket(pid, fd.fd);
+      const netlink = others.get(fd)?.netlink;
+      if (netlink) fd.netlink = netlink;
       continue;
     }
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
@@ -752,25 +757,34 @@ function connectedInetSocket(socket: InetSocket | undefined): ConnectedSocket | 
 }
 
 /**
- * A netlink socket's type, protocol and multicast groups, asked of our own descriptor of the
- * process's fd (SO_DOMAIN, SO_TYPE, SO_PROTOCOL, NETLINK_LIST_MEMBERSHIPS); undefined for another
- * family, or where the kernel gives no descriptor.
+ * ask(our own descriptor of the process's fd, from pidfd_getfd); undefined where the kernel gives
+ * no descriptor.
  */
-function netlinkSocket(pid: number, fd: number): NetlinkSocket | undefined {
+function askOwnDescriptor<T>(pid: number, fd: number, ask: (ours: number) => T): T | undefined {
   const ours = takeDescriptor(pid, fd);
   if (ours < 0) return undefined;
   try {
-    if (getsockoptInt(ours, SOL_SOCKET, SO_DOMAIN) !== AF_NETLINK) return undefined;
-    const bitmap = getsockoptBytes(ours, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, NETLINK_GROUP_BITMAP_BYTES) ?? Buffer.alloc(0);
-    const groups: number[] = [];
-    for (let word = 0; word + 4 <= bitmap.length; word += 4) {
-      const bits = bitmap.readUInt32LE(word);
-      for (let bit = 0; bit < 32; bit++) if ((bits >>> bit) & 1) groups.push(word * 8 + bit + 1);
-    }
-    return { type: getsockoptInt(ours, SOL_SOCKET, SO_TYPE), protocol: getsockoptInt(ours, SOL_SOCKET, SO_PROTOCOL), groups };
+    return ask(ours);
   } finally {
     closeSync(ours);
   }
+}
+
+/** A socket's family (SO_DOMAIN), and for a netlink socket what makes it again. */
+function ownSocket(ours: number): { domain: number; netlink?: NetlinkSocket } {
+  const domain = getsockoptInt(ours, SOL_SOCKET, SO_DOMAIN);
+  return domain === AF_NETLINK ? { domain, netlink: netlinkSocket(ours) } : { domain };
+}
+
+/** A netlink socket's type, protocol and multicast groups (SO_TYPE, SO_PROTOCOL, NETLINK_LIST_MEMBERSHIPS). */
+function netlinkSocket(ours: number): NetlinkSocket {
+  const bitmap = getsockoptBytes(ours, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, NETLINK_GROUP_BITMAP_BYTES) ?? Buffer.alloc(0);
+  const groups: number[] = [];
+  for (let word = 0; word + 4 <= bitmap.length; word += 4) {
+    const bits = bitmap.readUInt32LE(word);
+    for (let bit = 0; bit < 32; bit++) if ((bits >>> bit) & 1) groups.push(word * 8 + bit + 1);
+  }
+  return { type: getsockoptInt(ours, SOL_SOCKET, SO_TYPE), protocol: getsockoptInt(ours, SOL_SOCKET, SO_PROTOCOL), groups };
 }
 
 const SO_TYPE = 3;
@@ -782,13 +796,7 @@ const NETLINK_GROUP_BITMAP_BYTES = 512;
 
 /** What waits to be read from the process's Unix socket fd, peeked at through our own descriptor of it. */
 function queuedMessages(pid: number, fd: number, stream: boolean): Buffer[] | null {
-  const ours = takeDescriptor(pid, fd);
-  if (ours < 0) return null;
-  try {
-    return peekQueued(ours, stream)?.map((m) => Buffer.from(m)) ?? null;
-  } finally {
-    closeSync(ours);
-  }
+  return askOwnDescriptor(pid, fd, (ours) => peekQueued(ours, stream)?.map((m) => Buffer.from(m))) ?? null;
 }
 
 /** What sock_diag answers; nothing on a kernel without it (the sockets are then recorded as sockets only). */
@@ -832,13 +840,9 @@ function socketFile(pid: number, address: Buffer, fileInode: number | null): Bou
  * its kind. Neither where the kernel gives no descriptor.
  */
 function socketSettings(pid: number, fd: number, socket: Omit<BoundSocket, 'reuseport'>): { reuseport: boolean; options: SocketOption[] } {
-  const ours = takeDescriptor(pid, fd);
-  if (ours < 0) return { reuseport: false, options: [] };
-  try {
-    return { reuseport: socket.family !== AF_UNIX && getsockoptInt(ours, SOL_SOCKET, SO_REUSEPORT) !== 0, options: changedOptions(ours, socket) };
-  } finally {
-    closeSync(ours);
-  }
+  return askOwnDescriptor(pid, fd, (ours) => ({
+    reuseport: socket.family !== AF_UNIX && getsockoptInt(ours, SOL_SOCKET, SO_REUSEPORT) !== 0, options: changedOptions(ours, socket),
+  })) ?? { reuseport: false, options: [] };
 }
 
 function changedOptions(fd: number, { family, type, protocol }: Omit<BoundSocket, 'reuseport'>): SocketOption[] {
