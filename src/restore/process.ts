@@ -157,6 +157,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   remote.closeRange(3, 0xffff_ffff);
   const pipes = pipesWithBothEnds(fds);
   const socketPairs = socketPairsWithBothEnds(fds);
+  const numbers = numbersByTarget(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
   const lostFiles = new LostFiles(remote, fds);
@@ -165,7 +166,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
     remote.lseek(fd.fd, fd.offset, SEEK_SET);
     restored.add(fd.fd);
   };
-  restoreBoundSockets(remote, fds, owner, restored, warn);
+  restoreBoundSockets(remote, [...numbers.values()].filter((same) => same[0].boundSocket), owner, restored, warn);
   for (const fd of fds) {
     // A dup of a lower descriptor (`2>&1`) is a dup of it again: one open file, one offset.
     if (fd.sharesWith !== undefined && restored.has(fd.sharesWith)) {
@@ -204,18 +205,13 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         restored.add(fd.fd);
         continue;
       }
-      if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[') && !isPipeWriteEnd(fd)) {
-        const readEnds = fds.filter((other) => other.target === fd.target && other.fd > 2);
-        restoreWriterlessPipe(remote, readEnds, warn);
-        for (const end of readEnds) restored.add(end.fd);
-        continue;
-      }
-      if (fd.connectedSocket || fd.netlink) {
+      const makeAgain = fd.kind === 'pipe' && fd.target.startsWith('pipe:[') && !isPipeWriteEnd(fd) ? restoreWriterlessPipe
+        : fd.netlink ? restoreNetlinkSocket : fd.connectedSocket ? restoreConnectedSocket : null;
+      if (makeAgain) {
         // Made once, at every number it had above the standard streams.
-        const numbers = fds.filter((other) => other.target === fd.target && other.fd > 2);
-        if (fd.netlink) restoreNetlinkSocket(remote, numbers, warn);
-        else restoreConnectedSocket(remote, numbers, warn);
-        for (const number of numbers) restored.add(number.fd);
+        const same = numbers.get(fd.target)!;
+        makeAgain(remote, same, warn);
+        for (const number of same) restored.add(number.fd);
         continue;
       }
       if (lostFiles.has(fd)) {
@@ -245,17 +241,27 @@ function leftClosed(fd: ExtensionFd, err: unknown, warn: (line: string) => void)
   warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
 }
 
+/** The descriptors above the standard streams by target, ascending: an open file or socket at each of its numbers. */
+function numbersByTarget(fds: readonly ExtensionFd[]): Map<string, ExtensionFd[]> {
+  const byTarget = new Map<string, ExtensionFd[]>();
+  for (const fd of fds) {
+    if (fd.fd <= 2) continue;
+    const same = byTarget.get(fd.target);
+    if (same) same.push(fd);
+    else byTarget.set(fd.target, [fd]);
+  }
+  return byTarget;
+}
+
 /**
  * The listening and bound sockets, each at all its numbers, all made under one switch to the
  * dumped user's effective ids (asDumpedUser).
  */
-function restoreBoundSockets(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined,
+function restoreBoundSockets(remote: RemoteTask, sockets: readonly (readonly ExtensionFd[])[], owner: ThreadIdentity | undefined,
   restored: Set<number>, warn: (line: string) => void): void {
-  const sockets = new Map<string, ExtensionFd[]>();
-  for (const fd of fds) if (fd.boundSocket && fd.fd > 2) sockets.set(fd.target, [...(sockets.get(fd.target) ?? []), fd]);
-  if (sockets.size === 0) return;
+  if (sockets.length === 0) return;
   asDumpedUser(remote, owner, () => {
-    for (const numbers of sockets.values()) {
+    for (const numbers of sockets) {
       try {
         restoreBoundSocket(remote, numbers, warn);
         for (const number of numbers) restored.add(number.fd);
