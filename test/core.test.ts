@@ -136,7 +136,8 @@ for (const options of [[], ['--live']]) {
     const rips = perThread(outputs[5]);
     const handle = await openHeld(t, file);
     for (const tid of workers) {
-      const live = procSyscall(tid)?.pc;
+      // Under --live the threads run on: one just let go is back in pause() a moment later.
+      const live = await waitUntil(`worker ${tid} in a system call`, () => procSyscall(tid)?.pc);
       t.is<bigint | undefined, bigint | undefined>(ripOf(rips.get(tid) ?? ''), live, `rip of worker ${tid} against /proc/${tid}/syscall`);
     }
     await handle.close();
