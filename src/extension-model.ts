@@ -311,8 +311,10 @@ export interface ExtensionFd {
   connectedSocket?: ConnectedSocket;
   /** On a netlink socket: its kind and the multicast groups it listens to. */
   netlink?: NetlinkSocket;
+  /** On a socket neither bound to an address nor connected (socket(2) and no more): its kind. */
+  unboundSocket?: UnboundSocket;
   /**
-   * Of a bound socket: the options of src/socketoptions.ts whose values differ from those of a
+   * Of a bound or an unbound socket: the options of src/socketoptions.ts whose values differ from those of a
    * new socket of its kind, as getsockopt answers them.
    */
   socketOptions?: SocketOption[];
@@ -369,6 +371,7 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const SOL_SOCKET = 1;
 export const SOL_NETLINK = 270;
+export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
 /** sk_state values (include/net/tcp_states.h), which UDP and Unix sockets use too. */
 export const TCP_ESTABLISHED = 1;
@@ -425,6 +428,26 @@ export interface NetlinkSocket {
   protocol: number;
   /** The multicast groups it is a member of, ascending, from 1 (RTNLGRP_LINK 1, ...). */
   groups: number[];
+}
+
+/**
+ * A Unix, IPv4 or IPv6 socket that holds no address yet: a UDP socket a program sends from with
+ * sendto later, a socket kept for ioctls (SIOCGIFCONF), one made before a connect. Its kind and the
+ * options that decide its later bind are all there is to it.
+ */
+export interface UnboundSocket {
+  /** AF_UNIX 1, AF_INET 2, AF_INET6 10. */
+  family: number;
+  /** SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5. */
+  type: number;
+  /** 0 for Unix; IPPROTO_TCP 6, IPPROTO_UDP 17, IPPROTO_ICMP 1, ... for IPv4 and IPv6 (below 65536). */
+  protocol: number;
+  /** SO_REUSEADDR. */
+  reuseaddr: boolean;
+  /** SO_REUSEPORT (AF_INET and AF_INET6 only). */
+  reuseport: boolean;
+  /** IPV6_V6ONLY (AF_INET6 only). */
+  v6only: boolean;
 }
 
 /** "TCP 127.0.0.1:40000 to 127.0.0.1:5432", "Unix datagram (unnamed) to /dev/log", ... */
@@ -493,6 +516,14 @@ function describeAddress(family: number, address: Buffer): string {
 }
 
 const SOCKET_TYPE_NAMES = new Map([[SOCK_STREAM, 'stream'], [SOCK_DGRAM, 'datagram'], [SOCK_SEQPACKET, 'seqpacket']]);
+
+/** "UDP over IPv4", "TCP over IPv6", "Unix datagram", "raw protocol 1 over IPv4". */
+export function describeSocketKind({ family, type, protocol }: Pick<UnboundSocket, 'family' | 'type' | 'protocol'>): string {
+  const typeName = SOCKET_TYPE_NAMES.get(type) ?? (type === SOCK_RAW ? 'raw' : `type ${type}`);
+  if (family === AF_UNIX) return `Unix ${typeName}`;
+  const name = protocol === IPPROTO_TCP ? 'TCP' : protocol === IPPROTO_UDP ? 'UDP' : `${typeName} protocol ${protocol}`;
+  return `${name} over ${family === AF_INET ? 'IPv4' : family === AF_INET6 ? 'IPv6' : `family ${family}`}`;
+}
 
 /** RFC 5952: the longest run of two or more zero groups becomes "::". */
 function compressIpv6(groups: string[]): string {

@@ -8,7 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING, TCP_ESTABLISHED, TCP_LISTEN,
@@ -80,6 +80,7 @@ export const RecordType = {
   SHARED_FD: 39,
   CONNECTED_SOCKET: 40,
   NETLINK_SOCKET: 41,
+  UNBOUND_SOCKET: 42,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -196,6 +197,11 @@ export const NETLINK_SOCKET_FIXED_SIZE = 16;
 const NETLINK_PROTOCOLS = 32;
 /** Far more groups than any netlink family has, so that a corrupt count is caught early. */
 const NETLINK_GROUPS_MAX = 4096;
+/** An UNBOUND_SOCKET record: fd, family, type, protocol, flags. */
+export const UNBOUND_SOCKET_SIZE = 12;
+const UNBOUND_SOCKET_REUSEADDR = 1;
+const UNBOUND_SOCKET_REUSEPORT = 2;
+const UNBOUND_SOCKET_V6ONLY = 4;
 
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
 export const FILE_LOCKS_FIXED_SIZE = 8;
@@ -372,6 +378,7 @@ export interface FdShape {
   connectedAddresses: number | null;
   /** Groups in its NETLINK_SOCKET record; null: none. */
   netlinkGroups: number | null;
+  unboundSocket: boolean;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
@@ -391,7 +398,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null,
     connectedAddresses: fd.connectedSocket ? fd.connectedSocket.local.length + fd.connectedSocket.peer.length : null,
-    netlinkGroups: fd.netlink?.groups.length ?? null, locks: fd.locks?.length ?? null,
+    netlinkGroups: fd.netlink?.groups.length ?? null, unboundSocket: fd.unboundSocket !== undefined, locks: fd.locks?.length ?? null,
     socketOptions: fd.socketOptions?.length ?? null,
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
@@ -416,6 +423,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.sharesWith ? recordSize(SHARED_FD_SIZE) : 0) +
   (fd.connectedAddresses === null ? 0 : recordSize(CONNECTED_SOCKET_FIXED_SIZE + fd.connectedAddresses)) +
   (fd.netlinkGroups === null ? 0 : recordSize(NETLINK_SOCKET_FIXED_SIZE + 4 * fd.netlinkGroups)) +
+  (fd.unboundSocket ? recordSize(UNBOUND_SOCKET_SIZE) : 0) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -763,6 +771,39 @@ function netlinkSocketProblem(socket: NetlinkSocket): { at: number; message: str
   return null;
 }
 
+function writeUnboundSocket(w: RecordWriter, f: ExtensionFd, socket: UnboundSocket): void {
+  const problem = unboundSocketProblem(socket);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
+  const at = w.record(RecordType.UNBOUND_SOCKET, UNBOUND_SOCKET_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt16LE(socket.family, at + 4);
+  w.buf.writeUInt16LE(socket.type, at + 6);
+  w.buf.writeUInt16LE(socket.protocol, at + 8);
+  const flags = (socket.reuseaddr ? UNBOUND_SOCKET_REUSEADDR : 0) | (socket.reuseport ? UNBOUND_SOCKET_REUSEPORT : 0) | (socket.v6only ? UNBOUND_SOCKET_V6ONLY : 0);
+  w.buf.writeUInt16LE(flags, at + 10);
+}
+
+/**
+ * What is wrong with an unbound socket, and the UNBOUND_SOCKET payload byte it is about, or null:
+ * a Unix socket of a type socketpair knows and protocol 0, or an IPv4 or IPv6 socket of any type
+ * (the protocols a kernel has are for it to say at the restore); SO_REUSEPORT and IPV6_V6ONLY
+ * only where they exist.
+ */
+function unboundSocketProblem(socket: UnboundSocket): { at: number; message: string } | null {
+  const { family, type, protocol } = socket;
+  if (family === AF_UNIX) {
+    if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
+    if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
+    if (socket.reuseport) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
+  } else if (family === AF_INET || family === AF_INET6) {
+    if (!SOCKET_PAIR_TYPES.has(type) && type !== SOCK_RAW) return { at: 6, message: `socket type ${type} is not stream, datagram, raw or seqpacket` };
+  } else {
+    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
+  }
+  if (socket.v6only && family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
+  return null;
+}
+
 function writeThreadScheduling(w: RecordWriter, tid: number, s: ThreadScheduling): void {
   if (s.cpus.length < 8 || s.cpus.length > CPU_MASK_MAX || s.cpus.length % 8 !== 0) {
     throw new FormatError(`thread ${tid}: a CPU mask of ${s.cpus.length} bytes (a multiple of 8, 8..${CPU_MASK_MAX})`);
@@ -849,7 +890,7 @@ function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void 
 }
 
 function writeSocketOptions(w: RecordWriter, f: ExtensionFd, options: readonly SocketOption[]): void {
-  if (!f.boundSocket) throw new FormatError(`fd ${f.fd}: socket options of a socket with no bound address`);
+  if (!f.boundSocket && !f.unboundSocket) throw new FormatError(`fd ${f.fd}: socket options of a socket neither bound nor unbound`);
   if (options.length === 0 || options.length > SOCKET_OPTIONS_MAX) throw new FormatError(`fd ${f.fd}: ${options.length} socket options (1..${SOCKET_OPTIONS_MAX})`);
   const at = w.record(RecordType.SOCKET_OPTIONS, SOCKET_OPTIONS_FIXED_SIZE + options.length * SOCKET_OPTION_SIZE);
   w.buf.writeUInt32LE(f.fd, at);
@@ -1228,6 +1269,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.sharesWith !== undefined) writeSharedFd(w, fd, fd.sharesWith);
   for (const fd of ext.fds) if (fd.connectedSocket) writeConnectedSocket(w, fd, fd.connectedSocket);
   for (const fd of ext.fds) if (fd.netlink) writeNetlinkSocket(w, fd, fd.netlink);
+  for (const fd of ext.fds) if (fd.unboundSocket) writeUnboundSocket(w, fd, fd.unboundSocket);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1750,9 +1792,11 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       if (parts.some((p) => p.key === original.fd && p.values.sharesWith !== undefined)) record.fail(4, `fd ${key}: fd ${original.fd} shares another's open file itself`);
       continue;
     }
-    if (values.boundSocket || values.connectedSocket || values.netlink) {
+    if (values.boundSocket || values.connectedSocket || values.netlink || values.unboundSocket) {
       if (fd.kind !== 'socket' || !fd.target.startsWith('socket:[')) record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a socket`);
-      const kinds = [fd.boundSocket && 'BOUND_SOCKET', fd.connectedSocket && 'CONNECTED_SOCKET', fd.netlink && 'NETLINK_SOCKET', fd.unixPeer && 'UNIX_PEER'].filter(Boolean);
+      const kinds = [
+        fd.boundSocket && 'BOUND_SOCKET', fd.connectedSocket && 'CONNECTED_SOCKET', fd.netlink && 'NETLINK_SOCKET', fd.unboundSocket && 'UNBOUND_SOCKET', fd.unixPeer && 'UNIX_PEER',
+      ].filter(Boolean);
       if (!values.boundSocket && kinds.length > 1) record.fail(0, `fd ${key} has both a ${kinds.filter((k) => k !== record.name)[0]} and a ${record.name} record`);
       continue;
     }
@@ -1765,7 +1809,7 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       continue;
     }
     if (values.socketOptions) {
-      if (!fd.boundSocket) record.fail(0, `fd ${key} has no BOUND_SOCKET record`);
+      if (!fd.boundSocket && !fd.unboundSocket) record.fail(0, `fd ${key} has neither a BOUND_SOCKET nor an UNBOUND_SOCKET record`);
       continue;
     }
     if (values.unixPeer) {
@@ -1918,6 +1962,19 @@ function readNetlinkSocket(r: RecordView): FdPart {
   const problem = netlinkSocketProblem(netlink);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { netlink } };
+}
+
+function readUnboundSocket(r: RecordView): FdPart {
+  r.expectLength(UNBOUND_SOCKET_SIZE);
+  const flags = r.payload.readUInt16LE(10);
+  if ((flags & ~(UNBOUND_SOCKET_REUSEADDR | UNBOUND_SOCKET_REUSEPORT | UNBOUND_SOCKET_V6ONLY)) !== 0) r.fail(10, `unknown flags ${hex(flags)}`);
+  const unboundSocket: UnboundSocket = {
+    family: r.payload.readUInt16LE(4), type: r.payload.readUInt16LE(6), protocol: r.payload.readUInt16LE(8),
+    reuseaddr: (flags & UNBOUND_SOCKET_REUSEADDR) !== 0, reuseport: (flags & UNBOUND_SOCKET_REUSEPORT) !== 0, v6only: (flags & UNBOUND_SOCKET_V6ONLY) !== 0,
+  };
+  const problem = unboundSocketProblem(unboundSocket);
+  if (problem !== null) r.fail(problem.at, problem.message);
+  return { key: readFdNumber(r), record: r, values: { unboundSocket } };
 }
 
 function readSocketOptions(r: RecordView): FdPart {
@@ -2157,6 +2214,7 @@ export class ExtensionDecoder {
       case RecordType.SHARED_FD: this.fdParts.push(readSharedFd(r)); break;
       case RecordType.CONNECTED_SOCKET: this.fdParts.push(readConnectedSocket(r)); break;
       case RecordType.NETLINK_SOCKET: this.fdParts.push(readNetlinkSocket(r)); break;
+      case RecordType.UNBOUND_SOCKET: this.fdParts.push(readUnboundSocket(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

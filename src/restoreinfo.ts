@@ -9,11 +9,11 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
-  BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
+  BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, UnboundSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
   ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
-  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
   TCP_LISTEN, unixSocketPath,
 } from './extension-model.js';
 import {
@@ -29,7 +29,7 @@ import { readSmaps } from './proc/smaps.js';
 import { statusField, statusMask } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { fcntlInt, F_GET_SEALS, getRobustList, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockname, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
 import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
@@ -42,7 +42,7 @@ import { inetSockets, unixSockets, type InetSocket, type UnixSocket } from './pt
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { previewChainLength, previewFilterLengths, readSeccomp } from './seccompstate.js';
 import { constants as osConstants } from 'node:os';
-import { PR_GET_SECUREBITS, SYS } from './ptrace/syscalls.js';
+import { IPPROTO_IPV6, IPV6_V6ONLY, PR_GET_SECUREBITS, SYS } from './ptrace/syscalls.js';
 
 const PR_GET_TID_ADDRESS = 40;
 const { EINVAL, EIO } = osConstants.errno;
@@ -701,7 +701,7 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
   // machine has many, which every stat of a dump would otherwise list.
   const others = new Map(unknown().map((fd) => [fd, askOwnDescriptor(pid, fd.fd, ownSocket)] as const));
   // (A socket the kernel gives no descriptor of may be one too.)
-  if ([...others.values()].some((own) => own === undefined || own.domain === AF_INET || own.domain === AF_INET6)) askInet(CONNECTION_STATES);
+  if ([...others.values()].some((own) => own === undefined || ((own.domain === AF_INET || own.domain === AF_INET6) && !own.unbound))) askInet(CONNECTION_STATES);
   const targets = new Set(sockets.map((fd) => fd.target));
   const peeked = new Set<string>();
   for (const fd of sockets) {
@@ -717,9 +717,9 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
     }
     const bound = unixSocket ? boundUnixSocket(pid, unixSocket) : boundInetSocket(inet.get(inode));
     if (!bound) {
-      if (!fd.unixPeer) fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
-      const netlink = others.get(fd)?.netlink;
-      if (netlink) fd.netlink = netlink;
+      if (fd.unixPeer) continue;
+      fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
+      if (!fd.connectedSocket) describeOwnSocket(fd, others.has(fd) ? others.get(fd) : askOwnDescriptor(pid, fd.fd, ownSocket));
       continue;
     }
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
@@ -770,10 +770,54 @@ function askOwnDescriptor<T>(pid: number, fd: number, ask: (ours: number) => T):
   }
 }
 
-/** A socket's family (SO_DOMAIN), and for a netlink socket what makes it again. */
-function ownSocket(ours: number): { domain: number; netlink?: NetlinkSocket } {
+/** What a socket sock_diag does not describe tells of itself. */
+interface OwnSocket {
+  /** SO_DOMAIN. */
+  domain: number;
+  netlink?: NetlinkSocket;
+  /** A Unix, IPv4 or IPv6 socket bound to no address, and its options that differ from a new one's. */
+  unbound?: { socket: UnboundSocket; options: SocketOption[] };
+}
+
+/** A socket's family (SO_DOMAIN), and what makes it again if it is a netlink socket or one bound to nothing. */
+function ownSocket(ours: number): OwnSocket {
   const domain = getsockoptInt(ours, SOL_SOCKET, SO_DOMAIN);
-  return domain === AF_NETLINK ? { domain, netlink: netlinkSocket(ours) } : { domain };
+  if (domain === AF_NETLINK) return { domain, netlink: netlinkSocket(ours) };
+  const unbound = unboundSocket(ours, domain);
+  return unbound ? { domain, unbound } : { domain };
+}
+
+/** Gives a socket neither bound nor connected in sock_diag's eyes what its own descriptor said it is (nothing if none). */
+function describeOwnSocket(fd: ExtensionFd, own: OwnSocket | undefined): void {
+  if (own?.netlink) fd.netlink = own.netlink;
+  if (!own?.unbound) return;
+  fd.unboundSocket = own.unbound.socket;
+  if (own.unbound.options.length > 0) fd.socketOptions = own.unbound.options;
+}
+
+/** A Unix, IPv4 or IPv6 socket that holds no address (getsockname): its kind, the flags its later bind depends on, its options. */
+function unboundSocket(ours: number, family: number): OwnSocket['unbound'] {
+  if (family !== AF_UNIX && family !== AF_INET && family !== AF_INET6) return undefined;
+  const type = getsockoptInt(ours, SOL_SOCKET, SO_TYPE);
+  if (!holdsNoAddress(getsockname(ours), type)) return undefined;
+  const kind = { family, type, protocol: getsockoptInt(ours, SOL_SOCKET, SO_PROTOCOL) };
+  const isSet = (level: number, name: number) => getsockoptInt(ours, level, name) !== 0;
+  const socket: UnboundSocket = {
+    ...kind, reuseaddr: isSet(SOL_SOCKET, SO_REUSEADDR), reuseport: family !== AF_UNIX && isSet(SOL_SOCKET, SO_REUSEPORT),
+    v6only: family === AF_INET6 && isSet(IPPROTO_IPV6, IPV6_V6ONLY),
+  };
+  return { socket, options: changedOptions(ours, kind) };
+}
+
+/**
+ * Whether a socket's own address is none: a Unix socket without a name, an IPv4 or IPv6 socket on
+ * the wildcard address and port 0 (a raw socket's port is its protocol, whether bound or not).
+ */
+function holdsNoAddress(address: Buffer, type: number): boolean {
+  const family = address.readUInt16LE(0);
+  if (family === AF_UNIX) return address.length <= 2;
+  const ip = family === AF_INET ? address.subarray(4, 8) : address.subarray(8, 24);
+  return (address.readUInt16BE(2) === 0 || type === SOCK_RAW) && ip.every((byte) => byte === 0);
 }
 
 /** A netlink socket's type, protocol and multicast groups (SO_TYPE, SO_PROTOCOL, NETLINK_LIST_MEMBERSHIPS). */
@@ -845,8 +889,18 @@ function socketSettings(pid: number, fd: number, socket: Omit<BoundSocket, 'reus
   })) ?? { reuseport: false, options: [] };
 }
 
-function changedOptions(fd: number, { family, type, protocol }: Omit<BoundSocket, 'reuseport'>): SocketOption[] {
-  const fresh = openSocket(family, type, protocol);
+/**
+ * The options of SOCKET_OPTIONS whose values differ from a new socket's of the kind; none when
+ * imgfs may not make one (a raw socket without CAP_NET_RAW).
+ */
+function changedOptions(fd: number, { family, type, protocol }: Pick<BoundSocket, 'family' | 'type' | 'protocol'>): SocketOption[] {
+  let fresh: number;
+  try {
+    fresh = openSocket(family, type, protocol);
+  } catch (err) {
+    if (err instanceof NativeError) return [];
+    throw err;
+  }
   try {
     return SOCKET_OPTIONS.flatMap(({ level, name }) => {
       const value = getsockoptBytes(fd, level, name, SOCKET_OPTION_VALUE_MAX);

@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { cpuList, describeConnection, describeLock, describeSocket, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
@@ -333,6 +333,11 @@ function fdStateLines(fd: ExtensionFd): string[] {
   if (fd.netlink) {
     const { type, protocol, groups } = fd.netlink;
     lines.push(`netlink protocol ${protocol} (${type === SOCK_RAW ? 'raw' : 'datagram'}), groups ${groups.length > 0 ? groups.join(',') : 'none'}`);
+  }
+  if (fd.unboundSocket) {
+    const socket = fd.unboundSocket;
+    const options = [...(socket.reuseaddr ? ['SO_REUSEADDR'] : []), ...(socket.reuseport ? ['SO_REUSEPORT'] : []), ...(socket.v6only ? ['IPv6 only'] : [])];
+    lines.push(`unbound: ${describeSocketKind(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
   if (fd.connectedSocket) lines.push(`connected (${TCP_STATE_NAMES[fd.connectedSocket.state - 1]}): ${describeConnection(fd.connectedSocket)}`);
   if (fd.content) {

@@ -157,7 +157,7 @@ test('SOCKET_OPTIONS: byte layout, and bad records', (t) => {
     copy.writeUInt32LE(value, pos);
     return t.throws(() => decodeExtension(copy))?.message;
   };
-  t.is(broken(payload, 13), `byte ${payload}: SOCKET_OPTIONS record: fd 13 has no BOUND_SOCKET record`);
+  t.is(broken(payload, 13), `byte ${payload}: SOCKET_OPTIONS record: fd 13 has neither a BOUND_SOCKET nor an UNBOUND_SOCKET record`);
   t.regex(broken(payload + 4, 3) ?? '', /SOCKET_OPTIONS record: 3 options do not fit the record/);
   t.is(broken(payload + 16, 0), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 0 bytes (1..16)`);
   t.is(broken(payload + 16, 17), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 17 bytes (1..16)`);

@@ -8,7 +8,7 @@ import {
   EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, decodeExtension,
   decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
-import { describeConnection } from '../src/extension-model.js';
+import { describeConnection, describeSocketKind } from '../src/extension-model.js';
 import { buildTarget } from './helpers/build.js';
 import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
 import { makeTempDir, readAt } from './helpers/files.js';
@@ -55,7 +55,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets, unbound sockets)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -68,10 +68,10 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.POSIX_TIMERS, RecordType.EVENTFD, RecordType.EPOLL, RecordType.TIMERFD, RecordType.SIGNALFD, RecordType.VMA_FLAGS,
     RecordType.STOPPED, RecordType.PIPE_DATA, RecordType.UNIX_PEER, RecordType.UNIX_PEER, RecordType.FILE_LOCKS, RecordType.CHILDREN,
     RecordType.BOUND_SOCKET, RecordType.BOUND_SOCKET, RecordType.THREAD_IDENTITY, RecordType.THREAD_IDENTITY,
-    RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS,
+    RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
-    RecordType.NETLINK_SOCKET,
+    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET,
   ], 'in the order of docs/format.md');
 });
 
@@ -155,6 +155,50 @@ test('NETLINK_SOCKET: byte layout, and bad records', (t) => {
   const connected = recordOffsets(buf).find((r) => r.type === RecordType.CONNECTED_SOCKET)!.at + 8;
   t.is(broken(payload, 32), `byte ${connected}: CONNECTED_SOCKET record: fd 32 has both a NETLINK_SOCKET and a CONNECTED_SOCKET record`, 'one socket record per socket');
   t.is(broken(payload, 3), `byte ${payload}: NETLINK_SOCKET record: fd 3 is "/tmp/a dir/data", not a socket`);
+});
+
+test('UNBOUND_SOCKET: byte layout, and bad records', (t) => {
+  const buf = encodeExtension(fullSampleExtension());
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.UNBOUND_SOCKET)!.at;
+  const payload = at + 8;
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), ...[4, 6, 8, 10].map((pos) => buf.readUInt16LE(payload + pos))],
+    [12, 35, 10, 2, 17, 1 | 4], 'length, fd, family, type, protocol, flags (SO_REUSEADDR, IPV6_V6ONLY)');
+  const fd = decodeExtension(buf).fds.find((f) => f.fd === 35)!;
+  t.deepEqual(fd.unboundSocket, { family: 10, type: 2, protocol: 17, reuseaddr: true, reuseport: false, v6only: true });
+  t.is(describeSocketKind(fd.unboundSocket!), 'UDP over IPv6');
+  t.is(describeSocketKind({ family: 2, type: 3, protocol: 1 }), 'raw protocol 1 over IPv4');
+  t.is(describeSocketKind({ family: 1, type: 5, protocol: 0 }), 'Unix seqpacket');
+  const broken = (pos: number, value: number, at = pos) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt16LE(value, pos);
+    const message = t.throws(() => decodeExtension(copy))?.message ?? '';
+    t.true(message.startsWith(`byte ${at}: `), message);
+    return message.slice(message.indexOf(': ') + 2);
+  };
+  t.is(broken(payload + 4, 16), 'UNBOUND_SOCKET record: address family 16 is not AF_UNIX, AF_INET or AF_INET6');
+  t.is(broken(payload + 6, 4), 'UNBOUND_SOCKET record: socket type 4 is not stream, datagram, raw or seqpacket');
+  t.is(broken(payload + 10, 8), 'UNBOUND_SOCKET record: unknown flags 0x8');
+  t.is(broken(payload + 4, 2, payload + 10), 'UNBOUND_SOCKET record: IPV6_V6ONLY on a socket that is not IPv6');
+  const unix = Buffer.from(buf);
+  unix.writeUInt16LE(1, payload + 4);
+  unix.writeUInt16LE(0, payload + 10);
+  unix.writeUInt16LE(3, payload + 6);
+  t.is(t.throws(() => decodeExtension(unix))?.message, `byte ${payload + 6}: UNBOUND_SOCKET record: Unix socket type 3 is not stream, datagram or seqpacket`);
+  unix.writeUInt16LE(2, payload + 6);
+  t.is(t.throws(() => decodeExtension(unix))?.message, `byte ${payload + 8}: UNBOUND_SOCKET record: Unix socket protocol 17 is not 0`);
+  unix.writeUInt16LE(0, payload + 8);
+  t.is(decodeExtension(unix).fds.find((f) => f.fd === 35)?.unboundSocket?.family, 1, 'an unbound Unix datagram socket');
+  // Moved to another fd, without its options (whose record would be the first to object).
+  const sample = fullSampleExtension();
+  const twice = encodeExtension({ ...sample, fds: sample.fds.map(({ socketOptions, ...f }) => (f.fd === 35 ? f : { ...f, socketOptions })) });
+  const [connected, unbound] = [RecordType.CONNECTED_SOCKET, RecordType.UNBOUND_SOCKET].map((type) => recordOffsets(twice).find((r) => r.type === type)!.at + 8);
+  twice.writeUInt32LE(32, unbound);
+  t.is(t.throws(() => decodeExtension(twice))?.message, `byte ${connected}: CONNECTED_SOCKET record: fd 32 has both a UNBOUND_SOCKET and a CONNECTED_SOCKET record`, 'one socket record per socket');
+  twice.writeUInt32LE(3, unbound);
+  t.is(t.throws(() => decodeExtension(twice))?.message, `byte ${unbound}: UNBOUND_SOCKET record: fd 3 is "/tmp/a dir/data", not a socket`);
+  const bad = fullSampleExtension();
+  bad.fds = bad.fds.map((f) => (f.fd === 35 ? { ...f, unboundSocket: { ...f.unboundSocket!, family: 2 } } : f));
+  t.regex(t.throws(() => encodeExtension(bad))?.message ?? '', /fd 35: IPV6_V6ONLY on a socket that is not IPv6/);
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

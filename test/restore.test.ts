@@ -202,7 +202,7 @@ test('a file mapped by the dump that changed since: an error naming it, or anony
   t.regex(await fallback.waitForLine((l) => l.startsWith('map ')), / modified-page-1$/);
 });
 
-test('open files come back at their number and offset, the working directory too, a pipe and a socket pair with both ends too; a socket without its peer becomes /dev/null', async (t) => {
+test('open files come back at their number and offset, the working directory too, a pipe and a socket pair with both ends too; a packet socket becomes /dev/null', async (t) => {
   const dir = await makeTempDir(t);
   const file = path.join(dir, 'data.txt');
   const cwd = path.join(dir, 'work');

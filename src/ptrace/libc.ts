@@ -30,6 +30,7 @@ const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit,
 /** syscall(2): arguments as (type, value) pairs, koffi's way for a variadic function; returns -1 with errno set on failure. */
 export const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
+const rawGetsockname = libc.func('int getsockname(int fd, void *address, void *length)');
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
@@ -160,6 +161,17 @@ export function getsockoptBytes(fd: number, level: number, name: number, max: nu
   const length = new Uint32Array([max]);
   if ((rawGetsockopt(fd, level, name, value, length) as number) !== 0) return null;
   return value.subarray(0, Math.min(length[0], max));
+}
+
+/** sizeof(struct sockaddr_storage): room for any family's address. */
+const SOCKADDR_STORAGE_SIZE = 128;
+
+/** The struct sockaddr a socket is bound to (getsockname); for an unbound Unix socket, its family alone. */
+export function getsockname(fd: number): Buffer {
+  const address = Buffer.alloc(SOCKADDR_STORAGE_SIZE);
+  const length = new Uint32Array([address.length]);
+  check(rawGetsockname(fd, address, length) as number, () => `getsockname(${fd})`);
+  return address.subarray(0, Math.min(length[0], address.length));
 }
 
 /** A new socket of ours (close-on-exec), closed with closeSync. */

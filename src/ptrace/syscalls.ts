@@ -34,6 +34,7 @@ export const O_PATH = 0o10000000;
 export const AT_FDCWD = -100;
 export const SEEK_SET = 0;
 export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
 /** seccomp(2) modes, as /proc/<pid>/status shows them. */
 export const SECCOMP_MODE_STRICT = 1;
 export const SECCOMP_MODE_FILTER = 2;

@@ -14,7 +14,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
-import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket } from './sockets.js';
+import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket, restoreUnboundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
 import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
 import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
@@ -149,8 +149,8 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * from it again (SHARED_FD); pipes and socket pairs with
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
  * (./eventfds.ts), the read end of a pipe another process wrote as one whose writer has gone,
- * listening, bound and connected sockets (./sockets.ts: a stream connection comes back closed by
- * its peer), the epoll registrations last; what cannot be made again (terminals, the write end of
+ * listening, bound, connected and unbound sockets (./sockets.ts: a stream connection comes back
+ * closed by its peer), the epoll registrations last; what cannot be made again (terminals, the write end of
  * a pipe another process reads, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
@@ -206,7 +206,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         continue;
       }
       const makeAgain = fd.kind === 'pipe' && fd.target.startsWith('pipe:[') && !isPipeWriteEnd(fd) ? restoreWriterlessPipe
-        : fd.netlink ? restoreNetlinkSocket : fd.connectedSocket ? restoreConnectedSocket : null;
+        : fd.netlink ? restoreNetlinkSocket : fd.connectedSocket ? restoreConnectedSocket : fd.unboundSocket ? restoreUnboundSocket : null;
       if (makeAgain) {
         // Made once, at every number it had above the standard streams.
         const same = numbers.get(fd.target)!;

@@ -1,21 +1,19 @@
-// Sockets a restore makes again: listeners and bound datagram sockets, at their address, and
-// connected datagram sockets, to their peer. Connections and queued datagrams are not in the
+// Sockets a restore makes again: listeners and bound datagram sockets, at their address,
+// connected datagram sockets, to their peer, and sockets bound to nothing, of their kind. Connections and queued datagrams are not in the
 // image: a listener's clients connect anew, and a connection comes back closed by its peer.
 
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, unixSocketPath,
+  AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, describeSocketKind, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, unixSocketPath,
   type BoundSocket, type ConnectedSocket, type ExtensionFd,
 } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import { knownSocketOption, socketOptionLabel } from '../socketoptions.js';
 import { placeEverywhere } from './eventfds.js';
-import { IPPROTO_IPV6, O_PATH } from '../ptrace/syscalls.js';
+import { IPPROTO_IPV6, IPV6_V6ONLY, O_PATH } from '../ptrace/syscalls.js';
 
-const SO_REUSEADDR = 2;
-const IPV6_V6ONLY = 26;
 
 /**
  * Makes the socket of fds (one socket, dup'd to each number) again: created, its options set,
@@ -64,6 +62,30 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
     if (socket.listening) remote.listen(created, socket.backlog);
     if (socket.file) giveSocketFile(remote, socket, socket.file, fd, warn);
   });
+}
+
+/**
+ * A socket bound to no address made again: of its kind, with the flags and options its later bind
+ * and use depend on, so that the program's sendto, connect, bind or ioctl on it works as it would
+ * have. Where this kernel or the restorer cannot make one of its kind (a raw socket without
+ * CAP_NET_RAW): /dev/null, with one warning.
+ */
+export function restoreUnboundSocket(remote: RemoteTask, fds: readonly ExtensionFd[], warn: (line: string) => void): void {
+  const socket = fds[0].unboundSocket!;
+  let created: number;
+  try {
+    created = newSocket(remote, socket, (fd) => {
+      if (socket.reuseaddr) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+      if (socket.reuseport) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+      if (socket.family === AF_INET6) remote.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
+      setOptions(remote, fd, fds[0], warn);
+    });
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`fd ${fds[0].fd} (${fds[0].target}): an unbound ${describeSocketKind(socket)} socket cannot be made here (${err.code}): replaced by /dev/null`);
+    created = remote.openat('/dev/null', fsConstants.O_RDWR | O_CLOEXEC);
+  }
+  placeEverywhere(remote, created, fds);
 }
 
 const SHUT_RDWR = 2;

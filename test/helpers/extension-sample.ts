@@ -127,6 +127,12 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   },
   // A watcher of the kernel's link events: NETLINK_ROUTE, RTNLGRP_LINK and RTNLGRP_NEXTHOP.
   { fd: 34, kind: 'socket', flags: 0o2000002, offset: 0, target: 'socket:[88005]', netlink: { type: 3, protocol: 0, groups: [1, 32] } },
+  // A UDP socket a client sends from with sendto, IPv6 only, allowed to broadcast: bound to nothing yet.
+  {
+    fd: 35, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[88006]',
+    unboundSocket: { family: 10, type: 2, protocol: 17, reuseaddr: true, reuseport: false, v6only: true },
+    socketOptions: [{ level: 1, name: 6, value: Buffer.from([1, 0, 0, 0]) }],
+  },
 ];
 
 /** struct sock_filter instructions: code, jt, jf, k. */
