@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
-import { encodeXsaveLayout, SIGINFO_SIZE, type XsaveComponent } from './elfnotes.js';
+import { encodeXsaveLayout, SIGINFO_SIZE, XSAVE_XCR0_OFFSET, type XsaveComponent } from './elfnotes.js';
 import type { CoreShape } from './coregen.js';
 import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts } from './model.js';
+import { isDeleted } from './proc/deleted.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
 import { statusField } from './proc/status.js';
@@ -20,6 +21,7 @@ import { readMemory } from './ptrace/memory.js';
 import { getRegset, NT_PRFPREG, NT_X86_XSTATE } from './ptrace/regs.js';
 import { statCached } from './ptrace/statx.js';
 import { isServedHere } from './servedfiles.js';
+import { fromWords } from './u64.js';
 
 const PTRACE_GETSIGINFO = 0x4202;
 const { SIGTRAP } = osConstants.signals;
@@ -156,7 +158,7 @@ function mappedFile(path: string, vma: Vma): MappedFile {
     return { links: st.nlink, executable: (st.mode & 0o111) !== 0, size: st.isFile() ? Number(st.size) : null };
   } catch {
     // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: judge by the name instead.
-    return { links: vma.name.endsWith(' (deleted)') ? 0 : 1, executable: false, size: null };
+    return { links: isDeleted(vma.name) ? 0 : 1, executable: false, size: null };
   }
 }
 
@@ -297,8 +299,6 @@ function probeXstate(): Buffer {
   }
 }
 
-/** Offset of the user feature mask (XCR0) the kernel stores in the FXSAVE area's sw_reserved. */
-const XCR0_OFFSET = 464;
 const FIRST_EXTENDED_FEATURE = 2;
 const CPUID_XSAVE_LEAF = 0xd;
 
@@ -307,7 +307,7 @@ const CPUID_XSAVE_LEAF = 0xd;
  * and offset, from CPUID leaf 0xD (read through /dev/cpu/0/cpuid, the cpuid driver).
  */
 function xsaveLayout(xstate: Buffer): Buffer | null {
-  const features = xstate.readBigUInt64LE(XCR0_OFFSET);
+  const features = xstate.readBigUInt64LE(XSAVE_XCR0_OFFSET);
   let fd: number;
   try {
     fd = openSync('/dev/cpu/0/cpuid', 'r');
@@ -320,7 +320,7 @@ function xsaveLayout(xstate: Buffer): Buffer | null {
     for (let type = FIRST_EXTENDED_FEATURE; type < 64; type++) {
       if (((features >> BigInt(type)) & 1n) === 0n) continue;
       // The file offset selects the leaf (low 32 bits) and subleaf (high 32 bits).
-      readSync(fd, regs, 0, 16, type * 2 ** 32 + CPUID_XSAVE_LEAF);
+      readSync(fd, regs, 0, 16, fromWords(CPUID_XSAVE_LEAF, type));
       components.push({ type, size: regs.readUInt32LE(0), offset: regs.readUInt32LE(4) });
     }
     return encodeXsaveLayout(components);

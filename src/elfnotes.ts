@@ -33,6 +33,10 @@ export const PRPSINFO_SIZE = 136;
 export const SIGINFO_SIZE = 128;
 /** struct user_i387_struct: the FXSAVE area. */
 export const FPREGSET_SIZE = 512;
+/** In NT_X86_XSTATE's XSAVE area: the FXSAVE area's software-reserved bytes, which the kernel fills. */
+export const XSAVE_SW_RESERVED_OFFSET = 464;
+/** Their first word: the user feature mask (XCR0) of the saving CPU, which says what the area holds. */
+export const XSAVE_XCR0_OFFSET = XSAVE_SW_RESERVED_OFFSET;
 /** struct x86_xfeat_component: type, size, offset, flags. */
 export const XSAVE_COMPONENT_SIZE = 16;
 

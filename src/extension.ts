@@ -17,6 +17,7 @@ import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { PageIndex, PageIndexBuilder } from './pageindex.js';
+import { fromWords } from './u64.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 import { socketOptionLabel, SOCKET_OPTION_VALUE_MAX } from './socketoptions.js';
 import { SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
@@ -2273,7 +2274,7 @@ export class SharedPagesDecoder {
     const low = buf.readUInt32LE(pos);
     const high = buf.readUInt32LE(pos + 4);
     // Above 2^53 an address is no exact number, but it is above every end too.
-    const vaddr = high * 2 ** 32 + low;
+    const vaddr = fromWords(low, high);
     const name = hex((BigInt(high) << 32n) | BigInt(low));
     if (low % PAGE_SIZE !== 0) throw new ExtensionFormatError(at, `SHARED_PAGES record: page ${name} is not page-aligned`);
     if (vaddr <= this.previousPage) {

@@ -5,6 +5,7 @@
 
 import { PAGE_SIZE } from './model.js';
 import type { PageIndex } from './pageindex.js';
+import { highWord } from './u64.js';
 
 /** Bytes held in memory (headers, notes, tables). */
 export interface BytesExtent { kind: 'bytes'; offset: number; length: number; data: Buffer }
@@ -182,12 +183,12 @@ function readRecords(pages: PageIndex, from: number, to: number, out: Buffer, ou
     if (inRecord === 0 && recordEnd - recordStart >= RECORD_HEADER_SIZE) {
       // The whole header: written in place (a native copy per page costs more than the page's
       // share of the read).
-      out.writeUInt32LE(vaddr % 0x1_0000_0000, outPos + (pos - from));
-      out.writeUInt32LE(Math.floor(vaddr / 0x1_0000_0000), outPos + (pos - from) + 4);
+      out.writeUInt32LE(vaddr >>> 0, outPos + (pos - from));
+      out.writeUInt32LE(highWord(vaddr), outPos + (pos - from) + 4);
       pos = recordStart + RECORD_HEADER_SIZE;
     } else if (inRecord < RECORD_HEADER_SIZE) {
-      headerScratch.writeUInt32LE(vaddr % 0x1_0000_0000, 0);
-      headerScratch.writeUInt32LE(Math.floor(vaddr / 0x1_0000_0000), 4);
+      headerScratch.writeUInt32LE(vaddr >>> 0, 0);
+      headerScratch.writeUInt32LE(highWord(vaddr), 4);
       const headerEnd = Math.min(RECORD_HEADER_SIZE, recordEnd - recordStart);
       headerScratch.copy(out, outPos + (pos - from), inRecord, headerEnd);
       pos = recordStart + headerEnd;

@@ -43,10 +43,10 @@ export const MAP_ANONYMOUS = 0x20;
 
 // x86_64 GDT layout (arch/x86/include/asm/segment.h). __USER32_DS is __USER_DS on x86_64, so
 // the proposal's USER32_DS branch can never match there: 0x2b always encodes as USER64_DS.
-const USER32_CS_SELECTOR = 0x23;
-const USER_DS_SELECTOR = 0x2b;
-const USER_CS_SELECTOR = 0x33;
-const GDT_ENTRY_TLS_MIN = 12;
+export const USER32_CS_SELECTOR = 0x23;
+export const USER_DS_SELECTOR = 0x2b;
+export const USER_CS_SELECTOR = 0x33;
+export const GDT_ENTRY_TLS_MIN = 12;
 const GDT_ENTRY_TLS_MAX = GDT_ENTRY_TLS_MIN + CKPT_TLS_ENTRIES - 1;
 const SELECTOR_LDT_BIT = 4;
 const SELECTOR_RPL_USER = 3;
@@ -165,6 +165,8 @@ const REGS_SEGMENTS_OFFSET = REGS_TLS_OFFSET + CKPT_TLS_ENTRIES * 8;
 const REGS_SEGMENTS = [
   ['gsindex', 'gs'], ['fsindex', 'fs'], ['cs', 'cs'], ['ss', 'ss'], ['ds', 'ds'], ['es', 'es'],
 ] as const satisfies readonly (readonly [string, keyof UserRegs])[];
+/** The segment codes of DecodedRegs, in image order, for readers that check or show each. */
+export const SEGMENT_FIELDS = REGS_SEGMENTS.map(([name]) => name);
 
 type GeneralRegName = (typeof REGS_GENERAL)[number][0];
 type SegmentName = (typeof REGS_SEGMENTS)[number][0];

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Errno, errnoOf } from './errors.js';
 import type { NodeStat } from './tree.js';
+import { fromWords } from './u64.js';
 
 /** What the mount serves: ProcessTree, or anything shaped like it. */
 export interface FileTree {
@@ -63,7 +64,7 @@ class ImgfsFuse extends Fuse {
     // fuse-native's constructor calls this after setting this.ops.
     const { ops } = this;
     handlers[binding.op_read] = (native: Buffer, _op: number, path: string, fd: number, buf: Buffer, len: number, low: number, high: number) => {
-      signalRead(native, ops.read(path, fd, buf, len, low + high * 2 ** 32), 0, buf.buffer);
+      signalRead(native, ops.read(path, fd, buf, len, fromWords(low, high)), 0, buf.buffer);
       ops.readNext(path, fd);
       pollWhileStreaming();
     };

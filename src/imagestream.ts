@@ -15,11 +15,12 @@ import {
 import type { ImageExtension } from './extension-model.js';
 import {
   FormatError, HEADER_SIZE, IMG_MAGIC, IMG_VERSION_0, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_SIZE,
-  PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE, TRAILER_SIZE, VMA_OFFSETS,
-  VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
+  PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE, SEGMENT_FIELDS, TRAILER_SIZE,
+  VMA_OFFSETS, VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { PAGE_SIZE } from './model.js';
+import { fromWords } from './u64.js';
 
 /** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
 export type ImageSource = string | number | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -92,7 +93,6 @@ export interface ImageExtensionRead {
 
 const READ_CHUNK = 1 << 20;
 const PAGE = BigInt(PAGE_SIZE);
-const TWO_POW_32 = 2 ** 32;
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
 /**
@@ -217,7 +217,6 @@ function openChunks(source: ImageSource): AsyncIterator<Uint8Array> | Iterator<U
   return source[Symbol.iterator]();
 }
 
-const SEGMENT_FIELDS = ['gsindex', 'fsindex', 'cs', 'ss', 'ds', 'es'] as const;
 const KNOWN_PROT = PROT_READ | PROT_WRITE | PROT_EXEC;
 const KNOWN_MAP = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS;
 
@@ -412,7 +411,7 @@ export class ImageReader {
     const low = view.readUInt32LE(pos);
     const high = view.readUInt32LE(pos + 4);
     if (low === 0 && high === 0) return null;
-    const vaddr = high * TWO_POW_32 + low;
+    const vaddr = fromWords(low, high);
     const name = () => hex((BigInt(high) << 32n) | BigInt(low));
     if (low % PAGE_SIZE !== 0) throw new ImageFormatError(at, `page record ${name()} is not page-aligned`);
     // Above 2^53 no address is exact as a number, and none is a user address anyway.

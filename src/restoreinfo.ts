@@ -23,6 +23,7 @@ import {
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
+import { isDeleted } from './proc/deleted.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
@@ -293,7 +294,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
  */
 function isFilelessShared(vma: Vma): boolean {
   if (!vma.mayShare || isAnonymous(vma) || vma.vmFlags.has('io') || vma.vmFlags.has('pf')) return false;
-  return vma.name.endsWith(' (deleted)') || !vma.name.startsWith('/');
+  return isDeleted(vma.name) || !vma.name.startsWith('/');
 }
 
 /**
@@ -643,7 +644,7 @@ function carryLostFiles(pid: number, fds: ExtensionFd[]): void {
   let budget = CARRIED_FILES_MAX;
   const carried = new Set<string>();
   for (const fd of fds) {
-    if (fd.kind !== 'file' || !fd.target.endsWith(' (deleted)') || carried.has(fd.target)) continue;
+    if (fd.kind !== 'file' || !isDeleted(fd.target) || carried.has(fd.target)) continue;
     const path = `/proc/${pid}/fd/${fd.fd}`;
     const st = statCached(path);
     const size = Number(st.size);

@@ -4,7 +4,7 @@
 import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
-  CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, decodeSegment,
+  CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
@@ -30,7 +30,6 @@ export type ShownExtension = ImageExtensionRead;
 
 const PAGE = BigInt(PAGE_SIZE);
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
-const SEGMENT_FIELDS = ['gsindex', 'fsindex', 'cs', 'ss', 'ds', 'es'] as const;
 
 /** Parses and checks a whole image; throws ImageFormatError at the first structural problem. */
 export async function readImage(source: ImageSource): Promise<ImageSummary> {

@@ -4,8 +4,10 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
+import { CKPT_TLS_ENTRIES, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR } from './format.js';
 import { PAGE_SIZE, type CoreInfo, type MmFields, type Snapshot, type ThreadState, type Vma } from './model.js';
 import type { PageIndex } from './pageindex.js';
+import { isDeleted } from './proc/deleted.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
@@ -35,7 +37,7 @@ export interface HeldSnapshot {
   release(): void;
 }
 
-const GDT_TLS_ENTRIES = [12, 13, 14];
+const GDT_TLS_ENTRIES = Array.from({ length: CKPT_TLS_ENTRIES }, (_, i) => GDT_ENTRY_TLS_MIN + i);
 const MMF_DUMP_FILTER_SHIFT = 2;
 const MMF_DISABLE_THP = 24n;
 
@@ -200,7 +202,7 @@ function scanMemory(pid: number, vmas: readonly Vma[]): PageIndex {
  */
 function readVmas(pid: number): Vma[] {
   const vmas = readMaps(pid);
-  const mapsDevice = vmas.some((v) => v.name.startsWith('/dev/') && !v.name.endsWith(' (deleted)'));
+  const mapsDevice = vmas.some((v) => v.name.startsWith('/dev/') && !isDeleted(v.name));
   return mapsDevice ? readSmaps(pid) : vmas;
 }
 
@@ -214,16 +216,13 @@ export function previewMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages
   return { vmas, pages: scanMemory(pid, vmas) };
 }
 
-/** The code segment of 32-bit code (__USER32_CS). */
-const USER32_CS = 0x23n;
-
 /**
  * Refuses a process any of whose threads runs 32-bit code: the image describes x86_64 tasks, and
  * a system call injected into such a thread would run as the i386 call of that number (13, our
  * rt_sigaction, is i386 time(), which writes into the task's memory).
  */
 export function checkLongMode(pid: number, threads: readonly ThreadState[]): void {
-  const compat = threads.find((t) => t.regs.cs === USER32_CS);
+  const compat = threads.find((t) => t.regs.cs === BigInt(USER32_CS_SELECTOR));
   if (compat) throw new ImgfsError(Errno.ENOEXEC, `pid ${pid} runs 32-bit code (thread ${compat.tid}): imgfs dumps x86_64 processes only`);
 }
 

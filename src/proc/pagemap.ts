@@ -11,6 +11,7 @@ import { PAGE_SIZE } from '../model.js';
 import { PageIndex, PageIndexBuilder } from '../pageindex.js';
 import { NativeError } from '../ptrace/errors.js';
 import { libc, nativeError } from '../ptrace/libc.js';
+import { fromWords } from '../u64.js';
 
 const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
@@ -271,7 +272,7 @@ function touchingRuns(ranges: Array<[number, number]>): Array<[number, number]> 
 
 /** User addresses are below 2^47, so two 32-bit halves make an exact number. */
 function readU64(buffer: Buffer, offset: number): number {
-  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 0x1_0000_0000;
+  return fromWords(buffer.readUInt32LE(offset), buffer.readUInt32LE(offset + 4));
 }
 
 function iowr(type: string, nr: number, size: number): number {

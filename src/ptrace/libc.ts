@@ -5,7 +5,7 @@
 import koffi from 'koffi';
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { ResourceLimit } from '../extension-model.js';
+import { SOL_SOCKET, type ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
 import { FIONREAD, SYS } from './syscalls.js';
 
@@ -183,7 +183,6 @@ export function openSocket(family: number, type: number, protocol: number): numb
 const MSG_PEEK = 2;
 const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;
-const SOL_SOCKET = 1;
 const SO_PEEK_OFF = 42;
 /** Larger than any datagram a Unix socket takes with the default buffer sizes. */
 const MESSAGE_MAX = 1 << 20;

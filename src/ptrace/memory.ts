@@ -10,15 +10,16 @@ import koffi from 'koffi';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { PAGE_SIZE } from '../model.js';
+import { fromWords, highWord } from '../u64.js';
 import { pageAlignedBuffer } from './aligned.js';
 import { nativeError, preadv, processVmReadv } from './libc.js';
 
-const IOV_MAX = 1024;
+/** The kernel's limit on iovecs per call. */
+export const IOV_MAX = 1024;
 /** INT_MAX & PAGE_MASK: the kernel silently cuts a batch longer than this. */
 const MAX_RW_COUNT = 0x7ffff000;
-const TWO_POW_32 = 2 ** 32;
 /** u32 words per struct iovec: base low, base high, length low, length high. */
-const WORDS = 4;
+export const IOVEC_WORDS = 4;
 const NO_OUTPUT = Buffer.alloc(0);
 
 export class RemoteReader {
@@ -48,8 +49,8 @@ export class RemoteReader {
       throw new RangeError(`RemoteReader: maxSegments must be 1..${IOV_MAX}, not ${maxSegments}`);
     }
     this.maxSegments = maxSegments;
-    this.local = new Uint32Array(maxSegments * WORDS);
-    this.remote = new Uint32Array(maxSegments * WORDS);
+    this.local = new Uint32Array(maxSegments * IOVEC_WORDS);
+    this.remote = new Uint32Array(maxSegments * IOVEC_WORDS);
   }
 
   /**
@@ -89,10 +90,10 @@ export class RemoteReader {
     const jumps = this.memFd >= 0 && remoteAddr !== this.lastRemoteEnd;
     if (!fits || full || jumps) this.flush();
     const pending = this.pendingBytes > 0;
-    if (pending && outOffset === this.lastOutEnd) this.local[(this.localCount - 1) * WORDS + 2] += length;
-    else setIovec(this.local, this.localCount++ * WORDS, this.outAddress + outOffset, length);
-    if (pending && remoteAddr === this.lastRemoteEnd) this.remote[(this.remoteCount - 1) * WORDS + 2] += length;
-    else setIovec(this.remote, this.remoteCount++ * WORDS, remoteAddr, length);
+    if (pending && outOffset === this.lastOutEnd) this.local[(this.localCount - 1) * IOVEC_WORDS + 2] += length;
+    else setIovec(this.local, this.localCount++ * IOVEC_WORDS, this.outAddress + outOffset, length);
+    if (pending && remoteAddr === this.lastRemoteEnd) this.remote[(this.remoteCount - 1) * IOVEC_WORDS + 2] += length;
+    else setIovec(this.remote, this.remoteCount++ * IOVEC_WORDS, remoteAddr, length);
     this.pendingBytes += length;
     this.lastOutEnd = outOffset + length;
     this.lastRemoteEnd = remoteAddr + length;
@@ -116,7 +117,7 @@ export class RemoteReader {
     let got: number;
     try {
       got = this.memFd >= 0
-        ? preadv(this.memFd, this.local, this.localCount, this.remote[0] + this.remote[1] * TWO_POW_32)
+        ? preadv(this.memFd, this.local, this.localCount, fromWords(this.remote[0], this.remote[1]))
         : processVmReadv(this.pid, this.local, this.localCount, this.remote, this.remoteCount);
     } catch (err) {
       if (err instanceof NativeError && (err.errno === constants.errno.EFAULT || err.errno === constants.errno.EIO)) got = 0;
@@ -136,18 +137,19 @@ export class RemoteReader {
   /** The kernel fills the remote iovecs in order and stops at the first page it cannot read. */
   private firstAddressNotRead(bytesRead: number): number {
     let left = bytesRead;
-    for (let w = 0; w < this.remoteCount * WORDS; w += WORDS) {
+    for (let w = 0; w < this.remoteCount * IOVEC_WORDS; w += IOVEC_WORDS) {
       const length = this.remote[w + 2];
-      if (left < length) return this.remote[w] + this.remote[w + 1] * TWO_POW_32 + left;
+      if (left < length) return fromWords(this.remote[w], this.remote[w + 1]) + left;
       left -= length;
     }
     return this.lastRemoteEnd;
   }
 }
 
-function setIovec(words: Uint32Array, w: number, base: number, length: number): void {
+/** Every length written here is below 4 GiB: its high word is 0. */
+export function setIovec(words: Uint32Array, w: number, base: number, length: number): void {
   words[w] = base >>> 0;
-  words[w + 1] = Math.floor(base / TWO_POW_32);
+  words[w + 1] = highWord(base);
   words[w + 2] = length;
   words[w + 3] = 0;
 }

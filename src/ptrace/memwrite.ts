@@ -4,19 +4,17 @@
 
 import koffi from 'koffi';
 import { constants } from 'node:os';
+import { fromWords } from '../u64.js';
 import { libc, nativeError } from './libc.js';
+import { IOV_MAX, IOVEC_WORDS, setIovec } from './memory.js';
 
 const rawProcessVmWritev = libc.func(
   'intptr_t process_vm_writev(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
 );
 
-/** The kernel's limit on iovecs per call. */
-export const IOV_MAX = 1024;
-const TWO_POW_32 = 2 ** 32;
-
 /** One side of a process_vm_writev: up to IOV_MAX (address, length) pairs. */
 export class IovecArray {
-  readonly words = new Uint32Array(IOV_MAX * 4);
+  readonly words = new Uint32Array(IOV_MAX * IOVEC_WORDS);
   count = 0;
   bytes = 0;
 
@@ -26,15 +24,11 @@ export class IovecArray {
 
   /** Appends a segment, extending the last one when it continues it. */
   add(address: number, length: number): void {
-    const last = (this.count - 1) * 4;
-    if (this.count > 0 && this.words[last] + this.words[last + 1] * TWO_POW_32 + this.words[last + 2] === address) {
+    const last = (this.count - 1) * IOVEC_WORDS;
+    if (this.count > 0 && fromWords(this.words[last], this.words[last + 1]) + this.words[last + 2] === address) {
       this.words[last + 2] += length;
     } else {
-      const w = this.count * 4;
-      this.words[w] = address >>> 0;
-      this.words[w + 1] = Math.floor(address / TWO_POW_32);
-      this.words[w + 2] = length;
-      this.words[w + 3] = 0;
+      setIovec(this.words, this.count * IOVEC_WORDS, address, length);
       this.count++;
     }
     this.bytes += length;
@@ -60,7 +54,7 @@ export function writeVectors(pid: number, local: IovecArray, remote: IovecArray)
       if (err) return reject(err);
       const written = Number(result);
       if (written !== remote.bytes) {
-        const first = remote.words[0] + remote.words[1] * TWO_POW_32;
+        const first = fromWords(remote.words[0], remote.words[1]);
         return reject(nativeError(written < 0 ? constants.errno.EFAULT : constants.errno.EIO, `process_vm_writev(${pid})`,
           `wrote ${Math.max(written, 0)} of ${remote.bytes} bytes to the ranges from 0x${first.toString(16)}`));
       }

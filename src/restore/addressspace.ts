@@ -18,6 +18,7 @@ import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
+import { DELETED_SUFFIX, isDeleted } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
@@ -442,17 +443,16 @@ function unescapePath(path: string): string {
   return path.replace(/\\012/g, '\n');
 }
 
-const DELETED = ' (deleted)';
 /**
  * What maps shows for MAP_SHARED|MAP_ANONYMOUS memory (and for MAP_SHARED of /dev/zero): the
  * kernel backs it with an unlinked shmem file named dev/zero. It is memory, not a file to reopen.
  */
-const SHARED_ANONYMOUS_PATH = `/dev/zero${DELETED}`;
+const SHARED_ANONYMOUS_PATH = `/dev/zero${DELETED_SUFFIX}`;
 
 /** Why the file at path is not the one the dump mapped; null when it is. */
 function fileProblem(path: string, recorded: ExtensionMappedFile): string | null {
   if (!path.startsWith('/')) return 'is not a file that can be opened again';
-  if (path.endsWith(DELETED)) return 'was deleted before the dump';
+  if (isDeleted(path)) return 'was deleted before the dump';
   let st: BigIntStats;
   try {
     st = statSync(path, { bigint: true });

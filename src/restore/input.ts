@@ -16,7 +16,8 @@ import { PAGE_SIZE } from '../model.js';
 import { pageAlignedBuffer } from '../ptrace/aligned.js';
 import { NativeError } from '../ptrace/errors.js';
 import { pollIn, readv } from '../ptrace/libc.js';
-import { IovecArray, IOV_MAX } from '../ptrace/memwrite.js';
+import { IOV_MAX } from '../ptrace/memory.js';
+import { IovecArray } from '../ptrace/memwrite.js';
 import { RestoreError } from './errors.js';
 
 /** Big enough for a thousand page records per batch, the most one process_vm_writev takes. */

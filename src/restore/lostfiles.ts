@@ -5,10 +5,10 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { ExtensionFd, FileContent } from '../extension-model.js';
+import { DELETED_SUFFIX } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 
-const DELETED = ' (deleted)';
 const MEMFD_PREFIX = '/memfd:';
 const MFD_CLOEXEC = 1;
 const MFD_ALLOW_SEALING = 2;
@@ -52,7 +52,7 @@ export class LostFiles {
 
   private make(carrier: ExtensionFd & { content: FileContent }, warn: (line: string) => void): number {
     const { content } = carrier;
-    const path = carrier.target.slice(0, -DELETED.length);
+    const path = carrier.target.slice(0, -DELETED_SUFFIX.length);
     let created: number;
     if (content.memfd) {
       // Made sealable, then sealed as it was: one that was not sealable had F_SEAL_SEAL among its seals.

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import { isPipeWriteEnd, pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension, type ThreadIdentity } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
+import { isDeleted } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
@@ -294,7 +295,7 @@ function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => voi
 function reopenProblem(fd: ExtensionFd): string | null {
   if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'the write end of a pipe another process reads cannot be restored';
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
-  if (!fd.target.startsWith('/') || fd.target.endsWith(' (deleted)')) return 'its file cannot be opened again';
+  if (!fd.target.startsWith('/') || isDeleted(fd.target)) return 'its file cannot be opened again';
   try {
     const st = statSync(fd.target);
     if (fd.kind === 'file' && st.isFile()) return null;

@@ -5,23 +5,18 @@
 import type { DecodedRegs } from '../format.js';
 import {
   CKPT_X86_SEG_LDT, CKPT_X86_SEG_NULL, CKPT_X86_SEG_TLS, CKPT_X86_SEG_USER32_CS, CKPT_X86_SEG_USER32_DS,
-  CKPT_X86_SEG_USER64_CS, CKPT_X86_SEG_USER64_DS,
+  CKPT_X86_SEG_USER64_CS, CKPT_X86_SEG_USER64_DS, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR, USER_CS_SELECTOR, USER_DS_SELECTOR,
 } from '../format.js';
 import type { UserDesc, UserRegs } from '../model.js';
-
-const GDT_ENTRY_TLS_MIN = 12;
-const USER32_CS = 0x23n;
-const USER_DS = 0x2bn;
-const USER_CS = 0x33n;
 
 /** The selector a v0 segment code stands for (decodeSegment has vouched for the code). */
 function selector(code: number): bigint {
   switch (code) {
     case CKPT_X86_SEG_NULL: return 0n;
-    case CKPT_X86_SEG_USER32_CS: return USER32_CS;
+    case CKPT_X86_SEG_USER32_CS: return BigInt(USER32_CS_SELECTOR);
     case CKPT_X86_SEG_USER32_DS: // the same selector as USER64_DS on x86_64
-    case CKPT_X86_SEG_USER64_DS: return USER_DS;
-    case CKPT_X86_SEG_USER64_CS: return USER_CS;
+    case CKPT_X86_SEG_USER64_DS: return BigInt(USER_DS_SELECTOR);
+    case CKPT_X86_SEG_USER64_CS: return BigInt(USER_CS_SELECTOR);
   }
   if ((code & ~0x1fff) === CKPT_X86_SEG_LDT) return BigInt(((code & 0x1fff) << 3) | 4 | 3);
   return BigInt(((GDT_ENTRY_TLS_MIN + (code & ~CKPT_X86_SEG_TLS)) << 3) | 3);
