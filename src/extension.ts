@@ -890,8 +890,13 @@ function writeProcessSettings(w: RecordWriter, settings: ProcessSettings): void 
   w.buf.writeUInt32LE(u32(settings.personality, 'personality'), at + 4);
 }
 
+/** Whether a restore sets an fd's socket options: on a socket it makes of its kind, not one that comes back closed. */
+function takesOptions(fd: ExtensionFd): boolean {
+  return fd.boundSocket !== undefined || fd.unboundSocket !== undefined || fd.connectedSocket?.type === SOCK_DGRAM;
+}
+
 function writeSocketOptions(w: RecordWriter, f: ExtensionFd, options: readonly SocketOption[]): void {
-  if (!f.boundSocket && !f.unboundSocket) throw new FormatError(`fd ${f.fd}: socket options of a socket neither bound nor unbound`);
+  if (!takesOptions(f)) throw new FormatError(`fd ${f.fd}: socket options of a socket neither bound, unbound nor a connected datagram socket`);
   if (options.length === 0 || options.length > SOCKET_OPTIONS_MAX) throw new FormatError(`fd ${f.fd}: ${options.length} socket options (1..${SOCKET_OPTIONS_MAX})`);
   const at = w.record(RecordType.SOCKET_OPTIONS, SOCKET_OPTIONS_FIXED_SIZE + options.length * SOCKET_OPTION_SIZE);
   w.buf.writeUInt32LE(f.fd, at);
@@ -1810,7 +1815,7 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       continue;
     }
     if (values.socketOptions) {
-      if (!fd.boundSocket && !fd.unboundSocket) record.fail(0, `fd ${key} has neither a BOUND_SOCKET nor an UNBOUND_SOCKET record`);
+      if (!takesOptions(fd)) record.fail(0, `fd ${key} has no BOUND_SOCKET or UNBOUND_SOCKET record, nor a CONNECTED_SOCKET record of a datagram socket`);
       continue;
     }
     if (values.unixPeer) {

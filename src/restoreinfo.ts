@@ -721,11 +721,13 @@ function describeSockets(pid: number, sockets: readonly ExtensionFd[]): void {
       if (fd.unixPeer) continue;
       fd.connectedSocket = unixSocket ? connectedUnixSocket(unixSocket, unix) : connectedInetSocket(inet.get(inode));
       if (!fd.connectedSocket) describeOwnSocket(fd, others.has(fd) ? others.get(fd) : askOwnDescriptor(pid, fd.fd, ownSocket));
+      // A datagram socket is connected again, and goes on with its options (a stream one comes back closed).
+      else if (fd.connectedSocket.type === SOCK_DGRAM) withOptions(fd, askOwnDescriptor(pid, fd.fd, (ours) => changedOptions(ours, fd.connectedSocket!)) ?? []);
       continue;
     }
     const { reuseport, options } = socketSettings(pid, fd.fd, bound);
     fd.boundSocket = { ...bound, reuseport };
-    if (options.length > 0) fd.socketOptions = options;
+    withOptions(fd, options);
   }
 }
 
@@ -793,7 +795,11 @@ function describeOwnSocket(fd: ExtensionFd, own: OwnSocket | undefined): void {
   if (own?.netlink) fd.netlink = own.netlink;
   if (!own?.unbound) return;
   fd.unboundSocket = own.unbound.socket;
-  if (own.unbound.options.length > 0) fd.socketOptions = own.unbound.options;
+  withOptions(fd, own.unbound.options);
+}
+
+function withOptions(fd: ExtensionFd, options: SocketOption[]): void {
+  if (options.length > 0) fd.socketOptions = options;
 }
 
 /** A Unix, IPv4 or IPv6 socket that holds no address (getsockname): its kind, the flags its later bind depends on, its options. */

@@ -6,7 +6,7 @@ import { decodeExtension, encodeExtension, RecordType } from '../src/extension.j
 import { describeSocket, type BoundSocket } from '../src/extension-model.js';
 import { parseInetDiag, type InetSocket } from '../src/ptrace/sockdiag.js';
 import { socketOptionText } from '../src/socketoptions.js';
-import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.js';
+import { fullSampleExtension, recordOffsets, SAMPLE_SOCKET_OPTIONS } from './helpers/extension-sample.js';
 
 test('BOUND_SOCKET: byte layout, and records that describe no socket a restore can bind', (t) => {
   const buf = encodeExtension(fullSampleExtension());
@@ -157,7 +157,7 @@ test('SOCKET_OPTIONS: byte layout, and bad records', (t) => {
     copy.writeUInt32LE(value, pos);
     return t.throws(() => decodeExtension(copy))?.message;
   };
-  t.is(broken(payload, 13), `byte ${payload}: SOCKET_OPTIONS record: fd 13 has neither a BOUND_SOCKET nor an UNBOUND_SOCKET record`);
+  t.is(broken(payload, 13), `byte ${payload}: SOCKET_OPTIONS record: fd 13 has no BOUND_SOCKET or UNBOUND_SOCKET record, nor a CONNECTED_SOCKET record of a datagram socket`);
   t.regex(broken(payload + 4, 3) ?? '', /SOCKET_OPTIONS record: 3 options do not fit the record/);
   t.is(broken(payload + 16, 0), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 0 bytes (1..16)`);
   t.is(broken(payload + 16, 17), `byte ${payload + 16}: SOCKET_OPTIONS record: option 0: a value of 17 bytes (1..16)`);
@@ -165,6 +165,13 @@ test('SOCKET_OPTIONS: byte layout, and bad records', (t) => {
   t.is(broken(payload + 28, 1), `byte ${payload + 28}: SOCKET_OPTIONS record: option 0: the value is not zero-padded`);
   t.regex(t.throws(() => encodeExtension({ ...fullSampleExtension(), fds: fullSampleExtension().fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: [{ level: 1, name: 25, value: Buffer.alloc(17) }] } : fd)) }))?.message ?? '',
     /fd 30: SO_BINDTODEVICE has a value of 17 bytes \(1\.\.16\)/);
+  // A connected datagram socket keeps its options (it is connected again); a connection does not (it comes back closed).
+  const optioned = (fd: number, type: number) => ({
+    ...fullSampleExtension(),
+    fds: fullSampleExtension().fds.map((f) => (f.fd === fd ? { ...f, connectedSocket: { ...f.connectedSocket!, type }, socketOptions: SAMPLE_SOCKET_OPTIONS.slice(0, 1) } : f)),
+  });
+  t.deepEqual(decodeExtension(encodeExtension(optioned(33, 2))).fds.find((fd) => fd.fd === 33)?.socketOptions, SAMPLE_SOCKET_OPTIONS.slice(0, 1));
+  t.regex(t.throws(() => encodeExtension(optioned(33, 1)))?.message ?? '', /fd 33: socket options of a socket neither bound, unbound nor a connected datagram socket/);
 });
 
 test('SOCKET_DATA: byte layout, and bad records', (t) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
+import { socketOptionText } from '../src/socketoptions.js';
 import { waitUntil } from './helpers/wait.js';
 
 const EPOLLIN = 0x1;
@@ -79,6 +80,8 @@ test.serial('connections come back: a datagram socket connected to its peer agai
   t.like(fds.get(46)?.connectedSocket, { family: 10, type: 2, protocol: 17, state: 1 });
   t.is(fds.get(46)?.connectedSocket?.peer.toString('hex'), `0a00${udp6.port.toString(16).padStart(4, '0')}00000000${'00'.repeat(15)}0100000000`, 'sockaddr_in6 of [::1]');
   for (const fd of [40, 41, 42, 43]) t.is(fds.get(fd)?.boundSocket, undefined);
+  // IP_TOS sets the priority its type of service maps to (6 for IPTOS_LOWDELAY) too.
+  t.deepEqual(fds.get(41)?.socketOptions?.map(socketOptionText), ['SO_PRIORITY=6', 'IP_TOS=16'], 'a connected datagram socket\'s options');
   const tcpLocal = sockaddrPort(fds.get(40)!.connectedSocket!.local);
   const udpLocal = sockaddrPort(fds.get(41)!.connectedSocket!.local);
   const udp6Local = sockaddrPort(fds.get(46)!.connectedSocket!.local);
@@ -97,6 +100,7 @@ test.serial('connections come back: a datagram socket connected to its peer agai
   t.is(said('sent udp'), `sent udp ${hello.length} 0`);
   t.is(said('sent unixdgram'), `sent unixdgram ${hello.length} 0`);
   t.is(said('sent udp6'), `sent udp6 ${hello.length} 0`);
+  t.is(said('tos '), 'tos 10', 'set again');
   await waitUntil('the datagrams', () => udp.messages.length > 0 && udp6.messages.length > 0 && receiver.lines().includes(hello));
   t.deepEqual(udp.messages, [{ text: hello, port: udpLocal }], 'from the same local port, its original one being free');
   t.deepEqual(udp6.messages, [{ text: hello, port: udp6Local }]);

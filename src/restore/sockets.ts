@@ -133,7 +133,7 @@ export function restoreConnectedSocket(remote: RemoteTask, fds: readonly Extensi
   let created: number;
   if (socket.type === SOCK_DGRAM && socket.peer.length > 2) {
     try {
-      created = reconnect(remote, socket, what, warn);
+      created = reconnect(remote, socket, fds[0], what, warn);
     } catch (err) {
       if (!(err instanceof NativeError)) throw err;
       created = closedConnection(remote, socket);
@@ -146,9 +146,10 @@ export function restoreConnectedSocket(remote: RemoteTask, fds: readonly Extensi
   placeEverywhere(remote, created, fds);
 }
 
-/** A datagram socket of the recorded kind connected to the recorded peer, bound first to its local address if free. */
-function reconnect(remote: RemoteTask, socket: ConnectedSocket, what: string, warn: (line: string) => void): number {
+/** A datagram socket of the recorded kind with its options, connected to the recorded peer, bound first to its local address if free. */
+function reconnect(remote: RemoteTask, socket: ConnectedSocket, fd: ExtensionFd, what: string, warn: (line: string) => void): number {
   return newSocket(remote, socket, (created) => {
+    setOptions(remote, created, fd, warn);
     if (socket.family !== AF_UNIX) {
       try {
         remote.bind(created, socket.local);

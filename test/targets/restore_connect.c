@@ -1,12 +1,13 @@
 // A client with connections to servers outside it, at fixed numbers: 40 a TCP connection to
 // 127.0.0.1:<tcp port> (non-blocking, watched by the epoll instance at 50 for EPOLLIN|EPOLLRDHUP
-// with data 40), 41 a UDP socket connected to 127.0.0.1:<udp port>, 42 a Unix datagram socket
+// with data 40), 41 a UDP socket connected to 127.0.0.1:<udp port> with IP_TOS 0x10, 42 a Unix datagram socket
 // connected to <datagram path>, 43 a Unix stream connection to <stream path>, 44 a dup of 40,
 // 45 a TCP connection to [::1]:<tcp6 port>, 46 a UDP socket connected to [::1]:<udp6 port>.
 //   restore_connect <tcp port> <udp port> <datagram path> <stream path> <tcp6 port> <udp6 port>
 // Prints: ready
 // On SIGUSR1 it uses each, once, and prints what it met:
 //   sent udp, sent unixdgram, sent udp6 <result> <errno> (the datagram "hello <pid>" to each)
+//   tos <IP_TOS of 41, hex>
 //   epoll <count> <fd of the event> <events, hex>   (epoll_wait, 2 s at most)
 //   tcp read <result> <errno> write <result> <errno>; unix, tcp6 likewise   (MSG_NOSIGNAL)
 //   done
@@ -83,6 +84,10 @@ static void use_all(void) {
   printf("sent unixdgram %zd %d\n", sent, sent < 0 ? errno : 0);
   sent = send(46, hello, strlen(hello), 0);
   printf("sent udp6 %zd %d\n", sent, sent < 0 ? errno : 0);
+  int tos = 0;
+  socklen_t length = sizeof tos;
+  getsockopt(41, IPPROTO_IP, IP_TOS, &tos, &length);
+  printf("tos %x\n", tos);
   struct epoll_event event = {0};
   int count = epoll_wait(50, &event, 1, 2000);
   printf("epoll %d %d %x\n", count, count == 1 ? (int) event.data.u64 : -1, count == 1 ? event.events : 0);
@@ -104,6 +109,8 @@ int main(int argc, char **argv) {
   place(connected(AF_INET, SOCK_STREAM, &tcp, sizeof tcp), 40);
   fcntl(40, F_SETFL, O_NONBLOCK);
   place(connected(AF_INET, SOCK_DGRAM, &udp, sizeof udp), 41);
+  int tos = 0x10;
+  if (setsockopt(41, IPPROTO_IP, IP_TOS, &tos, sizeof tos)) { perror("IP_TOS"); return 1; }
   place(connected(AF_UNIX, SOCK_DGRAM, &datagram, sizeof datagram), 42);
   place(connected(AF_UNIX, SOCK_STREAM, &stream, sizeof stream), 43);
   if (dup2(40, 44) != 44) { perror("dup2"); return 1; }
