@@ -6,7 +6,7 @@
 import {
   ELF_HEADER_SIZE, FPREGSET_SIZE, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO,
   NT_X86_XSAVE_LAYOUT, NT_X86_XSTATE, PF_R, PF_W, PF_X, PN_XNUM, PROGRAM_HEADER_SIZE, PRPSINFO_SIZE,
-  PRSTATUS_SIZE, SECTION_HEADER_SIZE, SIGINFO_SIZE,
+  PRSTATUS_SIZE, SECTION_HEADER_SIZE,
   encodeElfHeader, encodeExtendedNumbering, encodeFileNote, encodeLoadHeader, encodeNoteHeader, encodeNotes,
   encodePrPsinfo, encodePrStatus, noteSize, type FileMapping, type Note,
 } from './elfnotes.js';
@@ -14,6 +14,7 @@ import { readCoreShape } from './coreinfo.js';
 import { Layout, LayoutBuilder } from './extents.js';
 import { PAGE_SIZE, type CoreInfo, type Snapshot, type Vma, type VmaFacts } from './model.js';
 import type { PageIndex } from './pageindex.js';
+import { SIGINFO_SIZE } from './ptrace/syscalls.js';
 import type { FileKind } from './sessions.js';
 import { isScannable } from './snapshot.js';
 

@@ -16,10 +16,14 @@ export const PF_X = 1;
 export const PF_W = 2;
 export const PF_R = 4;
 
+// The kernel names each regset by the note that holds it in a core, so NT_PRFPREG and
+// NT_X86_XSTATE are also what PTRACE_GETREGSET and PTRACE_SETREGSET take.
 export const NT_PRSTATUS = 1;
+/** The FXSAVE area: x87, MXCSR, XMM registers (FPREGSET_SIZE bytes). */
 export const NT_PRFPREG = 2;
 export const NT_PRPSINFO = 3;
 export const NT_AUXV = 6;
+/** The XSAVE area; its size depends on the CPU's enabled features. */
 export const NT_X86_XSTATE = 0x202;
 export const NT_X86_XSAVE_LAYOUT = 0x205;
 export const NT_SIGINFO = 0x53494749;
@@ -29,8 +33,6 @@ export const NT_FILE = 0x46494c45;
 export const PRSTATUS_SIZE = 336;
 /** struct elf_prpsinfo. */
 export const PRPSINFO_SIZE = 136;
-/** siginfo_t as the kernel copies it out. */
-export const SIGINFO_SIZE = 128;
 /** struct user_i387_struct: the FXSAVE area. */
 export const FPREGSET_SIZE = 512;
 /** In NT_X86_XSTATE's XSAVE area: the FXSAVE area's software-reserved bytes, which the kernel fills. */

@@ -4,6 +4,7 @@
 import { constants as fsConstants } from 'node:fs';
 import type { UserDesc, UserRegs } from './model.js';
 import type { PageIndex } from './pageindex.js';
+import { O_ACCMODE } from './ptrace/syscalls.js';
 
 export interface ImageExtension {
   /** /proc/<pid>/exe's target at dump time. */
@@ -188,6 +189,12 @@ export interface ThreadScheduling {
   ioprio: number;
   timerSlackNs: bigint;
 }
+
+/**
+ * The longest CPU mask (ThreadScheduling's cpus) a dump reads and a reader takes: room for 8192
+ * CPUs, where sched_getaffinity answers as many whole longs as the kernel has CPUs for.
+ */
+export const CPU_MASK_MAX = 1024;
 
 const POLICY_NAMES = new Map([[0, 'SCHED_OTHER'], [1, 'SCHED_FIFO'], [2, 'SCHED_RR'], [3, 'SCHED_BATCH'], [5, 'SCHED_IDLE'], [6, 'SCHED_DEADLINE']]);
 
@@ -556,8 +563,6 @@ export interface PipeEnds {
   read: ExtensionFd[];
   write: ExtensionFd[];
 }
-
-const O_ACCMODE = 3;
 
 /**
  * The pipes whose read end and write end are both open in the process (self-pipes), by link

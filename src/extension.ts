@@ -11,7 +11,8 @@ import type {
   ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket,
 } from './extension-model.js';
 import {
-  AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING, TCP_ESTABLISHED, TCP_LISTEN,
+  AF_INET, AF_INET6, AF_UNIX, CPU_MASK_MAX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING,
+  TCP_ESTABLISHED, TCP_LISTEN,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -20,7 +21,7 @@ import { PageIndex, PageIndexBuilder } from './pageindex.js';
 import { fromWords } from './u64.js';
 import { decodeUserDesc, encodeUserDesc, USER_DESC_SIZE } from './userdesc.js';
 import { socketOptionLabel, SOCKET_OPTION_VALUE_MAX } from './socketoptions.js';
-import { SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
+import { BPF_INSTRUCTION_SIZE, SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT, SIGINFO_SIZE } from './ptrace/syscalls.js';
 
 /** "IMGX" in file order. */
 export const EXTENSION_MAGIC = 0x58474d49;
@@ -107,8 +108,6 @@ export const THREAD_RSEQ_SIZE = 4 + 4 + 8 + 4 + 4;
 export const THREAD_SIGALTSTACK_SIZE = 4 + 4 + 8 + 8;
 /** Fixed part of a PENDING_SIGNALS record: tid (0: the process's shared queue), count; count siginfos follow. */
 export const PENDING_SIGNALS_FIXED_SIZE = 8;
-/** siginfo_t as user space sees it. */
-export const SIGINFO_SIZE = 128;
 /** A UMASK record: u32 mask. */
 export const UMASK_SIZE = 4;
 /** Fixed part of an RLIMITS record: u32 count, u32 pad; count (soft, hard) u64 pairs follow. */
@@ -219,8 +218,6 @@ export const CHILDREN_FIXED_SIZE = 8;
 const PID_MAX = 4 * 1024 * 1024;
 /** Fixed part of a SECCOMP_FILTER record: index, flags, instruction count, pad; the instructions follow. */
 export const SECCOMP_FILTER_FIXED_SIZE = 16;
-/** struct sock_filter: u16 code, u8 jt, u8 jf, u32 k. */
-export const BPF_INSTRUCTION_SIZE = 8;
 /** BPF_MAXINSNS: the kernel takes no longer program. */
 const BPF_MAX_INSTRUCTIONS = 4096;
 /** SECCOMP_FILTER flags bit 0: installed with SECCOMP_FILTER_FLAG_LOG. */
@@ -239,8 +236,6 @@ const SOCKET_OPTIONS_MAX = 256;
  * slack; the CPU mask follows.
  */
 export const THREAD_SCHEDULING_FIXED_SIZE = 72;
-/** sched_getaffinity answers whole longs, for at most 8192 CPUs here. */
-const CPU_MASK_MAX = 1024;
 /** Fixed part of an INOTIFY record: fd, count; count watches follow. */
 export const INOTIFY_FIXED_SIZE = 8;
 /** Fixed part of a watch: wd, mask, inode, path length, pad; the path follows, zero-padded to 8 bytes. */

@@ -3,6 +3,7 @@
 // records. Reading any range is offset arithmetic over that list; only target pages cost I/O,
 // batched into one call per read.
 
+import { PAGE_RECORD_HEADER_SIZE, PAGE_RECORD_SIZE } from './format.js';
 import { PAGE_SIZE } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import { highWord } from './u64.js';
@@ -27,9 +28,6 @@ export interface MemoryExtent {
 export interface RecordsExtent { kind: 'records'; offset: number; length: number; pages: PageIndex }
 
 export type Extent = BytesExtent | DeferredExtent | ZerosExtent | MemoryExtent | RecordsExtent;
-
-export const RECORD_HEADER_SIZE = 8;
-export const RECORD_SIZE = RECORD_HEADER_SIZE + PAGE_SIZE;
 
 /** Where page reads go: collected during one read, then fetched from the target at once. */
 export interface PageSource {
@@ -102,7 +100,7 @@ export class LayoutBuilder {
   }
 
   records(pages: PageIndex): this {
-    return this.push({ kind: 'records', offset: this.offset, length: pages.totalPages * RECORD_SIZE, pages });
+    return this.push({ kind: 'records', offset: this.offset, length: pages.totalPages * PAGE_RECORD_SIZE, pages });
   }
 
   /** Zeros up to the next multiple of align. */
@@ -168,33 +166,33 @@ function readMemory(extent: MemoryExtent, from: number, to: number, out: Buffer,
   if (cursor < end) out.fill(0, outPos + (cursor - start), outPos + (end - start));
 }
 
-const headerScratch = Buffer.alloc(RECORD_HEADER_SIZE);
+const headerScratch = Buffer.alloc(PAGE_RECORD_HEADER_SIZE);
 
 function readRecords(pages: PageIndex, from: number, to: number, out: Buffer, outPos: number, source: PageSource): void {
-  let page = Math.floor(from / RECORD_SIZE);
+  let page = Math.floor(from / PAGE_RECORD_SIZE);
   let run = pages.runOfPage(page);
   let pos = from;
   while (pos < to) {
     while (page >= pages.before[run] + pages.counts[run]) run++;
     const vaddr = pages.starts[run] + (page - pages.before[run]) * PAGE_SIZE;
-    const recordStart = page * RECORD_SIZE;
+    const recordStart = page * PAGE_RECORD_SIZE;
     const inRecord = pos - recordStart;
-    const recordEnd = Math.min(to, recordStart + RECORD_SIZE);
-    if (inRecord === 0 && recordEnd - recordStart >= RECORD_HEADER_SIZE) {
+    const recordEnd = Math.min(to, recordStart + PAGE_RECORD_SIZE);
+    if (inRecord === 0 && recordEnd - recordStart >= PAGE_RECORD_HEADER_SIZE) {
       // The whole header: written in place (a native copy per page costs more than the page's
       // share of the read).
       out.writeUInt32LE(vaddr >>> 0, outPos + (pos - from));
       out.writeUInt32LE(highWord(vaddr), outPos + (pos - from) + 4);
-      pos = recordStart + RECORD_HEADER_SIZE;
-    } else if (inRecord < RECORD_HEADER_SIZE) {
+      pos = recordStart + PAGE_RECORD_HEADER_SIZE;
+    } else if (inRecord < PAGE_RECORD_HEADER_SIZE) {
       headerScratch.writeUInt32LE(vaddr >>> 0, 0);
       headerScratch.writeUInt32LE(highWord(vaddr), 4);
-      const headerEnd = Math.min(RECORD_HEADER_SIZE, recordEnd - recordStart);
+      const headerEnd = Math.min(PAGE_RECORD_HEADER_SIZE, recordEnd - recordStart);
       headerScratch.copy(out, outPos + (pos - from), inRecord, headerEnd);
       pos = recordStart + headerEnd;
     }
     if (pos < recordEnd) {
-      const pageOffset = pos - recordStart - RECORD_HEADER_SIZE;
+      const pageOffset = pos - recordStart - PAGE_RECORD_HEADER_SIZE;
       source.add(outPos + (pos - from), vaddr + pageOffset, recordEnd - pos);
       pos = recordEnd;
     }

@@ -16,10 +16,11 @@ export const REGS_SIZE = 208;
 export const MM_SIZE = 112;
 /** struct binfmt_vma_image: 4 u32 then 3 u64. */
 export const VMA_SIZE = 40;
-/** struct binfmt_page_image (u64 vaddr) followed by the page. */
-export const PAGE_RECORD_SIZE = 8 + PAGE_SIZE;
+/** struct binfmt_page_image: the u64 vaddr of the page that follows it. */
+export const PAGE_RECORD_HEADER_SIZE = 8;
+export const PAGE_RECORD_SIZE = PAGE_RECORD_HEADER_SIZE + PAGE_SIZE;
 /** A zero binfmt_page_image ends the page records. */
-export const TRAILER_SIZE = 8;
+export const TRAILER_SIZE = PAGE_RECORD_HEADER_SIZE;
 
 /** The all-zero vma record that ends the vma list. Shared: never write into it. */
 export const VMA_TERMINATOR: Buffer = Buffer.alloc(VMA_SIZE);
@@ -48,8 +49,8 @@ export const USER_DS_SELECTOR = 0x2b;
 export const USER_CS_SELECTOR = 0x33;
 export const GDT_ENTRY_TLS_MIN = 12;
 const GDT_ENTRY_TLS_MAX = GDT_ENTRY_TLS_MIN + CKPT_TLS_ENTRIES - 1;
-const SELECTOR_LDT_BIT = 4;
-const SELECTOR_RPL_USER = 3;
+export const SELECTOR_LDT_BIT = 4;
+export const SELECTOR_RPL_USER = 3;
 
 /** A value the v0 format cannot represent (the proposal's kernel code would BUG() on it). */
 export class FormatError extends Error {
@@ -256,6 +257,9 @@ export interface DecodedVma {
   end: bigint;
   pgoff: bigint;
 }
+
+/** PAGE_SIZE for a DecodedVma's bigint addresses. */
+export const PAGE_SIZE_BIGINT = BigInt(PAGE_SIZE);
 
 /**
  * Whether the kernel would have vm_file == NULL for this VMA. maps shows no file as inode 0 and

@@ -5,11 +5,11 @@
 // VMA_FLAGS record's entries a deferred extent (smaps is read only if they are).
 
 import {
-  HEADER_SIZE, MM_SIZE, REGS_SIZE, TRAILER_SIZE, VMA_SIZE, VMA_TERMINATOR,
+  HEADER_SIZE, MM_SIZE, PAGE_RECORD_SIZE, REGS_SIZE, TRAILER_SIZE, VMA_SIZE, VMA_TERMINATOR,
   carriesPages, encodeHeader, encodeMm, encodeRegs, encodeVma,
 } from './format.js';
 import { extensionPieces } from './extension.js';
-import { Layout, LayoutBuilder, RECORD_SIZE } from './extents.js';
+import { Layout, LayoutBuilder } from './extents.js';
 import type { Snapshot, Vma } from './model.js';
 import { PageIndex } from './pageindex.js';
 import type { FileKind } from './sessions.js';
@@ -23,7 +23,7 @@ export function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
 
 /** Size of the v0 image of a process with these VMAs and dumped pages. */
 export function dumpSize(vmaCount: number, dumpedPageCount: number): number {
-  return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmaCount + 1) * VMA_SIZE + dumpedPageCount * RECORD_SIZE + TRAILER_SIZE;
+  return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmaCount + 1) * VMA_SIZE + dumpedPageCount * PAGE_RECORD_SIZE + TRAILER_SIZE;
 }
 
 /** The v0 image of the snapshot, followed by its extension unless strictV0. */

@@ -15,8 +15,8 @@ import {
 import type { ImageExtension } from './extension-model.js';
 import {
   FormatError, HEADER_SIZE, IMG_MAGIC, IMG_VERSION_0, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_SIZE,
-  PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE, SEGMENT_FIELDS, TRAILER_SIZE,
-  VMA_OFFSETS, VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
+  PAGE_RECORD_SIZE, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, REGS_OFFSETS, REGS_SIZE, SEGMENT_FIELDS,
+  TRAILER_SIZE, VMA_OFFSETS, VMA_SIZE, decodeHeader, decodeMm, decodeRegs, decodeSegment, decodeVma,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { PAGE_SIZE } from './model.js';
@@ -92,7 +92,6 @@ export interface ImageExtensionRead {
 }
 
 const READ_CHUNK = 1 << 20;
-const PAGE = BigInt(PAGE_SIZE);
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
 /**
@@ -251,8 +250,8 @@ function checkVma(vma: DecodedVma, index: number, at: number, previousEnd: bigin
   }
   if (vma.pad !== 0) fail('pad', `pad is ${hex(vma.pad)}, expected 0`);
   if (vma.fd !== 0) fail('fd', `fd is ${vma.fd}, expected 0 in v0`);
-  if (vma.start % PAGE !== 0n) fail('start', 'start is not page-aligned');
-  if (vma.end % PAGE !== 0n) fail('end', 'end is not page-aligned');
+  if (vma.start % PAGE_SIZE_BIGINT !== 0n) fail('start', 'start is not page-aligned');
+  if (vma.end % PAGE_SIZE_BIGINT !== 0n) fail('end', 'end is not page-aligned');
   if (vma.start >= vma.end) fail('end', 'end is not above start');
   if (vma.start < previousEnd) fail('start', `starts below the previous vma's end ${hex(previousEnd)}`);
 }

@@ -10,8 +10,8 @@ import { statusNumber } from './proc/status.js';
 import type { SeccompFilter, ThreadSeccomp } from './extension-model.js';
 import { readStat } from './proc/stat.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
-import { BPF_INSTRUCTION_SIZE, readSeccompFilters } from './ptrace/seccomp.js';
-import { SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
+import { readSeccompFilters } from './ptrace/seccomp.js';
+import { BPF_INSTRUCTION_SIZE, SECCOMP_MODE_FILTER, SECCOMP_MODE_STRICT } from './ptrace/syscalls.js';
 
 /** How long a preview may hold a process to ask for its filters: threads stop in microseconds. */
 const PREVIEW_FREEZE_MS = 100;

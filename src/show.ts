@@ -4,7 +4,7 @@
 import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
-  CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
+  CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
@@ -28,7 +28,6 @@ export interface ImageSummary {
 
 export type ShownExtension = ImageExtensionRead;
 
-const PAGE = BigInt(PAGE_SIZE);
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
 /** Parses and checks a whole image; throws ImageFormatError at the first structural problem. */
@@ -107,7 +106,7 @@ function formatVma(vma: DecodedVma & { pages: number }): string {
 /** The image the way a person reads it. */
 export function formatImage(summary: ImageSummary): string {
   const { header, regs, mm, vmas, pageCount, size, extension } = summary;
-  const mappedPages = vmas.reduce((sum, v) => sum + Number((v.end - v.start) / PAGE), 0);
+  const mappedPages = vmas.reduce((sum, v) => sum + Number((v.end - v.start) / PAGE_SIZE_BIGINT), 0);
   return [
     `binfmt_img image: magic ${hex(header.magic)}, version ${hex(header.version)} (v0), ${size} bytes`,
     '',

@@ -4,11 +4,10 @@
 // a DNS or DHCP server reads, the device or mark it is tied to). SO_REUSEADDR, SO_REUSEPORT and
 // IPV6_V6ONLY are BOUND_SOCKET's own fields.
 
-import { SOL_SOCKET } from './extension-model.js';
+import { IPPROTO_TCP, SOL_SOCKET } from './extension-model.js';
 import { IPPROTO_IPV6 } from './ptrace/syscalls.js';
 
 const IPPROTO_IP = 0;
-const IPPROTO_TCP = 6;
 
 export interface SocketOptionName {
   level: number;

@@ -1,7 +1,8 @@
 // Layout arithmetic: page index lookups and extent reads at any offset, against a naive model.
 
 import test from 'ava';
-import { LayoutBuilder, RECORD_SIZE, type PageSource } from '../src/extents.js';
+import { LayoutBuilder, type PageSource } from '../src/extents.js';
+import { PAGE_RECORD_SIZE } from '../src/format.js';
 import { PAGE_SIZE } from '../src/model.js';
 import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
 import { prng } from './helpers/prng.js';
@@ -70,7 +71,7 @@ test('a 16 GiB index of alternate pages costs a few MiB', (t) => {
 function materialize(header: Buffer, pages: PageIndex, memVaddr: number, memLen: number, present: PageIndex): Buffer {
   const parts: Buffer[] = [header];
   for (let k = 0; k < pages.totalPages; k++) {
-    const rec = Buffer.alloc(RECORD_SIZE);
+    const rec = Buffer.alloc(PAGE_RECORD_SIZE);
     const a = pages.pageAddress(k);
     rec.writeBigUInt64LE(BigInt(a));
     for (let i = 0; i < PAGE_SIZE; i++) rec[8 + i] = FakeMemory.byteAt(a + i);
@@ -96,7 +97,7 @@ test('reads at random offsets and sizes equal the naive file', (t) => {
   const src = new FakeMemory();
   for (let i = 0; i < 2000; i++) {
     const pos = Math.floor(rnd() * (whole.length + 100));
-    const len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 64 : 3 * RECORD_SIZE));
+    const len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 64 : 3 * PAGE_RECORD_SIZE));
     const out = Buffer.alloc(len, 0xee);
     const n = layout.read(out, len, pos, src);
     const expected = whole.subarray(pos, pos + len);

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { UserRegs } from '../model.js';
+import { PAGE_SIZE, type UserRegs } from '../model.js';
 import { statusNumber } from '../proc/status.js';
 import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
@@ -335,7 +335,6 @@ function requeue(tid: number, heldSignals: number[]): void {
 }
 
 const SYSCALL_BYTES = Buffer.from([0x0f, 0x05]);
-const PAGE_SIZE = 4096;
 
 /**
  * The `syscall` the thread just ran (at rip - 2: it was stopped in a system call) or will run again

@@ -7,7 +7,7 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { SOL_SOCKET, type ResourceLimit } from '../extension-model.js';
 import { NativeError } from './errors.js';
-import { FIONREAD, SYS } from './syscalls.js';
+import { FIONREAD, SOCK_CLOEXEC, SYS } from './syscalls.js';
 
 /** The C library, loaded once for every module that calls into it. */
 export const libc = koffi.load('libc.so.6');
@@ -176,7 +176,6 @@ export function getsockname(fd: number): Buffer {
 
 /** A new socket of ours (close-on-exec), closed with closeSync. */
 export function openSocket(family: number, type: number, protocol: number): number {
-  const SOCK_CLOEXEC = 0o2000000;
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
 }
 

@@ -39,12 +39,6 @@ export function setThreadArea(tid: number, desc: UserDesc): void {
   ptraceBuffer(PTRACE_SET_THREAD_AREA, tid, desc.entryNumber, userDescBuffer);
 }
 
-
-/** The FXSAVE area: x87, MXCSR, XMM registers; 512 bytes. */
-export const NT_PRFPREG = 2;
-/** The XSAVE area; its size depends on the CPU's enabled features. */
-export const NT_X86_XSTATE = 0x202;
-
 // 4096 bytes is the usual advice, but AMX tile data alone is 8 KiB: a too small buffer would be
 // cut silently by the kernel, so leave room for every state component x86 defines today.
 const regsetBuffer = Buffer.alloc(16384);
@@ -55,7 +49,7 @@ function pointIovec(buffer: Buffer, length: number): void {
   iovec.writeBigUInt64LE(BigInt(length), 8);
 }
 
-/** The regset `type` (NT_*), exactly as long as the kernel says it is. */
+/** The regset `type` (elfnotes.ts's NT_*), exactly as long as the kernel says it is. */
 export function getRegset(tid: number, type: number): Buffer {
   pointIovec(regsetBuffer, regsetBuffer.length);
   ptraceBuffer(PTRACE_GETREGSET, tid, type, iovec);

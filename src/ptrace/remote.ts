@@ -18,11 +18,10 @@ import {
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { getRseqConfiguration } from './threadstate.js';
-import { AT_FDCWD, PR_SET_NAME, SYS } from './syscalls.js';
+import { AT_FDCWD, BPF_INSTRUCTION_SIZE, PR_SET_NAME, SYS } from './syscalls.js';
 
-/** open(2)'s O_CLOEXEC and O_ACCMODE, which Node's fs.constants does not carry. */
+/** open(2)'s O_CLOEXEC, which Node's fs.constants does not carry. */
 export const O_CLOEXEC = 0o2000000;
-export const O_ACCMODE = 3;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 const PTRACE_SETSIGMASK = 0x420b;
@@ -252,10 +251,10 @@ export class RemoteTask {
     const at = this.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     try {
       const fprog = Buffer.alloc(SOCK_FPROG_SIZE);
-      fprog.writeUInt16LE(program.length / 8, 0);
+      fprog.writeUInt16LE(program.length / BPF_INSTRUCTION_SIZE, 0);
       fprog.writeBigUInt64LE(BigInt(at + SOCK_FPROG_SIZE), 8);
       this.writeMemory(at, Buffer.concat([fprog, program]));
-      this.call(`seccomp(SECCOMP_SET_MODE_FILTER, ${flags}, ${program.length / 8} instructions)`, SYS.seccomp, [SECCOMP_SET_MODE_FILTER, flags, at]);
+      this.call(`seccomp(SECCOMP_SET_MODE_FILTER, ${flags}, ${program.length / BPF_INSTRUCTION_SIZE} instructions)`, SYS.seccomp, [SECCOMP_SET_MODE_FILTER, flags, at]);
     } finally {
       this.munmap(at, size);
     }

@@ -2,15 +2,13 @@
 // (sched_getattr/sched_setattr), the CPUs it may run on, its I/O priority and its timer slack.
 
 import { readFileSync } from 'node:fs';
-import type { ThreadScheduling } from '../extension-model.js';
+import { CPU_MASK_MAX, type ThreadScheduling } from '../extension-model.js';
 import { check, rawSyscall } from './libc.js';
 import { SYS } from './syscalls.js';
 
 const IOPRIO_WHO_PROCESS = 1;
 /** struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1). */
 const SCHED_ATTR_SIZE = 56;
-/** Room for the affinity mask of 8192 CPUs: the kernel answers as many bytes as it has CPUs for. */
-const CPU_MASK_MAX = 1024;
 const SCHED_FLAG_UTIL_CLAMP = 0x20 | 0x40;
 
 /** struct sched_attr's fields, as a thread's scheduling records them. */

@@ -4,6 +4,7 @@
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { ptrace, ptraceBuffer } from './libc.js';
+import { BPF_INSTRUCTION_SIZE } from './syscalls.js';
 
 const PTRACE_SECCOMP_GET_FILTER = 0x420c;
 const PTRACE_SECCOMP_GET_METADATA = 0x420d;
@@ -11,8 +12,6 @@ const PTRACE_SECCOMP_GET_METADATA = 0x420d;
 const METADATA_SIZE = 16;
 /** The one flag the kernel reports of an installed filter (and takes when installing one). */
 export const SECCOMP_FILTER_FLAG_LOG = 2;
-/** struct sock_filter: u16 code, u8 jt, u8 jf, u32 k. */
-export const BPF_INSTRUCTION_SIZE = 8;
 
 export interface InstalledFilter {
   /** The classic BPF program as it was installed, BPF_INSTRUCTION_SIZE bytes per instruction. */

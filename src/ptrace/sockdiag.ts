@@ -6,15 +6,14 @@
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, TCP_CLOSE, TCP_LISTEN } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, TCP_CLOSE, TCP_LISTEN } from '../extension-model.js';
 import { check, libc, nativeError } from './libc.js';
+import { SOCK_CLOEXEC } from './syscalls.js';
 
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
 
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_SOCK_DIAG = 4;
 const SOCK_DIAG_BY_FAMILY = 20;
 const NLM_F_REQUEST = 0x1;

@@ -1,6 +1,6 @@
 // The kernel's numbers that more than one module of imgfs uses: the x86_64 system call numbers it
 // makes itself (libc's syscall()) or has a tracee make (injected calls, the restore stub's), and
-// flags and requests of those calls. Written once, here.
+// flags, requests and struct sizes of those calls. Written once, here.
 
 export const SYS = {
   write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13,
@@ -31,6 +31,10 @@ export const F_GETPIPE_SZ = 1032;
 export const FIONREAD = 0x541b;
 /** open(2): a handle on the file itself, opened for nothing else. */
 export const O_PATH = 0o10000000;
+/** open(2): the access mode bits of the flags, a mask Node's fs.constants does not carry. */
+export const O_ACCMODE = 3;
+/** socket(2): the new descriptor closes on exec. */
+export const SOCK_CLOEXEC = 0o2000000;
 export const AT_FDCWD = -100;
 export const SEEK_SET = 0;
 export const IPPROTO_IPV6 = 41;
@@ -38,3 +42,7 @@ export const IPV6_V6ONLY = 26;
 /** seccomp(2) modes, as /proc/<pid>/status shows them. */
 export const SECCOMP_MODE_STRICT = 1;
 export const SECCOMP_MODE_FILTER = 2;
+/** struct sock_filter: u16 code, u8 jt, u8 jf, u32 k; a seccomp filter is an array of them. */
+export const BPF_INSTRUCTION_SIZE = 8;
+/** siginfo_t as the kernel copies it out (PTRACE_PEEKSIGINFO, PTRACE_GETSIGINFO) and in (rt_sigqueueinfo). */
+export const SIGINFO_SIZE = 128;

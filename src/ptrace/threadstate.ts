@@ -3,6 +3,7 @@
 
 import koffi from 'koffi';
 import { ptraceBuffer } from './libc.js';
+import { SIGINFO_SIZE } from './syscalls.js';
 
 const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
 /** struct ptrace_rseq_configuration: u64 rseq_abi_pointer, u32 rseq_abi_size, u32 signature, u32 flags, u32 pad. */
@@ -11,8 +12,6 @@ const PTRACE_PEEKSIGINFO = 0x4209;
 const PTRACE_PEEKSIGINFO_SHARED = 1;
 /** struct ptrace_peeksiginfo_args: u64 off, u32 flags, s32 nr. */
 const PEEKSIGINFO_ARGS_SIZE = 16;
-/** siginfo_t as user space sees it. */
-export const SIGINFO_SIZE = 128;
 const PEEK_BATCH = 64;
 
 export interface RseqConfiguration {

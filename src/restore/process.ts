@@ -17,8 +17,8 @@ import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
 import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket, restoreUnboundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
-import { O_ACCMODE, O_CLOEXEC } from '../ptrace/remote.js';
-import { PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
+import { O_CLOEXEC } from '../ptrace/remote.js';
+import { O_ACCMODE, PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
 
 /** The mm record's image offset. */
 const MM_OFFSET = HEADER_SIZE + REGS_SIZE;

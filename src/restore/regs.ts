@@ -5,7 +5,8 @@
 import type { DecodedRegs } from '../format.js';
 import {
   CKPT_X86_SEG_LDT, CKPT_X86_SEG_NULL, CKPT_X86_SEG_TLS, CKPT_X86_SEG_USER32_CS, CKPT_X86_SEG_USER32_DS,
-  CKPT_X86_SEG_USER64_CS, CKPT_X86_SEG_USER64_DS, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR, USER_CS_SELECTOR, USER_DS_SELECTOR,
+  CKPT_X86_SEG_USER64_CS, CKPT_X86_SEG_USER64_DS, GDT_ENTRY_TLS_MIN, SELECTOR_LDT_BIT, SELECTOR_RPL_USER, USER32_CS_SELECTOR,
+  USER_CS_SELECTOR, USER_DS_SELECTOR,
 } from '../format.js';
 import type { UserDesc, UserRegs } from '../model.js';
 
@@ -18,8 +19,8 @@ function selector(code: number): bigint {
     case CKPT_X86_SEG_USER64_DS: return BigInt(USER_DS_SELECTOR);
     case CKPT_X86_SEG_USER64_CS: return BigInt(USER_CS_SELECTOR);
   }
-  if ((code & ~0x1fff) === CKPT_X86_SEG_LDT) return BigInt(((code & 0x1fff) << 3) | 4 | 3);
-  return BigInt(((GDT_ENTRY_TLS_MIN + (code & ~CKPT_X86_SEG_TLS)) << 3) | 3);
+  if ((code & ~0x1fff) === CKPT_X86_SEG_LDT) return BigInt(((code & 0x1fff) << 3) | SELECTOR_LDT_BIT | SELECTOR_RPL_USER);
+  return BigInt(((GDT_ENTRY_TLS_MIN + (code & ~CKPT_X86_SEG_TLS)) << 3) | SELECTOR_RPL_USER);
 }
 
 /** The user_desc whose descriptor encodeTls packed into `word` (0: an unused entry). */

@@ -6,10 +6,11 @@
 // resource limits, interval and POSIX timers, seccomp, credentials, scheduling) is applied last.
 // Any failure kills the stub: nothing half-restored is left running.
 
+import { NT_X86_XSTATE } from '../elfnotes.js';
 import { HEADER_SIZE, MM_SIZE, REGS_SIZE } from '../format.js';
 import { vmaFlagEntries, type ImageExtension } from '../extension-model.js';
 import { ImageReader, type ImageHead, type PageBatch } from '../imagestream.js';
-import { NT_X86_XSTATE, getRegset } from '../ptrace/regs.js';
+import { getRegset } from '../ptrace/regs.js';
 import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';

@@ -7,6 +7,7 @@
 import { constants } from 'node:os';
 
 const { SIGSTOP } = constants.signals;
+import { NT_PRFPREG, NT_X86_XSTATE } from '../elfnotes.js';
 import type { RobustList, RseqArea, SignalStack } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -15,7 +16,7 @@ import { ptrace, PTRACE_DETACH, tgkill } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
 import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
 import { setThreadArea } from '../ptrace/regs.js';
-import { NT_PRFPREG, NT_X86_XSTATE, setRegs, setRegset } from '../ptrace/regs.js';
+import { setRegs, setRegset } from '../ptrace/regs.js';
 import { RestoreError } from './errors.js';
 import type { IdChoice } from './restore.js';
 import { CONTROL_SIZE } from './stub.js';
