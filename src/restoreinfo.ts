@@ -27,7 +27,7 @@ import { isDeleted } from './proc/deleted.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
-import { statusField, statusMask } from './proc/status.js';
+import { ownId, statusField, statusMask } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
 import { fcntlInt, F_GET_SEALS, getRobustList, getsockname, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
@@ -142,13 +142,15 @@ export function readRestoreInfo(
   // Read once: the credentials and the seccomp mode both come from it.
   const statuses = threads.map((t) => ({ tid: t.tid, status: readFileSync(`/proc/${pid}/task/${t.tid}/status`, 'latin1') }));
   const seccomp = readSeccomp(statuses);
+  // The ids the process knows its threads by, in its own pid namespace: what a restore gives back.
+  const ownIds = new Map(statuses.map(({ tid, status }) => [tid, ownId(tid, status)]));
   return {
     exe: readlinkSync(`/proc/${pid}/exe`),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     brk: answers.brk,
     auxv: stop.auxv,
     threads: threads.map((t, i) => ({
-      tid: t.tid,
+      tid: ownIds.get(t.tid)!,
       regs: t.regs,
       tls: t.tls,
       sigmask: stop.threads[i].sigBlocked,
@@ -167,7 +169,7 @@ export function readRestoreInfo(
     ...(umask === undefined ? {} : { umask }),
     rlimits: readRlimits(pid),
     itimers: answers.itimers,
-    ...(answers.posixTimers === undefined ? {} : { posixTimers: answers.posixTimers }),
+    ...(answers.posixTimers === undefined ? {} : { posixTimers: answers.posixTimers.map((timer) => ({ ...timer, tid: ownIds.get(timer.tid) ?? timer.tid })) }),
     ...(sharedMemory.length > 0 ? { sharedMemory } : {}),
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
     ...(stopped ? { stopped } : {}),

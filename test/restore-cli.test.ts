@@ -93,7 +93,7 @@ test('the same image restored twice: two independent processes, one with the dum
   t.not(a, b);
   t.true([a, b].includes(target.pid), 'one takes the dumped pid, free again');
   const other = a === target.pid ? b : a;
-  t.regex(first.stderr() + second.stderr(), new RegExp(`imgfs restore: warning: pid ${target.pid} is in use by another process: the process is restored with pid ${other} \\(a program that remembers its pid, as Python's asyncio does, may fail\\)\n`));
+  t.regex(first.stderr() + second.stderr(), new RegExp(`imgfs restore: warning: pid ${target.pid} is in use by another process: the process is restored with pid ${other} \\(a program that remembers its pid, as Python's asyncio does, may fail; --pid-ns keeps it\\)\n`));
   t.is(numbersOf(await first.waitForLine(isTick))[0], dumped + 1);
   t.is(numbersOf(await second.waitForLine(isTick))[0], dumped + 1);
   process.kill(a, 'SIGKILL');

@@ -10,6 +10,7 @@ import { constants } from 'node:os';
 import type { TimeSpec, TimeValue } from '../extension-model.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
 import { PAGE_SIZE, type UserRegs } from '../model.js';
+import { ownId } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
   __WALL, nativeError, ptrace, ptraceBuffer, ptraceEventMessage, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_O_SUSPEND_SECCOMP,
@@ -264,7 +265,12 @@ export class RemoteTask {
     return Number(this.call(`memfd_create(${JSON.stringify(name)}, ${flags})`, SYS.memfd_create, [this.stageString(name), flags]));
   }
 
-  /** unshare(2): with CLONE_NEWTIME, the namespace its children will be in. */
+  /** pidfd_open(2): a descriptor that polls readable once process pid (in its pid namespace) has exited. */
+  pidfdOpen(pid: number): number {
+    return Number(this.call(`pidfd_open(${pid})`, SYS.pidfd_open, [pid, 0]));
+  }
+
+  /** unshare(2): with CLONE_NEWTIME or CLONE_NEWPID, the namespace its children will be in. */
   unshare(flags: number): void {
     this.call(`unshare(0x${flags.toString(16)})`, SYS.unshare, [flags]);
   }
@@ -530,7 +536,9 @@ export class RemoteTask {
     }
     const { result, child } = this.syscall(SYS.clone3, [this.stage(args), CLONE_ARGS_SIZE]);
     if (result < 0n) throw this.failure(Number(-result), 'clone3');
-    if (!child || child.tid !== Number(result)) {
+    // The result is the child's id in our pid namespace, or, for a thread of a process in a
+    // namespace of its own, in that one.
+    if (!child || (child.tid !== Number(result) && ownId(child.tid) !== Number(result))) {
       throw nativeError(constants.errno.ECHILD, `clone3 in pid ${this.tid}`, `child ${result} was not reported to its tracer`);
     }
     return child;

@@ -18,13 +18,16 @@ const processIo: RestoreIo = {
   err: (text) => { process.stderr.write(text); },
 };
 
-export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--anon-fallback] [--host-clocks]
+export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--pid-ns] [--anon-fallback] [--host-clocks]
   <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
   --detach         print the restored process's pid and return instead of waiting for it
                    (by default the dumped pid and thread ids are taken where they are free, as
                    root; where the pid is in use, the process gets a new one, with a warning)
   --same-pid       restore with the dumped pid and thread ids, or fail if one is in use
   --new-pid        restore with new ids even where the dumped ones are free
+  --pid-ns         where the dumped pid is in use, restore the process in a PID namespace of
+                   its own, in which it has its dumped pid and thread ids (as root): a program
+                   that remembers its pid (asyncio, dnsmasq, redis) goes on as before
   --anon-fallback  map a file that changed or vanished since the dump as anonymous memory
                    (with a warning) instead of failing
   --host-clocks    let the process see this machine's CLOCK_MONOTONIC and CLOCK_BOOTTIME (by
@@ -42,10 +45,11 @@ interface Options {
   ids: IdChoice;
   anonFallback: boolean;
   hostClocks: boolean;
+  pidNamespace: boolean;
 }
 
 function parseOptions(argv: string[]): Options | string {
-  const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false, hostClocks: false };
+  const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false, hostClocks: false, pidNamespace: false };
   const files: string[] = [];
   for (const arg of argv) {
     if (arg === '--detach') options.detach = true;
@@ -56,9 +60,11 @@ function parseOptions(argv: string[]): Options | string {
     }
     else if (arg === '--anon-fallback') options.anonFallback = true;
     else if (arg === '--host-clocks') options.hostClocks = true;
+    else if (arg === '--pid-ns') options.pidNamespace = true;
     else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
     else files.push(arg);
   }
+  if (options.pidNamespace && options.ids === 'new') return '--pid-ns and --new-pid exclude each other';
   if (files.length !== 1) return files.length === 0 ? 'no image given' : `one image at a time, not ${files.length}`;
   options.file = files[0];
   return options;
@@ -94,6 +100,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       anonFallback: options.anonFallback,
       hostClocks: options.hostClocks,
       ids: options.ids,
+      pidNamespace: options.pidNamespace,
       stdinIsImage: fromStdin,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).

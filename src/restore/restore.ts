@@ -21,7 +21,8 @@ import { setOomScoreAdj, setPersonality, setScheduling, setTimerSlack } from './
 import { setSeccomp, suspendSeccomp } from './seccomp.js';
 import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
 import { registersFromV0 } from './regs.js';
-import { createStub, letLive, moveStub, type Stub } from './stub.js';
+import { createStub, letLive, moveStub, stubTids, type Stub } from './stub.js';
+import { ownId } from '../proc/status.js';
 import { createThreads, queuePendingSignals, releaseThreads, setOwnState, setThreadState, type ThreadState } from './threads.js';
 import { fitXstate } from './xstate.js';
 
@@ -39,6 +40,11 @@ export interface RestoreOptions {
    * mutex names its owner by tid. So the dumped ones are preferred where they are free.
    */
   ids: IdChoice;
+  /**
+   * Where the dumped pid is in use, the process gets it in a new pid namespace (ids 'preferred'
+   * or 'required'), instead of a new pid or an error.
+   */
+  pidNamespace: boolean;
   /** The restored process sees the host's CLOCK_MONOTONIC and CLOCK_BOOTTIME, not its own going on from the dump's. */
   hostClocks: boolean;
   /** The image comes on our standard input: the restored task gets /dev/null there instead. */
@@ -87,13 +93,13 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (options.ids === 'required' && !ext) throw new RestoreError('the image has no extension, which holds the pid: --same-pid cannot restore it');
     let threadIds: IdChoice = 'new';
     const moved = moveStub(stub, {
-      ...(ext && options.ids !== 'new' ? { pid: { wanted: ext.threads[0].tid, required: options.ids === 'required' } } : {}),
+      ...(ext && options.ids !== 'new' ? { pid: { wanted: ext.threads[0].tid, required: options.ids === 'required', namespace: options.pidNamespace } } : {}),
       ...(ext?.clocks && !options.hostClocks ? { clocks: ext.clocks } : {}),
     }, options.warn);
     if (moved) {
       stub = moved.stub;
       memory = new AddressSpace(stub.remote, vmas); // the same plan, in the new process
-      if (moved.hasPid) threadIds = options.ids;
+      if (moved.hasPid) threadIds = moved.inNamespace ? 'required' : options.ids;
     }
     memory.mapSharedContents(ext?.sharedMemory ?? [], ext?.files ?? null, options.warn);
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
@@ -118,7 +124,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const held = others.map((state, i) => {
       const thread = remote.inThread(threads[i]);
       setOwnState(thread, state, options.warn);
-      queuePendingSignals(thread, state.pendingSignals ?? [], remote.tid, thread.tid, options.warn);
+      queuePendingSignals(thread, state.pendingSignals ?? [], ownId(remote.tid), ownId(thread.tid), options.warn);
       // The last calls injected into this thread: from here on it has its own filters and credentials.
       const { scheduling, seccomp, identity } = fitted[i + 1];
       if (scheduling) setTimerSlack(thread, scheduling.timerSlackNs);
@@ -129,10 +135,11 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const leader = leaderState(head, fitted[0]);
     setOwnState(remote, leader, options.warn);
     letLive(stub);
-    queuePendingSignals(remote, leader.pendingSignals ?? [], remote.tid, remote.tid, options.warn);
-    queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], remote.tid, undefined, options.warn);
+    // The ids the process knows itself by (in its pid namespace) go into the calls it runs.
+    queuePendingSignals(remote, leader.pendingSignals ?? [], ownId(remote.tid), ownId(remote.tid), options.warn);
+    queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], ownId(remote.tid), undefined, options.warn);
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
-    const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? remote.tid : threads[i - 1]]) : []);
+    const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, ownId(i === 0 ? remote.tid : threads[i - 1])]) : []);
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.
@@ -146,7 +153,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     return stub.pid;
   } catch (err) {
     memory?.release();
-    if (stub) killAndReap([stub.pid, ...threads]);
+    if (stub) killAndReap([...stubTids(stub), ...threads]);
     throw err;
   } finally {
     await reader.close();

@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from '../ptrace/errors.js';
 import { injectSyscall } from '../ptrace/inject.js';
-import { __WALL, ptrace, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
+import { __WALL, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
+import { getRegs, setRegs } from '../ptrace/regs.js';
 import { readMemory } from '../ptrace/memory.js';
 import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory, type RemoteChild } from '../ptrace/remote.js';
 import { killAndReap, spawnStub } from '../ptrace/spawn.js';
@@ -32,6 +33,10 @@ const PR_SET_PDEATHSIG = 1;
 const { SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
 const CLONE_NEWTIME = 0x80;
+const CLONE_NEWPID = 0x20000000;
+const { SIGCHLD } = constants.signals;
+/** struct sigaction's handler SIG_IGN. */
+const SIG_IGN = 1n;
 
 /** One of the kernel's special mappings as the stub shows them: [vvar], [vvar_vclock], [vdso]. */
 export interface SpecialMapping {
@@ -52,6 +57,16 @@ export interface Stub {
   remote: RemoteTask;
   control: number;
   vdso: KernelVdso | null;
+  /** The init of the pid namespace the stub was moved into, if it was (see moveStub). */
+  init?: RemoteTask;
+}
+
+/**
+ * The processes a failed restore must kill, for killAndReap: the init of the stub's pid namespace
+ * first (its death kills everything in there), then the stub.
+ */
+export function stubTids(stub: Stub): number[] {
+  return stub.init ? [stub.init.tid, stub.pid] : [stub.pid];
 }
 
 export interface StubOptions {
@@ -139,8 +154,11 @@ function mapControlArea(pid: number, occupied: readonly { start: number; end: nu
 
 /** What a restored process can have only as a new process. */
 export interface StubMove {
-  /** The dumped pid, and whether the restore fails without it. */
-  pid?: { wanted: number; required: boolean };
+  /**
+   * The dumped pid, whether the restore fails without it, and whether, where it is in use, the
+   * process gets it in a new pid namespace.
+   */
+  pid?: { wanted: number; required: boolean; namespace: boolean };
   /** The dumped process's clocks: in a time namespace of its own they go on from there. */
   clocks?: { monotonic: TimeSpec; boottime: TimeSpec };
 }
@@ -155,38 +173,117 @@ export interface StubMove {
  * that it is our child too, sharing the stub's pages copy-on-write until the old stub is killed.
  * What cannot be had is a warning, unless the pid is required. Null: the stub stays as it is.
  */
-export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => void): { stub: Stub; hasPid: boolean } | null {
+export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => void): { stub: Stub; hasPid: boolean; inNamespace: boolean } | null {
   const inTimeNamespace = move.clocks !== undefined && enterTimeNamespace(stub, move.clocks, warn);
-  const withPid = move.pid && cloneWithPid(stub, move.pid.wanted, move.pid.required);
-  let child = typeof withPid === 'object' ? withPid : undefined;
+  const pid = move.pid;
+  const withPid = pid && cloneWithPid(stub, pid);
+  const inNamespace = pid?.namespace === true && withPid === 'taken' ? cloneInPidNamespace(stub, pid.wanted, pid.required) : undefined;
+  let child = inNamespace?.child ?? (typeof withPid === 'object' ? withPid : undefined);
   const hasPid = child !== undefined;
   // With CLONE_PARENT the copy takes the stub's exit signal (SIGCHLD): clone3 wants 0 here.
   if (!child && inTimeNamespace) child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0 });
-  if (move.pid && withPid === 'taken') {
-    warn(`pid ${move.pid.wanted} is in use by another process: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail)`);
+  if (pid && withPid === 'taken') {
+    warn(inNamespace
+      ? `pid ${pid.wanted} is in use by another process: the process keeps it in a PID namespace of its own (pid ${child!.tid} outside it)`
+      : `pid ${pid.wanted} is in use by another process: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail; --pid-ns keeps it)`);
   }
   if (!child) return null;
   stub.remote.dispose();
   killAndReap([stub.pid]);
+  const made = [...(inNamespace?.init ? [inNamespace.init.tid] : []), child.tid];
   try {
     const remote = controlled(child.tid, stub.control);
     // A fork does not inherit the death signal.
     remote.prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return { stub: { ...stub, pid: child.tid, remote }, hasPid };
+    const init = inNamespace?.init && namespaceInit(inNamespace.init.tid, stub.control, pid!.wanted);
+    return { stub: { ...stub, pid: child.tid, remote, ...(init ? { init } : {}) }, hasPid, inNamespace: inNamespace !== undefined };
   } catch (err) {
-    killAndReap([child.tid]);
+    killAndReap(made);
     throw err;
   }
 }
 
-/** The copy of the stub with the wanted pid, unless the pid is taken or (for anyone but root) not ours to choose and not required. */
-function cloneWithPid(stub: Stub, wanted: number, required: boolean): RemoteChild | 'taken' | 'not ours' {
+/**
+ * Copies of the stub in a new pid namespace, where the wanted pid is free whatever holds it here:
+ * the stub unshares one for its children, the first of which is the namespace's init (pid 1, which
+ * the kernel wants before any other pid there), the second the copy with the wanted pid. Both are
+ * our children (CLONE_PARENT), traced and stopped. Undefined, with the pid not required, where the
+ * kernel refuses (no CAP_SYS_ADMIN).
+ */
+function cloneInPidNamespace(stub: Stub, wanted: number, required: boolean): { init?: RemoteChild; child: RemoteChild } | undefined {
+  const copy = (setTid?: number) => stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, ...(setTid === undefined ? {} : { setTid }) });
+  try {
+    stub.remote.unshare(CLONE_NEWPID);
+  } catch (err) {
+    if (!(err instanceof NativeError) || required) throw err;
+    return undefined;
+  }
+  if (wanted === 1) return { child: copy() };
+  const init = copy();
+  try {
+    return { init, child: copy(wanted) };
+  } catch (err) {
+    killAndReap([init.tid]);
+    throw err;
+  }
+}
+
+/** Where the init's code goes in its copy of the control area: past the syscall instruction. */
+const INIT_CODE_OFFSET = SCRATCH_OFFSET;
+
+/**
+ * Makes the namespace's init what the restored process needs of it: none of our descriptors, the
+ * kernel reaping what is reparented to it (SIGCHLD ignored), a pidfd of the restored process
+ * (pid wanted in there), and, in its copy of the control area, code that waits for that pidfd to
+ * poll readable and exits: the namespace ends with the restored process (what it left running
+ * there is killed with it), not held by an init for nothing. It dies with us until letLive starts it.
+ */
+function namespaceInit(tid: number, control: number, wanted: number): RemoteTask {
+  const init = controlled(tid, control);
+  init.prctl(PR_SET_PDEATHSIG, SIGKILL);
+  init.prctlString(PR_SET_NAME, 'imgfs-pidns');
+  init.closeRange(0, 0xffff_ffff);
+  const ignore = Buffer.alloc(32);
+  ignore.writeBigUInt64LE(SIG_IGN, 0);
+  init.sigaction(SIGCHLD, ignore);
+  writeProcessMemory(tid, control + INIT_CODE_OFFSET, waitAndExitCode(init.pidfdOpen(wanted)));
+  return init;
+}
+
+/**
+ * x86_64 code: `do r = poll(&{pidfd, POLLIN}, 1, -1); while (r != 1); exit_group(0);`, with the
+ * pollfd after the code.
+ */
+function waitAndExitCode(pidfd: number): Buffer {
+  const code = Buffer.from([
+    0xb8, 0x07, 0x00, 0x00, 0x00, //       0: mov eax, SYS_poll
+    0x48, 0x8d, 0x3d, 0x1c, 0x00, 0x00, 0x00, // 5: lea rdi, [rip + 28]: the pollfd at 40
+    0xbe, 0x01, 0x00, 0x00, 0x00, //      12: mov esi, 1
+    0xba, 0xff, 0xff, 0xff, 0xff, //      17: mov edx, -1
+    0x0f, 0x05, //                        22: syscall
+    0x48, 0x83, 0xf8, 0x01, //            24: cmp rax, 1
+    0x75, 0xe2, //                        28: jne 0
+    0xb8, 0xe7, 0x00, 0x00, 0x00, //      30: mov eax, SYS_exit_group
+    0x31, 0xff, //                        35: xor edi, edi
+    0x0f, 0x05, //                        37: syscall
+    0xcc, //                              39: int3
+    0, 0, 0, 0, 0x01, 0x00, 0x00, 0x00, // 40: struct pollfd { fd, events POLLIN, revents }
+  ]);
+  code.writeInt32LE(pidfd, 40);
+  return code;
+}
+
+/**
+ * The copy of the stub with the wanted pid, unless the pid is taken (and not required, or to be had
+ * in a pid namespace) or, for anyone but root, not ours to choose (and not required).
+ */
+function cloneWithPid(stub: Stub, { wanted, required, namespace }: NonNullable<StubMove['pid']>): RemoteChild | 'taken' | 'not ours' {
   try {
     return stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0, setTid: wanted });
   } catch (err) {
     const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
     if (!taken && !(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
-    if (!required) return taken ? 'taken' : 'not ours';
+    if (!required || (taken && namespace)) return taken ? 'taken' : 'not ours';
     throw new RestoreError(taken ? `pid ${wanted} is in use by another process: --same-pid cannot restore it`
       : `choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
   }
@@ -215,9 +312,19 @@ function enterTimeNamespace(stub: Stub, clocks: { monotonic: TimeSpec; boottime:
   }
 }
 
-/** The restore is done: the process no longer dies with us (PR_SET_PDEATHSIG back to none). */
+/**
+ * The restore is done: the process no longer dies with us (PR_SET_PDEATHSIG back to none), nor
+ * does the init of its pid namespace, which starts waiting for it.
+ */
 export function letLive(stub: Stub): void {
   stub.remote.prctl(PR_SET_PDEATHSIG, 0);
+  if (!stub.init) return;
+  const init = stub.init;
+  init.prctl(PR_SET_PDEATHSIG, 0);
+  init.dispose();
+  // orig_rax -1: it starts at its code, not in a system call to restart.
+  setRegs(init.tid, { ...getRegs(init.tid), rip: BigInt(stub.control + INIT_CODE_OFFSET), orig_rax: -1n });
+  ptrace(PTRACE_DETACH, init.tid, 0, 0);
 }
 
 /** Unmaps the whole user address space but the control area. */

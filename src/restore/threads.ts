@@ -21,6 +21,7 @@ import { RestoreError } from './errors.js';
 import type { IdChoice } from './restore.js';
 import { CONTROL_SIZE } from './stub.js';
 import { CLONE_FILES, CLONE_VM } from '../ptrace/syscalls.js';
+import { ownId } from '../proc/status.js';
 
 const CLONE_FS = 0x200;
 const CLONE_SIGHAND = 0x800;
@@ -104,7 +105,8 @@ export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line:
  * that word still holds the dumped tid (musl, for one, points clear_child_tid at a lock instead).
  */
 function refreshCachedTid(thread: RemoteTask, dumpedTid: number, address: number): void {
-  if (thread.tid === dumpedTid) return;
+  const tid = ownId(thread.tid);
+  if (tid === dumpedTid) return;
   let word: Buffer;
   try {
     word = readMemory(thread.tid, address, 4);
@@ -113,7 +115,7 @@ function refreshCachedTid(thread: RemoteTask, dumpedTid: number, address: number
     throw err;
   }
   if (word.readInt32LE(0) !== dumpedTid) return;
-  word.writeInt32LE(thread.tid, 0);
+  word.writeInt32LE(tid, 0);
   thread.writeMemory(address, word);
 }
 
