@@ -30,7 +30,7 @@ import { readSmaps } from './proc/smaps.js';
 import { ownId, statusField, statusMask } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
-import { fcntlInt, F_GET_SEALS, getRobustList, getsockname, getsockoptBytes, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
+import { fcntlInt, F_GET_SEALS, getRobustList, getsockname, getsockoptBytes, hasPeer, getsockoptInt, openSocket, peekQueued, compareOpenFiles, takeDescriptor } from './ptrace/libc.js';
 import { isServedFile } from './servedfiles.js';
 import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
@@ -804,11 +804,11 @@ function withOptions(fd: ExtensionFd, options: SocketOption[]): void {
   if (options.length > 0) fd.socketOptions = options;
 }
 
-/** A Unix, IPv4 or IPv6 socket that holds no address (getsockname): its kind, the flags its later bind depends on, its options. */
+/** A Unix, IPv4 or IPv6 socket that holds no address (getsockname) and has no peer: its kind, the flags its later bind depends on, its options. */
 function unboundSocket(ours: number, family: number): OwnSocket['unbound'] {
   if (family !== AF_UNIX && family !== AF_INET && family !== AF_INET6) return undefined;
   const type = getsockoptInt(ours, SOL_SOCKET, SO_TYPE);
-  if (!holdsNoAddress(getsockname(ours), type)) return undefined;
+  if (!holdsNoAddress(getsockname(ours), type) || hasPeer(ours)) return undefined;
   const kind = { family, type, protocol: getsockoptInt(ours, SOL_SOCKET, SO_PROTOCOL) };
   const isSet = (level: number, name: number) => getsockoptInt(ours, level, name) !== 0;
   const socket: UnboundSocket = {

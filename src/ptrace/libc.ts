@@ -31,6 +31,7 @@ const rawPrlimit = libc.func('int prlimit(int pid, int resource, void *newLimit,
 export const rawSyscall = libc.func('long syscall(long number, ...)');
 const rawGetsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
 const rawGetsockname = libc.func('int getsockname(int fd, void *address, void *length)');
+const rawGetpeername = libc.func('int getpeername(int fd, void *address, void *length)');
 const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
@@ -172,6 +173,12 @@ export function getsockname(fd: number): Buffer {
   const length = new Uint32Array([address.length]);
   check(rawGetsockname(fd, address, length) as number, () => `getsockname(${fd})`);
   return address.subarray(0, Math.min(length[0], address.length));
+}
+
+/** Whether a socket is connected to a peer (getpeername answers, where an unconnected one is ENOTCONN). */
+export function hasPeer(fd: number): boolean {
+  const address = Buffer.alloc(SOCKADDR_STORAGE_SIZE);
+  return (rawGetpeername(fd, address, new Uint32Array([address.length])) as number) === 0;
 }
 
 /** A new socket of ours (close-on-exec), closed with closeSync. */

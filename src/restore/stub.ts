@@ -30,11 +30,10 @@ const CONTROL_FLOOR = 0x100000;
 
 const MAP_FIXED_NOREPLACE = 0x100000;
 const PR_SET_PDEATHSIG = 1;
-const { SIGKILL } = constants.signals;
+const { SIGCHLD, SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
 const CLONE_NEWTIME = 0x80;
 const CLONE_NEWPID = 0x20000000;
-const { SIGCHLD } = constants.signals;
 /** struct sigaction's handler SIG_IGN. */
 const SIG_IGN = 1n;
 
@@ -171,6 +170,7 @@ export interface StubMove {
  * needs CAP_SYS_ADMIN too): a program that moves to another machine, whose clocks started at
  * another boot, sees no jump in them. The copy is a clone3 run in the stub, with CLONE_PARENT so
  * that it is our child too, sharing the stub's pages copy-on-write until the old stub is killed.
+ * A pid in use can be had in a new pid namespace instead (cloneInPidNamespace), where asked.
  * What cannot be had is a warning, unless the pid is required. Null: the stub stays as it is.
  */
 export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => void): { stub: Stub; hasPid: boolean; inNamespace: boolean } | null {
