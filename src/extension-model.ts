@@ -321,8 +321,9 @@ export interface ExtensionFd {
   /** On a socket neither bound to an address nor connected (socket(2) and no more): its kind. */
   unboundSocket?: UnboundSocket;
   /**
-   * Of a bound or an unbound socket: the options of src/socketoptions.ts whose values differ from those of a
-   * new socket of its kind, as getsockopt answers them.
+   * Of a bound or unbound socket, or a connected datagram socket (what a restore makes of its
+   * kind): the options of src/socketoptions.ts whose values differ from those of a new socket of
+   * its kind, as getsockopt answers them.
    */
   socketOptions?: SocketOption[];
   /**

@@ -4,7 +4,7 @@
 // IPv6 only, where /dev/null stood, on which every one of these calls fails.
 
 import test from 'ava';
-import { readlinkSync } from 'node:fs';
+import { promises as fsp, readlinkSync } from 'node:fs';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
@@ -53,4 +53,25 @@ test('unbound sockets come back of their kind, with their options, and work', as
   t.true(after.includes('unix hello'));
   t.true(after.includes('tcp listens'));
   t.notRegex(restorer.stderr(), /warning: (fd 4[0-4]|epoll)/);
+});
+
+test('an unbound socket this kernel will not make: /dev/null in its place, one warning, and the rest restored', async (t) => {
+  const target = await startTarget(t, 'restore_unbound');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  // fd 41's UNBOUND_SOCKET payload (fd 41, AF_INET6, SOCK_STREAM, IPPROTO_TCP) made to ask for
+  // UDP over a stream socket, which socket(2) refuses (EPROTONOSUPPORT).
+  const bytes = await fsp.readFile(image);
+  const payload = Buffer.from([41, 0, 0, 0, AF_INET6, 0, SOCK_STREAM, 0, IPPROTO_TCP, 0]);
+  const at = bytes.indexOf(payload);
+  t.true(at > 0 && bytes.indexOf(payload, at + 1) < 0, 'one such record');
+  bytes.writeUInt16LE(IPPROTO_UDP, at + 8);
+  await fsp.writeFile(image, bytes);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.is(readlinkSync(`/proc/${pid}/fd/41`), '/dev/null');
+  t.regex(readlinkSync(`/proc/${pid}/fd/40`), /^socket:\[\d+\]$/);
+  t.regex(restorer.stderr(), /warning: fd 41 \(socket:\[\d+\]\): UDP over IPv6, unbound, cannot be made here \(EPROTONOSUPPORT\): replaced by \/dev\/null\n/);
+  t.is(restorer.stderr().split('\n').filter((line) => line.includes('fd 4')).length, 1, 'one warning');
 });

@@ -1,6 +1,7 @@
 // Sockets a restore makes again: listeners and bound datagram sockets, at their address,
-// connected datagram sockets, to their peer, and sockets bound to nothing, of their kind. Connections and queued datagrams are not in the
-// image: a listener's clients connect anew, and a connection comes back closed by its peer.
+// connected datagram sockets, to their peer, and sockets bound to nothing, of their kind.
+// Connections and queued datagrams are not in the image: a listener's clients connect anew, and a
+// connection comes back closed by its peer.
 
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -82,7 +83,7 @@ export function restoreUnboundSocket(remote: RemoteTask, fds: readonly Extension
     });
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fds[0].fd} (${fds[0].target}): an unbound ${describeSocketKind(socket)} socket cannot be made here (${err.code}): replaced by /dev/null`);
+    warn(`fd ${fds[0].fd} (${fds[0].target}): ${describeSocketKind(socket)}, unbound, cannot be made here (${err.code}): replaced by /dev/null`);
     created = remote.openat('/dev/null', fsConstants.O_RDWR | O_CLOEXEC);
   }
   placeEverywhere(remote, created, fds);
