@@ -1,6 +1,6 @@
 // A restore without root: a user restores an image of a process of its own. What needs root is
-// left as the restorer has it (the pid, the stub's exe link, the host's clocks), one warning each,
-// and the process runs on as that user.
+// left as the restorer has it (the pid, also with --pid-ns, the stub's exe link, the host's
+// clocks), one warning each, and the process runs on as that user.
 
 import test from 'ava';
 import { chownSync, readFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ test.serial('a user restores an image of its own process: it runs on as that use
   const dumped = Number(await imageWord(image, parseInt(target.info[1], 16)));
 
   const restorer = startRestorer(t, [image, '--detach'], {
-    command: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import=tsx', 'src/cli.ts', 'restore', image, '--detach'],
+    command: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import=tsx', 'src/cli.ts', 'restore', image, '--detach', '--pid-ns'],
   });
   const pid = await restorer.restoredPid();
   t.is(await restorer.exited, 0, restorer.stderr());
@@ -29,6 +29,7 @@ test.serial('a user restores an image of its own process: it runs on as that use
   t.is(tick, `tick ${dumped + 1}`, 'the count goes on from the dumped one');
   const warnings = restorer.stderr();
   t.regex(warnings, /warning: CLOCK_MONOTONIC jumps by [\d.]+ s since the dump: keeping it needs a time namespace, which needs CAP_SYS_ADMIN\n/);
+  t.true(warnings.includes(`warning: --pid-ns: choosing pid ${target.pid} needs CAP_SYS_ADMIN: the process is restored with pid ${pid}\n`), warnings);
   t.true(warnings.includes(`warning: /proc/<pid>/exe names the restorer's stub, not ${target.binary}: setting it needs CAP_CHECKPOINT_RESTORE\n`), warnings);
   t.notRegex(warnings, /^imgfs restore: (?!warning)/m, 'no error');
 });

@@ -187,6 +187,9 @@ export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => voi
       ? `pid ${pid.wanted} is in use by another process: the process keeps it in a PID namespace of its own (pid ${child!.tid} outside it)`
       : `pid ${pid.wanted} is in use by another process: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail; --pid-ns keeps it)`);
   }
+  if (pid?.namespace && withPid === 'not ours') {
+    warn(`--pid-ns: choosing pid ${pid.wanted} needs CAP_SYS_ADMIN: the process is restored with pid ${child?.tid ?? stub.pid}`);
+  }
   if (!child) return null;
   stub.remote.dispose();
   killAndReap([stub.pid]);
