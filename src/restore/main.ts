@@ -23,7 +23,8 @@ export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-
   --detach         print the restored process's pid and return instead of waiting for it
                    (by default the dumped pid and thread ids are taken where they are free, as
                    root; where the pid is in use, the process gets a new one, with a warning)
-  --same-pid       restore with the dumped pid and thread ids, or fail if one is in use
+  --same-pid       restore with the dumped pid and thread ids, or fail if one is in use (with
+                   --pid-ns, a pid in use is had in a PID namespace instead)
   --new-pid        restore with new ids even where the dumped ones are free
   --pid-ns         where the dumped pid is in use, restore the process in a PID namespace of
                    its own, in which it has its dumped pid and thread ids (as root): a program
