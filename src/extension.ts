@@ -739,6 +739,9 @@ function writeConnectedSocket(w: RecordWriter, f: ExtensionFd, socket: Connected
   socket.peer.copy(w.buf, at + CONNECTED_SOCKET_FIXED_SIZE + socket.local.length);
 }
 
+/** A problem of a record's payload: the byte it is about, and what is wrong there. */
+type RecordProblem = { at: number; message: string };
+
 function writeNetlinkSocket(w: RecordWriter, f: ExtensionFd, socket: NetlinkSocket): void {
   const problem = netlinkSocketProblem(socket);
   if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
@@ -754,7 +757,7 @@ function writeNetlinkSocket(w: RecordWriter, f: ExtensionFd, socket: NetlinkSock
  * What is wrong with a netlink socket, and the NETLINK_SOCKET payload byte it is about, or null:
  * a raw or datagram socket of a protocol below 32, its groups ascending from 1.
  */
-function netlinkSocketProblem(socket: NetlinkSocket): { at: number; message: string } | null {
+function netlinkSocketProblem(socket: NetlinkSocket): RecordProblem | null {
   if (socket.type !== SOCK_RAW && socket.type !== SOCK_DGRAM) return { at: 4, message: `netlink socket type ${socket.type} is neither SOCK_RAW nor SOCK_DGRAM` };
   if (!Number.isInteger(socket.protocol) || socket.protocol < 0 || socket.protocol >= NETLINK_PROTOCOLS) return { at: 8, message: `netlink protocol ${socket.protocol} is not below ${NETLINK_PROTOCOLS}` };
   if (socket.groups.length > NETLINK_GROUPS_MAX) return { at: 12, message: `${socket.groups.length} groups, more than ${NETLINK_GROUPS_MAX}` };
@@ -785,18 +788,33 @@ function writeUnboundSocket(w: RecordWriter, f: ExtensionFd, socket: UnboundSock
  * (the protocols a kernel has are for it to say at the restore); SO_REUSEPORT and IPV6_V6ONLY
  * only where they exist.
  */
-function unboundSocketProblem(socket: UnboundSocket): { at: number; message: string } | null {
-  const { family, type, protocol } = socket;
+function unboundSocketProblem(socket: UnboundSocket): RecordProblem | null {
+  const kind = socketKindProblem(socket, 'any');
+  if (kind !== null) return kind;
+  if (socket.reuseport && socket.family === AF_UNIX) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
+  if (socket.v6only && socket.family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
+  return null;
+}
+
+/**
+ * What is wrong with a socket's family, type and protocol, which every socket record holds at
+ * payload bytes 4, 6 and 8, or null: a Unix stream, datagram or seqpacket socket of protocol 0, or
+ * an IPv4 or IPv6 socket, of TCP or UDP with its type (inet 'tcp-udp') or of any type socket(2)
+ * has (inet 'any', whose protocols are the kernel's to judge).
+ */
+function socketKindProblem({ family, type, protocol }: { family: number; type: number; protocol: number }, inet: 'tcp-udp' | 'any'): RecordProblem | null {
   if (family === AF_UNIX) {
     if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
     if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
-    if (socket.reuseport) return { at: 10, message: 'SO_REUSEPORT on a Unix socket' };
-  } else if (family === AF_INET || family === AF_INET6) {
-    if (!SOCKET_PAIR_TYPES.has(type) && type !== SOCK_RAW) return { at: 6, message: `socket type ${type} is not stream, datagram, raw or seqpacket` };
-  } else {
-    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
+    return null;
   }
-  if (socket.v6only && family !== AF_INET6) return { at: 10, message: 'IPV6_V6ONLY on a socket that is not IPv6' };
+  if (family !== AF_INET && family !== AF_INET6) return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
+  if (inet === 'any') {
+    return SOCKET_PAIR_TYPES.has(type) || type === SOCK_RAW ? null : { at: 6, message: `socket type ${type} is not stream, datagram, raw or seqpacket` };
+  }
+  const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
+  if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
+  if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
   return null;
 }
 
@@ -913,22 +931,17 @@ function writeSocketOptions(w: RecordWriter, f: ExtensionFd, options: readonly S
  * kinds a restore makes: TCP listeners and bound UDP sockets over IPv4 or IPv6, Unix stream and
  * seqpacket listeners and bound Unix datagram sockets.
  */
-function boundSocketProblem(socket: BoundSocket): { at: number; message: string } | null {
-  const { family, type, protocol, listening, address } = socket;
+function boundSocketProblem(socket: BoundSocket): RecordProblem | null {
+  const { family, type, listening, address } = socket;
   const addressAt = BOUND_SOCKET_FIXED_SIZE;
   if (address.length < 2 || address.readUInt16LE(0) !== family) return { at: addressAt, message: `the address is no sockaddr of family ${family}` };
+  const kind = socketKindProblem(socket, 'tcp-udp');
+  if (kind !== null) return kind;
   if (family === AF_UNIX) {
-    if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
-    if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
     if (address.length < 3 || address.length > SOCKADDR_UN_MAX) return { at: addressAt, message: `a Unix address of ${address.length} bytes (3..${SOCKADDR_UN_MAX})` };
-  } else if (family === AF_INET || family === AF_INET6) {
+  } else {
     const size = family === AF_INET ? 16 : 28;
     if (address.length !== size) return { at: addressAt, message: `an address of family ${family} has ${size} bytes, not ${address.length}` };
-    const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
-    if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
-    if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
-  } else {
-    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
   }
   if (listening === (type === SOCK_DGRAM)) return { at: 10, message: listening ? 'a datagram socket does not listen' : 'a stream socket that does not listen' };
   if (!listening && socket.backlog !== 0) return { at: 12, message: `backlog ${socket.backlog} of a socket that does not listen` };
@@ -944,28 +957,23 @@ function boundSocketProblem(socket: BoundSocket): { at: number; message: string 
  * null: TCP or UDP over IPv4 or IPv6 with both addresses of its family, or a Unix stream,
  * datagram or seqpacket socket whose addresses are each a sockaddr_un or empty (unnamed).
  */
-function connectedSocketProblem(socket: ConnectedSocket): { at: number; message: string } | null {
-  const { family, type, protocol, local, peer } = socket;
+function connectedSocketProblem(socket: ConnectedSocket): RecordProblem | null {
+  const { family, local, peer } = socket;
   const addresses = [{ name: 'local', address: local, at: CONNECTED_SOCKET_FIXED_SIZE }, { name: 'peer', address: peer, at: CONNECTED_SOCKET_FIXED_SIZE + local.length }];
+  const kind = socketKindProblem(socket, 'tcp-udp');
+  if (kind !== null) return kind;
   if (family === AF_UNIX) {
-    if (!SOCKET_PAIR_TYPES.has(type)) return { at: 6, message: `Unix socket type ${type} is not stream, datagram or seqpacket` };
-    if (protocol !== 0) return { at: 8, message: `Unix socket protocol ${protocol} is not 0` };
     for (const { name, address, at } of addresses) {
       if (address.length === 0) continue;
       if (address.length < 3 || address.length > SOCKADDR_UN_MAX || address.readUInt16LE(0) !== AF_UNIX) {
         return { at, message: `the ${name} address is neither empty nor a Unix address of 3..${SOCKADDR_UN_MAX} bytes` };
       }
     }
-  } else if (family === AF_INET || family === AF_INET6) {
-    const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
-    if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
-    if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
+  } else {
     const size = family === AF_INET ? 16 : 28;
     for (const { name, address, at } of addresses) {
       if (address.length !== size || address.readUInt16LE(0) !== family) return { at, message: `the ${name} address is no ${size}-byte sockaddr of family ${family}` };
     }
-  } else {
-    return { at: 4, message: `address family ${family} is not AF_UNIX, AF_INET or AF_INET6` };
   }
   if (socket.state < TCP_ESTABLISHED || socket.state > TCP_CLOSING || socket.state === TCP_LISTEN) {
     return { at: 10, message: `state ${socket.state} is no connection's (1..11, but 10, TCP_LISTEN)` };
