@@ -8,7 +8,11 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 async function mtimeMs(file: string): Promise<number | undefined> {
-  return fsp.stat(file).then((st) => st.mtimeMs, () => undefined);
+  return (await statOf(file))?.mtimeMs;
+}
+
+function statOf(file: string): Promise<{ mtimeMs: number; ino: number } | undefined> {
+  return fsp.stat(file).then((st) => st, () => undefined);
 }
 
 function runGcc(args: string[]): Promise<void> {
@@ -24,19 +28,22 @@ function runGcc(args: string[]): Promise<void> {
   });
 }
 
-/** Compiles source into binary with gcc flags unless binary is newer than source. */
-export async function compileOnce(source: string, binary: string, flags: string[]): Promise<string> {
-  const sourceTime = await mtimeMs(source);
-  if (sourceTime === undefined) throw new Error(`no C program ${source}`);
-  const binaryTime = await mtimeMs(binary);
-  if (binaryTime !== undefined && binaryTime >= sourceTime) return binary;
+/** Compiles source into binary with gcc flags unless binary is newer than source and the headers it may include. */
+export async function compileOnce(source: string, binary: string, flags: string[], headers: readonly string[] = []): Promise<string> {
+  const times = await Promise.all([source, ...headers].map(mtimeMs));
+  if (times.some((time) => time === undefined)) throw new Error(`no C program ${source}, or no ${headers.join(', ')}`);
+  const sourceTime = Math.max(...(times as number[]));
+  const stale = await statOf(binary);
+  if (stale !== undefined && stale.mtimeMs >= sourceTime) return binary;
 
   await fsp.mkdir(path.dirname(binary), { recursive: true });
   const temp = `${binary}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     await runGcc([...flags, '-o', temp, source]);
-    if (binaryTime !== undefined) await fsp.rename(temp, binary); // stale: replace it
-    else await fsp.link(temp, binary).catch((err: NodeJS.ErrnoException) => {
+    if (stale !== undefined) {
+      // Stale: replace it, unless another process did while we compiled (its may be running).
+      if ((await statOf(binary))?.ino === stale.ino) await fsp.rename(temp, binary);
+    } else await fsp.link(temp, binary).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err; // another process built it first: keep that one
     });
   } finally {

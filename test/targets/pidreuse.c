@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "targets.h"
 
 static const char *program;
 
@@ -48,10 +49,7 @@ static pid_t start_child_at(pid_t pid, int generation) {
 int main(int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "usage: pidreuse <program>\n"); return 2; }
   program = argv[1];
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  sigset_t usr1 = block_signal(SIGUSR1);
 
   FILE *pid_max_file = fopen("/proc/sys/kernel/pid_max", "r");
   int pid_max = 32768;

@@ -26,11 +26,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static void place(int fd, int at) {
-  if (fd < 0 || dup2(fd, at) != at) { perror("place"); _exit(1); }
-  close(fd);
-}
+#include "targets.h"
 
 static struct sockaddr_un unix_address(const char *path) {
   struct sockaddr_un address = {.sun_family = AF_UNIX};

@@ -15,16 +15,12 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include "targets.h"
 
 static void on_usr2(int signal) {
   (void)signal;
   char byte = 'x';
   if (write(41, &byte, 1) != 1) _exit(3);
-}
-
-static void place(int fd, int at) {
-  if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
-  close(fd);
 }
 
 int main(void) {

@@ -24,11 +24,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static void place(int fd, int at) {
-  if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
-  close(fd);
-}
+#include "targets.h"
 
 static volatile sig_atomic_t options_asked;
 

@@ -7,11 +7,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <unistd.h>
-
-static void place(int fd, int at) {
-  if (fd < 0 || dup2(fd, at) != at) { perror("open"); _exit(1); }
-  close(fd);
-}
+#include "targets.h"
 
 int main(int argc, char **argv) {
   if (argc != 4) { fprintf(stderr, "usage: restore_locks <a> <b> <c>\n"); return 2; }

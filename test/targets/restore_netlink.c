@@ -12,15 +12,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "targets.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
-
-static void place(int fd, int at) {
-  if (fd < 0 || dup2(fd, at) != at) { perror("place"); _exit(1); }
-  close(fd);
-}
 
 static void print_groups(void) {
   unsigned int bitmap[32] = {0};
@@ -67,10 +63,7 @@ int main(void) {
   place(route, 40);
   place(socket(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT), 41);
   // Taken by sigwait, never delivered: no wake-up can be lost between two waits.
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  sigset_t usr1 = block_signal(SIGUSR1);
   printf("ready\n");
   fflush(stdout);
   for (int signal; sigwait(&usr1, &signal) == 0;) {

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "targets.h"
 
 static pid_t cached_pid;
 static atomic_int thread_tid;
@@ -32,20 +33,13 @@ static void *worker(void *unused) {
 
 int main(void) {
   cached_pid = getpid();
-  // SIGUSR1 is taken by sigwait in main; SIGUSR2 only by the worker's handler.
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  // SIGUSR1 is taken by sigwait in main (the worker inherits it blocked); SIGUSR2 only by the
+  // worker's handler.
+  sigset_t usr1 = block_signal(SIGUSR1);
   signal(SIGUSR2, on_usr2);
-  sigset_t usr2;
-  sigemptyset(&usr2);
-  sigaddset(&usr2, SIGUSR2);
-  sigprocmask(SIG_BLOCK, &usr2, NULL);
   pthread_t thread;
-  pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
   if (pthread_create(&thread, NULL, worker, NULL)) { perror("pthread_create"); return 1; }
-  sigprocmask(SIG_BLOCK, &usr2, NULL);
+  block_signal(SIGUSR2); // in main only: the worker takes it
   while (atomic_load(&thread_tid) == 0) usleep(1000);
   printf("ready %d %d\n", cached_pid, atomic_load(&thread_tid));
   fflush(stdout);

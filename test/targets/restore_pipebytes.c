@@ -7,13 +7,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+#include "targets.h"
 
 #define FILL 70000
-
-static void place(int fd, int at) {
-  if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
-  close(fd);
-}
 
 int main(void) {
   int ends[2];
@@ -25,10 +21,7 @@ int main(void) {
   for (int i = 0; i < FILL; i++) bytes[i] = (unsigned char)(i * 7 + i / 251);
   if (write(41, bytes, FILL) != FILL) { perror("write"); return 1; }
   if (read(40, bytes, 10) != 10) { perror("read"); return 1; }
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  sigset_t usr1 = block_signal(SIGUSR1);
   printf("ready\n");
   fflush(stdout);
   int signal;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include "targets.h"
 
 static void on_usr1(int signal) {
   (void)signal;
@@ -17,20 +18,19 @@ static void on_usr1(int signal) {
   if (write(41, &byte, 1) != 1) _exit(3);
 }
 
-static void place(int fd, int at) {
-  if (dup2(fd, at) != at) { perror("dup2"); _exit(1); }
-  close(fd);
+static void place_nonblocking(int fd, int at) {
+  place(fd, at);
   fcntl(at, F_SETFL, O_NONBLOCK);
 }
 
 int main(void) {
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, ends)) { perror("socketpair"); return 1; }
-  place(ends[0], 40);
-  place(ends[1], 41);
+  place_nonblocking(ends[0], 40);
+  place_nonblocking(ends[1], 41);
   if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ends)) { perror("socketpair"); return 1; }
-  place(ends[0], 42);
-  place(ends[1], 43);
+  place_nonblocking(ends[0], 42);
+  place_nonblocking(ends[1], 43);
   struct sigaction action = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
   sigaction(SIGUSR1, &action, NULL);
   printf("ready\n");

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+#include "targets.h"
 
 static volatile sig_atomic_t received;
 static volatile pid_t worker_tid;
@@ -32,10 +33,7 @@ static void *worker(void *arg) {
 
 int main(void) {
   signal(SIGUSR1, on_usr1);
-  sigset_t usr2;
-  sigemptyset(&usr2);
-  sigaddset(&usr2, SIGUSR2);
-  pthread_sigmask(SIG_BLOCK, &usr2, NULL); // the worker inherits it
+  sigset_t usr2 = block_signal(SIGUSR2); // the worker inherits it
   pthread_t thread;
   pthread_create(&thread, NULL, worker, NULL);
   while (worker_tid == 0) usleep(1000);

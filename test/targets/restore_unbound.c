@@ -19,15 +19,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "targets.h"
 
 static void fail(const char *what) {
   perror(what);
   _exit(1);
-}
-
-static void place(int fd, int at) {
-  if (fd < 0 || dup2(fd, at) != at) fail("place");
-  close(fd);
 }
 
 static int option(int fd, int level, int name) {
@@ -105,10 +101,7 @@ int main(void) {
   if (epoll_ctl(43, EPOLL_CTL_ADD, 40, &watch)) fail("epoll_ctl");
   place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 44);
   // Taken by sigwait, never delivered: no wake-up can be lost between two waits.
-  sigset_t usr1;
-  sigemptyset(&usr1);
-  sigaddset(&usr1, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  sigset_t usr1 = block_signal(SIGUSR1);
   print_options();
   printf("ready\n");
   fflush(stdout);
