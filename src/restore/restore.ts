@@ -121,10 +121,12 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (fitted.some((t) => t.seccomp)) suspendSeccomp(remote);
     if (ext?.settings) setPersonality(remote, ext.settings.personality);
     createThreads(remote, others, threadIds, threads, options.warn);
+    // The ids the process knows its threads by (in its pid namespace), for the calls it runs.
+    const [leaderId, ...threadIdsInside] = [remote.tid, ...threads].map((tid) => ownId(tid));
     const held = others.map((state, i) => {
       const thread = remote.inThread(threads[i]);
-      setOwnState(thread, state, options.warn);
-      queuePendingSignals(thread, state.pendingSignals ?? [], ownId(remote.tid), ownId(thread.tid), options.warn);
+      setOwnState(thread, threadIdsInside[i], state, options.warn);
+      queuePendingSignals(thread, state.pendingSignals ?? [], leaderId, threadIdsInside[i], options.warn);
       // The last calls injected into this thread: from here on it has its own filters and credentials.
       const { scheduling, seccomp, identity } = fitted[i + 1];
       if (scheduling) setTimerSlack(thread, scheduling.timerSlackNs);
@@ -133,13 +135,12 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       return { tid: threads[i], held: setThreadState(threads[i], state, options.warn) };
     });
     const leader = leaderState(head, fitted[0]);
-    setOwnState(remote, leader, options.warn);
+    setOwnState(remote, leaderId, leader, options.warn);
     letLive(stub);
-    // The ids the process knows itself by (in its pid namespace) go into the calls it runs.
-    queuePendingSignals(remote, leader.pendingSignals ?? [], ownId(remote.tid), ownId(remote.tid), options.warn);
-    queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], ownId(remote.tid), undefined, options.warn);
+    queuePendingSignals(remote, leader.pendingSignals ?? [], leaderId, leaderId, options.warn);
+    queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], leaderId, undefined, options.warn);
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
-    const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, ownId(i === 0 ? remote.tid : threads[i - 1])]) : []);
+    const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? leaderId : threadIdsInside[i - 1]]) : []);
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.

@@ -21,7 +21,6 @@ import { RestoreError } from './errors.js';
 import type { IdChoice } from './restore.js';
 import { CONTROL_SIZE } from './stub.js';
 import { CLONE_FILES, CLONE_VM } from '../ptrace/syscalls.js';
-import { ownId } from '../proc/status.js';
 
 const CLONE_FS = 0x200;
 const CLONE_SIGHAND = 0x800;
@@ -79,11 +78,12 @@ const SS_DISABLE = 2;
  * with SA_ONSTACK arrives, its alternate signal stack. Each applies to the calling thread only,
  * so `thread` runs the calls itself; they clobber its registers, hence before setThreadState. An
  * rseq area or a signal stack the kernel refuses is a warning: the program runs on without it.
+ * ownTid: the thread's id as it knows it (in its pid namespace).
  */
-export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line: string) => void): void {
+export function setOwnState(thread: RemoteTask, ownTid: number, state: ThreadState, warn: (line: string) => void): void {
   if (state.clearChildTid) {
     thread.setTidAddress(state.clearChildTid);
-    refreshCachedTid(thread, state.tid, state.clearChildTid);
+    refreshCachedTid(thread, ownTid, state.tid, state.clearChildTid);
   }
   if (state.robustList && state.robustList.head !== 0) thread.setRobustList(state.robustList.head, state.robustList.len);
   const { rseq, sigaltstack: stack } = state;
@@ -101,11 +101,11 @@ export function setOwnState(thread: RemoteTask, state: ThreadState, warn: (line:
 /**
  * glibc keeps each thread's tid in its thread descriptor, in the very word clear_child_tid points
  * to (set_tid_address(&pd->tid), CLONE_CHILD_CLEARTID), and signals other threads with it
- * (pthread_kill, pthread_sigqueue): a thread restored under a new tid gets it written there, when
- * that word still holds the dumped tid (musl, for one, points clear_child_tid at a lock instead).
+ * (pthread_kill, pthread_sigqueue): a thread restored under a new tid (tid, as it knows it) gets
+ * it written there, when that word still holds the dumped tid (musl, for one, points
+ * clear_child_tid at a lock instead).
  */
-function refreshCachedTid(thread: RemoteTask, dumpedTid: number, address: number): void {
-  const tid = ownId(thread.tid);
+function refreshCachedTid(thread: RemoteTask, tid: number, dumpedTid: number, address: number): void {
   if (tid === dumpedTid) return;
   let word: Buffer;
   try {
