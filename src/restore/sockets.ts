@@ -7,7 +7,7 @@ import { chmodSync, chownSync, closeSync, constants as fsConstants, fstatSync, l
 import { constants } from 'node:os';
 import {
   AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, describeConnection, describeSocket, describeSocketKind, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, unixSocketPath,
-  type BoundSocket, type ConnectedSocket, type ExtensionFd,
+  type BoundSocket, type ConnectedSocket, type ExtensionFd, type UnboundSocket,
 } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
@@ -55,9 +55,7 @@ function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, wa
   return newSocket(remote, socket, (created) => {
     // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
     // would refuse the bind of a listener without SO_REUSEADDR (most servers set it anyway).
-    if (socket.listening && socket.family !== AF_UNIX) remote.setsockopt(created, SOL_SOCKET, SO_REUSEADDR, 1);
-    if (socket.reuseport) remote.setsockopt(created, SOL_SOCKET, SO_REUSEPORT, 1);
-    if (socket.family === AF_INET6) remote.setsockopt(created, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
+    setBindFlags(remote, created, { ...socket, reuseaddr: socket.listening && socket.family !== AF_UNIX });
     setOptions(remote, created, fd, warn);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
@@ -76,9 +74,7 @@ export function restoreUnboundSocket(remote: RemoteTask, fds: readonly Extension
   let created: number;
   try {
     created = newSocket(remote, socket, (fd) => {
-      if (socket.reuseaddr) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-      if (socket.reuseport) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-      if (socket.family === AF_INET6) remote.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
+      setBindFlags(remote, fd, socket);
       setOptions(remote, fd, fds[0], warn);
     });
   } catch (err) {
@@ -87,6 +83,16 @@ export function restoreUnboundSocket(remote: RemoteTask, fds: readonly Extension
     created = remote.openat('/dev/null', fsConstants.O_RDWR | O_CLOEXEC);
   }
   placeEverywhere(remote, created, fds);
+}
+
+/**
+ * The options a bind depends on, which the socket records hold as flags: SO_REUSEADDR,
+ * SO_REUSEPORT, and IPV6_V6ONLY (an IPv6 socket's, set either way).
+ */
+function setBindFlags(remote: RemoteTask, fd: number, socket: Pick<UnboundSocket, 'family' | 'reuseaddr' | 'reuseport' | 'v6only'>): void {
+  if (socket.reuseaddr) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (socket.reuseport) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+  if (socket.family === AF_INET6) remote.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
 }
 
 const SHUT_RDWR = 2;
