@@ -4,7 +4,9 @@
 import { constants as fsConstants } from 'node:fs';
 import type { UserDesc, UserRegs } from './model.js';
 import type { PageIndex } from './pageindex.js';
-import { O_ACCMODE } from './ptrace/syscalls.js';
+import { O_ACCMODE, TERMIOS_SIZE } from './ptrace/syscalls.js';
+
+export { TERMIOS_SIZE };
 
 export interface ImageExtension {
   /** /proc/<pid>/exe's target at dump time. */
@@ -347,6 +349,28 @@ export interface ExtensionFd {
    * pipe or socket, whose ends are told apart by their inode anyway.
    */
   sharesWith?: number;
+  /** Of a terminal (a pty's slave side, a console, a serial line; not a pty master): its state at the dump. */
+  terminal?: TerminalState;
+}
+
+/**
+ * A terminal's modes and size at the dump, and what it was to the process. A restore in the
+ * foreground gives the restorer's terminal the modes of the process's controlling terminal when
+ * the process was its foreground job: an editor or a REPL that switched its terminal to raw mode
+ * finds it in raw mode again.
+ */
+export interface TerminalState {
+  /** struct termios as TCGETS gives it: c_iflag, c_oflag, c_cflag, c_lflag (u32 each), c_line, c_cc[19]. */
+  termios: Buffer;
+  /** struct winsize (TIOCGWINSZ). */
+  rows: number;
+  columns: number;
+  xpixels: number;
+  ypixels: number;
+  /** It was the process's controlling terminal (/proc/<pid>/stat tty_nr). */
+  controlling: boolean;
+  /** The process's group was its foreground process group (stat tpgid = pgrp); only of a controlling terminal. */
+  foreground: boolean;
 }
 
 /** flock(2), a POSIX record lock (fcntl F_SETLK, lockf), or an open file description's (F_OFD_SETLK). */

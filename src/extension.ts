@@ -8,11 +8,11 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_UNIX, CPU_MASK_MAX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING,
-  TCP_ESTABLISHED, TCP_LISTEN,
+  TCP_ESTABLISHED, TCP_LISTEN, TERMIOS_SIZE,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
@@ -83,6 +83,7 @@ export const RecordType = {
   CONNECTED_SOCKET: 40,
   NETLINK_SOCKET: 41,
   UNBOUND_SOCKET: 42,
+  TERMINAL: 43,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -202,6 +203,15 @@ export const UNBOUND_SOCKET_SIZE = 12;
 const UNBOUND_SOCKET_REUSEADDR = 1;
 const UNBOUND_SOCKET_REUSEPORT = 2;
 const UNBOUND_SOCKET_V6ONLY = 4;
+/** A TERMINAL record: fd, flags, struct termios, struct winsize (rows, columns, xpixels, ypixels as u16). */
+export const TERMINAL_SIZE = 8 + TERMIOS_SIZE + 8;
+/** TERMINAL flags: the process's controlling terminal; its process group was the terminal's foreground group. */
+export const TERMINAL_CONTROLLING = 1;
+export const TERMINAL_FOREGROUND = 2;
+/** Payload offset of the termios, and of the winsize whose u16 fields follow in this order. */
+const TERMINAL_TERMIOS_AT = 8;
+const TERMINAL_WINSIZE_AT = TERMINAL_TERMIOS_AT + TERMIOS_SIZE;
+const WINSIZE_FIELDS = ['rows', 'columns', 'xpixels', 'ypixels'] as const;
 
 /** Fixed part of a FILE_LOCKS record: fd, count; count locks (kind, type, start, end) follow. */
 export const FILE_LOCKS_FIXED_SIZE = 8;
@@ -375,6 +385,7 @@ export interface FdShape {
   /** Groups in its NETLINK_SOCKET record; null: none. */
   netlinkGroups: number | null;
   unboundSocket: boolean;
+  terminal: boolean;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
@@ -399,7 +410,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
     queuedMessages: fd.queued?.map((m) => m.length) ?? null,
-    sharesWith: fd.sharesWith !== undefined,
+    sharesWith: fd.sharesWith !== undefined, terminal: fd.terminal !== undefined,
   };
 }
 
@@ -420,6 +431,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.connectedAddresses === null ? 0 : recordSize(CONNECTED_SOCKET_FIXED_SIZE + fd.connectedAddresses)) +
   (fd.netlinkGroups === null ? 0 : recordSize(NETLINK_SOCKET_FIXED_SIZE + 4 * fd.netlinkGroups)) +
   (fd.unboundSocket ? recordSize(UNBOUND_SOCKET_SIZE) : 0) +
+  (fd.terminal ? recordSize(TERMINAL_SIZE) : 0) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -815,6 +827,29 @@ function socketKindProblem({ family, type, protocol }: { family: number; type: n
   const expected = protocol === IPPROTO_TCP ? SOCK_STREAM : protocol === IPPROTO_UDP ? SOCK_DGRAM : 0;
   if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
   if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
+  return null;
+}
+
+function writeTerminal(w: RecordWriter, f: ExtensionFd, terminal: TerminalState): void {
+  if (f.kind !== 'tty') throw new FormatError(`fd ${f.fd}: terminal state of a descriptor that is no tty`);
+  const problem = terminalProblem(terminal);
+  if (problem !== null) throw new FormatError(`fd ${f.fd}: ${problem.message}`);
+  const at = w.record(RecordType.TERMINAL, TERMINAL_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE((terminal.controlling ? TERMINAL_CONTROLLING : 0) | (terminal.foreground ? TERMINAL_FOREGROUND : 0), at + 4);
+  terminal.termios.copy(w.buf, at + TERMINAL_TERMIOS_AT);
+  WINSIZE_FIELDS.forEach((name, i) => w.buf.writeUInt16LE(terminal[name], at + TERMINAL_WINSIZE_AT + 2 * i));
+}
+
+/**
+ * What is wrong with a terminal's state, and the TERMINAL payload byte it is about, or null: a
+ * struct termios of its size, a winsize of u16s, the foreground only of a controlling terminal.
+ */
+function terminalProblem(terminal: TerminalState): RecordProblem | null {
+  if (terminal.termios.length !== TERMIOS_SIZE) return { at: TERMINAL_TERMIOS_AT, message: `a termios of ${terminal.termios.length} bytes, not ${TERMIOS_SIZE}` };
+  const wide = WINSIZE_FIELDS.findIndex((name) => !Number.isInteger(terminal[name]) || terminal[name] < 0 || terminal[name] > 0xffff);
+  if (wide >= 0) return { at: TERMINAL_WINSIZE_AT + 2 * wide, message: `${WINSIZE_FIELDS[wide]} ${terminal[WINSIZE_FIELDS[wide]]} does not fit in a u16` };
+  if (terminal.foreground && !terminal.controlling) return { at: 4, message: 'FOREGROUND without CONTROLLING' };
   return null;
 }
 
@@ -1279,6 +1314,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.connectedSocket) writeConnectedSocket(w, fd, fd.connectedSocket);
   for (const fd of ext.fds) if (fd.netlink) writeNetlinkSocket(w, fd, fd.netlink);
   for (const fd of ext.fds) if (fd.unboundSocket) writeUnboundSocket(w, fd, fd.unboundSocket);
+  for (const fd of ext.fds) if (fd.terminal) writeTerminal(w, fd, fd.terminal);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1781,7 +1817,7 @@ function attachParts<T extends object>(owners: T[], parts: readonly RecordPart<T
 /**
  * Checks each per-fd record against its fd: an anon-inode state on that kind of anon inode, pipe
  * data on a read end of a pipe whose write end is in the process too (once per pipe), a socket's
- * peer another socket open in the process; file locks fit any fd.
+ * peer another socket open in the process, a terminal's state on a tty; file locks fit any fd.
  */
 function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): void {
   const pipes = pipesWithBothEnds(fds);
@@ -1819,6 +1855,10 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
     }
     if (values.socketOptions) {
       if (!takesOptions(fd)) record.fail(0, `fd ${key} has no BOUND_SOCKET or UNBOUND_SOCKET record, nor a CONNECTED_SOCKET record of a datagram socket`);
+      continue;
+    }
+    if (values.terminal) {
+      if (fd.kind !== 'tty') record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a terminal`);
       continue;
     }
     if (values.unixPeer) {
@@ -1984,6 +2024,22 @@ function readUnboundSocket(r: RecordView): FdPart {
   const problem = unboundSocketProblem(unboundSocket);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { unboundSocket } };
+}
+
+function readTerminal(r: RecordView): FdPart {
+  r.expectLength(TERMINAL_SIZE);
+  const flags = r.payload.readUInt32LE(4);
+  if ((flags & ~(TERMINAL_CONTROLLING | TERMINAL_FOREGROUND)) !== 0) r.fail(4, `unknown flags ${hex(flags)}`);
+  const size = (i: number) => r.payload.readUInt16LE(TERMINAL_WINSIZE_AT + 2 * i);
+  const terminal: TerminalState = {
+    // A copy: the payload is a view into the image reader's chunk, which is read over later.
+    termios: Buffer.from(r.payload.subarray(TERMINAL_TERMIOS_AT, TERMINAL_WINSIZE_AT)),
+    rows: size(0), columns: size(1), xpixels: size(2), ypixels: size(3),
+    controlling: (flags & TERMINAL_CONTROLLING) !== 0, foreground: (flags & TERMINAL_FOREGROUND) !== 0,
+  };
+  const problem = terminalProblem(terminal);
+  if (problem !== null) r.fail(problem.at, problem.message);
+  return { key: readFdNumber(r), record: r, values: { terminal } };
 }
 
 function readSocketOptions(r: RecordView): FdPart {
@@ -2224,6 +2280,7 @@ export class ExtensionDecoder {
       case RecordType.CONNECTED_SOCKET: this.fdParts.push(readConnectedSocket(r)); break;
       case RecordType.NETLINK_SOCKET: this.fdParts.push(readNetlinkSocket(r)); break;
       case RecordType.UNBOUND_SOCKET: this.fdParts.push(readUnboundSocket(r)); break;
+      case RecordType.TERMINAL: this.fdParts.push(readTerminal(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, UnboundSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
+  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, TerminalState, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
@@ -27,6 +27,8 @@ import { isDeleted } from './proc/deleted.js';
 import { mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
+import { readStat, type ProcStat } from './proc/stat.js';
+import { readTerminal } from './ptrace/terminal.js';
 import { ownId, statusField, statusMask } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { injectSyscall, injectSyscalls, readBrk } from './ptrace/inject.js';
@@ -572,19 +574,23 @@ function statMappedFile(pid: number, vma: Vma): FileStat {
 export function readFds(pid: number): ExtensionFd[] {
   const numbers = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
   const fds: ExtensionFd[] = [];
+  let stat: ProcStat | undefined;
   for (const fd of numbers) {
     try {
       const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
       const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1');
+      // Without asking the file's file system: an fd on this mount would be a request to ourselves.
+      const st = statCached(`/proc/${pid}/fd/${fd}`);
+      const kind = fdKind(st);
       fds.push({
         fd,
-        // Without asking the file's file system: an fd on this mount would be a request to ourselves.
-        kind: fdKind(statCached(`/proc/${pid}/fd/${fd}`)),
+        kind,
         flags: parseInt(fdinfoField(info, 'flags', pid, fd), 8),
         offset: Number(fdinfoField(info, 'pos', pid, fd)),
         target,
         ...anonInodeState(target, info, `/proc/${pid}/fdinfo/${fd}`),
         ...fdinfoLocks(info),
+        ...(kind === 'tty' ? terminalOf(pid, fd, st.rdev, stat ??= readStat(pid)) : {}),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -1014,6 +1020,29 @@ export function anonInodeState(
 
 /** Terminal character devices: tty/ttyS (4), tty, console and ptmx (5), pseudo-terminals (136-143). */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
+/** /dev/tty (5, 0), the process's controlling terminal whichever it is; /dev/ptmx (5, 2), a pty's master side. */
+const DEV_TTY = { major: 5, minor: 0 };
+const DEV_PTMX = { major: 5, minor: 2 };
+
+/**
+ * A terminal's modes and size, asked of our own copy of the descriptor (through /dev/tty too: the
+ * copy reaches the terminal the process opened), and what it is to the process: its controlling
+ * terminal (opened as /dev/tty, or the device of stat's tty_nr), and whether its group was the
+ * foreground job there. A pty's master side is left out: its modes are not what a program set.
+ */
+function terminalOf(pid: number, fd: number, rdev: bigint, stat: ProcStat): { terminal?: TerminalState } {
+  const device = { major: major(rdev), minor: minor(rdev) };
+  if (sameDevice(device, DEV_PTMX)) return {};
+  const modes = askOwnDescriptor(pid, fd, readTerminal);
+  if (!modes) return {};
+  const tty = BigInt(stat.ttyNr);
+  const controlling = stat.ttyNr !== 0 && (sameDevice(device, DEV_TTY) || sameDevice(device, { major: major(tty), minor: minor(tty) }));
+  return { terminal: { ...modes, controlling, foreground: controlling && stat.tpgid === stat.pgrp } };
+}
+
+function sameDevice(a: { major: number; minor: number }, b: { major: number; minor: number }): boolean {
+  return a.major === b.major && a.minor === b.minor;
+}
 
 function fdKind(st: FileStat): FdKind {
   if (st.isFile()) return 'file';
@@ -1023,7 +1052,12 @@ function fdKind(st: FileStat): FdKind {
   return 'other';
 }
 
-/** glibc's gnu_dev_major. */
+/** glibc's gnu_dev_major; the kernel's encoding of stat's tty_nr agrees with it in its 32 bits. */
 function major(dev: bigint): number {
   return Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+}
+
+/** glibc's gnu_dev_minor. */
+function minor(dev: bigint): number {
+  return Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
 }

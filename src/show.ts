@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TerminalState, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
@@ -307,7 +307,7 @@ function clockText(clock: number): string {
   return `CPU time of ${whose} (clock ${clock})`;
 }
 
-/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe or socket pair held, indented under its fd line. */
+/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe, socket or terminal held, indented under its fd line. */
 function fdStateLines(fd: ExtensionFd): string[] {
   const lines: string[] = [];
   if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
@@ -337,6 +337,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
     const options = [...(socket.reuseaddr ? ['SO_REUSEADDR'] : []), ...(socket.reuseport ? ['SO_REUSEPORT'] : []), ...(socket.v6only ? ['IPv6 only'] : [])];
     lines.push(`unbound: ${describeSocketKind(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
+  if (fd.terminal) lines.push(`terminal: ${terminalText(fd.terminal)}`);
   if (fd.connectedSocket) lines.push(`connected (${TCP_STATE_NAMES[fd.connectedSocket.state - 1]}): ${describeConnection(fd.connectedSocket)}`);
   if (fd.content) {
     const { memfd, seals, mode, bytes } = fd.content;
@@ -345,6 +346,23 @@ function fdStateLines(fd: ExtensionFd): string[] {
   for (const w of fd.inotify ?? []) lines.push(`inotify watch ${w.wd} mask ${hex(w.mask)} ${w.path ?? `inode ${w.inode} (path unknown)`}`);
   if (fd.socketOptions) lines.push(`options ${fd.socketOptions.map(socketOptionText).join(' ')}`);
   return lines.map((line) => `         ${line}`);
+}
+
+/** struct termios's c_lflag (a u32 at byte 12) and the bits of it shown: ISIG, ICANON, ECHO. */
+const TERMIOS_LFLAG_AT = 12;
+const ISIG = 0o1;
+const ICANON = 0o2;
+const ECHO = 0o10;
+
+/** "controlling, foreground; 24x80; raw (no ICANON, no ECHO)": what it was to the process, rows x columns, its line discipline's mode. */
+function terminalText(terminal: TerminalState): string {
+  const lflag = terminal.termios.readUInt32LE(TERMIOS_LFLAG_AT);
+  const modes = [...(lflag & ECHO ? ['echo'] : ['no ECHO']), ...(lflag & ISIG ? [] : ['no ISIG'])].join(', ');
+  return [
+    ...(terminal.controlling ? [terminal.foreground ? 'controlling, foreground' : 'controlling'] : []),
+    `${terminal.rows}x${terminal.columns}`,
+    lflag & ICANON ? `canonical, ${modes}` : `raw (no ICANON, ${modes})`,
+  ].join('; ');
 }
 
 /** sk_state names from 1, TCP_ESTABLISHED (include/net/tcp_states.h); UDP and Unix sockets are ESTABLISHED when connected. */
@@ -360,7 +378,7 @@ function posixTimerText(timer: PosixTimer): string {
 }
 
 /**
- * JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state) hex strings,
+ * JSON for machines: bigints become "0x..." strings, byte buffers (auxv, FPU state, termios) hex strings,
  * the pages of shared memory their count.
  */
 export function imageToJson(summary: ImageSummary): string {

@@ -5,16 +5,17 @@ import test, { type ExecutionContext } from 'ava';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, decodeExtension,
-  decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
+  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
+  decodeExtension, decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
-import { describeConnection, describeSocketKind } from '../src/extension-model.js';
+import { FormatError } from '../src/format.js';
+import { describeConnection, describeSocketKind, type ExtensionFd, type TerminalState } from '../src/extension-model.js';
 import { buildTarget } from './helpers/build.js';
-import { fullSampleExtension, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
+import { fullSampleExtension, recordOffsets, SAMPLE_TERMIOS, sampleExtension, sampleV0Prefix } from './helpers/extension-sample.js';
 import { makeTempDir, readAt } from './helpers/files.js';
 import { readMaps, readMem, threadStatuses } from './helpers/groundtruth.js';
 import { MAP_ANONYMOUS, parseImage } from './helpers/image.js';
-import { showMain } from '../src/show.js';
+import { formatImage, imageToJson, readImage, showMain } from '../src/show.js';
 import { mountImgfs } from './helpers/mount.js';
 import { startTarget, type Target } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
@@ -55,7 +56,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets, unbound sockets)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets, unbound sockets, terminals)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -71,7 +72,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
-    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET,
+    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL,
   ], 'in the order of docs/format.md');
 });
 
@@ -199,6 +200,72 @@ test('UNBOUND_SOCKET: byte layout, and bad records', (t) => {
   const bad = fullSampleExtension();
   bad.fds = bad.fds.map((f) => (f.fd === 35 ? { ...f, unboundSocket: { ...f.unboundSocket!, family: 2 } } : f));
   t.regex(t.throws(() => encodeExtension(bad))?.message ?? '', /fd 35: IPV6_V6ONLY on a socket that is not IPv6/);
+});
+
+test('TERMINAL: byte layout, and bad records', async (t) => {
+  const sample = fullSampleExtension();
+  const buf = encodeExtension(sample);
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.TERMINAL)!.at;
+  const payload = at + 8;
+  t.is(TERMINAL_SIZE, 52);
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4), ...[44, 46, 48, 50].map((pos) => buf.readUInt16LE(payload + pos))],
+    [52, 36, TERMINAL_CONTROLLING | TERMINAL_FOREGROUND, 50, 132, 1188, 900], 'length, fd, flags (CONTROLLING, FOREGROUND), rows, columns, xpixels, ypixels');
+  t.deepEqual([TERMINAL_CONTROLLING, TERMINAL_FOREGROUND], [1, 2]);
+  t.deepEqual(buf.subarray(payload + 8, payload + 44), SAMPLE_TERMIOS, 'struct termios at 8');
+  t.is(buf.readUInt32LE(payload + 8 + 12), 0o1, 'its c_lflag: ISIG, neither ICANON nor ECHO');
+  const fd = decodeExtension(buf).fds.find((f) => f.fd === 36)!;
+  t.deepEqual(fd.terminal, sample.fds.find((f) => f.fd === 36)!.terminal);
+  t.deepEqual(fd.terminal, { termios: SAMPLE_TERMIOS, rows: 50, columns: 132, xpixels: 1188, ypixels: 900, controlling: true, foreground: true });
+
+  const broken = (pos: number, value: number, image = buf) => {
+    const copy = Buffer.from(image);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy), { instanceOf: ExtensionFormatError })?.message;
+  };
+  t.is(broken(payload + 4, 1 | 2 | 4), `byte ${payload + 4}: TERMINAL record: unknown flags 0x7`);
+  t.is(broken(payload + 4, 0x8000_0001), `byte ${payload + 4}: TERMINAL record: unknown flags 0x80000001`);
+  t.is(broken(payload + 4, TERMINAL_FOREGROUND), `byte ${payload + 4}: TERMINAL record: FOREGROUND without CONTROLLING`);
+  t.is(broken(payload, 3), `byte ${payload}: TERMINAL record: fd 3 is "/tmp/a dir/data", not a terminal`);
+  t.is(broken(payload, 7), `byte ${payload}: TERMINAL record: fd 7 is "socket:[4242]", not a terminal`);
+  t.is(broken(payload, 37), `byte ${at}: TERMINAL record: fd 37 has no FD record`);
+  t.is(broken(at + 4, 56), `byte ${at + 4}: TERMINAL record: length 56, expected 52`);
+  t.is(broken(at + 4, 48), `byte ${at + 4}: TERMINAL record: length 48, expected 52`);
+  for (const flags of [0, TERMINAL_CONTROLLING]) {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(flags, payload + 4);
+    t.like(decodeExtension(copy).fds.find((f) => f.fd === 36)?.terminal, { controlling: flags !== 0, foreground: false }, 'not in the foreground, or no controlling terminal');
+  }
+  // fd 0 given one too, then renamed fd 36: two for one fd.
+  const withStdin = encodeExtension({ ...sample, fds: sample.fds.map((f) => (f.fd === 0 ? { ...f, terminal: { ...fd.terminal!, controlling: false, foreground: false } } : f)) });
+  const [first, second] = recordOffsets(withStdin).filter((r) => r.type === RecordType.TERMINAL);
+  t.is(withStdin.readUInt32LE(first.at + 8), 0);
+  t.is(broken(first.at + 8, 36, withStdin), `byte ${second.at}: TERMINAL record: a second one for fd 36`);
+
+  const writing = (change: (f: ExtensionFd) => ExtensionFd) => {
+    const bad = { ...sample, fds: sample.fds.map((f) => (f.terminal ? change(f) : f)) };
+    return t.throws(() => encodeExtension(bad), { instanceOf: FormatError })?.message;
+  };
+  const state = (values: Partial<TerminalState>) => (f: ExtensionFd) => ({ ...f, terminal: { ...f.terminal!, ...values } });
+  t.is(writing(state({ termios: Buffer.alloc(35) })), 'fd 36: a termios of 35 bytes, not 36');
+  t.is(writing(state({ rows: 65536 })), 'fd 36: rows 65536 does not fit in a u16');
+  t.is(writing(state({ ypixels: -1 })), 'fd 36: ypixels -1 does not fit in a u16');
+  t.is(writing(state({ columns: 1.5 })), 'fd 36: columns 1.5 does not fit in a u16');
+  t.is(writing(state({ controlling: false })), 'fd 36: FOREGROUND without CONTROLLING');
+  t.is(writing((f) => ({ ...f, kind: 'other' })), 'fd 36: terminal state of a descriptor that is no tty');
+
+  const summary = await readImage([Buffer.concat([sampleV0Prefix(), buf])]);
+  t.regex(formatImage(summary), /\n {4}36 tty {4}flags 0000002 pos 0 \/dev\/pts\/3\n {9}terminal: controlling, foreground; 50x132; raw \(no ICANON, no ECHO\)\n/);
+  const shown = JSON.parse(imageToJson(summary)).extension.content.fds.find((f: { fd: number }) => f.fd === 36);
+  t.deepEqual(shown.terminal, { termios: SAMPLE_TERMIOS.toString('hex'), rows: 50, columns: 132, xpixels: 1188, ypixels: 900, controlling: true, foreground: true });
+  const lines = (lflag: number, values: Partial<TerminalState> = {}) => {
+    const termios = Buffer.from(SAMPLE_TERMIOS);
+    termios.writeUInt32LE(lflag, 12);
+    const ext = { ...sample, fds: sample.fds.map((f) => (f.terminal ? state({ termios, ...values })(f) : f)) };
+    return formatImage({ ...summary, extension: { ...summary.extension!, content: ext } }).split('\n').filter((line) => line.includes('terminal: '));
+  };
+  t.deepEqual(lines(0o13), ['         terminal: controlling, foreground; 50x132; canonical, echo'], 'ISIG, ICANON, ECHO: a line editor');
+  t.deepEqual(lines(0o3, { foreground: false }), ['         terminal: controlling; 50x132; canonical, no ECHO'], 'a password prompt, in the background');
+  t.deepEqual(lines(0, { controlling: false, foreground: false, rows: 0, columns: 0 }), ['         terminal: 0x0; raw (no ICANON, no ECHO, no ISIG)'], 'cfmakeraw, on a terminal of no size');
 });
 
 test('layout: header, records in order, 8-byte aligned, END last', (t) => {

@@ -81,6 +81,9 @@ test('a task dumped while stopped (SIGSTOP) is restored stopped, and goes on fro
   const pid = await restorer.restoredPid();
   t.is(await restorer.exited, 0, restorer.stderr());
   t.is(procState(pid), 'T', 'restored stopped');
+  // Its own session: a process group the restorer left behind with a stopped process in it would
+  // be orphaned, and the kernel would end it with SIGHUP.
+  t.is(readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ')[3], String(pid), 'a session of its own');
   const before = restorer.lines().length;
   await new Promise((resolve) => setTimeout(resolve, 300));
   t.is(restorer.lines().length, before, 'nothing printed while stopped');

@@ -11,6 +11,13 @@ export interface ProcStat {
   /** One character: R, S, D, Z, T, t, X, I, ... */
   state: string;
   ppid: number;
+  /** Process group and session. */
+  pgrp: number;
+  session: number;
+  /** The controlling terminal's device number (the kernel's encoding: minor bits 0-7 and 20-31, major 8-19); 0 without one. */
+  ttyNr: number;
+  /** The foreground process group of the controlling terminal; -1 without one. */
+  tpgid: number;
   /** PF_* task flags. */
   flags: number;
   numThreads: number;
@@ -60,6 +67,10 @@ export function parseStat(text: string): ProcStat {
     comm,
     state: fields[3],
     ppid: field(4),
+    pgrp: field(5),
+    session: field(6),
+    ttyNr: field(7),
+    tpgid: field(8),
     flags: field(9),
     numThreads: field(20),
     startTime: field(22),

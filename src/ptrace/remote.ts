@@ -489,6 +489,16 @@ export class RemoteTask {
   }
 
   /** The process's file mode creation mask. */
+  /** setpgid(0, 0): a process group of its own, as a shell gives each job. */
+  ownProcessGroup(): void {
+    this.call('setpgid(0, 0)', SYS.setpgid, [0, 0]);
+  }
+
+  /** setsid(): a session of its own, without a controlling terminal, as a daemon has. */
+  ownSession(): void {
+    this.call('setsid()', SYS.setsid, []);
+  }
+
   umask(mask: number): void {
     this.call(`umask(0${mask.toString(8)})`, SYS.umask, [mask]);
   }

@@ -8,6 +8,7 @@ import { constants as fsConstants, existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { __WALL, libc, nativeError, waitpid } from './libc.js';
+import { SIGINFO_SIZE } from './syscalls.js';
 
 const rawPosixSpawn = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *fileActions, void *attr, const char **argv, const char **envp)');
 const rawAttrInit = libc.func('int posix_spawnattr_init(void *attr)');
@@ -102,24 +103,35 @@ export function kill(pid: number, signal: number): void {
   if ((rawKill(pid, signal) as number) !== 0) throw nativeError(koffi.errno(), `kill(${pid}, ${signal})`);
 }
 
-const rawWaitpidAsync = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+const rawWaitidAsync = libc.func('int waitid(int idtype, int id, void *info, int options)');
 
-export type ExitStatus = { code: number; signal?: undefined } | { signal: number; code?: undefined };
+const P_PID = 1;
+const WSTOPPED = 2;
+const WEXITED = 4;
+/** siginfo_t's si_code and si_status, as waitid fills them in for a child. */
+const SI_CODE = 8;
+const SI_STATUS = 24;
+const CLD_EXITED = 1;
+const CLD_STOPPED = 5;
+
+/** How a child ended, or that it stopped (a stop signal: the child goes on after SIGCONT). */
+export type ChildChange = { exited: number } | { killed: number } | { stopped: number };
 
 /**
- * Resolves when a child of ours that nobody traces any more has ended. The wait runs on one of
+ * Resolves when a child of ours that nobody traces any more ends or stops. The wait runs on one of
  * koffi's worker threads, which may wait for any child of the process: the event loop stays free
  * (for the signals a foreground restore forwards).
  */
-export function waitForExit(pid: number): Promise<ExitStatus> {
+export function waitForChange(pid: number): Promise<ChildChange> {
   return new Promise((resolve, reject) => {
-    const status = [0];
-    const wait = () => rawWaitpidAsync.async(pid, status, 0, (err: unknown, result: number) => {
+    const info = Buffer.alloc(SIGINFO_SIZE);
+    const wait = () => rawWaitidAsync.async(P_PID, pid, info, WEXITED | WSTOPPED, (err: unknown, result: number) => {
       if (err) return reject(err);
       // A signal caught by the waiting thread (EINTR) ends the wait early: wait again.
-      if (result < 0) return existsSync(`/proc/${pid}`) ? wait() : reject(nativeError(constants.errno.ECHILD, `waitpid(${pid})`));
-      const word = status[0];
-      resolve((word & 0x7f) === 0 ? { code: (word >> 8) & 0xff } : { signal: word & 0x7f });
+      if (result < 0) return existsSync(`/proc/${pid}`) ? wait() : reject(nativeError(constants.errno.ECHILD, `waitid(${pid})`));
+      const code = info.readInt32LE(SI_CODE);
+      const status = info.readInt32LE(SI_STATUS);
+      resolve(code === CLD_EXITED ? { exited: status } : code === CLD_STOPPED ? { stopped: status } : { killed: status });
     });
     wait();
   });

@@ -6,7 +6,7 @@ export const SYS = {
   write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13,
   ioctl: 16, mremap: 25, madvise: 28, getitimer: 36, setitimer: 38, socket: 41, connect: 42, shutdown: 48, bind: 49,
   listen: 50, socketpair: 53, setsockopt: 54, clone: 56, exit: 60, wait4: 61, fcntl: 72, flock: 73,
-  chdir: 80, umask: 95, setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122,
+  chdir: 80, umask: 95, setpgid: 109, setsid: 112, setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122,
   setfsgid: 123, capset: 126, rt_sigqueueinfo: 129, sigaltstack: 131, personality: 135, prctl: 157,
   arch_prctl: 158, sched_setaffinity: 203, sched_getaffinity: 204, set_tid_address: 218,
   restart_syscall: 219, timer_create: 222, timer_settime: 223, timer_gettime: 224, epoll_ctl: 233,
@@ -46,3 +46,6 @@ export const SECCOMP_MODE_FILTER = 2;
 export const BPF_INSTRUCTION_SIZE = 8;
 /** siginfo_t as the kernel copies it out (PTRACE_PEEKSIGINFO, PTRACE_GETSIGINFO) and in (rt_sigqueueinfo). */
 export const SIGINFO_SIZE = 128;
+
+/** The kernel's struct termios (TCGETS, TCSETS): four u32 flag words, c_line, c_cc[19]. */
+export const TERMIOS_SIZE = 36;

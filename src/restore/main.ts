@@ -4,7 +4,11 @@
 // exit status 1, and leaves no process behind.
 
 import { closeSync, openSync } from 'node:fs';
-import { kill, waitForExit } from '../ptrace/spawn.js';
+import { kill } from '../ptrace/spawn.js';
+import { prlimit } from '../ptrace/libc.js';
+import { RLIMIT_NAMES } from '../extension.js';
+import { setSignalDisposition } from '../ptrace/terminal.js';
+import { ForegroundJob, type ProcessEnd } from './jobcontrol.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
 
@@ -93,6 +97,8 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   const abort = new AbortController();
   const stop = () => abort.abort();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
+  const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
+  const job = options.detach ? null : new ForegroundJob(warn);
   let pid: number;
   let fd: number | undefined;
   try {
@@ -103,28 +109,40 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       ids: options.ids,
       pidNamespace: options.pidNamespace,
       stdinIsImage: fromStdin,
+      detached: options.detach,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
-      warn: (line) => io.err(`imgfs restore: warning: ${line}\n`),
+      warn,
       signal: abort.signal,
+      beforeRun: job ? (restored, modes) => job.handOver(restored, modes) : undefined,
     });
   } catch (err) {
+    job?.abandon();
+    job?.close();
     io.err(`imgfs restore: ${options.file}: ${messageOf(err)}\n`);
     return 1;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
   }
-  if (options.detach) {
+  if (!job) {
     io.out(`${pid}\n`);
     return 0;
   }
-  return waitInForeground(pid);
+  try {
+    job.announceTerminal(pid);
+    return endLike(await waitInForeground(pid, job));
+  } finally {
+    job.close();
+  }
 }
 
-/** Waits for the restored process, passing on the signals a shell would send to a program. */
-async function waitInForeground(pid: number): Promise<number> {
+/**
+ * Waits for the restored process, passing on the signals sent to the restorer (a shell's `kill`,
+ * `timeout`'s SIGTERM); what the terminal sends reaches the process by itself (./jobcontrol.ts).
+ */
+async function waitInForeground(pid: number, job: ForegroundJob): Promise<ProcessEnd> {
   const forward = (signal: NodeJS.Signals) => {
     try {
       kill(pid, osConstants.signals[signal]);
@@ -134,9 +152,23 @@ async function waitInForeground(pid: number): Promise<number> {
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   try {
-    const status = await waitForExit(pid);
-    return status.signal === undefined ? status.code : 128 + status.signal;
+    return await job.wait(pid);
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   }
+}
+
+/**
+ * Ends the restorer as the process ended, so that whoever waits for it (a shell, a script) sees
+ * what it would have seen of the original: its exit status, or its death by a signal, which a
+ * shell reports ("Killed", "Segmentation fault") and a script stopped by Ctrl-C stops on. A
+ * signal the restorer cannot die of is reported as 128 + its number, as shells do.
+ */
+function endLike(end: ProcessEnd): number {
+  if ('exited' in end) return end.exited;
+  // The process may have dumped core; the restorer (Node) must not.
+  prlimit(0, RLIMIT_NAMES.indexOf('RLIMIT_CORE'), { soft: 0n, hard: 0n });
+  setSignalDisposition(end.killed, 'default');
+  kill(process.pid, end.killed);
+  return 128 + end.killed;
 }

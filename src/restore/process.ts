@@ -151,8 +151,9 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * both ends in the process, eventfds, epoll instances, timerfds and signalfds created anew
  * (./eventfds.ts), the read end of a pipe another process wrote as one whose writer has gone,
  * listening, bound, connected and unbound sockets (./sockets.ts: a stream connection comes back
- * closed by its peer), the epoll registrations last; what cannot be made again (terminals, the write end of
- * a pipe another process reads, a file gone) becomes /dev/null, with one warning line each.
+ * closed by its peer), the process's controlling terminal as the restorer's (/dev/tty), the epoll
+ * registrations last; what cannot be made again (other terminals, the write end of a pipe another
+ * process reads, a file gone) becomes /dev/null, with one warning line each.
  */
 export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
@@ -219,8 +220,11 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         reopenLost(fd);
         continue;
       }
-      const reason = reopenProblem(fd);
-      if (reason === null && reopen(remote, fd, warn)) {
+      // The process's controlling terminal (kept for its keyboard, as `less` keeps /dev/tty) is
+      // the restorer's now: the stub's /dev/tty.
+      const controlling = fd.kind === 'tty' && (fd.target === '/dev/tty' || fd.terminal?.controlling === true);
+      const reason = controlling ? null : reopenProblem(fd);
+      if (reason === null && reopen(remote, fd, warn, undefined, controlling ? '/dev/tty' : fd.target)) {
         restored.add(fd.fd);
         continue;
       }
@@ -277,13 +281,13 @@ function restoreBoundSockets(remote: RemoteTask, sockets: readonly (readonly Ext
  * Opens a recorded file again at its number and offset; false (with a warning saying what is
  * there instead) if it cannot be.
  */
-function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, instead = 'replaced by /dev/null'): boolean {
+function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, instead = 'replaced by /dev/null', path = fd.target): boolean {
   let opened: number;
   try {
-    opened = remote.openat(fd.target, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY);
+    opened = remote.openat(path, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY);
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened (${err.code}): ${instead}`);
+    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened${path === fd.target ? '' : ` as ${path}`} (${err.code}): ${instead}`);
     return false;
   }
   placeAt(remote, opened, fd);

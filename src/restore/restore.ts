@@ -55,6 +55,13 @@ export interface RestoreOptions {
   userfaultfd: boolean;
   /** Checked between page batches: once aborted, the restore stops and kills the stub. */
   signal?: AbortSignal;
+  /** The restorer returns at once: the process gets a session of its own, else a process group in ours. */
+  detached: boolean;
+  /**
+   * Called with the process, in a process group of its own, just before it runs, and with the
+   * modes of the terminal whose foreground job it was (a foreground restore hands it the terminal).
+   */
+  beforeRun?(pid: number, terminalModes: Buffer | null): void;
 }
 
 const VMAS_OFFSET = HEADER_SIZE + REGS_SIZE + MM_SIZE;
@@ -109,6 +116,11 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     const remote = stub.remote;
     setMmMap(remote, head.mm, ext, options.warn);
     setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));
+    // A job of the restorer's shell, or (detached) a session of its own: a process group left
+    // behind by the restorer with a stopped process in it would get SIGHUP from the kernel
+    // (an orphaned process group), which ends a process restored stopped.
+    if (options.detached) remote.ownSession();
+    else remote.ownProcessGroup();
     if (ext) {
       setCwd(remote, ext.cwd, options.warn);
       if (ext.umask !== undefined) remote.umask(ext.umask);
@@ -150,6 +162,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setDumpable(remote, head.mm.flags);
     fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
     if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
+    options.beforeRun?.(stub.pid, foregroundTerminalModes(ext ?? null));
     releaseThreads(remote, stub.control, leader, held, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {
@@ -159,6 +172,11 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
   } finally {
     await reader.close();
   }
+}
+
+/** The modes of the terminal whose foreground job the process was (its controlling terminal). */
+function foregroundTerminalModes(ext: ImageExtension | null): Buffer | null {
+  return ext?.fds.find((fd) => fd.terminal?.foreground)?.terminal?.termios ?? null;
 }
 
 function threadState(t: ImageExtension['threads'][number]): ThreadState {

@@ -4,7 +4,7 @@
 import type { ExecutionContext } from 'ava';
 import { decodeExtension, encodeExtension, ExtensionFormatError } from '../../src/extension.js';
 import { VMA_TERMINATOR, encodeHeader, encodeMm, encodeRegs, encodeVma } from '../../src/format.js';
-import type { ExtensionFd, ExtensionThread, ImageExtension } from '../../src/extension-model.js';
+import { TERMIOS_SIZE, type ExtensionFd, type ExtensionThread, type ImageExtension } from '../../src/extension-model.js';
 import { USER_REGS_ORDER, type UserDesc, type UserRegs } from '../../src/model.js';
 import { PageIndexBuilder, type PageIndex } from '../../src/pageindex.js';
 
@@ -90,7 +90,21 @@ export const SAMPLE_POSIX_TIMERS = [
   { id: 0x7fff_ffff, clock: -6, notify: 2, tid: 0, signal: 64, sigevValue: 0xffff_ffff_ffff_ffffn, interval: { sec: 2 ** 40, nsec: 999_999_999 }, value: { sec: 1, nsec: 0 } },
 ];
 
-/** Event-loop descriptors of the full sample (its fd 1023 is an eventfd): an epoll instance, a timerfd, a signalfd. */
+/**
+ * struct termios of an editor's raw mode (as vim sets it): no input translation, output as usual,
+ * 8 bits, signals on but neither ICANON nor ECHO; Linux's c_line and default c_cc, VMIN 1, VTIME 0.
+ */
+export const SAMPLE_TERMIOS = (() => {
+  const termios = Buffer.alloc(TERMIOS_SIZE);
+  [0, 0o5, 0o277, 0o1].forEach((flags, i) => termios.writeUInt32LE(flags, 4 * i));
+  Buffer.from([3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0, 0]).copy(termios, 17);
+  return termios;
+})();
+
+/**
+ * Event-loop descriptors of the full sample (its fd 1023 is an eventfd): an epoll instance, a
+ * timerfd, a signalfd; and sockets and a terminal.
+ */
 export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   {
     fd: 8, kind: 'other', flags: 0o2000002, offset: 0, target: 'anon_inode:[eventpoll]',
@@ -132,6 +146,11 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
     fd: 35, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[88006]',
     unboundSocket: { family: 10, type: 2, protocol: 17, reuseaddr: true, reuseport: false, v6only: true },
     socketOptions: [{ level: 1, name: 6, value: Buffer.from([1, 0, 0, 0]) }],
+  },
+  // An editor's terminal: its controlling terminal, in raw mode, 50 rows of 132 columns, its group in the foreground.
+  {
+    fd: 36, kind: 'tty', flags: 0o2, offset: 0, target: '/dev/pts/3',
+    terminal: { termios: SAMPLE_TERMIOS, rows: 50, columns: 132, xpixels: 1188, ypixels: 900, controlling: true, foreground: true },
   },
 ];
 

@@ -1,0 +1,136 @@
+// A restore in the foreground runs the restored process the way a shell runs a job: in a process
+// group of its own, which gets the terminal whenever the restorer's group has it. What the
+// terminal sends (Ctrl-C, Ctrl-\, a resize) then reaches the process once, from the kernel, and
+// not a second time through the restorer, which forwards only what is sent to itself. The restorer
+// stays the shell's job: when the process stops at the terminal (Ctrl-Z, or reading it from the
+// background), the restorer takes the terminal back and stops too, and `fg` or `bg` continue both.
+
+import { constants as osConstants } from 'node:os';
+import { NativeError } from '../ptrace/errors.js';
+import { kill, waitForChange } from '../ptrace/spawn.js';
+import {
+  closeTerminal, foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, setForegroundGroup, setSignalDisposition, setTermios,
+} from '../ptrace/terminal.js';
+
+const { SIGCONT, SIGSTOP, SIGTTIN, SIGTTOU, SIGWINCH } = osConstants.signals;
+
+/**
+ * A call on a terminal or a process that may be gone meanwhile (hung up, exited): then there is
+ * nothing left to hand over, and the wait reports the end.
+ */
+function bestEffort(call: () => void): void {
+  try {
+    call();
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+  }
+}
+
+function signalQuietly(pid: number, signal: number): void {
+  bestEffort(() => kill(pid, signal));
+}
+
+export type ProcessEnd = { exited: number } | { killed: number };
+
+export class ForegroundJob {
+  /** The restorer's controlling terminal; null without one (then there is no job control to take part in). */
+  private readonly terminal: number | null;
+  private readonly restoreTtou: () => void;
+  /** The process's group, once it has one. */
+  private group: number | null = null;
+  /** It was handed the terminal before it ran. */
+  private handed = false;
+  /** Our terminal's modes before the process's were set: put back if the restore fails. */
+  private ownModes: Buffer | null = null;
+
+  constructor(private readonly warn: (line: string) => void) {
+    this.terminal = openControllingTerminal();
+    // Taking the terminal back from the process's group is a tcsetpgrp from the background.
+    this.restoreTtou = this.terminal === null ? () => undefined : setSignalDisposition(SIGTTOU, 'ignore');
+  }
+
+  /**
+   * The restored process, in its own process group and about to run, gets the terminal if our
+   * group has it, with the modes it had set on its own (an editor's or a REPL's raw mode). Called
+   * before it runs, so that its first read of the terminal finds it its own.
+   */
+  handOver(pid: number, modes: Buffer | null): void {
+    this.group = pid;
+    if (!this.inForeground()) return;
+    try {
+      if (modes) {
+        this.ownModes = getTermios(this.terminal!);
+        setTermios(this.terminal!, modes);
+      }
+      setForegroundGroup(this.terminal!, pid);
+      this.handed = true;
+    } catch (err) {
+      if (!(err instanceof NativeError)) throw err;
+      this.abandon();
+      this.warn(`the terminal cannot be handed to the process (${err.call}: ${err.code}): it runs in its background`);
+    }
+  }
+
+  /**
+   * Once it runs: a process that had a terminal is told its size may have changed (SIGWINCH,
+   * ignored by default), so that it asks the new one's and redraws what this terminal never showed.
+   */
+  announceTerminal(pid: number): void {
+    if (this.handed) signalQuietly(pid, SIGWINCH);
+  }
+
+  /** The restore failed: the terminal and its modes go back to the restorer, as far as it still has one. */
+  abandon(): void {
+    this.takeBack();
+    if (this.ownModes) bestEffort(() => setTermios(this.terminal!, this.ownModes!));
+  }
+
+  /** Waits for the process to end, stopping and going on with it as one job. */
+  async wait(pid: number): Promise<ProcessEnd> {
+    for (;;) {
+      const change = await waitForChange(pid);
+      if (!('stopped' in change)) {
+        this.takeBack();
+        return change;
+      }
+      if (this.terminal === null) continue; // whoever stopped it continues it
+      const hadTerminal = this.processHasTerminal();
+      const wantsTerminal = change.stopped === SIGTTIN || change.stopped === SIGTTOU;
+      if (!hadTerminal && !wantsTerminal) continue; // stopped in the background by a signal: as above
+      if (!(wantsTerminal && this.inForeground())) {
+        this.takeBack();
+        // kill returns once we are continued: by `fg` (our group has the terminal) or `bg`.
+        kill(process.pid, SIGSTOP);
+      }
+      if (this.inForeground()) bestEffort(() => setForegroundGroup(this.terminal!, pid));
+      signalQuietly(-pid, SIGCONT);
+    }
+  }
+
+  close(): void {
+    if (this.terminal === null) return;
+    this.restoreTtou();
+    closeTerminal(this.terminal);
+  }
+
+  private inForeground(): boolean {
+    return this.terminal !== null && this.foreground() === ownProcessGroup();
+  }
+
+  private processHasTerminal(): boolean {
+    return this.group !== null && this.foreground() === this.group;
+  }
+
+  /** The terminal's foreground group; -1 once it is gone (hung up). */
+  private foreground(): number {
+    try {
+      return foregroundGroup(this.terminal!);
+    } catch {
+      return -1;
+    }
+  }
+
+  private takeBack(): void {
+    if (this.processHasTerminal()) bestEffort(() => setForegroundGroup(this.terminal!, ownProcessGroup()));
+  }
+}

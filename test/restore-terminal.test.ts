@@ -1,0 +1,160 @@
+// A program on a terminal, restored from an interactive shell on a terminal: the restore runs it
+// as the shell's job. Here a real pty (script(1)) runs an interactive bash, in which the test types
+// what a user would: it starts restore_tty (raw modes, keys from /dev/tty, counting Ctrl-C), the
+// test dumps it and kills it, then types `imgfs restore` there. The restored program finds its
+// terminal modes, its /dev/tty and the terminal's foreground; one Ctrl-C reaches it once; Ctrl-Z
+// stops it and the restorer as one job that `fg` continues; its exit status is the restorer's.
+
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { buildTarget } from './helpers/build.js';
+import { makeTempDir } from './helpers/files.js';
+import { mountImgfs, repoRoot } from './helpers/mount.js';
+import { readImageExtension, showText } from './helpers/restore.js';
+import { runOk } from './helpers/run.js';
+import { waitForExit } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
+
+const ICANON = 0o2;
+const ECHO = 0o10;
+/** c_lflag's offset in struct termios. */
+const LFLAG = 12;
+
+/** An interactive bash on a pty of its own: what it prints, and a keyboard. */
+class Terminal {
+  readonly proc: ChildProcess;
+  private output = '';
+
+  constructor(rows: number, columns: number) {
+    // script gives bash a pty as its controlling terminal; stty sets the pty's size first.
+    const shell = `stty rows ${rows} cols ${columns}; exec bash --norc --noprofile -i`;
+    this.proc = spawn('script', ['-qfec', shell, '/dev/null'], {
+      cwd: repoRoot, env: { ...process.env, PS1: '$ ', TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true,
+    });
+    this.proc.stdout!.on('data', (chunk: Buffer) => { this.output += chunk.toString('latin1'); });
+    this.proc.stderr!.on('data', (chunk: Buffer) => { this.output += chunk.toString('latin1'); });
+  }
+
+  type(keys: string): void {
+    this.proc.stdin!.write(keys);
+  }
+
+  /** Where the output is now: a later waitFor looks only past it. */
+  mark(): number {
+    return this.output.length;
+  }
+
+  /** The first match of pattern in the output past `from`. */
+  async waitFor(pattern: RegExp, from: number): Promise<RegExpExecArray> {
+    return waitUntil(`${pattern} on the terminal; it shows ${JSON.stringify(this.output.slice(from))}`,
+      () => pattern.exec(this.output.slice(from)) ?? undefined, 20_000, 20) as Promise<RegExpExecArray>;
+  }
+
+  since(from: number): string {
+    return this.output.slice(from);
+  }
+}
+
+function openTerminal(t: Parameters<typeof makeTempDir>[0], rows: number, columns: number): Terminal {
+  const terminal = new Terminal(rows, columns);
+  t.teardown(async () => {
+    try {
+      process.kill(-terminal.proc.pid!, 'SIGKILL'); // script, bash and what runs in its session
+    } catch {
+      // Gone.
+    }
+    await waitForExit(terminal.proc);
+  });
+  return terminal;
+}
+
+/** The live process running program (the restored one: the original is dead by then). */
+function runningProgram(program: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/exe`) === program && !stateOf(Number(entry)).startsWith('Z')) return Number(entry);
+    } catch {
+      // Gone, or a kernel thread.
+    }
+  }
+  return undefined;
+}
+
+/** stat's state and what follows it: state, ppid, pgrp, ... */
+function stateOf(pid: number): string {
+  return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1];
+}
+
+test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const dir = await makeTempDir(t, 'imgfs-tty-');
+  const image = path.join(dir, 'task.img');
+  const mnt = await mountImgfs(t);
+  const terminal = openTerminal(t, 40, 100);
+
+  let from = terminal.mark();
+  terminal.type(`${program}\n`);
+  const pid = Number((await terminal.waitFor(/ready (\d+)/, from))[1]);
+  from = terminal.mark();
+  terminal.type('\x03');
+  await terminal.waitFor(/interrupted sigint 1/, from);
+  await runOk('cp', [path.join(mnt.dir, String(pid), 'dump'), image]);
+  process.kill(pid, 'SIGKILL');
+
+  const ext = await readImageExtension(image);
+  const fds = new Map(ext.fds.map((fd) => [fd.fd, fd]));
+  for (const fd of [0, 3]) {
+    const state = fds.get(fd)?.terminal;
+    t.truthy(state, `fd ${fd} has its terminal's state`);
+    t.like(state, { rows: 40, columns: 100, controlling: true, foreground: true }, `fd ${fd}`);
+    t.is(state!.termios.readUInt32LE(LFLAG) & (ICANON | ECHO), 0, `fd ${fd}: the program's modes, no canonical input, no echo`);
+  }
+  t.is(fds.get(3)?.target, '/dev/tty');
+  t.regex(await showText(image), /terminal: controlling, foreground; 40x100/);
+
+  from = terminal.mark();
+  terminal.type(`${process.execPath} --import=tsx src/cli.ts restore ${image}\n`);
+  // Told of its (new) terminal's size once it runs: the size of this one.
+  await terminal.waitFor(/winch 40 100/, from);
+  const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
+  from = terminal.mark();
+  terminal.type('a');
+  await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1/, from);
+
+  // One Ctrl-C: the program gets one SIGINT, from the terminal, and none forwarded by the restorer.
+  terminal.type('\x03');
+  await terminal.waitFor(/interrupted sigint 2/, from);
+  from = terminal.mark();
+  terminal.type('b');
+  await terminal.waitFor(/key b sigint 2 /, from);
+
+  // A SIGINT sent to the restorer itself is forwarded: once.
+  const restorer = Number(stateOf(restored).split(' ')[1]);
+  t.regex(readFileSync(`/proc/${restorer}/cmdline`, 'latin1'), /restore/);
+  process.kill(restorer, 'SIGINT');
+  await terminal.waitFor(/interrupted sigint 3/, from);
+
+  // Ctrl-Z stops the program and the restorer as one job, and the shell has its terminal back.
+  from = terminal.mark();
+  terminal.type('\x1a');
+  await terminal.waitFor(/Stopped/, from);
+  await waitUntil('the restorer stopped too', () => stateOf(restorer).startsWith('T'));
+  from = terminal.mark();
+  terminal.type('echo shell\n');
+  await terminal.waitFor(/\nshell\r\n/, from);
+  from = terminal.mark();
+  terminal.type('fg\n');
+  await waitUntil('the program running again', () => !stateOf(restored).startsWith('T'));
+  terminal.type('c');
+  await terminal.waitFor(/key c sigint 3 icanon 0 echo 0 foreground 1/, from);
+
+  // Its exit status is the restorer's, which `fg` returns; the shell has its terminal again.
+  terminal.type('q');
+  await waitUntil('the restorer to exit', () => !existsSync(`/proc/${restorer}`));
+  from = terminal.mark();
+  terminal.type('echo "status $?"\n');
+  await terminal.waitFor(/\nstatus 7\r\n/, from);
+});
