@@ -13,6 +13,7 @@ import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts 
 import { isDeleted } from './proc/deleted.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
+import { readStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
@@ -185,14 +186,6 @@ function startsWithElf(path: string): boolean {
   }
 }
 
-/** proc(5) numbering: [3] state, [4] ppid, [5] pgrp, [6] session, ... of a stat file. */
-function statFields(path: string): string[] {
-  const text = readFileSync(path, 'utf8');
-  const open = text.indexOf(' (');
-  const close = text.lastIndexOf(')');
-  return ['', text.slice(0, open), text.slice(open + 2, close), ...text.slice(close + 2).trimEnd().split(' ')];
-}
-
 /** A field's first word, which must be there. */
 function requiredField(status: string, name: string, path: string): string {
   const value = statusField(status, name)?.split(/\s+/)[0];
@@ -201,14 +194,13 @@ function requiredField(status: string, name: string, path: string): string {
 }
 
 function processInfo(pid: number): ProcessInfo {
-  const stat = statFields(`/proc/${pid}/stat`);
+  const stat = readStat(pid);
   const statusPath = `/proc/${pid}/status`;
   const status = readFileSync(statusPath, 'utf8');
-  const field = (n: number) => Number(stat[n]);
   return {
-    state: stat[3], ppid: field(4), pgrp: field(5), sid: field(6), nice: field(19), flags: field(9),
+    state: stat.state, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, nice: stat.nice, flags: stat.flags,
     uid: Number(requiredField(status, 'Uid', statusPath)), gid: Number(requiredField(status, 'Gid', statusPath)),
-    comm: stat[2], args: argumentBytes(pid, field(48), field(49)), cutime: field(16), cstime: field(17),
+    comm: stat.comm, args: argumentBytes(pid, stat.argStart, stat.argEnd), cutime: stat.cutime, cstime: stat.cstime,
   };
 }
 
@@ -230,13 +222,13 @@ function threadCoreState(pid: number, tid: number): ThreadCoreState {
   const statusPath = `/proc/${pid}/task/${tid}/status`;
   const status = readFileSync(statusPath, 'utf8');
   // The kernel's prstatus gives the leader the whole group's CPU time, which /proc/<pid>/stat has.
-  const stat = statFields(tid === pid ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`);
+  const stat = tid === pid ? readStat(pid) : readStat(pid, tid);
   return {
     tid,
     sigPending: BigInt(`0x${requiredField(status, 'SigPnd', statusPath)}`),
     sigBlocked: BigInt(`0x${requiredField(status, 'SigBlk', statusPath)}`),
-    utime: Number(stat[14]),
-    stime: Number(stat[15]),
+    utime: stat.utime,
+    stime: stat.stime,
     fpregs: getRegset(tid, NT_PRFPREG),
     xstate: getRegset(tid, NT_X86_XSTATE),
   };

@@ -165,7 +165,8 @@ test('mountedDevice of / is the device stat gives for /, in maps\' form', (t) =>
 test('parseStat reads the fields of a user process', (t) => {
   const stat = parseStat(STAT_USER);
   t.deepEqual(stat, {
-    pid: 3988, comm: 'cat', state: 'R', ppid: 3983, flags: 4194304, numThreads: 1, startTime: 29881,
+    pid: 3988, comm: 'cat', state: 'R', ppid: 3983, pgrp: 3983, session: 2781, ttyNr: 0, tpgid: -1, flags: 4194304,
+    utime: 0, stime: 0, cutime: 0, cstime: 0, nice: 0, numThreads: 1, startTime: 29881,
     startCode: 94624916758528, endCode: 94624916778409, startStack: 140730023498304,
     startData: 94624916794416, endData: 94624916796032, startBrk: 94625247125504,
     argStart: 140730023504608, argEnd: 140730023504628, envStart: 140730023504628, envEnd: 140730023505899,

@@ -20,6 +20,12 @@ export interface ProcStat {
   tpgid: number;
   /** PF_* task flags. */
   flags: number;
+  /** Clock ticks of CPU time in user and kernel mode: its own, and its waited-for children's. */
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
+  nice: number;
   numThreads: number;
   /** Clock ticks after boot: with pid, it names one process for good. */
   startTime: number;
@@ -72,6 +78,11 @@ export function parseStat(text: string): ProcStat {
     ttyNr: field(7),
     tpgid: field(8),
     flags: field(9),
+    utime: field(14),
+    stime: field(15),
+    cutime: field(16),
+    cstime: field(17),
+    nice: field(19),
     numThreads: field(20),
     startTime: field(22),
     startCode: field(26),
@@ -88,9 +99,13 @@ export function parseStat(text: string): ProcStat {
   };
 }
 
-/** Throws the fs error untouched: ENOENT means there is no such pid. */
-export function readStat(pid: number): ProcStat {
-  return parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+/**
+ * The process's stat, or with tid one thread's (/proc/<pid>/task/<tid>/stat: its own CPU time,
+ * where the process's is the whole group's). Throws the fs error untouched: ENOENT means there is
+ * no such pid.
+ */
+export function readStat(pid: number, tid?: number): ProcStat {
+  return parseStat(fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8'));
 }
 
 export function isKernelThread(stat: ProcStat): boolean {

@@ -38,8 +38,11 @@ export class ForegroundJob {
   private readonly restoreTtou: () => void;
   /** The process's group, once it has one. */
   private group: number | null = null;
-  /** It was handed the terminal before it ran. */
+  /** It has had the terminal; it was told so (SIGWINCH). */
   private handed = false;
+  private announced = false;
+  /** The modes of the process's terminal, until set on ours the first time it gets it. */
+  private modes: Buffer | null = null;
   /** Our terminal's modes before the process's were set: put back if the restore fails. */
   private ownModes: Buffer | null = null;
 
@@ -51,19 +54,16 @@ export class ForegroundJob {
 
   /**
    * The restored process, in its own process group and about to run, gets the terminal if our
-   * group has it, with the modes it had set on its own (an editor's or a REPL's raw mode). Called
-   * before it runs, so that its first read of the terminal finds it its own.
+   * group has it (else the first time it has it), with the modes it had set on its own (an
+   * editor's or a REPL's raw mode). Called before it runs, so that its first read of the terminal
+   * finds it its own.
    */
   handOver(pid: number, modes: Buffer | null): void {
     this.group = pid;
+    this.modes = modes;
     if (!this.inForeground()) return;
     try {
-      if (modes) {
-        this.ownModes = getTermios(this.terminal!);
-        setTermios(this.terminal!, modes);
-      }
-      setForegroundGroup(this.terminal!, pid);
-      this.handed = true;
+      this.give();
     } catch (err) {
       if (!(err instanceof NativeError)) throw err;
       this.abandon();
@@ -72,11 +72,14 @@ export class ForegroundJob {
   }
 
   /**
-   * Once it runs: a process that had a terminal is told its size may have changed (SIGWINCH,
-   * ignored by default), so that it asks the new one's and redraws what this terminal never showed.
+   * Once it runs with the terminal, the first time: it is told its size may have changed
+   * (SIGWINCH, ignored by default), so that it asks the new one's and redraws what this terminal
+   * never showed.
    */
   announceTerminal(pid: number): void {
-    if (this.handed) signalQuietly(pid, SIGWINCH);
+    if (!this.handed || this.announced) return;
+    this.announced = true;
+    signalQuietly(pid, SIGWINCH);
   }
 
   /** The restore failed: the terminal and its modes go back to the restorer, as far as it still has one. */
@@ -102,8 +105,9 @@ export class ForegroundJob {
         // kill returns once we are continued: by `fg` (our group has the terminal) or `bg`.
         kill(process.pid, SIGSTOP);
       }
-      if (this.inForeground()) bestEffort(() => setForegroundGroup(this.terminal!, pid));
+      if (this.inForeground()) bestEffort(() => this.give());
       signalQuietly(-pid, SIGCONT);
+      this.announceTerminal(pid);
     }
   }
 
@@ -128,6 +132,17 @@ export class ForegroundJob {
     } catch {
       return -1;
     }
+  }
+
+  /** The terminal to the process's group, with its modes the first time. */
+  private give(): void {
+    if (this.modes) {
+      this.ownModes = getTermios(this.terminal!);
+      setTermios(this.terminal!, this.modes);
+      this.modes = null;
+    }
+    setForegroundGroup(this.terminal!, this.group!);
+    this.handed = true;
   }
 
   private takeBack(): void {

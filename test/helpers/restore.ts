@@ -108,6 +108,9 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     cwd: repoRoot,
     env: { ...process.env, ...run.env },
     stdio: [run.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    // A session of its own, without the terminal the tests may run on: a restorer that has one
+    // hands it to the process it restores (test/restore-terminal.test.ts tests that on a pty).
+    detached: true,
   });
   if (run.stdinFile) {
     const input = (async () => {
