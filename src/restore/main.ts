@@ -25,10 +25,12 @@ const processIo: RestoreIo = {
 export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--pid-ns] [--anon-fallback] [--host-clocks]
   <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
   --detach         print the restored process's pid and return instead of waiting for it
-                   (by default the dumped pid and thread ids are taken where they are free, as
-                   root; where the pid is in use, the process gets a new one, with a warning)
+                   (the process gets a session of its own; by default it runs as this shell's
+                   job, with the terminal)
   --same-pid       restore with the dumped pid and thread ids, or fail if one is in use (with
-                   --pid-ns, a pid in use is had in a PID namespace instead)
+                   --pid-ns, a pid in use is had in a PID namespace instead; by default they
+                   are taken where they are free, as root, and where the pid is in use the
+                   process gets a new one, with a warning)
   --new-pid        restore with new ids even where the dumped ones are free
   --pid-ns         where the dumped pid is in use, restore the process in a PID namespace of
                    its own, in which it has its dumped pid and thread ids (as root): a program
