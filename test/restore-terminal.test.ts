@@ -5,14 +5,14 @@
 // terminal modes, its /dev/tty and the terminal's foreground; one Ctrl-C reaches it once; Ctrl-Z
 // stops it and the restorer as one job that `fg` continues; its exit status is the restorer's.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { mountImgfs, repoRoot } from './helpers/mount.js';
-import { readImageExtension, showText } from './helpers/restore.js';
+import { readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
 import { waitForExit } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
@@ -57,7 +57,7 @@ class Terminal {
   }
 }
 
-function openTerminal(t: Parameters<typeof makeTempDir>[0], rows: number, columns: number): Terminal {
+function openTerminal(t: ExecutionContext, rows: number, columns: number): Terminal {
   const terminal = new Terminal(rows, columns);
   t.teardown(async () => {
     try {
@@ -88,13 +88,13 @@ function stateOf(pid: number): string {
   return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1];
 }
 
-test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const dir = await makeTempDir(t, 'imgfs-tty-');
-  const image = path.join(dir, 'task.img');
+/**
+ * Starts restore_tty in the terminal's shell, presses Ctrl-C once, dumps it to a file through a
+ * mount and kills it.
+ */
+async function dumpOnTerminal(t: ExecutionContext, terminal: Terminal, program: string): Promise<string> {
+  const image = path.join(await makeTempDir(t, 'imgfs-tty-'), 'task.img');
   const mnt = await mountImgfs(t);
-  const terminal = openTerminal(t, 40, 100);
-
   let from = terminal.mark();
   terminal.type(`${program}\n`);
   const pid = Number((await terminal.waitFor(/ready (\d+)/, from))[1]);
@@ -103,6 +103,13 @@ test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl
   await terminal.waitFor(/interrupted sigint 1/, from);
   await runOk('cp', [path.join(mnt.dir, String(pid), 'dump'), image]);
   process.kill(pid, 'SIGKILL');
+  return image;
+}
+
+test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const terminal = openTerminal(t, 40, 100);
+  const image = await dumpOnTerminal(t, terminal, program);
 
   const ext = await readImageExtension(image);
   const fds = new Map(ext.fds.map((fd) => [fd.fd, fd]));
@@ -115,7 +122,7 @@ test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl
   t.is(fds.get(3)?.target, '/dev/tty');
   t.regex(await showText(image), /terminal: controlling, foreground; 40x100/);
 
-  from = terminal.mark();
+  let from = terminal.mark();
   terminal.type(`${process.execPath} --import=tsx src/cli.ts restore ${image}\n`);
   // Told of its (new) terminal's size once it runs: the size of this one.
   await terminal.waitFor(/winch 40 100/, from);
@@ -157,4 +164,13 @@ test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl
   from = terminal.mark();
   terminal.type('echo "status $?"\n');
   await terminal.waitFor(/\nstatus 7\r\n/, from);
+});
+
+test('restored off any terminal: the controlling terminal it kept open becomes /dev/null, with a warning', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const image = await dumpOnTerminal(t, openTerminal(t, 24, 80), program);
+  // The tests' restorers run in a session of their own, without a controlling terminal.
+  const restorer = startRestorer(t, [image]);
+  t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
+  t.regex(restorer.stderr(), /warning: fd 3 \(\/dev\/tty\): cannot be reopened \(ENXIO\): replaced by \/dev\/null\n/);
 });
