@@ -12,7 +12,7 @@ import {
   closeTerminal, foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, setForegroundGroup, setSignalDisposition, setTermios,
 } from '../ptrace/terminal.js';
 
-const { SIGCONT, SIGSTOP, SIGTTIN, SIGTTOU, SIGWINCH } = osConstants.signals;
+const { SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH } = osConstants.signals;
 
 /**
  * A call on a terminal or a process that may be gone meanwhile (hung up, exited): then there is
@@ -102,8 +102,10 @@ export class ForegroundJob {
       if (!hadTerminal && !wantsTerminal) continue; // stopped in the background by a signal: as above
       if (!(wantsTerminal && this.inForeground())) {
         this.takeBack();
-        // kill returns once we are continued: by `fg` (our group has the terminal) or `bg`.
-        kill(process.pid, SIGSTOP);
+        // kill returns once we are continued, by `fg` (our group has the terminal) or `bg`; at
+        // once where no shell is left to continue us (the kernel ignores SIGTSTP in an orphaned
+        // process group, where SIGSTOP would stop us for good).
+        kill(process.pid, SIGTSTP);
       }
       if (this.inForeground()) bestEffort(() => this.give());
       signalQuietly(-pid, SIGCONT);
