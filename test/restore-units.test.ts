@@ -9,6 +9,7 @@ import { ImageReader } from '../src/imagestream.js';
 import type { UserDesc, UserRegs, Vma } from '../src/model.js';
 import { NativeError } from '../src/ptrace/errors.js';
 import type { RemoteTask } from '../src/ptrace/remote.js';
+import { programModesOn } from '../src/ptrace/terminal.js';
 import { Userfault } from '../src/ptrace/userfault.js';
 import { decodeTls, registersFromV0 } from '../src/restore/regs.js';
 import { fitXstate } from '../src/restore/xstate.js';
@@ -155,4 +156,20 @@ test('fitXstate: an area of this CPU\'s layout as it is; another layout keeps x8
   // Not an XSAVE area at all: left for ptrace to judge.
   const short = Buffer.alloc(100, 1);
   t.deepEqual(fitXstate(short, local), { xstate: short, dropped: 0n });
+});
+
+test('programModesOn: the program\'s input, output and local modes and control characters, the terminal\'s c_cflag and line discipline', (t) => {
+  const terminal = Buffer.alloc(36, 0x11);
+  terminal.writeUInt32LE(0o10275, 8); // B38400 | CS8 | CREAD | HUPCL
+  terminal[16] = 0; // N_TTY
+  const program = Buffer.alloc(36, 0x22);
+  program.writeUInt32LE(0o1, 12); // c_lflag: ISIG alone (no ICANON, no ECHO)
+  program.writeUInt32LE(0o15, 8); // B9600 of the serial line it ran on
+  program[16] = 2; // another line discipline
+  const modes = programModesOn(terminal, program);
+  t.deepEqual([0, 4, 12].map((at) => modes.readUInt32LE(at)), [0x22222222, 0x22222222, 0o1], 'c_iflag, c_oflag, c_lflag: the program\'s');
+  t.is(modes.readUInt32LE(8), 0o10275, 'c_cflag: the terminal\'s');
+  t.is(modes[16], 0, 'c_line: the terminal\'s');
+  t.deepEqual(modes.subarray(17), program.subarray(17), 'c_cc: the program\'s');
+  t.is(program.readUInt32LE(8), 0o15, 'the image\'s bytes are left as they were');
 });

@@ -42,6 +42,22 @@ export function getTermios(fd: number): Buffer {
   return termios;
 }
 
+/** struct termios: c_cflag (the line's speed, character size, parity) at 8, c_line (the line discipline) at 16. */
+const C_CFLAG = 8;
+const C_LINE = 16;
+
+/**
+ * A program's modes for a terminal it did not set them on: its input, output and local modes and
+ * control characters (raw or canonical, echo, signals, what Ctrl-C is), with the terminal's own
+ * c_cflag and line discipline, which belong to the line (a serial line's speed), not the program.
+ */
+export function programModesOn(terminal: Buffer, program: Buffer): Buffer {
+  const modes = Buffer.from(program);
+  terminal.copy(modes, C_CFLAG, C_CFLAG, C_CFLAG + 4);
+  modes[C_LINE] = terminal[C_LINE];
+  return modes;
+}
+
 /** Sets a terminal's modes at once (TCSETS, tcsetattr's TCSANOW: never waiting for output a stopped terminal holds). */
 export function setTermios(fd: number, termios: Buffer): void {
   check(rawIoctl(fd, TCSETS, termios) as number, () => `ioctl(${fd}, TCSETS)`);

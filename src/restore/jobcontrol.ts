@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { NativeError } from '../ptrace/errors.js';
 import { kill, waitForChange } from '../ptrace/spawn.js';
 import {
-  closeTerminal, foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, setForegroundGroup, setSignalDisposition, setTermios,
+  closeTerminal, foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, programModesOn, setForegroundGroup, setSignalDisposition, setTermios,
 } from '../ptrace/terminal.js';
 
 const { SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH } = osConstants.signals;
@@ -140,7 +140,7 @@ export class ForegroundJob {
   private give(): void {
     if (this.modes) {
       this.ownModes = getTermios(this.terminal!);
-      setTermios(this.terminal!, this.modes);
+      setTermios(this.terminal!, programModesOn(this.ownModes, this.modes));
       this.modes = null;
     }
     setForegroundGroup(this.terminal!, this.group!);
