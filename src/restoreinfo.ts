@@ -1020,9 +1020,13 @@ export function anonInodeState(
 
 /** Terminal character devices: tty/ttyS (4), tty, console and ptmx (5), pseudo-terminals (136-143). */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
-/** /dev/tty (5, 0), the process's controlling terminal whichever it is; /dev/ptmx (5, 2), a pty's master side. */
-const DEV_TTY = { major: 5, minor: 0 };
-const DEV_PTMX = { major: 5, minor: 2 };
+/**
+ * makedev(5, 0), /dev/tty: the process's controlling terminal, whichever it is; makedev(5, 2),
+ * /dev/ptmx: a pty's master side. A terminal's device number is the same in glibc's encoding (a
+ * stat's rdev) and the kernel's (stat's tty_nr): their majors are below 4096.
+ */
+const DEV_TTY = 0x500n;
+const DEV_PTMX = 0x502n;
 
 /**
  * A terminal's modes and size, asked of our own copy of the descriptor (through /dev/tty too: the
@@ -1031,17 +1035,11 @@ const DEV_PTMX = { major: 5, minor: 2 };
  * foreground job there. A pty's master side is left out: its modes are not what a program set.
  */
 function terminalOf(pid: number, fd: number, rdev: bigint, stat: ProcStat): { terminal?: TerminalState } {
-  const device = { major: major(rdev), minor: minor(rdev) };
-  if (sameDevice(device, DEV_PTMX)) return {};
+  if (rdev === DEV_PTMX) return {};
   const modes = askOwnDescriptor(pid, fd, readTerminal);
   if (!modes) return {};
-  const tty = BigInt(stat.ttyNr);
-  const controlling = stat.ttyNr !== 0 && (sameDevice(device, DEV_TTY) || sameDevice(device, { major: major(tty), minor: minor(tty) }));
+  const controlling = stat.ttyNr !== 0 && (rdev === DEV_TTY || rdev === BigInt(stat.ttyNr));
   return { terminal: { ...modes, controlling, foreground: controlling && stat.tpgid === stat.pgrp } };
-}
-
-function sameDevice(a: { major: number; minor: number }, b: { major: number; minor: number }): boolean {
-  return a.major === b.major && a.minor === b.minor;
 }
 
 function fdKind(st: FileStat): FdKind {
@@ -1052,12 +1050,7 @@ function fdKind(st: FileStat): FdKind {
   return 'other';
 }
 
-/** glibc's gnu_dev_major; the kernel's encoding of stat's tty_nr agrees with it in its 32 bits. */
+/** glibc's gnu_dev_major. */
 function major(dev: bigint): number {
   return Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-}
-
-/** glibc's gnu_dev_minor. */
-function minor(dev: bigint): number {
-  return Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
 }

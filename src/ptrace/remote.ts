@@ -488,7 +488,6 @@ export class RemoteTask {
     else this.call(`rt_tgsigqueueinfo(${tgid}, ${tid}, ${signal})`, SYS.rt_tgsigqueueinfo, [tgid, tid, signal, this.stage(info)]);
   }
 
-  /** The process's file mode creation mask. */
   /** setpgid(0, 0): a process group of its own, as a shell gives each job. */
   ownProcessGroup(): void {
     this.call('setpgid(0, 0)', SYS.setpgid, [0, 0]);
@@ -499,6 +498,7 @@ export class RemoteTask {
     this.call('setsid()', SYS.setsid, []);
   }
 
+  /** The process's file mode creation mask. */
   umask(mask: number): void {
     this.call(`umask(0${mask.toString(8)})`, SYS.umask, [mask]);
   }

@@ -2,7 +2,7 @@
 // its foreground job, and what a restorer needs to hand its terminal to the restored process the
 // way a shell hands it to a job it runs.
 
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { constants as fsConstants, openSync } from 'node:fs';
 import { check, libc } from './libc.js';
 import { TERMIOS_SIZE } from './syscalls.js';
 
@@ -70,10 +70,6 @@ export function openControllingTerminal(): number | null {
   } catch {
     return null;
   }
-}
-
-export function closeTerminal(fd: number): void {
-  closeSync(fd);
 }
 
 /** The terminal's foreground process group (tcgetpgrp). */

@@ -5,11 +5,12 @@
 // stays the shell's job: when the process stops at the terminal (Ctrl-Z, or reading it from the
 // background), the restorer takes the terminal back and stops too, and `fg` or `bg` continue both.
 
+import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { NativeError } from '../ptrace/errors.js';
 import { kill, waitForChange } from '../ptrace/spawn.js';
 import {
-  closeTerminal, foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, programModesOn, setForegroundGroup, setSignalDisposition, setTermios,
+  foregroundGroup, getTermios, openControllingTerminal, ownProcessGroup, programModesOn, setForegroundGroup, setSignalDisposition, setTermios,
 } from '../ptrace/terminal.js';
 
 const { SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH } = osConstants.signals;
@@ -116,7 +117,7 @@ export class ForegroundJob {
   close(): void {
     if (this.terminal === null) return;
     this.restoreTtou();
-    closeTerminal(this.terminal);
+    closeSync(this.terminal);
   }
 
   private inForeground(): boolean {

@@ -162,7 +162,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setDumpable(remote, head.mm.flags);
     fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
     if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
-    options.beforeRun?.(stub.pid, foregroundTerminalModes(ext ?? null));
+    options.beforeRun?.(stub.pid, foregroundTerminalModes(ext));
     releaseThreads(remote, stub.control, leader, held, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {
