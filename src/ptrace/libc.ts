@@ -37,6 +37,7 @@ const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
 const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
+const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t length, int flags)');
 const rawSetsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');
 const KCMP_FILE = 0;
 
@@ -184,6 +185,16 @@ export function hasPeer(fd: number): boolean {
 /** A new socket of ours (close-on-exec), closed with closeSync. */
 export function openSocket(family: number, type: number, protocol: number): number {
   return check(rawSocket(family, type | SOCK_CLOEXEC, protocol) as number, () => `socket(${family}, ${type}, ${protocol})`);
+}
+
+/** send(2) of a whole datagram on one of our sockets; returns the bytes sent. */
+export function sendDatagram(fd: number, datagram: Buffer, what: string): number {
+  return check(Number(rawSend(fd, datagram, datagram.length, 0)), () => `send(${what})`);
+}
+
+/** recv(2) of the next datagram on one of our sockets, waiting for it; returns its length. */
+export function receiveDatagram(fd: number, buffer: Buffer, what: string): number {
+  return check(Number(rawRecv(fd, buffer, buffer.length, 0)), () => `recv(${what})`);
 }
 
 const MSG_PEEK = 2;

@@ -7,12 +7,7 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, TCP_CLOSE, TCP_LISTEN } from '../extension-model.js';
-import { check, libc, nativeError } from './libc.js';
-import { SOCK_CLOEXEC } from './syscalls.js';
-
-const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
-const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)');
-const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
+import { nativeError, openSocket, receiveDatagram, sendDatagram } from './libc.js';
 
 const NETLINK_SOCK_DIAG = 4;
 const SOCK_DIAG_BY_FAMILY = 20;
@@ -108,17 +103,17 @@ export function inetSockets(states: readonly number[]): Map<number, InetSocket> 
 
 /** Sends one SOCK_DIAG_BY_FAMILY dump request and hands each reply datagram to parse until it says done. */
 function query(body: Buffer, parse: (datagram: Buffer) => boolean): void {
-  const fd = check(rawSocket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as number, () => 'socket(AF_NETLINK, NETLINK_SOCK_DIAG)');
+  const fd = openSocket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
   try {
     const request = Buffer.alloc(NLMSG_HEADER_SIZE + body.length);
     request.writeUInt32LE(request.length, 0);
     request.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
     request.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
     body.copy(request, NLMSG_HEADER_SIZE);
-    check(Number(rawSend(fd, request, request.length, 0)), () => 'send(sock_diag)');
+    sendDatagram(fd, request, 'sock_diag');
     const buffer = Buffer.alloc(RECEIVE_BUFFER);
     for (;;) {
-      const got = check(Number(rawRecv(fd, buffer, buffer.length, 0)), () => 'recv(sock_diag)');
+      const got = receiveDatagram(fd, buffer, 'sock_diag');
       if (parse(buffer.subarray(0, got))) return;
     }
   } finally {
