@@ -43,6 +43,7 @@ export const CEILING = 'process_vm_readv ceiling';
 export const STACK_CEILING = 'cat pattern-only FUSE file > /dev/null';
 export const MEMORY_STACK_CEILING = 'cat process_vm_readv-only FUSE file > /dev/null';
 export const GCORE = 'gcore -o <file> <pid>';
+export const STACK_COPY_CEILING = 'cp pattern-only FUSE file <file>';
 export const catName = (file: string) => `cat ${file} > /dev/null`;
 export const cpName = (file: string) => `cp ${file} <file>`;
 export const openName = (file: string) => `open ${file} → first byte`;
@@ -127,9 +128,14 @@ export const stackCeiling: Measure = (run) => catPatternFs(run, STACK_CEILING, '
 export const memoryStackCeiling: Measure = (run) => catPatternFs(run, MEMORY_STACK_CEILING,
   'read handler is one process_vm_readv of the filled region', [String(run.target.pid), run.target.address.toString(16)]);
 
-async function catPatternFs(run: TargetRun, name: string, handler: string, source: string[]): Promise<Row[]> {
+/** bench/patternfs.ts mounted for the target's size: its one file's path. */
+async function patternFile(run: TargetRun, source: string[] = []): Promise<string> {
   const patternFs = await startImgfs(['bench/patternfs.ts', String(run.target.bytes), ...source]);
-  const file = path.join(patternFs.dir, 'pattern');
+  return path.join(patternFs.dir, 'pattern');
+}
+
+async function catPatternFs(run: TargetRun, name: string, handler: string, source: string[]): Promise<Row[]> {
+  const file = await patternFile(run, source);
   return [await throughput(run, name, `same src/fs.ts and options, ${handler}; wall clock`, async () => {
     const { seconds } = await runOk('cat', [file]);
     return { bytes: run.target.bytes, seconds };
@@ -178,14 +184,25 @@ function gcore(run: TargetRun): Transfer {
   };
 }
 
-/** The dump and the core written to disk by cp, and gcore's core beside them, in turns. */
-export const diskCopies: Measure = (run) => inTurns(run, [copyToDisk(run, 'dump'), copyToDisk(run, 'core'), gcore(run)], true);
+/**
+ * cp's ceiling on this stack: `cp` of the pattern-only file (bench/patternfs.ts) to disk, where
+ * producing bytes costs nothing and only the transport and cp's writes are left.
+ */
+async function copyStackCeiling(run: TargetRun): Promise<Transfer> {
+  const source = await patternFile(run);
+  const copy = path.join(run.bench.outDir, 'pattern');
+  return { name: STACK_COPY_CEILING, detail: 'same src/fs.ts and options, read handler copies a pattern; wall clock spawn → exit, no fsync', once: () => copyOnce(source, copy) };
+}
+
+/** The dump and the core written to disk by cp, gcore's core and cp's ceiling beside them, in turns. */
+export const diskCopies: Measure = async (run) => inTurns(run, [copyToDisk(run, 'dump'), copyToDisk(run, 'core'), gcore(run), await copyStackCeiling(run)], true);
 
 /** open() → first byte, from this (bench) process: the FS is another process, so the async open
  *  cannot deadlock. Each sample is a fresh freeze and snapshot. */
 export const openToFirstByte = (file: string): Measure => async (run) => {
   const source = run.bench.imgfs.file(run.target.pid, file);
   const samples: number[] = [];
+  await sync(); // what the copies before left dirty is written back now, not during the samples
   for (let i = 0; i < run.bench.reps.opens; i++) {
     await waitUntraced(run.target.pid);
     const start = process.hrtime.bigint();
@@ -204,6 +221,7 @@ export const openToFirstByte = (file: string): Measure => async (run) => {
 /** 4 KiB preads at random offsets of one open dump, timed one by one inside bench/pread.c. */
 export const randomPread = (file: string): Measure => async (run) => {
   const source = run.bench.imgfs.file(run.target.pid, file);
+  await sync(); // as for the opens
   await waitUntraced(run.target.pid);
   const { stdout } = await runOk(run.bench.helpers.pread, [source, String(run.bench.reps.preads)], { captureStdout: true });
   const micros = stdout.trim().split('\n').map((ns) => Number(ns) / 1000);

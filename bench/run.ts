@@ -11,7 +11,7 @@ import { cleanUpOnExit, cleanup } from './cleanup.js';
 import { startImgfs } from './imgfs.js';
 import { cpuBusy, describeMachine, loadAverage, startCpuWatch } from './machine.js';
 import {
-  CEILING, STACK_CEILING, MEMORY_STACK_CEILING, FS_PEAK_RSS, GCORE, catName, ceiling, cpName, diskCopies, fsPeakRss, openName, openToFirstByte,
+  CEILING, STACK_CEILING, MEMORY_STACK_CEILING, FS_PEAK_RSS, GCORE, STACK_COPY_CEILING, catName, ceiling, cpName, diskCopies, fsPeakRss, openName, openToFirstByte,
   memoryStackCeiling, preadName, randomPread, readToNull, stackCeiling, type Bench, type Measure, type Repetitions,
 } from './measures.js';
 import { goalsTable, measurementsTable, ratiosTable, type Goal, type Ratio, type Row } from './report.js';
@@ -48,6 +48,9 @@ const RATIOS: Ratio[] = [
   { numerator: cpName('dump'), denominator: GCORE },
   { numerator: cpName('core'), denominator: cpName('dump') },
   { numerator: cpName('core'), denominator: GCORE },
+  // What the transport itself lets cp reach, against gcore, and how much of it the dump gets.
+  { numerator: STACK_COPY_CEILING, denominator: GCORE },
+  { numerator: cpName('dump'), denominator: STACK_COPY_CEILING },
   // How much of the default's stop --live is left with, and what its cp costs.
   { numerator: stoppedName(true), denominator: stoppedName(false) },
   { numerator: LIVE_CP, denominator: cpName('dump') },
