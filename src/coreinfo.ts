@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { encodeXsaveLayout, NT_PRFPREG, NT_X86_XSTATE, XSAVE_XCR0_OFFSET, type XsaveComponent } from './elfnotes.js';
 import type { CoreShape } from './coregen.js';
@@ -13,7 +13,7 @@ import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts 
 import { isDeleted } from './proc/deleted.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
-import { readStat } from './proc/stat.js';
+import { liveThreadCount, readStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
@@ -74,7 +74,7 @@ export function readCoreShape(pid: number): CoreShape {
   return {
     vmas,
     core: { filter: coredumpFilter(pid), vmaFacts: vmaFacts(pid, vmas), gate: gateVma(pid) },
-    threadCount: readdirSync(`/proc/${pid}/task`).length,
+    threadCount: liveThreadCount(pid),
     xstateSize: format.size,
     auxvSize: readFileSync(`/proc/${pid}/auxv`).length,
     xsaveLayoutSize: format.layout?.length ?? 0,

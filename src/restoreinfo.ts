@@ -261,8 +261,9 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
   const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const cpuMaskBytes = affinityMaskBytes();
-  // A pending bit is one queued signal, but for a real-time signal queued more than once.
-  const threads = eachThreadsFile(pid, 'status').map((threadStatus) => ({
+  // A pending bit is one queued signal, but for a real-time signal queued more than once. A thread
+  // that has exited (a leader gone with pthread_exit) is not frozen, nor dumped.
+  const threads = eachThreadsFile(pid, 'status').filter((threadStatus) => !/^State:\s+[ZX]/m.test(threadStatus)).map((threadStatus) => ({
     tlsCount: CKPT_TLS_ENTRIES, xstateSize, futexes: true, rseq: true, sigaltstack: true,
     pendingSignals: pending(threadStatus), groups: statusGroups(threadStatus).length,
     seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,

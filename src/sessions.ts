@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
 import type { Layout } from './extents.js';
 import type { Snapshot } from './model.js';
-import { readStat } from './proc/stat.js';
+import { memoryHolder, readStat } from './proc/stat.js';
 import { ReadAhead } from './readahead.js';
 import { takeSnapshot, type HeldSnapshot, type SnapshotOptions } from './snapshot.js';
 import { TargetMemory } from './targetmemory.js';
@@ -15,8 +15,8 @@ import { TargetMemory } from './targetmemory.js';
 export interface FileKind {
   name: string;
   layout(snapshot: Snapshot): Layout;
-  /** The size a fresh snapshot would have now, computed without freezing. */
-  previewSize(pid: number): number;
+  /** The size a fresh snapshot would have now, computed without freezing, through pid's memoryHolder. */
+  previewSize(holder: number): number;
 }
 
 interface Session {
@@ -114,7 +114,7 @@ export class SnapshotStore {
     const previewKey = `${key}/${kind.name}`;
     const last = this.lastPreview;
     if (last.key === previewKey && this.clock() - last.at < PREVIEW_REUSE_MS) return last.size;
-    const size = kind.previewSize(pid);
+    const size = kind.previewSize(memoryHolder(pid) ?? pid);
     this.lastPreview = { key: previewKey, size, at: this.clock() };
     return size;
   }

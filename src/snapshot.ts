@@ -10,7 +10,7 @@ import type { PageIndex } from './pageindex.js';
 import { isDeleted } from './proc/deleted.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
-import { isKernelThread, readStat, type ProcStat } from './proc/stat.js';
+import { isKernelThread, memoryHolder, readStat, type ProcStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { copyMemory } from './ptrace/memorycopy.js';
@@ -41,34 +41,34 @@ const GDT_TLS_ENTRIES = Array.from({ length: CKPT_TLS_ENTRIES }, (_, i) => GDT_E
 const MMF_DUMP_FILTER_SHIFT = 2;
 const MMF_DISABLE_THP = 24n;
 
-/** Whether the process has memory a dump can describe (not a kernel thread, not a zombie). */
-export function hasMemory(stat: ProcStat): boolean {
-  return !isKernelThread(stat) && stat.state !== 'Z' && stat.state !== 'X';
-}
-
 /** Freezes pid and takes its snapshot; the event loop runs on while the freeze waits for threads. */
 export async function takeSnapshot(pid: number, options: SnapshotOptions): Promise<HeldSnapshot> {
   const before = readStat(pid);
   if (isKernelThread(before)) throw new ImgfsError(Errno.EINVAL, `pid ${pid} is a kernel thread: it has no memory to dump`);
-  if (!hasMemory(before)) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
-  if (!options.freeze && before.state !== 'T') {
-    throw new ImgfsError(Errno.EINVAL, `pid ${pid} is not stopped (state ${before.state}) and --no-freeze forbids freezing it`);
+  const holder = memoryHolder(pid);
+  if (holder === null) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
+  const state = holder === pid ? before.state : readStat(pid, holder).state;
+  if (!options.freeze && state !== 'T') {
+    throw new ImgfsError(Errno.EINVAL, `pid ${pid} is not stopped (state ${state}) and --no-freeze forbids freezing it`);
   }
   // A stopped task is seized too: ptrace is the only way to its registers, and a task that was
   // stopped stays stopped when it is released.
   const frozen = await freezeThreadGroupAsync(pid, { timeoutMs: options.freezeTimeoutMs });
   try {
-    const stat = readStat(pid);
-    if (stat.startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
+    if (readStat(pid).startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
+    // The leader, or the thread that stands for it once it has exited (memoryHolder): everything
+    // below reads the process through it.
+    const proc = frozen.tids[0];
+    const stat = readStat(proc);
     // Order matters: registers and the stop's own state first, as the freeze found them; then the
     // injected questions, which change the stop and may fault in the page of the syscall they
     // run; then the memory, so the page index matches what the dump will read.
     const threads = frozen.tids.map(threadState);
     checkLongMode(pid, threads);
-    const stop = readStopState(pid, frozen.tids);
-    const vmas = mmVmas(readVmas(pid));
-    const answers = askTask(pid, threads, vmas);
-    const pages = scanMemory(pid, vmas);
+    const stop = readStopState(proc, frozen.tids);
+    const vmas = mmVmas(readVmas(proc));
+    const answers = askTask(proc, threads, vmas);
+    const pages = scanMemory(proc, vmas);
     let core: CoreInfo | undefined;
     const snapshot: Snapshot = {
       pid,
@@ -76,19 +76,19 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       threads,
       // Still consistent when first asked for: the task stays frozen while the snapshot is held.
       get core() {
-        return (core ??= readCoreInfo(pid, stop));
+        return (core ??= readCoreInfo(proc, stop));
       },
-      mm: mmFields(pid, stat, answers.brk),
+      mm: mmFields(proc, stat, answers.brk),
       vmas,
       pages,
-      restore: readRestoreInfo({ pid, threads, vmas }, stop, answers, before.state === 'T'),
+      restore: readRestoreInfo({ pid: proc, threads, vmas }, stop, answers, state === 'T'),
     };
-    const live = options.live && before.state !== 'T' ? liveCopy(snapshot, options.log) : null;
+    const live = options.live && state !== 'T' ? liveCopy(snapshot, options.log) : null;
     if (live) {
       frozen.release();
       return { snapshot, ...live };
     }
-    return { snapshot, memory: { pid, startTime: stat.startTime, sharesPages: false, kept: [] }, release: () => frozen.release() };
+    return { snapshot, memory: { pid: proc, startTime: stat.startTime, sharesPages: false, kept: [] }, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
     throw err;
@@ -118,6 +118,7 @@ const KEPT_MAX = 64 << 20;
  */
 function liveCopy(snapshot: Snapshot, log?: (line: string) => void): { memory: MemorySource; release(): void } | null {
   const { pid } = snapshot;
+  const proc = snapshot.threads[0].tid;
   const held = (why: string) => {
     log?.(`pid ${pid}: held frozen while its snapshot is read (--live): ${why}`);
     return null;
@@ -136,12 +137,12 @@ function liveCopy(snapshot: Snapshot, log?: (line: string) => void): { memory: M
   const keptBytes = blind.reduce((sum, v) => sum + snapshot.pages.pagesIn(v.start, v.end) * PAGE_SIZE, 0);
   if (keptBytes > KEPT_MAX) return held(`${keptBytes >> 20} MiB of its memory is not copied by a fork (MADV_DONTFORK, MADV_WIPEONFORK), over the ${KEPT_MAX >> 20} MiB kept aside`);
   settleDeferred(snapshot.restore, smaps, snapshot.vmas);
-  const kept = keepPages(pid, snapshot.pages, blind);
+  const kept = keepPages(proc, snapshot.pages, blind);
   const commandLine = renamableCommandLine(snapshot, kept);
-  if (commandLine) kept.push(...keepPages(pid, snapshot.pages, [commandLine.pages]));
+  if (commandLine) kept.push(...keepPages(proc, snapshot.pages, [commandLine.pages]));
   kept.sort((a, b) => a.start - b.start);
   try {
-    const copy = copyMemory(pid, commandLine && commandLine.area);
+    const copy = copyMemory(proc, commandLine && commandLine.area);
     return { memory: { pid: copy.pid, startTime: copy.startTime, sharesPages: true, kept }, release: () => copy.release() };
   } catch (err) {
     return held((err as Error).message);

@@ -3,9 +3,8 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
-import { readStat } from './proc/stat.js';
+import { memoryHolder } from './proc/stat.js';
 import { statusNumber } from './proc/status.js';
-import { hasMemory } from './snapshot.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
 
 export interface NodeStat {
@@ -38,7 +37,7 @@ export class ProcessTree {
     const node = this.parse(path);
     if (node.pid === null) return readdirSync('/proc').filter((name) => /^\d+$/.test(name));
     if (node.file) throw new ImgfsError(Errno.ENOTDIR, `${path} is a file`);
-    return hasMemory(readStat(node.pid)) ? [...this.kinds.keys()] : [];
+    return memoryHolder(node.pid) !== null ? [...this.kinds.keys()] : [];
   }
 
   getattr(path: string): NodeStat {
@@ -48,9 +47,10 @@ export class ProcessTree {
       const dir = statSync(`/proc/${node.pid}`);
       return this.stat(S_IFDIR | 0o555, dir.uid, dir.gid, 0, dir.mtime, 2);
     }
-    if (!hasMemory(readStat(node.pid))) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
+    const holder = memoryHolder(node.pid);
+    if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
     // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
-    const owner = statSync(`/proc/${node.pid}/stat`);
+    const owner = statSync(`/proc/${holder}/stat`);
     const size = this.store.size(node.pid, node.file);
     return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
   }

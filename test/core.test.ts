@@ -14,7 +14,7 @@ import {
   loadAt, loadBytes, loads, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, NT_X86_XSAVE_LAYOUT,
   NT_X86_XSTATE, parseElfCore, PF_R, PF_W, PRSTATUS_PID, PRSTATUS_RIP, PRSTATUS_RSP, PT_NOTE, type ElfCore,
 } from './helpers/elfcore.js';
-import { procOwner, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { procOwner, procSyscall, readMaps, readMem, residentPages, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountImgfs } from './helpers/mount.js';
 import { run, runOk } from './helpers/run.js';
@@ -143,6 +143,30 @@ for (const options of [[], ['--live']]) {
     await handle.close();
   });
 }
+
+test.serial('a process whose main thread has exited: gdb prints the backtraces of the threads it still runs, and their counts', async (t) => {
+  const target = await startTarget(t, 'leader_exit');
+  const tids = target.info.slice(2).map(Number);
+  await waitUntil('the main thread to be a zombie', () => taskStatus(target.pid).state === 'Z');
+  const mnt = await mountImgfs(t);
+  const file = coreOf(mnt.dir, target.pid);
+  const statSize = (await fsp.stat(file)).size;
+  const handle = await openHeld(t, file);
+  const bytes = await readWhole(handle);
+  t.is(statSize, bytes.length, 'stat size: the bytes a read yields');
+  const { outputs } = await gdb(await buildTarget('leader_exit'), file, ['thread apply all bt', 'print slots[0] > 0 && slots[1] > 0']);
+  // glibc still lists the main thread (its descriptor outlives pthread_exit): gdb shows it as
+  // exiting, with no registers, as in a core the kernel writes for such a process.
+  const backtraces = perThread(outputs[0]);
+  t.deepEqual([...backtraces.keys()].sort((a, b) => a - b), tids, 'one backtrace per live thread');
+  for (const tid of tids) {
+    const names = frames(backtraces.get(tid) ?? '');
+    t.true(names.includes('leader_exit_worker'), `thread ${tid}: ${names.join(' < ')}`);
+  }
+  t.regex(outputs[1], /= 1$/m);
+  const notes = parseElfCore(bytes).notes.filter((note) => note.type === NT_PRSTATUS);
+  t.deepEqual(notes.map((note) => note.desc.readInt32LE(PRSTATUS_PID)), tids, 'NT_PRSTATUS of each live thread');
+});
 
 test.serial('readelf -lnW reads the core without a warning', async (t) => {
   const target = await startParked(t);

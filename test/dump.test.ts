@@ -9,13 +9,15 @@ import path from 'node:path';
 import { errnoOf, makeTempDir, openHeld, readFileAsync, readWhole } from './helpers/files.js';
 import { prng } from './helpers/prng.js';
 import {
-  patternPage, procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, threadStatuses, type TaskStatus,
+  patternPage, procFileOwner, procStatFields, procSyscall, readMaps, readMem, residentPages, taskStatus, threadStatuses, type TaskStatus,
 } from './helpers/groundtruth.js';
 import {
   HEADER_SIZE, imageSize, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MM_OFFSET, PAGE_RECORD_SIZE, PAGE_SIZE, parseImage,
   PROT_READ, PROT_WRITE, REGS_OFFSET, VMA_RECORD_SIZE, VMAS_OFFSET,
 } from './helpers/image.js';
+import { decodeExtension } from '../src/extension.js';
 import { mountEntry, mountImgfs } from './helpers/mount.js';
+import { numbersOf } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
 import { startTarget, type Target } from './helpers/targets.js';
 import { assertImageMatchesProcess, assertPagesEqualMemory, assertVmasMatch } from './helpers/verify.js';
@@ -298,6 +300,32 @@ test.serial('every thread of a multi-threaded target is frozen during the dump, 
 
   await waitUntil('every thread to be released', () => threadStatuses(target.pid).every(isReleased));
   t.is(threadStatuses(target.pid).length, 5);
+});
+
+test.serial('a process whose main thread has exited (pthread_exit) is dumped through the threads it still runs', async (t) => {
+  const target = await startTarget(t, 'leader_exit');
+  const tids = target.info.slice(2).map(Number);
+  await waitUntil('the main thread to be a zombie', () => taskStatus(target.pid).state === 'Z');
+  const mnt = await mountImgfs(t);
+  t.deepEqual((await fsp.readdir(path.join(mnt.dir, String(target.pid)))).sort(), ['core', 'dump']);
+  const file = dumpOf(mnt.dir, target.pid);
+  const statSize = (await fsp.stat(file)).size;
+  const handle = await openHeld(t, file);
+  t.true(tids.every((tid) => isFrozen(taskStatus(target.pid, tid))), 'both threads frozen');
+  const bytes = await readWhole(handle);
+  const image = parseImage(bytes);
+  // /proc/<pid>/maps, pagemap and mem of the zombie leader are empty: the ground truth is a thread's.
+  assertImageMatchesProcess(t, image, bytes, tids[0]);
+  t.true(image.vmas.length > 0 && image.pages.length > 0);
+  t.is(statSize, bytes.length, 'stat size: the bytes a read yields');
+  const ext = decodeExtension(bytes.subarray(image.end), image.end);
+  t.deepEqual(ext.threads.map((thread) => thread.tid), tids, 'the live threads, the first standing for the process');
+  t.is(image.regs.ip, ext.threads[0].regs.rip, 'v0 registers: the first live thread\'s');
+  await handle.close();
+  await waitUntil('both threads to be released', () => tids.every((tid) => isReleased(taskStatus(target.pid, tid))));
+  const first = numbersOf(await target.waitForLine((line) => line.startsWith('counts '), { from: target.lines().length }));
+  const later = numbersOf(await target.waitForLine((line) => line.startsWith('counts '), { from: target.lines().length + 1 }));
+  t.true(later.every((count, i) => count > first[i]), `both count on: ${first} -> ${later}`);
 });
 
 test.serial('file mappings: modified private pages carry their bytes, the shared mapping carries none', async (t) => {

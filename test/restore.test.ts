@@ -266,6 +266,25 @@ for (const options of [[], ['--live']]) {
   });
 }
 
+test('a process whose main thread had exited (pthread_exit) comes back as the threads it ran, counting on', async (t) => {
+  const target = await startTarget(t, 'leader_exit');
+  await waitUntil('the main thread to be a zombie', () => procState(target.pid) === 'Z');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const slotsAt = parseInt(target.info[1], 16);
+  const dumped = await Promise.all([0, 1].map(async (i) => Number(await imageWord(image, slotsAt + 8 * i))));
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const first = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts ')));
+  const later = numbersOf(await restorer.waitForLine((l) => l.startsWith('counts '), { from: restorer.lines().length + 2 }));
+  for (let i = 0; i < 2; i++) {
+    t.true(first[i] >= dumped[i], `thread ${i} starts from its dumped count ${dumped[i]}: ${first[i]}`);
+    t.true(later[i] > first[i], `thread ${i} runs on: ${first[i]} -> ${later[i]}`);
+  }
+  t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 2, 'two threads, the first one now the leader');
+});
+
 test('--new-pid: pthread_kill reaches a restored thread under its new tid (glibc cached the old one)', async (t) => {
   const target = await startTarget(t, 'restore_tidcache');
   const workerTid = Number(target.info[2]);

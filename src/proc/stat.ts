@@ -2,6 +2,7 @@
 
 import fs from 'node:fs';
 import { ProcParseError } from './errors.js';
+import { statusNumber } from './status.js';
 
 export const PF_KTHREAD = 0x00200000;
 
@@ -110,4 +111,44 @@ export function readStat(pid: number, tid?: number): ProcStat {
 
 export function isKernelThread(stat: ProcStat): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
+}
+
+const exited = (state: string) => state === 'Z' || state === 'X';
+
+/**
+ * The id under which /proc and the memory calls reach process pid's memory and files: pid while
+ * its leader thread lives; once the leader has exited (pthread_exit in main) it stays a zombie
+ * until the whole group ends, and /proc/<pid>/maps, mem, fd and the rest are empty, so the first
+ * thread still running stands in for it. null for a kernel thread or a process that has exited.
+ * Throws the fs error when there is no such pid.
+ */
+export function memoryHolder(pid: number): number | null {
+  const leader = readStat(pid);
+  if (isKernelThread(leader)) return null;
+  if (!exited(leader.state)) return pid;
+  let tids: number[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`).map(Number).filter((tid) => tid !== pid).sort((a, b) => a - b);
+  } catch {
+    return null;
+  }
+  for (const tid of tids) {
+    try {
+      if (!exited(readStat(pid, tid).state)) return tid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+/**
+ * How many threads of the process that id (pid or tid) belongs to have not exited: of its threads
+ * only the leader stays listed once it has exited (a zombie until the whole group ends); the
+ * others are reaped at once.
+ */
+export function liveThreadCount(id: number): number {
+  const threads = fs.readdirSync(`/proc/${id}/task`).length;
+  const tgid = statusNumber(fs.readFileSync(`/proc/${id}/status`, 'latin1'), 'Tgid');
+  return threads - (exited(readStat(tgid).state) ? 1 : 0);
 }

@@ -11,7 +11,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { statusField, statusNumber } from '../proc/status.js';
+import { statusNumber } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
   __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
@@ -22,7 +22,7 @@ const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
 
 export interface FrozenGroup {
   pid: number;
-  /** Every thread, stopped; leader first. */
+  /** Every thread, stopped; leader first, if it has not exited (see memoryHolder). */
   tids: number[];
   /** Detaches every thread, giving back the signals the freeze took. Idempotent, never throws. */
   release(): void;
@@ -52,10 +52,11 @@ const REAP_INTERVAL_MS = 20;
 const isErrno = (err: unknown, errno: number) => err instanceof NativeError && err.errno === errno;
 
 /**
- * Seizes and stops every thread of pid. Throws NativeError: ESRCH when pid is not a live
- * thread-group leader, EBUSY when a thread does not stop within timeoutMs (nothing stays traced),
- * EPERM when a thread cannot be traced (e.g. another tracer holds it). Blocks the calling thread
- * while it waits: for short-lived tasks of our own (a probe, tests).
+ * Seizes and stops every thread of pid. Throws NativeError: ESRCH when pid is not a
+ * thread-group leader or none of its threads is left, EBUSY when a thread does not stop within
+ * timeoutMs (nothing stays traced), EPERM when a thread cannot be traced (e.g. another tracer
+ * holds it). Blocks the calling thread while it waits: for short-lived tasks of our own (a
+ * probe, tests).
  */
 export function freezeThreadGroup(pid: number, opts: { timeoutMs: number }): FrozenGroup {
   const steps = freezeSteps(pid, opts);
@@ -90,11 +91,11 @@ const SPIN_BUDGET_US = 2000;
 function* freezeSteps(pid: number, opts: { timeoutMs: number }): Generator<number, FrozenGroup> {
   const deadline = performance.now() + opts.timeoutMs;
   const freeze: Freeze = { pid, timeoutMs: opts.timeoutMs, deadline, threads: new Map(), gone: new Set() };
-  requireLiveLeader(pid);
+  requireLeader(pid);
   try {
     // Stopped threads create no threads, so a listing with nothing new after all stopped is final.
     while (yield* seizeNewThreads(freeze)) yield* awaitStops(freeze);
-    if (!freeze.threads.has(pid)) throw nativeError(ESRCH, `freeze(${pid})`, 'the thread group leader exited during the freeze');
+    if (freeze.threads.size === 0) throw nativeError(ESRCH, `freeze(${pid})`, 'the process exited');
   } catch (err) {
     for (const t of freeze.threads.values()) detachQuietly(t);
     throw err;
@@ -112,7 +113,8 @@ interface Freeze {
 }
 
 function frozenGroup(pid: number, threads: Map<number, Tracee>): FrozenGroup {
-  const tids = [pid, ...[...threads.keys()].filter((tid) => tid !== pid).sort((a, b) => a - b)];
+  const others = [...threads.keys()].filter((tid) => tid !== pid).sort((a, b) => a - b);
+  const tids = threads.has(pid) ? [pid, ...others] : others;
   let released = false;
   return {
     pid,
@@ -125,7 +127,7 @@ function frozenGroup(pid: number, threads: Map<number, Tracee>): FrozenGroup {
   };
 }
 
-function requireLiveLeader(pid: number): void {
+function requireLeader(pid: number): void {
   const call = `freeze(${pid})`;
   let status: string;
   try {
@@ -133,9 +135,7 @@ function requireLiveLeader(pid: number): void {
   } catch {
     throw nativeError(ESRCH, call, 'no such process');
   }
-  const state = statusField(status, 'State')?.[0];
   if (statusNumber(status, 'Tgid') !== pid) throw nativeError(ESRCH, call, `${pid} is a thread, not a thread group leader`);
-  if (state === 'Z' || state === 'X') throw nativeError(ESRCH, call, `${pid} has exited (state ${state})`);
 }
 
 /** A number field of a thread's /proc status (TracerPid, Seccomp); 0 once the thread is gone (the seize says so). */

@@ -16,11 +16,12 @@
 // memory for it). Helper and copy never run code of the process: each is disarmed
 // (pointed at exit) the moment it exists, so that if imgfs dies the kernel's detach ends them.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
 import { PAGE_SIZE } from '../model.js';
 import { readStat } from '../proc/stat.js';
+import { statusNumber } from '../proc/status.js';
 import { nativeError, PTRACE_O_TRACECLONE, WNOHANG, __WALL } from './libc.js';
 import { seizeOptions } from './freeze.js';
 import { disarm, injectClone, injectSyscall, injectSyscalls } from './inject.js';
@@ -59,7 +60,7 @@ export function copyMemory(tid: number, commandLine: { start: number; end: numbe
     endChild(tid, helper);
     // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
     // might never reap a child it did not make.
-    if (readStat(copy.child).ppid === tid) {
+    if (readStat(copy.child).ppid === statusNumber(readFileSync(`/proc/${tid}/status`, 'latin1'), 'Tgid')) {
       endChild(tid, copy);
       copy = null;
       throw nativeError(constants.errno.EBUSY, `a copy of its memory`, 'it reaps orphans (a subreaper, or its namespace\'s init): the copy would be its child');
