@@ -45,7 +45,7 @@ import { inetSockets, unixSockets, type InetSocket, type UnixSocket } from './pt
 import { getRseqConfiguration, peekPendingSignals } from './ptrace/threadstate.js';
 import { previewChainLength, previewFilterLengths, readSeccomp } from './seccompstate.js';
 import { constants as osConstants } from 'node:os';
-import { IPPROTO_IPV6, IPV6_V6ONLY, PR_GET_SECUREBITS, SYS } from './ptrace/syscalls.js';
+import { IPPROTO_IPV6, IPV6_V6ONLY, PR_GET_DUMPABLE, PR_GET_SECUREBITS, SYS } from './ptrace/syscalls.js';
 
 const PR_GET_TID_ADDRESS = 40;
 const { EINVAL, EIO } = osConstants.errno;
@@ -67,6 +67,8 @@ const SCRATCH_SIZE = THREAD_BATCH * SLOT_SIZE;
 /** What only the task itself can tell, asked with injected system calls; and its pending signals. */
 export interface TaskAnswers {
   brk: number;
+  /** prctl(PR_GET_DUMPABLE): 0, 1, or 2 (SUID_DUMP_ROOT). */
+  dumpable: number;
   sigactions: ExtensionSigaction[];
   sharedPendingSignals: Buffer[];
   /** ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
@@ -120,6 +122,7 @@ export function askTask(pid: number, threads: readonly ThreadState[], vmas: read
   try {
     return {
       brk: readBrk(injector.tid),
+      dumpable: checkInjected(pid, injector.tid, 'prctl(PR_GET_DUMPABLE)', injectSyscall(injector.tid, SYS.prctl, [PR_GET_DUMPABLE])),
       sigactions: readSigactions(pid, injector.tid, scratch),
       sharedPendingSignals,
       itimers: readItimers(pid, injector.tid, scratch),

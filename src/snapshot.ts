@@ -1,7 +1,7 @@
 // Taking one frozen, consistent snapshot of a process: freeze the thread group, then read
 // registers, mm fields, the VMA layout and the page index while nothing in it can change.
 
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR } from './format.js';
@@ -16,7 +16,7 @@ import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { copyMemory } from './ptrace/memorycopy.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
 import { isServedHere } from './servedfiles.js';
-import { askTask, readRestoreInfo, settleDeferred } from './restoreinfo.js';
+import { askTask, readRestoreInfo, settleDeferred, type TaskAnswers } from './restoreinfo.js';
 import type { KeptPages, MemorySource } from './targetmemory.js';
 
 export interface SnapshotOptions {
@@ -78,7 +78,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       get core() {
         return (core ??= readCoreInfo(proc, stop));
       },
-      mm: mmFields(proc, stat, answers.brk),
+      mm: mmFields(proc, stat, answers),
       vmas,
       pages,
       restore: readRestoreInfo({ pid: proc, threads, vmas }, stop, answers, state === 'T'),
@@ -239,9 +239,9 @@ export function isScannable(vma: Vma): boolean {
   return !vma.vmFlags.has('io') && !vma.vmFlags.has('pf') && !vma.name.startsWith('[vvar') && !isServedHere(vma);
 }
 
-function mmFields(pid: number, stat: ProcStat, brk: number): MmFields {
+function mmFields(pid: number, stat: ProcStat, { brk, dumpable }: TaskAnswers): MmFields {
   return {
-    flags: mmFlags(pid),
+    flags: mmFlags(pid, dumpable),
     defFlags: 0n,
     startCode: stat.startCode, endCode: stat.endCode,
     startData: stat.startData, endData: stat.endData,
@@ -256,11 +256,9 @@ function mmFields(pid: number, stat: ProcStat, brk: number): MmFields {
  * mm->flags as far as userspace sees them: the dumpable mode (the files of a non-dumpable task
  * in /proc/<pid>/ are root's), the coredump filter bits, and MMF_DISABLE_THP.
  */
-function mmFlags(pid: number): bigint {
+function mmFlags(pid: number, dumpable: number): bigint {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const uid = Number(statusField(status, 'Uid')?.split(/\s+/)[1] ?? 0);
-  const dumpable = statSync(`/proc/${pid}/stat`).uid === uid ? 1n : 0n;
   const filter = BigInt(parseInt(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8'), 16));
   const thpDisabled = statusField(status, 'THP_enabled') === '0' ? 1n << MMF_DISABLE_THP : 0n;
-  return dumpable | (filter << BigInt(MMF_DUMP_FILTER_SHIFT)) | thpDisabled;
+  return BigInt(dumpable) | (filter << BigInt(MMF_DUMP_FILTER_SHIFT)) | thpDisabled;
 }

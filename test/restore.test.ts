@@ -8,6 +8,7 @@ import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { decodeExtension, encodeExtension } from '../src/extension.js';
 import { parseImage } from './helpers/image.js';
+import { mountImgfs } from './helpers/mount.js';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
@@ -283,6 +284,21 @@ test('a process whose main thread had exited (pthread_exit) comes back as the th
     t.true(later[i] > first[i], `thread ${i} runs on: ${first[i]} -> ${later[i]}`);
   }
   t.is((await fsp.readdir(`/proc/${pid}/task`)).length, 2, 'two threads, the first one now the leader');
+});
+
+test('the dumpable mode is dumped as the process set it, also for root\'s processes, and comes back so', async (t) => {
+  const dumpableMode = async (image: string) => parseImage(await fsp.readFile(image)).mm.flags & 3n;
+  const counter = await startTarget(t, 'counter');
+  t.is(await dumpableMode(await dumpToFile(t, counter)), 1n, 'a process of root: dumpable');
+  const target = await startTarget(t, 'nondumpable');
+  const image = await dumpToFile(t, target);
+  t.is(await dumpableMode(image), 0n, 'one of root that made itself non-dumpable: not dumpable');
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const mnt = await mountImgfs(t);
+  t.is(await dumpableMode(path.join(mnt.dir, String(pid), 'dump')), 0n, 'restored, and dumped again: still not dumpable');
 });
 
 test('--new-pid: pthread_kill reaches a restored thread under its new tid (glibc cached the old one)', async (t) => {

@@ -20,6 +20,7 @@ export const SYS = {
 
 /** prctl(2): the task's name (comm); its securebits. */
 export const PR_SET_NAME = 15;
+export const PR_GET_DUMPABLE = 3;
 export const PR_GET_SECUREBITS = 27;
 /** clone(2): share the memory; share the descriptor table. */
 export const CLONE_VM = 0x100;
