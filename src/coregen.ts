@@ -131,7 +131,7 @@ export function coreNotes(snapshot: Snapshot): Note[] {
     const t = core.threads[i];
     if (t?.tid !== thread.tid) throw new Error(`core state of thread ${thread.tid} of pid ${snapshot.pid} is missing`);
     const prstatus = encodePrStatus({
-      signal, sigPending: t.sigPending, sigBlocked: t.sigBlocked, pid: t.tid, ppid: p.ppid, pgrp: p.pgrp, sid: p.sid,
+      signal, sigPending: t.sigPending, sigBlocked: t.sigBlocked, pid: t.ownTid, ppid: p.ppid, pgrp: p.pgrp, sid: p.sid,
       utime: t.utime, stime: t.stime, cutime: p.cutime, cstime: p.cstime, regs: thread.regs,
     });
     return [
@@ -142,7 +142,7 @@ export function coreNotes(snapshot: Snapshot): Note[] {
   });
   const [leaderStatus, ...leaderRegsets] = threadNotes[0];
   const processNotes: Note[] = [
-    { name: 'CORE', type: NT_PRPSINFO, desc: encodePrPsinfo({ ...p, pid: snapshot.pid }) },
+    { name: 'CORE', type: NT_PRPSINFO, desc: encodePrPsinfo(p) },
     { name: 'CORE', type: NT_SIGINFO, desc: core.siginfo },
     { name: 'CORE', type: NT_AUXV, desc: core.auxv },
     { name: 'CORE', type: NT_FILE, desc: encodeFileNote(fileMappings(core.vmas, core.vmaFacts)) },

@@ -14,7 +14,7 @@ import { isDeleted } from './proc/deleted.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
 import { liveThreadCount, readStat } from './proc/stat.js';
-import { statusField } from './proc/status.js';
+import { innermostId, ownId, parentIdSeen, statusField } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
 import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
@@ -197,8 +197,11 @@ function processInfo(pid: number): ProcessInfo {
   const stat = readStat(pid);
   const statusPath = `/proc/${pid}/status`;
   const status = readFileSync(statusPath, 'utf8');
+  // The ids as the process sees them, in its own pid namespace, as the kernel's dumper writes them.
   return {
-    state: stat.state, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, nice: stat.nice, flags: stat.flags,
+    pid: innermostId(status, 'NStgid', pid), ppid: parentIdSeen(status, stat.ppid),
+    pgrp: innermostId(status, 'NSpgid', stat.pgrp), sid: innermostId(status, 'NSsid', stat.session),
+    state: stat.state, nice: stat.nice, flags: stat.flags,
     uid: Number(requiredField(status, 'Uid', statusPath)), gid: Number(requiredField(status, 'Gid', statusPath)),
     comm: stat.comm, args: argumentBytes(pid, stat.argStart, stat.argEnd), cutime: stat.cutime, cstime: stat.cstime,
   };
@@ -225,6 +228,7 @@ function threadCoreState(pid: number, tid: number): ThreadCoreState {
   const stat = tid === pid ? readStat(pid) : readStat(pid, tid);
   return {
     tid,
+    ownTid: ownId(tid, status),
     sigPending: BigInt(`0x${requiredField(status, 'SigPnd', statusPath)}`),
     sigBlocked: BigInt(`0x${requiredField(status, 'SigBlk', statusPath)}`),
     utime: stat.utime,

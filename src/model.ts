@@ -138,11 +138,13 @@ export interface MappedFile {
 
 /** NT_PRPSINFO's process fields (the leader's, as /proc shows them while frozen). */
 export interface ProcessInfo {
-  /** The state letter of /proc/<pid>/stat. */
-  state: string;
+  /** Its id, its parent's, its group's and session's, in its own pid namespace (0: outside it). */
+  pid: number;
   ppid: number;
   pgrp: number;
   sid: number;
+  /** The state letter of /proc/<pid>/stat. */
+  state: string;
   nice: number;
   /** PF_* task flags. */
   flags: number;
@@ -160,6 +162,8 @@ export interface ProcessInfo {
 /** NT_PRSTATUS's, NT_FPREGSET's and NT_X86_XSTATE's per-thread fields. */
 export interface ThreadCoreState {
   tid: number;
+  /** Its id in its own pid namespace (gettid there). */
+  ownTid: number;
   /** Thread-private pending signals (SigPnd) and blocked signals (SigBlk). */
   sigPending: bigint;
   sigBlocked: bigint;

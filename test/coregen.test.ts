@@ -139,14 +139,15 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
     vmas,
     vmaFacts,
     gate: vma(GATE, 1, '--xp', '[vsyscall]'),
+    // In a pid namespace: the notes carry the ids the process has there, not the snapshot's tids.
     process: {
-      state: 't', ppid: 1, pgrp: 100, sid: 90, nice: -5, flags: 0x400000, uid: 1000, gid: 1001, comm: 'exe',
+      pid: 7, ppid: 1, pgrp: 7, sid: 3, state: 't', nice: -5, flags: 0x400000, uid: 1000, gid: 1001, comm: 'exe',
       args: Buffer.from('./exe --flag '), cutime: 250, cstime: 3,
     },
     siginfo,
     auxv: Buffer.alloc(16 * 3, 7),
     threads: [100, 101].map((tid) => ({
-      tid, sigPending: 0x100n, sigBlocked: 0x4000n, utime: 123, stime: 45,
+      tid, ownTid: tid - 93, sigPending: 0x100n, sigBlocked: 0x4000n, utime: 123, stime: 45,
       fpregs: Buffer.alloc(512, tid), xstate: Buffer.alloc(XSTATE_SIZE, tid),
     })),
     xsaveLayout: Buffer.alloc(32, 1),
@@ -240,16 +241,16 @@ test('notes come in the kernel order with their sizes and fields', (t) => {
   t.is(leader.readInt16LE(12), 19, 'pr_cursig');
   t.is(leader.readBigUInt64LE(16), 0x100n);
   t.is(leader.readBigUInt64LE(24), 0x4000n);
-  t.deepEqual([32, 36, 40, 44].map((o) => leader.readInt32LE(o)), [100, 1, 100, 90]);
+  t.deepEqual([32, 36, 40, 44].map((o) => leader.readInt32LE(o)), [7, 1, 7, 3], 'ids in its pid namespace');
   t.deepEqual([48, 56, 64, 72, 80, 88].map((o) => Number(leader.readBigInt64LE(o))), [1, 230000, 0, 450000, 2, 500000]);
   t.is(leader.readBigUInt64LE(112 + 16 * 8), 0x401000n + 100n, 'pr_reg rip');
   t.is(leader.readInt32LE(328), 1, 'pr_fpvalid');
-  t.is(other.readInt32LE(32), 101);
+  t.is(other.readInt32LE(32), 8);
   t.is(other.readBigUInt64LE(112 + 16 * 8), 0x401000n + 101n);
 
   t.deepEqual([...psinfo.subarray(0, 4)], [3, 't'.charCodeAt(0), 0, 0xfb]);
   t.is(psinfo.readBigUInt64LE(8), 0x400000n);
-  t.deepEqual([16, 20, 24, 28, 32, 36].map((o) => psinfo.readUInt32LE(o)), [1000, 1001, 100, 1, 100, 90]);
+  t.deepEqual([16, 20, 24, 28, 32, 36].map((o) => psinfo.readUInt32LE(o)), [1000, 1001, 7, 1, 7, 3]);
   t.is(psinfo.toString('latin1', 40, 44), 'exe\0');
   t.is(psinfo.toString('latin1', 56, 70), './exe --flag \0');
   t.is(siginfo.readInt32LE(0), 19);

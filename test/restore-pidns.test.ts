@@ -4,7 +4,10 @@
 // waits. The namespace's init waits for it and ends with it.
 
 import test from 'ava';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { NT_PRPSINFO, NT_PRSTATUS, parseElfCore, PRSTATUS_PID } from './helpers/elfcore.js';
+import { mountImgfs } from './helpers/mount.js';
 import { dumpToFile, readImageExtension, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
@@ -59,6 +62,12 @@ test('--pid-ns: a process whose pid is in use keeps it, and its thread ids, in a
 
   const again = await readImageExtension(await dumpToFile(t, { ...target, pid: restored }));
   t.deepEqual(again.threads.map((thread) => thread.tid), [pid, tid], 'a dump of it records the ids it knows itself by');
+  // Its core too, as the kernel's dumper writes them: the ids glibc holds, which gdb matches its threads by.
+  const mnt = await mountImgfs(t);
+  const notes = parseElfCore(await fsp.readFile(path.join(mnt.dir, String(restored), 'core'))).notes;
+  t.deepEqual(notes.filter((note) => note.type === NT_PRSTATUS).map((note) => note.desc.readInt32LE(PRSTATUS_PID)), [pid, tid], 'NT_PRSTATUS pids');
+  const psinfo = notes.find((note) => note.type === NT_PRPSINFO)!.desc;
+  t.deepEqual([24, 28].map((at) => psinfo.readInt32LE(at)), [pid, 0], 'NT_PRPSINFO pid, and 0 for its parent (the restorer), outside its namespace');
 
   process.kill(pid, 'SIGUSR1');
   await target.waitForLine((line) => line === 'done');

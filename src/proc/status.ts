@@ -31,3 +31,29 @@ export function ownId(tid: number, status = readFileSync(`/proc/${tid}/status`, 
   const last = Number(ids[ids.length - 1]);
   return Number.isInteger(last) && last > 0 ? last : tid;
 }
+
+/**
+ * A field that lists an id once per pid namespace from ours inwards (NStgid, NSpgid, NSsid): the
+ * id in the task's own namespace, the last one (0 for a group or session that lies outside it);
+ * ours where the kernel shows no such field.
+ */
+export function innermostId(status: string, name: string, ours: number): number {
+  const ids = statusField(status, name)?.split(/\s+/).map(Number) ?? [];
+  return ids.length > 0 && ids.every(Number.isInteger) ? ids[ids.length - 1] : ours;
+}
+
+/**
+ * The id the process of status sees its parent ppid by (getppid): its id in the process's own
+ * pid namespace, 0 when the parent lies in an outer one (the parent of a namespace's init).
+ */
+export function parentIdSeen(status: string, ppid: number): number {
+  if (ppid === 0) return 0;
+  let parentStatus: string;
+  try {
+    parentStatus = readFileSync(`/proc/${ppid}/status`, 'latin1');
+  } catch {
+    return 0; // gone: the kernel would name the reaper that takes the process next
+  }
+  const depth = (s: string) => statusField(s, 'NSpid')?.split(/\s+/).length ?? 1;
+  return depth(parentStatus) === depth(status) ? innermostId(parentStatus, 'NSpid', ppid) : 0;
+}
