@@ -1363,7 +1363,7 @@ export interface ExtensionHeader {
  */
 export function decodeExtensionHeader(buf: Buffer, base = 0): ExtensionHeader {
   if (buf.length < EXTENSION_HEADER_SIZE) {
-    throw new ExtensionFormatError(base + buf.length, `image ends inside the extension header (expected ${EXTENSION_HEADER_SIZE} bytes, got ${buf.length})`);
+    throw new ExtensionFormatError(base, `image ends inside the extension header (expected ${EXTENSION_HEADER_SIZE} bytes, got ${buf.length})`);
   }
   const magic = buf.readUInt32LE(0);
   if (magic !== EXTENSION_MAGIC) throw new ExtensionFormatError(base, `bad extension magic ${hex(magic)}, expected ${hex(EXTENSION_MAGIC)}`);

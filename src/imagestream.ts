@@ -494,7 +494,7 @@ export class ImageReader {
     const offset = reader.offset;
     const got = await reader.fill(PAGE_RECORD_SIZE);
     if (got < PAGE_RECORD_SIZE) {
-      throw new ImageFormatError(offset + got, `image ends inside a page record of a SHARED_PAGES record (expected ${PAGE_RECORD_SIZE} bytes, got ${got})`);
+      throw new ImageFormatError(offset, `image ends inside a page record of a SHARED_PAGES record (expected ${PAGE_RECORD_SIZE} bytes, got ${got})`);
     }
     const view = reader.peek();
     const count = Math.min(ext.pagesLeft, Math.floor(view.length / PAGE_RECORD_SIZE));
