@@ -72,7 +72,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
     let core: CoreInfo | undefined;
     const snapshot: Snapshot = {
       pid,
-      startTime: stat.startTime,
+      startTime: before.startTime,
       threads,
       // Still consistent when first asked for: the task stays frozen while the snapshot is held.
       get core() {
