@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
@@ -85,6 +85,31 @@ test('in the foreground: SIGTERM reaches the restored process and its end is the
   process.kill(pid, 'SIGKILL');
   t.is(await killed.exited, 128 + 9);
   t.is(killed.proc.signalCode, 'SIGKILL');
+});
+
+test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
+  const { target, image } = await dumpedCounter(t);
+  const restorer = startRestorer(t, [image]);
+  const restorerPid = restorer.proc.pid!;
+  // The stub holds the dumped pid from the middle of the restore until it lets the process run.
+  const tracedByRestorer = () => {
+    try {
+      return /^TracerPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))?.[1] === String(restorerPid);
+    } catch {
+      return false;
+    }
+  };
+  await waitUntil('the stub to take the dumped pid', tracedByRestorer, 20_000, 1);
+  // Held where it is, the restorer gets the signal when it goes on: the handler of a signal comes
+  // at the event loop's next turn, which the last steps of a restore do not take.
+  process.kill(restorerPid, 'SIGSTOP');
+  process.kill(restorerPid, 'SIGTERM');
+  process.kill(restorerPid, 'SIGCONT');
+  const code = await restorer.exited;
+  if (code === 1) t.regex(restorer.stderr(), /: interrupted\n$/);
+  else t.is(restorer.proc.signalCode, 'SIGTERM', `the process got the signal and died of it (exit ${code}): ${restorer.stderr()}`);
+  await waitUntil(`pid ${target.pid} to be gone`, () => !existsSync(`/proc/${target.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${target.pid}/status`, 'utf8')));
+  t.pass();
 });
 
 test('the same image restored twice: two independent processes, one with the dumped pid and one with a new pid and a warning', async (t) => {

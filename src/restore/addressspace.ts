@@ -205,10 +205,11 @@ export class AddressSpace {
     await this.writer.drain();
   }
 
-  /** Lets go of what a failed restore leaves open here (the task itself is killed). */
-  release(): void {
-    this.placer?.abandon();
+  /** Lets go of what a failed restore leaves open here, once the task is killed. */
+  async release(): Promise<void> {
+    const placer = this.placer;
     this.placer = null;
+    await placer?.abandon();
   }
 
   /**

@@ -54,6 +54,9 @@ export class ImageInput {
 
   /** The bytes of `buffer` are in use until `done` settles. */
   hold(buffer: ArrayBufferLike, done: Promise<unknown>): void {
+    // Its failure is the restore's, thrown again where the buffer is waited for or the writes are
+    // drained; a restore that stops first (interrupted) must not leave it unhandled.
+    done.catch(() => {});
     const list = this.holds.get(buffer);
     if (list) list.push(done);
     else if (this.buffers.some((b) => b.buffer === buffer) || this.sets.some((s) => s.pages.buffer === buffer)) this.holds.set(buffer, [done]);

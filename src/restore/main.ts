@@ -97,7 +97,11 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   const fromStdin = options.file === '-';
   // Until the restore is done, SIGINT and SIGTERM stop it (and the stub dies with it).
   const abort = new AbortController();
-  const stop = () => abort.abort();
+  const received: NodeJS.Signals[] = [];
+  const stop = (signal: NodeJS.Signals) => {
+    received.push(signal);
+    abort.abort();
+  };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
   const job = options.detach ? null : new ForegroundJob(warn);
@@ -119,6 +123,9 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       signal: abort.signal,
       beforeRun: job ? (restored, modes) => job.handOver(restored, modes) : undefined,
     });
+    // The restore's last steps run in one go: a signal that came meanwhile has its handler run
+    // now, too late to stop the restore. It reaches the process instead, as if sent just after.
+    await new Promise((resolve) => setImmediate(resolve));
   } catch (err) {
     job?.abandon();
     job?.close();
@@ -128,6 +135,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     if (fd !== undefined && !fromStdin) closeSync(fd);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
   }
+  for (const signal of received) passOn(pid, signal);
   if (!job) {
     io.out(`${pid}\n`);
     return 0;
@@ -145,18 +153,21 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
  * `timeout`'s SIGTERM); what the terminal sends reaches the process by itself (./jobcontrol.ts).
  */
 async function waitInForeground(pid: number, job: ForegroundJob): Promise<ProcessEnd> {
-  const forward = (signal: NodeJS.Signals) => {
-    try {
-      kill(pid, osConstants.signals[signal]);
-    } catch {
-      // It has just exited: the wait below reports it.
-    }
-  };
+  const forward = (signal: NodeJS.Signals) => passOn(pid, signal);
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   try {
     return await job.wait(pid);
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  }
+}
+
+/** Sends the process a signal sent to the restorer. */
+function passOn(pid: number, signal: NodeJS.Signals): void {
+  try {
+    kill(pid, osConstants.signals[signal]);
+  } catch {
+    // It has just exited: the wait for it reports it.
   }
 }
 

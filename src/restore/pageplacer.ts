@@ -65,8 +65,12 @@ export class PagePlacer {
     }
   }
 
-  /** Lets the userfaultfd go without waiting (a failed restore: the task is killed). */
-  abandon(): void {
+  /**
+   * For a failed restore, once the task is killed: waits for the copies in flight on other
+   * threads (they fail fast), then lets the userfaultfd go, whose number they still use.
+   */
+  async abandon(): Promise<void> {
+    await Promise.all(this.copies);
     this.userfault.close();
   }
 

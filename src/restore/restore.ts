@@ -162,12 +162,14 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     setDumpable(remote, head.mm.flags);
     fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
     if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
+    // The last moment a signal to the restorer abandons the restore: past it the process runs.
+    if (options.signal?.aborted) throw new RestoreError('interrupted');
     options.beforeRun?.(stub.pid, foregroundTerminalModes(ext));
     releaseThreads(remote, stub.control, leader, held, ext?.stopped === true, options.warn);
     return stub.pid;
   } catch (err) {
-    memory?.release();
     if (stub) killAndReap([...stubTids(stub), ...threads]);
+    await memory?.release();
     throw err;
   } finally {
     await reader.close();
