@@ -132,3 +132,18 @@ test('an older image, without SHARED_PAGES records: shared anonymous memory star
   t.regex(restorer.stderr(), new RegExp(`warning: shared anonymous memory 0x${at.anon.toString(16)}-0x[0-9a-f]+: the image carries no contents for it \\(an older image\\), so it starts zeroed\\n`));
   t.regex(restorer.stderr(), /warning: \/memfd:box \(deleted\): was deleted before the dump: mapped as anonymous memory \(--anon-fallback\): only the pages the process had written come back, the file's own contents read as zeros\n/);
 });
+
+test('one memory mapped twice (a memfd mapped twice, mremap of shared memory, a SysV segment attached twice) is one memory again', async (t) => {
+  const target = await startTarget(t, 'restore_doublemap');
+  await target.waitForLine((line) => line.startsWith('tick 3 '));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  const from = restorer.lines().length;
+  for (const line of [await restorer.waitForLine((l) => l.startsWith('tick '), { from }), await restorer.waitForLine((l) => l.startsWith('tick '), { from: from + 2 })]) {
+    const [, n, memfd, anonymous, sysv] = line.split(' ');
+    t.deepEqual([memfd, anonymous, sysv], [`m${n}`, `s${n}`, `x${n}`], `what the first mappings were given shows through the second ones: ${line}`);
+  }
+});

@@ -233,6 +233,35 @@ export class AddressSpace {
         warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents as shared anonymous memory, no longer shared with other processes`);
       }
     }
+    this.joinMappingsOfOneObject(files ?? [], warn);
+  }
+
+  /**
+   * Carried VMAs that mapped one object (a memfd or SysV segment mapped twice, shared anonymous
+   * memory that mremap with old size 0 mapped again: one device and inode) map one memory again,
+   * so that a write through one is seen through the other: each is made a second mapping of the
+   * part of another that holds its offsets (mremap with old size 0), its own copy let go.
+   */
+  private joinMappingsOfOneObject(files: readonly ExtensionMappedFile[], warn: (line: string) => void): void {
+    const byObject = new Map<string, PlannedVma[]>();
+    for (const file of files) {
+      const vma = this.vmas.find((v) => v.start === file.start);
+      if (!vma?.carried) continue;
+      const key = `${file.dev}:${file.inode}`;
+      byObject.set(key, [...(byObject.get(key) ?? []), vma]);
+    }
+    for (const [first, ...others] of byObject.values()) {
+      for (const vma of others) {
+        const length = vma.end - vma.start;
+        const at = first.start + (vma.offset - first.offset);
+        if (at < first.start || at + length > first.end) {
+          warn(`shared memory mapped at ${range(vma)} and at ${range(first)} is one object, but neither holds all of the other's part of it: they come back as two copies, a write through one not seen through the other`);
+          continue;
+        }
+        this.remote.mremap(at, 0, length, MREMAP_MAYMOVE | MREMAP_FIXED, vma.start);
+        this.remote.mprotect(vma.start, length, vma.prot); // a new mapping takes the protection of the one it maps again
+      }
+    }
   }
 
   /**
