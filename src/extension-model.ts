@@ -351,6 +351,16 @@ export interface ExtensionFd {
   sharesWith?: number;
   /** Of a terminal (a pty's slave side, a console, a serial line; not a pty master): its state at the dump. */
   terminal?: TerminalState;
+  /** Of a regular file: what it was at the dump, for a restore to tell whether its path still leads to it. */
+  fileState?: OpenFileState;
+}
+
+/** A regular file's device and inode (statx), size and mtime in nanoseconds since the epoch. */
+export interface OpenFileState {
+  dev: bigint;
+  inode: bigint;
+  size: number;
+  mtimeNs: bigint;
 }
 
 /**

@@ -8,7 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState, OpenFileState,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_UNIX, CPU_MASK_MAX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING,
@@ -84,6 +84,7 @@ export const RecordType = {
   NETLINK_SOCKET: 41,
   UNBOUND_SOCKET: 42,
   TERMINAL: 43,
+  FILE_STATE: 44,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -203,6 +204,9 @@ export const UNBOUND_SOCKET_SIZE = 12;
 const UNBOUND_SOCKET_REUSEADDR = 1;
 const UNBOUND_SOCKET_REUSEPORT = 2;
 const UNBOUND_SOCKET_V6ONLY = 4;
+/** A FILE_STATE record: fd, 0, dev, inode, size, mtime in ns (i64). */
+export const FILE_STATE_SIZE = 40;
+
 /** A TERMINAL record: fd, flags, struct termios, struct winsize (rows, columns, xpixels, ypixels as u16). */
 export const TERMINAL_SIZE = 8 + TERMIOS_SIZE + 8;
 /** TERMINAL flags: the process's controlling terminal; its process group was the terminal's foreground group. */
@@ -386,6 +390,7 @@ export interface FdShape {
   netlinkGroups: number | null;
   unboundSocket: boolean;
   terminal: boolean;
+  fileState: boolean;
   /** Locks in its FILE_LOCKS record; null: none. */
   locks: number | null;
   /** Options in its SOCKET_OPTIONS record; null: none. */
@@ -410,7 +415,7 @@ export function fdShape(fd: ExtensionFd): FdShape {
     inotifyPaths: fd.inotify?.map((w) => (w.path === null ? 0 : utf8Length(w.path))) ?? null,
     contentBytes: fd.content?.bytes.length ?? null,
     queuedMessages: fd.queued?.map((m) => m.length) ?? null,
-    sharesWith: fd.sharesWith !== undefined, terminal: fd.terminal !== undefined,
+    sharesWith: fd.sharesWith !== undefined, terminal: fd.terminal !== undefined, fileState: fd.fileState !== undefined,
   };
 }
 
@@ -432,6 +437,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.netlinkGroups === null ? 0 : recordSize(NETLINK_SOCKET_FIXED_SIZE + 4 * fd.netlinkGroups)) +
   (fd.unboundSocket ? recordSize(UNBOUND_SOCKET_SIZE) : 0) +
   (fd.terminal ? recordSize(TERMINAL_SIZE) : 0) +
+  (fd.fileState ? recordSize(FILE_STATE_SIZE) : 0) +
   (fd.locks === null ? 0 : recordSize(FILE_LOCKS_FIXED_SIZE + fd.locks * FILE_LOCK_SIZE));
 
 export function shapeOf(ext: ImageExtension): ExtensionShape {
@@ -828,6 +834,17 @@ function socketKindProblem({ family, type, protocol }: { family: number; type: n
   if (expected === 0) return { at: 8, message: `protocol ${protocol} is neither TCP nor UDP` };
   if (type !== expected) return { at: 6, message: `socket type ${type} for protocol ${protocol}` };
   return null;
+}
+
+function writeFileState(w: RecordWriter, f: ExtensionFd, state: OpenFileState): void {
+  if (f.kind !== 'file') throw new FormatError(`fd ${f.fd}: file state of a descriptor that is no regular file`);
+  const at = w.record(RecordType.FILE_STATE, FILE_STATE_SIZE);
+  const what = `fd ${f.fd}`;
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeBigUInt64LE(u64(state.dev, `${what} dev`), at + 8);
+  w.buf.writeBigUInt64LE(u64(state.inode, `${what} inode`), at + 16);
+  w.buf.writeBigUInt64LE(u64(state.size, `${what} size`), at + 24);
+  w.buf.writeBigInt64LE(BigInt.asIntN(64, state.mtimeNs), at + 32);
 }
 
 function writeTerminal(w: RecordWriter, f: ExtensionFd, terminal: TerminalState): void {
@@ -1315,6 +1332,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.netlink) writeNetlinkSocket(w, fd, fd.netlink);
   for (const fd of ext.fds) if (fd.unboundSocket) writeUnboundSocket(w, fd, fd.unboundSocket);
   for (const fd of ext.fds) if (fd.terminal) writeTerminal(w, fd, fd.terminal);
+  for (const fd of ext.fds) if (fd.fileState) writeFileState(w, fd, fd.fileState);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1849,7 +1867,7 @@ function checkFdParts(parts: readonly FdPart[], fds: readonly ExtensionFd[]): vo
       if (!fd.unixPeer) record.fail(0, `fd ${key} is no end of a socket pair`);
       continue;
     }
-    if (values.content) {
+    if (values.content || values.fileState) {
       if (fd.kind !== 'file') record.fail(0, `fd ${key} is ${JSON.stringify(fd.target)}, not a regular file`);
       continue;
     }
@@ -2024,6 +2042,15 @@ function readUnboundSocket(r: RecordView): FdPart {
   const problem = unboundSocketProblem(unboundSocket);
   if (problem !== null) r.fail(problem.at, problem.message);
   return { key: readFdNumber(r), record: r, values: { unboundSocket } };
+}
+
+function readFileState(r: RecordView): FdPart {
+  r.expectLength(FILE_STATE_SIZE);
+  if (r.payload.readUInt32LE(4) !== 0) r.fail(4, `padding ${r.payload.readUInt32LE(4)} is not 0`);
+  const fileState: OpenFileState = {
+    dev: r.payload.readBigUInt64LE(8), inode: r.payload.readBigUInt64LE(16), size: r.number(24, 'size'), mtimeNs: r.payload.readBigInt64LE(32),
+  };
+  return { key: readFdNumber(r), record: r, values: { fileState } };
 }
 
 function readTerminal(r: RecordView): FdPart {
@@ -2281,6 +2308,7 @@ export class ExtensionDecoder {
       case RecordType.NETLINK_SOCKET: this.fdParts.push(readNetlinkSocket(r)); break;
       case RecordType.UNBOUND_SOCKET: this.fdParts.push(readUnboundSocket(r)); break;
       case RecordType.TERMINAL: this.fdParts.push(readTerminal(r)); break;
+      case RecordType.FILE_STATE: this.fdParts.push(readFileState(r)); break;
       case RecordType.CLOCKS: once('clocks', () => {
         r.expectLength(CLOCKS_SIZE);
         const [monotonic, boottime] = readTimeSpecs(r, 0, 2, 'clock');

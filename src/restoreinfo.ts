@@ -595,6 +595,7 @@ export function readFds(pid: number): ExtensionFd[] {
         ...anonInodeState(target, info, `/proc/${pid}/fdinfo/${fd}`),
         ...fdinfoLocks(info),
         ...(kind === 'tty' ? terminalOf(pid, fd, st.rdev, stat ??= readStat(pid)) : {}),
+        ...(kind === 'file' ? { fileState: { dev: st.dev, inode: st.ino, size: Number(st.size), mtimeNs: st.mtimeNs } } : {}),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

@@ -307,7 +307,7 @@ function clockText(clock: number): string {
   return `CPU time of ${whose} (clock ${clock})`;
 }
 
-/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe, socket or terminal held, indented under its fd line. */
+/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe, socket, terminal or file held, indented under its fd line. */
 function fdStateLines(fd: ExtensionFd): string[] {
   const lines: string[] = [];
   if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
@@ -338,6 +338,10 @@ function fdStateLines(fd: ExtensionFd): string[] {
     lines.push(`unbound: ${describeSocketKind(socket)}${options.length > 0 ? ` (${options.join(', ')})` : ''}`);
   }
   if (fd.terminal) lines.push(`terminal: ${terminalText(fd.terminal)}`);
+  if (fd.fileState) {
+    const { dev, inode, size, mtimeNs } = fd.fileState;
+    lines.push(`file: dev ${deviceName(dev)} inode ${inode} size ${size} mtime ${mtimeText(mtimeNs)}`);
+  }
   if (fd.connectedSocket) lines.push(`connected (${TCP_STATE_NAMES[fd.connectedSocket.state - 1]}): ${describeConnection(fd.connectedSocket)}`);
   if (fd.content) {
     const { memfd, seals, mode, bytes } = fd.content;

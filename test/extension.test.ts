@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
+  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, FILE_STATE_SIZE, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
   decodeExtension, decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
 import { FormatError } from '../src/format.js';
@@ -72,7 +72,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
-    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL,
+    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL, RecordType.FILE_STATE,
   ], 'in the order of docs/format.md');
 });
 
@@ -200,6 +200,30 @@ test('UNBOUND_SOCKET: byte layout, and bad records', (t) => {
   const bad = fullSampleExtension();
   bad.fds = bad.fds.map((f) => (f.fd === 35 ? { ...f, unboundSocket: { ...f.unboundSocket!, family: 2 } } : f));
   t.regex(t.throws(() => encodeExtension(bad))?.message ?? '', /fd 35: IPV6_V6ONLY on a socket that is not IPv6/);
+});
+
+test('FILE_STATE: byte layout, and bad records', (t) => {
+  const sample = fullSampleExtension();
+  const buf = encodeExtension(sample);
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.FILE_STATE)!.at;
+  const payload = at + 8;
+  t.is(FILE_STATE_SIZE, 40);
+  t.deepEqual([buf.readUInt32LE(at + 4), buf.readUInt32LE(payload), buf.readUInt32LE(payload + 4)], [40, 3, 0], 'length, fd, padding');
+  t.deepEqual([buf.readBigUInt64LE(payload + 8), buf.readBigUInt64LE(payload + 16), buf.readBigUInt64LE(payload + 24), buf.readBigInt64LE(payload + 32)],
+    [0x10302n, 1234567n, 8192n, 1_764_000_000_123_456_789n], 'dev, inode, size, mtime in ns');
+  t.deepEqual(decodeExtension(buf).fds.find((f) => f.fd === 3)!.fileState, sample.fds.find((f) => f.fd === 3)!.fileState);
+
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy), { instanceOf: ExtensionFormatError })?.message;
+  };
+  t.is(broken(payload + 4, 1), `byte ${payload + 4}: FILE_STATE record: padding 1 is not 0`);
+  t.is(broken(payload, 7), `byte ${payload}: FILE_STATE record: fd 7 is "socket:[4242]", not a regular file`);
+  t.is(broken(payload, 37), `byte ${at}: FILE_STATE record: fd 37 has no FD record`);
+  t.is(broken(at + 4, 48), `byte ${at + 4}: FILE_STATE record: length 48, expected 40`);
+  const onSocket = { ...sample, fds: sample.fds.map((f) => (f.fd === 7 ? { ...f, fileState: { dev: 1n, inode: 2n, size: 3, mtimeNs: 4n } } : f)) };
+  t.regex(t.throws(() => encodeExtension(onSocket))?.message ?? '', /fd 7: file state of a descriptor that is no regular file/);
 });
 
 test('TERMINAL: byte layout, and bad records', async (t) => {
@@ -456,9 +480,11 @@ function procFacts(pid: number) {
     const major = st.isCharacterDevice() ? Math.floor(st.rdev / 256) & 0xfff : -1;
     const kind = st.isFile() ? 'file' : st.isFIFO() ? 'pipe' : st.isSocket() ? 'socket'
       : [4, 5].includes(major) || (major >= 136 && major <= 143) ? 'tty' : 'other';
+    const big = statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
     return {
       fd, kind, target: readlinkSync(`/proc/${pid}/fd/${fd}`),
       flags: parseInt(/^flags:\s*([0-7]+)/m.exec(info)![1], 8), offset: Number(/^pos:\s*(\d+)/m.exec(info)![1]),
+      ...(kind === 'file' ? { fileState: { dev: big.dev, inode: big.ino, size: Number(big.size), mtimeNs: big.mtimeNs } } : {}),
     };
   });
   const leader = status(pid);

@@ -220,8 +220,25 @@ test('open files come back at their number and offset, the working directory too
   process.kill(pid, 'SIGUSR1');
   t.regex(await restorer.waitForLine((l) => l.startsWith('fds ')), new RegExp(`^fds 10 ${cwd} pipe:\\[\\d+\\] socket:\\[\\d+\\] /dev/null$`));
   t.is(await fsp.readFile(file, 'utf8'), 'hellomore\n', 'written at the dumped offset');
-  t.notRegex(restorer.stderr(), /fd 3[1-4] /);
+  t.notRegex(restorer.stderr(), /fd 3[0-4] /, 'the file is the one of the dump: no word of it');
   t.regex(restorer.stderr(), /warning: fd 35 \(socket:\[\d+\]\): a socket cannot be restored: replaced by \/dev\/null\n/);
+});
+
+test('an open file whose path leads to another file now (replaced since the dump): reopened with a warning saying so', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'data.txt');
+  const cwd = path.join(dir, 'work');
+  await fsp.mkdir(cwd);
+  const target = await startTarget(t, 'restore_fds', [file, cwd]);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  await fsp.rm(file);
+  await fsp.writeFile(file, 'other\n');
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  await waitUntil('the warning', () => restorer.stderr().includes('fd 30 '));
+  t.regex(restorer.stderr(), new RegExp(`warning: fd 30 \\(${file}\\): changed since the dump \\(size 5 -> 6\\): reopened as it is now, at offset 5\n`));
 });
 
 test('a pipe another process wrote into comes back as one whose writer has gone: it reads the end, and epoll watches it again', async (t) => {

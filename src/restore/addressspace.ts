@@ -23,6 +23,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
+import { changeSinceDump } from './filechange.js';
 import { PagePlacer } from './pageplacer.js';
 import { PageWriter } from './pagewriter.js';
 import { USER_SPACE_END, type KernelVdso } from './stub.js';
@@ -489,11 +490,7 @@ function fileProblem(path: string, recorded: ExtensionMappedFile): string | null
   } catch (err) {
     return `cannot be opened again (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
-  // Device and inode are not compared: on another machine, or after a copy or a restore from a
-  // backup, the very same file has others. Size and mtime to the nanosecond tell a changed file.
-  if (Number(st.size) !== recorded.size) return `changed since the dump (size ${recorded.size} -> ${st.size})`;
-  if (st.mtimeNs !== recorded.mtimeNs) return 'changed since the dump (modification time differs)';
-  return null;
+  return changeSinceDump(st, recorded);
 }
 
 function auxvValue(auxv: Buffer, type: bigint): number | null {

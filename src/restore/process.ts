@@ -15,6 +15,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
+import { changeSinceDump } from './filechange.js';
 import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket, restoreUnboundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -291,8 +292,22 @@ function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => voi
     return false;
   }
   placeAt(remote, opened, fd);
-  if (fd.kind === 'file') remote.lseek(fd.fd, fd.offset, SEEK_SET);
+  if (fd.kind === 'file') {
+    remote.lseek(fd.fd, fd.offset, SEEK_SET);
+    const change = fileChange(fd);
+    if (change) warn(`fd ${fd.fd} (${fd.target}): ${change}: reopened as it is now, at offset ${fd.offset}`);
+  }
   return true;
+}
+
+/** How the file at fd's path differs from the one the process had open, or null (as for a mapped file). */
+function fileChange(fd: ExtensionFd): string | null {
+  if (!fd.fileState) return null;
+  try {
+    return changeSinceDump(statSync(fd.target, { bigint: true }), fd.fileState);
+  } catch {
+    return null; // just opened: only a file removed since can fail here, and it is open all the same
+  }
 }
 
 /** Why a recorded descriptor cannot be opened again by its path; null when it can. */

@@ -229,7 +229,8 @@ export function fullSampleExtension(): ImageExtension {
     { kind: 'ofd', write: true, start: 5, end: null },
   ];
   const content = { memfd: false, seals: 0, mode: 0o600, bytes: Buffer.from('the bytes of a deleted file\n') };
-  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks, content } : fd));
+  const fileState = { dev: 0x10302n, inode: 1234567n, size: 8192, mtimeNs: 1_764_000_000_123_456_789n };
+  ext.fds = ext.fds.map((fd) => (fd.fd === 3 ? { ...fd, locks, content, fileState } : fd));
   ext.fds = [...ext.fds.slice(0, -1), ...SAMPLE_EVENT_FDS, { ...ext.fds[ext.fds.length - 1], eventfd: { count: 0xffff_ffff_ffff_fffen, semaphore: true } }];
   ext.fds = ext.fds.map((fd) => (fd.fd === 30 ? { ...fd, socketOptions: SAMPLE_SOCKET_OPTIONS } : fd.fd === 13 ? { ...fd, queued: [Buffer.from('\0wake')] } : fd));
   // fd 3 dup'd (2>&1, dup2): one open file, one offset.
