@@ -299,7 +299,7 @@ export class AddressSpace {
       if (!options.anonFallback) {
         throw new RestoreError(`${file.path}: ${problem} (mapped at ${range(vma)}); --anon-fallback maps it as anonymous memory instead`);
       }
-      if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped as anonymous memory (--anon-fallback): only the pages the process had written come back, the file's own contents read as zeros`);
+      if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped as anonymous memory (--anon-fallback): what the image carries of it (its private pages in memory at the dump) comes back, the rest reads as zeros`);
       warned.add(path);
       if (vma.shared) this.mapAnonymousShared(vma);
     }
