@@ -2,7 +2,7 @@
 // kind. Everything here speaks paths, stats and errors; fs.ts turns it into FUSE replies.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { Errno, ImgfsError } from './errors.js';
+import { Errno, ImgfsError, errnoOf } from './errors.js';
 import { memoryHolder } from './proc/stat.js';
 import { statusNumber } from './proc/status.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
@@ -23,8 +23,15 @@ const S_IFREG = 0o100000;
 
 type Parsed = { pid: null } | { pid: number; file: FileKind | null };
 
+interface Opened {
+  path: string;
+  file: OpenFile;
+  stat: NodeStat;
+}
+
 export class ProcessTree {
-  private readonly handles = new Map<number, OpenFile>();
+  /** Open files, by path, with their attributes as of the open: their snapshot's. */
+  private readonly handles = new Map<number, Opened>();
   private nextHandle = 1;
   private readonly kinds: Map<string, FileKind>;
   private readonly mountTime = new Date();
@@ -41,6 +48,18 @@ export class ProcessTree {
   }
 
   getattr(path: string): NodeStat {
+    try {
+      return this.currentAttributes(path);
+    } catch (err) {
+      // fstat of an open file comes by path too (the kernel passes no handle): once its process has
+      // gone, the path names nothing, but the open file still is its snapshot.
+      const open = errnoOf(err) === Errno.ENOENT ? [...this.handles.values()].find((o) => o.path === path) : undefined;
+      if (open) return open.stat;
+      throw err;
+    }
+  }
+
+  private currentAttributes(path: string): NodeStat {
     const node = this.parse(path);
     if (node.pid === null) return this.stat(S_IFDIR | 0o555, 0, 0, 0, this.mountTime, 2);
     if (!node.file) {
@@ -60,30 +79,37 @@ export class ProcessTree {
     if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, `${path} is a directory`);
     if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, `${path} is read-only`);
     const file = await this.store.open(node.pid, node.file);
+    let stat: NodeStat;
+    try {
+      stat = this.currentAttributes(path);
+    } catch (err) {
+      this.store.close(file);
+      throw err;
+    }
     const handle = this.nextHandle++;
-    this.handles.set(handle, file);
+    this.handles.set(handle, { path, file, stat });
     return handle;
   }
 
   read(handle: number, out: Buffer, length: number, pos: number): number {
-    return this.store.read(this.file(handle), out, length, pos);
+    return this.store.read(this.opened(handle).file, out, length, pos);
   }
 
   readNext(handle: number): void {
-    const file = this.handles.get(handle);
-    if (file) this.store.readNext(file);
+    const opened = this.handles.get(handle);
+    if (opened) this.store.readNext(opened.file);
   }
 
   release(handle: number): void {
-    const file = this.file(handle);
+    const { file } = this.opened(handle);
     this.handles.delete(handle);
     this.store.close(file);
   }
 
-  private file(handle: number): OpenFile {
-    const file = this.handles.get(handle);
-    if (!file) throw new ImgfsError(Errno.EBADF, `no open file ${handle}`);
-    return file;
+  private opened(handle: number): Opened {
+    const opened = this.handles.get(handle);
+    if (!opened) throw new ImgfsError(Errno.EBADF, `no open file ${handle}`);
+    return opened;
   }
 
   /** Resolves a path to a live thread-group leader and file kind, or throws ENOENT. */

@@ -61,9 +61,11 @@ test.serial('a target killed while its dump is open: reads fail with EIO, the mo
   t.is(await errnoOf(readAt(handle, 0, 100)), 'EIO', 'the header, read after the target died');
   t.is(await errnoOf(readAt(handle, Math.floor(size / 2), PAGE_SIZE)), 'EIO', 'and every read from then on');
   t.is(await errnoOf(readAt(handle, size - 3 * PAGE_SIZE, PAGE_SIZE)), 'EIO');
+  t.is((await handle.stat()).size, size, 'fstat of the open file: its snapshot\'s, the process gone or not');
+  await killAndReap(target.proc);
+  t.is((await handle.stat()).size, size, 'and once reaped');
   await handle.close();
 
-  await killAndReap(target.proc);
   await waitUntil(`pid ${target.pid} to leave the listing`, async () => !(await fsp.readdir(mnt.dir)).includes(String(target.pid)));
   t.is(await errnoOf(fsp.stat(dumpOf(mnt.dir, target.pid))), 'ENOENT');
   await assertMountServes(t, mnt, other);
