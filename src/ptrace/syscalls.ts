@@ -18,9 +18,9 @@ export const SYS = {
   mlock2: 325, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
 } as const;
 
-/** prctl(2): the task's name (comm); its securebits. */
-export const PR_SET_NAME = 15;
+/** prctl(2): the task's dumpable mode; its name (comm); its securebits. */
 export const PR_GET_DUMPABLE = 3;
+export const PR_SET_NAME = 15;
 export const PR_GET_SECUREBITS = 27;
 /** clone(2): share the memory; share the descriptor table. */
 export const CLONE_VM = 0x100;
