@@ -14,7 +14,7 @@ import {
   loadAt, loadBytes, loads, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, NT_X86_XSAVE_LAYOUT,
   NT_X86_XSTATE, parseElfCore, PF_R, PF_W, PRSTATUS_PID, PRSTATUS_RIP, PRSTATUS_RSP, PT_NOTE, type ElfCore,
 } from './helpers/elfcore.js';
-import { procOwner, procSyscall, readMaps, readMem, residentPages, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
+import { procOwner, procSyscall, readMaps, readMem, residentPages, SYS_PAUSE, taskStatus, threadStatuses, type TaskStatus } from './helpers/groundtruth.js';
 import { PAGE_SIZE, parseImage } from './helpers/image.js';
 import { mountImgfs } from './helpers/mount.js';
 import { run, runOk } from './helpers/run.js';
@@ -32,7 +32,6 @@ function threadsInfo(target: Target): { heap: number; workers: number[] } {
   return { heap: parseInt(target.info[1], 16), workers: target.info.slice(2).map(Number) };
 }
 
-const SYS_PAUSE = 34;
 
 /**
  * Starts core_threads and waits until every thread sits in pause(): past the ready line, workers

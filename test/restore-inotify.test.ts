@@ -9,6 +9,7 @@ import { anonInodeState } from '../src/restoreinfo.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
 import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.js';
 
 const IN_CREATE = 0x100;
@@ -69,6 +70,7 @@ test.serial('a restored file watcher sees files change under the watch descripto
 
   const restorer = startRestorer(t, [image]);
   await restorer.restoredPid();
+  await waitUntil('the warning', () => restorer.stderr().includes('fd 50'));
   t.regex(restorer.stderr(), new RegExp(`warning: fd 50 \\(anon_inode:inotify\\): watch 4 on ${path.join(dir, 'sub3')} cannot be added again \\(ENOENT\\): ended \\(IN_IGNORED\\)`));
   await restorer.waitForLine((line) => line === `event 4 ${IN_IGNORED.toString(16)} -`);
   await fsp.writeFile(path.join(dir, 'new-file'), '');

@@ -8,7 +8,9 @@ import { decodeExtension, encodeExtension, RecordType } from '../src/extension.j
 import { fullSampleExtension, recordOffsets } from './helpers/extension-sample.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
+import { procSyscall, SYS_PAUSE } from './helpers/groundtruth.js';
 import { startTarget } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
 
 const F_SEAL_SHRINK = 2;
 const F_SEAL_GROW = 4;
@@ -36,6 +38,8 @@ test('FILE_CONTENT: byte layout, and bad records', (t) => {
 test.serial('a memfd and a deleted file come back with their bytes, offsets and seals', async (t) => {
   const dir = await makeTempDir(t, 'imgfs-lost-');
   const target = await startTarget(t, 'restore_lostfiles', [dir]);
+  // A signal sent between its ready line and its pause() would be taken before it waits for one.
+  await waitUntil('the target to wait in pause()', () => procSyscall(target.pid)?.nr === SYS_PAUSE);
   process.kill(target.pid, 'SIGUSR1');
   const before = [await target.waitForLine((l) => l.startsWith('memfd ')), await target.waitForLine((l) => l.startsWith('doomed '))];
   t.deepEqual(before, [`memfd kept in memory only seals ${F_SEAL_SHRINK | F_SEAL_GROW} at 5`, 'doomed written, then deleted at 7 7']);

@@ -200,6 +200,8 @@ test('a file mapped by the dump that changed since: an error naming it, or anony
 
   const fallback = startRestorer(t, [image, '--anon-fallback']);
   const pid = await fallback.restoredPid();
+  // Written before the process runs, the warning may still be in the pipe when we see it run.
+  await waitUntil('the warning', () => fallback.stderr().includes('warning: '));
   t.regex(fallback.stderr(), new RegExp(`warning: ${file}: changed since the dump .*anonymous`));
   process.kill(pid, 'SIGUSR1');
   // Untouched pages were neither dumped nor mapped from the file: they read as zeros now.

@@ -140,6 +140,9 @@ export function startTime(pid: number): number {
   return Number(procStatFields(pid)[22]);
 }
 
+/** pause(2)'s number on x86_64: a target that waits for a signal sits in it (procSyscall). */
+export const SYS_PAUSE = 34;
+
 /**
  * /proc/<pid>/syscall of a blocked task: the syscall number (-1 if not in one) and its
  * user stack pointer and program counter.
