@@ -153,8 +153,10 @@ test('--same-pid: a killed original comes back with its pid and thread ids; a pi
 test.serial('binfmt: after `imgfs binfmt install`, executing the image restores it; remove undoes it', async (t) => {
   const before = await run(imgfs, ['binfmt', 'status']);
   const wasInstalled = /: installed/.test(before.stdout);
+  const wasMounted = !before.stdout.includes('binfmt_misc is not mounted');
   t.teardown(async () => {
     if (!wasInstalled) await run(imgfs, ['binfmt', 'remove']);
+    if (!wasMounted) await run('umount', ['/proc/sys/fs/binfmt_misc']); // install mounted it
   });
   const { image, dumped } = await dumpedCounter(t);
   await fsp.chmod(image, 0o700);
