@@ -43,6 +43,8 @@ const MMF_DISABLE_THP = 24n;
 
 /** Freezes pid and takes its snapshot; the event loop runs on while the freeze waits for threads. */
 export async function takeSnapshot(pid: number, options: SnapshotOptions): Promise<HeldSnapshot> {
+  // ptrace refuses a process its own tracer, and imgfs could not serve its own reads frozen.
+  if (pid === process.pid) throw new ImgfsError(Errno.EPERM, `pid ${pid} is this imgfs: it cannot freeze the process that serves the mount`);
   const before = readStat(pid);
   if (isKernelThread(before)) throw new ImgfsError(Errno.EINVAL, `pid ${pid} is a kernel thread: it has no memory to dump`);
   const holder = memoryHolder(pid);

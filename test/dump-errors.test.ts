@@ -125,6 +125,15 @@ test.serial('a process whose threads come and go: its dump has a size every time
   t.is(parseImage(bytes).size, bytes.length);
 });
 
+test.serial('the mount\'s own process: EPERM, the log saying why; the mount serves on', async (t) => {
+  const other = await startTarget(t, 'counter');
+  const mnt = await mountImgfs(t);
+  const own = mnt.proc.pid!;
+  for (const file of [dumpOf(mnt.dir, own), path.join(mnt.dir, String(own), 'core')]) t.is(await errnoOf(readFileAsync(file)), 'EPERM');
+  t.regex(mnt.stderr(), new RegExp(`pid ${own} is this imgfs: it cannot freeze the process that serves the mount`));
+  await assertMountServes(t, mnt, other);
+});
+
 const COMPAT32_FLAGS = ['-m32', '-nostdlib', '-static', '-fno-pie', '-no-pie', '-fno-stack-protector', '-O1'];
 
 test.serial('a 32-bit process: the open fails with ENOEXEC, saying why, and the process runs on untouched', async (t) => {
