@@ -8,9 +8,12 @@ export class OutputLines {
   private partial = '';
   private stdoutEnded = false;
   private readonly waiters = new Set<() => void>();
+  /** Resolves once the stderr pipe ends: every process that held it (the child's own too) closed it. */
+  readonly stderrEnded: Promise<void>;
 
   /** `who` names the process in error messages, e.g. "target counter (pid 123)". */
   constructor(private readonly proc: ChildProcess, private readonly who: string) {
+    this.stderrEnded = new Promise((resolve) => proc.stderr!.on('end', () => resolve()));
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const parts = (this.partial + chunk).split('\n');
       this.partial = parts.pop()!;

@@ -14,11 +14,12 @@ import { parseImage, PAGE_SIZE } from './image.js';
 import { mountImgfs, repoRoot } from './mount.js';
 import { runOk } from './run.js';
 import { killAndReap, waitForExit, type Target } from './targets.js';
-import { waitUntil } from './wait.js';
+import { sleep, waitUntil } from './wait.js';
 import { OutputLines } from './lines.js';
 import { commOf } from './groundtruth.js';
 
 const LINE_TIMEOUT_MS = 20_000;
+const STDERR_GRACE_MS = 500;
 
 /**
  * Copies the dump of a live target to <dir>/task.img through a fresh mount (with the given mount
@@ -128,7 +129,10 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
   const restored = new Set<number>();
   const output = new OutputLines(proc, `the restorer (pid ${proc.pid})`);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => {
-    resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0));
+    const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0);
+    // 'exit' may come before the last of its stderr: wait for the pipe to end, which it does at
+    // once but where a restored process holds it too.
+    void Promise.race([output.stderrEnded, sleep(STDERR_GRACE_MS)]).then(() => resolve(status));
   }));
   // Registered first, so it runs last: the restored processes die before the restorer.
   t.teardown(async () => {
