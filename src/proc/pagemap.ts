@@ -10,10 +10,9 @@ import koffi from 'koffi';
 import { PAGE_SIZE } from '../model.js';
 import { PageIndex, PageIndexBuilder } from '../pageindex.js';
 import { NativeError } from '../ptrace/errors.js';
-import { libc, nativeError } from '../ptrace/libc.js';
+import { libc, nativeError, rawIoctl } from '../ptrace/libc.js';
 import { fromWords } from '../u64.js';
 
-const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
@@ -81,7 +80,7 @@ function scanArg(query: PageQuery, vec: Buffer, regions: number, maxPages: numbe
 function scanRange(fd: number, pid: number, arg: Buffer, start: number, end: number): number {
   arg.writeBigUInt64LE(BigInt(start), 16);
   arg.writeBigUInt64LE(BigInt(end), 24);
-  const regions = ioctl(fd, PAGEMAP_SCAN, arg) as number;
+  const regions = rawIoctl(fd, PAGEMAP_SCAN, arg) as number;
   if (regions < 0) throw nativeError(koffi.errno(), `ioctl(/proc/${pid}/pagemap, PAGEMAP_SCAN)`, `${hex(start)}-${hex(end)}`);
   return regions;
 }

@@ -36,6 +36,8 @@ const rawSocket = libc.func('int socket(int domain, int type, int protocol)');
 const rawClockGettime = libc.func('int clock_gettime(int clock, void *time)');
 const rawFcntl = libc.func('int fcntl(int fd, int command, int arg)');
 const rawIoctlInt = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
+/** ioctl(2) with a buffer argument (koffi passes a Buffer as its pointer); returns -1 with errno set on failure. */
+export const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *argument)');
 const rawRecv = libc.func('intptr_t recv(int fd, void *buf, size_t length, int flags)');
 const rawSend = libc.func('intptr_t send(int fd, void *buf, size_t length, int flags)');
 const rawSetsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');

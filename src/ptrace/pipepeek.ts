@@ -5,14 +5,13 @@
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { PipeData } from '../extension-model.js';
-import { check, libc, nativeError } from './libc.js';
+import { check, libc, nativeError, rawIoctl } from './libc.js';
 import { O_CLOEXEC } from './remote.js';
 import { FIONREAD, F_GETPIPE_SZ, F_SETPIPE_SZ } from './syscalls.js';
 
 const rawPipe2 = libc.func('int pipe2(void *fds, int flags)');
 const rawTee = libc.func('intptr_t tee(int fdIn, int fdOut, size_t len, unsigned int flags)');
 const rawFcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
-const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 const SPLICE_F_NONBLOCK = 2;
 
 /** The capacity of the pipe at path (a /proc/<pid>/fd/<n> link) and the bytes in it. */

@@ -3,10 +3,9 @@
 // way a shell hands it to a job it runs.
 
 import { constants as fsConstants, openSync } from 'node:fs';
-import { check, libc } from './libc.js';
+import { check, libc, rawIoctl } from './libc.js';
 import { TERMIOS_SIZE } from './syscalls.js';
 
-const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *argument)');
 const rawTcgetpgrp = libc.func('int tcgetpgrp(int fd)');
 const rawTcsetpgrp = libc.func('int tcsetpgrp(int fd, int pgrp)');
 const rawGetpgrp = libc.func('int getpgrp()');

@@ -12,10 +12,9 @@ import koffi from 'koffi';
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { libc, nativeError, takeDescriptor } from './libc.js';
+import { nativeError, rawIoctl, takeDescriptor } from './libc.js';
 import { O_CLOEXEC, type RemoteTask } from './remote.js';
 
-const rawIoctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 
 const UFFD_API = 0xaan;
 const UFFD_FEATURE_SIGBUS = 0x80n;
