@@ -106,15 +106,18 @@ export class SnapshotStore {
     if (--file.session.refs === 0) this.drop(file.session);
   }
 
-  /** Size of a file of pid: its open snapshot's, or what a snapshot taken now would give. */
-  size(pid: number, kind: FileKind): number {
+  /**
+   * Size of a file of pid: its open snapshot's, or what a snapshot taken now would give, read
+   * through holder (memoryHolder: the caller may know it already).
+   */
+  size(pid: number, kind: FileKind, holder = memoryHolder(pid) ?? pid): number {
     const key = sessionKey(pid);
     const session = this.sessions.get(key);
     if (session && !session.gone) return layoutOf(session, kind).size;
     const previewKey = `${key}/${kind.name}`;
     const last = this.lastPreview;
     if (last.key === previewKey && this.clock() - last.at < PREVIEW_REUSE_MS) return last.size;
-    const size = kind.previewSize(memoryHolder(pid) ?? pid);
+    const size = kind.previewSize(holder);
     this.lastPreview = { key: previewKey, size, at: this.clock() };
     return size;
   }

@@ -70,7 +70,7 @@ export class ProcessTree {
     if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
     // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
     const owner = statSync(`/proc/${holder}/stat`);
-    const size = this.store.size(node.pid, node.file);
+    const size = this.store.size(node.pid, node.file, holder);
     return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
   }
 
