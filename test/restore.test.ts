@@ -208,7 +208,8 @@ test('a file mapped by the dump that changed since: an error naming it, or anony
   t.regex(await fallback.waitForLine((l) => l.startsWith('map ')), / modified-page-1$/);
 });
 
-test('open files come back at their number and offset, the working directory too, a pipe and a socket pair with both ends too; a packet socket becomes /dev/null', async (t) => {
+/** restore_fds dumped, its original killed: the image, the file it has open at fd 30, its working directory. */
+async function dumpedFds(t: ExecutionContext): Promise<{ image: string; file: string; cwd: string }> {
   const dir = await makeTempDir(t);
   const file = path.join(dir, 'data.txt');
   const cwd = path.join(dir, 'work');
@@ -216,6 +217,11 @@ test('open files come back at their number and offset, the working directory too
   const target = await startTarget(t, 'restore_fds', [file, cwd]);
   const image = await dumpToFile(t, target, dir);
   await killOriginal(target);
+  return { image, file, cwd };
+}
+
+test('open files come back at their number and offset, the working directory too, a pipe and a socket pair with both ends too; a packet socket becomes /dev/null', async (t) => {
+  const { image, file, cwd } = await dumpedFds(t);
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
@@ -227,13 +233,7 @@ test('open files come back at their number and offset, the working directory too
 });
 
 test('an open file whose path leads to another file now (replaced since the dump): reopened with a warning saying so', async (t) => {
-  const dir = await makeTempDir(t);
-  const file = path.join(dir, 'data.txt');
-  const cwd = path.join(dir, 'work');
-  await fsp.mkdir(cwd);
-  const target = await startTarget(t, 'restore_fds', [file, cwd]);
-  const image = await dumpToFile(t, target, dir);
-  await killOriginal(target);
+  const { image, file } = await dumpedFds(t);
   await fsp.rm(file);
   await fsp.writeFile(file, 'other\n');
 
