@@ -657,13 +657,15 @@ function carryLostFiles(pid: number, fds: ExtensionFd[]): void {
   let budget = CARRIED_FILES_MAX;
   const carried = new Set<string>();
   for (const fd of fds) {
-    if (fd.kind !== 'file' || !isDeleted(fd.target) || carried.has(fd.target)) continue;
+    if (fd.kind !== 'file' || !isDeleted(fd.target)) continue;
     const path = `/proc/${pid}/fd/${fd.fd}`;
     const st = statCached(path);
+    // Two memfds may have one name: files are told apart by device and inode.
+    const object = `${st.dev}:${st.ino}`;
     const size = Number(st.size);
-    if (size > FILE_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
+    if (carried.has(object) || size > FILE_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
     budget -= size;
-    carried.add(fd.target);
+    carried.add(object);
     const memfd = fd.target.startsWith('/memfd:');
     fd.content = { memfd, seals: memfd ? fileSeals(path) : 0, mode: st.mode & 0o7777, bytes: { length: size, read: () => readExactly(path, size) } };
   }

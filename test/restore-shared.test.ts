@@ -16,6 +16,10 @@ import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
 import { startTarget, type Target } from './helpers/targets.js';
 
+const F_SEAL_SHRINK = 2;
+const F_SEAL_GROW = 4;
+const F_SEAL_WRITE = 8;
+
 const page = (fill: string) => Buffer.alloc(PAGE_SIZE, fill);
 const zeros = page('\0');
 const text = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(PAGE_SIZE - s.length)]);
@@ -101,7 +105,7 @@ test('a restore gives the shared memory back, with one warning per file that can
   const warnings = restorer.stderr().split('\n').filter((line) => line.includes('warning'));
   t.false(restorer.stderr().includes('starts zeroed'));
   const cannotShare = (name: string, address: number) => new RegExp(
-    `warning: ${name}: shared memory mapped at 0x${address.toString(16)}-0x[0-9a-f]+ comes back with its contents as shared anonymous memory, no longer shared with other processes$`);
+    `warning: ${name}: shared memory mapped at 0x${address.toString(16)}-0x[0-9a-f]+ comes back with its contents, no longer shared with other processes$`);
   for (const [name, address] of [['/memfd:box \\(deleted\\)', at.memfd], ['/SYSV00000000 \\(deleted\\)', at.sysv], [`${dir}/gone.bin \\(deleted\\)`, at.gone]] as const) {
     t.is(warnings.filter((line) => cannotShare(name, address).test(line)).length, 1, `${name}: ${restorer.stderr()}`);
   }
@@ -146,4 +150,33 @@ test('one memory mapped twice (a memfd mapped twice, mremap of shared memory, a 
     const [, n, memfd, anonymous, sysv] = line.split(' ');
     t.deepEqual([memfd, anonymous, sysv], [`m${n}`, `s${n}`, `x${n}`], `what the first mappings were given shows through the second ones: ${line}`);
   }
+});
+
+test('a memfd the process has both a descriptor and a mapping of is one memory again, also one too large to travel with its descriptor (what it held outside its mappings reads as zeros)', async (t) => {
+  const target = await startTarget(t, 'restore_memfdmap');
+  await target.waitForLine((line) => line.startsWith('tick 3 '));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const { fds } = (await readImage(image)).extension!.content;
+  t.truthy(fds.find((fd) => fd.target === '/memfd:small (deleted)')?.content, 'the small one carries its bytes with its descriptor');
+  t.falsy(fds.find((fd) => fd.target === '/memfd:large (deleted)')?.content, 'the large one does not');
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const from = restorer.lines().length;
+  for (const line of [await restorer.waitForLine((l) => l.startsWith('tick '), { from }), await restorer.waitForLine((l) => l.startsWith('tick '), { from: from + 2 })]) {
+    const [, n, ...views] = line.split(' ');
+    t.deepEqual(views, [`m${n}`, `f${n}`, `m${n}`, `f${n}`, String(F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), 'sealed-bytes'],
+      `what one side was given shows through the other: ${line}`);
+  }
+  const maps = readMaps(pid);
+  for (const name of ['small', 'large', 'sealed']) {
+    t.true(maps.some((m) => m.name === `/memfd:${name} (deleted)`), `${name} is mapped from a memfd again`);
+  }
+  const lost = restorer.stderr().split('\n').filter((line) => line.includes('/memfd:') && (line.includes('/dev/null') || line.includes('zeros')));
+  t.deepEqual(lost, [`imgfs restore: warning: fd ${target.info[1]} (/memfd:part (deleted)): too large for its bytes to travel with it; what its mappings held comes back, the other ${12 << 20} bytes read as zeros`]);
+  const part = await fsp.readFile(`/proc/${pid}/fd/${target.info[1]}`);
+  t.is(part.length, 20 << 20);
+  t.true(part.subarray(0, 12 << 20).equals(Buffer.alloc(12 << 20)), 'outside its mapping: zeros');
+  t.true(part.subarray(12 << 20).equals(Buffer.alloc(8 << 20, 'P')), 'its mapping\'s bytes');
 });

@@ -69,6 +69,17 @@ export interface PlannedVma {
   carried: boolean;
 }
 
+/** A shared VMA whose contents the image carried, with the object it mapped (MAPPED_FILE's device and inode). */
+export interface MappedObject {
+  start: number;
+  end: number;
+  prot: number;
+  /** The offset in the object, in bytes. */
+  offset: number;
+  dev: bigint;
+  inode: bigint;
+}
+
 export interface FileOptions {
   /** Map a file that changed or vanished as anonymous memory (with a warning) instead of failing. */
   anonFallback: boolean;
@@ -231,10 +242,23 @@ export class AddressSpace {
       this.carry(vma);
       const path = paths.get(vma.start);
       if (vma.file && path !== SHARED_ANONYMOUS_PATH) {
-        warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents as shared anonymous memory, no longer shared with other processes`);
+        warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents, no longer shared with other processes`);
       }
     }
     this.joinMappingsOfOneObject(files ?? [], warn);
+  }
+
+  /**
+   * The carried VMAs that mapped a file (a memfd, a deleted file, a SysV segment), with its device
+   * and inode: a descriptor of the same file maps them from the one it is made again as
+   * (lostfiles.ts). files: the extension's MAPPED_FILE records.
+   */
+  carriedObjects(files: readonly ExtensionMappedFile[]): MappedObject[] {
+    const byStart = new Map(this.vmas.map((v) => [v.start, v] as const));
+    return files.flatMap((file) => {
+      const vma = byStart.get(file.start);
+      return vma?.carried ? [{ start: vma.start, end: vma.end, prot: vma.prot, offset: vma.offset, dev: file.dev, inode: file.inode }] : [];
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { takeLocks } from './locks.js';
+import type { MappedObject } from './addressspace.js';
 import { LostFiles } from './lostfiles.js';
 import { asDumpedUser } from './identity.js';
 import { changeSinceDump } from './filechange.js';
@@ -156,14 +157,14 @@ export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSig
  * registrations last; what cannot be made again (other terminals, the write end of a pipe another
  * process reads, a file gone) becomes /dev/null, with one warning line each.
  */
-export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, warn: (line: string) => void): void {
+export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owner: ThreadIdentity | undefined, mapped: readonly MappedObject[], warn: (line: string) => void): void {
   remote.closeRange(3, 0xffff_ffff);
   const pipes = pipesWithBothEnds(fds);
   const socketPairs = socketPairsWithBothEnds(fds);
   const numbers = numbersByTarget(fds);
   /** The descriptors made again as what they were (not /dev/null). */
   const restored = new Set<number>();
-  const lostFiles = new LostFiles(remote, fds);
+  const lostFiles = new LostFiles(remote, fds, mapped);
   const reopenLost = (fd: ExtensionFd) => {
     placeAt(remote, lostFiles.open(fd, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY, warn), fd);
     remote.lseek(fd.fd, fd.offset, SEEK_SET);

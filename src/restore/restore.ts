@@ -112,7 +112,6 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();
-    if (ext?.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);
     const remote = stub.remote;
     setMmMap(remote, head.mm, ext, options.warn);
     setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));
@@ -125,7 +124,9 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       setCwd(remote, ext.cwd, options.warn);
       if (ext.umask !== undefined) remote.umask(ext.umask);
       setSigactions(remote, ext.sigactions);
-      restoreFds(remote, ext.fds, ext.threads[0]?.identity, options.warn);
+      restoreFds(remote, ext.fds, ext.threads[0]?.identity, memory.carriedObjects(ext.files), options.warn);
+      // After the files: a descriptor of a memfd maps its shared memory again, as a new VMA.
+      if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);
