@@ -46,6 +46,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(err.code === 'EPIPE' ? 0 : 1);
 });
 
+// Node opens its debugger on SIGUSR1 (a port on which whoever connects runs code as this
+// process, root here): a listener stops that. The restorer passes it on to its process.
+process.on('SIGUSR1', () => undefined);
+
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;

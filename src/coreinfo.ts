@@ -21,6 +21,7 @@ import { PTRACE_EVENT_STOP, ptraceBuffer } from './ptrace/libc.js';
 import { readMemory } from './ptrace/memory.js';
 import { getRegset } from './ptrace/regs.js';
 import { statCached } from './ptrace/statx.js';
+import { getSignalMask } from './ptrace/threadstate.js';
 import { SIGINFO_SIZE } from './ptrace/syscalls.js';
 import { isServedHere } from './servedfiles.js';
 import { fromWords } from './u64.js';
@@ -231,6 +232,7 @@ function threadCoreState(pid: number, tid: number): ThreadCoreState {
     ownTid: ownId(tid, status),
     sigPending: BigInt(`0x${requiredField(status, 'SigPnd', statusPath)}`),
     sigBlocked: BigInt(`0x${requiredField(status, 'SigBlk', statusPath)}`),
+    signalMask: getSignalMask(tid),
     utime: stat.utime,
     stime: stat.stime,
     fpregs: getRegset(tid, NT_PRFPREG),

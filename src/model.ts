@@ -167,6 +167,8 @@ export interface ThreadCoreState {
   /** Thread-private pending signals (SigPnd) and blocked signals (SigBlk). */
   sigPending: bigint;
   sigBlocked: bigint;
+  /** The signal mask its program set (getSignalMask): SigBlk but in a sigsuspend, ppoll or pselect. */
+  signalMask: bigint;
   /** CPU time in clock ticks; the leader's is the whole group's, as in the kernel's core. */
   utime: number;
   stime: number;

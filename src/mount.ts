@@ -85,8 +85,8 @@ export async function mountImgfs(target: string, args: string[], help: string): 
         done(1);
       }
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // SIGHUP too: a foreground mount whose terminal closes lets its tasks go and unmounts.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
     // Unmounted from outside (fusermount -u): nothing will call us again, so let the tasks go.
     setInterval(() => isMounted(mountPoint) || stop(), 2000).unref();
   });

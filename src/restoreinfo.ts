@@ -158,7 +158,7 @@ export function readRestoreInfo(
       tid: ownIds.get(t.tid)!,
       regs: t.regs,
       tls: t.tls,
-      sigmask: stop.threads[i].sigBlocked,
+      sigmask: stop.threads[i].signalMask,
       fpregs: stop.threads[i].fpregs,
       xstate: stop.threads[i].xstate,
       ...withoutSecurebits(answers.threads[i]),

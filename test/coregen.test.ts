@@ -147,7 +147,7 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
     siginfo,
     auxv: Buffer.alloc(16 * 3, 7),
     threads: [100, 101].map((tid) => ({
-      tid, ownTid: tid - 93, sigPending: 0x100n, sigBlocked: 0x4000n, utime: 123, stime: 45,
+      tid, ownTid: tid - 93, sigPending: 0x100n, sigBlocked: 0x4000n, signalMask: 0x4000n, utime: 123, stime: 45,
       fpregs: Buffer.alloc(512, tid), xstate: Buffer.alloc(XSTATE_SIZE, tid),
     })),
     xsaveLayout: Buffer.alloc(32, 1),

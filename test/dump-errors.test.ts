@@ -421,3 +421,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms); });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
+
+test.serial('SIGUSR1 opens no debugger in the mount (a root process); SIGHUP, as from a closed terminal, lets the frozen target go and unmounts', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t);
+  mnt.proc.kill('SIGUSR1');
+  await sleep(300);
+  t.false(mnt.stderr().includes('Debugger'), mnt.stderr());
+  t.true((await fsp.readdir(mnt.dir)).includes(String(target.pid)), 'it serves on');
+
+  const handle = await fsp.open(dumpOf(mnt.dir, target.pid), 'r');
+  t.teardown(() => handle.close().catch(() => undefined));
+  mnt.proc.kill('SIGHUP');
+  await waitForExit(mnt.proc);
+  t.is(mnt.proc.exitCode, 0);
+  t.true(threadStatuses(target.pid).every(isReleased), 'the target runs on, untraced');
+  await waitUntil('the mount gone', async () => (await mountEntry(mnt.dir)) === undefined);
+  t.pass();
+});

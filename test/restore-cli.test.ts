@@ -4,10 +4,11 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
-import { dumpToFile, imageWord, killOriginal, numbersOf, startRestorer, stubsOf } from './helpers/restore.js';
+import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
 import { killAndReap, startTarget } from './helpers/targets.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
@@ -85,6 +86,28 @@ test('in the foreground: SIGTERM reaches the restored process and its end is the
   process.kill(pid, 'SIGKILL');
   t.is(await killed.exited, 128 + 9);
   t.is(killed.proc.signalCode, 'SIGKILL');
+});
+
+test('in the foreground: every signal a program may handle reaches it once when sent to the restorer, SIGUSR1 too (no debugger opens)', async (t) => {
+  const target = await startTarget(t, 'restore_forwarded');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const handled = [1, 2, 3, 10, 12, 14, 23, 24, 25, 26, 27, 28, 29, 30].reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
+  t.is((await readImageExtension(image)).threads[0].sigmask, handled,
+    'the mask it set, which sigsuspend gives back on return, not the empty one it waits with');
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  const signals = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPWR'] as const;
+  for (const signal of signals) {
+    const from = restorer.lines().length;
+    restorer.proc.kill(signal);
+    t.is(await restorer.waitForLine((line) => line.startsWith('got '), { from }), `got ${constants.signals[signal]}`, signal);
+  }
+  await sleep(200);
+  t.is(restorer.lines().filter((line) => line.startsWith('got ')).length, signals.length, 'each once');
+  t.false(restorer.stderr().includes('Debugger'), restorer.stderr());
+  restorer.proc.kill('SIGTERM');
+  t.is(await restorer.exited, 128 + 15);
 });
 
 test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {

@@ -15,7 +15,7 @@ import { readMaps, taskStatus } from './helpers/groundtruth.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, showText, startRestorer, type Restorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
-import { waitUntil } from './helpers/wait.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
 const procState = (pid: number) => taskStatus(pid).state;
@@ -413,6 +413,39 @@ test('standard output and error on one open file (`> log 2>&1`) go on sharing it
   const all = await lines();
   const expected = all.map((_, i) => `${i % 2 === 0 ? 'out' : 'err'} ${Math.floor(i / 2)}`);
   t.deepEqual(all, expected, 'every line once, in turn, none overwritten');
+});
+
+test('a standard stream redirected to a file that is gone since: /dev/null with a warning, not the restorer\'s', async (t) => {
+  const dir = await makeTempDir(t);
+  const log = path.join(dir, 'out.log');
+  const out = await fsp.open(log, 'w');
+  const counter = spawn(await buildTarget('counter'), [], { stdio: ['ignore', out.fd, 'ignore'] });
+  t.teardown(() => killAndReap(counter));
+  await out.close();
+  await waitUntil('the counter to tick into its file', async () => (await fsp.readFile(log, 'utf8')).includes('tick'));
+  const image = await dumpToFile(t, { pid: counter.pid! } as Target);
+  await killAndReap(counter);
+  await fsp.rm(log);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.is(await fsp.readlink(`/proc/${pid}/fd/1`), '/dev/null');
+  t.regex(restorer.stderr(), new RegExp(`warning: fd 1 \\(${log}\\): its file no longer exists: replaced by /dev/null\n`));
+  await sleep(300);
+  t.deepEqual(restorer.lines(), [], 'nothing on the restorer\'s standard output');
+});
+
+test('a file opened with O_TMPFILE (as Python\'s tempfile.TemporaryFile opens them) comes back with its bytes and offset', async (t) => {
+  const dir = await makeTempDir(t);
+  const target = await startTarget(t, 'restore_tmpfile', [dir]);
+  await target.waitForLine((line) => line.startsWith('at '));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  t.is(await restorer.waitForLine((line) => line.startsWith('at ')), 'at 13 unnamed-bytes');
+  t.false(restorer.stderr().includes(dir), restorer.stderr());
 });
 
 test('a standard stream redirected to a file goes on into that file, not to the restorer', async (t) => {

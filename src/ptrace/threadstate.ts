@@ -1,5 +1,5 @@
 // Per-thread kernel state that ptrace reads straight from a thread in a ptrace stop, without
-// making it run anything: its rseq registration, its queues of pending signals.
+// making it run anything: its rseq registration, its queues of pending signals, its signal mask.
 
 import koffi from 'koffi';
 import { ptraceBuffer } from './libc.js';
@@ -13,6 +13,8 @@ const PTRACE_PEEKSIGINFO_SHARED = 1;
 /** struct ptrace_peeksiginfo_args: u64 off, u32 flags, s32 nr. */
 const PEEKSIGINFO_ARGS_SIZE = 16;
 const PEEK_BATCH = 64;
+const PTRACE_GETSIGMASK = 0x420a;
+const SIGSET_SIZE = 8;
 
 export interface RseqConfiguration {
   /** 0: the thread has no rseq area registered. */
@@ -45,4 +47,15 @@ export function peekPendingSignals(tid: number, shared: boolean): Buffer[] {
     for (let i = 0; i < count; i++) signals.push(Buffer.from(batch.subarray(i * SIGINFO_SIZE, (i + 1) * SIGINFO_SIZE)));
     if (count < PEEK_BATCH) return signals;
   }
+}
+
+/**
+ * The thread's signal mask as its program set it. A thread waiting in sigsuspend, ppoll, pselect
+ * or epoll_pwait waits with the mask it passed, and gets its own back on return: the kernel
+ * gives that one here (SigBlk in /proc shows the one it waits with).
+ */
+export function getSignalMask(tid: number): bigint {
+  const mask = Buffer.alloc(SIGSET_SIZE);
+  ptraceBuffer(PTRACE_GETSIGMASK, tid, SIGSET_SIZE, mask);
+  return mask.readBigUInt64LE(0);
 }

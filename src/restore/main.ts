@@ -1,6 +1,6 @@
 // `imgfs restore <image|->`: restores the image and, in the foreground, waits for the restored
-// process like a shell waits for a program (its exit status becomes ours, SIGINT and SIGTERM
-// reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
+// process like a shell waits for a program (its exit status becomes ours, the signals sent to
+// us reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
 // exit status 1, and leaves no process behind.
 
 import { closeSync, openSync } from 'node:fs';
@@ -44,7 +44,18 @@ environment:
                    userfaultfd (what happens anyway where the kernel refuses one)
 `;
 
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+/**
+ * The signals the restorer passes on to the process when they are sent to itself (`kill`,
+ * `timeout`, the shell's `kill %1`): every one a program may be sent and handle, but those of job
+ * control, which the restorer takes part in itself (./jobcontrol.ts), and SIGPIPE and SIGCHLD,
+ * which are about the restorer's own pipes and children.
+ */
+const FORWARDED_SIGNALS: NodeJS.Signals[] = [
+  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGTERM', 'SIGURG', 'SIGXCPU', 'SIGXFSZ',
+  'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPWR',
+];
+/** Those that, sent while the restore is under way, abandon it: they would end the program. */
+const ABANDONING_SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM'];
 
 interface Options {
   file: string;
@@ -95,14 +106,15 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     return 2;
   }
   const fromStdin = options.file === '-';
-  // Until the restore is done, SIGINT and SIGTERM stop it (and the stub dies with it).
+  // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
+  // others are passed on once the process runs, as if sent just after.
   const abort = new AbortController();
   const received: NodeJS.Signals[] = [];
-  const stop = (signal: NodeJS.Signals) => {
+  const receive = (signal: NodeJS.Signals) => {
     received.push(signal);
-    abort.abort();
+    if (ABANDONING_SIGNALS.includes(signal)) abort.abort();
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, receive);
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
   const job = options.detach ? null : new ForegroundJob(warn);
   let pid: number;
@@ -133,7 +145,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     return 1;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, receive);
   }
   for (const signal of received) passOn(pid, signal);
   if (!job) {

@@ -36,6 +36,18 @@ const { SIGKILL, SIGSTOP } = osConstants.signals;
 const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = fsConstants;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
+/** O_TMPFILE's own bit (O_TMPFILE is it with O_DIRECTORY): in fdinfo's flags of a file opened with it. */
+const __O_TMPFILE = 0o20000000;
+
+/**
+ * The flags a recorded file is opened again with: its own, but those that would change or make a
+ * file (O_CREAT, O_TRUNC; O_TMPFILE, which opens a directory to make an unnamed file in it), and
+ * O_NOCTTY: a terminal opened again does not become the controlling one.
+ */
+function reopenFlags(fd: ExtensionFd): number {
+  const making = O_CREAT_EXCL_TRUNC | (fd.flags & __O_TMPFILE ? __O_TMPFILE | O_DIRECTORY : 0);
+  return (fd.flags & ~making) | O_NOCTTY;
+}
 
 /**
  * Sets the mm bounds, the exact brk, the auxiliary vector and the executable with one
@@ -166,7 +178,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   const restored = new Set<number>();
   const lostFiles = new LostFiles(remote, fds, mapped);
   const reopenLost = (fd: ExtensionFd) => {
-    placeAt(remote, lostFiles.open(fd, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY, warn), fd);
+    placeAt(remote, lostFiles.open(fd, reopenFlags(fd), warn), fd);
     remote.lseek(fd.fd, fd.offset, SEEK_SET);
     restored.add(fd.fd);
   };
@@ -178,18 +190,15 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
         remote.dup3(fd.sharesWith, fd.fd, fd.flags & O_CLOEXEC);
         restored.add(fd.fd);
       } catch (err) {
-        leftClosed(fd, err, warn);
+        replaceAfterFailure(remote, fd, err, warn);
       }
       continue;
     }
-    if (fd.fd <= 2) {
-      // A standard stream that was a file or a device other than a terminal was redirected
-      // (`> log`, `< /dev/null`): it goes on there. A terminal, pipe or socket stays the
-      // restorer's, as for a program started from its shell.
-      if (lostFiles.has(fd)) reopenLost(fd);
-      else if (reopenProblem(fd) === null && reopen(remote, fd, warn, "the restorer's is kept")) restored.add(fd.fd);
-      continue;
-    }
+    // A standard stream that was a terminal, pipe or socket stays the restorer's, as for a
+    // program started from its shell. One that was a file or another device was redirected
+    // (`> log`, `< /dev/null`): it is restored as any descriptor, on /dev/null where its file is
+    // gone, never on the restorer's, where the output went nowhere near before.
+    if (fd.fd <= 2 && (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty')) continue;
     if (restored.has(fd.fd)) continue;
     try {
       const pipe = pipes.get(fd.target);
@@ -226,15 +235,14 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
       // the restorer's now: the stub's /dev/tty.
       const controlling = fd.kind === 'tty' && (fd.target === '/dev/tty' || fd.terminal?.controlling === true);
       const reason = controlling ? null : reopenProblem(fd);
-      if (reason === null && reopen(remote, fd, warn, undefined, controlling ? '/dev/tty' : fd.target)) {
+      if (reason === null && reopen(remote, fd, warn, controlling ? '/dev/tty' : fd.target)) {
         restored.add(fd.fd);
         continue;
       }
       if (reason !== null) warn(`fd ${fd.fd} (${fd.target}): ${reason}: replaced by /dev/null`);
-      const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
-      placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
+      placeDevNull(remote, fd);
     } catch (err) {
-      leftClosed(fd, err, warn);
+      replaceAfterFailure(remote, fd, err, warn);
     }
   }
   lostFiles.close();
@@ -242,10 +250,26 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   takeLocks(remote, fds, restored, warn);
 }
 
-/** A descriptor nothing can be put at (a number beyond our RLIMIT_NOFILE, say): one warning. */
-function leftClosed(fd: ExtensionFd, err: unknown, warn: (line: string) => void): void {
+/** /dev/null at fd's number, open for what fd was. */
+function placeDevNull(remote: RemoteTask, fd: ExtensionFd): void {
+  const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
+  placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
+}
+
+/**
+ * A descriptor whose making failed: /dev/null in its place, as for what cannot be made again,
+ * or, where nothing can be put at its number (beyond our RLIMIT_NOFILE, say), left closed. One warning.
+ */
+function replaceAfterFailure(remote: RemoteTask, fd: ExtensionFd, err: unknown, warn: (line: string) => void): void {
   if (!(err instanceof NativeError)) throw err;
-  warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
+  try {
+    placeDevNull(remote, fd);
+  } catch (again) {
+    if (!(again instanceof NativeError)) throw again;
+    warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): left closed`);
+    return;
+  }
+  warn(`fd ${fd.fd} (${fd.target}): cannot be restored (${err.code}): replaced by /dev/null`);
 }
 
 /** The descriptors above the standard streams by target, ascending: an open file or socket at each of its numbers. */
@@ -273,23 +297,23 @@ function restoreBoundSockets(remote: RemoteTask, sockets: readonly (readonly Ext
         restoreBoundSocket(remote, numbers, warn);
         for (const number of numbers) restored.add(number.fd);
       } catch (err) {
-        leftClosed(numbers[0], err, warn);
+        replaceAfterFailure(remote, numbers[0], err, warn);
       }
     }
   });
 }
 
 /**
- * Opens a recorded file again at its number and offset; false (with a warning saying what is
+ * Opens a recorded file again at its number and offset; false (with a warning: /dev/null goes
  * there instead) if it cannot be.
  */
-function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, instead = 'replaced by /dev/null', path = fd.target): boolean {
+function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, path = fd.target): boolean {
   let opened: number;
   try {
-    opened = remote.openat(path, (fd.flags & ~O_CREAT_EXCL_TRUNC) | O_NOCTTY);
+    opened = remote.openat(path, reopenFlags(fd));
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened${path === fd.target ? '' : ` as ${path}`} (${err.code}): ${instead}`);
+    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened${path === fd.target ? '' : ` as ${path}`} (${err.code}): replaced by /dev/null`);
     return false;
   }
   placeAt(remote, opened, fd);
