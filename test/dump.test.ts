@@ -16,6 +16,7 @@ import {
   PROT_READ, PROT_WRITE, REGS_OFFSET, VMA_RECORD_SIZE, VMAS_OFFSET,
 } from './helpers/image.js';
 import { decodeExtension } from '../src/extension.js';
+import { loadAt, loadBytes, parseElfCore } from './helpers/elfcore.js';
 import { mountEntry, mountImgfs } from './helpers/mount.js';
 import { numbersOf } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
@@ -153,6 +154,29 @@ test.serial('the sparse target (64 GiB reserved, a few pages touched) dumps only
     t.true(bytes.subarray(page.offset, page.offset + PAGE_SIZE).equals(Buffer.alloc(PAGE_SIZE, i + 1)), `touched page ${i}`);
   });
   assertImageMatchesProcess(t, image, bytes, target.pid);
+});
+
+test.serial('guard pages (MADV_GUARD_INSTALL) are left out of the dump and read as zeros in the core; the pages around them are there', async (t) => {
+  const target = await startTarget(t, 'guard');
+  const base = parseInt(target.info[1], 16);
+  if (target.info[2] !== '1') {
+    t.pass('this kernel has no guard pages (MADV_GUARD_INSTALL refused): nothing to check');
+    return;
+  }
+  const mnt = await mountImgfs(t);
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
+  const bytes = await readWhole(handle);
+  const image = parseImage(bytes);
+  const dumped = image.pages.filter((page) => page.vaddr >= base && page.vaddr < base + 64 * PAGE_SIZE).map((page) => (page.vaddr - base) / PAGE_SIZE);
+  t.deepEqual(dumped, [...Array(64).keys()].filter((i) => i < 8 || i >= 12), 'every page but the four guard pages');
+  assertImageMatchesProcess(t, image, bytes, target.pid);
+
+  const core = await readFileAsync(path.join(mnt.dir, String(target.pid), 'core'));
+  const load = loadAt(parseElfCore(core), base)!;
+  const region = loadBytes(core, load).subarray(base - Number(load.vaddr), base - Number(load.vaddr) + 64 * PAGE_SIZE);
+  t.true(region.subarray(8 * PAGE_SIZE, 12 * PAGE_SIZE).equals(Buffer.alloc(4 * PAGE_SIZE)), 'guard pages: zeros');
+  t.true(region.subarray(0, 8 * PAGE_SIZE).equals(Buffer.alloc(8 * PAGE_SIZE, 'g')), 'the pages before');
+  t.true(region.subarray(12 * PAGE_SIZE).equals(Buffer.alloc(52 * PAGE_SIZE, 'g')), 'the pages after');
 });
 
 test.serial('cp of the whole dump and dd slices at any offset and size are byte-identical', async (t) => {

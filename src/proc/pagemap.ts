@@ -22,14 +22,18 @@ export const PAGE_IS_FILE = 1n << 2n;
 export const PAGE_IS_PRESENT = 1n << 3n;
 export const PAGE_IS_SWAPPED = 1n << 4n;
 export const PAGE_IS_PFNZERO = 1n << 5n;
+/** A guard page (MADV_GUARD_INSTALL, Linux >= 6.13): no memory, a fault on access. Counted as swapped too. */
+export const PAGE_IS_GUARD = 1n << 8n;
 const PM_SCAN_ARG_SIZE = 96; // struct pm_scan_arg: twelve __u64
 const PAGE_REGION_SIZE = 24; // struct page_region: start, end, categories
 const PAGEMAP_SCAN = iowr('f', 16, PM_SCAN_ARG_SIZE);
 
 const REGIONS_PER_CALL = 4096;
 const PAGEMAP_ENTRIES_PER_READ = 65536;
-// In the high 32-bit word of a (little-endian) pagemap entry: bit 63 present, bit 62 swapped.
+// In the high 32-bit word of a (little-endian) pagemap entry: bit 63 present, bit 62 swapped,
+// bit 58 a guard page (which shows as swapped too).
 const PAGEMAP_PRESENT_OR_SWAPPED = 0xc0000000;
+const PAGEMAP_GUARD = 0x04000000;
 
 const { EINVAL, ENOTTY, EOPNOTSUPP, ESRCH, ENXIO } = osConstants.errno;
 /** What PAGEMAP_SCAN fails with on kernels (or pagemap files) that lack it. */
@@ -61,8 +65,15 @@ export interface PageQuery {
   anyOf: bigint;
 }
 
-/** Present or swapped pages: the pages a snapshot carries. */
-export const PRESENT_OR_SWAPPED: PageQuery = { inverted: 0n, mask: 0n, anyOf: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+/**
+ * Present or swapped pages but guard pages: the pages a snapshot carries. A guard page has no
+ * bytes to carry (a read of it faults) and reads as zeros in a core, as in the kernel's.
+ */
+export const PRESENT_OR_SWAPPED: PageQuery = { inverted: PAGE_IS_GUARD, mask: PAGE_IS_GUARD, anyOf: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+/** The same where the kernel knows no guard pages (before 6.14), which refuses the category. */
+const PRESENT_OR_SWAPPED_BEFORE_GUARDS: PageQuery = { inverted: 0n, mask: 0n, anyOf: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+/** Whether PAGEMAP_SCAN knows PAGE_IS_GUARD here; undefined until first asked. */
+let guardCategoryKnown: boolean | undefined;
 
 function scanArg(query: PageQuery, vec: Buffer, regions: number, maxPages: number): Buffer {
   const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
@@ -118,7 +129,17 @@ export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>)
   const spans = spansOf(ranges);
   let pages = PageIndex.empty;
   withPagemap(pid, (fd) => {
-    pages = scanWithIoctl(fd, pid, spans, PRESENT_OR_SWAPPED);
+    if (guardCategoryKnown !== false) {
+      try {
+        pages = scanWithIoctl(fd, pid, spans, PRESENT_OR_SWAPPED);
+        guardCategoryKnown = true;
+        return;
+      } catch (error) {
+        if (guardCategoryKnown || !(error instanceof NativeError) || error.errno !== EINVAL) throw error;
+        guardCategoryKnown = false;
+      }
+    }
+    pages = scanWithIoctl(fd, pid, spans, PRESENT_OR_SWAPPED_BEFORE_GUARDS);
   });
   return pages;
 }
@@ -164,7 +185,8 @@ export function scanPagesWithPagemap(pid: number, ranges: Array<[number, number]
         readFully(fd, buffer, entries * 8, (chunk / PAGE_SIZE) * 8, pid);
         let runStart = -1;
         for (let i = 0; i < entries; i++) {
-          const hit = (words[i * 2 + 1] & PAGEMAP_PRESENT_OR_SWAPPED) !== 0;
+          const high = words[i * 2 + 1];
+          const hit = (high & PAGEMAP_PRESENT_OR_SWAPPED) !== 0 && (high & PAGEMAP_GUARD) === 0;
           if (hit && runStart < 0) runStart = i;
           if (!hit && runStart >= 0) {
             builder.add(chunk + runStart * PAGE_SIZE, chunk + i * PAGE_SIZE);

@@ -50,11 +50,13 @@ export function readVmFlags(pid: number): Map<number, Set<string>> {
 /** Bits 63 (present) and 62 (swapped) of a little-endian pagemap entry, in its last byte. */
 const PRESENT_OR_SWAPPED = 0xc0;
 export const SWAPPED = 0x40;
+/** Bit 58: a guard page (MADV_GUARD_INSTALL), which shows as swapped too but holds nothing. */
+const GUARD = 0x04;
 const PAGEMAP_CHUNK_PAGES = 65536;
 
 /**
  * Addresses of the pages in [start, end) that /proc/<pid>/pagemap reports present or swapped (or,
- * with bits = SWAPPED, swapped).
+ * with bits = SWAPPED, swapped), guard pages left out.
  */
 export function residentPages(pid: number, start: number, end: number, bits = PRESENT_OR_SWAPPED): number[] {
   const fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
@@ -66,7 +68,7 @@ export function residentPages(pid: number, start: number, end: number, bits = PR
       const bytes = fs.readSync(fd, buffer, 0, count * 8, (chunkStart / PAGE_SIZE) * 8);
       if (bytes !== count * 8) throw new Error(`short pagemap read of pid ${pid} at 0x${chunkStart.toString(16)}: ${bytes} bytes`);
       for (let i = 0; i < count; i++) {
-        if (buffer[8 * i + 7] & bits) pages.push(chunkStart + i * PAGE_SIZE);
+        if (buffer[8 * i + 7] & bits && !(buffer[8 * i + 7] & GUARD)) pages.push(chunkStart + i * PAGE_SIZE);
       }
     }
   } finally {
