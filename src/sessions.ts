@@ -25,7 +25,8 @@ interface Session {
   memory: TargetMemory;
   layouts: Map<string, Layout>;
   refs: number;
-  gone: boolean;
+  /** Why its snapshot can no longer be read, once it cannot. */
+  ended: string | null;
 }
 
 export interface OpenFile {
@@ -50,7 +51,7 @@ export class SnapshotStore {
   private closed = false;
   private readonly sessions = new LRUCache<string, Session>({
     max: 65536,
-    dispose: (session) => endSession(session),
+    dispose: (session) => endSession(session, 'it was let go'),
   });
 
   /** clock: milliseconds, for the preview's reuse window. */
@@ -60,7 +61,7 @@ export class SnapshotStore {
   async open(pid: number, kind: FileKind): Promise<OpenFile> {
     const key = sessionKey(pid);
     const session = this.sessions.get(key) ?? await this.startSession(pid, key);
-    if (session.gone) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
+    if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
       const layout = layoutOf(session, kind);
       const { memory } = session;
@@ -74,11 +75,13 @@ export class SnapshotStore {
   }
 
   read(file: OpenFile, out: Buffer, length: number, pos: number): number {
-    if (file.session.gone) throw new ImgfsError(Errno.EIO, `the process of this snapshot has exited`);
+    const { session } = file;
+    if (session.ended) throw new ImgfsError(Errno.EIO, session.ended);
     try {
       return file.ahead.read(out, length, pos);
     } catch (err) {
-      if (errnoOf(err) === Errno.EIO) this.drop(file.session);
+      // A read that failed for another reason than the process's end fails alone.
+      if (errnoOf(err) === Errno.EIO && !session.memory.stillHeld()) this.drop(session, 'the process of this snapshot has exited');
       throw err;
     }
   }
@@ -87,8 +90,8 @@ export class SnapshotStore {
     let starting = this.starting.get(key);
     if (!starting) {
       starting = takeSnapshot(pid, this.options).then((held) => {
-        const session: Session = { key, held, memory: new TargetMemory(held.memory), layouts: new Map(), refs: 0, gone: false };
-        if (this.closed) endSession(session);
+        const session: Session = { key, held, memory: new TargetMemory(held.memory), layouts: new Map(), refs: 0, ended: null };
+        if (this.closed) endSession(session, UNMOUNTING);
         else this.sessions.set(key, session);
         return session;
       }).finally(() => this.starting.delete(key));
@@ -99,11 +102,11 @@ export class SnapshotStore {
 
   /** After a read's reply: a sequential reader's next bytes are read while it takes these. */
   readNext(file: OpenFile): void {
-    if (!file.session.gone) file.ahead.readNext();
+    if (!file.session.ended) file.ahead.readNext();
   }
 
   close(file: OpenFile): void {
-    if (--file.session.refs === 0) this.drop(file.session);
+    if (--file.session.refs === 0) this.drop(file.session, 'its files were closed');
   }
 
   /**
@@ -113,7 +116,7 @@ export class SnapshotStore {
   size(pid: number, kind: FileKind, holder = memoryHolder(pid) ?? pid): number {
     const key = sessionKey(pid);
     const session = this.sessions.get(key);
-    if (session && !session.gone) return layoutOf(session, kind).size;
+    if (session && !session.ended) return layoutOf(session, kind).size;
     const previewKey = `${key}/${kind.name}`;
     const last = this.lastPreview;
     if (last.key === previewKey && this.clock() - last.at < PREVIEW_REUSE_MS) return last.size;
@@ -125,11 +128,12 @@ export class SnapshotStore {
   /** Lets every frozen task run on, and any being frozen once it is: for unmount and shutdown. */
   releaseAll(): void {
     this.closed = true;
+    for (const session of this.sessions.values()) session.ended = UNMOUNTING;
     this.sessions.clear();
   }
 
-  private drop(session: Session): void {
-    session.gone = true;
+  private drop(session: Session, why: string): void {
+    session.ended = why;
     if (this.sessions.peek(session.key) === session) this.sessions.delete(session.key);
   }
 }
@@ -147,8 +151,12 @@ function layoutOf(session: Session, kind: FileKind): Layout {
   return layout;
 }
 
-function endSession(session: Session): void {
-  session.gone = true;
+/** Why the snapshots of a mount that unmounts can no longer be read. */
+const UNMOUNTING = 'imgfs is unmounting: its snapshots are let go';
+
+/** Lets the snapshot go (why: unless it says already why it ended). */
+function endSession(session: Session, why: string): void {
+  session.ended ??= why;
   session.memory.close();
   session.held.release();
 }

@@ -1,9 +1,12 @@
 // SnapshotStore's size of a file that no snapshot holds: a preview, served again only within the
-// reuse window (the LOOKUP and GETATTR of one open), never to another kind or process.
+// reuse window (the LOOKUP and GETATTR of one open), never to another kind or process; and what a
+// failed read does to a snapshot (nothing, unless the process has exited).
 
 import test from 'ava';
-import { Layout } from '../src/extents.js';
+import { Errno, ImgfsError } from '../src/errors.js';
+import { Layout, LayoutBuilder } from '../src/extents.js';
 import { SnapshotStore, type FileKind } from '../src/sessions.js';
+import { startTarget, waitForExit } from './helpers/targets.js';
 
 function countingKind(name: string): FileKind & { calls: number[] } {
   const kind = {
@@ -40,4 +43,35 @@ test('a preview is never served for another kind of file or another process', (t
   store.size(process.ppid, dump);
   t.deepEqual(dump.calls, [process.pid, process.ppid]);
   t.deepEqual(core.calls, [process.pid]);
+});
+
+test('a read that fails while the process lives fails alone: the snapshot serves on, for that file and the others', async (t) => {
+  const target = await startTarget(t, 'counter');
+  const store = new SnapshotStore({ freeze: true, freezeTimeoutMs: 2000 });
+  t.teardown(() => store.releaseAll());
+  let failures = 1;
+  const flaky: FileKind = {
+    name: 'flaky',
+    layout: () => new LayoutBuilder().deferred(4, () => {
+      if (failures-- > 0) throw new ImgfsError(Errno.EIO, 'a read that fails');
+      return Buffer.from('fine');
+    }).build(),
+    previewSize: () => 4,
+  };
+  const plain: FileKind = { name: 'plain', layout: () => new LayoutBuilder().bytes(Buffer.from('plain')).build(), previewSize: () => 5 };
+  const failing = await store.open(target.pid, flaky);
+  const other = await store.open(target.pid, plain);
+  const out = Buffer.alloc(8);
+  t.throws(() => store.read(failing, out, 4, 0), { message: 'a read that fails' });
+  t.is(store.read(other, out, 5, 0), 5, 'the other file of the snapshot');
+  t.is(out.subarray(0, 5).toString(), 'plain');
+  t.is(store.read(failing, out, 4, 0), 4, 'the same file, read again');
+  t.is(out.subarray(0, 4).toString(), 'fine');
+
+  process.kill(target.pid, 'SIGKILL');
+  await waitForExit(target.proc);
+  t.throws(() => store.read(other, out, 5, 0), { message: /has exited: its snapshot is gone/ }, 'bytes of the snapshot alone, once it has exited');
+  t.throws(() => store.read(failing, out, 4, 0), { message: 'the process of this snapshot has exited' }, 'and from then on');
+  store.close(failing);
+  store.close(other);
 });
