@@ -68,17 +68,23 @@ export class ProcessTree {
     }
     const holder = memoryHolder(node.pid);
     if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
-    // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
-    const owner = statSync(`/proc/${holder}/stat`);
-    const size = this.store.size(node.pid, node.file, holder);
-    return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
+    try {
+      // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
+      const owner = statSync(`/proc/${holder}/stat`);
+      const size = this.store.size(node.pid, node.file, holder);
+      return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
+    } catch (err) {
+      throw orExited(err, node.pid, path);
+    }
   }
 
   async open(path: string, flags: number): Promise<number> {
     const node = this.parse(path);
     if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, `${path} is a directory`);
     if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, `${path} is read-only`);
-    const file = await this.store.open(node.pid, node.file);
+    const file = await this.store.open(node.pid, node.file).catch((err: unknown) => {
+      throw orExited(err, node.pid!, path);
+    });
     let stat: NodeStat;
     try {
       stat = this.currentAttributes(path);
@@ -128,6 +134,23 @@ export class ProcessTree {
   private stat(mode: number, uid: number, gid: number, size: number, time: Date, nlink: number): NodeStat {
     return { mode, uid, gid, size, mtime: time, atime: time, ctime: time, nlink };
   }
+}
+
+/**
+ * err, or ENOENT where the process has exited meanwhile (gone, a zombie, or on its way out, its
+ * memory let go: then its /proc files and ptrace answer ESRCH): whatever failed then failed
+ * because of that, and a process that does not exist is ENOENT.
+ */
+function orExited(err: unknown, pid: number, path: string): unknown {
+  const errno = errnoOf(err);
+  if (errno === Errno.ENOENT) return err;
+  let exited = errno === Errno.ESRCH;
+  try {
+    exited ||= memoryHolder(pid) === null;
+  } catch {
+    exited = true;
+  }
+  return exited ? new ImgfsError(Errno.ENOENT, `${path}: process ${pid} exited meanwhile`) : err;
 }
 
 /** /proc resolves thread ids too; only thread-group leaders are processes here. */

@@ -440,3 +440,25 @@ test.serial('SIGUSR1 opens no debugger in the mount (a root process); SIGHUP, as
   await waitUntil('the mount gone', async () => (await mountEntry(mnt.dir)) === undefined);
   t.pass();
 });
+
+test.serial('a process that exits while its files are looked up or opened is ENOENT, as any process that does not exist', async (t) => {
+  const mnt = await mountImgfs(t);
+  const seen = new Map<string, number>();
+  const note = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
+  for (let i = 0; i < 150; i++) {
+    const short = spawn('sleep', [String(0.01 + (i % 5) * 0.01)], { stdio: 'ignore' });
+    t.teardown(() => killAndReap(short));
+    const pid = short.pid!;
+    await Promise.all(['dump', 'core'].map(async (name) => {
+      const file = path.join(mnt.dir, String(pid), name);
+      note(`stat ${name} ${(await errnoOf(fsp.stat(file))) ?? 'ok'}`);
+      const opened = await fsp.open(file, 'r').catch((err: NodeJS.ErrnoException) => err.code!);
+      if (typeof opened === 'string') return note(`open ${name} ${opened}`);
+      note(`read ${name} ${(await errnoOf(opened.read(Buffer.alloc(1), 0, 1, 0))) ?? 'ok'}`);
+      await opened.close();
+    }));
+    await waitForExit(short);
+  }
+  const allowed = /^(stat \w+ (ok|ENOENT)|open \w+ (ok|ENOENT)|read \w+ (ok|EIO))$/;
+  t.deepEqual([...seen.keys()].filter((what) => !allowed.test(what)), [], `${JSON.stringify([...seen])} ${mnt.stderr()}`);
+});
