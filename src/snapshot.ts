@@ -152,17 +152,21 @@ function liveCopy(snapshot: Snapshot, log?: (line: string) => void): { memory: M
 }
 
 /**
- * The process's argument area (what /proc/<pid>/cmdline shows), for the copy to show its own name
- * there instead, and the whole pages it lies in, which the copy's reads then take from kept
- * bytes; null where those pages are not all in the snapshot or some are kept already.
+ * The process's argument area (what /proc/<pid>/cmdline shows), with the environment where it
+ * follows, for the copy to show its own name there instead, and the whole pages they lie in, which
+ * the copy's reads then take from kept bytes; null where those pages are not all in the snapshot or
+ * some are kept already. A name longer than the arguments (`./a 1`) runs on into the environment:
+ * the kernel shows that as the command line, setproctitle's way, once the arguments' last byte is
+ * not NUL.
  */
 function renamableCommandLine(snapshot: Snapshot, kept: readonly KeptPages[]): { area: Range; pages: Range } | null {
-  const { argStart, argEnd } = snapshot.mm;
+  const { argStart, argEnd, envStart, envEnd } = snapshot.mm;
   if (argEnd <= argStart) return null;
-  const pages = { start: argStart - (argStart % PAGE_SIZE), end: Math.ceil(argEnd / PAGE_SIZE) * PAGE_SIZE };
+  const end = envStart === argEnd && envEnd > envStart ? envEnd : argEnd;
+  const pages = { start: argStart - (argStart % PAGE_SIZE), end: Math.ceil(end / PAGE_SIZE) * PAGE_SIZE };
   if (snapshot.pages.pagesIn(pages.start, pages.end) !== (pages.end - pages.start) / PAGE_SIZE) return null;
   if (kept.some((k) => k.start < pages.end && k.start + k.bytes.length > pages.start)) return null;
-  return { area: { start: argStart, end: argEnd }, pages };
+  return { area: { start: argStart, end }, pages };
 }
 
 interface Range {

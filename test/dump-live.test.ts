@@ -2,6 +2,7 @@
 // its pages come from a copy-on-write copy of its memory, which leaves nothing behind.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { openHeld, readWhole } from './helpers/files.js';
@@ -11,7 +12,9 @@ import { parseImage, PAGE_SIZE } from './helpers/image.js';
 import { imgfsPidsServing, mountImgfs } from './helpers/mount.js';
 import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
 import { errnoOf } from './helpers/files.js';
-import { waitForExit } from './helpers/targets.js';
+import { killAndReap, waitForExit } from './helpers/targets.js';
+import { buildTarget } from './helpers/build.js';
+import { run } from './helpers/run.js';
 import { startTarget, type Target } from './helpers/targets.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
@@ -235,4 +238,30 @@ test.serial('--live: reading the copy leaves its pages shared with the task (no 
   t.true(kib('Private_Clean') + kib('Private_Dirty') < bytes / 1024 / 4, `the copy owns ${kib('Private_Clean') + kib('Private_Dirty')} KiB alone after the read`);
   await dump.close();
   await waitUntil('the copy to be gone', () => othersRunning(target).length === 0);
+});
+
+test('--live: the copy of a process with a command line shorter than its name is named in full, in ps -f and pgrep -f too', async (t) => {
+  const binary = await buildTarget('counter');
+  // A two-byte command line ("c"): the copy's name runs on into the environment that follows it.
+  const counter = spawn(binary, [], { argv0: 'c', stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => killAndReap(counter));
+  await new Promise((resolve) => counter.stdout!.once('data', resolve));
+  t.is(readFileSync(`/proc/${counter.pid}/cmdline`, 'latin1'), 'c\0');
+  const mnt = await mountImgfs(t, ['--live']);
+  const dump = await openHeld(t, path.join(mnt.dir, String(counter.pid), 'dump'));
+  const bytes = await readWhole(dump);
+  const copies = othersRunning({ pid: counter.pid!, binary } as Target);
+  t.is(copies.length, 1);
+  const name = `imgfs:${counter.pid}`;
+  t.is(readFileSync(`/proc/${copies[0]}/cmdline`, 'latin1').replace(/\0+$/, ''), name);
+  const pgrep = await run('pgrep', ['-f', `^${name}$`]);
+  t.deepEqual(pgrep.stdout.trim().split('\n'), [String(copies[0])], 'pgrep -f finds it by its whole name');
+  const image = parseImage(bytes);
+  const [argStart, envEnd] = [Number(image.mm.arg_start), Number(image.mm.env_end)];
+  for (let page = argStart - (argStart % PAGE_SIZE); page < envEnd; page += PAGE_SIZE) {
+    const inImage = image.pages.find((p) => p.vaddr === page)!;
+    t.true(bytes.subarray(inImage.offset, inImage.offset + PAGE_SIZE).equals(readMem(counter.pid!, page, PAGE_SIZE)),
+      `the dump has the process's own arguments and environment at 0x${page.toString(16)}`);
+  }
+  t.is(readFileSync(`/proc/${counter.pid}/cmdline`, 'latin1'), 'c\0', 'the process keeps its own');
 });

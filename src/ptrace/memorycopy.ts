@@ -41,8 +41,8 @@ export interface MemoryCopy {
 /**
  * Makes the copy of the memory of the process whose thread `tid` is held by freezeThreadGroup. The
  * process stays frozen; it may run on as soon as this returns. commandLine: the process's argument
- * area [start, end), overwritten in the copy with its name (the caller keeps the snapshot's bytes
- * there); null: left as it is. Throws (leaving nothing behind but, should the final reap fail, one
+ * area, and the environment after it, [start, end), overwritten in the copy with its name (the
+ * caller keeps the snapshot's bytes there); null: left as it is. Throws (leaving nothing behind but, should the final reap fail, one
  * zombie helper in the process) when the kernel refuses the fork (a pids limit, memory
  * accounting) or a call fails.
  */
