@@ -50,6 +50,8 @@ export interface ImageExtension {
   stopped?: true;
   /** The process's child processes at the dump (a restore does not bring them back: it says so). */
   children?: number[];
+  /** The runs of guard pages (MADV_GUARD_INSTALL), as [start, end) pairs, ascending. Absent: none, or an older image. */
+  guardPages?: Array<[number, number]>;
   /**
    * The distinct seccomp filters of the process's threads, which THREAD seccomp states name by
    * index (threads usually share theirs). Absent: no thread had one, or an older image.

@@ -85,6 +85,7 @@ export const RecordType = {
   UNBOUND_SOCKET: 42,
   TERMINAL: 43,
   FILE_STATE: 44,
+  GUARD_PAGES: 45,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -226,6 +227,8 @@ const FILE_LOCK_READ = 1;
 const FILE_LOCK_WRITE = 2;
 /** The end of a lock that runs to the end of the file, whatever its length. */
 const FILE_LOCK_TO_EOF = 0xffff_ffff_ffff_ffffn;
+/** A GUARD_PAGES entry: u64 start, u64 end. */
+export const GUARD_PAGES_ENTRY_SIZE = 16;
 /** Fixed part of a CHILDREN record: count, pad; count u32 pids follow. */
 export const CHILDREN_FIXED_SIZE = 8;
 /** PID_MAX_LIMIT on 64-bit kernels: no pid is above it. */
@@ -365,6 +368,8 @@ export interface ExtensionShape {
   stopped: boolean;
   /** Pids in the CHILDREN record; null: none. */
   children: number | null;
+  /** Runs in the GUARD_PAGES record; null: none. */
+  guardPages: number | null;
   /** Instructions of each SECCOMP_FILTER record. */
   seccompPrograms: number[];
   settings: boolean;
@@ -463,6 +468,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     vmaFlags: ext.vmaFlags === undefined ? null : Array.isArray(ext.vmaFlags) ? ext.vmaFlags.length : ext.vmaFlags.count,
     stopped: ext.stopped === true,
     children: ext.children?.length ?? null,
+    guardPages: ext.guardPages?.length ?? null,
     seccompPrograms: (ext.seccompFilters ?? []).map((f) => f.program.length / BPF_INSTRUCTION_SIZE),
     settings: ext.settings !== undefined,
     clocks: ext.clocks !== undefined,
@@ -502,6 +508,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.vmaFlags === null ? 0 : recordSize(shape.vmaFlags * VMA_FLAGS_ENTRY_SIZE)) +
     (shape.stopped ? recordSize(0) : 0) +
     (shape.children === null ? 0 : recordSize(CHILDREN_FIXED_SIZE + 4 * shape.children)) +
+    (shape.guardPages === null ? 0 : recordSize(shape.guardPages * GUARD_PAGES_ENTRY_SIZE)) +
     shape.seccompPrograms.reduce((sum, count) => sum + recordSize(SECCOMP_FILTER_FIXED_SIZE + count * BPF_INSTRUCTION_SIZE), 0) +
     shape.threads.reduce((sum, t) => sum + (t.seccompFilters === null ? 0 : recordSize(THREAD_SECCOMP_FIXED_SIZE + 4 * t.seccompFilters)), 0) +
     shape.threads.reduce((sum, t) => sum + (t.cpuMaskBytes === null ? 0 : recordSize(THREAD_SCHEDULING_FIXED_SIZE + t.cpuMaskBytes)), 0) +
@@ -1049,6 +1056,26 @@ function writeFileLocks(w: RecordWriter, f: ExtensionFd, locks: readonly FileLoc
   });
 }
 
+function writeGuardPages(w: RecordWriter, runs: readonly [number, number][]): void {
+  const at = w.record(RecordType.GUARD_PAGES, runs.length * GUARD_PAGES_ENTRY_SIZE);
+  let previousEnd = 0;
+  runs.forEach(([start, end], i) => {
+    const problem = guardRunProblem(start, end, previousEnd);
+    if (problem) throw new FormatError(`guard page run ${i}: ${problem}`);
+    w.buf.writeBigUInt64LE(BigInt(start), at + i * GUARD_PAGES_ENTRY_SIZE);
+    w.buf.writeBigUInt64LE(BigInt(end), at + i * GUARD_PAGES_ENTRY_SIZE + 8);
+    previousEnd = end;
+  });
+}
+
+/** What is wrong with a run of guard pages after one that ended at previousEnd; null: nothing. */
+function guardRunProblem(start: number, end: number, previousEnd: number): string | null {
+  if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0) return `${hex(start)}-${hex(end)} is not page-aligned`;
+  if (start >= end) return `${hex(start)}-${hex(end)} is empty`;
+  if (start < previousEnd) return `${hex(start)}-${hex(end)} is not above the run before it (ending at ${hex(previousEnd)})`;
+  return null;
+}
+
 function writeChildren(w: RecordWriter, children: readonly number[]): void {
   const at = w.record(RecordType.CHILDREN, CHILDREN_FIXED_SIZE + 4 * children.length);
   w.buf.writeUInt32LE(children.length, at);
@@ -1333,6 +1360,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.unboundSocket) writeUnboundSocket(w, fd, fd.unboundSocket);
   for (const fd of ext.fds) if (fd.terminal) writeTerminal(w, fd, fd.terminal);
   for (const fd of ext.fds) if (fd.fileState) writeFileState(w, fd, fd.fileState);
+  if (ext.guardPages) writeGuardPages(w, ext.guardPages);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1939,6 +1967,19 @@ function readPipeData(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
 }
 
+function readGuardPages(r: RecordView): Array<[number, number]> {
+  if (r.payload.length % GUARD_PAGES_ENTRY_SIZE !== 0) r.failLength(`length ${r.payload.length} is not a multiple of ${GUARD_PAGES_ENTRY_SIZE}`);
+  const runs: Array<[number, number]> = [];
+  for (let pos = 0; pos < r.payload.length; pos += GUARD_PAGES_ENTRY_SIZE) {
+    const start = r.number(pos, 'start');
+    const end = r.number(pos + 8, 'end');
+    const problem = guardRunProblem(start, end, runs.length > 0 ? runs[runs.length - 1][1] : 0);
+    if (problem) r.fail(pos, `guard page run ${runs.length}: ${problem}`);
+    runs.push([start, end]);
+  }
+  return runs;
+}
+
 function readChildren(r: RecordView): number[] {
   r.expectAtLeast(CHILDREN_FIXED_SIZE);
   const count = r.entryCount(0, CHILDREN_FIXED_SIZE, 4, 'pids');
@@ -2318,6 +2359,7 @@ export class ExtensionDecoder {
       case RecordType.VMA_FLAGS: once('vmaFlags', () => readVmaFlags(r)); break;
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       case RecordType.CHILDREN: once('children', () => readChildren(r)); break;
+      case RecordType.GUARD_PAGES: once('guardPages', () => readGuardPages(r)); break;
       // Any other type is a later version's record: skipped.
     }
   }

@@ -24,7 +24,7 @@ import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { isDeleted } from './proc/deleted.js';
-import { mappedData, scanPages } from './proc/pagemap.js';
+import { guardPageRuns, mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { readStat, type ProcStat } from './proc/stat.js';
@@ -179,6 +179,7 @@ export function readRestoreInfo(
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
     ...(stopped ? { stopped } : {}),
     ...childrenOf(pid),
+    ...guardPagesOf(pid, vmas),
     ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
     settings: readProcessSettings(pid),
     clocks: clockTimes(processClocks(pid)),
@@ -197,6 +198,12 @@ function readScheduling(tid: number): ThreadScheduling {
 function readProcessSettings(pid: number): ProcessSettings {
   const read = (name: string) => readFileSync(`/proc/${pid}/${name}`, 'latin1').trim();
   return { oomScoreAdj: Number(read('oom_score_adj')), personality: Number.parseInt(read('personality'), 16) };
+}
+
+/** The runs of guard pages in the process's VMAs (one walk of its page tables). */
+function guardPagesOf(pid: number, vmas: readonly { start: number; end: number }[]): { guardPages?: Array<[number, number]> } {
+  const runs = guardPageRuns(pid, vmas.map((v): [number, number] => [v.start, v.end]));
+  return runs.length > 0 ? { guardPages: runs } : {};
 }
 
 /**
@@ -287,6 +294,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     vmaFlags: vmas.length,
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
+    guardPages: guardPagesOf(pid, vmas).guardPages?.length ?? null,
     // Only a thread with filters makes the filters' lengths worth asking for.
     seccompPrograms: threads.some((t) => (t.seccompFilters ?? 0) > 0) ? previewFilterLengths(pid) : [],
     settings: true,

@@ -254,6 +254,7 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
     ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
+    ...(ext.guardPages ? ['', `guard pages (${ext.guardPages.length} ${ext.guardPages.length === 1 ? 'run' : 'runs'})`, ...ext.guardPages.map(([start, end]) => `  ${range(start, end)}`)] : []),
     ...(ext.clocks ? ['', `clocks at the dump: monotonic ${nanoseconds(ext.clocks.monotonic)}  boottime ${nanoseconds(ext.clocks.boottime)}`] : []),
     ...(ext.settings ? ['', `oom_score_adj ${ext.settings.oomScoreAdj}  personality ${hex(ext.settings.personality)}`] : []),
     ...(ext.seccompFilters ? [

@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, FILE_STATE_SIZE, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
+  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, FILE_STATE_SIZE, GUARD_PAGES_ENTRY_SIZE, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
   decodeExtension, decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
 import { FormatError } from '../src/format.js';
@@ -72,7 +72,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.SECCOMP_FILTER, RecordType.SECCOMP_FILTER, RecordType.THREAD_SECCOMP, RecordType.THREAD_SECCOMP, RecordType.SOCKET_OPTIONS, RecordType.SOCKET_OPTIONS,
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
-    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL, RecordType.FILE_STATE,
+    RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL, RecordType.FILE_STATE, RecordType.GUARD_PAGES,
   ], 'in the order of docs/format.md');
 });
 
@@ -224,6 +224,29 @@ test('FILE_STATE: byte layout, and bad records', (t) => {
   t.is(broken(at + 4, 48), `byte ${at + 4}: FILE_STATE record: length 48, expected 40`);
   const onSocket = { ...sample, fds: sample.fds.map((f) => (f.fd === 7 ? { ...f, fileState: { dev: 1n, inode: 2n, size: 3, mtimeNs: 4n } } : f)) };
   t.regex(t.throws(() => encodeExtension(onSocket))?.message ?? '', /fd 7: file state of a descriptor that is no regular file/);
+});
+
+test('GUARD_PAGES: byte layout, and bad records', (t) => {
+  const sample = fullSampleExtension();
+  const buf = encodeExtension(sample);
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.GUARD_PAGES)!.at;
+  const payload = at + 8;
+  t.is(GUARD_PAGES_ENTRY_SIZE, 16);
+  t.is(buf.readUInt32LE(at + 4), 32, 'length: two runs');
+  t.deepEqual([0, 8, 16, 24].map((pos) => buf.readBigUInt64LE(payload + pos)), [0x7f0000008000n, 0x7f000000c000n, 0x7ffd00000000n, 0x7ffd00001000n],
+    'start and end of each run');
+  t.deepEqual(decodeExtension(buf).guardPages, sample.guardPages);
+
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy), { instanceOf: ExtensionFormatError })?.message;
+  };
+  t.is(broken(payload, 0x8001), `byte ${payload}: GUARD_PAGES record: guard page run 0: 0x7f0000008001-0x7f000000c000 is not page-aligned`);
+  t.is(broken(payload + 8, 0x8000), `byte ${payload}: GUARD_PAGES record: guard page run 0: 0x7f0000008000-0x7f0000008000 is empty`);
+  t.is(broken(payload + 20, 0x7f00), `byte ${payload + 16}: GUARD_PAGES record: guard page run 1: 0x7f0000000000-0x7ffd00001000 is not above the run before it (ending at 0x7f000000c000)`);
+  t.is(broken(at + 4, 24), `byte ${at + 4}: GUARD_PAGES record: length 24 is not a multiple of 16`);
+  t.regex(t.throws(() => encodeExtension({ ...sample, guardPages: [[0x2000, 0x1000]] }))?.message ?? '', /guard page run 0: 0x2000-0x1000 is empty/);
 });
 
 test('TERMINAL: byte layout, and bad records', async (t) => {

@@ -5,9 +5,9 @@
 
 import test from 'ava';
 import { makeTempDir } from './helpers/files.js';
-import { readMaps, readMem } from './helpers/groundtruth.js';
+import { guardPages, readMaps, readMem } from './helpers/groundtruth.js';
 import { PAGE_SIZE } from './helpers/image.js';
-import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
+import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
 const SPARSE_TOUCHED = 4097;
@@ -45,4 +45,24 @@ test('every kind of mapping comes back, shared anonymous memory with its bytes',
   t.is(at(anonshared)?.perms, 'rw-s');
   t.true(mem(anonshared, 4 * PAGE_SIZE).equals(filled('A', 4)), 'shared anonymous memory with its bytes');
   t.false(restorer.stderr().includes(`0x${hex(anonshared)}`), `no warning about it: ${restorer.stderr()}`);
+});
+
+test('guard pages (MADV_GUARD_INSTALL) come back as guard pages, the pages around them with their bytes', async (t) => {
+  const target = await startTarget(t, 'guard');
+  const base = parseInt(target.info[1], 16);
+  if (target.info[2] !== '1') {
+    t.pass('this kernel has no guard pages (MADV_GUARD_INSTALL refused): nothing to check');
+    return;
+  }
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  t.deepEqual((await readImageExtension(image)).guardPages, [[base + 8 * PAGE_SIZE, base + 12 * PAGE_SIZE]]);
+  t.regex(await showText(image), new RegExp(`guard pages \\(1 run\\)\\n  ${(base + 8 * PAGE_SIZE).toString(16)}-${(base + 12 * PAGE_SIZE).toString(16)}\\n`));
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.deepEqual(guardPages(pid, base, base + 64 * PAGE_SIZE), [8, 9, 10, 11].map((i) => base + i * PAGE_SIZE));
+  t.true(readMem(pid, base, 8 * PAGE_SIZE).equals(Buffer.alloc(8 * PAGE_SIZE, 'g')), 'the pages before');
+  t.true(readMem(pid, base + 12 * PAGE_SIZE, 52 * PAGE_SIZE).equals(Buffer.alloc(52 * PAGE_SIZE, 'g')), 'the pages after');
+  t.false(restorer.stderr().includes('guard'), restorer.stderr());
 });

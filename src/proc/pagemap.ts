@@ -144,6 +144,26 @@ export function scanPagesWithIoctl(pid: number, ranges: Array<[number, number]>)
   return pages;
 }
 
+const GUARD_PAGES: PageQuery = { inverted: 0n, mask: PAGE_IS_GUARD, anyOf: PAGE_IS_GUARD };
+
+/**
+ * The runs of guard pages (MADV_GUARD_INSTALL) inside ranges, as [start, end) pairs, ascending;
+ * none where PAGEMAP_SCAN does not know them (a kernel before 6.14, where a process has none, or
+ * before 6.7, without the ioctl).
+ */
+export function guardPageRuns(pid: number, ranges: Array<[number, number]>): Array<[number, number]> {
+  let guards = PageIndex.empty;
+  try {
+    withPagemap(pid, (fd) => {
+      guards = scanWithIoctl(fd, pid, spansOf(ranges), GUARD_PAGES);
+    });
+  } catch (error) {
+    if (error instanceof NativeError && UNSUPPORTED.has(error.errno)) return [];
+    throw error;
+  }
+  return Array.from({ length: guards.runCount }, (_, run): [number, number] => [guards.starts[run], guards.runEnd(run)]);
+}
+
 function scanWithIoctl(fd: number, pid: number, spans: Array<[number, number]>, query: PageQuery): PageIndex {
   const builder = new PageIndexBuilder();
   const vec = Buffer.alloc(REGIONS_PER_CALL * PAGE_REGION_SIZE);

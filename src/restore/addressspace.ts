@@ -7,7 +7,7 @@
 //    SHARED_PAGES records, written into their shared VMAs mapped as shared anonymous memory;
 // 3. at the extension: shared VMAs with contents in it mapped (those without pages); file-backed
 //    VMAs mapped from their files again, with the dumped pages laid over them; the kernel's own
-//    vDSO at the dumped address; the final protections; the madvise flags and mlock.
+//    vDSO at the dumped address; the final protections; the guard pages; the madvise flags and mlock.
 
 import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
@@ -38,6 +38,7 @@ const AT_SYSINFO_EHDR = 33n;
 const { O_RDONLY, O_RDWR } = fsConstants;
 const { ESRCH } = osConstants.errno;
 const MLOCK_ONFAULT = 1;
+const MADV_GUARD_INSTALL = 102;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
 const MAX_VMAS = 65530;
 /** Bytes copied per round when dumped pages move into a file mapping. */
@@ -435,7 +436,7 @@ export class AddressSpace {
   }
 
   /**
-   * Step 3e: each VMA's madvise flags and mlock (the extension's VMA_FLAGS), but on the kernel's
+   * Step 3f: each VMA's madvise flags and mlock (the extension's VMA_FLAGS), but on the kernel's
    * own mappings. One warning per kind of flag the kernel refuses (mlock over RLIMIT_MEMLOCK,
    * MADV_MERGEABLE without KSM), and the restore goes on.
    */
@@ -456,6 +457,25 @@ export class AddressSpace {
           if (!refused.has(flag.name)) warn(`${flag.name} is not restored on ${range(vma)}: ${err.message} (later refusals of it are not reported)`);
           refused.add(flag.name);
         }
+      }
+    }
+  }
+
+  /**
+   * Step 3e: the guard pages (GUARD_PAGES), installed again with MADV_GUARD_INSTALL: a stray access
+   * to one faults, as before. One warning where the kernel refuses them (before 6.13, or a mapping
+   * it takes none in), and the restore goes on: the pages read as zeros then.
+   */
+  installGuardPages(runs: readonly [number, number][], warn: (line: string) => void): void {
+    for (const [start, end] of runs) {
+      if (!this.vmas.some((v) => v.start <= start && start < v.end) || !this.vmas.some((v) => v.start < end && end <= v.end)) {
+        throw new RestoreError(`the extension's guard pages ${range({ start, end })} lie outside the VMAs`);
+      }
+      try {
+        this.remote.madvise(start, end - start, MADV_GUARD_INSTALL);
+      } catch (err) {
+        if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
+        warn(`guard pages ${range({ start, end })} are not restored (${err.code}): they read as zeros instead of faulting`);
       }
     }
   }

@@ -112,6 +112,8 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();
+    // Before mlock (VMA_FLAGS), which the kernel refuses guard pages in.
+    memory.installGuardPages(ext?.guardPages ?? [], options.warn);
     const remote = stub.remote;
     setMmMap(remote, head.mm, ext, options.warn);
     setName(remote, ext?.exe ?? programName(stub.pid, head.mm.argStart));

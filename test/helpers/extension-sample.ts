@@ -223,6 +223,7 @@ export function fullSampleExtension(): ImageExtension {
   ext.vmaFlags = SAMPLE_VMA_FLAGS;
   ext.stopped = true;
   ext.children = [4243, 70000];
+  ext.guardPages = [[0x7f0000008000, 0x7f000000c000], [0x7ffd00000000, 0x7ffd00001000]];
   const locks: ExtensionFd['locks'] = [
     { kind: 'flock', write: true, start: 0, end: null },
     { kind: 'posix', write: false, start: 100, end: 109 },

@@ -59,6 +59,16 @@ const PAGEMAP_CHUNK_PAGES = 65536;
  * with bits = SWAPPED, swapped), guard pages left out.
  */
 export function residentPages(pid: number, start: number, end: number, bits = PRESENT_OR_SWAPPED): number[] {
+  return pagesWhere(pid, start, end, (last) => (last & bits) !== 0 && (last & GUARD) === 0);
+}
+
+/** Addresses of the guard pages (MADV_GUARD_INSTALL) in [start, end), per /proc/<pid>/pagemap. */
+export function guardPages(pid: number, start: number, end: number): number[] {
+  return pagesWhere(pid, start, end, (last) => (last & GUARD) !== 0);
+}
+
+/** Addresses of the pages in [start, end) whose pagemap entry's last byte passes test. */
+function pagesWhere(pid: number, start: number, end: number, test: (last: number) => boolean): number[] {
   const fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
   const pages: number[] = [];
   try {
@@ -68,7 +78,7 @@ export function residentPages(pid: number, start: number, end: number, bits = PR
       const bytes = fs.readSync(fd, buffer, 0, count * 8, (chunkStart / PAGE_SIZE) * 8);
       if (bytes !== count * 8) throw new Error(`short pagemap read of pid ${pid} at 0x${chunkStart.toString(16)}: ${bytes} bytes`);
       for (let i = 0; i < count; i++) {
-        if (buffer[8 * i + 7] & bits && !(buffer[8 * i + 7] & GUARD)) pages.push(chunkStart + i * PAGE_SIZE);
+        if (test(buffer[8 * i + 7])) pages.push(chunkStart + i * PAGE_SIZE);
       }
     }
   } finally {
