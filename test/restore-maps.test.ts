@@ -66,3 +66,19 @@ test('guard pages (MADV_GUARD_INSTALL) come back as guard pages, the pages aroun
   t.true(readMem(pid, base + 12 * PAGE_SIZE, 52 * PAGE_SIZE).equals(Buffer.alloc(52 * PAGE_SIZE, 'g')), 'the pages after');
   t.false(restorer.stderr().includes('guard'), restorer.stderr());
 });
+
+test('a private file mapping the program wrote and then made PROT_NONE comes back with its written page, still PROT_NONE', async (t) => {
+  const dir = await makeTempDir(t);
+  const target = await startTarget(t, 'restore_protnone', [dir]);
+  const at = parseInt(target.info[1], 16);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const mapping = readMaps(pid).find((m) => m.start === at);
+  t.is(mapping?.perms, '---p');
+  const written = Buffer.concat([Buffer.from('private write\0'), Buffer.alloc(PAGE_SIZE - 14, 'f')]);
+  t.true(readMem(pid, at, PAGE_SIZE).equals(written), 'the written page, from the image');
+  t.true(readMem(pid, at + PAGE_SIZE, PAGE_SIZE).equals(Buffer.alloc(PAGE_SIZE, 'f')), 'the untouched one, from the file');
+});

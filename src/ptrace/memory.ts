@@ -7,6 +7,7 @@
 // Linux 5.19), which would double the copy's memory and halve the speed of reading it.
 
 import koffi from 'koffi';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { PAGE_SIZE } from '../model.js';
@@ -163,5 +164,21 @@ export function readMemory(pid: number, addr: number, length: number): Buffer {
   singleRangeReader.begin(pid, out);
   singleRangeReader.add(0, addr, length);
   singleRangeReader.commit();
+  return out;
+}
+
+/**
+ * `length` bytes of pid's memory at addr, read through /proc/<pid>/mem, which reads what a tracer
+ * may, whatever the protection: memory the process made PROT_NONE too.
+ */
+export function readMemoryForced(pid: number, addr: number, length: number): Buffer {
+  const out = length >= PAGE_SIZE ? pageAlignedBuffer(length) : Buffer.alloc(length);
+  const mem = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const got = readSync(mem, out, 0, length, addr);
+    if (got !== length) throw nativeError(constants.errno.EIO, `read(/proc/${pid}/mem)`, `read ${got} of ${length} bytes at 0x${addr.toString(16)}`);
+  } finally {
+    closeSync(mem);
+  }
   return out;
 }

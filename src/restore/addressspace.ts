@@ -20,7 +20,7 @@ import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream
 import { PAGE_SIZE } from '../model.js';
 import { DELETED_SUFFIX, isDeleted } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
-import { readMemory } from '../ptrace/memory.js';
+import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
 import { changeSinceDump } from './filechange.js';
@@ -373,7 +373,8 @@ export class AddressSpace {
     for (let r = 0; r < vma.dumped.length; r += 2) {
       for (let at = vma.dumped[r]; at < vma.dumped[r + 1]; at += COPY_CHUNK) {
         const length = Math.min(COPY_CHUNK, vma.dumped[r + 1] - at);
-        const pages = readMemory(this.pid, at, length);
+        // Forced: a private file mapping the process made PROT_NONE keeps its written pages.
+        const pages = readMemoryForced(this.pid, at, length);
         const segments = await this.writer.segments();
         segments.local.add(Number(koffi.address(pages)), length);
         segments.remote.add(temporary + (at - vma.start), length);

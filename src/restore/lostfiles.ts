@@ -5,16 +5,15 @@
 // then) is mapped from the file made: a write through a descriptor shows through the mapping, as
 // before. A memfd too large for its bytes to travel with its descriptor is made from its mappings.
 
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { ExtensionFd, FileContent } from '../extension-model.js';
 import { MAP_SHARED } from '../format.js';
 import { DELETED_SUFFIX } from '../proc/deleted.js';
-import { pageAlignedBuffer } from '../ptrace/aligned.js';
 import { NativeError } from '../ptrace/errors.js';
+import { readMemoryForced } from '../ptrace/memory.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import type { MappedObject } from './addressspace.js';
-import { RestoreError } from './errors.js';
 
 const MEMFD_PREFIX = '/memfd:';
 const MFD_CLOEXEC = 1;
@@ -127,30 +126,22 @@ export class LostFiles {
 
   /**
    * A memfd whose bytes did not travel with its descriptor: its size, and what its mappings hold
-   * (read through /proc/<pid>/mem, which reads whatever their protection); the rest reads as zeros,
+   * (read whatever their protection); the rest reads as zeros,
    * with a warning. Chunks of zeros are not written: the file stays as sparse as they were.
    */
   private fillFromMappings(ours: number, fd: ExtensionFd, mappings: readonly MappedObject[], warn: (line: string) => void): void {
     const size = fd.fileState!.size; // has() made it only with its mappings, found by fileState
     ftruncateSync(ours, size);
     const covered: [number, number][] = [];
-    const chunk = pageAlignedBuffer(COPY_CHUNK);
     const zeros = Buffer.alloc(COPY_CHUNK);
-    const mem = openSync(`/proc/${this.remote.tid}/mem`, 'r');
-    try {
-      for (const m of mappings) {
-        const end = Math.min(m.offset + (m.end - m.start), size);
-        for (let at = m.offset; at < end; at += COPY_CHUNK) {
-          const length = Math.min(COPY_CHUNK, end - at);
-          const bytes = chunk.subarray(0, length);
-          const got = readSync(mem, bytes, 0, length, m.start + (at - m.offset));
-          if (got !== length) throw new RestoreError(`${fd.target}: read ${got} of ${length} bytes of its mapping at 0x${m.start.toString(16)}`);
-          if (!bytes.equals(zeros.subarray(0, length))) writeSync(ours, bytes, 0, length, at);
-        }
-        if (m.offset < end) covered.push([m.offset, end]);
+    for (const m of mappings) {
+      const end = Math.min(m.offset + (m.end - m.start), size);
+      for (let at = m.offset; at < end; at += COPY_CHUNK) {
+        const length = Math.min(COPY_CHUNK, end - at);
+        const bytes = readMemoryForced(this.remote.tid, m.start + (at - m.offset), length);
+        if (!bytes.equals(zeros.subarray(0, length))) writeSync(ours, bytes, 0, length, at);
       }
-    } finally {
-      closeSync(mem);
+      if (m.offset < end) covered.push([m.offset, end]);
     }
     const missing = size - coveredLength(covered);
     if (missing > 0) {
