@@ -14,7 +14,7 @@ import {
   AF_INET, AF_INET6, AF_UNIX, CPU_MASK_MAX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING,
   TCP_ESTABLISHED, TCP_LISTEN, TERMIOS_SIZE,
 } from './extension-model.js';
-import { CKPT_TLS_ENTRIES, FormatError, PAGE_RECORD_SIZE } from './format.js';
+import { CKPT_TLS_ENTRIES, FormatError, GDT_ENTRY_TLS_MIN, PAGE_RECORD_SIZE } from './format.js';
 import type { UserDesc, UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { PageIndex, PageIndexBuilder } from './pageindex.js';
@@ -1514,7 +1514,14 @@ function readThread(r: RecordView): ExtensionThread {
   r.expectLength(threadPayloadSize(tlsCount, xstateSize));
   const regs = {} as UserRegs;
   USER_REGS_ORDER.forEach((name, i) => { regs[name] = p.readBigUInt64LE(16 + i * 8); });
-  const tls = Array.from({ length: tlsCount }, (_, i) => decodeUserDesc(p, THREAD_FIXED_SIZE + i * USER_DESC_SIZE));
+  const tls = Array.from({ length: tlsCount }, (_, i) => {
+    const at = THREAD_FIXED_SIZE + i * USER_DESC_SIZE;
+    const desc = decodeUserDesc(p, at);
+    if (desc.entryNumber < GDT_ENTRY_TLS_MIN || desc.entryNumber >= GDT_ENTRY_TLS_MIN + CKPT_TLS_ENTRIES) {
+      r.fail(at, `TLS entry ${i}: GDT entry ${desc.entryNumber}, not one of the TLS entries ${GDT_ENTRY_TLS_MIN}..${GDT_ENTRY_TLS_MIN + CKPT_TLS_ENTRIES - 1}`);
+    }
+    return desc;
+  });
   const fpregsAt = THREAD_FIXED_SIZE + tlsCount * USER_DESC_SIZE;
   return {
     tid,

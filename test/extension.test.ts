@@ -416,6 +416,8 @@ test('corrupt records name the offending byte', (t) => {
   rejects(t, bad((b) => b.writeBigUInt64LE(7n, auxv.at + 8 + auxv.length - 16)), auxv.at + 8 + auxv.length - 16, /AT_NULL/);
   rejects(t, bad((b) => b.writeUInt32LE(0, thread.at + 8)), thread.at + 8, /THREAD record: tid 0/);
   rejects(t, bad((b) => b.writeUInt32LE(4, thread.at + 12)), thread.at + 12, /4 TLS entries/);
+  rejects(t, bad((b) => b.writeUInt32LE(0x7fffffff, thread.at + 8 + 240)), thread.at + 8 + 240,
+    /THREAD record: TLS entry 0: GDT entry 2147483647, not one of the TLS entries 12\.\.14/);
   rejects(t, bad((b) => b.writeUInt32LE(511, thread.at + 8 + 232)), thread.at + 8 + 232, /fpregs size 511/);
   rejects(t, bad((b) => b.writeUInt32LE(2688, thread.at + 8 + 236)), thread.at + 4, /THREAD record: length 3496, expected 3488/);
   rejects(t, bad((b) => b.writeUInt32LE(1234, recordOf(good, RecordType.THREAD, 1).at + 8)),
