@@ -15,6 +15,7 @@ import { mountImgfs } from './helpers/mount.js';
 import { dumpToFile, killOriginal, startRestorer } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
 import { startTarget, type Target } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
 
 const F_SEAL_SHRINK = 2;
 const F_SEAL_GROW = 4;
@@ -102,6 +103,8 @@ test('a restore gives the shared memory back, with one warning per file that can
   await killOriginal(target);
   const restorer = startRestorer(t, [image]);
   checkRestored(t, await restorer.restoredPid(), at);
+  // Written before the process runs, read by this process's event loop maybe after it saw it run.
+  await waitUntil('the warnings', () => ['/memfd:box', '/SYSV', 'gone.bin'].every((name) => restorer.stderr().includes(name)));
   const warnings = restorer.stderr().split('\n').filter((line) => line.includes('warning'));
   t.false(restorer.stderr().includes('starts zeroed'));
   const cannotShare = (name: string, address: number) => new RegExp(
