@@ -136,6 +136,7 @@ test('an older image, without SHARED_PAGES records: shared anonymous memory star
   const restorer = startRestorer(t, ['--anon-fallback', file]);
   const pid = await restorer.restoredPid();
   t.true(readMem(pid, at.anon, 4 * PAGE_SIZE).equals(Buffer.alloc(4 * PAGE_SIZE)));
+  await waitUntil('the warnings', () => restorer.stderr().includes('starts zeroed') && restorer.stderr().includes('/memfd:box'));
   t.regex(restorer.stderr(), new RegExp(`warning: shared anonymous memory 0x${at.anon.toString(16)}-0x[0-9a-f]+: the image carries no contents for it \\(an older image\\), so it starts zeroed\\n`));
   t.regex(restorer.stderr(), /warning: \/memfd:box \(deleted\): was deleted before the dump: mapped as anonymous memory \(--anon-fallback\): what the image carries of it \(its private pages in memory at the dump\) comes back, the rest reads as zeros\n/);
 });

@@ -430,7 +430,8 @@ test('a standard stream redirected to a file that is gone since: /dev/null with 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   t.is(await fsp.readlink(`/proc/${pid}/fd/1`), '/dev/null');
-  t.regex(restorer.stderr(), new RegExp(`warning: fd 1 \\(${log}\\): its file no longer exists: replaced by /dev/null\n`));
+  const warning = new RegExp(`warning: fd 1 \\(${log}\\): its file no longer exists: replaced by /dev/null\n`);
+  await waitUntil('its warning', () => warning.test(restorer.stderr()));
   await sleep(300);
   t.deepEqual(restorer.lines(), [], 'nothing on the restorer\'s standard output');
 });
