@@ -53,6 +53,11 @@ export interface ImageExtension {
   /** The runs of guard pages (MADV_GUARD_INSTALL), as [start, end) pairs, ascending. Absent: none, or an older image. */
   guardPages?: Array<[number, number]>;
   /**
+   * The bytes of the files the process maps privately that no path leads to any more (a program
+   * or library deleted or replaced by an upgrade since it was started). Absent: none, or an older image.
+   */
+  mappedContents?: MappedContent[];
+  /**
    * The distinct seccomp filters of the process's threads, which THREAD seccomp states name by
    * index (threads usually share theirs). Absent: no thread had one, or an older image.
    */
@@ -502,6 +507,16 @@ export function describeConnection(socket: ConnectedSocket): string {
 }
 
 /** A deleted file's or a memfd's bytes and what a new one needs to be like it. */
+/** A deleted file the process maps (MAPPED_CONTENT): which one (as its MAPPED_FILE records name it), its mode and bytes. */
+export interface MappedContent {
+  dev: bigint;
+  inode: bigint;
+  /** Permission bits. */
+  mode: number;
+  /** The bytes; a dump reads them when the image's reader reaches them. */
+  bytes: Buffer | { length: number; read(): Buffer };
+}
+
 export interface FileContent {
   memfd: boolean;
   /** F_GET_SEALS of a memfd (F_SEAL_*); 0 for other files. */

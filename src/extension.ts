@@ -8,7 +8,7 @@ import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
   IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
-  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState, OpenFileState,
+  ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState, OpenFileState, MappedContent,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_UNIX, CPU_MASK_MAX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, TCP_CLOSING,
@@ -86,6 +86,7 @@ export const RecordType = {
   TERMINAL: 43,
   FILE_STATE: 44,
   GUARD_PAGES: 45,
+  MAPPED_CONTENT: 46,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -227,6 +228,10 @@ const FILE_LOCK_READ = 1;
 const FILE_LOCK_WRITE = 2;
 /** The end of a lock that runs to the end of the file, whatever its length. */
 const FILE_LOCK_TO_EOF = 0xffff_ffff_ffff_ffffn;
+/** Fixed part of a MAPPED_CONTENT record: dev, inode, mode, pad, size; the bytes follow. */
+export const MAPPED_CONTENT_FIXED_SIZE = 32;
+/** The most bytes one MAPPED_CONTENT record carries. */
+export const MAPPED_CONTENT_MAX = 32 << 20;
 /** A GUARD_PAGES entry: u64 start, u64 end. */
 export const GUARD_PAGES_ENTRY_SIZE = 16;
 /** Fixed part of a CHILDREN record: count, pad; count u32 pids follow. */
@@ -370,6 +375,8 @@ export interface ExtensionShape {
   children: number | null;
   /** Runs in the GUARD_PAGES record; null: none. */
   guardPages: number | null;
+  /** Bytes of each MAPPED_CONTENT record. */
+  mappedContents: number[];
   /** Instructions of each SECCOMP_FILTER record. */
   seccompPrograms: number[];
   settings: boolean;
@@ -469,6 +476,7 @@ export function shapeOf(ext: ImageExtension): ExtensionShape {
     stopped: ext.stopped === true,
     children: ext.children?.length ?? null,
     guardPages: ext.guardPages?.length ?? null,
+    mappedContents: (ext.mappedContents ?? []).map((c) => c.bytes.length),
     seccompPrograms: (ext.seccompFilters ?? []).map((f) => f.program.length / BPF_INSTRUCTION_SIZE),
     settings: ext.settings !== undefined,
     clocks: ext.clocks !== undefined,
@@ -509,6 +517,7 @@ function extensionBytesSize(shape: ExtensionShape): number {
     (shape.stopped ? recordSize(0) : 0) +
     (shape.children === null ? 0 : recordSize(CHILDREN_FIXED_SIZE + 4 * shape.children)) +
     (shape.guardPages === null ? 0 : recordSize(shape.guardPages * GUARD_PAGES_ENTRY_SIZE)) +
+    shape.mappedContents.reduce((sum, length) => sum + recordSize(MAPPED_CONTENT_FIXED_SIZE + length), 0) +
     shape.seccompPrograms.reduce((sum, count) => sum + recordSize(SECCOMP_FILTER_FIXED_SIZE + count * BPF_INSTRUCTION_SIZE), 0) +
     shape.threads.reduce((sum, t) => sum + (t.seccompFilters === null ? 0 : recordSize(THREAD_SECCOMP_FIXED_SIZE + 4 * t.seccompFilters)), 0) +
     shape.threads.reduce((sum, t) => sum + (t.cpuMaskBytes === null ? 0 : recordSize(THREAD_SCHEDULING_FIXED_SIZE + t.cpuMaskBytes)), 0) +
@@ -1056,6 +1065,25 @@ function writeFileLocks(w: RecordWriter, f: ExtensionFd, locks: readonly FileLoc
   });
 }
 
+function writeMappedContent(w: RecordWriter, content: MappedContent): void {
+  const { length } = content.bytes;
+  const what = `mapped file ${content.dev}:${content.inode}`;
+  if (length > MAPPED_CONTENT_MAX) throw new FormatError(`${what}: ${length} bytes, more than ${MAPPED_CONTENT_MAX}`);
+  const head = Buffer.alloc(MAPPED_CONTENT_FIXED_SIZE);
+  head.writeBigUInt64LE(u64(content.dev, `${what} dev`), 0);
+  head.writeBigUInt64LE(u64(content.inode, `${what} inode`), 8);
+  head.writeUInt32LE(u32(content.mode, `${what} mode`), 16);
+  head.writeBigUInt64LE(BigInt(length), 24);
+  const { bytes } = content;
+  if (Buffer.isBuffer(bytes)) {
+    const at = w.record(RecordType.MAPPED_CONTENT, MAPPED_CONTENT_FIXED_SIZE + length);
+    head.copy(w.buf, at);
+    bytes.copy(w.buf, at + MAPPED_CONTENT_FIXED_SIZE);
+    return;
+  }
+  w.deferredRecord(RecordType.MAPPED_CONTENT, { length: MAPPED_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
+}
+
 function writeGuardPages(w: RecordWriter, runs: readonly [number, number][]): void {
   const at = w.record(RecordType.GUARD_PAGES, runs.length * GUARD_PAGES_ENTRY_SIZE);
   let previousEnd = 0;
@@ -1361,6 +1389,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.terminal) writeTerminal(w, fd, fd.terminal);
   for (const fd of ext.fds) if (fd.fileState) writeFileState(w, fd, fd.fileState);
   if (ext.guardPages) writeGuardPages(w, ext.guardPages);
+  for (const content of ext.mappedContents ?? []) writeMappedContent(w, content);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -1974,6 +2003,18 @@ function readPipeData(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { pipeData: { capacity, bytes: Buffer.from(r.payload.subarray(PIPE_DATA_FIXED_SIZE)) } } };
 }
 
+function readMappedContent(r: RecordView): MappedContent {
+  r.expectAtLeast(MAPPED_CONTENT_FIXED_SIZE);
+  if (r.payload.readUInt32LE(20) !== 0) r.fail(20, 'pad is not 0');
+  const size = r.number(24, 'size');
+  if (size > MAPPED_CONTENT_MAX) r.fail(24, `size ${size} is more than ${MAPPED_CONTENT_MAX}`);
+  r.expectLength(MAPPED_CONTENT_FIXED_SIZE + size);
+  return {
+    dev: r.payload.readBigUInt64LE(0), inode: r.payload.readBigUInt64LE(8), mode: r.payload.readUInt32LE(16),
+    bytes: Buffer.from(r.payload.subarray(MAPPED_CONTENT_FIXED_SIZE)),
+  };
+}
+
 function readGuardPages(r: RecordView): Array<[number, number]> {
   if (r.payload.length % GUARD_PAGES_ENTRY_SIZE !== 0) r.failLength(`length ${r.payload.length} is not a multiple of ${GUARD_PAGES_ENTRY_SIZE}`);
   const runs: Array<[number, number]> = [];
@@ -2220,6 +2261,7 @@ export class ExtensionDecoder {
   private readonly threadParts: ThreadPart[] = [];
   private readonly fdParts: FdPart[] = [];
   private readonly seccompFilters: SeccompFilter[] = [];
+  private readonly mappedContents: MappedContent[] = [];
   private posixTimersRecord: RecordView | null = null;
   private result: ImageExtension | null = null;
 
@@ -2275,6 +2317,7 @@ export class ExtensionDecoder {
         checkSeccompFilterIndices(this.threadParts, this.seccompFilters.length);
         attachParts(this.threads, this.threadParts, 'thread', (t) => t.tid);
         if (this.seccompFilters.length > 0) found.seccompFilters = this.seccompFilters;
+        if (this.mappedContents.length > 0) found.mappedContents = this.mappedContents;
         attachParts(this.fds, this.fdParts, 'fd', (f) => f.fd);
         checkFdParts(this.fdParts, this.fds);
         if (this.posixTimersRecord) checkPosixTimerThreads(this.posixTimersRecord, found.posixTimers!, this.threads);
@@ -2367,6 +2410,12 @@ export class ExtensionDecoder {
       case RecordType.STOPPED: once('stopped', () => { r.expectLength(0); return true as const; }); break;
       case RecordType.CHILDREN: once('children', () => readChildren(r)); break;
       case RecordType.GUARD_PAGES: once('guardPages', () => readGuardPages(r)); break;
+      case RecordType.MAPPED_CONTENT: {
+        const content = readMappedContent(r);
+        if (this.mappedContents.some((c) => c.dev === content.dev && c.inode === content.inode)) r.fail(0, `a second record of file ${content.dev}:${content.inode}`);
+        this.mappedContents.push(content);
+        break;
+      }
       // Any other type is a later version's record: skipped.
     }
   }

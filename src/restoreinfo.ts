@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSyn
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, UnboundSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
-  ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, TerminalState, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
+  MappedContent, ProcessSettings, RseqArea, SharedMemoryContents, SignalStack, SocketOption, TerminalState, ThreadIdentity, ThreadScheduling, TimeSpec, VmaFlags,
 } from './extension-model.js';
 import {
   AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, pipesWithBothEnds, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_NETLINK, SOL_SOCKET, TCP_CLOSE, TCP_CLOSING, TCP_ESTABLISHED,
@@ -18,7 +18,7 @@ import {
 } from './extension-model.js';
 import {
   extensionSize, FD_STATE_TARGETS, fdShape, ITIMER_COUNT, ITIMERVAL_SIZE, RLIM_INFINITY, RLIMIT_COUNT, RLIMIT_NAMES, SIGACTION_SIZE, SIGEV_NONE,
-  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX, SOCKET_DATA_MAX,
+  SIGEV_SIGNAL, SIGEV_THREAD, SIGEV_THREAD_ID, SIGNAL_COUNT, VMA_FLAGS, FILE_CONTENT_MAX, MAPPED_CONTENT_MAX, SOCKET_DATA_MAX,
 } from './extension.js';
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
@@ -180,6 +180,7 @@ export function readRestoreInfo(
     ...(stopped ? { stopped } : {}),
     ...childrenOf(pid),
     ...guardPagesOf(pid, vmas),
+    ...withMappedContents(mappedContentsOf(pid, vmas)),
     ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
     settings: readProcessSettings(pid),
     clocks: clockTimes(processClocks(pid)),
@@ -295,6 +296,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
     guardPages: guardPagesOf(pid, vmas).guardPages?.length ?? null,
+    mappedContents: mappedContentsOf(pid, vmas).map((c) => c.bytes.length),
     // Only a thread with filters makes the filters' lengths worth asking for.
     seccompPrograms: threads.some((t) => (t.seccompFilters ?? 0) > 0) ? previewFilterLengths(pid) : [],
     settings: true,
@@ -562,6 +564,39 @@ function mappedFiles(pid: number, vmas: readonly Vma[]): ExtensionMappedFile[] {
     const st = statMappedFile(pid, vma);
     return { start: vma.start, end: vma.end, path: vma.name, dev: st.dev, inode: st.ino, size: Number(st.size), mtimeNs: st.mtimeNs };
   });
+}
+
+const withMappedContents = (contents: MappedContent[]): { mappedContents?: MappedContent[] } => (contents.length > 0 ? { mappedContents: contents } : {});
+
+/** All the deleted files a dump carries for mappings, at most (the reader holds one at a time). */
+const MAPPED_CONTENTS_MAX = 128 << 20;
+
+/**
+ * The bytes of each file the process maps privately that no path leads to any more (its program
+ * or a library deleted or replaced since it started: an upgrade), for a restore to map it from
+ * again: up to MAPPED_CONTENT_MAX each and MAPPED_CONTENTS_MAX in all (larger ones are left out: a
+ * restore then says the file was deleted). Read through /proc/<pid>/map_files when the image's
+ * reader reaches them. Shared mappings carry their contents as SHARED_PAGES; a file of this mount
+ * is never read (a read would ask ourselves).
+ */
+function mappedContentsOf(pid: number, vmas: readonly Vma[]): MappedContent[] {
+  let budget = MAPPED_CONTENTS_MAX;
+  const carried: MappedContent[] = [];
+  for (const vma of vmas) {
+    if (isAnonymous(vma) || vma.mayShare || !isDeleted(vma.name)) continue;
+    const path = `/proc/${pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`;
+    let st: FileStat;
+    try {
+      st = statCached(path);
+    } catch {
+      continue; // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
+    }
+    const size = Number(st.size);
+    if (carried.some((c) => c.dev === st.dev && c.inode === st.ino) || size > MAPPED_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
+    budget -= size;
+    carried.push({ dev: st.dev, inode: st.ino, mode: st.mode & 0o7777, bytes: { length: size, read: () => readExactly(path, size) } });
+  }
+  return carried;
 }
 
 function statMappedFile(pid: number, vma: Vma): FileStat {

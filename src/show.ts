@@ -254,6 +254,11 @@ function formatExtension({ offset, length, version, content: ext }: ShownExtensi
     ...vmaFlagsLines(ext),
     ...(ext.stopped ? ['', 'stopped (SIGSTOP) when dumped: restored stopped'] : []),
     ...(ext.children ? ['', `children at the dump (not restored): ${ext.children.join(' ')}`] : []),
+    ...(ext.mappedContents ? [
+      '',
+      `deleted files mapped, carried (${ext.mappedContents.length})`,
+      ...ext.mappedContents.map((c) => `  file ${c.dev}:${c.inode} ${c.bytes.length} bytes (mode 0${c.mode.toString(8)})`),
+    ] : []),
     ...(ext.guardPages ? ['', `guard pages (${ext.guardPages.length} ${ext.guardPages.length === 1 ? 'run' : 'runs'})`, ...ext.guardPages.map(([start, end]) => `  ${range(start, end)}`)] : []),
     ...(ext.clocks ? ['', `clocks at the dump: monotonic ${nanoseconds(ext.clocks.monotonic)}  boottime ${nanoseconds(ext.clocks.boottime)}`] : []),
     ...(ext.settings ? ['', `oom_score_adj ${ext.settings.oomScoreAdj}  personality ${hex(ext.settings.personality)}`] : []),

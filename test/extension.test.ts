@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
-  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, FILE_STATE_SIZE, GUARD_PAGES_ENTRY_SIZE, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
+  EXTENSION_HEADER_SIZE, EXTENSION_MAGIC, ExtensionFormatError, FILE_STATE_SIZE, GUARD_PAGES_ENTRY_SIZE, MAPPED_CONTENT_FIXED_SIZE, RecordType, TERMINAL_CONTROLLING, TERMINAL_FOREGROUND, TERMINAL_SIZE,
   decodeExtension, decodeExtensionHeader, encodeExtension, extensionSize, shapeOf,
 } from '../src/extension.js';
 import { FormatError } from '../src/format.js';
@@ -73,6 +73,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
     RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL, RecordType.FILE_STATE, RecordType.GUARD_PAGES,
+    RecordType.MAPPED_CONTENT,
   ], 'in the order of docs/format.md');
 });
 
@@ -247,6 +248,32 @@ test('GUARD_PAGES: byte layout, and bad records', (t) => {
   t.is(broken(payload + 20, 0x7f00), `byte ${payload + 16}: GUARD_PAGES record: guard page run 1: 0x7f0000000000-0x7ffd00001000 is not above the run before it (ending at 0x7f000000c000)`);
   t.is(broken(at + 4, 24), `byte ${at + 4}: GUARD_PAGES record: length 24 is not a multiple of 16`);
   t.regex(t.throws(() => encodeExtension({ ...sample, guardPages: [[0x2000, 0x1000]] }))?.message ?? '', /guard page run 0: 0x2000-0x1000 is empty/);
+});
+
+test('MAPPED_CONTENT: byte layout, and bad records', (t) => {
+  const sample = fullSampleExtension();
+  const buf = encodeExtension(sample);
+  const at = recordOffsets(buf).find((r) => r.type === RecordType.MAPPED_CONTENT)!.at;
+  const payload = at + 8;
+  const bytes = Buffer.from('\x7fELF, deleted since');
+  t.is(MAPPED_CONTENT_FIXED_SIZE, 32);
+  t.is(buf.readUInt32LE(at + 4), 32 + bytes.length, 'length');
+  t.deepEqual([buf.readBigUInt64LE(payload), buf.readBigUInt64LE(payload + 8), buf.readUInt32LE(payload + 16), buf.readUInt32LE(payload + 20), buf.readBigUInt64LE(payload + 24)],
+    [0xfe00n, 2164601n, 0o755, 0, BigInt(bytes.length)], 'dev, inode, mode, pad, size');
+  t.true(buf.subarray(payload + 32, payload + 32 + bytes.length).equals(bytes), 'the bytes');
+  t.deepEqual(decodeExtension(buf).mappedContents, sample.mappedContents);
+
+  const broken = (pos: number, value: number) => {
+    const copy = Buffer.from(buf);
+    copy.writeUInt32LE(value, pos);
+    return t.throws(() => decodeExtension(copy), { instanceOf: ExtensionFormatError })?.message;
+  };
+  t.is(broken(payload + 20, 1), `byte ${payload + 20}: MAPPED_CONTENT record: pad is not 0`);
+  t.is(broken(payload + 24, bytes.length + 1), `byte ${at + 4}: MAPPED_CONTENT record: length ${32 + bytes.length}, expected ${33 + bytes.length}`);
+  t.is(broken(payload + 24, 64 << 20), `byte ${payload + 24}: MAPPED_CONTENT record: size ${64 << 20} is more than ${32 << 20}`);
+  const twice = encodeExtension({ ...sample, mappedContents: [...sample.mappedContents!, { ...sample.mappedContents![0], bytes: Buffer.from('again') }] });
+  const second = recordOffsets(twice).filter((r) => r.type === RecordType.MAPPED_CONTENT)[1].at;
+  t.is(t.throws(() => decodeExtension(twice), { instanceOf: ExtensionFormatError })?.message, `byte ${second + 8}: MAPPED_CONTENT record: a second record of file 65024:2164601`);
 });
 
 test('TERMINAL: byte layout, and bad records', async (t) => {

@@ -12,7 +12,8 @@
 import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { ExtensionMappedFile, SharedMemoryContents, VmaFlags } from '../extension-model.js';
+import { basename } from 'node:path';
+import type { ExtensionMappedFile, MappedContent, SharedMemoryContents, VmaFlags } from '../extension-model.js';
 import { VMA_FLAGS, VMA_LOCKONFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
@@ -24,6 +25,7 @@ import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
 import { changeSinceDump } from './filechange.js';
+import { memfdHolding } from './lostfiles.js';
 import { PagePlacer } from './pageplacer.js';
 import { PageWriter } from './pagewriter.js';
 import { USER_SPACE_END, type KernelVdso } from './stub.js';
@@ -296,9 +298,18 @@ export class AddressSpace {
    * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
    * then keep only their dumped pages).
    */
-  async attachFiles(files: readonly ExtensionMappedFile[] | null, options: FileOptions): Promise<void> {
+  async attachFiles(files: readonly ExtensionMappedFile[] | null, contents: readonly MappedContent[], options: FileOptions): Promise<void> {
     const fileVmas = this.vmas.filter((v) => v.file && !v.carried);
     if (fileVmas.length === 0) return;
+    const madeAgain = new MadeAgain(this.remote, contents);
+    try {
+      await this.attachFilesMadeAgain(fileVmas, files, madeAgain, options);
+    } finally {
+      madeAgain.close();
+    }
+  }
+
+  private async attachFilesMadeAgain(fileVmas: PlannedVma[], files: readonly ExtensionMappedFile[] | null, madeAgain: MadeAgain, options: FileOptions): Promise<void> {
     if (files === null) {
       options.warn(`the image has no extension: ${fileVmas.length} file-backed VMAs hold only their dumped pages (untouched pages read as zeros), shared ones start empty`);
       for (const vma of fileVmas.filter((v) => v.shared)) this.mapAnonymousShared(vma);
@@ -315,6 +326,11 @@ export class AddressSpace {
         continue;
       }
       const path = unescapePath(file.path);
+      const made = vma.shared ? null : madeAgain.of(file, path);
+      if (made) {
+        await this.mapFile(vma, made.path, made.size);
+        continue;
+      }
       if (!problems.has(path)) problems.set(path, fileProblem(path, file));
       const problem = problems.get(path);
       if (!problem) {
@@ -486,6 +502,39 @@ export class AddressSpace {
     for (const vma of this.vmas) {
       if (vma.madeWritable && !vma.special) this.remote.mprotect(vma.start, vma.end - vma.start, vma.prot);
     }
+  }
+}
+
+/**
+ * The deleted files the process mapped privately whose bytes the image carries (MAPPED_CONTENT),
+ * each made again once, as a memfd in the stub, to be mapped from: a program or library deleted
+ * or replaced (an upgrade) since the process started.
+ */
+class MadeAgain {
+  private readonly byObject: Map<string, MappedContent>;
+  private readonly made = new Map<string, number>();
+
+  constructor(private readonly remote: RemoteTask, contents: readonly MappedContent[]) {
+    this.byObject = new Map(contents.map((c) => [`${c.dev}:${c.inode}`, c]));
+  }
+
+  /** The file to map vma's file from, made on first use; null where its path leads to it or the image lacks its bytes. */
+  of(file: ExtensionMappedFile, path: string): { path: string; size: number } | null {
+    if (!isDeleted(path)) return null;
+    const key = `${file.dev}:${file.inode}`;
+    const content = this.byObject.get(key);
+    if (!content) return null;
+    let fd = this.made.get(key);
+    if (fd === undefined) {
+      fd = memfdHolding(this.remote, basename(path.slice(0, -DELETED_SUFFIX.length)), Buffer.isBuffer(content.bytes) ? content.bytes : content.bytes.read());
+      this.made.set(key, fd);
+    }
+    return { path: `/proc/self/fd/${fd}`, size: content.bytes.length };
+  }
+
+  /** The mappings hold the files now. */
+  close(): void {
+    for (const fd of this.made.values()) this.remote.close(fd);
   }
 }
 

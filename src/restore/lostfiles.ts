@@ -6,6 +6,7 @@
 // before. A memfd too large for its bytes to travel with its descriptor is made from its mappings.
 
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import type { ExtensionFd, FileContent } from '../extension-model.js';
 import { MAP_SHARED } from '../format.js';
@@ -15,6 +16,7 @@ import { readMemoryForced } from '../ptrace/memory.js';
 import { O_CLOEXEC, type RemoteTask } from '../ptrace/remote.js';
 import type { MappedObject } from './addressspace.js';
 
+const { EINVAL } = osConstants.errno;
 const MEMFD_PREFIX = '/memfd:';
 const MFD_CLOEXEC = 1;
 const MFD_ALLOW_SEALING = 2;
@@ -84,17 +86,14 @@ export class LostFiles {
     const content = this.carriers.get(objectKey(fd))?.content;
     const mappings = this.mappingsOf(fd);
     const high = this.create(fd, content, warn);
-    // Written from here, through the stub's descriptor: one call, whatever the size.
-    const ours = openSync(`/proc/${this.remote.tid}/fd/${high}`, 'r+');
-    try {
-      if (content) {
-        const bytes = Buffer.isBuffer(content.bytes) ? content.bytes : content.bytes.read();
-        writeSync(ours, bytes, 0, bytes.length, 0);
-      } else {
+    if (content) writeInto(this.remote, high, Buffer.isBuffer(content.bytes) ? content.bytes : content.bytes.read());
+    else {
+      const ours = openSync(`/proc/${this.remote.tid}/fd/${high}`, 'r+');
+      try {
         this.fillFromMappings(ours, fd, mappings, warn);
+      } finally {
+        closeSync(ours);
       }
-    } finally {
-      closeSync(ours);
     }
     const seals = content?.seals ?? 0;
     if (seals & ~LATE_SEALS) this.remote.fcntl(high, F_ADD_SEALS, seals & ~LATE_SEALS);
@@ -148,6 +147,35 @@ export class LostFiles {
       warn(`fd ${fd.fd} (${fd.target}): too large for its bytes to travel with it; what its mappings held comes back, the other ${missing} bytes read as zeros`);
     }
   }
+}
+
+/** Writes bytes at the start of the stub's file fd, from here: one call, whatever the size. */
+function writeInto(remote: RemoteTask, fd: number, bytes: Buffer): void {
+  const ours = openSync(`/proc/${remote.tid}/fd/${fd}`, 'r+');
+  try {
+    writeSync(ours, bytes, 0, bytes.length, 0);
+  } finally {
+    closeSync(ours);
+  }
+}
+
+const MFD_EXEC = 0x10;
+
+/**
+ * A memfd in the stub holding bytes, named name: a deleted program or library made again to be
+ * mapped (MAPPED_CONTENT). Executable (MFD_EXEC, where vm.memfd_noexec would refuse it otherwise;
+ * a kernel before 6.3 knows no such flag and makes it executable anyway).
+ */
+export function memfdHolding(remote: RemoteTask, name: string, bytes: Buffer): number {
+  let fd: number;
+  try {
+    fd = remote.memfdCreate(name, MFD_CLOEXEC | MFD_EXEC);
+  } catch (err) {
+    if (!(err instanceof NativeError) || err.errno !== EINVAL) throw err;
+    fd = remote.memfdCreate(name, MFD_CLOEXEC);
+  }
+  writeInto(remote, fd, bytes);
+  return fd;
 }
 
 /** The bytes the ranges cover together. */

@@ -5,7 +5,9 @@
 import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
-import { isPipeWriteEnd, pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionSigaction, type ImageExtension, type ThreadIdentity } from '../extension-model.js';
+import {
+  isPipeWriteEnd, pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionMappedFile, type ExtensionSigaction, type ImageExtension, type ThreadIdentity,
+} from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
 import { isDeleted } from '../proc/deleted.js';
@@ -55,7 +57,7 @@ function reopenFlags(fd: ExtensionFd): number {
  * executable stay.
  */
 export function setMmMap(remote: RemoteTask, mm: DecodedMm, ext: ImageExtension | null, warn: (line: string) => void): void {
-  const exeFd = ext && !runsAlready(remote.tid, ext.exe) ? openExe(remote, ext.exe, warn) : -1;
+  const exeFd = ext && !runsAlready(remote.tid, ext.exe) ? openExe(remote, ext.exe, ext.files, warn) : -1;
   try {
     const auxv = ext?.auxv ?? Buffer.alloc(0);
     const data = Buffer.alloc(PRCTL_MM_MAP_SIZE + auxv.length);
@@ -108,9 +110,13 @@ function runsAlready(pid: number, exe: string): boolean {
   }
 }
 
-function openExe(remote: RemoteTask, exe: string, warn: (line: string) => void): number {
+function openExe(remote: RemoteTask, exe: string, files: readonly ExtensionMappedFile[], warn: (line: string) => void): number {
+  // A program deleted since it started (an upgrade) is mapped from the bytes the image carries:
+  // the mapping leads to that file (map_files, as root).
+  const mapped = isDeleted(exe) ? files.find((f) => f.path === exe) : undefined;
+  const path = mapped ? `/proc/self/map_files/${mapped.start.toString(16)}-${mapped.end.toString(16)}` : exe;
   try {
-    return remote.openat(exe, O_CLOEXEC);
+    return remote.openat(path, O_CLOEXEC);
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
     warn(`the executable ${exe} cannot be opened (${err.code}): /proc/<pid>/exe names the restorer's stub instead`);

@@ -109,7 +109,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       if (moved.hasPid) threadIds = moved.inNamespace ? 'required' : options.ids;
     }
     memory.mapSharedContents(ext?.sharedMemory ?? [], ext?.files ?? null, options.warn);
-    await memory.attachFiles(ext?.files ?? null, { anonFallback: options.anonFallback, warn: options.warn });
+    await memory.attachFiles(ext?.files ?? null, ext?.mappedContents ?? [], { anonFallback: options.anonFallback, warn: options.warn });
     memory.placeVdso(ext?.auxv ?? null, stub.vdso, options.warn);
     memory.restoreProtections();
     // Before mlock (VMA_FLAGS), which the kernel refuses guard pages in.

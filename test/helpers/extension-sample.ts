@@ -224,6 +224,7 @@ export function fullSampleExtension(): ImageExtension {
   ext.stopped = true;
   ext.children = [4243, 70000];
   ext.guardPages = [[0x7f0000008000, 0x7f000000c000], [0x7ffd00000000, 0x7ffd00001000]];
+  ext.mappedContents = [{ dev: 0xfe00n, inode: 2164601n, mode: 0o755, bytes: Buffer.from('\x7fELF, deleted since') }];
   const locks: ExtensionFd['locks'] = [
     { kind: 'flock', write: true, start: 0, end: null },
     { kind: 'posix', write: false, start: 100, end: 109 },
