@@ -936,14 +936,21 @@ function writeFileContent(w: RecordWriter, f: ExtensionFd, content: FileContent)
   head.writeUInt32LE(u32(content.seals, `fd ${f.fd} seals`), 8);
   head.writeUInt32LE(u32(content.mode, `fd ${f.fd} mode`), 12);
   head.writeBigUInt64LE(BigInt(length), 16);
-  const { bytes } = content;
+  writeHeadAndBytes(w, RecordType.FILE_CONTENT, head, content.bytes);
+}
+
+/**
+ * A record of a fixed head and a file's bytes, which (when not in memory) are read only once the
+ * image's reader reaches the record.
+ */
+function writeHeadAndBytes(w: RecordWriter, type: number, head: Buffer, bytes: Buffer | { length: number; read(): Buffer }): void {
   if (Buffer.isBuffer(bytes)) {
-    const at = w.record(RecordType.FILE_CONTENT, FILE_CONTENT_FIXED_SIZE + length);
+    const at = w.record(type, head.length + bytes.length);
     head.copy(w.buf, at);
-    bytes.copy(w.buf, at + FILE_CONTENT_FIXED_SIZE);
+    bytes.copy(w.buf, at + head.length);
     return;
   }
-  w.deferredRecord(RecordType.FILE_CONTENT, { length: FILE_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
+  w.deferredRecord(type, { length: head.length + bytes.length, produce: () => Buffer.concat([head, bytes.read()]) });
 }
 
 const socketDataSize = (lengths: readonly number[]): number =>
@@ -1074,14 +1081,7 @@ function writeMappedContent(w: RecordWriter, content: MappedContent): void {
   head.writeBigUInt64LE(u64(content.inode, `${what} inode`), 8);
   head.writeUInt32LE(u32(content.mode, `${what} mode`), 16);
   head.writeBigUInt64LE(BigInt(length), 24);
-  const { bytes } = content;
-  if (Buffer.isBuffer(bytes)) {
-    const at = w.record(RecordType.MAPPED_CONTENT, MAPPED_CONTENT_FIXED_SIZE + length);
-    head.copy(w.buf, at);
-    bytes.copy(w.buf, at + MAPPED_CONTENT_FIXED_SIZE);
-    return;
-  }
-  w.deferredRecord(RecordType.MAPPED_CONTENT, { length: MAPPED_CONTENT_FIXED_SIZE + length, produce: () => Buffer.concat([head, bytes.read()]) });
+  writeHeadAndBytes(w, RecordType.MAPPED_CONTENT, head, content.bytes);
 }
 
 function writeGuardPages(w: RecordWriter, runs: readonly [number, number][]): void {
