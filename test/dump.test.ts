@@ -284,6 +284,24 @@ test.serial('the target is frozen while a dump is open and runs on after the las
   t.true(counterValue(target) > frozenValue, 'the counter advances after the last close');
 });
 
+test.serial('signals that come while the target is frozen reach it afterwards as they were sent: a timer\'s keep their si_value', async (t) => {
+  const target = await startTarget(t, 'timer_signals');
+  await target.waitForLine((line) => line.startsWith('ticks '));
+  const mnt = await mountImgfs(t);
+  for (let i = 0; i < 15; i++) {
+    const handle = await fsp.open(dumpOf(mnt.dir, target.pid), 'r');
+    await handle.read(Buffer.alloc(1), 0, 1, 0);
+    await sleep(20); // frozen meanwhile: the timer's signals wait
+    await handle.close();
+  }
+  const from = target.lines().length;
+  const line = await target.waitForLine((l) => l.startsWith('ticks '), { from });
+  const [, ticks, bad] = /^ticks (\d+) bad (\d+)$/.exec(line)!.map(Number);
+  t.true(target.alive(), 'it runs on');
+  t.true(ticks > 0);
+  t.is(bad, 0, `no signal reached its handler without its siginfo: ${line}`);
+});
+
 test.serial('a target stopped with SIGSTOP is dumped and stays stopped', async (t) => {
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line.startsWith('tick'));

@@ -15,8 +15,9 @@ import { statusNumber } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
   __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
-  tgkill, usleep, waitpid, WNOHANG,
+  queueSignalAgain, usleep, waitpid, WNOHANG,
 } from './libc.js';
+import { takenSignal } from './threadstate.js';
 
 const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
 
@@ -33,8 +34,8 @@ interface Tracee {
   tid: number;
   /** In a ptrace stop: registers valid, detachable. */
   stopped: boolean;
-  /** Signals caught in signal-delivery-stops, owed to the thread when it is detached. */
-  signals: number[];
+  /** Signals caught in signal-delivery-stops (their siginfo), owed to the thread when it is detached. */
+  signals: Buffer[];
   /** Seized with PTRACE_O_SUSPEND_SECCOMP: its seccomp filter does not judge our injected calls. */
   seccompSuspended: boolean;
 }
@@ -288,7 +289,7 @@ function poll(t: Tracee): 'stopped' | 'running' | 'gone' {
       t.stopped = true;
       // Event 0 is a signal-delivery-stop (or a syscall-stop a failed injection left behind):
       // the signal is not delivered while we hold the thread, so it is owed back.
-      if (result.event === 0 && result.signal !== SYSCALL_STOP_SIGNAL) t.signals.push(result.signal);
+      if (result.event === 0 && result.signal !== SYSCALL_STOP_SIGNAL) t.signals.push(takenSignal(t.tid, result.signal));
       return 'stopped';
     default:
       forget(t);
@@ -323,9 +324,9 @@ function detach(t: Tracee): void {
   }
   const owed = t.signals;
   t.signals = [];
-  for (const signal of owed) {
+  for (const info of owed) {
     try {
-      tgkill(t.tgid, t.tid, signal);
+      queueSignalAgain(t.tgid, t.tid, info);
     } catch {
       // The thread is exiting: the signal is moot.
     }

@@ -8,8 +8,9 @@ import { PAGE_SIZE, type UserRegs } from '../model.js';
 import { statusNumber } from '../proc/status.js';
 import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
-  PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, tgkill, usleep, waitpid, WNOHANG,
+  PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, queueSignalAgain, SYSCALL_STOP_SIGNAL, usleep, waitpid, WNOHANG,
 } from './libc.js';
+import { takenSignal } from './threadstate.js';
 import { seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
@@ -59,7 +60,8 @@ interface Injection {
   child?: number;
   done: boolean;
   failure?: unknown;
-  heldSignals: number[];
+  /** The siginfo of each signal taken on the way, held back. */
+  heldSignals: Buffer[];
 }
 
 /**
@@ -181,7 +183,7 @@ function advance(injection: Injection): boolean {
         injection.done = true;
         return true;
       }
-      if (stop.event === 0) injection.heldSignals.push(stop.signal);
+      if (stop.event === 0) injection.heldSignals.push(takenSignal(tid, stop.signal));
       ptrace(PTRACE_CONT, tid, 0, 0);
       return true;
     }
@@ -194,7 +196,7 @@ function advance(injection: Injection): boolean {
     }
     if (stop.event === 0 && stop.signal === SYSCALL_STOP_SIGNAL) injection.entered = true;
     else if (stop.event === PTRACE_EVENT_CLONE || stop.event === PTRACE_EVENT_FORK) injection.child = ptraceEventMessage(tid);
-    else if (stop.event === 0) injection.heldSignals.push(stop.signal);
+    else if (stop.event === 0) injection.heldSignals.push(takenSignal(tid, stop.signal));
     ptrace(PTRACE_SYSCALL, tid, 0, 0);
   } catch (err) {
     injection.failure = err;
@@ -246,17 +248,17 @@ export function forRestoredTask(saved: UserRegs): UserRegs {
  * handling on its way out (PTRACE_INTERRUPT pending), with the registers it has: released from
  * there, the kernel restarts an interrupted call itself, or fails it with EINTR for a signal whose
  * handler runs, as it would have for the dumped thread. Returns the signals that stopped it on the
- * way, held back: to be queued again (tgkill) before its release.
+ * way (their siginfo), held back: to be queued again (queueSignalAgain) before its release.
  */
-export function parkInTrapStop(tid: number): number[] {
-  const held: number[] = [];
+export function parkInTrapStop(tid: number): Buffer[] {
+  const held: Buffer[] = [];
   ptrace(PTRACE_INTERRUPT, tid);
   ptrace(PTRACE_CONT, tid, 0, 0);
   for (;;) {
     const stop = waitpid(tid, __WALL);
     if (stop.kind !== 'stopped') throw nativeError(ESRCH, `trap stop of ${tid}`, `thread ${tid} ended on its way to a trap stop`);
     if (stop.event === PTRACE_EVENT_STOP) return held;
-    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) held.push(stop.signal);
+    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) held.push(takenSignal(tid, stop.signal));
     ptrace(PTRACE_CONT, tid, 0, 0);
   }
 }
@@ -311,11 +313,11 @@ function awaitStop(tid: number, deadline: number): { signal: number; event: numb
 }
 
 /** After a failed injection: stop the thread again if it runs, and give it its registers back. */
-function recover(tid: number, saved: UserRegs, heldSignals: number[]): void {
+function recover(tid: number, saved: UserRegs, heldSignals: Buffer[]): void {
   try {
     ptrace(PTRACE_INTERRUPT, tid);
     const stop = awaitStop(tid, performance.now() + INJECT_TIMEOUT_MS);
-    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) heldSignals.push(stop.signal);
+    if (stop.event === 0 && stop.signal !== SYSCALL_STOP_SIGNAL) heldSignals.push(takenSignal(tid, stop.signal));
     // In a trap stop the kernel restarts an interrupted call itself; elsewhere it must be rewound.
     setRegs(tid, stop.event === PTRACE_EVENT_STOP ? saved : withSyscallRestarted(saved));
   } catch {
@@ -324,11 +326,11 @@ function recover(tid: number, saved: UserRegs, heldSignals: number[]): void {
 }
 
 /** Queues the held-back signals again: the thread takes them when it runs on. */
-function requeue(tid: number, heldSignals: number[]): void {
+function requeue(tid: number, heldSignals: Buffer[]): void {
   if (heldSignals.length === 0) return;
   try {
     const tgid = statusNumber(readFileSync(`/proc/${tid}/status`, 'latin1'), 'Tgid');
-    for (const signal of heldSignals) tgkill(tgid, tid, signal);
+    for (const info of heldSignals) queueSignalAgain(tgid, tid, info);
   } catch {
     // The thread is gone: nobody is left to take them.
   }

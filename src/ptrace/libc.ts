@@ -321,6 +321,23 @@ export function tgkill(tgid: number, tid: number, signal: number): void {
   check(rawTgkill(tgid, tid, signal) as number, () => `tgkill(${tgid}, ${tid}, ${signal})`);
 }
 
+/** si_code of a signal sent with tgkill. */
+export const SI_TKILL = -6;
+
+/**
+ * Queues a signal taken from thread tid (held while we held the thread) again, as it came: with
+ * its siginfo (rt_tgsigqueueinfo) where the kernel lets another process send one so (sigqueue's,
+ * a POSIX timer's, a message queue's, AIO's, SIGIO's: si_code below 0 but tgkill's); else with
+ * tgkill from us, which keeps the signal and its thread, not the sender (kill's, the kernel's own
+ * such as a child's SIGCHLD or an interval timer's SIGALRM, tgkill's).
+ */
+export function queueSignalAgain(tgid: number, tid: number, info: Buffer): void {
+  const signal = info.readInt32LE(0);
+  const code = info.readInt32LE(8);
+  if (code >= 0 || code === SI_TKILL) return tgkill(tgid, tid, signal);
+  check(Number(rawSyscall(SYS.rt_tgsigqueueinfo, 'int', tgid, 'int', tid, 'int', signal, 'void *', info)), () => `rt_tgsigqueueinfo(${tgid}, ${tid}, ${signal})`);
+}
+
 /** prlimit(2): pid's limit of `resource` before the call, which sets it to `limit` when one is given. */
 export function prlimit(pid: number, resource: number, limit?: ResourceLimit): ResourceLimit {
   const wanted = limit ? new BigUint64Array([limit.soft, limit.hard]) : null;

@@ -1,8 +1,9 @@
 // Per-thread kernel state that ptrace reads straight from a thread in a ptrace stop, without
-// making it run anything: its rseq registration, its queues of pending signals, its signal mask.
+// making it run anything: its rseq registration, its queues of pending signals, its signal mask,
+// the signal it is stopped for.
 
 import koffi from 'koffi';
-import { ptraceBuffer } from './libc.js';
+import { ptraceBuffer, SI_TKILL } from './libc.js';
 import { SIGINFO_SIZE } from './syscalls.js';
 
 const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
@@ -14,6 +15,7 @@ const PTRACE_PEEKSIGINFO_SHARED = 1;
 const PEEKSIGINFO_ARGS_SIZE = 16;
 const PEEK_BATCH = 64;
 const PTRACE_GETSIGMASK = 0x420a;
+const PTRACE_GETSIGINFO = 0x4202;
 const SIGSET_SIZE = 8;
 
 export interface RseqConfiguration {
@@ -58,4 +60,23 @@ export function getSignalMask(tid: number): bigint {
   const mask = Buffer.alloc(SIGSET_SIZE);
   ptraceBuffer(PTRACE_GETSIGMASK, tid, SIGSET_SIZE, mask);
   return mask.readBigUInt64LE(0);
+}
+
+/**
+ * The siginfo of the signal thread tid is in a signal-delivery-stop for (PTRACE_GETSIGINFO): what a
+ * handler of it reads (sender, sigqueue's value, a timer's id). One holding the signal number alone
+ * where the kernel has none to give.
+ */
+export function takenSignal(tid: number, signal: number): Buffer {
+  const info = Buffer.alloc(SIGINFO_SIZE);
+  try {
+    ptraceBuffer(PTRACE_GETSIGINFO, tid, 0, info);
+    if (info.readInt32LE(0) === signal) return info;
+  } catch {
+    // not in a signal-delivery-stop after all
+  }
+  info.fill(0);
+  info.writeInt32LE(signal, 0);
+  info.writeInt32LE(SI_TKILL, 8);
+  return info;
 }

@@ -12,7 +12,7 @@ import type { RobustList, RseqArea, SignalStack } from '../extension-model.js';
 import type { UserDesc, UserRegs } from '../model.js';
 import { NativeError } from '../ptrace/errors.js';
 import { forRestoredTask, parkInTrapStop } from '../ptrace/inject.js';
-import { ptrace, PTRACE_DETACH, tgkill } from '../ptrace/libc.js';
+import { ptrace, PTRACE_DETACH, queueSignalAgain } from '../ptrace/libc.js';
 import { readMemory } from '../ptrace/memory.js';
 import { setSignalMask, type RemoteTask } from '../ptrace/remote.js';
 import { setThreadArea } from '../ptrace/regs.js';
@@ -159,7 +159,7 @@ function orWarn(call: () => void, warn: (code: string) => void): void {
  * handler runs, so that a pause() or sigsuspend() waiting for it wakes up. Returns the signals
  * held back on the way, for releaseThreads.
  */
-export function setThreadState(tid: number, state: ThreadState, warn: (line: string) => void): number[] {
+export function setThreadState(tid: number, state: ThreadState, warn: (line: string) => void): Buffer[] {
   if (state.xstate && state.xstate.length > 0) {
     try {
       setRegset(tid, NT_X86_XSTATE, state.xstate);
@@ -185,14 +185,14 @@ export function setThreadState(tid: number, state: ThreadState, warn: (line: str
  * own (a traced task would have reported it to us instead).
  */
 export function releaseThreads(
-  leader: RemoteTask, control: number, state: ThreadState, others: readonly { tid: number; held: number[] }[], stopped: boolean, warn: (line: string) => void,
+  leader: RemoteTask, control: number, state: ThreadState, others: readonly { tid: number; held: Buffer[] }[], stopped: boolean, warn: (line: string) => void,
 ): void {
   leader.munmap(control, CONTROL_SIZE);
   const held = setThreadState(leader.tid, state, warn);
   leader.dispose();
   if (stopped) process.kill(leader.tid, SIGSTOP);
   for (const thread of [{ tid: leader.tid, held }, ...others]) {
-    for (const signal of thread.held) tgkill(leader.tid, thread.tid, signal);
+    for (const info of thread.held) queueSignalAgain(leader.tid, thread.tid, info);
     ptrace(PTRACE_DETACH, thread.tid, 0, 0);
   }
 }
