@@ -47,8 +47,13 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 // Node opens its debugger on SIGUSR1 (a port on which whoever connects runs code as this
-// process, root here): a listener stops that. The restorer passes it on to its process.
+// process, root here): a listener stops that (bin/imgfs installs one before anything loads). One
+// that came before it did, in Node's own start-up, is closed again. The restorer passes SIGUSR1
+// on to its process.
 process.on('SIGUSR1', () => undefined);
+void import('node:inspector').then((inspector) => {
+  if (inspector.url() !== undefined) inspector.close();
+});
 
 main(process.argv.slice(2)).then(
   (status) => {

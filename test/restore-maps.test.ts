@@ -14,6 +14,7 @@ import { guardPages, readMaps, readMem } from './helpers/groundtruth.js';
 import { PAGE_SIZE } from './helpers/image.js';
 import { dumpToFile, killOriginal, numbersOf, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
 
 const SPARSE_TOUCHED = 4097;
 const filled = (char: string, pages = 1) => Buffer.alloc(pages * PAGE_SIZE, char);
@@ -111,4 +112,22 @@ test('a program deleted since it started (an upgrade replaced it) comes back fro
   t.true(numbersOf(next)[0] >= last && numbersOf(next)[0] <= last + 1, `goes on counting from where it was: ${next} after tick ${last}`);
   t.is(await fsp.readlink(`/proc/${pid}/exe`), '/memfd:counter (deleted)', 'its executable too');
   t.true(readMaps(pid).some((m) => m.name === '/memfd:counter (deleted)'), 'mapped from the bytes made again');
+});
+
+test('a file mapped shared that was written since the dump is mapped as it is now, with a warning (it holds its bytes itself)', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'data.bin');
+  const target = await startTarget(t, 'restore_sharedfile', [file]);
+  await target.waitForLine((line) => line.startsWith('shows mapped__'));
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  const handle = await fsp.open(file, 'r+');
+  await handle.write(Buffer.from('written_'), 0, 8, 0); // what the process, or another, wrote since
+  await handle.close();
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  t.is(await restorer.waitForLine((line) => line.startsWith('shows ')), 'shows written_', 'the file as it is now');
+  await waitUntil('its warning', () => restorer.stderr().includes(file));
+  t.regex(restorer.stderr(), new RegExp(`warning: ${file}: changed since the dump \\(modification time differs\\): mapped shared as it is now \\(at 0x[0-9a-f]+-0x[0-9a-f]+\\)\\n`));
 });

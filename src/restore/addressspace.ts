@@ -24,7 +24,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { RestoreError } from './errors.js';
-import { changeSinceDump } from './filechange.js';
+import { CHANGED_SINCE_DUMP, changeSinceDump } from './filechange.js';
 import { memfdHolding } from './lostfiles.js';
 import { PagePlacer } from './pageplacer.js';
 import { PageWriter } from './pagewriter.js';
@@ -335,6 +335,14 @@ export class AddressSpace {
       const problem = problems.get(path);
       if (!problem) {
         await this.mapFile(vma, path, file.size);
+        continue;
+      }
+      // A file mapped shared holds its bytes itself, and the process (or another) may well have
+      // written it since the dump: it is mapped as it is now, with a warning, as an open file is.
+      if (vma.shared && problem.startsWith(CHANGED_SINCE_DUMP)) {
+        if (!warned.has(path)) options.warn(`${file.path}: ${problem}: mapped shared as it is now (at ${range(vma)})`);
+        warned.add(path);
+        await this.mapFile(vma, path, Number(statSync(path).size));
         continue;
       }
       if (!options.anonFallback) {

@@ -8,7 +8,10 @@ import type { BigIntStats } from 'node:fs';
  * has others. Size and mtime to the nanosecond tell a changed file.
  */
 export function changeSinceDump(st: BigIntStats, recorded: { size: number; mtimeNs: bigint }): string | null {
-  if (Number(st.size) !== recorded.size) return `changed since the dump (size ${recorded.size} -> ${st.size})`;
-  if (st.mtimeNs !== recorded.mtimeNs) return 'changed since the dump (modification time differs)';
+  if (Number(st.size) !== recorded.size) return `${CHANGED_SINCE_DUMP} (size ${recorded.size} -> ${st.size})`;
+  if (st.mtimeNs !== recorded.mtimeNs) return `${CHANGED_SINCE_DUMP} (modification time differs)`;
   return null;
 }
+
+/** How changeSinceDump's answers begin. */
+export const CHANGED_SINCE_DUMP = 'changed since the dump';

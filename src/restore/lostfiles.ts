@@ -23,6 +23,7 @@ const MFD_ALLOW_SEALING = 2;
 /** O_TMPFILE on x86_64 (it includes O_DIRECTORY). */
 const O_TMPFILE = 0o20200000;
 const O_RDWR = 2;
+const O_NOFOLLOW = 0o400000;
 const MAP_FIXED = 0x10;
 const F_DUPFD_CLOEXEC = 1030;
 const F_ADD_SEALS = 1033;
@@ -61,7 +62,10 @@ export class LostFiles {
     return this.carriers.has(objectKey(fd)) || (fd.target.startsWith(MEMFD_PREFIX) && this.mappingsOf(fd).length > 0);
   }
 
-  /** A new descriptor of the file fd had open (made on first use), with fd's open flags. */
+  /**
+   * A new descriptor of the file fd had open (made on first use), with fd's open flags, but
+   * O_NOFOLLOW (Python's TemporaryFile has it): the file is reached through /proc/self/fd, a link.
+   */
   open(fd: ExtensionFd, flags: number, warn: (line: string) => void): number {
     const key = objectKey(fd);
     let made = this.made.get(key);
@@ -69,7 +73,7 @@ export class LostFiles {
       made = this.make(fd, warn);
       this.made.set(key, made);
     }
-    return this.remote.openat(`/proc/self/fd/${made}`, flags);
+    return this.remote.openat(`/proc/self/fd/${made}`, flags & ~O_NOFOLLOW);
   }
 
   /** Closes the files made: the recorded descriptors hold them now. */

@@ -1,5 +1,5 @@
-// A file opened with O_TMPFILE (as Python's tempfile.TemporaryFile makes them): unnamed from the
-// start, 13 bytes written. Every 50 ms it prints its offset and its bytes.
+// A file opened with O_TMPFILE and O_NOFOLLOW (as Python's tempfile.TemporaryFile opens them):
+// unnamed from the start, 13 bytes written. Every 50 ms it prints its offset and its bytes.
 // Prints: ready
 // then:   at <offset> <bytes>
 #define _GNU_SOURCE
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-  int fd = argc > 1 ? open(argv[1], O_TMPFILE | O_RDWR, 0600) : -1;
+  int fd = argc > 1 ? open(argv[1], O_TMPFILE | O_RDWR | O_NOFOLLOW, 0600) : -1;
   if (fd < 0 || write(fd, "unnamed-bytes", 13) != 13) { perror("O_TMPFILE"); return 1; }
   printf("ready\n");
   fflush(stdout);
