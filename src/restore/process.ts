@@ -345,7 +345,8 @@ function fileChange(fd: ExtensionFd): string | null {
 function reopenProblem(fd: ExtensionFd): string | null {
   if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'the write end of a pipe another process reads cannot be restored';
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
-  if (!fd.target.startsWith('/') || isDeleted(fd.target)) return 'its file cannot be opened again';
+  if (isDeleted(fd.target)) return 'no path leads to its file any more, and the image does not carry its bytes (over 16 MiB, or past 64 MiB in all)';
+  if (!fd.target.startsWith('/')) return 'its file cannot be opened again';
   try {
     const st = statSync(fd.target);
     if (fd.kind === 'file' && st.isFile()) return null;
