@@ -13,14 +13,20 @@ import { waitUntil } from './helpers/wait.js';
 const MOUNT_SH = path.join(repoRoot, 'mount.sh');
 const SCRIPT_TIMEOUT_MS = 90_000;
 
-/** A fresh mount point whose teardown unmounts it and ends the server mount.sh left behind. */
+/**
+ * A fresh mount point whose teardown unmounts it, ends the server mount.sh left behind and removes
+ * the log mount.sh keeps in /run/imgfs.
+ */
 async function mountPoint(t: ExecutionContext): Promise<string> {
   const dir = await makeMountDir(t);
-  t.teardown(async () => {
-    if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
-    for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
-  });
+  t.teardown(() => unmountAndForget(dir));
   return dir;
+}
+
+async function unmountAndForget(dir: string): Promise<void> {
+  if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
+  await fsp.rm(`/run/imgfs/${dir.replace(/\//g, '_')}.log`, { force: true });
 }
 
 const mountSh = (args: string[]) => runOk(MOUNT_SH, args, { timeoutMs: SCRIPT_TIMEOUT_MS });
@@ -87,8 +93,7 @@ test.serial('./mount.sh creates a mount point that does not exist yet', async (t
   const parent = await mountPoint(t);
   const dir = path.join(parent, 'not', 'yet');
   t.teardown(async () => {
-    if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
-    for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
+    await unmountAndForget(dir);
     await fsp.rm(path.join(parent, 'not'), { recursive: true, force: true });
   });
   await mountSh([dir]);
