@@ -294,9 +294,10 @@ export class AddressSpace {
 
   /**
    * Step 3b: every file-backed VMA mapped from its file, when the file is the one of the dump
-   * (same size and mtime, wherever it lives now); the dumped pages are laid over private ones. files:
-   * the extension's MAPPED_FILE records, or null for an image without an extension (file VMAs
-   * then keep only their dumped pages).
+   * (same size and mtime, wherever it lives now; a shared one also as it is now, with a warning);
+   * the dumped pages are laid over private ones. files: the extension's MAPPED_FILE records, or
+   * null for an image without an extension (file VMAs then keep only their dumped pages);
+   * contents: its MAPPED_CONTENT records, the deleted files mapped privately, made again.
    */
   async attachFiles(files: readonly ExtensionMappedFile[] | null, contents: readonly MappedContent[], options: FileOptions): Promise<void> {
     const fileVmas = this.vmas.filter((v) => v.file && !v.carried);
