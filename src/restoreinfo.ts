@@ -580,7 +580,7 @@ const MAPPED_CONTENTS_MAX = 128 << 20;
  * is never read (a read would ask ourselves).
  */
 function mappedContentsOf(pid: number, vmas: readonly Vma[]): MappedContent[] {
-  let budget = MAPPED_CONTENTS_MAX;
+  const budget = new CarryBudget(MAPPED_CONTENT_MAX, MAPPED_CONTENTS_MAX);
   const carried: MappedContent[] = [];
   for (const vma of vmas) {
     if (isAnonymous(vma) || vma.mayShare || !isDeleted(vma.name)) continue;
@@ -591,9 +591,8 @@ function mappedContentsOf(pid: number, vmas: readonly Vma[]): MappedContent[] {
     } catch {
       continue; // map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
     }
+    if (!budget.take(st)) continue;
     const size = Number(st.size);
-    if (carried.some((c) => c.dev === st.dev && c.inode === st.ino) || size > MAPPED_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
-    budget -= size;
     carried.push({ dev: st.dev, inode: st.ino, mode: st.mode & 0o7777, bytes: { length: size, read: () => readExactly(path, size) } });
   }
   return carried;
@@ -697,20 +696,39 @@ const CARRIED_FILES_MAX = 64 << 20;
  * would ask ourselves).
  */
 function carryLostFiles(pid: number, fds: ExtensionFd[]): void {
-  let budget = CARRIED_FILES_MAX;
-  const carried = new Set<string>();
+  const budget = new CarryBudget(FILE_CONTENT_MAX, CARRIED_FILES_MAX);
   for (const fd of fds) {
     if (fd.kind !== 'file' || !isDeleted(fd.target)) continue;
     const path = `/proc/${pid}/fd/${fd.fd}`;
     const st = statCached(path);
-    // Two memfds may have one name: files are told apart by device and inode.
-    const object = `${st.dev}:${st.ino}`;
+    if (!budget.take(st)) continue;
     const size = Number(st.size);
-    if (carried.has(object) || size > FILE_CONTENT_MAX || size > budget || isServedFile(st.dev)) continue;
-    budget -= size;
-    carried.add(object);
     const memfd = fd.target.startsWith('/memfd:');
     fd.content = { memfd, seals: memfd ? fileSeals(path) : 0, mode: st.mode & 0o7777, bytes: { length: size, read: () => readExactly(path, size) } };
+  }
+}
+
+/**
+ * Which files no path leads to any more a dump carries the bytes of: each file once (by device and
+ * inode: two memfds may have one name), up to perFile bytes each and total in all, never a file of
+ * this mount (a read of it would ask ourselves).
+ */
+class CarryBudget {
+  private left: number;
+  private readonly carried = new Set<string>();
+
+  constructor(private readonly perFile: number, total: number) {
+    this.left = total;
+  }
+
+  /** Whether the file of st is carried; it counts against the budget if so. */
+  take(st: FileStat): boolean {
+    const file = `${st.dev}:${st.ino}`;
+    const size = Number(st.size);
+    if (this.carried.has(file) || size > this.perFile || size > this.left || isServedFile(st.dev)) return false;
+    this.left -= size;
+    this.carried.add(file);
+    return true;
   }
 }
 

@@ -415,13 +415,18 @@ test('standard output and error on one open file (`> log 2>&1`) go on sharing it
   t.deepEqual(all, expected, 'every line once, in turn, none overwritten');
 });
 
-test('a standard stream redirected to a file that is gone since: /dev/null with a warning, not the restorer\'s', async (t) => {
-  const dir = await makeTempDir(t);
-  const log = path.join(dir, 'out.log');
+/** The counter with its standard output redirected to out.log in a fresh directory (`> out.log`). */
+async function counterWritingToFile(t: ExecutionContext) {
+  const log = path.join(await makeTempDir(t), 'out.log');
   const out = await fsp.open(log, 'w');
   const counter = spawn(await buildTarget('counter'), [], { stdio: ['ignore', out.fd, 'ignore'] });
   t.teardown(() => killAndReap(counter));
-  await out.close();
+  await out.close(); // the counter has its own
+  return { log, counter };
+}
+
+test('a standard stream redirected to a file that is gone since: /dev/null with a warning, not the restorer\'s', async (t) => {
+  const { log, counter } = await counterWritingToFile(t);
   await waitUntil('the counter to tick into its file', async () => (await fsp.readFile(log, 'utf8')).includes('tick'));
   const image = await dumpToFile(t, { pid: counter.pid! } as Target);
   await killAndReap(counter);
@@ -450,12 +455,7 @@ test('a file opened with O_TMPFILE (as Python\'s tempfile.TemporaryFile opens th
 });
 
 test('a standard stream redirected to a file goes on into that file, not to the restorer', async (t) => {
-  const dir = await makeTempDir(t);
-  const log = path.join(dir, 'out.log');
-  const out = await fsp.open(log, 'w');
-  const counter = spawn(await buildTarget('counter'), [], { stdio: ['ignore', out.fd, 'ignore'] });
-  t.teardown(() => killAndReap(counter));
-  await out.close(); // the counter has its own
+  const { log, counter } = await counterWritingToFile(t);
   const ticks = async () => (await fsp.readFile(log, 'utf8')).split('\n').filter(isTick).map((line) => numbersOf(line)[0]);
   await waitUntil('the counter to tick 3 times into its file', async () => (await ticks()).length >= 3);
   const image = await dumpToFile(t, { pid: counter.pid! } as Target);

@@ -152,6 +152,7 @@ const GUARD_PAGES: PageQuery = { inverted: 0n, mask: PAGE_IS_GUARD, anyOf: PAGE_
  * before 6.7, without the ioctl).
  */
 export function guardPageRuns(pid: number, ranges: Array<[number, number]>): Array<[number, number]> {
+  if (guardCategoryKnown === false) return [];
   let guards = PageIndex.empty;
   try {
     withPagemap(pid, (fd) => {
