@@ -2,7 +2,7 @@
 // the image file. The restored process must go on from where the dump froze it: its counters,
 // heap, thread-locals, vector registers, file mappings and threads as they were.
 
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +16,9 @@ import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, sho
 import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
 import { sleep, waitUntil } from './helpers/wait.js';
+import { testAtMostAtOnce } from './helpers/slots.js';
+
+const test = testAtMostAtOnce(4);
 
 const isTick = (line: string) => line.startsWith('tick ');
 const procState = (pid: number) => taskStatus(pid).state;

@@ -18,7 +18,7 @@ import { sleep, waitUntil } from './wait.js';
 import { OutputLines } from './lines.js';
 import { commOf } from './groundtruth.js';
 
-const LINE_TIMEOUT_MS = 20_000;
+const LINE_TIMEOUT_MS = 30_000;
 const STDERR_GRACE_MS = 500;
 
 /**
