@@ -104,7 +104,8 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
   const ops = {
     readdir(path: string, cb: (err: number, names?: string[]) => void) {
       try {
-        cb(0, tree.readdir(path));
+        // `ls -a`, find and shells expect a directory to list itself and its parent.
+        cb(0, ['.', '..', ...tree.readdir(path)]);
       } catch (err) {
         cb(fail('readdir', path, err));
       }

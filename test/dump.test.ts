@@ -55,6 +55,10 @@ test.serial('the root lists thread-group leaders, not thread ids', async (t) => 
   t.true(entries.includes(String(process.pid)), 'the test process listed');
   for (const tid of tids) t.false(entries.includes(tid), `thread ${tid} not listed`);
   t.true((await fsp.readdir(path.join(mnt.dir, String(target.pid)))).includes('dump'));
+  for (const dir of [mnt.dir, path.join(mnt.dir, String(target.pid))]) {
+    const listed = (await runOk('ls', ['-a1', dir])).stdout.split('\n');
+    t.true(listed.includes('.') && listed.includes('..'), `ls -a ${dir} lists . and ..`);
+  }
 });
 
 test.serial('dump is a 0400 file owned like /proc/<pid>, its size the bytes a read yields', async (t) => {
