@@ -138,10 +138,10 @@ const COMPAT32_FLAGS = ['-m32', '-nostdlib', '-static', '-fno-pie', '-no-pie', '
 
 test.serial('a 32-bit process: the open fails with ENOEXEC, saying why, and the process runs on untouched', async (t) => {
   // A kernel may run no 32-bit program at all (its ia32 emulation off, as on some VMs): then no
-  // such process can exist, and execve says so. bash's exec, unlike execvp, does not hand a binary
-  // the kernel refuses to sh as a script; `timeout` ends it where it runs.
-  const probe = await run('timeout', ['0.5', 'bash', '-c', 'exec "$0"', await buildTarget('compat32', COMPAT32_FLAGS)]);
-  if (probe.code !== 124) {
+  // such process can exist, and execve says so. bash, unlike execvp, does not hand a binary the
+  // kernel refuses to sh as a script; where it runs, its first tick after "ready" meets a closed pipe.
+  const probe = await run('bash', ['-c', '"$0" | head -n1', await buildTarget('compat32', COMPAT32_FLAGS)]);
+  if (probe.stdout !== 'ready\n') {
     t.regex(probe.stderr, /Exec format error/, `the kernel refuses 32-bit programs here (exit ${probe.code})`);
     t.log('this kernel runs no 32-bit program: no 32-bit process to dump here');
     return;
@@ -351,8 +351,9 @@ test.serial('while one open waits for a thread that cannot stop, the mount serve
 });
 
 test.serial('opens that come while a freeze waits share its snapshot', async (t) => {
-  // Its only thread cannot stop for its first 4 s: the first open's freeze waits until then.
-  const target = await startTarget(t, 'native_vfork', ['4000']);
+  // Its only thread cannot stop for its first 8 s (a loaded machine may take seconds to mount):
+  // the first open's freeze waits until then.
+  const target = await startTarget(t, 'native_vfork', ['8000']);
   await waitUntil('the vfork parent in state D', () => taskStatus(target.pid).state === 'D');
   const mnt = await mountImgfs(t, ['--freeze-timeout', '20000']);
   t.is(taskStatus(target.pid).state, 'D', 'still unable to stop when the mount is up');

@@ -88,7 +88,8 @@ async function abortFuseConnection(connection: number): Promise<void> {
 
 export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Promise<Mount> {
   const dir = await makeMountDir(t);
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', dir, ...opts], {
+  // A worker that crashes runs no teardown: the parent-death signal still takes the mount down.
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, '--import=tsx', 'src/cli.ts', dir, ...opts], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
