@@ -4,10 +4,10 @@
 // we need to see. A posix_spawn child is ours alone to wait for.
 
 import koffi from 'koffi';
-import { constants as fsConstants, existsSync } from 'node:fs';
+import { constants as fsConstants, existsSync, readlinkSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { __WALL, libc, nativeError, waitpid } from './libc.js';
+import { __WALL, libc, nativeError, usleep, waitpid } from './libc.js';
 import { SIGINFO_SIZE } from './syscalls.js';
 
 const rawPosixSpawn = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *fileActions, void *attr, const char **argv, const char **envp)');
@@ -29,9 +29,17 @@ const POSIX_SPAWN_SETSIGMASK = 0x08;
 /** glibc's posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t 80, sigset_t 128: room to spare. */
 const OPAQUE_SIZE = 512;
 const { SIGKILL } = constants.signals;
+const { ESRCH } = constants.errno;
 
 /** The program every stub runs: it only has to stay alive until we take it over. */
-const SLEEP = ['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep';
+const SLEEP = realpathSync(['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep');
+/**
+ * What starts it, having made SIGKILL its death signal: a restorer killed at any moment (SIGKILL
+ * runs nothing of ours) takes its half-made process along. (The brief moment from posix_spawn to
+ * setpriv's prctl remains.)
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path)) ?? '/usr/bin/setpriv';
+const EXEC_TIMEOUT_MS = 5000;
 
 export interface StubOptions {
   /** Give the stub /dev/null as standard input instead of ours (ours carries the image). */
@@ -70,11 +78,31 @@ export function spawnStub(options: StubOptions): number {
       }
     }
     const pid = [0];
-    checkResult(rawPosixSpawn(pid, SLEEP, actions, attr, [SLEEP, 'infinity', null], [null]) as number, `posix_spawn(${SLEEP})`);
+    checkResult(rawPosixSpawn(pid, SETPRIV, actions, attr, [SETPRIV, '--pdeathsig', 'KILL', SLEEP, 'infinity', null], [null]) as number, `posix_spawn(${SETPRIV})`);
+    awaitSleep(pid[0]);
     return pid[0];
   } finally {
     rawActionsDestroy(actions);
     rawAttrDestroy(attr);
+  }
+}
+
+/** Returns once the stub runs sleep: setpriv, still itself, is not what is to be taken over. */
+function awaitSleep(pid: number): void {
+  const deadline = performance.now() + EXEC_TIMEOUT_MS;
+  for (;;) {
+    let exe: string | undefined;
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      // Only a process that has exited has no executable.
+    }
+    if (exe === SLEEP) return;
+    if (exe === undefined || performance.now() > deadline) {
+      killAndReap([pid]);
+      throw nativeError(ESRCH, `spawn(${SETPRIV})`, `the stub (pid ${pid}) ${exe === undefined ? 'exited' : `still runs ${exe}`} before running ${SLEEP}`);
+    }
+    usleep(100);
   }
 }
 

@@ -90,8 +90,6 @@ export function createStub(options: StubOptions): Stub {
     const control = mapControlArea(pid, options.occupied);
     const remote = controlled(pid, control);
     remote.prctlString(PR_SET_NAME, options.name);
-    // Should we die before the restore ends, the half-made process dies with us.
-    remote.prctl(PR_SET_PDEATHSIG, SIGKILL);
     remote.unregisterRseq();
     remote.clearRobustList();
     remote.setTidAddress(0);
