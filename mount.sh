@@ -10,10 +10,20 @@ usage() { echo "usage: $0 <mountpoint> [imgfs options] | $0 -u <mountpoint>" >&2
 state_dir=/run/imgfs
 pidfile_of() { echo "$state_dir/$(readlink -m "$1" | tr '/' '_').pid"; }
 
+case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
+if [ "$(id -u)" -ne 0 ]; then
+  echo "mount.sh: run it as root: it installs what is missing, and mounts through /dev/fuse" >&2
+  exit 1
+fi
+
 if [ "$1" = "-u" ]; then
   [ $# -eq 2 ] || usage
   mnt=$(readlink -m "$2")
   pidfile=$(pidfile_of "$mnt")
+  if [ ! -f "$pidfile" ] && ! grep -q " $mnt fuse" /proc/mounts; then
+    echo "mount.sh: $mnt is not mounted" >&2
+    exit 1
+  fi
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     pid=$(cat "$pidfile")
     kill -TERM "$pid"
@@ -24,7 +34,6 @@ if [ "$1" = "-u" ]; then
   exit 0
 fi
 
-case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
 mnt=$(readlink -m "$1"); shift
 # A mount that answers is in the way (its options stay as they are): say so, rather than report
 # it as this one. A stale one (its imgfs gone) is taken over by imgfs itself.
@@ -34,6 +43,7 @@ if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
 fi
 "$root/scripts/setup.sh"
 mkdir -p "$state_dir"
+mkdir -p "$mnt" 2>/dev/null || true  # else imgfs says what is wrong with it
 log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"
 pidfile=$(pidfile_of "$mnt")
 
@@ -51,6 +61,7 @@ for _ in $(seq 300); do
     rm -f "$pidfile"
     echo "imgfs: mount failed:" >&2
     cat "$log" >&2
+    rm -f "$log"
     exit 1
   fi
   sleep 0.1

@@ -1,9 +1,11 @@
 // imgfs command line: thin on purpose. Every failure ends as one line on stderr and a non-zero exit.
 
+import { UsageError } from './usage.js';
+
 const HELP = `usage:
   imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts)
   imgfs show <image|-> [--json]    print an image the way a person reads it
-  imgfs restore <image|-> [--detach] [--same-pid] [--anon-fallback]
+  imgfs restore <image|-> [options]
                                    bring the dumped process back to life (imgfs restore --help)
   imgfs binfmt install|remove|status
                                    let the kernel run an image (./task.img restores it)
@@ -26,17 +28,19 @@ mount options:
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '-h' || first === '--help') {
+  if (first === '-h' || first === '--help') {
     process.stdout.write(`${HELP}\n`);
-    return first === undefined ? 2 : 0;
+    return 0;
   }
+  if (first === undefined) throw new UsageError('no mount point or command given (imgfs --help)');
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}': the mount point comes first (imgfs --help)`);
   // Each command loads only its own modules: a restore's start-up is part of its time.
   if (first === 'show') return (await import('./show.js')).showMain(rest);
   if (first === 'restore') return (await import('./restore/main.js')).restoreMain(rest);
   if (first === 'binfmt') return (await import('./binfmt.js')).binfmtMain(rest);
   const { mountImgfs } = await import('./mount.js');
   // fuse-native keeps the event loop alive after an unmount: leave explicitly.
-  process.exit(await mountImgfs(first, rest, HELP));
+  process.exit(await mountImgfs(first, rest));
 }
 
 // A reader that stops early (`imgfs show task.img | head`) is not a failure: stop quietly, as the
@@ -61,6 +65,6 @@ main(process.argv.slice(2)).then(
   },
   (err: Error) => {
     process.stderr.write(`imgfs: ${err.message}\n`);
-    process.exitCode = 1;
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );

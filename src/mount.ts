@@ -2,7 +2,7 @@
 // SIGTERM let every frozen task run on before unmounting.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { mountTree } from './fs.js';
 import { coreFile } from './coregen.js';
@@ -11,6 +11,7 @@ import { mountedDevice } from './proc/mountinfo.js';
 import { SnapshotStore } from './sessions.js';
 import { serveDevice } from './servedfiles.js';
 import { ProcessTree } from './tree.js';
+import { UsageError } from './usage.js';
 
 interface Options {
   freeze: boolean;
@@ -20,7 +21,7 @@ interface Options {
   live: boolean;
 }
 
-function parseOptions(args: string[], help: string): Options {
+function parseOptions(args: string[]): Options {
   const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false, live: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -29,10 +30,12 @@ function parseOptions(args: string[], help: string): Options {
     else if (arg === '--strict-v0') options.strictV0 = true;
     else if (arg === '--live') options.live = true;
     else if (arg === '--freeze-timeout') {
-      const ms = Number(args[++i]);
-      if (!Number.isInteger(ms) || ms <= 0) throw new Error(`--freeze-timeout needs a positive number of milliseconds, not '${args[i]}'`);
+      const value = args[++i];
+      const ms = Number(value);
+      if (value === undefined) throw new UsageError('--freeze-timeout needs a number of milliseconds after it');
+      if (!Number.isInteger(ms) || ms <= 0) throw new UsageError(`--freeze-timeout needs a positive number of milliseconds, not '${value}'`);
       options.freezeTimeoutMs = ms;
-    } else throw new Error(`unknown option '${arg}'\n${help}`);
+    } else throw new UsageError(`unknown option '${arg}' (imgfs --help lists them)`);
   }
   return options;
 }
@@ -47,7 +50,7 @@ function recoverStaleMount(mountPoint: string): void {
     statSync(mountPoint);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return; // created below
+    if (code === 'ENOENT') return; // said below
     if (code !== 'ENOTCONN' && code !== 'ECONNABORTED') throw err;
     execFileSync('fusermount', ['-uz', mountPoint], { stdio: 'ignore' });
     return;
@@ -55,11 +58,33 @@ function recoverStaleMount(mountPoint: string): void {
   if (isMounted(mountPoint)) throw new Error(`${mountPoint} is already mounted`);
 }
 
-export async function mountImgfs(target: string, args: string[], help: string): Promise<number> {
-  const options = parseOptions(args, help);
+/**
+ * What libfuse would refuse, said in one line (libfuse's own refusal is two lines of its own and
+ * "fuse failed"). A mount point that does not exist is not made: a mistyped one would be.
+ */
+function checkMountable(mountPoint: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(mountPoint);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`${mountPoint} does not exist: make the directory first (./mount.sh makes it)`);
+    if (code === 'ENOTDIR') throw new Error(`${mountPoint} is not a directory`);
+    throw err;
+  }
+  if (entries.length > 0) throw new Error(`${mountPoint} is not empty: mount on an empty directory`);
+  try {
+    closeSync(openSync('/dev/fuse', 'r+'));
+  } catch (err) {
+    throw new Error(`cannot open /dev/fuse (${(err as NodeJS.ErrnoException).code}): imgfs mounts as root, with the fuse module loaded`);
+  }
+}
+
+export async function mountImgfs(target: string, args: string[]): Promise<number> {
+  const options = parseOptions(args);
   const mountPoint = resolve(target);
   recoverStaleMount(mountPoint);
-  mkdirSync(mountPoint, { recursive: true });
+  checkMountable(mountPoint);
   const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);
   const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs, live: options.live, log });
   const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile]);

@@ -425,9 +425,13 @@ export async function showMain(argv: string[], io: ShowIo = processIo): Promise<
     return 0;
   }
   const json = argv.includes('--json');
+  const unknown = argv.find((arg) => arg.startsWith('-') && arg !== '-' && arg !== '--json');
   const files = argv.filter((arg) => arg !== '--json');
-  if (files.length !== 1 || (files[0].startsWith('-') && files[0] !== '-')) {
-    io.err(USAGE);
+  const problem = unknown !== undefined ? `unknown option '${unknown}'`
+    : files.length === 0 ? 'no image given (a file, or - for standard input)'
+      : files.length > 1 ? `one image at a time, not ${files.length}` : undefined;
+  if (problem !== undefined) {
+    io.err(`imgfs show: ${problem} (imgfs show --help)\n`);
     return 2;
   }
   const file = files[0];

@@ -2,7 +2,7 @@
 // recovery of a stale mount point whose server was killed.
 
 import test, { type ExecutionContext } from 'ava';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoOf } from './helpers/files.js';
 import { isLive } from './helpers/groundtruth.js';
@@ -101,4 +101,21 @@ test.serial('./mount.sh creates a mount point that does not exist yet', async (t
   t.true(await listsPids(dir), 'ls of the new mount point lists the test process pid');
   await mountSh(['-u', dir]);
   t.is(await mountEntry(dir), undefined, 'unmounted');
+});
+
+test.serial('./mount.sh refusals: one line each, exit 1, no log left behind', async (t) => {
+  const dir = await mountPoint(t);
+  const unmount = await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.deepEqual([unmount.code, unmount.stderr], [1, `mount.sh: ${dir} is not mounted\n`]);
+
+  await fsp.writeFile(path.join(dir, 'inside'), 'x');
+  const full = await run(MOUNT_SH, [dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.is(full.code, 1);
+  t.is(full.stderr, `imgfs: mount failed:\nimgfs: ${dir} is not empty: mount on an empty directory\n`);
+  t.false(existsSync(`/run/imgfs/${dir.replace(/\//g, '_')}.log`), 'its log removed once shown');
+  await fsp.rm(path.join(dir, 'inside'));
+
+  const unprivileged = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', MOUNT_SH, dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.deepEqual([unprivileged.code, unprivileged.stderr], [1, 'mount.sh: run it as root: it installs what is missing, and mounts through /dev/fuse\n']);
+  t.is(await mountEntry(dir), undefined, 'nothing mounted');
 });

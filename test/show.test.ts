@@ -261,9 +261,11 @@ test('showMain on a truncated or missing file: exit 1, one stderr line, no stack
   t.is(missing.err.length, 1);
   t.regex(missing.err[0], /^imgfs show: .*nope\.img: ENOENT: no such file or directory\n$/);
 
-  const usage = capture();
-  t.is(await showMain([], usage.io), 2);
-  t.regex(usage.err.join(''), /usage: imgfs show/);
+  for (const [args, problem] of [[[], 'no image given (a file, or - for standard input)'], [['a.img', '--bogus'], "unknown option '--bogus'"], [['a.img', 'b.img'], 'one image at a time, not 2']] as const) {
+    const usage = capture();
+    t.is(await showMain([...args], usage.io), 2);
+    t.deepEqual(usage.err, [`imgfs show: ${problem} (imgfs show --help)\n`]);
+  }
 });
 
 test('imgfs show piped into a reader that stops early (| head -1): exit 0, nothing on stderr', async (t) => {

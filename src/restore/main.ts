@@ -22,7 +22,7 @@ const processIo: RestoreIo = {
   err: (text) => { process.stderr.write(text); },
 };
 
-export const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--pid-ns] [--anon-fallback] [--host-clocks]
+const RESTORE_USAGE = `usage: imgfs restore <image|-> [--detach] [--same-pid | --new-pid] [--pid-ns] [--anon-fallback] [--host-clocks]
   <image>          a dump image (cp /mnt/img/<pid>/dump task.img); - reads it from standard input
   --detach         print the restored process's pid and return instead of waiting for it
                    (the process gets a session of its own; by default it runs as this shell's
@@ -102,7 +102,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   }
   const options = parseOptions(argv);
   if (typeof options === 'string') {
-    io.err(`imgfs restore: ${options}\n${RESTORE_USAGE}`);
+    io.err(`imgfs restore: ${options} (imgfs restore --help)\n`);
     return 2;
   }
   const fromStdin = options.file === '-';
