@@ -4,7 +4,7 @@
 // it) and which runs `imgfs restore` on it.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IMG_MAGIC, IMG_VERSION_0 } from './format.js';
@@ -27,7 +27,8 @@ const processIo: BinfmtIo = {
 const USAGE = `usage: imgfs binfmt install|remove|status
   install  register the image magic with binfmt_misc (mounting it if needed): executing an
            image (chmod +x task.img; ./task.img) then restores it; done already is fine
-  remove   unregister it; not registered is fine
+  remove   unregister it (and unmount binfmt_misc if install mounted it and nothing else uses
+           it); not registered is fine
   status   say whether it is registered, and its interpreter
 `;
 
@@ -65,9 +66,24 @@ function isCurrent(entry: Entry): boolean {
   return entry.enabled && entry.interpreter === INTERPRETER && entry.magic === magicBytes().toString('hex');
 }
 
+/** Left by an install that mounted binfmt_misc: the remove that leaves it unused unmounts it again. */
+const MOUNTED_BY_INSTALL = '/run/imgfs/binfmt_misc-mounted';
+
 function ensureMounted(): void {
   if (existsSync(path.join(BINFMT_DIR, 'register'))) return;
   execFileSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+  mkdirSync(path.dirname(MOUNTED_BY_INSTALL), { recursive: true });
+  writeFileSync(MOUNTED_BY_INSTALL, '');
+}
+
+/** Unmounts binfmt_misc if our install mounted it and no other entry has been registered since. */
+function unmountIfOurs(): boolean {
+  if (!existsSync(MOUNTED_BY_INSTALL)) return false;
+  rmSync(MOUNTED_BY_INSTALL);
+  const entries = readdirSync(BINFMT_DIR).filter((name) => name !== 'register' && name !== 'status');
+  if (entries.length > 0) return false;
+  execFileSync('umount', [BINFMT_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return true;
 }
 
 function install(io: BinfmtIo): void {
@@ -88,7 +104,7 @@ function remove(io: BinfmtIo): void {
     return;
   }
   writeFileSync(ENTRY, '-1');
-  io.out('imgfs binfmt: removed\n');
+  io.out(`imgfs binfmt: removed${unmountIfOurs() ? '; binfmt_misc, which install had mounted, unmounted' : ''}\n`);
 }
 
 function status(io: BinfmtIo): void {
