@@ -229,6 +229,15 @@ test.serial('a thread in uninterruptible sleep: EBUSY within the timeout, the ta
   t.not(states(pid)[0], 't');
 });
 
+test.serial('a process with more threads than can be seized before the deadline: EBUSY, saying so, none left traced', async (t) => {
+  const target = await startTarget(t, 'many_threads', ['3000']);
+  const { pid } = target;
+  const err = throwsNative(t, () => freezeThreadGroup(pid, { timeoutMs: 1 }), 'EBUSY');
+  t.regex(err.message, new RegExp(`pid ${pid} has 3001 threads, \\d+ of them seized within 1 ms`));
+  await waitUntil('every thread untraced', () => tracers(pid).every((tracer) => tracer === 0));
+  t.false(states(pid).includes('t'), 'none left in a trace stop');
+});
+
 test.serial('threads that miss the deadline are detached as soon as they stop', async (t) => {
   const target = await startTarget(t, 'native_threads');
   const { pid } = target;

@@ -190,11 +190,16 @@ function* seizeNewThreads(f: Freeze): Generator<number, boolean> {
   for (;;) {
     let seized = false;
     let sleeping: number | undefined;
-    for (const tid of listThreads(f.pid)) {
+    const listed = listThreads(f.pid);
+    for (const tid of listed) {
       if (f.threads.has(tid) || f.gone.has(tid)) continue;
       if (threadState(f.pid, tid) === 'D') {
         sleeping ??= tid;
         continue;
+      }
+      // Thousands of threads, or a CPU that other threads starve us of: the deadline holds here too.
+      if (performance.now() > f.deadline) {
+        throw nativeError(EBUSY, `freeze(${f.pid})`, `pid ${f.pid} has ${listed.length} threads, ${f.threads.size} of them seized within ${f.timeoutMs} ms`);
       }
       const t = seize(f, tid);
       if (t) {
