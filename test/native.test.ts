@@ -21,6 +21,7 @@ import { sleep, waitUntil } from './helpers/wait.js';
 
 const PAGE = 4096;
 const SYS_GETPID = 39;
+const SYS_PAUSE = 34;
 const SYS_GETTID = 186;
 
 interface NativeTarget {
@@ -446,6 +447,19 @@ test.serial('injection: brk as the target sees it, and a reader blocked in read(
   await target.waitForLine((line) => line === 'echo:again');
   t.false(target.lines.some((line) => line.startsWith('error')));
   t.is(target.lines.filter((line) => line === 'usr1').length, 1);
+});
+
+test.serial('injection: a call that does not return times out, naming it; the thread\'s own call goes on (it reads on)', async (t) => {
+  const target = await startTarget(t, 'native_blocked', ['read']);
+  const { pid } = target;
+  await waitUntil('the target blocked in read()', () => readFileSync(`/proc/${pid}/syscall`, 'latin1').startsWith('0 '));
+  const group = freeze(t, pid);
+  const err = throwsNative(t, () => injectSyscall(pid, SYS_PAUSE, []), 'ETIMEDOUT');
+  t.is(err.message, `inject(${pid}): Connection timed out: thread ${pid} did not finish an injected syscall 34 within 5000 ms`);
+  group.release();
+  target.write('hello\n');
+  await target.waitForLine((line) => line === 'echo:hello');
+  t.false(target.lines.some((line) => line.startsWith('error')));
 });
 
 test.serial('injection: a signal sent while the task is frozen wakes its pause() on release, as it would have', async (t) => {

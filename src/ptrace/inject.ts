@@ -15,7 +15,7 @@ import { seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { killAndReap } from './spawn.js';
-import { SYS } from './syscalls.js';
+import { SYS, syscallName } from './syscalls.js';
 
 const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
 
@@ -25,7 +25,8 @@ const ERESTARTNOHAND = -514n;
 const ERESTART_RESTARTBLOCK = -516n;
 /** The length of `syscall` (0f 05), and of `int 0x80`. */
 const SYSCALL_LENGTH = 2n;
-const INJECT_TIMEOUT_MS = 1000;
+/** A call takes microseconds; seconds are a machine so loaded that other threads starve ours. */
+const INJECT_TIMEOUT_MS = 5000;
 /** A fork copies the page tables and takes a reference on every page: about 50 ms per GiB here. */
 const CLONE_TIMEOUT_MS = 60_000;
 
@@ -97,7 +98,9 @@ function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): In
       for (const injection of running) progressed = advance(injection) || progressed;
       running = running.filter((i) => !i.done && i.failure === undefined);
       if (running.length > 0 && performance.now() > deadline) {
-        for (const i of running) i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected syscall within ${timeoutMs} ms`);
+        for (const i of running) {
+          i.failure = nativeError(ETIMEDOUT, `inject(${i.tid})`, `thread ${i.tid} did not finish an injected ${syscallName(calls.find((c) => c.tid === i.tid)!.nr)} within ${timeoutMs} ms`);
+        }
         break;
       }
       if (progressed) pacer.progressed();

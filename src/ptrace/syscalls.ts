@@ -18,6 +18,12 @@ export const SYS = {
   mlock2: 325, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
 } as const;
 
+/** "mmap (9)": a syscall number as a person reads it. */
+export function syscallName(nr: number): string {
+  const name = Object.entries(SYS).find(([, value]) => value === nr)?.[0];
+  return name === undefined ? `syscall ${nr}` : `${name} (${nr})`;
+}
+
 /** prctl(2): the task's dumpable mode; its name (comm); its securebits. */
 export const PR_GET_DUMPABLE = 3;
 export const PR_SET_NAME = 15;
