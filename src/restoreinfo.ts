@@ -23,7 +23,7 @@ import {
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
-import { isDeleted } from './proc/deleted.js';
+import { ANONYMOUS_HUGETLB_PATH, isDeleted } from './proc/deleted.js';
 import { guardPageRuns, mappedData, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
@@ -583,7 +583,7 @@ function mappedContentsOf(pid: number, vmas: readonly Vma[]): MappedContent[] {
   const budget = new CarryBudget(MAPPED_CONTENT_MAX, MAPPED_CONTENTS_MAX);
   const carried: MappedContent[] = [];
   for (const vma of vmas) {
-    if (isAnonymous(vma) || vma.mayShare || !isDeleted(vma.name)) continue;
+    if (isAnonymous(vma) || vma.mayShare || !isDeleted(vma.name) || vma.name === ANONYMOUS_HUGETLB_PATH) continue;
     const path = `/proc/${pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`;
     let st: FileStat;
     try {

@@ -131,3 +131,29 @@ test('a file mapped shared that was written since the dump is mapped as it is no
   await waitUntil('its warning', () => restorer.stderr().includes(file));
   t.regex(restorer.stderr(), new RegExp(`warning: ${file}: changed since the dump \\(modification time differs\\): mapped shared as it is now \\(at 0x[0-9a-f]+-0x[0-9a-f]+\\)\\n`));
 });
+
+test('memory in huge pages (MAP_HUGETLB) is carried once, as memory, and comes back with its bytes in ordinary pages, with a warning', async (t) => {
+  // Three huge pages more than the machine holds in reserve, given back after.
+  const reserve = '/proc/sys/vm/nr_hugepages';
+  const reserved = Number(await fsp.readFile(reserve, 'utf8'));
+  await fsp.writeFile(reserve, String(reserved + 3));
+  const target = await startTarget(t, 'hugetlb');
+  t.teardown(() => fsp.writeFile(reserve, String(reserved)));
+  const [privateAt, sharedAt] = [parseInt(target.info[1], 16), parseInt(target.info[2], 16)];
+  if (privateAt === 0) {
+    t.pass('this machine has no huge pages to give: nothing to check');
+    return;
+  }
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  t.is((await readImageExtension(image)).mappedContents, undefined, 'no copy of it as a deleted file');
+  t.true((await fsp.stat(image)).size < 8 << 20, 'its 6 MiB once, not twice');
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.true(readMem(pid, privateAt, 4 << 20).equals(Buffer.alloc(4 << 20, 'h')), 'the private memory');
+  t.true(readMem(pid, sharedAt, 2 << 20).equals(Buffer.alloc(2 << 20, 's')), 'the shared memory');
+  await waitUntil('the warning', () => restorer.stderr().includes('MAP_HUGETLB'));
+  const lines = restorer.stderr().split('\n').filter((line) => /HUGETLB|hugepage|shared/.test(line));
+  t.deepEqual(lines, [`imgfs restore: warning: memory mapped with MAP_HUGETLB (at 0x${privateAt.toString(16)}-0x${(privateAt + (4 << 20)).toString(16)}) comes back in ordinary pages`]);
+});

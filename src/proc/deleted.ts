@@ -8,3 +8,9 @@ export const DELETED_SUFFIX = ' (deleted)';
 export function isDeleted(path: string): boolean {
   return path.endsWith(DELETED_SUFFIX);
 }
+
+/**
+ * What maps shows for MAP_ANONYMOUS|MAP_HUGETLB memory: the kernel backs it with an unlinked file
+ * of its internal hugetlbfs. It is anonymous memory in huge pages, not a file to carry or reopen.
+ */
+export const ANONYMOUS_HUGETLB_PATH = `/anon_hugepage${DELETED_SUFFIX}`;

@@ -19,7 +19,7 @@ import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
-import { DELETED_SUFFIX, isDeleted } from '../proc/deleted.js';
+import { ANONYMOUS_HUGETLB_PATH, DELETED_SUFFIX, isDeleted } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
@@ -244,7 +244,7 @@ export class AddressSpace {
       }
       this.carry(vma);
       const path = paths.get(vma.start);
-      if (vma.file && path !== SHARED_ANONYMOUS_PATH) {
+      if (vma.file && path !== SHARED_ANONYMOUS_PATH && path !== ANONYMOUS_HUGETLB_PATH) {
         warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents, no longer shared with other processes`);
       }
     }
@@ -324,6 +324,13 @@ export class AddressSpace {
       const file = byStart.get(vma.start)!; // checkMappedFiles vouches for it
       if (vma.shared && file.path === SHARED_ANONYMOUS_PATH) {
         this.mapSharedAnonymous(vma, options.warn);
+        continue;
+      }
+      // Its placeholder, with the dumped pages, is the memory; huge pages are not made again (a
+      // machine need not have any reserved, and pages are placed one by one).
+      if (!vma.shared && file.path === ANONYMOUS_HUGETLB_PATH) {
+        if (!warned.has(file.path)) options.warn(`memory mapped with MAP_HUGETLB (at ${range(vma)}) comes back in ordinary pages`);
+        warned.add(file.path);
         continue;
       }
       const path = unescapePath(file.path);
