@@ -50,7 +50,7 @@ test('from a pipe that stalls mid-image: SIGINT ends the restore at once, and no
   proc.kill('SIGINT');
   const code = await Promise.race([exited, sleep(5000).then(() => 'still running')]);
   t.is(code, 1, `the restorer ends (stderr: ${stderr})`);
-  t.is(stderr, 'imgfs restore: -: interrupted\n');
+  t.is(stderr, 'imgfs restore: -: interrupted by SIGINT\n');
   t.deepEqual(stubsOf(proc.pid!), [], 'no stub left');
 });
 
@@ -156,7 +156,7 @@ test('SIGTERM while the restore is under way, however late: the restore is aband
   process.kill(restorerPid, 'SIGTERM');
   process.kill(restorerPid, 'SIGCONT');
   const code = await restorer.exited;
-  if (code === 1) t.regex(restorer.stderr(), /: interrupted\n$/);
+  if (code === 1) t.regex(restorer.stderr(), /: interrupted by SIGTERM\n$/);
   else t.is(restorer.proc.signalCode, 'SIGTERM', `the process got the signal and died of it (exit ${code}): ${restorer.stderr()}`);
   await waitUntil(`pid ${target.pid} to be gone`, () => !existsSync(`/proc/${target.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${target.pid}/status`, 'utf8')));
   t.pass();

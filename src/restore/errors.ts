@@ -6,3 +6,8 @@ export class RestoreError extends Error {
     this.name = 'RestoreError';
   }
 }
+
+/** How a restore that a signal abandoned ends: "interrupted by SIGTERM". */
+export function interrupted(signal: AbortSignal): RestoreError {
+  return new RestoreError(`interrupted by ${String(signal.reason)}`);
+}

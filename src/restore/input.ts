@@ -18,7 +18,7 @@ import { NativeError } from '../ptrace/errors.js';
 import { pollIn, readv } from '../ptrace/libc.js';
 import { IOV_MAX } from '../ptrace/memory.js';
 import { IovecArray } from '../ptrace/memwrite.js';
-import { RestoreError } from './errors.js';
+import { interrupted } from './errors.js';
 
 /** Big enough for a thousand page records per batch, the most one process_vm_writev takes. */
 const CHUNK_SIZE = 4 << 20;
@@ -109,7 +109,7 @@ export class ImageInput {
       // Bytes that arrive end the wait at once; between waits the event loop runs its signal handlers.
       while (!pollIn(this.fd, STALL_CHECK_MS)) {
         await new Promise((resolve) => setImmediate(resolve));
-        if (this.signal?.aborted) throw new RestoreError('interrupted');
+        if (this.signal?.aborted) throw interrupted(this.signal);
       }
       try {
         return read();

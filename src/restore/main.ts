@@ -112,7 +112,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   const received: NodeJS.Signals[] = [];
   const receive = (signal: NodeJS.Signals) => {
     received.push(signal);
-    if (ABANDONING_SIGNALS.includes(signal)) abort.abort();
+    if (ABANDONING_SIGNALS.includes(signal)) abort.abort(signal);
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, receive);
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);

@@ -15,7 +15,7 @@ import { killAndReap } from '../ptrace/spawn.js';
 import { AddressSpace, checkMappedFiles, planVmas } from './addressspace.js';
 import { ImageInput } from './input.js';
 import { armTimers, setLimits } from './limits.js';
-import { RestoreError } from './errors.js';
+import { interrupted, RestoreError } from './errors.js';
 import { setDumpable, setIdentity } from './identity.js';
 import { setOomScoreAdj, setPersonality, setScheduling, setTimerSlack } from './scheduling.js';
 import { setSeccomp, suspendSeccomp } from './seccomp.js';
@@ -82,7 +82,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     streamed.mapPlaceholders(options.userfaultfd);
     const writeAll = async (next: () => Promise<PageBatch | null>, write: (batch: PageBatch) => Promise<{ written: Promise<unknown> }>) => {
       for (let batch = await next(); batch; batch = await next()) {
-        if (options.signal?.aborted) throw new RestoreError('interrupted');
+        if (options.signal?.aborted) throw interrupted(options.signal);
         input.hold(batch.bytes.buffer, (await write(batch)).written);
       }
       await streamed.drainWrites();
@@ -166,7 +166,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     fitted.forEach(({ scheduling }, i) => { if (scheduling) setScheduling(i === 0 ? remote.tid : threads[i - 1], scheduling, options.warn); });
     if (ext?.settings) setOomScoreAdj(stub.pid, ext.settings.oomScoreAdj, options.warn);
     // The last moment a signal to the restorer abandons the restore: past it the process runs.
-    if (options.signal?.aborted) throw new RestoreError('interrupted');
+    if (options.signal?.aborted) throw interrupted(options.signal);
     options.beforeRun?.(stub.pid, foregroundTerminalModes(ext));
     releaseThreads(remote, stub.control, leader, held, ext?.stopped === true, options.warn);
     return stub.pid;
