@@ -52,9 +52,9 @@ function checkResult(result: number, call: string): void {
 }
 
 /**
- * Starts `sleep infinity` as our child, with every signal at its default action and none
- * blocked (Node ignores SIGPIPE, and ignored signals survive exec), our standard input, output
- * and error. Returns its pid.
+ * Starts `sleep infinity` as our child (through setpriv, which sets its death signal), with every
+ * signal at its default action and none blocked (Node ignores SIGPIPE, and ignored signals
+ * survive exec), our standard input, output and error. Returns its pid once it runs sleep.
  */
 export function spawnStub(options: StubOptions): number {
   const attr = Buffer.alloc(OPAQUE_SIZE);
