@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
 import { memoryHolder } from './proc/stat.js';
+import { processFileOwner } from './proc/owner.js';
 import { statusNumber } from './proc/status.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
 
@@ -69,8 +70,7 @@ export class ProcessTree {
     const holder = memoryHolder(node.pid);
     if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
     try {
-      // Owned like the files in /proc/<pid>/ (not the directory): root's for a non-dumpable task.
-      const owner = statSync(`/proc/${holder}/stat`);
+      const owner = processFileOwner(holder);
       const size = this.store.size(node.pid, node.file, holder);
       return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
     } catch (err) {

@@ -277,6 +277,15 @@ test.serial('permissions: default_permissions enforces 0400 for other users; no 
   const own = await probeAs(NOBODY, nobodyDump);
   t.is(own.open, '0', 'a user opens the dump of their own process');
   t.true(Number(own.read) > 1 << 20, `and reads it to the end, its 1 MiB pattern included (${own.read} bytes)`);
+
+  // Its euid is nobody's, but ptrace (and /proc/<pid>/mem) would refuse nobody: so does the mount.
+  for (const mode of ['saved', 'group']) {
+    const dropped = await startTarget(t, 'mixed_ids', [mode]);
+    const file = dumpOf(open.dir, dropped.pid);
+    t.is(procFileOwner(dropped.pid).uid, NOBODY, `${mode}: /proc gives its files to nobody`);
+    t.like(await fsp.stat(file), { uid: 0, gid: 0 }, `${mode}: root's here`);
+    t.deepEqual(await probeAs(NOBODY, file), { open: 'EACCES' }, `${mode}: nobody cannot read it`);
+  }
 });
 
 test.serial('a kernel thread has no dump, or one that fails with an errno; the mount survives', async (t) => {
