@@ -157,6 +157,11 @@ function processName(pid: number): string {
   }
 }
 
+/** Whether tid is a thread a freeze holds (or one let go that has not stopped yet). */
+export function isFrozenThread(tid: number): boolean {
+  return tracees.has(tid);
+}
+
 /** The ptrace options a thread was seized with, which a later PTRACE_SETOPTIONS must keep. */
 export function seizeOptions(tid: number): number {
   return tracees.get(tid)?.seccompSuspended ? PTRACE_O_SUSPEND_SECCOMP : 0;

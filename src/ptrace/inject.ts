@@ -2,16 +2,16 @@
 // the kernel tells nobody but the task itself (its exact brk, for one). A thread executes a
 // `syscall` instruction of its own [vdso] with our registers, and gets its own back after.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { PAGE_SIZE, type UserRegs } from '../model.js';
-import { statusNumber } from '../proc/status.js';
+import { statusField, statusNumber } from '../proc/status.js';
 import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
   PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, queueSignalAgain, SYSCALL_STOP_SIGNAL, usleep, waitpid, WNOHANG,
 } from './libc.js';
 import { takenSignal } from './threadstate.js';
-import { seizeOptions } from './freeze.js';
+import { isFrozenThread, seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { killAndReap } from './spawn.js';
@@ -122,6 +122,7 @@ function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): In
  * namespace, and the child's tid in ours once it is in its first stop (null if none was made).
  */
 export function injectClone(tid: number, nr: number, args: (number | bigint)[], traceOptions: number): { rax: bigint; child: number | null } {
+  const startedAt = uptimeTicks();
   const injections = settleInjections([{ tid, nr, args, traceOptions }], CLONE_TIMEOUT_MS);
   const [{ rax, child }] = injections;
   try {
@@ -130,10 +131,39 @@ export function injectClone(tid: number, nr: number, args: (number | bigint)[], 
   } catch (err) {
     // A child made by a call that failed after all is nobody's: it must not run on.
     if (child !== undefined) killAndReap([child]);
+    else killUnannouncedChildren(startedAt);
     throw err;
   }
   return { rax: rax!, child: child ?? null };
 }
+
+/**
+ * A caller killed after its clone made the child but before we took the clone's event loses the
+ * event, and with it the child's pid: the child, traced by us and stopped, would hold the caller's
+ * memory and descriptors (its listening sockets) until we exit. It is found as a process we trace
+ * that started since the call (uptimeTicks, to the tick), is no frozen thread, and is no finished
+ * copy (those are named imgfs:<pid> before their clone returns); and ended.
+ */
+function killUnannouncedChildren(since: number): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || isFrozenThread(Number(entry))) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'latin1');
+      if (statusNumber(status, 'TracerPid') !== process.pid || statusField(status, 'Name')?.startsWith('imgfs:')) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      if (startTime >= since) killAndReap([Number(entry)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/** The time since boot in clock ticks (USER_HZ, 100 here), as /proc/<pid>/stat gives start times. */
+function uptimeTicks(): number {
+  return Math.floor(Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * CLOCK_TICKS_PER_SECOND);
+}
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * Points a stopped task we trace at exit(0): should it ever run without us (imgfs killed, the kernel
