@@ -235,6 +235,25 @@ test('open files come back at their number and offset, the working directory too
   t.regex(restorer.stderr(), /warning: fd 35 \(socket:\[\d+\]\): a socket cannot be restored: replaced by \/dev\/null\n/);
 });
 
+test('a named FIFO (mkfifo) the process reads commands from is opened again by its path: the restored daemon reads the next command', async (t) => {
+  const dir = await makeTempDir(t);
+  const fifo = path.join(dir, 'ctl');
+  await runOk('mkfifo', [fifo]);
+  const target = await startTarget(t, 'restore_fifo', [fifo]);
+  await fsp.writeFile(fifo, 'one\n');
+  await target.waitForLine((line) => line === 'cmd one');
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.is(readlinkSync(`/proc/${pid}/fd/3`), fifo);
+  await fsp.writeFile(fifo, 'two\n');
+  await restorer.waitForLine((line) => line === 'cmd two');
+  t.false(restorer.lines().some((line) => line.startsWith('error')), 'no end of file, no error');
+  t.false(restorer.stderr().includes(fifo), restorer.stderr());
+});
+
 test('an open file whose path leads to another file now (replaced since the dump): reopened with a warning saying so', async (t) => {
   const { image, file } = await dumpedFds(t);
   await fsp.rm(file);

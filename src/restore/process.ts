@@ -35,7 +35,8 @@ const TASK_COMM_LEN = 15;
 /** Enough of the argument area for any program name. */
 const ARGV0_MAX = 256;
 const { SIGKILL, SIGSTOP } = osConstants.signals;
-const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = fsConstants;
+const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NONBLOCK } = fsConstants;
+const F_SETFL = 4;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
 /** O_TMPFILE's own bit (O_TMPFILE is it with O_DIRECTORY): in fdinfo's flags of a file opened with it. */
@@ -204,7 +205,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
     // program started from its shell. One that was a file or another device was redirected
     // (`> log`, `< /dev/null`): it is restored as any descriptor, on /dev/null where its file is
     // gone, never on the restorer's, where the output went nowhere near before.
-    if (fd.fd <= 2 && (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty')) continue;
+    if (fd.fd <= 2 && ((fd.kind === 'pipe' && !isNamedFifo(fd)) || fd.kind === 'socket' || fd.kind === 'tty')) continue;
     if (restored.has(fd.fd)) continue;
     try {
       const pipe = pipes.get(fd.target);
@@ -314,15 +315,20 @@ function restoreBoundSockets(remote: RemoteTask, sockets: readonly (readonly Ext
  * there instead) if it cannot be.
  */
 function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => void, path = fd.target): boolean {
+  // A FIFO's open waits for the other end unless non-blocking (for writing it then fails with
+  // ENXIO while nobody reads): the stub must not wait, and the flag is the process's again after.
+  const fifo = isNamedFifo(fd);
   let opened: number;
   try {
-    opened = remote.openat(path, reopenFlags(fd));
+    opened = remote.openat(path, reopenFlags(fd) | (fifo ? O_NONBLOCK : 0));
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened${path === fd.target ? '' : ` as ${path}`} (${err.code}): replaced by /dev/null`);
+    const why = fifo && err.code === 'ENXIO' ? 'nobody reads the FIFO now' : err.code;
+    warn(`fd ${fd.fd} (${fd.target}): cannot be reopened${path === fd.target ? '' : ` as ${path}`} (${why}): replaced by /dev/null`);
     return false;
   }
   placeAt(remote, opened, fd);
+  if (fifo && (fd.flags & O_NONBLOCK) === 0) remote.fcntl(fd.fd, F_SETFL, fd.flags & ~O_NONBLOCK);
   if (fd.kind === 'file') {
     remote.lseek(fd.fd, fd.offset, SEEK_SET);
     const change = fileChange(fd);
@@ -341,9 +347,21 @@ function fileChange(fd: ExtensionFd): string | null {
   }
 }
 
+/** A FIFO the process opened by its path (mkfifo): opened again by it, unlike a pipe. */
+function isNamedFifo(fd: ExtensionFd): boolean {
+  return fd.kind === 'pipe' && fd.target.startsWith('/');
+}
+
 /** Why a recorded descriptor cannot be opened again by its path; null when it can. */
 function reopenProblem(fd: ExtensionFd): string | null {
   if (fd.kind === 'pipe' && fd.target.startsWith('pipe:[')) return 'the write end of a pipe another process reads cannot be restored';
+  if (isNamedFifo(fd)) {
+    try {
+      return statSync(fd.target).isFIFO() ? null : 'its path names another kind of file now';
+    } catch {
+      return 'its FIFO no longer exists';
+    }
+  }
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
   if (isDeleted(fd.target)) return 'no path leads to its file any more, and the image does not carry its bytes (over 16 MiB, or past 64 MiB in all)';
   if (!fd.target.startsWith('/')) return 'its file cannot be opened again';
