@@ -2,7 +2,7 @@
 // SIGTERM let every frozen task run on before unmounting.
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { mountTree } from './fs.js';
 import { coreFile } from './coregen.js';
@@ -59,6 +59,18 @@ function recoverStaleMount(mountPoint: string): void {
 }
 
 /**
+ * The path the kernel will show the mount at (mountinfo has no symbolic links in it). A stale
+ * mount point (ENOTCONN) or one that does not exist keeps the path as given.
+ */
+function realMountPoint(target: string): string {
+  try {
+    return realpathSync(target);
+  } catch {
+    return resolve(target);
+  }
+}
+
+/**
  * What libfuse would refuse, said in one line (libfuse's own refusal is two lines of its own and
  * "fuse failed"). A mount point that does not exist is not made: a mistyped one would be.
  */
@@ -82,7 +94,8 @@ function checkMountable(mountPoint: string): void {
 
 export async function mountImgfs(target: string, args: string[]): Promise<number> {
   const options = parseOptions(args);
-  const mountPoint = resolve(target);
+  if (target === '') throw new UsageError('the mount point is an empty string');
+  const mountPoint = realMountPoint(target);
   recoverStaleMount(mountPoint);
   checkMountable(mountPoint);
   const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);

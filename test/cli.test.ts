@@ -2,10 +2,12 @@
 // 1 for a mount point or device it cannot mount on; nothing mounted, nothing made.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from './helpers/files.js';
-import { repoRoot } from './helpers/mount.js';
+import { mountEntry, repoRoot } from './helpers/mount.js';
+import { waitUntil } from './helpers/wait.js';
 import { run } from './helpers/run.js';
 
 const NOBODY = 65534;
@@ -25,6 +27,7 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
     [[dir, '--bogus'], "unknown option '--bogus' (imgfs --help lists them)"],
     [[dir, '--freeze-timeout'], '--freeze-timeout needs a number of milliseconds after it'],
     [[dir, '--freeze-timeout', 'soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
+    [[''], 'the mount point is an empty string'],
   ];
   for (const [args, problem] of cases) {
     const result = await imgfs(args);
@@ -65,4 +68,26 @@ test('a user who cannot open /dev/fuse: exit 1, one line saying so', async (t) =
   const result = await imgfs([dir], NOBODY);
   t.is(result.code, 1);
   t.is(result.stderr, 'imgfs: cannot open /dev/fuse (EACCES): imgfs mounts as root, with the fuse module loaded\n');
+});
+
+test('a mount point given through a symbolic link: mounted on the directory it leads to, and unmounted from it on SIGTERM', async (t) => {
+  const dir = await makeTempDir(t);
+  const real = path.join(dir, 'real');
+  const link = path.join(dir, 'link');
+  await fsp.mkdir(real);
+  await fsp.symlink(real, link);
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', link], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+  t.teardown(async () => {
+    proc.kill('SIGKILL');
+    await run('fusermount', ['-uz', real]);
+  });
+  await waitUntil('the mount', () => stderr.includes('mounted on'), 30_000);
+  t.is(stderr, `imgfs: mounted on ${real}\n`);
+  t.is((await mountEntry(real))?.type, 'fuse.imgfs');
+  proc.kill('SIGTERM');
+  t.is(await exited, 0, stderr);
+  t.is(await mountEntry(real), undefined, 'unmounted');
 });
