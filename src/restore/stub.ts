@@ -16,6 +16,7 @@ import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
 import { RestoreError } from './errors.js';
 import type { TimeSpec } from '../extension-model.js';
+import { readStat } from '../proc/stat.js';
 import { hostClocks, NSEC_PER_SEC, timensOffsetsText } from '../proc/timens.js';
 import { PR_SET_NAME, SYS } from '../ptrace/syscalls.js';
 
@@ -182,8 +183,8 @@ export function moveStub(stub: Stub, move: StubMove, warn: (line: string) => voi
   if (!child && inTimeNamespace) child = stub.remote.clone3({ flags: CLONE_PARENT, exitSignal: 0 });
   if (pid && withPid === 'taken') {
     warn(inNamespace
-      ? `pid ${pid.wanted} is in use by another process: the process keeps it in a PID namespace of its own (pid ${child!.tid} outside it)`
-      : `pid ${pid.wanted} is in use by another process: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail; --pid-ns keeps it)`);
+      ? `${pidInUse(pid.wanted)}: the process keeps it in a PID namespace of its own (pid ${child!.tid} outside it)`
+      : `${pidInUse(pid.wanted)}: the process is restored with pid ${child?.tid ?? stub.pid} (a program that remembers its pid, as Python's asyncio does, may fail; --pid-ns keeps it)`);
   }
   if (pid?.namespace && withPid === 'not ours') {
     warn(`--pid-ns: choosing pid ${pid.wanted} needs CAP_SYS_ADMIN: the process is restored with pid ${child?.tid ?? stub.pid}`);
@@ -275,6 +276,23 @@ function waitAndExitCode(pidfd: number): Buffer {
 }
 
 /**
+ * Who holds a pid: often the dumped process itself, killed but not yet reaped by its parent (a
+ * restore tried again once it is gets the pid).
+ */
+function pidInUse(pid: number): string {
+  try {
+    const holder = readStat(pid);
+    if (holder.state === 'Z') {
+      const parent = readStat(holder.ppid);
+      return `pid ${pid} is held by a process that has exited (${holder.comm}) and that its parent, pid ${holder.ppid} (${parent.comm}), has not reaped yet`;
+    }
+  } catch {
+    // Reaped meanwhile, or a parent gone since: say what the kernel said.
+  }
+  return `pid ${pid} is in use by another process`;
+}
+
+/**
  * The copy of the stub with the wanted pid, unless the pid is taken (and not required, or to be had
  * in a pid namespace) or, for anyone but root, not ours to choose (and not required).
  */
@@ -285,7 +303,7 @@ function cloneWithPid(stub: Stub, { wanted, required, namespace }: NonNullable<S
     const taken = err instanceof NativeError && err.errno === constants.errno.EEXIST;
     if (!taken && !(err instanceof NativeError && err.errno === constants.errno.EPERM)) throw err;
     if (!required || (taken && namespace)) return taken ? 'taken' : 'not ours';
-    throw new RestoreError(taken ? `pid ${wanted} is in use by another process: --same-pid cannot restore it`
+    throw new RestoreError(taken ? `${pidInUse(wanted)}: --same-pid cannot restore it`
       : `choosing pid ${wanted} needs CAP_SYS_ADMIN (run as root): ${err.message}`);
   }
 }
