@@ -43,6 +43,10 @@ if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
 fi
 "$root/scripts/setup.sh"
 mkdir -p "$state_dir"
+# The directories made here go again if the mount fails (a mistyped path leaves nothing).
+first_made=""
+p=$mnt
+while [ ! -e "$p" ] && [ ! -L "$p" ]; do first_made=$p; p=$(dirname "$p"); done
 mkdir -p "$mnt" 2>/dev/null || true  # else imgfs says what is wrong with it
 log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"
 pidfile=$(pidfile_of "$mnt")
@@ -58,11 +62,13 @@ for _ in $(seq 300); do
     exit 0
   fi
   if ! kill -0 "$pid" 2>/dev/null; then
+    status=0
+    wait "$pid" || status=$?
     rm -f "$pidfile"
-    echo "imgfs: mount failed:" >&2
-    cat "$log" >&2
+    cat "$log" >&2  # imgfs's own line saying why
     rm -f "$log"
-    exit 1
+    if [ -n "$first_made" ]; then find "$first_made" -depth -type d -empty -delete; fi
+    exit "$status"
   fi
   sleep 0.1
 done
