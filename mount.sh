@@ -47,6 +47,7 @@ mkdir -p "$state_dir"
 first_made=""
 p=$mnt
 while [ ! -e "$p" ] && [ ! -L "$p" ]; do first_made=$p; p=$(dirname "$p"); done
+if grep -q " $mnt fuse" /proc/mounts; then first_made=""; fi  # stale: there, though stat fails
 mkdir -p "$mnt" 2>/dev/null || true  # else imgfs says what is wrong with it
 log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"
 pidfile=$(pidfile_of "$mnt")
@@ -67,7 +68,7 @@ for _ in $(seq 300); do
     rm -f "$pidfile"
     cat "$log" >&2  # imgfs's own line saying why
     rm -f "$log"
-    if [ -n "$first_made" ]; then find "$first_made" -depth -type d -empty -delete; fi
+    if [ -n "$first_made" ]; then find "$first_made" -depth -type d -empty -delete 2>/dev/null || true; fi
     exit "$status"
   fi
   sleep 0.1
