@@ -306,6 +306,24 @@ test.serial('signals that come while the target is frozen reach it afterwards as
   t.is(bad, 0, `no signal reached its handler without its siginfo: ${line}`);
 });
 
+test.serial('real-time signals queued while dumps are opened arrive all, in the order they were sent', async (t) => {
+  const receiver = await startTarget(t, 'rt_signals', ['receive']);
+  const mnt = await mountImgfs(t);
+  const sent = 30_000;
+  const sender = await startTarget(t, 'rt_signals', ['send', String(receiver.pid), String(sent)]);
+  const done = sender.waitForLine((line) => line.startsWith('sent '), { timeoutMs: 60_000 });
+  let opens = 0;
+  for (let finished = false; !finished && opens < 200; opens++) {
+    const handle = await fsp.open(dumpOf(mnt.dir, receiver.pid), 'r');
+    await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    await handle.close();
+    finished = await Promise.race([done.then(() => true), sleep(1).then(() => false)]);
+  }
+  await done;
+  const line = await receiver.waitForLine((l) => l.startsWith('got '));
+  t.is(line, `got ${sent} disorder 0`, `after ${opens} dumps opened while they came`);
+});
+
 test.serial('a target stopped with SIGSTOP is dumped and stays stopped', async (t) => {
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line.startsWith('tick'));

@@ -321,10 +321,10 @@ function detachQuietly(t: Tracee): void {
 }
 
 /**
- * Detaches t, giving back the signals taken from it, queued again (a thread an injection left in
- * a trap stop ignores PTRACE_DETACH's signal; one still in its signal-delivery-stop drops the
- * signal it stopped for, and takes the queued copy). A task that was group-stopped (SIGSTOP)
- * before the freeze goes back to its group-stop by itself.
+ * Detaches t, giving back the signals taken from it: the one it is still in the signal-delivery-stop
+ * of, through PTRACE_DETACH; others queued again (a thread an injection left in a trap stop
+ * ignores PTRACE_DETACH's signal). A task that was group-stopped (SIGSTOP) before the freeze goes
+ * back to its group-stop by itself.
  */
 function detach(t: Tracee): void {
   if (!tracees.has(t.tid)) return;
@@ -334,7 +334,12 @@ function detach(t: Tracee): void {
   }
   const owed = t.signals;
   t.signals = [];
-  for (const info of owed) {
+  // Still in the signal-delivery-stop of the last signal taken (no injection has moved it on):
+  // detached with it, the thread takes that very signal now, first as it came first, where a copy
+  // queued again would go last, or be refused by a full queue.
+  const last = owed[owed.length - 1];
+  const inPlace = last !== undefined && takenSignal(t.tid, last.readInt32LE(0)).equals(last) ? last.readInt32LE(0) : 0;
+  for (const info of inPlace ? owed.slice(0, -1) : owed) {
     try {
       queueSignalAgain(t.tgid, t.tid, info);
     } catch {
@@ -342,7 +347,7 @@ function detach(t: Tracee): void {
     }
   }
   try {
-    ptrace(PTRACE_DETACH, t.tid, 0, 0);
+    ptrace(PTRACE_DETACH, t.tid, 0, inPlace);
     forget(t);
   } catch (err) {
     if (!isErrno(err, ESRCH)) throw err;

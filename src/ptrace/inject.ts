@@ -10,7 +10,7 @@ import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
   PTRACE_INTERRUPT, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, queueSignalAgain, SYSCALL_STOP_SIGNAL, usleep, waitpid, WNOHANG,
 } from './libc.js';
-import { takenSignal } from './threadstate.js';
+import { getSignalMask, setSignalMask, takenSignal } from './threadstate.js';
 import { isFrozenThread, seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
@@ -18,6 +18,8 @@ import { killAndReap } from './spawn.js';
 import { SYS, syscallName } from './syscalls.js';
 
 const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
+/** SIGKILL and SIGSTOP stay deliverable: the kernel leaves them out of any mask. */
+const ALL_SIGNALS = (1n << 64n) - 1n;
 
 const ERESTARTSYS = -512n;
 const ERESTARTNOINTR = -513n;
@@ -63,6 +65,8 @@ interface Injection {
   failure?: unknown;
   /** The siginfo of each signal taken on the way, held back. */
   heldSignals: Buffer[];
+  /** The thread's own signal mask, while the call runs with every signal blocked. */
+  savedMask?: bigint;
 }
 
 /**
@@ -109,6 +113,7 @@ function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): In
   } finally {
     for (const injection of injections) {
       if (injection.failure !== undefined && injection.saved !== null) recover(injection.tid, injection.saved, injection.heldSignals);
+      if (injection.savedMask !== undefined) restoreMask(injection.tid, injection.savedMask);
       requeue(injection.tid, injection.heldSignals);
     }
   }
@@ -179,6 +184,11 @@ function startInjection({ tid, nr, args, traceOptions = 0 }: InjectedCall): Inje
   try {
     const saved = getRegs(tid);
     injection.saved = saved;
+    // Blocked, a signal that comes while the call runs stays queued where the kernel put it:
+    // taken and queued again, it would lose its place (real-time signals are ordered) or, the
+    // queue full again meanwhile, itself.
+    injection.savedMask = getSignalMask(tid);
+    setSignalMask(tid, ALL_SIGNALS);
     const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
     ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | seizeOptions(tid) | traceOptions);
     // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
@@ -355,6 +365,15 @@ function recover(tid: number, saved: UserRegs, heldSignals: Buffer[]): void {
     setRegs(tid, stop.event === PTRACE_EVENT_STOP ? saved : withSyscallRestarted(saved));
   } catch {
     // Gone, or beyond our reach: release() detaches it once it stops, if it ever does.
+  }
+}
+
+/** Gives the thread its own signal mask back, once it is in a stop again. */
+function restoreMask(tid: number, mask: bigint): void {
+  try {
+    setSignalMask(tid, mask);
+  } catch {
+    // Gone, or not stopped (a failure left it running): release() detaches it as it is.
   }
 }
 

@@ -13,7 +13,7 @@ import { PAGE_SIZE, type UserRegs } from '../model.js';
 import { ownId } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
-  __WALL, nativeError, ptrace, ptraceBuffer, ptraceEventMessage, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_O_SUSPEND_SECCOMP,
+  __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_O_SUSPEND_SECCOMP,
   PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
 import { readMemory } from './memory.js';
@@ -25,7 +25,6 @@ import { AT_FDCWD, BPF_INSTRUCTION_SIZE, PR_SET_NAME, SYS } from './syscalls.js'
 export const O_CLOEXEC = 0o2000000;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
-const PTRACE_SETSIGMASK = 0x420b;
 
 /** Options every remote thread is traced with: syscall stops tell themselves apart, children are ours. */
 export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
@@ -603,10 +602,4 @@ function awaitFirstStop(tid: number): void {
   if (stop.kind !== 'stopped') throw nativeError(constants.errno.ESRCH, `remote(${tid})`, `new child ${tid} died before its first stop`);
 }
 
-/** Sets a thread's signal mask directly (bit n-1 = signal n). */
-export function setSignalMask(tid: number, mask: bigint): void {
-  const set = Buffer.alloc(8);
-  set.writeBigUInt64LE(BigInt.asUintN(64, mask));
-  ptraceBuffer(PTRACE_SETSIGMASK, tid, 8, set);
-}
 

@@ -35,10 +35,12 @@ const { ESRCH } = constants.errno;
 const SLEEP = realpathSync(['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep');
 /**
  * What starts it, having made SIGKILL its death signal: a restorer killed at any moment (SIGKILL
- * runs nothing of ours) takes its half-made process along. (The brief moment from posix_spawn to
- * setpriv's prctl remains.)
+ * runs nothing of ours) takes its half-made process along. One killed before setpriv's prctl
+ * has been taken over by another parent by the time the shell after it starts: sleep then never
+ * runs.
  */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path)) ?? '/usr/bin/setpriv';
+const STILL_OURS = '[ "$PPID" = "$1" ] && exec "$0" infinity';
 const EXEC_TIMEOUT_MS = 5000;
 
 export interface StubOptions {
@@ -52,7 +54,7 @@ function checkResult(result: number, call: string): void {
 }
 
 /**
- * Starts `sleep infinity` as our child (through setpriv, which sets its death signal), with every
+ * Starts `sleep infinity` as our child (through setpriv, which sets its death signal, and sh), with every
  * signal at its default action and none blocked (Node ignores SIGPIPE, and ignored signals
  * survive exec), our standard input, output and error. Returns its pid once it runs sleep.
  */
@@ -78,7 +80,8 @@ export function spawnStub(options: StubOptions): number {
       }
     }
     const pid = [0];
-    checkResult(rawPosixSpawn(pid, SETPRIV, actions, attr, [SETPRIV, '--pdeathsig', 'KILL', SLEEP, 'infinity', null], [null]) as number, `posix_spawn(${SETPRIV})`);
+    const argv = [SETPRIV, '--pdeathsig', 'KILL', '/bin/sh', '-c', STILL_OURS, SLEEP, String(process.pid), null];
+    checkResult(rawPosixSpawn(pid, SETPRIV, actions, attr, argv, [null]) as number, `posix_spawn(${SETPRIV})`);
     awaitSleep(pid[0]);
     return pid[0];
   } finally {
@@ -87,7 +90,7 @@ export function spawnStub(options: StubOptions): number {
   }
 }
 
-/** Returns once the stub runs sleep: setpriv, still itself, is not what is to be taken over. */
+/** Returns once the stub runs sleep: setpriv or sh, still themselves, are not what is to be taken over. */
 function awaitSleep(pid: number): void {
   const deadline = performance.now() + EXEC_TIMEOUT_MS;
   for (;;) {

@@ -15,6 +15,7 @@ const PTRACE_PEEKSIGINFO_SHARED = 1;
 const PEEKSIGINFO_ARGS_SIZE = 16;
 const PEEK_BATCH = 64;
 const PTRACE_GETSIGMASK = 0x420a;
+const PTRACE_SETSIGMASK = 0x420b;
 const PTRACE_GETSIGINFO = 0x4202;
 const SIGSET_SIZE = 8;
 
@@ -60,6 +61,13 @@ export function getSignalMask(tid: number): bigint {
   const mask = Buffer.alloc(SIGSET_SIZE);
   ptraceBuffer(PTRACE_GETSIGMASK, tid, SIGSET_SIZE, mask);
   return mask.readBigUInt64LE(0);
+}
+
+/** Sets a thread's signal mask directly (bit n-1 = signal n), as getSignalMask reads it. */
+export function setSignalMask(tid: number, mask: bigint): void {
+  const set = Buffer.alloc(SIGSET_SIZE);
+  set.writeBigUInt64LE(BigInt.asUintN(64, mask));
+  ptraceBuffer(PTRACE_SETSIGMASK, tid, SIGSET_SIZE, set);
 }
 
 /**

@@ -90,13 +90,13 @@ function childrenOf(pid: number): number[] {
 
 /**
  * Whether the restorer is done with its child: no longer traced, and the program is no longer
- * the stub's (setpriv, then sleep) nor, between posix_spawn's fork and exec, the restorer's own (node).
+ * the stub's (setpriv, sh, then sleep) nor, between posix_spawn's fork and exec, the restorer's own (node).
  */
 function isRestored(pid: number): boolean {
   try {
     const tracer = /^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     const exe = readlinkSync(`/proc/${pid}/exe`);
-    return tracer === '0' && exe !== process.execPath && !/\/(sleep|setpriv)$/.test(exe);
+    return tracer === '0' && exe !== process.execPath && !/\/(sleep|setpriv|dash)$/.test(exe);
   } catch {
     return false;
   }
