@@ -26,9 +26,11 @@ mount options:
 
   ./mount.sh <mountpoint> [options] runs the same mount in the background; ./mount.sh -u unmounts.`;
 
+const COMMANDS = ['show', 'restore', 'binfmt'];
+
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === '-h' || first === '--help') {
+  if (first === '-h' || first === '--help' || (!COMMANDS.includes(first) && argv.some((arg) => arg === '-h' || arg === '--help'))) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }

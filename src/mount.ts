@@ -37,6 +37,7 @@ function parseOptions(args: string[]): Options {
       options.freezeTimeoutMs = ms;
     } else throw new UsageError(`unknown option '${arg}' (imgfs --help lists them)`);
   }
+  if (options.live && !options.freeze) throw new UsageError('--live and --no-freeze exclude each other: --live freezes a task for its snapshot');
   return options;
 }
 

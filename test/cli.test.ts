@@ -28,6 +28,7 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
     [[dir, '--freeze-timeout'], '--freeze-timeout needs a number of milliseconds after it'],
     [[dir, '--freeze-timeout', 'soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
     [[''], 'the mount point is an empty string'],
+    [[dir, '--live', '--no-freeze'], '--live and --no-freeze exclude each other: --live freezes a task for its snapshot'],
   ];
   for (const [args, problem] of cases) {
     const result = await imgfs(args);
@@ -35,6 +36,9 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
     t.is(result.stderr, `imgfs: ${problem}\n`);
     t.is(result.stdout, '');
   }
+  const help = await imgfs([dir, '--help']);
+  t.deepEqual([help.code, help.stderr], [0, ''], '--help after the mount point');
+  t.regex(help.stdout, /^usage:\n/);
   t.deepEqual(await fsp.readdir(dir), [], 'nothing made in the mount point');
   t.deepEqual((await fsp.readdir(repoRoot)).filter((name) => name.startsWith('-')), [], 'no directory named after an option');
 });
