@@ -3,6 +3,7 @@
 // the structs they carry. Little-endian, every struct with its natural alignment.
 
 import { PAGE_SIZE, USER_REGS_ORDER, type UserRegs } from './model.js';
+import { CLOCK_TICKS_PER_SECOND } from './proc/stat.js';
 
 export const ELF_HEADER_SIZE = 64;
 export const PROGRAM_HEADER_SIZE = 56;
@@ -52,8 +53,6 @@ const LOAD_ALIGN = PAGE_SIZE;
 const NOTE_ALIGN = 4;
 const PRARGSZ = 80;
 const COMM_SIZE = 16;
-/** USER_HZ on x86: /proc's clock ticks per second. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** elf_gregset_t is struct user_regs_struct, in PTRACE_GETREGS order. */
 /**

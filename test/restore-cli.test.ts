@@ -10,7 +10,7 @@ import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
 import { taskStatus } from './helpers/groundtruth.js';
-import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { killAndReap, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
@@ -80,16 +80,10 @@ test('a restorer killed (SIGKILL) the moment it has started its stub: the stub d
 });
 
 test('--same-pid while the dumped process, killed, waits for its parent to reap it: the error says so', async (t) => {
-  // dash runs the last command in its own process: a sleep that never waits for its child.
-  const parent = spawn('sh', ['-c', 'sleep 1000 & exec sleep 1000'], { stdio: 'ignore' });
-  t.teardown(() => killAndReap(parent));
-  const child = await waitUntil('the child', () => {
-    const listed = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
-    return readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() === 'sleep' && listed ? Number(listed) : undefined;
-  });
-  const image = await dumpToFile(t, { pid: child! } as Target);
-  process.kill(child!, 'SIGKILL');
-  await waitUntil('the child to be a zombie', () => taskStatus(child!).state === 'Z');
+  const { parent, child } = await startSleepWithChild(t);
+  const image = await dumpToFile(t, { pid: child } as Target);
+  process.kill(child, 'SIGKILL');
+  await waitUntil('the child to be a zombie', () => taskStatus(child).state === 'Z');
   const restorer = startRestorer(t, [image, '--same-pid']);
   t.is(await restorer.exited, 1);
   t.is(restorer.stderr(), `imgfs restore: ${image}: pid ${child} is held by a process that has exited (sleep) and that its parent, pid ${parent.pid} (sleep), has not reaped yet: --same-pid cannot restore it\n`);

@@ -13,7 +13,7 @@ import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, showText, startRestorer, type Restorer } from './helpers/restore.js';
-import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { killAndReap, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 import { testAtMostAtOnce } from './helpers/slots.js';
@@ -383,14 +383,7 @@ test('an image of sleep, the very program the restorer\'s stub runs, restores', 
 });
 
 test('a process with a child: the image names the child, the restore says it is not brought back', async (t) => {
-  // dash runs the last command in its own process: sleep, with the first sleep as its child.
-  const parent = spawn('sh', ['-c', 'sleep 1000 & exec sleep 1000'], { stdio: 'ignore' });
-  t.teardown(() => killAndReap(parent));
-  const child = await waitUntil('the child', () => {
-    const listed = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
-    return readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() === 'sleep' && listed ? Number(listed) : undefined;
-  });
-  t.teardown(() => { try { process.kill(child!, 'SIGKILL'); } catch { /* gone */ } });
+  const { parent, child } = await startSleepWithChild(t);
   const image = await dumpToFile(t, { pid: parent.pid! } as Target);
   await killAndReap(parent);
 

@@ -20,8 +20,11 @@ export interface FileOwner {
 export function processFileOwner(pid: number): FileOwner {
   const { uid, gid, mtime } = statSync(`/proc/${pid}/stat`);
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-  const ids = (field: string) => statusField(status, field)?.split(/\s+/).slice(0, 3).map(Number) ?? [];
-  const allAre = (field: string, id: number) => ids(field).length === 3 && ids(field).every((value) => value === id);
+  // Real, effective, saved (and the filesystem one, which ptrace does not look at).
+  const allAre = (field: string, id: number) => {
+    const [real, effective, saved] = statusField(status, field)?.split(/\s+/).map(Number) ?? [];
+    return real === id && effective === id && saved === id;
+  };
   const primary = primaryGroup(uid);
   const ptraceableByUser = allAre('Uid', uid) && allAre('Gid', gid) && statusMask(status, 'CapPrm') === 0n
     && (primary === undefined || primary === gid);

@@ -105,6 +105,14 @@ export function parseStat(text: string): ProcStat {
  * where the process's is the whole group's). Throws the fs error untouched: ENOENT means there is
  * no such pid.
  */
+/** USER_HZ on x86: /proc's clock ticks per second, in which start times are counted. */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The time since boot in clock ticks, as start times are given. */
+export function uptimeTicks(): number {
+  return Math.floor(Number(fs.readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * CLOCK_TICKS_PER_SECOND);
+}
+
 export function readStat(pid: number, tid?: number): ProcStat {
   return parseStat(fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8'));
 }

@@ -17,7 +17,7 @@ import {
   __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
   queueSignalAgain, usleep, waitpid, WNOHANG,
 } from './libc.js';
-import { takenSignal } from './threadstate.js';
+import { signalStopInfo, takenSignal } from './threadstate.js';
 
 const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
 
@@ -338,7 +338,7 @@ function detach(t: Tracee): void {
   // detached with it, the thread takes that very signal now, first as it came first, where a copy
   // queued again would go last, or be refused by a full queue.
   const last = owed[owed.length - 1];
-  const inPlace = last !== undefined && takenSignal(t.tid, last.readInt32LE(0)).equals(last) ? last.readInt32LE(0) : 0;
+  const inPlace = last !== undefined && signalStopInfo(t.tid)?.equals(last) ? last.readInt32LE(0) : 0;
   for (const info of inPlace ? owed.slice(0, -1) : owed) {
     try {
       queueSignalAgain(t.tgid, t.tid, info);

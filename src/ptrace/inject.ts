@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { PAGE_SIZE, type UserRegs } from '../model.js';
+import { readStat, uptimeTicks } from '../proc/stat.js';
 import { statusField, statusNumber } from '../proc/status.js';
 import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_EVENT_STOP,
@@ -155,20 +156,12 @@ function killUnannouncedChildren(since: number): void {
     try {
       const status = readFileSync(`/proc/${entry}/status`, 'latin1');
       if (statusNumber(status, 'TracerPid') !== process.pid || statusField(status, 'Name')?.startsWith('imgfs:')) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-      if (startTime >= since) killAndReap([Number(entry)]);
+      if (readStat(Number(entry)).startTime >= since) killAndReap([Number(entry)]);
     } catch {
       // Gone meanwhile.
     }
   }
 }
-
-/** The time since boot in clock ticks (USER_HZ, 100 here), as /proc/<pid>/stat gives start times. */
-function uptimeTicks(): number {
-  return Math.floor(Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * CLOCK_TICKS_PER_SECOND);
-}
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * Points a stopped task we trace at exit(0): should it ever run without us (imgfs killed, the kernel

@@ -25,7 +25,6 @@ import { AT_FDCWD, BPF_INSTRUCTION_SIZE, PR_SET_NAME, SYS } from './syscalls.js'
 export const O_CLOEXEC = 0o2000000;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
-
 /** Options every remote thread is traced with: syscall stops tell themselves apart, children are ours. */
 export const REMOTE_TRACE_OPTIONS = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
 
@@ -601,5 +600,3 @@ function awaitFirstStop(tid: number): void {
   const stop = waitpid(tid, __WALL);
   if (stop.kind !== 'stopped') throw nativeError(constants.errno.ESRCH, `remote(${tid})`, `new child ${tid} died before its first stop`);
 }
-
-

@@ -31,6 +31,8 @@ export const PR_GET_SECUREBITS = 27;
 /** clone(2): share the memory; share the descriptor table. */
 export const CLONE_VM = 0x100;
 export const CLONE_FILES = 0x400;
+/** fcntl(2): a descriptor's status flags (O_NONBLOCK...). */
+export const F_SETFL = 4;
 /** fcntl(2) on a pipe: its capacity. */
 export const F_SETPIPE_SZ = 1031;
 export const F_GETPIPE_SZ = 1032;

@@ -76,15 +76,21 @@ export function setSignalMask(tid: number, mask: bigint): void {
  * where the kernel has none to give.
  */
 export function takenSignal(tid: number, signal: number): Buffer {
+  const stoppedFor = signalStopInfo(tid);
+  if (stoppedFor?.readInt32LE(0) === signal) return stoppedFor;
   const info = Buffer.alloc(SIGINFO_SIZE);
-  try {
-    ptraceBuffer(PTRACE_GETSIGINFO, tid, 0, info);
-    if (info.readInt32LE(0) === signal) return info;
-  } catch {
-    // not in a signal-delivery-stop after all
-  }
-  info.fill(0);
   info.writeInt32LE(signal, 0);
   info.writeInt32LE(SI_TKILL, 8);
   return info;
+}
+
+/** The siginfo of the stop thread tid is in (PTRACE_GETSIGINFO), null where the kernel has none. */
+export function signalStopInfo(tid: number): Buffer | null {
+  const info = Buffer.alloc(SIGINFO_SIZE);
+  try {
+    ptraceBuffer(PTRACE_GETSIGINFO, tid, 0, info);
+    return info;
+  } catch {
+    return null;
+  }
 }

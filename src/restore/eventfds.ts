@@ -11,11 +11,10 @@ import { AF_UNIX, SOCK_STREAM, type ExtensionFd, type InotifyWatch, type PipeDat
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
-import { F_GETPIPE_SZ, F_SETPIPE_SZ } from '../ptrace/syscalls.js';
+import { F_GETPIPE_SZ, F_SETFL, F_SETPIPE_SZ } from '../ptrace/syscalls.js';
 
 const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
-const F_SETFL = 4;
 const F_DUPFD = 0;
 /** What one injected write of a pipe's bytes takes (the stub's scratch area is 12 KiB). */
 const PIPE_WRITE_CHUNK = 8192;

@@ -22,7 +22,7 @@ import { changeSinceDump } from './filechange.js';
 import { restoreBoundSocket, restoreConnectedSocket, restoreNetlinkSocket, restoreUnboundSocket } from './sockets.js';
 import { isEventObject, registerEpollTargets, restoreEventObject, restorePipe, restoreSocketPair, restoreWriterlessPipe } from './eventfds.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
-import { O_ACCMODE, PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
+import { F_SETFL, O_ACCMODE, PR_SET_NAME, SEEK_SET } from '../ptrace/syscalls.js';
 
 /** The mm record's image offset. */
 const MM_OFFSET = HEADER_SIZE + REGS_SIZE;
@@ -36,7 +36,6 @@ const TASK_COMM_LEN = 15;
 const ARGV0_MAX = 256;
 const { SIGKILL, SIGSTOP } = osConstants.signals;
 const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NONBLOCK } = fsConstants;
-const F_SETFL = 4;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
 /** O_TMPFILE's own bit (O_TMPFILE is it with O_DIRECTORY): in fdinfo's flags of a file opened with it. */

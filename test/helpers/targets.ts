@@ -4,8 +4,10 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
 import { buildTarget } from './build.js';
 import { OutputLines } from './lines.js';
+import { waitUntil } from './wait.js';
 
 export interface Target {
   pid: number;
@@ -88,4 +90,20 @@ export async function startTarget(t: ExecutionContext, name: string, args: strin
     waitForLine,
     alive: () => !exited(proc),
   };
+}
+
+/**
+ * `sh -c 'sleep 1000 & exec sleep 1000'`: dash runs the last command in its own process, so the
+ * parent is a sleep with the first sleep as its child, which it never waits for. Both are killed
+ * in the test's teardown.
+ */
+export async function startSleepWithChild(t: ExecutionContext): Promise<{ parent: ChildProcess; child: number }> {
+  const parent = spawn('sh', ['-c', 'sleep 1000 & exec sleep 1000'], { stdio: 'ignore' });
+  t.teardown(() => killAndReap(parent));
+  const child = await waitUntil('the child', () => {
+    const listed = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
+    return readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() === 'sleep' && listed ? Number(listed) : undefined;
+  });
+  t.teardown(() => { try { process.kill(child!, 'SIGKILL'); } catch { /* gone */ } });
+  return { parent, child: child! };
 }
