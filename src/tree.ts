@@ -45,7 +45,11 @@ export class ProcessTree {
     const node = this.parse(path);
     if (node.pid === null) return readdirSync('/proc').filter((name) => /^\d+$/.test(name));
     if (node.file) throw new ImgfsError(Errno.ENOTDIR, `${path} is a file`);
-    return memoryHolder(node.pid) !== null ? [...this.kinds.keys()] : [];
+    try {
+      return memoryHolder(node.pid) !== null ? [...this.kinds.keys()] : [];
+    } catch (err) {
+      throw orExited(err, node.pid, path);
+    }
   }
 
   getattr(path: string): NodeStat {
@@ -67,9 +71,9 @@ export class ProcessTree {
       const dir = statSync(`/proc/${node.pid}`);
       return this.stat(S_IFDIR | 0o555, dir.uid, dir.gid, 0, dir.mtime, 2);
     }
-    const holder = memoryHolder(node.pid);
-    if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
     try {
+      const holder = memoryHolder(node.pid);
+      if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
       const owner = processFileOwner(holder);
       const size = this.store.size(node.pid, node.file, holder);
       return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);

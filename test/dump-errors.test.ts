@@ -459,16 +459,26 @@ test.serial('a process that exits while its files are looked up or opened is ENO
     const short = spawn('sleep', [String(0.01 + (i % 5) * 0.01)], { stdio: 'ignore' });
     t.teardown(() => killAndReap(short));
     const pid = short.pid!;
-    await Promise.all(['dump', 'core'].map(async (name) => {
+    const exited = waitForExit(short);
+    let running = true;
+    void exited.then(() => { running = false; });
+    // Lookups over and over while it runs and ends: the window where its /proc files answer ESRCH.
+    const lookups = async (name: string) => {
+      while (running) {
+        note(`stat ${name} ${(await errnoOf(fsp.stat(path.join(mnt.dir, String(pid), name)))) ?? 'ok'}`);
+        note(`readdir ${(await errnoOf(fsp.readdir(path.join(mnt.dir, String(pid))))) ?? 'ok'}`);
+      }
+    };
+    await Promise.all([lookups('dump'), lookups('core'), ...['dump', 'core'].map(async (name) => {
       const file = path.join(mnt.dir, String(pid), name);
       note(`stat ${name} ${(await errnoOf(fsp.stat(file))) ?? 'ok'}`);
       const opened = await fsp.open(file, 'r').catch((err: NodeJS.ErrnoException) => err.code!);
       if (typeof opened === 'string') return note(`open ${name} ${opened}`);
       note(`read ${name} ${(await errnoOf(opened.read(Buffer.alloc(1), 0, 1, 0))) ?? 'ok'}`);
       await opened.close();
-    }));
-    await waitForExit(short);
+    })]);
+    await exited;
   }
-  const allowed = /^(stat \w+ (ok|ENOENT)|open \w+ (ok|ENOENT)|read \w+ (ok|EIO))$/;
+  const allowed = /^(stat \w+ (ok|ENOENT)|readdir (ok|ENOENT)|open \w+ (ok|ENOENT)|read \w+ (ok|EIO))$/;
   t.deepEqual([...seen.keys()].filter((what) => !allowed.test(what)), [], `${JSON.stringify([...seen])} ${mnt.stderr()}`);
 });
