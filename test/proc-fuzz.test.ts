@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import { PAGE_SIZE } from '../src/model.js';
 import { ProcParseError } from '../src/proc/errors.js';
+import { parsePasswdGroups } from '../src/proc/owner.js';
 import { parseSmaps, parseSmapsByLine } from '../src/proc/smaps.js';
 import { parseStat } from '../src/proc/stat.js';
 import { statusField, statusMask, statusNumber } from '../src/proc/status.js';
@@ -160,6 +161,16 @@ test('mutated status fields read as text, a whole number and a mask, or as missi
   }), ({ umask, tgid, uid, caught }) => {
     if (!(umask === undefined || typeof umask === 'string') || ![tgid, uid].every((n) => Number.isInteger(n) && n >= 0) || caught < 0n) {
       t.fail(`malformed result ${umask} ${tgid} ${uid} ${caught}`);
+    }
+  });
+  t.is(parsed, ROUNDS);
+});
+
+test('mutated /etc/passwd parses into whole uids and gids, never an error', (t) => {
+  const inputs = ['root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n'];
+  const parsed = fuzz(t, inputs, parsePasswdGroups, (groups) => {
+    for (const [uid, gid] of groups) {
+      if (!Number.isInteger(uid) || !Number.isInteger(gid)) t.fail(`malformed entry ${uid}:${gid}`);
     }
   });
   t.is(parsed, ROUNDS);

@@ -4,6 +4,7 @@ import { PAGE_SIZE, type Vma } from '../src/model.js';
 import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
 import { ProcParseError } from '../src/proc/errors.js';
 import { mountedDevice } from '../src/proc/mountinfo.js';
+import { parsePasswdGroups } from '../src/proc/owner.js';
 import { PRESENT_OR_SWAPPED, rangesWithPages, scanPages, scanPagesWithIoctl, scanPagesWithPagemap } from '../src/proc/pagemap.js';
 import { parseSmaps, readSmaps } from '../src/proc/smaps.js';
 import { isKernelThread, parseStat, readStat } from '../src/proc/stat.js';
@@ -383,4 +384,19 @@ test('status fields: the text of a line, its first number, a mask; missing lines
   t.is(statusMask(status, 'SigCgt'), 0x180004a03n);
   t.is(statusMask(status, 'SigPnd'), 0n, 'missing');
   t.is(statusField(`${status}Tgid2:\t7\n`, 'Tgid'), '4242', 'a field whose name another starts with is not it');
+});
+
+test('parsePasswdGroups: uid to primary gid, the first entry of a uid, malformed lines skipped', (t) => {
+  const passwd = [
+    'root:x:0:0:root:/root:/bin/bash',
+    'alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash',
+    'alias:x:1000:50::/home/alias:/bin/sh',
+    'nogid:x:1001::x:/:/bin/false',
+    'short:x:1002',
+    'word:x:abc:7::/:/bin/false',
+    '',
+    '+::::::',
+    'bob:x:1003:100:',
+  ].join('\n');
+  t.deepEqual([...parsePasswdGroups(passwd)], [[0, 0], [1000, 1000], [1003, 100]]);
 });

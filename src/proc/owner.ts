@@ -33,12 +33,38 @@ export function processFileOwner(pid: number): FileOwner {
 
 /** The group /etc/passwd gives the user; undefined for a user it does not list (a container's). */
 function primaryGroup(uid: number): number | undefined {
-  let passwd: string;
+  return passwdPrimaryGroups()?.get(uid);
+}
+
+let passwdCache: { key: string; groups: Map<number, number> } | undefined;
+
+/**
+ * uid → primary gid from /etc/passwd, parsed again only when the file changes: every stat of a
+ * process's file asks, and shells and `ls -l` stat often. undefined when it cannot be read.
+ */
+function passwdPrimaryGroups(): Map<number, number> | undefined {
   try {
-    passwd = readFileSync('/etc/passwd', 'utf8');
+    const file = statSync(PASSWD, { bigint: true });
+    const key = `${file.ino}:${file.size}:${file.mtimeNs}:${file.ctimeNs}`;
+    if (passwdCache?.key !== key) passwdCache = { key, groups: parsePasswdGroups(readFileSync(PASSWD, 'utf8')) };
+    return passwdCache.groups;
   } catch {
+    passwdCache = undefined;
     return undefined;
   }
-  const entry = passwd.split('\n').map((line) => line.split(':')).find((fields) => fields.length >= 4 && Number(fields[2]) === uid && fields[2] !== '');
-  return entry ? Number(entry[3]) : undefined;
+}
+
+const PASSWD = '/etc/passwd';
+
+/** The first entry of each uid wins, as getpwuid's lookup does. */
+export function parsePasswdGroups(passwd: string): Map<number, number> {
+  const groups = new Map<number, number>();
+  for (const line of passwd.split('\n')) {
+    const fields = line.split(':');
+    if (fields.length < 4 || fields[2] === '' || fields[3] === '') continue;
+    const uid = Number(fields[2]);
+    const gid = Number(fields[3]);
+    if (Number.isInteger(uid) && Number.isInteger(gid) && !groups.has(uid)) groups.set(uid, gid);
+  }
+  return groups;
 }
