@@ -16,7 +16,7 @@ import { killAndReap, waitForExit } from './helpers/targets.js';
 import { buildTarget } from './helpers/build.js';
 import { run } from './helpers/run.js';
 import { startTarget, type Target } from './helpers/targets.js';
-import { sleep, waitUntil } from './helpers/wait.js';
+import { waitUntil } from './helpers/wait.js';
 
 interface Writer {
   buffer: number;
@@ -84,8 +84,7 @@ test.serial('--live: the task runs on while its dump is open, and the dump is of
 
   t.is(taskStatus(target.pid).tracerPid, 0, 'not traced while its dump is open');
   const before = generationNow(target, w);
-  await sleep(100);
-  t.true(generationNow(target, w) > before, 'it keeps writing while its dump is open');
+  await waitUntil('it keeps writing while its dump is open', () => generationNow(target, w) > before);
 
   const { pages, generation } = generationsIn(first, w);
   const newest = pages[0][0];
