@@ -9,6 +9,7 @@ import { coreFile } from './coregen.js';
 import { dumpFile } from './imagegen.js';
 import { mountedDevice } from './proc/mountinfo.js';
 import { SnapshotStore } from './sessions.js';
+import { keepIgnoring } from './startsignals.js';
 import { serveDevice } from './servedfiles.js';
 import { ProcessTree } from './tree.js';
 import { UsageError } from './usage.js';
@@ -101,7 +102,7 @@ export async function mountImgfs(target: string, args: string[]): Promise<number
   checkMountable(mountPoint);
   const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);
   const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs, live: options.live, log });
-  const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile]);
+  const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile], options.allowOther);
   const mounted = await mountTree(mountPoint, tree, { allowOther: options.allowOther, log });
   const device = mountedDevice(mountPoint);
   if (device === undefined) {
@@ -124,8 +125,9 @@ export async function mountImgfs(target: string, args: string[]): Promise<number
         done(1);
       }
     };
-    // SIGHUP too: a foreground mount whose terminal closes lets its tasks go and unmounts.
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
+    // SIGHUP too: a foreground mount whose terminal closes lets its tasks go and unmounts (unless
+    // started under nohup).
+    for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.once(signal, stop);
     // Unmounted from outside (fusermount -u): nothing will call us again, so let the tasks go.
     setInterval(() => isMounted(mountPoint) || stop(), 2000).unref();
   });

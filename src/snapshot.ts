@@ -8,6 +8,7 @@ import { CKPT_TLS_ENTRIES, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR } from './forma
 import { PAGE_SIZE, type CoreInfo, type MmFields, type Snapshot, type ThreadState, type Vma } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import { isDeleted } from './proc/deleted.js';
+import { processFileOwner, type FileOwner } from './proc/owner.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, memoryHolder, readStat, type ProcStat } from './proc/stat.js';
@@ -31,6 +32,8 @@ export interface SnapshotOptions {
 
 export interface HeldSnapshot {
   snapshot: Snapshot;
+  /** Who owns its files (processFileOwner), as of the freeze. */
+  owner: FileOwner;
   /** Where the snapshot's pages are read: the frozen task, or its copy (--live). */
   memory: MemorySource;
   /** Lets the task run on (or stay stopped, if it was stopped before), or ends its copy. Idempotent. */
@@ -85,12 +88,13 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       pages,
       restore: readRestoreInfo({ pid: proc, threads, vmas }, stop, answers, state === 'T'),
     };
+    const owner = processFileOwner(proc);
     const live = options.live && state !== 'T' ? liveCopy(snapshot, options.log) : null;
     if (live) {
       frozen.release();
-      return { snapshot, ...live };
+      return { snapshot, owner, ...live };
     }
-    return { snapshot, memory: { pid: proc, startTime: stat.startTime, sharesPages: false, kept: [] }, release: () => frozen.release() };
+    return { snapshot, owner, memory: { pid: proc, startTime: stat.startTime, sharesPages: false, kept: [] }, release: () => frozen.release() };
   } catch (err) {
     frozen.release();
     throw err;

@@ -3,7 +3,8 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
-import { memoryHolder } from './proc/stat.js';
+import { OwnerHistory, OWNER_MEMORY_MS } from './ownerhistory.js';
+import { memoryHolder, readStat } from './proc/stat.js';
 import { processFileOwner } from './proc/owner.js';
 import { statusNumber } from './proc/status.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
@@ -36,8 +37,14 @@ export class ProcessTree {
   private nextHandle = 1;
   private readonly kinds: Map<string, FileKind>;
   private readonly mountTime = new Date();
+  /**
+   * Who the files of each process were shown as owned by, lately (ownerhistory.ts); only where
+   * users other than root are let in (--allow-other): root may open anything anyway.
+   */
+  private readonly owners: OwnerHistory | null;
 
-  constructor(private readonly store: SnapshotStore, kinds: FileKind[]) {
+  constructor(private readonly store: SnapshotStore, kinds: FileKind[], othersLetIn: boolean) {
+    this.owners = othersLetIn ? new OwnerHistory() : null;
     this.kinds = new Map(kinds.map((k) => [k.name, k]));
   }
 
@@ -76,6 +83,7 @@ export class ProcessTree {
       if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
       const owner = processFileOwner(holder);
       const size = this.store.size(node.pid, node.file, holder);
+      this.owners?.note(node.pid, readStat(node.pid).startTime, owner.uid);
       return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
     } catch (err) {
       throw orExited(err, node.pid, path);
@@ -92,6 +100,7 @@ export class ProcessTree {
     let stat: NodeStat;
     try {
       stat = this.currentAttributes(path);
+      this.checkOwnerSteady(path, node.pid, file);
     } catch (err) {
       this.store.close(file);
       throw err;
@@ -99,6 +108,19 @@ export class ProcessTree {
     const handle = this.nextHandle++;
     this.handles.set(handle, { path, file, stat });
     return handle;
+  }
+
+  /**
+   * The kernel let this open in by an owner shown before the freeze: if the process was shown as
+   * another user's lately (it has run a set-user-ID program since, say), the one let in may be
+   * that user, who may not read what it is now. Refused: EACCES.
+   */
+  private checkOwnerSteady(path: string, pid: number, file: OpenFile): void {
+    const { snapshot, owner } = file.session.held;
+    const others = this.owners?.othersThan(pid, snapshot.startTime, owner.uid) ?? [];
+    if (others.length > 0) {
+      throw new ImgfsError(Errno.EACCES, `${path}: process ${pid} was shown as uid ${others.join(', ')}'s less than ${OWNER_MEMORY_MS / 1000} s ago and is uid ${owner.uid}'s now (a set-user-ID program?): it cannot be told who this open is for, so it is refused until then`);
+    }
   }
 
   read(handle: number, out: Buffer, length: number, pos: number): number {

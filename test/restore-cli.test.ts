@@ -146,6 +146,23 @@ test('in the foreground: every signal a program may handle reaches it once when 
   t.is(await restorer.exited, 128 + 15);
 });
 
+test('under nohup: SIGHUP stays ignored, neither passed on nor ending the restorer; other signals are passed on', async (t) => {
+  const target = await startTarget(t, 'restore_forwarded');
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  // bin/imgfs tells Node, which sets every signal back to its default, what nohup ignored.
+  const restorer = startRestorer(t, [image], { command: ['nohup', imgfs, 'restore', image] });
+  await restorer.restoredPid();
+  const from = restorer.lines().length;
+  restorer.proc.kill('SIGHUP');
+  restorer.proc.kill('SIGUSR2');
+  t.is(await restorer.waitForLine((line) => line.startsWith('got '), { from }), `got ${constants.signals.SIGUSR2}`, 'SIGHUP not passed on');
+  t.is(restorer.proc.exitCode, null, 'the restorer runs on');
+  restorer.proc.kill('SIGTERM');
+  t.is(await restorer.exited, 128 + 15);
+  t.false(restorer.lines().includes(`got ${constants.signals.SIGHUP}`));
+});
+
 test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
   const { target, image } = await dumpedCounter(t);
   const restorer = startRestorer(t, [image]);

@@ -8,6 +8,7 @@ import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
 import { setSignalDisposition } from '../ptrace/terminal.js';
+import { keepIgnoring } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd } from './jobcontrol.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
@@ -105,6 +106,8 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     io.err(`imgfs restore: ${options} (imgfs restore --help)\n`);
     return 2;
   }
+  // Ignored by whoever started us (nohup): neither passed on nor abandoning the restore.
+  const forwarded = keepIgnoring(FORWARDED_SIGNALS);
   const fromStdin = options.file === '-';
   // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
   // others are passed on once the process runs, as if sent just after.
@@ -114,7 +117,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     received.push(signal);
     if (ABANDONING_SIGNALS.includes(signal)) abort.abort(signal);
   };
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, receive);
+  for (const signal of forwarded) process.on(signal, receive);
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
   const job = options.detach ? null : new ForegroundJob(warn);
   let pid: number;
@@ -145,7 +148,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     return 1;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, receive);
+    for (const signal of forwarded) process.off(signal, receive);
   }
   for (const signal of received) passOn(pid, signal);
   if (!job) {
@@ -154,7 +157,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   }
   try {
     job.announceTerminal(pid);
-    return endLike(await waitInForeground(pid, job));
+    return endLike(await waitInForeground(pid, job, forwarded));
   } finally {
     job.close();
   }
@@ -164,13 +167,13 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
  * Waits for the restored process, passing on the signals sent to the restorer (a shell's `kill`,
  * `timeout`'s SIGTERM); what the terminal sends reaches the process by itself (./jobcontrol.ts).
  */
-async function waitInForeground(pid: number, job: ForegroundJob): Promise<ProcessEnd> {
+async function waitInForeground(pid: number, job: ForegroundJob, forwarded: readonly NodeJS.Signals[]): Promise<ProcessEnd> {
   const forward = (signal: NodeJS.Signals) => passOn(pid, signal);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  for (const signal of forwarded) process.on(signal, forward);
   try {
     return await job.wait(pid);
   } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    for (const signal of forwarded) process.off(signal, forward);
   }
 }
 

@@ -102,6 +102,14 @@ function isRestored(pid: number): boolean {
   }
 }
 
+function runsNode(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`) === process.execPath;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts `imgfs restore <args>`; the test's teardown kills the restorer and what it restored. */
 export function startRestorer(t: ExecutionContext, args: string[], run: RestoreRun = {}): Restorer {
   const command = run.command ?? [process.execPath, '--import=tsx', 'src/cli.ts', 'restore', ...args];
@@ -153,7 +161,8 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     // In the foreground the restored process is the restorer's child.
     const pid: number = await waitUntil('the restored process', (): number | undefined => {
       if (proc.exitCode !== null) throw new Error(`the restorer exited (${proc.exitCode}) before restoring: ${output.stderr}`);
-      return childrenOf(proc.pid!).find(isRestored);
+      // bin/imgfs, a shell until it execs node, has children of its own (sed, find) first.
+      return runsNode(proc.pid!) ? childrenOf(proc.pid!).find(isRestored) : undefined;
     }, LINE_TIMEOUT_MS, 20).then((found) => found!, (err: Error) => {
       throw new Error(`${err.message}; children ${childrenOf(proc.pid!).map((c) => `${c}:${commOf(c)}`).join(' ')}; stderr ${output.stderr}`);
     });
