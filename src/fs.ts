@@ -27,12 +27,13 @@ export interface MountOptions {
 }
 
 /**
- * libfuse options fuse-native has no switch for. attr/entry timeouts are zero because a dump's size
+ * libfuse options fuse-native has no switch for. ro: every change (a write, chmod, rm, mkdir) is
+ * the kernel's EROFS, as on any read-only file system, not a missing operation's ENOSYS. attr/entry timeouts are zero because a dump's size
  * changes with every new snapshot. direct_io because pages cached before a target exited would
  * still be served after it, where a read must fail with EIO, and the cache would keep gigabytes of
  * copies; readahead through the cache would be about 30% faster (docs/performance.md).
  */
-const EXTRA_OPTIONS = 'attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io';
+const EXTRA_OPTIONS = 'ro,attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io';
 
 /** fuse-native's native binding: the same module instance its index.js loaded. */
 const fuseIndex = createRequire(import.meta.url).resolve('fuse-native');

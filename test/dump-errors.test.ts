@@ -4,7 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, makeTempDir, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';
@@ -249,6 +249,33 @@ test.serial('a reused pid never serves the old process snapshot', async (t) => {
   const two = await dumpNow();
   t.true(holdsRegion(two, twoRegion), 'a new open of the reused pid is the newest process');
   assertImageMatchesProcess(t, two.image, two.bytes, pid);
+});
+
+test.serial('the mount is read-only: every change is EROFS, as on any read-only file system; the target runs on', async (t) => {
+  const target = await startTarget(t, 'counter');
+  const mnt = await mountImgfs(t);
+  t.true((await mountEntry(mnt.dir))!.options.includes('ro'));
+  const dir = path.join(mnt.dir, String(target.pid));
+  const file = dumpOf(mnt.dir, target.pid);
+  const changes: [string, () => Promise<unknown>][] = [
+    ['open O_RDWR', () => fsp.open(file, 'r+')],
+    ['open O_WRONLY|O_APPEND', () => fsp.open(file, 'a')],
+    ['open O_TRUNC', () => fsp.open(file, fsConstants.O_RDONLY | fsConstants.O_TRUNC)],
+    ['create', () => fsp.open(path.join(dir, 'new'), 'wx')],
+    ['chmod', () => fsp.chmod(file, 0o644)],
+    ['chown', () => fsp.chown(file, NOBODY, NOBODY)],
+    ['utimes', () => fsp.utimes(file, 0, 0)],
+    ['truncate', () => fsp.truncate(file, 0)],
+    ['unlink', () => fsp.unlink(file)],
+    ['rmdir', () => fsp.rmdir(dir)],
+    ['mkdir', () => fsp.mkdir(path.join(mnt.dir, 'new'))],
+    ['rename', () => fsp.rename(file, path.join(dir, 'moved'))],
+    ['symlink', () => fsp.symlink('/tmp', path.join(dir, 'link'))],
+    ['link', () => fsp.link(file, path.join(dir, 'hard'))],
+  ];
+  for (const [what, change] of changes) t.is(await errnoOf(change()), 'EROFS', what);
+  t.true(threadStatuses(target.pid).every(isReleased), 'never frozen');
+  t.true((await fsp.readdir(dir)).includes('dump'), 'and it serves on');
 });
 
 test.serial('permissions: default_permissions enforces 0400 for other users; no allow_other without the flag', async (t) => {
