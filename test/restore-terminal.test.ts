@@ -4,6 +4,7 @@
 // test dumps it and kills it, then types `imgfs restore` there. The restored program finds its
 // terminal modes, its /dev/tty and the terminal's foreground; one Ctrl-C reaches it once; Ctrl-Z
 // stops it and the restorer as one job that `fg` continues; its exit status is the restorer's.
+// The tests run one at a time: each drives a shell on a pty of its own, typing to it.
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,8 +49,11 @@ class Terminal {
 
   /** The first match of pattern in the output past `from`. */
   async waitFor(pattern: RegExp, from: number): Promise<RegExpExecArray> {
-    return waitUntil(`${pattern} on the terminal; it shows ${JSON.stringify(this.output.slice(from))}`,
-      () => pattern.exec(this.output.slice(from)) ?? undefined, 20_000, 20) as Promise<RegExpExecArray>;
+    try {
+      return await (waitUntil(`${pattern} on the terminal`, () => pattern.exec(this.output.slice(from)) ?? undefined, 20_000, 20) as Promise<RegExpExecArray>);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; it shows ${JSON.stringify(this.output.slice(from))}`);
+    }
   }
 
   since(from: number): string {
@@ -106,7 +110,7 @@ async function dumpOnTerminal(t: ExecutionContext, terminal: Terminal, program: 
   return image;
 }
 
-test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
+test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
   const program = await buildTarget('restore_tty');
   const terminal = openTerminal(t, 40, 100);
   const image = await dumpOnTerminal(t, terminal, program);
@@ -129,7 +133,7 @@ test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl
   const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
   from = terminal.mark();
   terminal.type('a');
-  await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1/, from);
+  await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1 stdin \/dev\/pts\/\d+\r/, from);
 
   // One Ctrl-C: the program gets one SIGINT, from the terminal, and none forwarded by the restorer.
   terminal.type('\x03');
@@ -166,11 +170,36 @@ test('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl
   await terminal.waitFor(/\nstatus 7\r\n/, from);
 });
 
-test('restored off any terminal: the controlling terminal it kept open becomes /dev/null, with a warning', async (t) => {
+test.serial('restored off any terminal: the controlling terminal it kept open becomes /dev/null, with a warning', async (t) => {
   const program = await buildTarget('restore_tty');
   const image = await dumpOnTerminal(t, openTerminal(t, 24, 80), program);
   // The tests' restorers run in a session of their own, without a controlling terminal.
   const restorer = startRestorer(t, [image]);
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
   t.regex(restorer.stderr(), /warning: fd 3 \(\/dev\/tty\): cannot be reopened \(ENXIO\): replaced by \/dev\/null\n/);
+});
+
+test.serial('restored from a pipe in a shell on a terminal (`cat task.img | imgfs restore -`): its standard input is the terminal, not the image\'s pipe', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const terminal = openTerminal(t, 24, 80);
+  const image = await dumpOnTerminal(t, terminal, program);
+  let from = terminal.mark();
+  terminal.type(`cat ${image} | ${process.execPath} --import=tsx src/cli.ts restore -\n`);
+  await terminal.waitFor(/winch 24 80/, from);
+  from = terminal.mark();
+  terminal.type('a');
+  await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1 stdin \/dev\/pts\/\d+\r/, from);
+  terminal.type('q');
+  from = terminal.mark();
+  terminal.type('echo "status $?"\n');
+  await terminal.waitFor(/\nstatus 7\r\n/, from);
+  t.false(terminal.since(0).includes('fd 0'), 'no warning about its standard input');
+});
+
+test.serial('restored from a pipe off any terminal: the standard input it had on a terminal becomes /dev/null, with a warning', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const image = await dumpOnTerminal(t, openTerminal(t, 24, 80), program);
+  const restorer = startRestorer(t, ['-'], { stdinFile: image });
+  t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
+  t.regex(restorer.stderr(), /warning: fd 0 \(\/dev\/pts\/\d+\): the image came on the restorer's standard input, and it has no terminal to give instead: \/dev\/null in its place\n/);
 });

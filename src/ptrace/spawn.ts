@@ -44,8 +44,8 @@ const STILL_OURS = '[ "$PPID" = "$1" ] && exec "$0" infinity';
 const EXEC_TIMEOUT_MS = 5000;
 
 export interface StubOptions {
-  /** Give the stub /dev/null as standard input instead of ours (ours carries the image). */
-  stdinFromDevNull: boolean;
+  /** A file to open as the stub's standard input instead of ours (which carries the image); null: ours. */
+  stdin: string | null;
 }
 
 function checkResult(result: number, call: string): void {
@@ -73,8 +73,9 @@ export function spawnStub(options: StubOptions): number {
     checkResult(rawAttrSetSigDefault(attr, full) as number, 'posix_spawnattr_setsigdefault');
     // Node marks 0, 1 and 2 close-on-exec; dup2 of a descriptor onto itself clears the mark.
     for (const fd of [0, 1, 2]) {
-      if (fd === 0 && options.stdinFromDevNull) {
-        checkResult(rawActionsAddOpen(actions, 0, '/dev/null', fsConstants.O_RDONLY, 0) as number, 'posix_spawn_file_actions_addopen');
+      if (fd === 0 && options.stdin !== null) {
+        const flags = fsConstants.O_RDWR | fsConstants.O_NOCTTY;
+        checkResult(rawActionsAddOpen(actions, 0, options.stdin, flags, 0) as number, `posix_spawn_file_actions_addopen(${options.stdin})`);
       } else {
         checkResult(rawActionsAddDup2(actions, fd, fd) as number, 'posix_spawn_file_actions_adddup2');
       }

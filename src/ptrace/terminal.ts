@@ -2,7 +2,8 @@
 // its foreground job, and what a restorer needs to hand its terminal to the restored process the
 // way a shell hands it to a job it runs.
 
-import { constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readlinkSync } from 'node:fs';
+import { readStat } from '../proc/stat.js';
 import { check, libc, rawIoctl } from './libc.js';
 import { TERMIOS_SIZE } from './syscalls.js';
 
@@ -69,6 +70,27 @@ export function openControllingTerminal(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Our controlling terminal, by the name a standard stream of ours on it has (/dev/pts/3), else as
+ * /dev/tty; null without one.
+ */
+export function controllingTerminalPath(): string | null {
+  const { ttyNr } = readStat(process.pid);
+  if (ttyNr === 0) return null;
+  for (const fd of [0, 1, 2]) {
+    try {
+      // stat's tty_nr and st_rdev encode a device number alike (new_encode_dev).
+      if (fstatSync(fd).isCharacterDevice() && fstatSync(fd).rdev === ttyNr) return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      // Closed.
+    }
+  }
+  const tty = openControllingTerminal();
+  if (tty === null) return null;
+  closeSync(tty);
+  return '/dev/tty';
 }
 
 /** The terminal's foreground process group (tcgetpgrp). */

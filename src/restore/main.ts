@@ -7,7 +7,8 @@ import { closeSync, openSync } from 'node:fs';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
-import { setSignalDisposition } from '../ptrace/terminal.js';
+import { controllingTerminalPath, setSignalDisposition } from '../ptrace/terminal.js';
+import { DEV_NULL } from './process.js';
 import { keepIgnoring } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd } from './jobcontrol.js';
 import { restoreImage, type IdChoice } from './restore.js';
@@ -129,7 +130,8 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       hostClocks: options.hostClocks,
       ids: options.ids,
       pidNamespace: options.pidNamespace,
-      stdinIsImage: fromStdin,
+      // The process's standard input would be the image's pipe: the terminal instead, if any.
+      stdinInstead: fromStdin ? controllingTerminalPath() ?? DEV_NULL : null,
       detached: options.detach,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).

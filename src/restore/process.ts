@@ -204,7 +204,7 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
     // program started from its shell. One that was a file or another device was redirected
     // (`> log`, `< /dev/null`): it is restored as any descriptor, on /dev/null where its file is
     // gone, never on the restorer's, where the output went nowhere near before.
-    if (fd.fd <= 2 && ((fd.kind === 'pipe' && !isNamedFifo(fd)) || fd.kind === 'socket' || fd.kind === 'tty')) continue;
+    if (staysTheRestorers(fd)) continue;
     if (restored.has(fd.fd)) continue;
     try {
       const pipe = pipes.get(fd.target);
@@ -256,10 +256,17 @@ export function restoreFds(remote: RemoteTask, fds: readonly ExtensionFd[], owne
   takeLocks(remote, fds, restored, warn);
 }
 
+export const DEV_NULL = '/dev/null';
+
+/** A standard stream that was a terminal, pipe or socket: the restorer's is given in its place. */
+export function staysTheRestorers(fd: ExtensionFd): boolean {
+  return fd.fd <= 2 && ((fd.kind === 'pipe' && !isNamedFifo(fd)) || fd.kind === 'socket' || fd.kind === 'tty');
+}
+
 /** /dev/null at fd's number, open for what fd was. */
 function placeDevNull(remote: RemoteTask, fd: ExtensionFd): void {
   const accessMode = (fd.flags & O_ACCMODE) === O_ACCMODE ? O_RDWR : fd.flags & O_ACCMODE;
-  placeAt(remote, remote.openat('/dev/null', accessMode | (fd.flags & O_CLOEXEC)), fd);
+  placeAt(remote, remote.openat(DEV_NULL, accessMode | (fd.flags & O_CLOEXEC)), fd);
 }
 
 /**

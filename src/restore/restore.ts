@@ -19,7 +19,7 @@ import { interrupted, RestoreError } from './errors.js';
 import { setDumpable, setIdentity } from './identity.js';
 import { setOomScoreAdj, setPersonality, setScheduling, setTimerSlack } from './scheduling.js';
 import { setSeccomp, suspendSeccomp } from './seccomp.js';
-import { programName, restoreFds, setCwd, setMmMap, setName, setSigactions } from './process.js';
+import { DEV_NULL, programName, restoreFds, setCwd, setMmMap, setName, setSigactions, staysTheRestorers } from './process.js';
 import { registersFromV0 } from './regs.js';
 import { createStub, letLive, moveStub, stubTids, type Stub } from './stub.js';
 import { ownId } from '../proc/status.js';
@@ -47,8 +47,11 @@ export interface RestoreOptions {
   pidNamespace: boolean;
   /** The restored process sees the host's CLOCK_MONOTONIC and CLOCK_BOOTTIME, not its own going on from the dump's. */
   hostClocks: boolean;
-  /** The image comes on our standard input: the restored task gets /dev/null there instead. */
-  stdinIsImage: boolean;
+  /**
+   * The image comes on our standard input: the restored process gets this file there instead (our
+   * terminal, or /dev/null). null: ours.
+   */
+  stdinInstead: string | null;
   /** One line of warning for the user. */
   warn(line: string): void;
   /** Place private pages with UFFDIO_COPY where the kernel allows it (else process_vm_writev). */
@@ -76,7 +79,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
   try {
     const head = await reader.readHead();
     const vmas = planVmas(head, VMAS_OFFSET);
-    stub = createStub({ stdinFromDevNull: options.stdinIsImage, occupied: vmas, name: `restore-${process.pid}` });
+    stub = createStub({ stdin: options.stdinInstead, occupied: vmas, name: `restore-${process.pid}` });
     const streamed = new AddressSpace(stub.remote, vmas);
     memory = streamed;
     streamed.mapPlaceholders(options.userfaultfd);
@@ -123,6 +126,10 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     if (options.detached) remote.ownSession();
     else remote.ownProcessGroup();
     if (ext) {
+      const stdin = ext.fds.find((fd) => fd.fd === 0);
+      if (options.stdinInstead === DEV_NULL && stdin && staysTheRestorers(stdin)) {
+        options.warn(`fd 0 (${stdin.target}): the image came on the restorer's standard input, and it has no terminal to give instead: /dev/null in its place`);
+      }
       setCwd(remote, ext.cwd, options.warn);
       if (ext.umask !== undefined) remote.umask(ext.umask);
       setSigactions(remote, ext.sigactions);

@@ -70,7 +70,8 @@ export function stubTids(stub: Stub): number[] {
 }
 
 export interface StubOptions {
-  stdinFromDevNull: boolean;
+  /** Its standard input instead of ours; null: ours. */
+  stdin: string | null;
   /** Address ranges the image maps, ascending: the control area must avoid them. */
   occupied: readonly { start: number; end: number }[];
   /** Its name (comm) while it is being restored. */
@@ -82,7 +83,7 @@ export interface StubOptions {
  * nothing half-made is left running.
  */
 export function createStub(options: StubOptions): Stub {
-  const pid = spawnStub({ stdinFromDevNull: options.stdinFromDevNull });
+  const pid = spawnStub({ stdin: options.stdin });
   try {
     ptrace(PTRACE_SEIZE, pid, 0, REMOTE_TRACE_OPTIONS);
     ptrace(PTRACE_INTERRUPT, pid);

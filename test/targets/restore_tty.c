@@ -2,7 +2,8 @@
 // and echo, reads its keys from /dev/tty (fd 3, as `less` does), counts SIGINTs and notes
 // SIGWINCH; continued after a stop, it sets its modes again (the shell put its own back), as
 // editors do. For every key it prints what it sees: the key, the SIGINTs so far, whether the
-// terminal is still in its modes, and whether its process group is the terminal's foreground job.
+// terminal is still in its modes, whether its process group is the terminal's foreground job, and
+// the terminal its standard input is (none if it is not one).
 // 'q' ends it with status 7.
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,8 @@ int main(void) {
     if (key == 'q') return 7;
     struct termios now;
     tcgetattr(3, &now);
-    printf("key %c sigint %d icanon %d echo %d foreground %d\r\n", key >= ' ' ? key : '?', (int)interrupts,
-           (now.c_lflag & ICANON) != 0, (now.c_lflag & ECHO) != 0, tcgetpgrp(3) == getpgrp());
+    const char *input = ttyname(0);
+    printf("key %c sigint %d icanon %d echo %d foreground %d stdin %s\r\n", key >= ' ' ? key : '?', (int)interrupts,
+           (now.c_lflag & ICANON) != 0, (now.c_lflag & ECHO) != 0, tcgetpgrp(3) == getpgrp(), input ? input : "none");
   }
 }
