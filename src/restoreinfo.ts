@@ -6,7 +6,7 @@
 // madvise flags. The rest (registers, FPU state, masks, auxv) the snapshot has already read.
 // previewExtensionSize tells the extension's size without freezing.
 
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, UnboundSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
@@ -150,7 +150,7 @@ export function readRestoreInfo(
   // The ids the process knows its threads by, in its own pid namespace: what a restore gives back.
   const ownIds = new Map(statuses.map(({ tid, status }) => [tid, ownId(tid, status)]));
   return {
-    exe: readlinkSync(`/proc/${pid}/exe`),
+    exe: programOf(pid, vmas),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     brk: answers.brk,
     auxv: stop.auxv,
@@ -266,6 +266,20 @@ function eachThreadsFile(pid: number, name: string): string[] {
   });
 }
 
+/**
+ * The program the process runs: /proc/<pid>/exe, unless the file mapped where its code starts
+ * (stat's start_code) is another: a restore that could not name the program (that needs
+ * CAP_CHECKPOINT_RESTORE) left the restorer's stub there, which the next image must not carry on.
+ */
+function programOf(pid: number, vmas: readonly Vma[]): string {
+  const exe = readlinkSync(`/proc/${pid}/exe`);
+  const { startCode } = readStat(pid);
+  const code = vmas.find((v) => v.start <= startCode && startCode < v.end);
+  if (!code || isAnonymous(code) || !code.name.startsWith('/')) return exe;
+  const [program, mapped] = [statSync(`/proc/${pid}/exe`), statSync(`/proc/${pid}/map_files/${code.start.toString(16)}-${code.end.toString(16)}`)];
+  return program.dev === mapped.dev && program.ino === mapped.ino ? exe : code.name;
+}
+
 /** The size the extension of pid would have if it were frozen now, with these VMAs. */
 export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number {
   const xstateSize = xstateFormat().size;
@@ -280,7 +294,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,
   }));
   return extensionSize({
-    exe: readlinkSync(`/proc/${pid}/exe`),
+    exe: programOf(pid, vmas),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
     threads,

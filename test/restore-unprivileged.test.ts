@@ -3,9 +3,9 @@
 // clocks), one warning each, and the process runs on as that user.
 
 import test from 'ava';
-import { chownSync, readFileSync } from 'node:fs';
+import { chownSync, readFileSync, readlinkSync } from 'node:fs';
 import { makeTempDir } from './helpers/files.js';
-import { dumpToFile, imageWord, killOriginal, startRestorer } from './helpers/restore.js';
+import { dumpToFile, imageWord, killOriginal, readImageExtension, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
 const NOBODY = 65534;
@@ -32,4 +32,9 @@ test.serial('a user restores an image of its own process: it runs on as that use
   t.true(warnings.includes(`warning: --pid-ns: choosing pid ${target.pid} needs CAP_SYS_ADMIN: the process is restored with pid ${pid}\n`), warnings);
   t.true(warnings.includes(`warning: /proc/<pid>/exe names the restorer's stub, not ${target.binary}: setting it needs CAP_CHECKPOINT_RESTORE\n`), warnings);
   t.notRegex(warnings, /^imgfs restore: (?!warning)/m, 'no error');
+
+  // Its next image names its program, not the stub its exe link was left on.
+  t.not(readlinkSync(`/proc/${pid}/exe`), target.binary);
+  const again = await dumpToFile(t, { ...target, pid }, await makeTempDir(t, 'imgfs-unprivileged-again-'));
+  t.is((await readImageExtension(again)).exe, target.binary);
 });
