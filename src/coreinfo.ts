@@ -13,7 +13,7 @@ import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts 
 import { isDeleted } from './proc/deleted.js';
 import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
-import { liveThreadCount, readStat } from './proc/stat.js';
+import { liveThreadCount, readStat, type ProcStat } from './proc/stat.js';
 import { innermostId, ownId, parentIdSeen, statusField } from './proc/status.js';
 import { NativeError } from './ptrace/errors.js';
 import { freezeThreadGroup } from './ptrace/freeze.js';
@@ -38,10 +38,18 @@ export interface StopState {
   threads: ThreadCoreState[];
   siginfo: Buffer;
   auxv: Buffer;
+  /**
+   * The thread group leader's /proc stat from before the freeze: the core's process state is the
+   * one it was in (sleeping, stopped, a zombie whose threads run on), not our tracing stop; its
+   * flags and nice are the leader's, as the kernel's fill_psinfo takes them.
+   */
+  leader: ProcStat;
 }
 
-export function readStopState(pid: number, tids: readonly number[]): StopState {
+/** leader: the leader's stat, read before the freeze. */
+export function readStopState(pid: number, tids: readonly number[], leader: ProcStat): StopState {
   return {
+    leader,
     threads: tids.map((tid) => threadCoreState(pid, tid)),
     siginfo: stopSiginfo(pid),
     auxv: readFileSync(`/proc/${pid}/auxv`),
@@ -60,7 +68,7 @@ export function readCoreInfo(pid: number, stop: StopState): CoreInfo {
     vmas,
     vmaFacts: vmaFacts(pid, vmas),
     gate: gateVma(pid),
-    process: processInfo(pid),
+    process: processInfo(pid, stop.leader),
     siginfo: stop.siginfo,
     auxv: stop.auxv,
     threads: stop.threads,
@@ -194,7 +202,7 @@ function requiredField(status: string, name: string, path: string): string {
   return value;
 }
 
-function processInfo(pid: number): ProcessInfo {
+function processInfo(pid: number, leader: ProcStat): ProcessInfo {
   const stat = readStat(pid);
   const statusPath = `/proc/${pid}/status`;
   const status = readFileSync(statusPath, 'utf8');
@@ -202,7 +210,7 @@ function processInfo(pid: number): ProcessInfo {
   return {
     pid: innermostId(status, 'NStgid', pid), ppid: parentIdSeen(status, stat.ppid),
     pgrp: innermostId(status, 'NSpgid', stat.pgrp), sid: innermostId(status, 'NSsid', stat.session),
-    state: stat.state, nice: stat.nice, flags: stat.flags,
+    state: leader.state, nice: leader.nice, flags: leader.flags,
     uid: Number(requiredField(status, 'Uid', statusPath)), gid: Number(requiredField(status, 'Gid', statusPath)),
     comm: stat.comm, args: argumentBytes(pid, stat.argStart, stat.argEnd), cutime: stat.cutime, cstime: stat.cstime,
   };

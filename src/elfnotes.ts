@@ -200,7 +200,7 @@ export function encodePrPsinfo(p: PrPsinfo): Buffer {
   // The kernel numbers states by the letters of "RSDTZW"; a tracing stop ('t') is a stop.
   const state = STATE_LETTERS.indexOf(p.state === 't' ? 'T' : p.state);
   b[0] = Math.max(state, 0);
-  b.write(state < 0 ? '.' : p.state, 1, 'latin1');
+  b.write(state < 0 ? '.' : STATE_LETTERS[state], 1, 'latin1');
   b[2] = p.state === 'Z' ? 1 : 0;
   b.writeInt8(p.nice, 3);
   b.writeBigUInt64LE(BigInt(p.flags), 8);

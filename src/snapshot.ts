@@ -70,7 +70,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
     // run; then the memory, so the page index matches what the dump will read.
     const threads = frozen.tids.map(threadState);
     checkLongMode(pid, threads);
-    const stop = readStopState(proc, frozen.tids);
+    const stop = readStopState(proc, frozen.tids, before);
     const vmas = mmVmas(readVmas(proc));
     const answers = askTask(proc, threads, vmas);
     const pages = scanMemory(proc, vmas);

@@ -165,6 +165,25 @@ test.serial('a process whose main thread has exited: gdb prints the backtraces o
   t.regex(outputs[1], /= 1$/m);
   const notes = parseElfCore(bytes).notes.filter((note) => note.type === NT_PRSTATUS);
   t.deepEqual(notes.map((note) => note.desc.readInt32LE(PRSTATUS_PID)), tids, 'NT_PRSTATUS of each live thread');
+  t.deepEqual(psinfoState(bytes), [4, 'Z', 1], 'the process state is its leader\'s, a zombie');
+});
+
+/** NT_PRPSINFO's pr_state, pr_sname and pr_zomb. */
+function psinfoState(core: Buffer): [number, string, number] {
+  const { desc } = parseElfCore(core).notes.find((note) => note.type === NT_PRPSINFO)!;
+  return [desc[0], String.fromCharCode(desc[1]), desc[2]];
+}
+
+test.serial('the process state in NT_PRPSINFO is the one it was in before the freeze: sleeping, or stopped', async (t) => {
+  const target = await startParked(t);
+  const mnt = await mountImgfs(t);
+  const file = coreOf(mnt.dir, target.pid);
+  t.deepEqual(psinfoState(await fsp.readFile(file)), [1, 'S', 0], 'sleeping in pause()');
+  await waitUntil('the dump to let go', () => threadStatuses(target.pid).every((s) => s.tracerPid === 0));
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => threadStatuses(target.pid).every((s) => s.state === 'T'));
+  t.deepEqual(psinfoState(await fsp.readFile(file)), [3, 'T', 0], 'stopped by SIGSTOP');
+  process.kill(target.pid, 'SIGCONT');
 });
 
 test.serial('readelf -lnW reads the core without a warning', async (t) => {

@@ -7,6 +7,7 @@ import {
   coreLayout, coreNotes, coreSize, DUMP_ANON_PRIVATE, DUMP_ANON_SHARED, DUMP_ELF_HEADERS, DUMP_HUGETLB_PRIVATE,
   DUMP_HUGETLB_SHARED, DUMP_MAPPED_PRIVATE, DUMP_MAPPED_SHARED, vmaDumpSize,
 } from '../src/coregen.js';
+import { encodePrPsinfo } from '../src/elfnotes.js';
 import type { PageSource } from '../src/extents.js';
 import { loads, parseElfCore } from './helpers/elfcore.js';
 import { USER_REGS_ORDER, type CoreInfo, type MappedFile, type Snapshot, type ThreadState, type UserRegs, type Vma, type VmaFacts } from '../src/model.js';
@@ -141,7 +142,7 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
     gate: vma(GATE, 1, '--xp', '[vsyscall]'),
     // In a pid namespace: the notes carry the ids the process has there, not the snapshot's tids.
     process: {
-      pid: 7, ppid: 1, pgrp: 7, sid: 3, state: 't', nice: -5, flags: 0x400000, uid: 1000, gid: 1001, comm: 'exe',
+      pid: 7, ppid: 1, pgrp: 7, sid: 3, state: 'S', nice: -5, flags: 0x400000, uid: 1000, gid: 1001, comm: 'exe',
       args: Buffer.from('./exe --flag '), cutime: 250, cstime: 3,
     },
     siginfo,
@@ -248,7 +249,7 @@ test('notes come in the kernel order with their sizes and fields', (t) => {
   t.is(other.readInt32LE(32), 8);
   t.is(other.readBigUInt64LE(112 + 16 * 8), 0x401000n + 101n);
 
-  t.deepEqual([...psinfo.subarray(0, 4)], [3, 't'.charCodeAt(0), 0, 0xfb]);
+  t.deepEqual([...psinfo.subarray(0, 4)], [1, 'S'.charCodeAt(0), 0, 0xfb]);
   t.is(psinfo.readBigUInt64LE(8), 0x400000n);
   t.deepEqual([16, 20, 24, 28, 32, 36].map((o) => psinfo.readUInt32LE(o)), [1000, 1001, 7, 1, 7, 3]);
   t.is(psinfo.toString('latin1', 40, 44), 'exe\0');
@@ -318,4 +319,14 @@ test('a snapshot without the XSAVE layout has no NT_X86_XSAVE_LAYOUT note', (t) 
   t.false(coreNotes(snapshot).some((n) => n.type === 0x205));
   t.is(coreSize({ vmas: snapshot.vmas, core: snapshot.core, threadCount: 2, xstateSize: XSTATE_SIZE, auxvSize: 48, xsaveLayoutSize: 0 }),
     coreLayout(snapshot).size);
+});
+
+test('encodePrPsinfo numbers a state as the kernel does ("RSDTZW"), a tracing stop as a stop, any other as "."', (t) => {
+  const base = { nice: 0, flags: 0, uid: 0, gid: 0, pid: 1, ppid: 0, pgrp: 1, sid: 1, comm: 'x', args: Buffer.alloc(0) };
+  const encoded = (state: string) => {
+    const b = encodePrPsinfo({ ...base, state });
+    return [b[0], String.fromCharCode(b[1]), b[2]];
+  };
+  t.deepEqual(['R', 'S', 'D', 'T', 't', 'Z', 'I', 'X'].map(encoded),
+    [[0, 'R', 0], [1, 'S', 0], [2, 'D', 0], [3, 'T', 0], [3, 'T', 0], [4, 'Z', 1], [0, '.', 0], [0, '.', 0]]);
 });
