@@ -90,11 +90,18 @@ test('--same-pid while the dumped process, killed, waits for its parent to reap 
 });
 
 test('usage errors: exit 2, one line saying the problem', async (t) => {
-  for (const [args, problem] of [[['x.img', '--same-pid', '--new-pid'], '--same-pid and --new-pid exclude each other'], [['x.img', '--bogus'], "unknown option '--bogus'"], [[], 'no image given']] as const) {
+  for (const [args, problem] of [[['x.img', '--same-pid', '--new-pid'], '--same-pid and --new-pid exclude each other'], [['x.img', '--bogus'], "unknown option '--bogus'"], [[], 'no image given'], [['x.img', 'now'], "'now' after the image 'x.img': one image at a time, and no arguments for it"]] as const) {
     const result = await run(imgfs, ['restore', ...args]);
     t.is(result.code, 2);
     t.is(result.stderr, `imgfs restore: ${problem} (imgfs restore --help)\n`);
   }
+});
+
+test('`imgfs restore -` on a terminal: one line saying so, exit 1, instead of waiting for an image to be typed', async (t) => {
+  // script(1) runs it with a pty as its standard input, and exits with its status.
+  const result = await run('script', ['-qec', `${imgfs} restore -`, '/dev/null'], { timeoutMs: 30_000 });
+  t.is(result.code, 1, result.stdout);
+  t.is(result.stdout.replace(/\r\n/g, '\n'), 'imgfs restore: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs restore -) or name its file\n');
 });
 
 test('--detach prints the pid and returns; the process runs on', async (t) => {

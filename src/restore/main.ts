@@ -4,6 +4,7 @@
 // exit status 1, and leaves no process behind.
 
 import { closeSync, openSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
@@ -85,7 +86,8 @@ function parseOptions(argv: string[]): Options | string {
     else files.push(arg);
   }
   if (options.pidNamespace && options.ids === 'new') return '--pid-ns and --new-pid exclude each other';
-  if (files.length !== 1) return files.length === 0 ? 'no image given' : `one image at a time, not ${files.length}`;
+  // An image executed through binfmt_misc is given first, its command line's words after it.
+  if (files.length !== 1) return files.length === 0 ? 'no image given' : `'${files[1]}' after the image '${files[0]}': one image at a time, and no arguments for it`;
   options.file = files[0];
   return options;
 }
@@ -110,6 +112,11 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   // Ignored by whoever started us (nohup): neither passed on nor abandoning the restore.
   const forwarded = keepIgnoring(FORWARDED_SIGNALS);
   const fromStdin = options.file === '-';
+  if (fromStdin && isatty(0)) {
+    // It would wait for an image to be typed in.
+    io.err('imgfs restore: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs restore -) or name its file\n');
+    return 1;
+  }
   // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
   // others are passed on once the process runs, as if sent just after.
   const abort = new AbortController();
