@@ -108,7 +108,7 @@ test('a restore gives the shared memory back, with one warning per file that can
   const warnings = restorer.stderr().split('\n').filter((line) => line.includes('warning'));
   t.false(restorer.stderr().includes('starts zeroed'));
   const cannotShare = (name: string, address: number) => new RegExp(
-    `warning: ${name}: shared memory mapped at 0x${address.toString(16)}-0x[0-9a-f]+ comes back with its contents, no longer shared with other processes$`);
+    `warning: ${name}: shared memory mapped at 0x${address.toString(16)}-0x[0-9a-f]+ comes back with its contents, as the process's own: a process that shared it at the dump, if any, does not share it now$`);
   for (const [name, address] of [['/memfd:box \\(deleted\\)', at.memfd], ['/SYSV00000000 \\(deleted\\)', at.sysv], [`${dir}/gone.bin \\(deleted\\)`, at.gone]] as const) {
     t.is(warnings.filter((line) => cannotShare(name, address).test(line)).length, 1, `${name}: ${restorer.stderr()}`);
   }

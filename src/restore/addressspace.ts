@@ -245,7 +245,7 @@ export class AddressSpace {
       this.carry(vma);
       const path = paths.get(vma.start);
       if (vma.file && path !== SHARED_ANONYMOUS_PATH && path !== ANONYMOUS_HUGETLB_PATH) {
-        warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents, no longer shared with other processes`);
+        warn(`${path}: shared memory mapped at ${range(vma)} comes back with its contents, as the process's own: a process that shared it at the dump, if any, does not share it now`);
       }
     }
     this.joinMappingsOfOneObject(files ?? [], warn);
