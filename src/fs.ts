@@ -28,10 +28,11 @@ export interface MountOptions {
 
 /**
  * libfuse options fuse-native has no switch for. ro: every change (a write, chmod, rm, mkdir) is
- * the kernel's EROFS, as on any read-only file system, not a missing operation's ENOSYS. attr/entry timeouts are zero because a dump's size
- * changes with every new snapshot. direct_io because pages cached before a target exited would
- * still be served after it, where a read must fail with EIO, and the cache would keep gigabytes of
- * copies; readahead through the cache would be about 30% faster (docs/performance.md).
+ * the kernel's EROFS, as on any read-only file system, not a missing operation's ENOSYS.
+ * attr/entry timeouts are zero because a dump's size changes with every new snapshot. direct_io
+ * because pages cached before a target exited would still be served after it, where a read must
+ * fail with EIO, and the cache would keep gigabytes of copies; readahead through the cache would
+ * be about 30% faster (docs/performance.md).
  */
 const EXTRA_OPTIONS = 'ro,attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io';
 

@@ -118,21 +118,50 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     return 1;
   }
   // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
-  // others are passed on once the process runs, as if sent just after.
+  // others are passed on once the process runs, as if sent just after. One listener throughout:
+  // between two, a signal would meet its default action and end the restorer.
   const abort = new AbortController();
   const received: NodeJS.Signals[] = [];
-  const receive = (signal: NodeJS.Signals) => {
+  let restored: number | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (restored !== null) return passOn(restored, signal);
     received.push(signal);
     if (ABANDONING_SIGNALS.includes(signal)) abort.abort(signal);
   };
-  for (const signal of forwarded) process.on(signal, receive);
+  for (const signal of forwarded) process.on(signal, onSignal);
+  try {
+    const run = await restoreReporting(options, fromStdin, abort.signal, io);
+    if (run === null) return 1;
+    restored = run.pid;
+    for (const signal of received) passOn(run.pid, signal);
+    if (!run.job) {
+      io.out(`${run.pid}\n`);
+      return 0;
+    }
+    try {
+      // What the terminal sends reaches the process by itself (./jobcontrol.ts); what is sent to
+      // us (a shell's `kill`, `timeout`'s SIGTERM) is passed on by onSignal.
+      run.job.announceTerminal(run.pid);
+      return endLike(await run.job.wait(run.pid));
+    } finally {
+      run.job.close();
+    }
+  } finally {
+    for (const signal of forwarded) process.off(signal, onSignal);
+  }
+}
+
+/**
+ * Restores the image; on failure, says why in one line and returns null. job: the foreground job
+ * the process is (null with --detach).
+ */
+async function restoreReporting(options: Options, fromStdin: boolean, signal: AbortSignal, io: RestoreIo): Promise<{ pid: number; job: ForegroundJob | null } | null> {
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
   const job = options.detach ? null : new ForegroundJob(warn);
-  let pid: number;
   let fd: number | undefined;
   try {
     fd = fromStdin ? 0 : openSync(options.file, 'r');
-    pid = await restoreImage(fd, {
+    const pid = await restoreImage(fd, {
       anonFallback: options.anonFallback,
       hostClocks: options.hostClocks,
       ids: options.ids,
@@ -144,45 +173,20 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
       warn,
-      signal: abort.signal,
+      signal,
       beforeRun: job ? (restored, modes) => job.handOver(restored, modes) : undefined,
     });
     // The restore's last steps run in one go: a signal that came meanwhile has its handler run
     // now, too late to stop the restore. It reaches the process instead, as if sent just after.
     await new Promise((resolve) => setImmediate(resolve));
+    return { pid, job };
   } catch (err) {
     job?.abandon();
     job?.close();
     io.err(`imgfs restore: ${options.file}: ${messageOf(err)}\n`);
-    return 1;
+    return null;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
-    for (const signal of forwarded) process.off(signal, receive);
-  }
-  for (const signal of received) passOn(pid, signal);
-  if (!job) {
-    io.out(`${pid}\n`);
-    return 0;
-  }
-  try {
-    job.announceTerminal(pid);
-    return endLike(await waitInForeground(pid, job, forwarded));
-  } finally {
-    job.close();
-  }
-}
-
-/**
- * Waits for the restored process, passing on the signals sent to the restorer (a shell's `kill`,
- * `timeout`'s SIGTERM); what the terminal sends reaches the process by itself (./jobcontrol.ts).
- */
-async function waitInForeground(pid: number, job: ForegroundJob, forwarded: readonly NodeJS.Signals[]): Promise<ProcessEnd> {
-  const forward = (signal: NodeJS.Signals) => passOn(pid, signal);
-  for (const signal of forwarded) process.on(signal, forward);
-  try {
-    return await job.wait(pid);
-  } finally {
-    for (const signal of forwarded) process.off(signal, forward);
   }
 }
 
