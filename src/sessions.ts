@@ -60,7 +60,11 @@ export class SnapshotStore {
   /** Opens a file of pid over its snapshot, taking one if none is held; opens meanwhile share it. */
   async open(pid: number, kind: FileKind): Promise<OpenFile> {
     const key = sessionKey(pid);
-    const session = this.sessions.get(key) ?? await this.startSession(pid, key);
+    const held = this.sessions.get(key);
+    // --no-freeze: a process that has run since its snapshot needs a new one (its open files
+    // keep the old one, which their reads now refuse).
+    if (held?.memory.hasRun()) this.drop(held, `pid ${pid} has run since this snapshot was taken`);
+    const session = (held && !held.ended ? held : undefined) ?? await this.startSession(pid, key);
     if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
       const layout = layoutOf(session, kind);

@@ -11,7 +11,7 @@ import { isDeleted } from './proc/deleted.js';
 import { processFileOwner, type FileOwner } from './proc/owner.js';
 import { scanPages } from './proc/pagemap.js';
 import { readMaps, readSmaps } from './proc/smaps.js';
-import { isKernelThread, memoryHolder, readStat, type ProcStat } from './proc/stat.js';
+import { isKernelThread, memoryHolder, readStat, threadRunTime, type ProcStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
 import { copyMemory } from './ptrace/memorycopy.js';
@@ -57,7 +57,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
     throw new ImgfsError(Errno.EINVAL, `pid ${pid} is not stopped (state ${state}) and --no-freeze forbids freezing it`);
   }
   // A stopped task is seized too: ptrace is the only way to its registers, and a task that was
-  // stopped stays stopped when it is released.
+  // stopped stays stopped when it is released (with --no-freeze, as soon as its snapshot is taken).
   const frozen = await freezeThreadGroupAsync(pid, { timeoutMs: options.freezeTimeoutMs });
   try {
     if (readStat(pid).startTime !== before.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} exited during the freeze`);
@@ -89,6 +89,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       restore: readRestoreInfo({ pid: proc, threads, vmas }, stop, answers, state === 'T'),
     };
     const owner = processFileOwner(proc);
+    if (!options.freeze) return await heldWhileStopped(snapshot, owner, frozen, stat.startTime);
     const live = options.live && state !== 'T' ? liveCopy(snapshot, options.log) : null;
     if (live) {
       frozen.release();
@@ -99,6 +100,31 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
     frozen.release();
     throw err;
   }
+}
+
+/** How long a stopped task let go may take to be back in its stop. */
+const RESTOP_TIMEOUT_MS = 1000;
+
+/**
+ * --no-freeze: the proposal's semantics. The task was stopped (SIGSTOP) and stays so without us:
+ * what the files would read from it later is read now, then it is let go, and its pages are read
+ * while it stays stopped; a read once a thread has run since (SIGCONT) fails with EINVAL
+ * (MemorySource.stopped). Let go, each thread runs a little kernel code on its way back into its
+ * stop: its CPU time counts from there.
+ */
+async function heldWhileStopped(
+  snapshot: Snapshot, owner: FileOwner, frozen: { tids: readonly number[]; release(): void }, startTime: number,
+): Promise<HeldSnapshot> {
+  const proc = snapshot.threads[0].tid;
+  settleDeferred(snapshot.restore, snapshot.core.vmas, snapshot.vmas);
+  frozen.release();
+  const deadline = performance.now() + RESTOP_TIMEOUT_MS;
+  while (!frozen.tids.every((tid) => readStat(proc, tid).state === 'T')) {
+    if (performance.now() > deadline) throw new ImgfsError(Errno.EINVAL, `pid ${snapshot.pid} was continued while its snapshot was taken, and --no-freeze does not hold it`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const stopped = frozen.tids.map((tid) => ({ tid, runTime: threadRunTime(proc, tid) }));
+  return { snapshot, owner, memory: { pid: proc, startTime, sharesPages: false, kept: [], stopped }, release: () => undefined };
 }
 
 /** VmFlags (smaps) of VMAs a fork would not copy as they are, and what the copy would lack. */

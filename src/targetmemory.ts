@@ -9,7 +9,7 @@ import { Errno, ImgfsError } from './errors.js';
 import type { PageSource } from './extents.js';
 import { NativeError } from './ptrace/errors.js';
 import { RemoteReader } from './ptrace/memory.js';
-import { readStat } from './proc/stat.js';
+import { readStat, threadRunTime } from './proc/stat.js';
 
 /** Whether pid is still the process started at startTime and has not exited (a killed tracee is a zombie). */
 function isRunning(pid: number, startTime: number): boolean {
@@ -42,6 +42,11 @@ export interface MemorySource {
    * shows its own name in its argument area), ascending, disjoint.
    */
   kept: readonly KeptPages[];
+  /**
+   * --no-freeze: the process is not held, only stopped (SIGSTOP); each thread with its CPU time
+   * once it was let go. A read after any of them has run since fails with EINVAL.
+   */
+  stopped?: readonly { tid: number; runTime: bigint }[];
 }
 
 export class TargetMemory implements PageSource {
@@ -59,9 +64,10 @@ export class TargetMemory implements PageSource {
   private readonly startTime: number;
   private readonly sharesPages: boolean;
   private readonly kept: readonly KeptPages[];
+  private readonly stopped: readonly { tid: number; runTime: bigint }[] | undefined;
 
   constructor(source: MemorySource) {
-    ({ pid: this.pid, startTime: this.startTime, sharesPages: this.sharesPages, kept: this.kept } = source);
+    ({ pid: this.pid, startTime: this.startTime, sharesPages: this.sharesPages, kept: this.kept, stopped: this.stopped } = source);
     if (this.sharesPages) this.mem();
   }
 
@@ -100,8 +106,27 @@ export class TargetMemory implements PageSource {
     if (this.segmentWords === 0) {
       // Bytes of the snapshot alone (headers, notes): served only while the process lives, as pages are.
       if (!this.stillHeld()) throw new ImgfsError(Errno.EIO, `pid ${this.pid} has exited: its snapshot is gone`);
-      return;
+    } else {
+      this.readRemote();
     }
+    // Checked after the read: pages read while no thread had run since the snapshot are its pages.
+    if (this.hasRun()) {
+      throw new ImgfsError(Errno.EINVAL, `pid ${this.pid} has run since its snapshot (continued, and --no-freeze does not hold it): open it again while it is stopped`);
+    }
+  }
+
+  /** --no-freeze: whether a thread of the process has run since the snapshot (or has exited). */
+  hasRun(): boolean {
+    return this.stopped?.some(({ tid, runTime }) => {
+      try {
+        return threadRunTime(this.pid, tid) !== runTime;
+      } catch {
+        return true;
+      }
+    }) ?? false;
+  }
+
+  private readRemote(): void {
     try {
       this.reader.commit();
       if (this.probeAddress < 0) this.probeAddress = this.segments[1];

@@ -356,7 +356,7 @@ test.serial('a kernel thread has no dump, or one that fails with an errno; the m
   await assertMountServes(t, mnt, other);
 });
 
-test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped and stays stopped', async (t) => {
+test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped untraced and stays stopped', async (t) => {
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line.startsWith('tick'));
   const mnt = await mountImgfs(t, ['--no-freeze']);
@@ -371,9 +371,8 @@ test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped and 
   const size = (await handle.stat()).size;
   const bytes = await readAt(handle, 0, size + 1);
   t.is(bytes.length, size);
-  // Registers are out of reach without ptrace, so the dumper may seize the stopped task (state
-  // 't' while open); it must not resume it.
-  t.true(['T', 't'].includes(taskStatus(target.pid).state), 'stopped while open');
+  // Registers are out of reach without ptrace: the task is seized for its snapshot only.
+  t.deepEqual(threadStatuses(target.pid).map((status) => [status.state, status.tracerPid]), [['T', 0]], 'stopped, untraced, while open');
   assertImageMatchesProcess(t, parseImage(bytes), bytes, target.pid);
   await handle.close();
 
@@ -382,6 +381,33 @@ test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped and 
   await sleep(300);
   t.deepEqual(threadStatuses(target.pid).map((status) => [status.state, status.tracerPid]), [['T', 0]], 'still stopped after');
   t.is(target.lines().length, lines, 'no tick while stopped');
+});
+
+test.serial('--no-freeze: a stopped task continued while its dump is open runs at once; the open file\'s reads then fail with EINVAL, a new open once it is stopped again works', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t, ['--no-freeze']);
+  const file = dumpOf(mnt.dir, target.pid);
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
+  const handle = await openHeld(t, file);
+  const head = await readAt(handle, 0, PAGE_SIZE);
+  t.is(head.length, PAGE_SIZE);
+
+  const from = target.lines().length;
+  process.kill(target.pid, 'SIGCONT');
+  await target.waitForLine((line) => line.startsWith('tick'), { from });
+  t.is(await errnoOf(readAt(handle, PAGE_SIZE, PAGE_SIZE)), 'EINVAL', 'its memory may have changed since the snapshot');
+  t.regex(mnt.stderr(), new RegExp(`pid ${target.pid} has run since its snapshot`));
+
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop again', () => taskStatus(target.pid).state === 'T');
+  const bytes = await readFileAsync(file);
+  assertImageMatchesProcess(t, parseImage(bytes), bytes, target.pid);
+  t.is(await errnoOf(readAt(handle, PAGE_SIZE, PAGE_SIZE)), 'EIO', 'the first open file keeps its snapshot, let go');
+  await handle.close();
+  t.deepEqual(threadStatuses(target.pid).map((status) => [status.state, status.tracerPid]), [['T', 0]]);
+  process.kill(target.pid, 'SIGCONT');
 });
 
 test.serial('a process opening its own dump gets EBUSY within the freeze timeout and runs on', async (t) => {

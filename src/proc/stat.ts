@@ -117,6 +117,14 @@ export function readStat(pid: number, tid?: number): ProcStat {
   return parseStat(fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8'));
 }
 
+/**
+ * The nanoseconds thread tid of pid has spent on a CPU (/proc/<pid>/task/<tid>/schedstat): it
+ * grows whenever the thread runs, if only to stop again.
+ */
+export function threadRunTime(pid: number, tid: number): bigint {
+  return BigInt(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+}
+
 export function isKernelThread(stat: ProcStat): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
 }
