@@ -294,6 +294,10 @@ export interface ExtensionMappedFile {
   mtimeNs: bigint;
 }
 
+/** struct sigaction's handler values that are no handler. */
+export const SIG_DFL = 0n;
+export const SIG_IGN = 1n;
+
 export interface ExtensionSigaction {
   handler: bigint;
   flags: bigint;

@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TerminalState, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, policyName, SIG_IGN, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TerminalState, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
@@ -132,7 +132,6 @@ const SIGNAL_NAMES = [
   'WINCH', 'IO', 'PWR', 'SYS',
 ];
 const signalName = (signal: number): string => `SIG${SIGNAL_NAMES[signal - 1] ?? signal}`;
-const SIG_IGN = 1n;
 const SS_FLAGS: readonly [bigint, string][] = [[0x1n, 'SS_ONSTACK'], [0x2n, 'SS_DISABLE'], [0x8000_0000n, 'SS_AUTODISARM']];
 const SA_FLAGS: readonly [bigint, string][] = [
   [0x1n, 'SA_NOCLDSTOP'], [0x2n, 'SA_NOCLDWAIT'], [0x4n, 'SA_SIGINFO'], [0x0400_0000n, 'SA_RESTORER'],

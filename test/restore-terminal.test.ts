@@ -203,3 +203,35 @@ test.serial('restored from a pipe off any terminal: the standard input it had on
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
   t.regex(restorer.stderr(), /warning: fd 0 \(\/dev\/pts\/\d+\): the image came on the restorer's standard input, and it has no terminal to give instead: \/dev\/null in its place\n/);
 });
+
+test.serial('restored as a script\'s background job (`imgfs restore img &`, no job control): the terminal stays the script\'s', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const terminal = openTerminal(t, 24, 80);
+  const image = await dumpOnTerminal(t, terminal, program);
+  t.teardown(() => { const pid = runningProgram(program); if (pid) process.kill(pid, 'SIGKILL'); });
+  const from = terminal.mark();
+  // The script asks once the restore is done: the restorer's child runs the program.
+  const restoredYet = `[ "$(readlink /proc/$(pgrep -P $! -x restore_tty)/exe)" = ${program} ]`;
+  terminal.type(`bash -c 'bin/imgfs restore ${image} > /dev/null 2>&1 & until ${restoredYet}; do sleep 0.1; done; p=nam; read -p "\${p}e? " n; echo "got $n"'\n`);
+  await terminal.waitFor(/name\? /, from);
+  t.true(runningProgram(program) !== undefined, 'restored');
+  terminal.type('x\n');
+  await terminal.waitFor(/got x\r\n/, from);
+});
+
+test.serial('restored under nohup: the process ignores SIGHUP, where it had left it at its default, as nohup makes a program do', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const terminal = openTerminal(t, 24, 80);
+  const image = await dumpOnTerminal(t, terminal, program);
+  t.is((await readImageExtension(image)).sigactions[0].handler, 0n, 'SIGHUP at its default in the image');
+  let from = terminal.mark();
+  terminal.type(`nohup bin/imgfs restore ${image} > /dev/null 2>&1\n`);
+  const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
+  const ignored = BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${restored}/status`, 'latin1'))![1]}`);
+  t.is(ignored & 1n, 1n, 'SIGHUP ignored');
+  terminal.type('q');
+  await waitUntil('the program to end', () => runningProgram(program) === undefined);
+  from = terminal.mark();
+  terminal.type('echo "status $?"\n');
+  await terminal.waitFor(/status 7\r\n/, from);
+});

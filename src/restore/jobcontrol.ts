@@ -47,8 +47,9 @@ export class ForegroundJob {
   /** Our terminal's modes before the process's were set: put back if the restore fails. */
   private ownModes: Buffer | null = null;
 
-  constructor(private readonly warn: (line: string) => void) {
-    this.terminal = openControllingTerminal();
+  /** background: started as a background job, it never takes the terminal (nor takes part in its job control). */
+  constructor(private readonly warn: (line: string) => void, background = false) {
+    this.terminal = background ? null : openControllingTerminal();
     // Taking the terminal back from the process's group is a tcsetpgrp from the background.
     this.restoreTtou = this.terminal === null ? () => undefined : setSignalDisposition(SIGTTOU, 'ignore');
   }

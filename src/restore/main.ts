@@ -10,7 +10,7 @@ import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
 import { controllingTerminalPath, setSignalDisposition } from '../ptrace/terminal.js';
 import { DEV_NULL } from './process.js';
-import { keepIgnoring } from '../startsignals.js';
+import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd } from './jobcontrol.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
@@ -131,7 +131,11 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   for (const signal of forwarded) process.on(signal, onSignal);
   try {
     const run = await restoreReporting(options, fromStdin, abort.signal, io);
-    if (run === null) return 1;
+    if (run === null) {
+      // Interrupted (Ctrl-C): ended by that signal once the stub is gone, as a program is, so that
+      // a script running the restore stops too (a shell looks at how its child ended).
+      return abort.signal.aborted ? endLike({ killed: osConstants.signals[abort.signal.reason as NodeJS.Signals] }) : 1;
+    }
     restored = run.pid;
     for (const signal of received) passOn(run.pid, signal);
     if (!run.job) {
@@ -157,7 +161,11 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
  */
 async function restoreReporting(options: Options, fromStdin: boolean, signal: AbortSignal, io: RestoreIo): Promise<{ pid: number; job: ForegroundJob | null } | null> {
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
-  const job = options.detach ? null : new ForegroundJob(warn);
+  // A script's background job (`imgfs restore img &` without job control) starts with SIGINT and
+  // SIGQUIT ignored, in the script's process group: the terminal stays the script's.
+  const ignored = signalsIgnoredAtStart();
+  const background = ignored.has('SIGINT') && ignored.has('SIGQUIT');
+  const job = options.detach ? null : new ForegroundJob(warn, background);
   let fd: number | undefined;
   try {
     fd = fromStdin ? 0 : openSync(options.file, 'r');
@@ -172,6 +180,7 @@ async function restoreReporting(options: Options, fromStdin: boolean, signal: Ab
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
+      ignoredAtStart: new Set([...ignored].map((name) => osConstants.signals[name])),
       warn,
       signal,
       beforeRun: job ? (restored, modes) => job.handOver(restored, modes) : undefined,

@@ -6,7 +6,7 @@ import { constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import {
-  isPipeWriteEnd, pipesWithBothEnds, socketPairsWithBothEnds, type ExtensionFd, type ExtensionMappedFile, type ExtensionSigaction, type ImageExtension, type ThreadIdentity,
+  isPipeWriteEnd, pipesWithBothEnds, SIG_DFL, SIG_IGN, socketPairsWithBothEnds, type ExtensionFd, type ExtensionMappedFile, type ExtensionSigaction, type ImageExtension, type ThreadIdentity,
 } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
@@ -149,13 +149,18 @@ export function setCwd(remote: RemoteTask, cwd: string, warn: (line: string) => 
   }
 }
 
-/** Every signal's disposition as the dump recorded it (SIGKILL and SIGSTOP have none). */
-export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSigaction[]): void {
+/**
+ * Every signal's disposition as the dump recorded it (SIGKILL and SIGSTOP have none); one the
+ * restorer was started with ignored (nohup's SIGHUP) and the process left at its default is
+ * ignored, as exec leaves an ignored signal ignored for the program it starts.
+ */
+export function setSigactions(remote: RemoteTask, actions: readonly ExtensionSigaction[], ignoredAtStart: ReadonlySet<number>): void {
   const action = Buffer.alloc(32);
   actions.forEach((a, i) => {
     const signal = i + 1;
     if (signal === SIGKILL || signal === SIGSTOP) return;
-    action.writeBigUInt64LE(a.handler, 0);
+    const ignored = a.handler === SIG_DFL && ignoredAtStart.has(signal);
+    action.writeBigUInt64LE(ignored ? SIG_IGN : a.handler, 0);
     action.writeBigUInt64LE(a.flags, 8);
     action.writeBigUInt64LE(a.restorer, 16);
     action.writeBigUInt64LE(a.mask, 24);

@@ -52,6 +52,8 @@ export interface RestoreOptions {
    * terminal, or /dev/null). null: ours.
    */
   stdinInstead: string | null;
+  /** Signals the restorer was started with ignored (nohup): the process ignores them too where it left them at their default. */
+  ignoredAtStart: ReadonlySet<number>;
   /** One line of warning for the user. */
   warn(line: string): void;
   /** Place private pages with UFFDIO_COPY where the kernel allows it (else process_vm_writev). */
@@ -132,7 +134,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       }
       setCwd(remote, ext.cwd, options.warn);
       if (ext.umask !== undefined) remote.umask(ext.umask);
-      setSigactions(remote, ext.sigactions);
+      setSigactions(remote, ext.sigactions, options.ignoredAtStart);
       restoreFds(remote, ext.fds, ext.threads[0]?.identity, memory.carriedObjects(ext.files), options.warn);
       // After the files: a descriptor of a memfd maps its shared memory again, as a new VMA.
       if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);

@@ -15,7 +15,7 @@ import { killAndReap, spawnStub } from '../ptrace/spawn.js';
 import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
 import { RestoreError } from './errors.js';
-import type { TimeSpec } from '../extension-model.js';
+import { SIG_IGN, type TimeSpec } from '../extension-model.js';
 import { readStat } from '../proc/stat.js';
 import { hostClocks, NSEC_PER_SEC, timensOffsetsText } from '../proc/timens.js';
 import { PR_SET_NAME, SYS } from '../ptrace/syscalls.js';
@@ -35,8 +35,6 @@ const { SIGCHLD, SIGKILL } = constants.signals;
 const CLONE_PARENT = 0x8000;
 const CLONE_NEWTIME = 0x80;
 const CLONE_NEWPID = 0x20000000;
-/** struct sigaction's handler SIG_IGN. */
-const SIG_IGN = 1n;
 
 /** One of the kernel's special mappings as the stub shows them: [vvar], [vvar_vclock], [vdso]. */
 export interface SpecialMapping {
