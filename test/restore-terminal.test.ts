@@ -235,3 +235,30 @@ test.serial('restored under nohup: the process ignores SIGHUP, where it had left
   terminal.type('echo "status $?"\n');
   await terminal.waitFor(/status 7\r\n/, from);
 });
+
+test.serial('restored by a script (no job control): the process joins the script\'s process group, one Ctrl-C reaches it once and the script too, and the script goes on with its status', async (t) => {
+  const program = await buildTarget('restore_tty');
+  const terminal = openTerminal(t, 24, 80);
+  const image = await dumpOnTerminal(t, terminal, program);
+  let from = terminal.mark();
+  // The script traps SIGINT to show that it got the Ctrl-C too, as it would with the program.
+  terminal.type(`bash -c 'trap "echo script-got-sigint" INT; ${process.execPath} --import=tsx src/cli.ts restore ${image}; echo "after $?"'\n`);
+  const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
+  const parentOf = (pid: number) => Number(stateOf(pid).split(' ')[1]);
+  const restorer = parentOf(restored);
+  const script = parentOf(restorer);
+  const group = (pid: number) => Number(stateOf(pid).split(' ')[2]);
+  t.is(group(restored), group(script), 'in the script\'s process group');
+  t.is(group(restorer), group(script));
+  t.is(Number(stateOf(restored).split(' ')[5]), group(script), 'which has the terminal');
+  from = terminal.mark();
+  terminal.type('a');
+  await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1/, from);
+  terminal.type('\x03');
+  await terminal.waitFor(/interrupted sigint 2/, from);
+  from = terminal.mark();
+  terminal.type('b');
+  await terminal.waitFor(/key b sigint 2 /, from);
+  terminal.type('q');
+  await terminal.waitFor(/script-got-sigint\r\n(.|\r|\n)*after 7\r\n/, from);
+});

@@ -4,6 +4,9 @@
 // not a second time through the restorer, which forwards only what is sent to itself. The restorer
 // stays the shell's job: when the process stops at the terminal (Ctrl-Z, or reading it from the
 // background), the restorer takes the terminal back and stops too, and `fg` or `bg` continue both.
+// Run by a script (no job control: we are in its process group), the process joins that group
+// instead, as the program would have been in it, and the group stops and goes on as one; as a
+// script's background job, we leave the terminal alone.
 
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -33,6 +36,13 @@ function signalQuietly(pid: number, signal: number): void {
 
 export type ProcessEnd = { exited: number } | { killed: number };
 
+/**
+ * Where the shell that runs us put us: a job of its own (an interactive shell's job control), the
+ * background of a script (started with SIGINT and SIGQUIT ignored, as a shell without job control
+ * starts `cmd &`), or a script's own process group.
+ */
+export type ShellPlace = 'job' | 'background' | 'script';
+
 export class ForegroundJob {
   /** The restorer's controlling terminal; null without one (then there is no job control to take part in). */
   private readonly terminal: number | null;
@@ -47,9 +57,9 @@ export class ForegroundJob {
   /** Our terminal's modes before the process's were set: put back if the restore fails. */
   private ownModes: Buffer | null = null;
 
-  /** background: started as a background job, it never takes the terminal (nor takes part in its job control). */
-  constructor(private readonly warn: (line: string) => void, background = false) {
-    this.terminal = background ? null : openControllingTerminal();
+  /** place: where the shell put us; in the background, we never touch the terminal. */
+  constructor(private readonly warn: (line: string) => void, private readonly place: ShellPlace = 'job') {
+    this.terminal = place === 'background' ? null : openControllingTerminal();
     // Taking the terminal back from the process's group is a tcsetpgrp from the background.
     this.restoreTtou = this.terminal === null ? () => undefined : setSignalDisposition(SIGTTOU, 'ignore');
   }
@@ -61,7 +71,8 @@ export class ForegroundJob {
    * finds it its own.
    */
   handOver(pid: number, modes: Buffer | null): void {
-    this.group = pid;
+    // In a script's group, the terminal is the group's already: only the modes are the process's.
+    this.group = this.place === 'script' ? ownProcessGroup() : pid;
     this.modes = modes;
     if (!this.inForeground()) return;
     try {
@@ -98,7 +109,8 @@ export class ForegroundJob {
         this.takeBack();
         return change;
       }
-      if (this.terminal === null) continue; // whoever stopped it continues it
+      // Whoever stopped it continues it; in a script's group, it stops and goes on with us.
+      if (this.terminal === null || this.place === 'script') continue;
       const hadTerminal = this.processHasTerminal();
       const wantsTerminal = change.stopped === SIGTTIN || change.stopped === SIGTTOU;
       if (!hadTerminal && !wantsTerminal) continue; // stopped in the background by a signal: as above

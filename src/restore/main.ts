@@ -8,10 +8,11 @@ import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
-import { controllingTerminalPath, setSignalDisposition } from '../ptrace/terminal.js';
+import { controllingTerminalPath, ownProcessGroup, setSignalDisposition } from '../ptrace/terminal.js';
+import { readStat } from '../proc/stat.js';
 import { DEV_NULL } from './process.js';
 import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
-import { ForegroundJob, type ProcessEnd } from './jobcontrol.js';
+import { ForegroundJob, type ProcessEnd, type ShellPlace } from './jobcontrol.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
 
@@ -117,27 +118,30 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     io.err('imgfs restore: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs restore -) or name its file\n');
     return 1;
   }
+  const place = placeInShell(options);
   // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
   // others are passed on once the process runs, as if sent just after. One listener throughout:
-  // between two, a signal would meet its default action and end the restorer.
+  // between two, a signal would meet its default action and end the restorer. In a script's
+  // process group, what the terminal sends reaches the process itself.
   const abort = new AbortController();
   const received: NodeJS.Signals[] = [];
   let restored: number | null = null;
+  const reachesItself = place === 'script' ? TERMINAL_SIGNALS : [];
   const onSignal = (signal: NodeJS.Signals) => {
-    if (restored !== null) return passOn(restored, signal);
+    if (restored !== null) return reachesItself.includes(signal) ? undefined : passOn(restored, signal);
     received.push(signal);
     if (ABANDONING_SIGNALS.includes(signal)) abort.abort(signal);
   };
   for (const signal of forwarded) process.on(signal, onSignal);
   try {
-    const run = await restoreReporting(options, fromStdin, abort.signal, io);
+    const run = await restoreReporting(options, place, fromStdin, abort.signal, io);
     if (run === null) {
       // Interrupted (Ctrl-C): ended by that signal once the stub is gone, as a program is, so that
       // a script running the restore stops too (a shell looks at how its child ended).
       return abort.signal.aborted ? endLike({ killed: osConstants.signals[abort.signal.reason as NodeJS.Signals] }) : 1;
     }
     restored = run.pid;
-    for (const signal of received) passOn(run.pid, signal);
+    for (const signal of received) if (!reachesItself.includes(signal)) passOn(run.pid, signal);
     if (!run.job) {
       io.out(`${run.pid}\n`);
       return 0;
@@ -159,13 +163,12 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
  * Restores the image; on failure, says why in one line and returns null. job: the foreground job
  * the process is (null with --detach).
  */
-async function restoreReporting(options: Options, fromStdin: boolean, signal: AbortSignal, io: RestoreIo): Promise<{ pid: number; job: ForegroundJob | null } | null> {
+async function restoreReporting(
+  options: Options, place: ShellPlace, fromStdin: boolean, signal: AbortSignal, io: RestoreIo,
+): Promise<{ pid: number; job: ForegroundJob | null } | null> {
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
-  // A script's background job (`imgfs restore img &` without job control) starts with SIGINT and
-  // SIGQUIT ignored, in the script's process group: the terminal stays the script's.
+  const job = options.detach ? null : new ForegroundJob(warn, place);
   const ignored = signalsIgnoredAtStart();
-  const background = ignored.has('SIGINT') && ignored.has('SIGQUIT');
-  const job = options.detach ? null : new ForegroundJob(warn, background);
   let fd: number | undefined;
   try {
     fd = fromStdin ? 0 : openSync(options.file, 'r');
@@ -177,6 +180,7 @@ async function restoreReporting(options: Options, fromStdin: boolean, signal: Ab
       // The process's standard input would be the image's pipe: the terminal instead, if any.
       stdinInstead: fromStdin ? controllingTerminalPath() ?? DEV_NULL : null,
       detached: options.detach,
+      inOurGroup: place === 'script',
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
@@ -198,6 +202,17 @@ async function restoreReporting(options: Options, fromStdin: boolean, signal: Ab
     if (fd !== undefined && !fromStdin) closeSync(fd);
   }
 }
+
+/** Where the shell that runs us put us (./jobcontrol.ts). */
+function placeInShell(options: Options): ShellPlace {
+  if (options.detach) return 'job';
+  const ignored = signalsIgnoredAtStart();
+  if (ignored.has('SIGINT') && ignored.has('SIGQUIT')) return 'background';
+  return ownProcessGroup() === readStat(process.ppid).pgrp ? 'script' : 'job';
+}
+
+/** What a terminal sends its foreground process group: in a script's group the process gets it too. */
+const TERMINAL_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGWINCH'];
 
 /** Sends the process a signal sent to the restorer. */
 function passOn(pid: number, signal: NodeJS.Signals): void {
