@@ -9,17 +9,7 @@ import { Errno, ImgfsError } from './errors.js';
 import type { PageSource } from './extents.js';
 import { NativeError } from './ptrace/errors.js';
 import { RemoteReader } from './ptrace/memory.js';
-import { readStat, threadRunTime } from './proc/stat.js';
-
-/** Whether pid is still the process started at startTime and has not exited (a killed tracee is a zombie). */
-function isRunning(pid: number, startTime: number): boolean {
-  try {
-    const stat = readStat(pid);
-    return stat.startTime === startTime && !['Z', 'X'].includes(stat.state);
-  } catch {
-    return false;
-  }
-}
+import { isRunning, threadRunTime } from './proc/stat.js';
 
 /** Pages of a snapshot read at the snapshot and kept here: the first one's address, the bytes. */
 export interface KeptPages {

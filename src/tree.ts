@@ -3,8 +3,8 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
-import { OwnerHistory, OWNER_MEMORY_MS } from './ownerhistory.js';
-import { memoryHolder, readStat } from './proc/stat.js';
+import { OwnerHistory } from './ownerhistory.js';
+import { isRunning, memoryHolder, readStat } from './proc/stat.js';
 import { processFileOwner } from './proc/owner.js';
 import { statusNumber } from './proc/status.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
@@ -38,13 +38,13 @@ export class ProcessTree {
   private readonly kinds: Map<string, FileKind>;
   private readonly mountTime = new Date();
   /**
-   * Who the files of each process were shown as owned by, lately (ownerhistory.ts); only where
-   * users other than root are let in (--allow-other): root may open anything anyway.
+   * Who the files of each process were shown as owned by (ownerhistory.ts); only where users
+   * other than root are let in (--allow-other): root may open anything anyway.
    */
   private readonly owners: OwnerHistory | null;
 
   constructor(private readonly store: SnapshotStore, kinds: FileKind[], othersLetIn: boolean) {
-    this.owners = othersLetIn ? new OwnerHistory() : null;
+    this.owners = othersLetIn ? new OwnerHistory(isRunning) : null;
     this.kinds = new Map(kinds.map((k) => [k.name, k]));
   }
 
@@ -111,15 +111,15 @@ export class ProcessTree {
   }
 
   /**
-   * The kernel let this open in by an owner shown before the freeze: if the process was shown as
-   * another user's lately (it has run a set-user-ID program since, say), the one let in may be
-   * that user, who may not read what it is now. Refused: EACCES.
+   * The kernel let this open in by an owner shown before the freeze: if the process was ever shown
+   * as another user's (it has run a set-user-ID program since, say), the one let in may be that
+   * user, who may not read what it is now. Refused: EACCES.
    */
   private checkOwnerSteady(path: string, pid: number, file: OpenFile): void {
     const { snapshot, owner } = file.session.held;
     const others = this.owners?.othersThan(pid, snapshot.startTime, owner.uid) ?? [];
     if (others.length > 0) {
-      throw new ImgfsError(Errno.EACCES, `${path}: process ${pid} was shown as uid ${others.join(', ')}'s less than ${OWNER_MEMORY_MS / 1000} s ago and is uid ${owner.uid}'s now (a set-user-ID program?): it cannot be told who this open is for, so it is refused until then`);
+      throw new ImgfsError(Errno.EACCES, `${path}: process ${pid} was shown as uid ${others.join(', ')}'s and is uid ${owner.uid}'s now (a set-user-ID program?): with --allow-other imgfs cannot tell whom an open is for, so it refuses this process's files (a mount without --allow-other serves them to root)`);
     }
   }
 

@@ -125,6 +125,16 @@ export function threadRunTime(pid: number, tid: number): bigint {
   return BigInt(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
 }
 
+/** Whether pid is still the process started at startTime and has not exited (a killed tracee is a zombie). */
+export function isRunning(pid: number, startTime: number): boolean {
+  try {
+    const stat = readStat(pid);
+    return stat.startTime === startTime && !['Z', 'X'].includes(stat.state);
+  } catch {
+    return false;
+  }
+}
+
 export function isKernelThread(stat: ProcStat): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
 }
