@@ -24,7 +24,7 @@ import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { ANONYMOUS_HUGETLB_PATH, isDeleted } from './proc/deleted.js';
-import { guardPageRuns, mappedData, scanPages } from './proc/pagemap.js';
+import { DataExtents, guardPageRuns, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
 import { readStat, type ProcStat } from './proc/stat.js';
@@ -330,14 +330,15 @@ function isFilelessShared(vma: Vma): boolean {
 }
 
 /**
- * Each fileless shared VMA with the pages that hold data in its object (mappedData), which the
+ * Each fileless shared VMA with the pages that hold data in its object (DataExtents), which the
  * image carries. Where map_files cannot be read, the pages present or swapped in this process's
  * page tables stand in: those another process or a descriptor wrote and this one never touched
  * are then missed.
  */
 function sharedMemoryContents(pid: number, vmas: readonly Vma[]): SharedMemoryContents[] {
-  return vmas.filter(isFilelessShared).map(({ start, end, offset }) => ({
-    start, end, pages: mappedData(pid, start, end, offset) ?? scanPages(pid, [[start, end]]),
+  const data = new DataExtents(pid);
+  return vmas.filter(isFilelessShared).map((vma) => ({
+    start: vma.start, end: vma.end, pages: data.pagesOf(vma) ?? scanPages(pid, [[vma.start, vma.end]]),
   }));
 }
 

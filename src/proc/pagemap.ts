@@ -1,13 +1,13 @@
 // Which pages of a process are present or swapped, as a PageIndex.
 // PAGEMAP_SCAN (Linux >= 6.7) returns whole runs per entry, so a sparse 64 GiB mapping
 // costs a few page-table walks; reading /proc/<pid>/pagemap (8 bytes per virtual page)
-// is the fallback for kernels without it. mappedData tells which pages of a shared mapping hold
+// is the fallback for kernels without it. DataExtents tells which pages of a shared mapping hold
 // data in the object it maps, which page tables cannot.
 
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import koffi from 'koffi';
-import { PAGE_SIZE } from '../model.js';
+import { PAGE_SIZE, type Vma } from '../model.js';
 import { PageIndex, PageIndexBuilder } from '../pageindex.js';
 import { NativeError } from '../ptrace/errors.js';
 import { libc, nativeError, rawIoctl } from '../ptrace/libc.js';
@@ -222,16 +222,31 @@ export function scanPagesWithPagemap(pid: number, ranges: Array<[number, number]
 }
 
 /**
- * The pages of the shared mapping [start, end) (mapping the object from byte `offset` on) that hold
+ * The pages of a shared mapping [start, end) (mapping the object from byte `offset` on) that hold
  * data in that object, touched by this process or not: a shmem page written by another process
  * sharing it, or through a memfd's descriptor, or swapped out, is in no page table of this one,
- * so PAGEMAP_SCAN misses it. Asked with lseek(SEEK_DATA, SEEK_HOLE) on
+ * so PAGEMAP_SCAN misses it. The object's data is asked with lseek(SEEK_DATA, SEEK_HOLE) on
  * /proc/<pid>/map_files/<start>-<end>, the mapped object itself (shmem counts pages in memory and
- * in swap as data; a file its extents, never beyond its end). null when map_files cannot be
- * opened (it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or its file system cannot tell.
+ * in swap as data; a file its extents, never beyond its end), once per object (device and inode)
+ * for one DataExtents: a process may map one object thousands of times. null when map_files
+ * cannot be opened (it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or its file system cannot tell.
  */
-export function mappedData(pid: number, start: number, end: number, offset: number): PageIndex | null {
-  const path = `/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`;
+export class DataExtents {
+  /** By "dev:inode": the object's data as page-aligned [from, to) byte ranges, ascending; null: unknown. */
+  private readonly objects = new Map<string, number[][] | null>();
+
+  constructor(private readonly pid: number) {}
+
+  pagesOf(vma: Pick<Vma, 'start' | 'end' | 'offset' | 'dev' | 'inode'>): PageIndex | null {
+    const key = `${vma.dev}:${vma.inode}`;
+    if (!this.objects.has(key)) this.objects.set(key, objectData(`/proc/${this.pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`));
+    const extents = this.objects.get(key)!;
+    return extents && pagesIn(extents, vma.start, vma.end, vma.offset);
+  }
+}
+
+/** Every data extent of the object the mapping file at path maps, widened to whole pages. */
+function objectData(path: string): number[][] | null {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
@@ -239,10 +254,8 @@ export function mappedData(pid: number, start: number, end: number, offset: numb
     return null;
   }
   try {
-    const builder = new PageIndexBuilder();
-    const last = offset + (end - start);
-    let added = offset;
-    for (let pos = offset; pos < last;) {
+    const extents: number[][] = [];
+    for (let pos = 0; ;) {
       const data = lseek(fd, pos, SEEK_DATA) as number;
       if (data < 0) {
         const errno = koffi.errno();
@@ -250,20 +263,37 @@ export function mappedData(pid: number, start: number, end: number, offset: numb
         if (errno === EINVAL) return null; // a file system without SEEK_DATA
         throw nativeError(errno, `lseek(${path}, SEEK_DATA)`, hex(pos));
       }
-      if (data >= last) break;
       const hole = lseek(fd, data, SEEK_HOLE) as number;
       if (hole < 0) throw nativeError(koffi.errno(), `lseek(${path}, SEEK_HOLE)`, hex(data));
       // Extents of a file with blocks smaller than a page: whole pages, each once.
-      const from = Math.max(added, data - (data % PAGE_SIZE));
-      const to = Math.min(last, Math.ceil(hole / PAGE_SIZE) * PAGE_SIZE);
-      builder.add(start + (from - offset), start + (to - offset));
-      added = Math.max(added, to);
+      const from = Math.max(extents.at(-1)?.[1] ?? 0, data - (data % PAGE_SIZE));
+      const to = Math.ceil(hole / PAGE_SIZE) * PAGE_SIZE;
+      if (to > from) extents.push([from, to]);
       pos = hole;
     }
-    return builder.build();
+    return extents;
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The pages of [start, end), mapping the object from byte offset, that the extents cover. */
+function pagesIn(extents: readonly number[][], start: number, end: number, offset: number): PageIndex {
+  const builder = new PageIndexBuilder();
+  const last = offset + (end - start);
+  // The first extent that ends past offset.
+  let lo = 0;
+  for (let hi = extents.length; lo < hi;) {
+    const mid = (lo + hi) >> 1;
+    if (extents[mid][1] <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < extents.length && extents[i][0] < last; i++) {
+    const from = Math.max(offset, extents[i][0]);
+    const to = Math.min(last, extents[i][1]);
+    builder.add(start + (from - offset), start + (to - offset));
+  }
+  return builder.build();
 }
 
 function withPagemap(pid: number, scan: (fd: number) => void): void {
