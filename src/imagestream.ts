@@ -298,6 +298,8 @@ export class ImageReader {
 
   private async struct(size: number, what: string): Promise<Buffer> {
     const got = await this.reader.fill(size);
+    // Nothing at all (an empty file, /dev/null, a closed pipe) is no image, not a cut one.
+    if (got === 0 && this.reader.offset === 0) throw new ImageFormatError(0, 'the image is empty (0 bytes)');
     if (got < size) {
       throw new ImageFormatError(this.reader.offset, `image ends inside the ${what} (expected ${size} bytes, got ${got})`);
     }

@@ -136,7 +136,8 @@ test('an image with no VMAs and no pages', async (t) => {
 });
 
 test('errors: header', async (t) => {
-  await expectError(t, Buffer.alloc(0), 0, /image ends inside the header \(expected 8 bytes, got 0\)/);
+  await expectError(t, Buffer.alloc(0), 0, /the image is empty \(0 bytes\)/);
+  await expectError(t, Buffer.alloc(3), 0, /image ends inside the header \(expected 8 bytes, got 3\)/);
   await expectError(t, buildImage().subarray(0, 5), 0, /expected 8 bytes, got 5/);
   const badMagic = buildImage();
   badMagic.writeUInt32LE(0x12345678, 0);
