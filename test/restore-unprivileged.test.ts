@@ -3,10 +3,14 @@
 // clocks), one warning each, and the process runs on as that user.
 
 import test from 'ava';
-import { chownSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { buildTarget } from './helpers/build.js';
+import { OutputLines } from './helpers/lines.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, imageWord, killOriginal, readImageExtension, startRestorer } from './helpers/restore.js';
-import { startTarget } from './helpers/targets.js';
+import { killAndReap, startTarget, type Target } from './helpers/targets.js';
 
 const NOBODY = 65534;
 
@@ -37,4 +41,26 @@ test.serial('a user restores an image of its own process: it runs on as that use
   t.not(readlinkSync(`/proc/${pid}/exe`), target.binary);
   const again = await dumpToFile(t, { ...target, pid }, await makeTempDir(t, 'imgfs-unprivileged-again-'));
   t.is((await readImageExtension(again)).exe, target.binary);
+});
+
+test.serial('a user restores its process whose program was deleted since: it runs from the bytes the image carries, with a warning saying why its exe link is the stub\'s', async (t) => {
+  const dir = await makeTempDir(t, 'imgfs-unprivileged-deleted-');
+  chownSync(dir, NOBODY, NOBODY);
+  const program = path.join(dir, 'counter');
+  copyFileSync(await buildTarget('counter'), program);
+  chmodSync(program, 0o755);
+  const counter = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', program], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => killAndReap(counter));
+  await new OutputLines(counter, 'the copied counter').waitFor((line) => line.startsWith('tick'), { timeoutMs: 20_000 });
+  unlinkSync(program);
+  const image = await dumpToFile(t, { pid: counter.pid! } as Target, dir);
+  await killAndReap(counter);
+  chownSync(image, NOBODY, NOBODY);
+  const restorer = startRestorer(t, [image, '--detach'], {
+    command: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import=tsx', 'src/cli.ts', 'restore', image, '--detach'],
+  });
+  await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.regex(await restorer.waitForLine((line) => line.startsWith('tick ')), /^tick \d+$/);
+  t.true(restorer.stderr().includes(`warning: the executable ${program} (deleted): its carried bytes are reached through /proc/<pid>/map_files, which needs CAP_CHECKPOINT_RESTORE: /proc/<pid>/exe names the restorer's stub instead\n`), restorer.stderr());
 });

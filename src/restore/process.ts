@@ -119,7 +119,9 @@ function openExe(remote: RemoteTask, exe: string, files: readonly ExtensionMappe
     return remote.openat(path, O_CLOEXEC);
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    warn(`the executable ${exe} cannot be opened (${err.code}): /proc/<pid>/exe names the restorer's stub instead`);
+    // map_files opens only with CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE): a privilege, not the file.
+    const why = mapped && err.code === 'EPERM' ? `its carried bytes are reached through /proc/<pid>/map_files, which needs CAP_CHECKPOINT_RESTORE` : `it cannot be opened (${err.code})`;
+    warn(`the executable ${exe}: ${why}: /proc/<pid>/exe names the restorer's stub instead`);
     return -1;
   }
 }
