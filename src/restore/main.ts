@@ -8,7 +8,7 @@ import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
-import { controllingTerminalPath, ownProcessGroup, setSignalDisposition } from '../ptrace/terminal.js';
+import { controllingTerminalPath, setSignalDisposition } from '../ptrace/terminal.js';
 import { readStat } from '../proc/stat.js';
 import { DEV_NULL } from './process.js';
 import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
@@ -208,7 +208,10 @@ function placeInShell(options: Options): ShellPlace {
   if (options.detach) return 'job';
   const ignored = signalsIgnoredAtStart();
   if (ignored.has('SIGINT') && ignored.has('SIGQUIT')) return 'background';
-  return ownProcessGroup() === readStat(process.ppid).pgrp ? 'script' : 'job';
+  // A script's group is one we share with our parent, in the foreground of our terminal: one
+  // without a terminal (ssh without a pty, a service manager) has nothing to send us signals.
+  const own = readStat(process.pid);
+  return own.pgrp === readStat(process.ppid).pgrp && own.ttyNr !== 0 && own.tpgid === own.pgrp ? 'script' : 'job';
 }
 
 /** What a terminal sends its foreground process group: in a script's group the process gets it too. */
