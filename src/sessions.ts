@@ -80,7 +80,10 @@ export class SnapshotStore {
 
   read(file: OpenFile, out: Buffer, length: number, pos: number): number {
     const { session } = file;
-    if (session.ended) throw new ImgfsError(Errno.EIO, session.ended);
+    if (session.ended) {
+      // --no-freeze: its process has run since (and lives): EINVAL, as for any read then.
+      throw new ImgfsError(session.memory.hasRun() && session.memory.stillHeld() ? Errno.EINVAL : Errno.EIO, session.ended);
+    }
     try {
       return file.ahead.read(out, length, pos);
     } catch (err) {

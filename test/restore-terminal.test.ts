@@ -204,19 +204,24 @@ test.serial('restored from a pipe off any terminal: the standard input it had on
   t.regex(restorer.stderr(), /warning: fd 0 \(\/dev\/pts\/\d+\): the image came on the restorer's standard input, and it has no terminal to give instead: \/dev\/null in its place\n/);
 });
 
-test.serial('restored as a script\'s background job (`imgfs restore img &`, no job control): the terminal stays the script\'s', async (t) => {
+test.serial('restored as a script\'s background job (`imgfs restore img &`, no job control): it joins the script\'s process group, which keeps the terminal, and reads it', async (t) => {
   const program = await buildTarget('restore_tty');
   const terminal = openTerminal(t, 24, 80);
   const image = await dumpOnTerminal(t, terminal, program);
   t.teardown(() => { const pid = runningProgram(program); if (pid) process.kill(pid, 'SIGKILL'); });
   const from = terminal.mark();
-  // The script asks once the restore is done: the restorer's child runs the program.
+  // The script goes on once the restore is done (the restorer's child runs the program).
   const restoredYet = `[ "$(readlink /proc/$(pgrep -P $! -x restore_tty)/exe)" = ${program} ]`;
-  terminal.type(`bash -c 'bin/imgfs restore ${image} > /dev/null 2>&1 & until ${restoredYet}; do sleep 0.1; done; p=nam; read -p "\${p}e? " n; echo "got $n"'\n`);
-  await terminal.waitFor(/name\? /, from);
-  t.true(runningProgram(program) !== undefined, 'restored');
-  terminal.type('x\n');
-  await terminal.waitFor(/got x\r\n/, from);
+  terminal.type(`bash -c 'bin/imgfs restore ${image} > /dev/null 2>&1 & until ${restoredYet}; do sleep 0.1; done; p=rea; echo "\${p}dy"; wait $!; echo "after $?"'\n`);
+  await terminal.waitFor(/ready\r\n/, from);
+  const restored = runningProgram(program)!;
+  const script = Number(stateOf(Number(stateOf(restored).split(' ')[1])).split(' ')[1]);
+  const [group, foreground] = [2, 5].map((field) => Number(stateOf(restored).split(' ')[field]));
+  t.is(group, Number(stateOf(script).split(' ')[2]), 'in the script\'s process group');
+  t.is(foreground, group, 'which keeps the terminal');
+  // Its modes were not set (it is no job of its own): a line, then it reads the q.
+  terminal.type('q\n');
+  await terminal.waitFor(/after 7\r\n/, from);
 });
 
 test.serial('restored under nohup: the process ignores SIGHUP, where it had left it at its default, as nohup makes a program do', async (t) => {

@@ -13,6 +13,7 @@ import { readStat } from '../proc/stat.js';
 import { DEV_NULL } from './process.js';
 import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd, type ShellPlace } from './jobcontrol.js';
+import { interrupted } from './errors.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { constants as osConstants } from 'node:os';
 
@@ -126,7 +127,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   const abort = new AbortController();
   const received: NodeJS.Signals[] = [];
   let restored: number | null = null;
-  const reachesItself = place === 'script' ? TERMINAL_SIGNALS : [];
+  const reachesItself = place === 'job' ? [] : TERMINAL_SIGNALS;
   const onSignal = (signal: NodeJS.Signals) => {
     if (restored !== null) return reachesItself.includes(signal) ? undefined : passOn(restored, signal);
     received.push(signal);
@@ -180,7 +181,8 @@ async function restoreReporting(
       // The process's standard input would be the image's pipe: the terminal instead, if any.
       stdinInstead: fromStdin ? controllingTerminalPath() ?? DEV_NULL : null,
       detached: options.detach,
-      inOurGroup: place === 'script',
+      // Without job control, `cmd &` runs in the script's group too.
+      inOurGroup: place !== 'job',
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
@@ -196,7 +198,9 @@ async function restoreReporting(
   } catch (err) {
     job?.abandon();
     job?.close();
-    io.err(`imgfs restore: ${options.file}: ${messageOf(err)}\n`);
+    // A Ctrl-C that also ended the image's writer may fail the read before its handler has run.
+    await new Promise((resolve) => setImmediate(resolve));
+    io.err(`imgfs restore: ${options.file}: ${signal.aborted ? interrupted(signal).message : messageOf(err)}\n`);
     return null;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
@@ -214,8 +218,11 @@ function placeInShell(options: Options): ShellPlace {
   return own.pgrp === readStat(process.ppid).pgrp && own.ttyNr !== 0 && own.tpgid === own.pgrp ? 'script' : 'job';
 }
 
-/** What a terminal sends its foreground process group: in a script's group the process gets it too. */
-const TERMINAL_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGWINCH'];
+/**
+ * What a terminal sends its foreground process group (and SIGHUP, at hang-up): in a script's group
+ * the process gets it too. Other signals sent to the whole group reach it twice (see README).
+ */
+const TERMINAL_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGWINCH', 'SIGHUP'];
 
 /** Sends the process a signal sent to the restorer. */
 function passOn(pid: number, signal: NodeJS.Signals): void {
