@@ -10,6 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { readStat } from '../src/proc/stat.js';
+import { statusMask } from '../src/proc/status.js';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { mountImgfs, repoRoot } from './helpers/mount.js';
@@ -110,10 +112,15 @@ async function dumpOnTerminal(t: ExecutionContext, terminal: Terminal, program: 
   return image;
 }
 
-test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
+/** A terminal of that size whose shell ran restore_tty, dumped (dumpOnTerminal). */
+async function dumpedOnTerminal(t: ExecutionContext, rows: number, columns: number): Promise<{ program: string; terminal: Terminal; image: string }> {
   const program = await buildTarget('restore_tty');
-  const terminal = openTerminal(t, 40, 100);
-  const image = await dumpOnTerminal(t, terminal, program);
+  const terminal = openTerminal(t, rows, columns);
+  return { program, terminal, image: await dumpOnTerminal(t, terminal, program) };
+}
+
+test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, one Ctrl-C each, Ctrl-Z and fg, exit status', async (t) => {
+  const { program, terminal, image } = await dumpedOnTerminal(t, 40, 100);
 
   const ext = await readImageExtension(image);
   const fds = new Map(ext.fds.map((fd) => [fd.fd, fd]));
@@ -143,7 +150,7 @@ test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, o
   await terminal.waitFor(/key b sigint 2 /, from);
 
   // A SIGINT sent to the restorer itself is forwarded: once.
-  const restorer = Number(stateOf(restored).split(' ')[1]);
+  const restorer = readStat(restored).ppid;
   t.regex(readFileSync(`/proc/${restorer}/cmdline`, 'latin1'), /restore/);
   process.kill(restorer, 'SIGINT');
   await terminal.waitFor(/interrupted sigint 3/, from);
@@ -171,8 +178,7 @@ test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, o
 });
 
 test.serial('restored off any terminal: the controlling terminal it kept open becomes /dev/null, with a warning', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const image = await dumpOnTerminal(t, openTerminal(t, 24, 80), program);
+  const { program, image } = await dumpedOnTerminal(t, 24, 80);
   // The tests' restorers run in a session of their own, without a controlling terminal.
   const restorer = startRestorer(t, [image]);
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
@@ -180,9 +186,7 @@ test.serial('restored off any terminal: the controlling terminal it kept open be
 });
 
 test.serial('restored from a pipe in a shell on a terminal (`cat task.img | imgfs restore -`): its standard input is the terminal, not the image\'s pipe', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const terminal = openTerminal(t, 24, 80);
-  const image = await dumpOnTerminal(t, terminal, program);
+  const { program, terminal, image } = await dumpedOnTerminal(t, 24, 80);
   let from = terminal.mark();
   terminal.type(`cat ${image} | ${process.execPath} --import=tsx src/cli.ts restore -\n`);
   await terminal.waitFor(/winch 24 80/, from);
@@ -197,43 +201,36 @@ test.serial('restored from a pipe in a shell on a terminal (`cat task.img | imgf
 });
 
 test.serial('restored from a pipe off any terminal: the standard input it had on a terminal becomes /dev/null, with a warning', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const image = await dumpOnTerminal(t, openTerminal(t, 24, 80), program);
+  const { program, image } = await dumpedOnTerminal(t, 24, 80);
   const restorer = startRestorer(t, ['-'], { stdinFile: image });
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
   t.regex(restorer.stderr(), /warning: fd 0 \(\/dev\/pts\/\d+\): the image came on the restorer's standard input, and it has no terminal to give instead: \/dev\/null in its place\n/);
 });
 
 test.serial('restored as a script\'s background job (`imgfs restore img &`, no job control): it joins the script\'s process group, which keeps the terminal, and reads it', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const terminal = openTerminal(t, 24, 80);
-  const image = await dumpOnTerminal(t, terminal, program);
+  const { program, terminal, image } = await dumpedOnTerminal(t, 24, 80);
   t.teardown(() => { const pid = runningProgram(program); if (pid) process.kill(pid, 'SIGKILL'); });
   const from = terminal.mark();
   // The script goes on once the restore is done (the restorer's child runs the program).
   const restoredYet = `[ "$(readlink /proc/$(pgrep -P $! -x restore_tty)/exe)" = ${program} ]`;
   terminal.type(`bash -c 'bin/imgfs restore ${image} > /dev/null 2>&1 & until ${restoredYet}; do sleep 0.1; done; p=rea; echo "\${p}dy"; wait $!; echo "after $?"'\n`);
   await terminal.waitFor(/ready\r\n/, from);
-  const restored = runningProgram(program)!;
-  const script = Number(stateOf(Number(stateOf(restored).split(' ')[1])).split(' ')[1]);
-  const [group, foreground] = [2, 5].map((field) => Number(stateOf(restored).split(' ')[field]));
-  t.is(group, Number(stateOf(script).split(' ')[2]), 'in the script\'s process group');
-  t.is(foreground, group, 'which keeps the terminal');
+  const restored = readStat(runningProgram(program)!);
+  const script = readStat(readStat(restored.ppid).ppid);
+  t.is(restored.pgrp, script.pgrp, 'in the script\'s process group');
+  t.is(restored.tpgid, script.pgrp, 'which keeps the terminal');
   // Its modes were not set (it is no job of its own): a line, then it reads the q.
   terminal.type('q\n');
   await terminal.waitFor(/after 7\r\n/, from);
 });
 
 test.serial('restored under nohup: the process ignores SIGHUP, where it had left it at its default, as nohup makes a program do', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const terminal = openTerminal(t, 24, 80);
-  const image = await dumpOnTerminal(t, terminal, program);
+  const { program, terminal, image } = await dumpedOnTerminal(t, 24, 80);
   t.is((await readImageExtension(image)).sigactions[0].handler, 0n, 'SIGHUP at its default in the image');
   let from = terminal.mark();
   terminal.type(`nohup bin/imgfs restore ${image} > /dev/null 2>&1\n`);
   const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
-  const ignored = BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${restored}/status`, 'latin1'))![1]}`);
-  t.is(ignored & 1n, 1n, 'SIGHUP ignored');
+  t.is(statusMask(readFileSync(`/proc/${restored}/status`, 'latin1'), 'SigIgn') & 1n, 1n, 'SIGHUP ignored');
   terminal.type('q');
   await waitUntil('the program to end', () => runningProgram(program) === undefined);
   from = terminal.mark();
@@ -242,20 +239,16 @@ test.serial('restored under nohup: the process ignores SIGHUP, where it had left
 });
 
 test.serial('restored by a script (no job control): the process joins the script\'s process group, one Ctrl-C reaches it once and the script too, and the script goes on with its status', async (t) => {
-  const program = await buildTarget('restore_tty');
-  const terminal = openTerminal(t, 24, 80);
-  const image = await dumpOnTerminal(t, terminal, program);
+  const { program, terminal, image } = await dumpedOnTerminal(t, 24, 80);
   let from = terminal.mark();
   // The script traps SIGINT to show that it got the Ctrl-C too, as it would with the program.
   terminal.type(`bash -c 'trap "echo script-got-sigint" INT; ${process.execPath} --import=tsx src/cli.ts restore ${image}; echo "after $?"'\n`);
-  const restored = (await waitUntil('the restored program', () => runningProgram(program)))!;
-  const parentOf = (pid: number) => Number(stateOf(pid).split(' ')[1]);
-  const restorer = parentOf(restored);
-  const script = parentOf(restorer);
-  const group = (pid: number) => Number(stateOf(pid).split(' ')[2]);
-  t.is(group(restored), group(script), 'in the script\'s process group');
-  t.is(group(restorer), group(script));
-  t.is(Number(stateOf(restored).split(' ')[5]), group(script), 'which has the terminal');
+  const restored = readStat((await waitUntil('the restored program', () => runningProgram(program)))!);
+  const restorer = readStat(restored.ppid);
+  const script = readStat(restorer.ppid);
+  t.is(restored.pgrp, script.pgrp, 'in the script\'s process group');
+  t.is(restorer.pgrp, script.pgrp);
+  t.is(restored.tpgid, script.pgrp, 'which has the terminal');
   from = terminal.mark();
   terminal.type('a');
   await terminal.waitFor(/key a sigint 1 icanon 0 echo 0 foreground 1/, from);
