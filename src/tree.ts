@@ -51,11 +51,11 @@ export class ProcessTree {
   readdir(path: string): string[] {
     const node = this.parse(path);
     if (node.pid === null) return readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-    if (node.file) throw new ImgfsError(Errno.ENOTDIR, `${path} is a file`);
+    if (node.file) throw new ImgfsError(Errno.ENOTDIR, 'a file, not a directory');
     try {
       return memoryHolder(node.pid) !== null ? [...this.kinds.keys()] : [];
     } catch (err) {
-      throw orExited(err, node.pid, path);
+      throw orExited(err, node.pid);
     }
   }
 
@@ -79,28 +79,29 @@ export class ProcessTree {
       return this.stat(S_IFDIR | 0o555, dir.uid, dir.gid, 0, dir.mtime, 2);
     }
     try {
-      const holder = memoryHolder(node.pid);
+      const leader = readStat(node.pid);
+      const holder = memoryHolder(node.pid, leader);
       if (holder === null) throw new ImgfsError(Errno.ENOENT, `pid ${node.pid} has no memory to dump`);
       const owner = processFileOwner(holder);
       const size = this.store.size(node.pid, node.file, holder);
-      this.owners?.note(node.pid, readStat(node.pid).startTime, owner.uid);
+      this.owners?.note(node.pid, leader.startTime, owner.uid);
       return this.stat(S_IFREG | 0o400, owner.uid, owner.gid, size, owner.mtime, 1);
     } catch (err) {
-      throw orExited(err, node.pid, path);
+      throw orExited(err, node.pid);
     }
   }
 
   async open(path: string, flags: number): Promise<number> {
     const node = this.parse(path);
-    if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, `${path} is a directory`);
-    if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, `${path} is read-only`);
+    if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, 'a directory, not a file');
+    if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, 'read-only');
     const file = await this.store.open(node.pid, node.file).catch((err: unknown) => {
-      throw orExited(err, node.pid!, path);
+      throw orExited(err, node.pid!);
     });
     let stat: NodeStat;
     try {
       stat = this.currentAttributes(path);
-      this.checkOwnerSteady(path, node.pid, file);
+      this.checkOwnerSteady(node.pid, file);
     } catch (err) {
       this.store.close(file);
       throw err;
@@ -115,11 +116,11 @@ export class ProcessTree {
    * as another user's (it has run a set-user-ID program since, say), the one let in may be that
    * user, who may not read what it is now. Refused: EACCES.
    */
-  private checkOwnerSteady(path: string, pid: number, file: OpenFile): void {
+  private checkOwnerSteady(pid: number, file: OpenFile): void {
     const { snapshot, owner } = file.session.held;
     const others = this.owners?.othersThan(pid, snapshot.startTime, owner.uid) ?? [];
     if (others.length > 0) {
-      throw new ImgfsError(Errno.EACCES, `${path}: process ${pid} was shown as uid ${others.join(', ')}'s and is uid ${owner.uid}'s now (a set-user-ID program?): with --allow-other imgfs cannot tell whom an open is for, so it refuses this process's files (a mount without --allow-other serves them to root)`);
+      throw new ImgfsError(Errno.EACCES, `process ${pid} was shown as uid ${others.join(', ')}'s and is uid ${owner.uid}'s now (it has run a set-user-ID program, changed its ids or made itself non-dumpable since): with --allow-other imgfs cannot tell whom an open is for, so it refuses this process's files (a mount without --allow-other serves them to root)`);
     }
   }
 
@@ -148,12 +149,12 @@ export class ProcessTree {
   private parse(path: string): Parsed {
     if (path === '/') return { pid: null };
     const m = /^\/(\d+)(?:\/([^/]+))?$/.exec(path);
-    if (!m) throw new ImgfsError(Errno.ENOENT, `${path}: no such file`);
+    if (!m) throw new ImgfsError(Errno.ENOENT, 'no such file');
     const pid = Number(m[1]);
-    if (!isThreadGroupLeader(pid)) throw new ImgfsError(Errno.ENOENT, `${path}: no process ${pid}`);
+    if (!isThreadGroupLeader(pid)) throw new ImgfsError(Errno.ENOENT, `no process ${pid}`);
     if (m[2] === undefined) return { pid, file: null };
     const file = this.kinds.get(m[2]);
-    if (!file) throw new ImgfsError(Errno.ENOENT, `${path}: no such file`);
+    if (!file) throw new ImgfsError(Errno.ENOENT, 'no such file');
     return { pid, file };
   }
 
@@ -167,7 +168,7 @@ export class ProcessTree {
  * memory let go: then its /proc files and ptrace answer ESRCH): whatever failed then failed
  * because of that, and a process that does not exist is ENOENT.
  */
-function orExited(err: unknown, pid: number, path: string): unknown {
+function orExited(err: unknown, pid: number): unknown {
   const errno = errnoOf(err);
   if (errno === Errno.ENOENT) return err;
   let exited = errno === Errno.ESRCH;
@@ -176,7 +177,7 @@ function orExited(err: unknown, pid: number, path: string): unknown {
   } catch {
     exited = true;
   }
-  return exited ? new ImgfsError(Errno.ENOENT, `${path}: process ${pid} exited meanwhile`) : err;
+  return exited ? new ImgfsError(Errno.ENOENT, `process ${pid} exited meanwhile`) : err;
 }
 
 /** /proc resolves thread ids too; only thread-group leaders are processes here. */

@@ -332,7 +332,7 @@ test.serial('a process shown as a user\'s that then runs a set-user-ID program: 
   t.is(taskStatus(target.pid).tracerPid, 0);
   t.regex(readFileSync(`/proc/${target.pid}/status`, 'latin1'), /^Uid:\s+65534\s+0\s+0\s+0$/m, 'set-user-ID root now');
   t.is(await errnoOf(fsp.open(file, 'r')), 'EACCES');
-  t.regex(mnt.stderr(), new RegExp(`process ${target.pid} was shown as uid 65534's and is uid 0's now`));
+  t.regex(mnt.stderr(), new RegExp(`^imgfs: open /${target.pid}/dump: process ${target.pid} was shown as uid 65534's and is uid 0's now`, 'm'), 'one line, naming the file once');
   t.true(threadStatuses(target.pid).every(isReleased), 'let go at once');
   const from = target.lines().length;
   await target.waitForLine((line) => line.startsWith('tick'), { from });

@@ -4,16 +4,13 @@
 // extension's SHARED_PAGES record), without a warning.
 
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { buildTarget } from './helpers/build.js';
-import { OutputLines } from './helpers/lines.js';
 import { makeTempDir } from './helpers/files.js';
 import { guardPages, readMaps, readMem } from './helpers/groundtruth.js';
 import { PAGE_SIZE } from './helpers/image.js';
 import { dumpToFile, killOriginal, numbersOf, readImageExtension, showText, startRestorer } from './helpers/restore.js';
-import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { startTarget } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
 
 const SPARSE_TOUCHED = 4097;
@@ -91,23 +88,19 @@ test('a private file mapping the program wrote and then made PROT_NONE comes bac
 
 test('a program deleted since it started (an upgrade replaced it) comes back from the bytes the image carries', async (t) => {
   const dir = await makeTempDir(t);
-  const program = path.join(dir, 'counter');
-  await fsp.copyFile(await buildTarget('counter'), program);
-  await fsp.chmod(program, 0o755);
-  const counter = spawn(program, [], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => killAndReap(counter));
-  const lines = new OutputLines(counter, 'the copied counter');
-  await lines.waitFor((line) => line.startsWith('tick'), { timeoutMs: 20_000 });
+  const target = await startTarget(t, 'counter', [], { copyInto: dir });
+  const program = target.binary;
+  await target.waitForLine((line) => line.startsWith('tick'));
   const size = (await fsp.stat(program)).size;
   await fsp.rm(program);
-  const image = await dumpToFile(t, { pid: counter.pid! } as Target, dir);
-  await killAndReap(counter);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
   t.deepEqual((await readImageExtension(image)).mappedContents?.map((c) => c.bytes.length), [size], 'its bytes, once for all its mappings');
   t.regex(await showText(image), new RegExp(`deleted files mapped, carried \\(1\\)\\n  file \\d+:\\d+ ${size} bytes \\(mode 0755\\)\\n`));
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
-  const last = numbersOf(lines.seen.filter((line) => line.startsWith('tick')).at(-1)!)[0];
+  const last = numbersOf(target.lines().filter((line) => line.startsWith('tick')).at(-1)!)[0];
   const next = await restorer.waitForLine((line) => line.startsWith('tick'));
   t.true(numbersOf(next)[0] >= last && numbersOf(next)[0] <= last + 1, `goes on counting from where it was: ${next} after tick ${last}`);
   t.is(await fsp.readlink(`/proc/${pid}/exe`), '/memfd:counter (deleted)', 'its executable too');

@@ -3,14 +3,10 @@
 // clocks), one warning each, and the process runs on as that user.
 
 import test from 'ava';
-import { chmodSync, chownSync, copyFileSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { buildTarget } from './helpers/build.js';
-import { OutputLines } from './helpers/lines.js';
+import { chownSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, imageWord, killOriginal, readImageExtension, startRestorer } from './helpers/restore.js';
-import { killAndReap, startTarget, type Target } from './helpers/targets.js';
+import { startTarget } from './helpers/targets.js';
 
 const NOBODY = 65534;
 
@@ -46,15 +42,11 @@ test.serial('a user restores an image of its own process: it runs on as that use
 test.serial('a user restores its process whose program was deleted since: it runs from the bytes the image carries, with a warning saying why its exe link is the stub\'s', async (t) => {
   const dir = await makeTempDir(t, 'imgfs-unprivileged-deleted-');
   chownSync(dir, NOBODY, NOBODY);
-  const program = path.join(dir, 'counter');
-  copyFileSync(await buildTarget('counter'), program);
-  chmodSync(program, 0o755);
-  const counter = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', program], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => killAndReap(counter));
-  await new OutputLines(counter, 'the copied counter').waitFor((line) => line.startsWith('tick'), { timeoutMs: 20_000 });
+  const target = await startTarget(t, 'counter', [], { runAs: NOBODY, copyInto: dir });
+  const program = target.binary;
   unlinkSync(program);
-  const image = await dumpToFile(t, { pid: counter.pid! } as Target, dir);
-  await killAndReap(counter);
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
   chownSync(image, NOBODY, NOBODY);
   const restorer = startRestorer(t, [image, '--detach'], {
     command: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import=tsx', 'src/cli.ts', 'restore', image, '--detach'],

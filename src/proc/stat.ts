@@ -100,11 +100,6 @@ export function parseStat(text: string): ProcStat {
   };
 }
 
-/**
- * The process's stat, or with tid one thread's (/proc/<pid>/task/<tid>/stat: its own CPU time,
- * where the process's is the whole group's). Throws the fs error untouched: ENOENT means there is
- * no such pid.
- */
 /** USER_HZ on x86: /proc's clock ticks per second, in which start times are counted. */
 export const CLOCK_TICKS_PER_SECOND = 100;
 
@@ -113,6 +108,11 @@ export function uptimeTicks(): number {
   return Math.floor(Number(fs.readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * CLOCK_TICKS_PER_SECOND);
 }
 
+/**
+ * The process's stat, or with tid one thread's (/proc/<pid>/task/<tid>/stat: its own CPU time,
+ * where the process's is the whole group's). Throws the fs error untouched: ENOENT means there is
+ * no such pid.
+ */
 export function readStat(pid: number, tid?: number): ProcStat {
   return parseStat(fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8'));
 }
@@ -146,10 +146,9 @@ const exited = (state: string) => state === 'Z' || state === 'X';
  * its leader thread lives; once the leader has exited (pthread_exit in main) it stays a zombie
  * until the whole group ends, and /proc/<pid>/maps, mem, fd and the rest are empty, so the first
  * thread still running stands in for it. null for a kernel thread or a process that has exited.
- * Throws the fs error when there is no such pid.
+ * Throws the fs error when there is no such pid. leader: the leader's stat, where the caller has it.
  */
-export function memoryHolder(pid: number): number | null {
-  const leader = readStat(pid);
+export function memoryHolder(pid: number, leader = readStat(pid)): number | null {
   if (isKernelThread(leader)) return null;
   if (!exited(leader.state)) return pid;
   let tids: number[];

@@ -4,7 +4,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { buildTarget } from './build.js';
 import { OutputLines } from './lines.js';
 import { waitUntil } from './wait.js';
@@ -62,10 +63,17 @@ export interface StartOptions {
   runAs?: number;
   /** gcc flags instead of the usual ones (a 32-bit target, say). */
   compileFlags?: readonly string[];
+  /** Run a copy of the program made in this directory, which the test may delete or replace. */
+  copyInto?: string;
 }
 
 export async function startTarget(t: ExecutionContext, name: string, args: string[] = [], opts: StartOptions = {}): Promise<Target> {
-  const binary = await buildTarget(name, opts.compileFlags);
+  const built = await buildTarget(name, opts.compileFlags);
+  const binary = opts.copyInto === undefined ? built : path.join(opts.copyInto, name);
+  if (binary !== built) {
+    copyFileSync(built, binary);
+    chmodSync(binary, 0o755);
+  }
   // setpriv execs the target (the pid stays the target's). --pdeathsig: a test worker that ava
   // kills (a timed-out file runs no teardown) takes its targets with it.
   const identity = opts.runAs === undefined ? [] : [`--reuid=${opts.runAs}`, `--regid=${opts.runAs}`, '--clear-groups'];
