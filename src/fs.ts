@@ -94,6 +94,17 @@ function poll(): void {
   else polling = false;
 }
 
+/**
+ * The errno a failure is answered with. ENOSYS, in FUSE, says the file system lacks the operation
+ * itself: answered to an open, the kernel would take every later open of the mount for done
+ * without asking (and its reads would come with no handle of ours). A call this kernel lacks,
+ * deep inside, is an I/O error of that one file.
+ */
+function replyErrno(err: unknown): number {
+  const errno = errnoOf(err);
+  return errno === Errno.ENOSYS ? Errno.EIO : errno;
+}
+
 export interface Mounted {
   unmount(): Promise<void>;
 }
@@ -101,7 +112,7 @@ export interface Mounted {
 export function mountTree(mountPoint: string, tree: FileTree, options: MountOptions): Promise<Mounted> {
   const fail = (op: string, path: string, err: unknown): number => {
     options.log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`);
-    return -errnoOf(err);
+    return -replyErrno(err);
   };
   const ops = {
     readdir(path: string, cb: (err: number, names?: string[]) => void) {

@@ -150,3 +150,20 @@ test('memory in huge pages (MAP_HUGETLB) is carried once, as memory, and comes b
   const lines = restorer.stderr().split('\n').filter((line) => /HUGETLB|hugepage|shared/.test(line));
   t.deepEqual(lines, [`imgfs restore: warning: memory mapped with MAP_HUGETLB (at 0x${privateAt.toString(16)}-0x${(privateAt + (4 << 20)).toString(16)}) comes back in ordinary pages`]);
 });
+
+test('a process that unmapped its vDSO, its threads spinning in user code: dumped (the calls asked of it borrow a syscall instruction from its libc) and restored without one, every thread counting on', async (t) => {
+  const target = await startTarget(t, 'novdso');
+  const counters = parseInt(target.info[1], 16);
+  const threads = Number(target.info[2]);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  t.is((await readImageExtension(image)).threads.length, threads);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const countsOf = () => { const bytes = readMem(pid, counters, 8 * threads); return [...Array(threads).keys()].map((i) => bytes.readBigUInt64LE(8 * i)); };
+  const before = countsOf();
+  await waitUntil('every thread to count on', () => countsOf().every((count, i) => count > before[i]));
+  t.false(readMaps(pid).some((m) => m.name === '[vdso]'), 'still without a vDSO');
+  t.false(restorer.stderr().includes('vDSO'), restorer.stderr());
+});

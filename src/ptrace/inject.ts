@@ -1,6 +1,6 @@
 // Making threads that freezeThreadGroup holds run system calls for us: the only way to learn what
 // the kernel tells nobody but the task itself (its exact brk, for one). A thread executes a
-// `syscall` instruction of its own [vdso] with our registers, and gets its own back after.
+// `syscall` instruction of its own (in its [vdso]) with our registers, and gets its own back after.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -57,6 +57,8 @@ interface Injection {
   tid: number;
   /** null when the registers could not even be read: nothing was changed. */
   saved: UserRegs | null;
+  /** Whether the thread was sent on with our registers (else it is still in the stop it was in). */
+  resumed: boolean;
   entered: boolean;
   /** The call's result, once its exit was seen; the thread then goes back to a trap stop. */
   rax?: bigint;
@@ -113,7 +115,10 @@ function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): In
     }
   } finally {
     for (const injection of injections) {
-      if (injection.failure !== undefined && injection.saved !== null) recover(injection.tid, injection.saved, injection.heldSignals);
+      if (injection.failure !== undefined && injection.saved !== null) {
+        if (injection.resumed) recover(injection.tid, injection.saved, injection.heldSignals);
+        else putBack(injection.tid, injection.saved);
+      }
       if (injection.savedMask !== undefined) restoreMask(injection.tid, injection.savedMask);
       requeue(injection.tid, injection.heldSignals);
     }
@@ -173,21 +178,22 @@ export function disarm(tid: number): void {
 
 function startInjection({ tid, nr, args, traceOptions = 0 }: InjectedCall): Injection {
   const [rdi = 0n, rsi = 0n, rdx = 0n, r10 = 0n, r8 = 0n, r9 = 0n] = args.map(BigInt);
-  const injection: Injection = { tid, saved: null, entered: false, done: false, heldSignals: [] };
+  const injection: Injection = { tid, saved: null, resumed: false, entered: false, done: false, heldSignals: [] };
   try {
     const saved = getRegs(tid);
     injection.saved = saved;
+    const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
     // Blocked, a signal that comes while the call runs stays queued where the kernel put it:
     // taken and queued again, it would lose its place (real-time signals are ordered) or, the
     // queue full again meanwhile, itself.
     injection.savedMask = getSignalMask(tid);
     setSignalMask(tid, ALL_SIGNALS);
-    const site = ownSyscallInstruction(tid, saved.rip) ?? syscallInstruction(tid);
     ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | seizeOptions(tid) | traceOptions);
     // orig_rax = -1: the stop we took the thread in may be on the way out of an interrupted
     // syscall, and the kernel's restart logic (run when we resume it) must not act on our registers.
     setRegs(tid, { ...saved, rip: BigInt(site), rax: BigInt(nr), orig_rax: -1n, rdi, rsi, rdx, r10, r8, r9 });
     ptrace(PTRACE_SYSCALL, tid, 0, 0);
+    injection.resumed = true;
   } catch (err) {
     injection.failure = err;
   }
@@ -361,6 +367,18 @@ function recover(tid: number, saved: UserRegs, heldSignals: Buffer[]): void {
   }
 }
 
+/**
+ * After an injection that failed before the thread was sent on: it is still in its stop, where
+ * waiting for another (recover) would wait in vain; only its registers may have been changed.
+ */
+function putBack(tid: number, saved: UserRegs): void {
+  try {
+    setRegs(tid, saved);
+  } catch {
+    // Gone: nothing to give back.
+  }
+}
+
 /** Gives the thread its own signal mask back, once it is in a stop again. */
 function restoreMask(tid: number, mask: bigint): void {
   try {
@@ -405,7 +423,7 @@ function holdsSyscall(tid: number, address: number): boolean {
   }
 }
 
-/** Address of a `syscall` instruction in the [vdso] of tid's process, by tid. */
+/** Address of a `syscall` instruction in the process of tid, by tid. */
 const syscallInstructions = new Map<number, number>();
 const MAX_CACHED_SITES = 4096;
 
@@ -413,12 +431,34 @@ function syscallInstruction(tid: number): number {
   const cached = syscallInstructions.get(tid);
   // A reused tid is another process: the cached address is trusted only if it still holds one.
   if (cached !== undefined && holdsSyscall(tid, cached)) return cached;
-  const vdso = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(readFileSync(`/proc/${tid}/maps`, 'latin1'));
-  if (!vdso) throw nativeError(ENOSYS, `inject(${tid})`, `thread ${tid} has no [vdso] to borrow a syscall instruction from`);
-  const start = parseInt(vdso[1], 16);
-  const offset = readMemory(tid, start, parseInt(vdso[2], 16) - start).indexOf(SYSCALL_BYTES);
-  if (offset < 0) throw nativeError(ENOSYS, `inject(${tid})`, `no syscall instruction in the [vdso] of thread ${tid}`);
+  const site = findSyscallInstruction(tid);
   if (syscallInstructions.size >= MAX_CACHED_SITES) syscallInstructions.clear();
-  syscallInstructions.set(tid, start + offset);
-  return start + offset;
+  syscallInstructions.set(tid, site);
+  return site;
+}
+
+/**
+ * One in the [vdso], which every process has unless it unmapped it (a sandbox, say): then one in
+ * its executable mappings (its libc's), read in page-sized pieces, as an instruction (0f 05) may
+ * straddle two.
+ */
+function findSyscallInstruction(tid: number): number {
+  const maps = readFileSync(`/proc/${tid}/maps`, 'latin1');
+  const vdso = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(maps);
+  const executable = [...maps.matchAll(/^([0-9a-f]+)-([0-9a-f]+) r-x/gm)];
+  for (const [, from, to] of vdso ? [vdso, ...executable] : executable) {
+    const start = parseInt(from, 16);
+    const end = parseInt(to, 16);
+    for (let at = start; at < end; at += PAGE_SIZE) {
+      let bytes: Buffer;
+      try {
+        bytes = readMemory(tid, at, Math.min(PAGE_SIZE + 1, end - at));
+      } catch {
+        break; // a mapping beyond its file's end, say: the next one
+      }
+      const offset = bytes.indexOf(SYSCALL_BYTES);
+      if (offset >= 0) return at + offset;
+    }
+  }
+  throw nativeError(ENOSYS, `inject(${tid})`, `thread ${tid}'s process has no syscall instruction (0f 05) in any executable mapping to borrow`);
 }

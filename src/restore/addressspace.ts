@@ -439,7 +439,8 @@ export class AddressSpace {
         return;
       }
     }
-    if (dumpedAt !== null) warn(`the image's vDSO at ${hex(dumpedAt)} is not this kernel's: keeping the dumped copy (clock functions fall back to system calls)`);
+    // None at the auxiliary vector's address: the process had unmapped its vDSO (a sandbox, say).
+    if (candidates.length > 0 && dumpedAt !== null) warn(`the image's vDSO at ${hex(dumpedAt)} is not this kernel's: keeping the dumped copy (clock functions fall back to system calls)`);
   }
 
   /**

@@ -86,10 +86,19 @@ async function abortFuseConnection(connection: number): Promise<void> {
   }
 }
 
-export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Promise<Mount> {
+export function mountImgfs(t: ExecutionContext, opts: string[] = []): Promise<Mount> {
+  return mountServer(t, (dir) => ['src/cli.ts', dir, ...opts]);
+}
+
+/** Mounts what a script of this repository serves: `node --import=tsx <script> <mountpoint>`. */
+export function mountScript(t: ExecutionContext, script: string): Promise<Mount> {
+  return mountServer(t, (dir) => [script, dir]);
+}
+
+async function mountServer(t: ExecutionContext, scriptArgs: (dir: string) => string[]): Promise<Mount> {
   const dir = await makeMountDir(t);
   // A worker that crashes runs no teardown: the parent-death signal still takes the mount down.
-  const proc = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, '--import=tsx', 'src/cli.ts', dir, ...opts], {
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, '--import=tsx', ...scriptArgs(dir)], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -99,13 +108,13 @@ export async function mountImgfs(t: ExecutionContext, opts: string[] = []): Prom
   proc.stdout!.resume();
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
 
-  await waitUntil(`imgfs to mount ${dir}`, async () => {
+  await waitUntil(`the server to mount ${dir}`, async () => {
     if (exited(proc)) {
-      throw new Error(`imgfs exited (${proc.exitCode ?? proc.signalCode}) before mounting ${dir}`);
+      throw new Error(`the server exited (${proc.exitCode ?? proc.signalCode}) before mounting ${dir}`);
     }
     return mountEntry(dir);
   }, MOUNT_TIMEOUT_MS).catch((err: Error) => {
-    throw new Error(`${err.message}\nimgfs stderr:\n${stderr}`);
+    throw new Error(`${err.message}\nits stderr:\n${stderr}`);
   });
   return { dir, proc, stderr: () => stderr };
 }
