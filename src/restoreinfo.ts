@@ -23,7 +23,7 @@ import {
 import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
-import { ANONYMOUS_HUGETLB_PATH, isDeleted } from './proc/deleted.js';
+import { ANONYMOUS_HUGETLB_PATH, isDeleted, SECRET_MEMORY_PATH } from './proc/deleted.js';
 import { DataExtents, guardPageRuns, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
@@ -322,10 +322,11 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
  * Shared memory that no file a restore could open holds: shared anonymous memory
  * (`/dev/zero (deleted)`), SysV shm (`/SYSV%08x (deleted)`), memfd (`/memfd:name (deleted)`), a
  * deleted file mapped shared, named shared anonymous memory (`[anon_shmem:name]`). Not VM_IO or
- * VM_PFNMAP memory, which has no pages to read.
+ * VM_PFNMAP memory, which has no pages to read, nor memfd_secret memory, whose pages nobody else
+ * may read.
  */
 function isFilelessShared(vma: Vma): boolean {
-  if (!vma.mayShare || isAnonymous(vma) || vma.vmFlags.has('io') || vma.vmFlags.has('pf')) return false;
+  if (!vma.mayShare || isAnonymous(vma) || vma.vmFlags.has('io') || vma.vmFlags.has('pf') || vma.name === SECRET_MEMORY_PATH) return false;
   return isDeleted(vma.name) || !vma.name.startsWith('/');
 }
 
@@ -713,7 +714,7 @@ const CARRIED_FILES_MAX = 64 << 20;
 function carryLostFiles(pid: number, fds: ExtensionFd[]): void {
   const budget = new CarryBudget(FILE_CONTENT_MAX, CARRIED_FILES_MAX);
   for (const fd of fds) {
-    if (fd.kind !== 'file' || !isDeleted(fd.target)) continue;
+    if (fd.kind !== 'file' || !isDeleted(fd.target) || fd.target === SECRET_MEMORY_PATH) continue;
     const path = `/proc/${pid}/fd/${fd.fd}`;
     const st = statCached(path);
     if (!budget.take(st)) continue;

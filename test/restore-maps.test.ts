@@ -167,3 +167,23 @@ test('a process that unmapped its vDSO, its threads spinning in user code: dumpe
   t.false(readMaps(pid).some((m) => m.name === '[vdso]'), 'still without a vDSO');
   t.false(restorer.stderr().includes('vDSO'), restorer.stderr());
 });
+
+test('memfd_secret memory, which no other process may read: dumped without its bytes, in full, and restored as new secret memory, zeroed, with a warning', async (t) => {
+  const target = await startTarget(t, 'secretmem');
+  const secret = parseInt(target.info[1], 16);
+  if (secret === 0) {
+    t.pass('this kernel has no secret memory (memfd_secret refused): nothing to check');
+    return;
+  }
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  t.regex(await showText(image), new RegExp(`${hex(secret)}-${hex(secret + 4 * PAGE_SIZE)} rw-s file`));
+  t.deepEqual((await readImageExtension(image)).sharedMemory ?? [], [], 'no bytes carried');
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  t.true(readMaps(pid).some((m) => m.start === secret && m.name === '/secretmem (deleted)'), 'secret memory again');
+  t.regex(restorer.stderr(), new RegExp(`warning: memfd_secret memory at 0x${hex(secret)}-0x${hex(secret + 4 * PAGE_SIZE)}: .* comes back as new secret memory, zeroed\\n`));
+  t.regex(restorer.stderr(), new RegExp(`warning: fd ${target.info[2]} \\(/secretmem \\(deleted\\)\\): a descriptor of memfd_secret memory.*: replaced by /dev/null\\n`));
+  t.notRegex(restorer.stderr(), /not restored on/, 'its locked and dontdump flags are the kernel\'s own');
+});

@@ -6,7 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import koffi from 'koffi';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
@@ -16,7 +16,8 @@ import { checkPerThreadRecord, recordOffsets, sampleExtension } from './helpers/
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget, type Target } from './helpers/targets.js';
-import { waitUntil } from './helpers/wait.js';
+import { run } from './helpers/run.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 const { SIGUSR1, SIGUSR2, SIGSTOP } = constants.signals;
 const SI_QUEUE = -1;
@@ -137,4 +138,24 @@ test.serial('a signal pending at the dump wakes the restored pause() it interrup
   // after the handler would sleep on, deaf to the signal it was waiting for).
   await restorer.waitForLine((line) => line.startsWith('swapped '));
   t.pass();
+});
+
+test('calls that a stop alone fails with EINTR (epoll_wait, semop, sigwaitinfo, recv with a timeout) sleep on through a dump, and in the restored process', async (t) => {
+  const target = await startTarget(t, 'stop_eintr');
+  const semaphore = target.info[1];
+  t.teardown(() => run('ipcrm', ['-s', semaphore]));
+  const blocked = (pid: number) => readdirSync(`/proc/${pid}/task`).filter((tid) => /^\d+ /.test(readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'latin1'))).length;
+  await waitUntil('every thread in its call', () => blocked(target.pid) === 5);
+  const image = await dumpToFile(t, target);
+  await sleep(500);
+  t.deepEqual(target.lines().filter((line) => line.includes('returned')), [], 'no call returned in the original');
+  await killOriginal(target);
+  const dumpedResults = (await readImageExtension(image)).threads.map((thread) => BigInt.asIntN(64, thread.regs.rax));
+  t.false(dumpedResults.includes(-4n), `no thread dumped with EINTR: ${dumpedResults.join(', ')}`);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  await waitUntil('every restored thread in its call', () => blocked(pid) === 5);
+  await sleep(500);
+  t.deepEqual(restorer.lines().filter((line) => line.includes('returned')), [], 'none in the restored process');
 });

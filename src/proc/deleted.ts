@@ -14,3 +14,10 @@ export function isDeleted(path: string): boolean {
  * of its internal hugetlbfs. It is anonymous memory in huge pages, not a file to carry or reopen.
  */
 export const ANONYMOUS_HUGETLB_PATH = `/anon_hugepage${DELETED_SUFFIX}`;
+
+/**
+ * What maps and the fd link show for memfd_secret memory. Its pages are out of every other
+ * process's reach by design (the kernel's own core dumper leaves them out too), and its
+ * descriptor cannot be opened through /proc: there are no bytes to carry.
+ */
+export const SECRET_MEMORY_PATH = `/secretmem${DELETED_SUFFIX}`;

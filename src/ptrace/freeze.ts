@@ -17,6 +17,8 @@ import {
   __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
   queueSignalAgain, usleep, waitpid, WNOHANG,
 } from './libc.js';
+import { getRegs, setRegs } from './regs.js';
+import { restartingStopInterrupted } from './stopinterrupted.js';
 import { signalStopInfo, takenSignal } from './threadstate.js';
 
 const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
@@ -300,10 +302,21 @@ function poll(t: Tracee): 'stopped' | 'running' | 'gone' {
       // Event 0 is a signal-delivery-stop (or a syscall-stop a failed injection left behind):
       // the signal is not delivered while we hold the thread, so it is owed back.
       if (result.event === 0 && result.signal !== SYSCALL_STOP_SIGNAL) t.signals.push(takenSignal(t.tid, result.signal));
+      if (result.signal !== SYSCALL_STOP_SIGNAL) undoStopEintr(t.tid);
       return 'stopped';
     default:
       forget(t);
       return 'gone';
+  }
+}
+
+/** A call our stop made fail with EINTR (stopinterrupted.ts) runs again when the thread is let go. */
+function undoStopEintr(tid: number): void {
+  try {
+    const restarting = restartingStopInterrupted(getRegs(tid));
+    if (restarting) setRegs(tid, restarting);
+  } catch (err) {
+    if (!isErrno(err, ESRCH)) throw err; // killed meanwhile: its exit is collected next
   }
 }
 

@@ -15,6 +15,7 @@ import { getSignalMask, setSignalMask, takenSignal } from './threadstate.js';
 import { isFrozenThread, seizeOptions } from './freeze.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
+import { restartingStopInterrupted } from './stopinterrupted.js';
 import { killAndReap } from './spawn.js';
 import { SYS, syscallName } from './syscalls.js';
 
@@ -282,7 +283,9 @@ export function withSyscallRestarted(saved: UserRegs): UserRegs {
  */
 export function forRestoredTask(saved: UserRegs): UserRegs {
   const inSyscall = BigInt.asIntN(64, saved.orig_rax) >= 0n;
-  return inSyscall && BigInt.asIntN(64, saved.rax) === ERESTART_RESTARTBLOCK ? withoutRestartBlock(saved) : saved;
+  if (inSyscall && BigInt.asIntN(64, saved.rax) === ERESTART_RESTARTBLOCK) return withoutRestartBlock(saved);
+  // An image of an imgfs that left such an EINTR in place.
+  return restartingStopInterrupted(saved) ?? saved;
 }
 
 /**

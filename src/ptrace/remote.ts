@@ -263,6 +263,15 @@ export class RemoteTask {
     return Number(this.call(`memfd_create(${JSON.stringify(name)}, ${flags})`, SYS.memfd_create, [this.stageString(name), flags]));
   }
 
+  /** memfd_secret(2): a descriptor of new memory that no other process can read. */
+  memfdSecret(flags: number): number {
+    return Number(this.call(`memfd_secret(${flags})`, SYS.memfd_secret, [flags]));
+  }
+
+  ftruncate(fd: number, length: number): void {
+    this.call(`ftruncate(${fd}, ${length})`, SYS.ftruncate, [fd, length]);
+  }
+
   /** pidfd_open(2): a descriptor that polls readable once process pid (in its pid namespace) has exited. */
   pidfdOpen(pid: number): number {
     return Number(this.call(`pidfd_open(${pid})`, SYS.pidfd_open, [pid, 0]));

@@ -5,7 +5,7 @@
 export const SYS = {
   write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13,
   ioctl: 16, mremap: 25, madvise: 28, getitimer: 36, setitimer: 38, socket: 41, connect: 42, shutdown: 48, bind: 49,
-  listen: 50, socketpair: 53, setsockopt: 54, clone: 56, exit: 60, wait4: 61, fcntl: 72, flock: 73,
+  listen: 50, socketpair: 53, setsockopt: 54, clone: 56, exit: 60, wait4: 61, fcntl: 72, flock: 73, ftruncate: 77,
   chdir: 80, umask: 95, setpgid: 109, setsid: 112, setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122,
   setfsgid: 123, capset: 126, rt_sigqueueinfo: 129, sigaltstack: 131, personality: 135, prctl: 157,
   arch_prctl: 158, sched_setaffinity: 203, sched_getaffinity: 204, set_tid_address: 218,
@@ -16,6 +16,7 @@ export const SYS = {
   inotify_init1: 294, rt_tgsigqueueinfo: 297, open_by_handle_at: 304, kcmp: 312,
   sched_setattr: 314, sched_getattr: 315, seccomp: 317, memfd_create: 319, userfaultfd: 323,
   mlock2: 325, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
+  memfd_secret: 447,
 } as const;
 
 /** "mmap (9)": a syscall number as a person reads it. */

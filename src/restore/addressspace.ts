@@ -19,7 +19,7 @@ import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { PAGE_SIZE } from '../model.js';
-import { ANONYMOUS_HUGETLB_PATH, DELETED_SUFFIX, isDeleted } from '../proc/deleted.js';
+import { ANONYMOUS_HUGETLB_PATH, DELETED_SUFFIX, isDeleted, SECRET_MEMORY_PATH } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
@@ -38,7 +38,7 @@ const MREMAP_FIXED = 2;
 const ARCH_MAP_VDSO_64 = 0x2003;
 const AT_SYSINFO_EHDR = 33n;
 const { O_RDONLY, O_RDWR } = fsConstants;
-const { ESRCH } = osConstants.errno;
+const { ENOSYS, ESRCH } = osConstants.errno;
 const MLOCK_ONFAULT = 1;
 const MADV_GUARD_INSTALL = 102;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
@@ -64,7 +64,10 @@ export interface PlannedVma {
   placeholder: boolean;
   /** PROT_WRITE was added for the page writes: taken away at the end. */
   madeWritable: boolean;
-  /** Replaced by a kernel special mapping ([vdso], [vvar]): its protection is the kernel's. */
+  /**
+   * Replaced by a kernel special mapping ([vdso], [vvar]), or made as secret memory: its
+   * protection and flags are the kernel's.
+   */
   special: boolean;
   /** Dumped page ranges, as start/end pairs: what a file mapping gets laid over. */
   dumped: number[];
@@ -326,6 +329,10 @@ export class AddressSpace {
         this.mapSharedAnonymous(vma, options.warn);
         continue;
       }
+      if (vma.shared && file.path === SECRET_MEMORY_PATH) {
+        this.mapSecretMemory(vma, file.size, options.warn);
+        continue;
+      }
       // Its placeholder, with the dumped pages, is the memory; huge pages are not made again (a
       // machine need not have any reserved, and pages are placed one by one).
       if (!vma.shared && file.path === ANONYMOUS_HUGETLB_PATH) {
@@ -366,6 +373,32 @@ export class AddressSpace {
   private mapSharedAnonymous(vma: PlannedVma, warn: (line: string) => void): void {
     warn(startsZeroed(vma));
     this.mapAnonymousShared(vma);
+  }
+
+  /**
+   * memfd_secret memory: no process but its own can read it, so the image holds none of its
+   * bytes. It comes back as new secret memory of the size it had, zeroed; on a kernel without
+   * secret memory (ENOSYS: disabled at boot), as shared anonymous memory.
+   */
+  private mapSecretMemory(vma: PlannedVma, size: number, warn: (line: string) => void): void {
+    const what = `memfd_secret memory at ${range(vma)}: no other process may read it, so the image holds none of its bytes`;
+    let fd: number;
+    try {
+      fd = this.remote.memfdSecret(O_CLOEXEC);
+    } catch (err) {
+      if ((err as NativeError).errno !== ENOSYS) throw err;
+      warn(`${what}, and this kernel has no secret memory: it comes back as shared memory, zeroed, that is not secret`);
+      this.mapAnonymousShared(vma);
+      return;
+    }
+    try {
+      this.remote.ftruncate(fd, size);
+      this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_FIXED, fd, vma.offset);
+    } finally {
+      this.remote.close(fd);
+    }
+    vma.special = true; // locked and left out of cores by the kernel itself, as its flags say
+    warn(`${what}: it comes back as new secret memory, zeroed`);
   }
 
   private mapAnonymousShared(vma: PlannedVma): void {

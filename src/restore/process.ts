@@ -10,7 +10,7 @@ import {
 } from '../extension-model.js';
 import { HEADER_SIZE, REGS_SIZE, type DecodedMm } from '../format.js';
 import { ImageFormatError } from '../imagestream.js';
-import { isDeleted } from '../proc/deleted.js';
+import { isDeleted, SECRET_MEMORY_PATH } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
@@ -376,6 +376,7 @@ function reopenProblem(fd: ExtensionFd): string | null {
     }
   }
   if (fd.kind === 'pipe' || fd.kind === 'socket' || fd.kind === 'tty') return `a ${fd.kind} cannot be restored`;
+  if (fd.target === SECRET_MEMORY_PATH) return 'a descriptor of memfd_secret memory, whose bytes no other process may read (the memory it mapped comes back as new secret memory)';
   if (isDeleted(fd.target)) return 'no path leads to its file any more, and the image does not carry its bytes (over 16 MiB, or past 64 MiB in all)';
   if (!fd.target.startsWith('/')) return 'its file cannot be opened again';
   try {
