@@ -282,9 +282,10 @@ export const PROCESS_SETTINGS_SIZE = 8;
 export const VMA_FLAGS_ENTRY_SIZE = 16;
 
 /**
- * VMA_FLAGS bits: what smaps's VmFlags shows of madvise(2) and mlock(2), by its two-letter
- * mnemonic, and the advice that sets it again (none for the lock: mlock2 does, with
- * MLOCK_ONFAULT when lockonfault is set too).
+ * VMA_FLAGS bits: what smaps's VmFlags shows of madvise(2), mlock(2), mseal(2) and mmap's
+ * MAP_GROWSDOWN, by its two-letter mnemonic, and the advice that sets it again (none for the
+ * others: mlock2 does, with MLOCK_ONFAULT when lockonfault is set too; mseal; growsdown is the
+ * stack's, mapped so from the start).
  */
 export const VMA_FLAGS = [
   { bit: 1 << 0, name: 'locked', mnemonic: 'lo', advice: null },
@@ -297,8 +298,13 @@ export const VMA_FLAGS = [
   { bit: 1 << 7, name: 'sequential', mnemonic: 'sr', advice: 2 },
   { bit: 1 << 8, name: 'random', mnemonic: 'rr', advice: 1 },
   { bit: 1 << 9, name: 'lockonfault', mnemonic: 'lf', advice: null },
+  { bit: 1 << 10, name: 'growsdown', mnemonic: 'gd', advice: null },
+  { bit: 1 << 11, name: 'sealed', mnemonic: 'sl', advice: null },
 ] as const;
+export const VMA_LOCKED = VMA_FLAGS[0].bit;
 export const VMA_LOCKONFAULT = VMA_FLAGS[9].bit;
+export const VMA_GROWSDOWN = VMA_FLAGS[10].bit;
+export const VMA_SEALED = VMA_FLAGS[11].bit;
 const VMA_FLAGS_KNOWN = VMA_FLAGS.reduce((all, f) => all | f.bit, 0);
 /** The link target of each anon-inode descriptor a record describes. */
 export const FD_STATE_TARGETS = {

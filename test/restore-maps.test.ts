@@ -4,7 +4,7 @@
 // extension's SHARED_PAGES record), without a warning.
 
 import test from 'ava';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from './helpers/files.js';
 import { guardPages, readMaps, readMem } from './helpers/groundtruth.js';
@@ -187,3 +187,32 @@ test('memfd_secret memory, which no other process may read: dumped without its b
   t.regex(restorer.stderr(), new RegExp(`warning: fd ${target.info[2]} \\(/secretmem \\(deleted\\)\\): a descriptor of memfd_secret memory.*: replaced by /dev/null\\n`));
   t.notRegex(restorer.stderr(), /not restored on/, 'its locked and dontdump flags are the kernel\'s own');
 });
+
+test('a private mapping of /dev/zero, a 64 GiB MAP_NORESERVE reservation, sealed pages and MAP_GROWSDOWN pages come back, the last without growing (one warning)', async (t) => {
+  const target = await startTarget(t, 'restore_mapflags');
+  const [devzero, reservation, sealed, growsdown] = target.info.slice(1).map((field) => parseInt(field, 16));
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  const maps = readMaps(pid);
+  t.like(maps.find((m) => m.start === devzero), { end: devzero + 4 * PAGE_SIZE, name: '/dev/zero' });
+  t.true(readMem(pid, devzero, 4 * PAGE_SIZE).equals(Buffer.concat([filled('z', 2), Buffer.alloc(2 * PAGE_SIZE)])), 'its written pages, and zeros');
+  t.like(maps.find((m) => m.start === reservation), { end: reservation + 2 ** 36 });
+  t.true(readMem(pid, growsdown, 4 * PAGE_SIZE).equals(filled('g', 4)));
+  t.regex(restorer.stderr(), new RegExp(`warning: growsdown is not restored on 0x${hex(growsdown)}-0x${hex(growsdown + 4 * PAGE_SIZE)}: `));
+  if (sealed === 0) {
+    t.pass('this kernel has no mseal: no sealed pages to check');
+    return;
+  }
+  t.true(readMem(pid, sealed, 4 * PAGE_SIZE).equals(filled('s', 4)));
+  t.true(smapsFlags(pid, sealed).includes('sl'), 'sealed again');
+  t.notRegex(restorer.stderr(), /sealed is not restored/);
+});
+
+function smapsFlags(pid: number, start: number): string[] {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'latin1');
+  const from = smaps.indexOf(`${hex(start)}-`);
+  return /^VmFlags:(.*)$/m.exec(smaps.slice(from))![1].trim().split(' ');
+}

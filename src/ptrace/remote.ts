@@ -179,6 +179,11 @@ export class RemoteTask {
     this.call(`madvise(0x${address.toString(16)}, ${length}, ${advice})`, SYS.madvise, [address, length, advice]);
   }
 
+  /** mseal(2): the mapping can no longer be unmapped, moved, made writable or given up. */
+  mseal(address: number, length: number): void {
+    this.call(`mseal(0x${address.toString(16)}, ${length})`, SYS.mseal, [address, length, 0]);
+  }
+
   mlock2(address: number, length: number, flags: number): void {
     this.call(`mlock2(0x${address.toString(16)}, ${length}, ${flags})`, SYS.mlock2, [address, length, flags]);
   }

@@ -16,7 +16,7 @@ export const SYS = {
   inotify_init1: 294, rt_tgsigqueueinfo: 297, open_by_handle_at: 304, kcmp: 312,
   sched_setattr: 314, sched_getattr: 315, seccomp: 317, memfd_create: 319, userfaultfd: 323,
   mlock2: 325, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
-  memfd_secret: 447,
+  memfd_secret: 447, mseal: 462,
 } as const;
 
 /** "mmap (9)": a syscall number as a person reads it. */

@@ -14,7 +14,7 @@ import { constants as fsConstants, readFileSync, statSync, type BigIntStats } fr
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import type { ExtensionMappedFile, MappedContent, SharedMemoryContents, VmaFlags } from '../extension-model.js';
-import { VMA_FLAGS, VMA_LOCKONFAULT } from '../extension.js';
+import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED } from '../extension.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
@@ -33,12 +33,13 @@ import { O_CLOEXEC } from '../ptrace/remote.js';
 
 const MAP_FIXED = 0x10;
 const MAP_GROWSDOWN = 0x100;
+const MAP_NORESERVE = 0x4000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const ARCH_MAP_VDSO_64 = 0x2003;
 const AT_SYSINFO_EHDR = 33n;
 const { O_RDONLY, O_RDWR } = fsConstants;
-const { ENOSYS, ESRCH } = osConstants.errno;
+const { ENOMEM, ENOSYS, ESRCH } = osConstants.errno;
 const MLOCK_ONFAULT = 1;
 const MADV_GUARD_INSTALL = 102;
 /** vm.max_map_count's default: no process of this kernel has more VMAs. */
@@ -152,7 +153,21 @@ export class AddressSpace {
         continue;
       }
       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (vma.stack ? MAP_GROWSDOWN : 0);
+      this.mapPrivatePlaceholder(vma, flags);
+    }
+  }
+
+  /**
+   * A reservation larger than the kernel's overcommit heuristic allows (a runtime's 64 GiB heap,
+   * which it mapped MAP_NORESERVE: the image does not say so), or one larger than this machine's
+   * memory, is refused ENOMEM: mapped MAP_NORESERVE then, its commit charge not taken up front.
+   */
+  private mapPrivatePlaceholder(vma: PlannedVma, flags: number): void {
+    try {
       this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, flags);
+    } catch (err) {
+      if (!(err instanceof NativeError) || err.errno !== ENOMEM) throw err;
+      this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, flags | MAP_NORESERVE);
     }
   }
 
@@ -349,7 +364,7 @@ export class AddressSpace {
       if (!problems.has(path)) problems.set(path, fileProblem(path, file));
       const problem = problems.get(path);
       if (!problem) {
-        await this.mapFile(vma, path, file.size);
+        await this.mapFile(vma, path, isCharacterDevice(path) ? null : file.size);
         continue;
       }
       // A file mapped shared holds its bytes itself, and the process (or another) may well have
@@ -405,12 +420,13 @@ export class AddressSpace {
     this.remote.mmap(vma.start, vma.end - vma.start, vma.prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
   }
 
-  private async mapFile(vma: PlannedVma, path: string, fileSize: number): Promise<void> {
+  /** fileSize: null for a device (a private mapping of /dev/zero is memory, with no end of file). */
+  private async mapFile(vma: PlannedVma, path: string, fileSize: number | null): Promise<void> {
     const offset = vma.offset;
     const length = vma.end - vma.start;
     // A page of a private file mapping lies within the file (past its end is SIGBUS, not memory).
     const lastDumped = vma.dumped[vma.dumped.length - 1];
-    const fileEnd = vma.start + Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE - offset;
+    const fileEnd = fileSize === null ? Infinity : vma.start + Math.ceil(fileSize / PAGE_SIZE) * PAGE_SIZE - offset;
     if (lastDumped !== undefined && lastDumped > fileEnd) {
       throw new ImageFormatError(vma.at + VMA_OFFSETS.pgoff,
         `vma #${vma.index} ${range(vma)}: its dumped pages reach ${hex(lastDumped)}, past the end of ${path} (${fileSize} bytes mapped from offset ${hex(offset)} end at ${hex(Math.max(vma.start, fileEnd))})`);
@@ -503,30 +519,41 @@ export class AddressSpace {
   }
 
   /**
-   * Step 3f: each VMA's madvise flags and mlock (the extension's VMA_FLAGS), but on the kernel's
-   * own mappings. One warning per kind of flag the kernel refuses (mlock over RLIMIT_MEMLOCK,
-   * MADV_MERGEABLE without KSM), and the restore goes on.
+   * Step 3f: each VMA's madvise flags, mlock and seal (the extension's VMA_FLAGS), but on the
+   * kernel's own mappings; the seal last, as it forbids changes. One warning per kind of flag the
+   * kernel refuses (mlock over RLIMIT_MEMLOCK, MADV_MERGEABLE without KSM, mseal before 6.10),
+   * and the restore goes on. MAP_GROWSDOWN is given at the mapping, for the stack: elsewhere it
+   * is not made again (the mapping is made before the extension is read), one warning.
    */
   restoreVmaFlags(entries: readonly VmaFlags[], warn: (line: string) => void): void {
     const byStart = new Map(this.vmas.map((v) => [v.start, v] as const));
     const refused = new Set<string>();
+    const refuse = (name: string, vma: PlannedVma, why: string) => {
+      if (!refused.has(name)) warn(`${name} is not restored on ${range(vma)}: ${why} (later refusals of it are not reported)`);
+      refused.add(name);
+    };
     for (const { start, flags } of entries) {
       const vma = byStart.get(start);
       if (!vma) throw new RestoreError(`the extension's VMA_FLAGS names a VMA at ${hex(start)}, which is in no VMA record`);
       if (vma.special) continue;
       // lockonfault only says how the lock was taken.
       for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0 && f.bit !== VMA_LOCKONFAULT)) {
+        if (flag.bit === VMA_GROWSDOWN) {
+          if (!vma.stack) refuse(flag.name, vma, 'MAP_GROWSDOWN is given when memory is mapped, before the image says it: it grows no more');
+          continue;
+        }
         try {
-          if (flag.advice === null) this.remote.mlock2(vma.start, vma.end - vma.start, flags & VMA_LOCKONFAULT ? MLOCK_ONFAULT : 0);
-          else this.remote.madvise(vma.start, vma.end - vma.start, flag.advice);
+          if (flag.bit === VMA_LOCKED) this.remote.mlock2(vma.start, vma.end - vma.start, flags & VMA_LOCKONFAULT ? MLOCK_ONFAULT : 0);
+          else if (flag.bit === VMA_SEALED) this.remote.mseal(vma.start, vma.end - vma.start);
+          else this.remote.madvise(vma.start, vma.end - vma.start, flag.advice!);
         } catch (err) {
           if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
-          if (!refused.has(flag.name)) warn(`${flag.name} is not restored on ${range(vma)}: ${err.message} (later refusals of it are not reported)`);
-          refused.add(flag.name);
+          refuse(flag.name, vma, err.message);
         }
       }
     }
   }
+
 
   /**
    * Step 3e: the guard pages (GUARD_PAGES), installed again with MADV_GUARD_INSTALL: a stray access
@@ -611,6 +638,14 @@ function noteDumped(vma: PlannedVma, vaddr: number): void {
   const n = vma.dumped.length;
   if (n > 0 && vma.dumped[n - 1] === vaddr) vma.dumped[n - 1] = vaddr + PAGE_SIZE;
   else vma.dumped.push(vaddr, vaddr + PAGE_SIZE);
+}
+
+function isCharacterDevice(path: string): boolean {
+  try {
+    return statSync(path).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 /** maps escapes a newline in a path as \012. */
