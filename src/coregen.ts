@@ -28,13 +28,13 @@ export const DUMP_HUGETLB_PRIVATE = 1 << 5;
 export const DUMP_HUGETLB_SHARED = 1 << 6;
 
 /** Anonymous memory without vm_ops: the kernel's dumper skips its never-touched pages as zeros. */
-export function isPlainAnonymous(vma: Vma, facts: VmaFacts): boolean {
+function isPlainAnonymous(vma: Vma, facts: VmaFacts): boolean {
   return facts.file === null &&
     (vma.name === '' || vma.name === '[heap]' || vma.name === '[stack]' || vma.name.startsWith('[anon:'));
 }
 
 /** The kernel's special mappings ([vdso], [vvar], [vsyscall], ...), which a core always carries. */
-export function isSpecialMapping(vma: Vma, facts: VmaFacts): boolean {
+function isSpecialMapping(vma: Vma, facts: VmaFacts): boolean {
   return facts.file === null && !isPlainAnonymous(vma, facts);
 }
 
@@ -116,7 +116,7 @@ export function coreSize(shape: CoreShape): number {
 }
 
 /** The file-backed VMAs as NT_FILE lists them (maps escapes a newline in a name as \012). */
-export function fileMappings(vmas: readonly Vma[], facts: readonly VmaFacts[]): FileMapping[] {
+function fileMappings(vmas: readonly Vma[], facts: readonly VmaFacts[]): FileMapping[] {
   return vmas.filter((_, i) => facts[i].file !== null).map((v) => ({
     start: v.start, end: v.end, pageOffset: v.offset / PAGE_SIZE, name: v.name.replaceAll('\\012', '\n'),
   }));

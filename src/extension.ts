@@ -15,7 +15,7 @@ import {
   TCP_ESTABLISHED, TCP_LISTEN, TERMIOS_SIZE,
 } from './extension-model.js';
 import { CKPT_TLS_ENTRIES, FormatError, GDT_ENTRY_TLS_MIN, PAGE_RECORD_SIZE } from './format.js';
-import type { UserDesc, UserRegs } from './model.js';
+import type { UserRegs } from './model.js';
 import { PAGE_SIZE, USER_REGS_ORDER } from './model.js';
 import { PageIndex, PageIndexBuilder } from './pageindex.js';
 import { fromWords } from './u64.js';

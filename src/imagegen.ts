@@ -17,17 +17,17 @@ import { previewExtensionSize } from './restoreinfo.js';
 import { previewMemoryLayout } from './snapshot.js';
 
 /** The pages a v0 dump carries: those of its private, readable-by-design VMAs. */
-export function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
+function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
   return pages.restrict(vmas.filter(carriesPages).map((v): [number, number] => [v.start, v.end]));
 }
 
 /** Size of the v0 image of a process with these VMAs and dumped pages. */
-export function dumpSize(vmaCount: number, dumpedPageCount: number): number {
+function dumpSize(vmaCount: number, dumpedPageCount: number): number {
   return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmaCount + 1) * VMA_SIZE + dumpedPageCount * PAGE_RECORD_SIZE + TRAILER_SIZE;
 }
 
 /** The v0 image of the snapshot, followed by its extension unless strictV0. */
-export function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
+function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
   const leader = snapshot.threads[0];
   const head = Buffer.concat([
     encodeHeader(),

@@ -6,7 +6,7 @@
 // madvise flags. The rest (registers, FPU state, masks, auxv) the snapshot has already read.
 // previewExtensionSize tells the extension's size without freezing.
 
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import type {
   BoundSocket, ConnectedSocket, ExtensionFd, NetlinkSocket, UnboundSocket, ExtensionMappedFile, ExtensionSigaction, FdKind, FileLock, FileLockKind, ImageExtension, IntervalTimer, PosixTimer, ResourceLimit, RobustList,
@@ -38,7 +38,7 @@ import { SOCKET_OPTION_VALUE_MAX, SOCKET_OPTIONS } from './socketoptions.js';
 import { affinityMaskBytes, getAffinity, getIoPriority, getSchedAttr, getTimerSlack } from './ptrace/scheduling.js';
 import { pathOfHandle } from './ptrace/fhandle.js';
 import { NSEC_PER_SEC, processClocks, type NamespaceClocks } from './proc/timens.js';
-import { readMemory } from './ptrace/memory.js';
+import { readMemory, writeMemoryForced } from './ptrace/memory.js';
 import { peekPipe } from './ptrace/pipepeek.js';
 import { statCached, type FileStat } from './ptrace/statx.js';
 import { inetSockets, unixSockets, type InetSocket, type UnixSocket } from './ptrace/sockdiag.js';
@@ -130,7 +130,7 @@ export function askTask(pid: number, threads: readonly ThreadState[], vmas: read
       threads: askThreads(pid, threads, scratch).map((answers, i) => ({ ...answers, pendingSignals: pendingSignals[i] })),
     };
   } finally {
-    writeMemory(pid, scratch, saved);
+    writeMemoryForced(pid, scratch, saved);
   }
 }
 
@@ -560,17 +560,6 @@ function checkInjected(pid: number, tid: number, what: string, rax: bigint): num
   return Number(result);
 }
 
-/** /proc/<pid>/mem writes through FOLL_FORCE: the tracer may write any page of its tracee. */
-function writeMemory(pid: number, address: number, data: Buffer): void {
-  const fd = openSync(`/proc/${pid}/mem`, 'r+');
-  try {
-    const written = writeSync(fd, data, 0, data.length, address);
-    if (written !== data.length) throw new ImgfsError(Errno.EIO, `pid ${pid}: wrote ${written} of ${data.length} bytes at 0x${address.toString(16)}`);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * The file of every VMA that has one, identified by stat through map_files: the mapped inode
  * itself, even when its path was deleted or now names another file.
@@ -633,7 +622,7 @@ function statMappedFile(pid: number, vma: Vma): FileStat {
  * with both ends in the process gets its capacity and bytes on its first read end; a Unix socket
  * whose peer is open in the process too, the pair's type and that peer.
  */
-export function readFds(pid: number): ExtensionFd[] {
+function readFds(pid: number): ExtensionFd[] {
   const numbers = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
   const fds: ExtensionFd[] = [];
   let stat: ProcStat | undefined;

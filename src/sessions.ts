@@ -69,7 +69,8 @@ export class SnapshotStore {
     try {
       const layout = layoutOf(session, kind);
       const { memory } = session;
-      const ahead = new ReadAhead((out, length, pos) => layout.read(out, length, pos, memory), () => memory.stillHeld());
+      // --no-freeze: bytes read ahead are the snapshot's only while no thread has run since.
+      const ahead = new ReadAhead((out, length, pos) => layout.read(out, length, pos, memory), () => memory.stillHeld() && !memory.hasRun());
       session.refs++;
       return { session, layout, ahead };
     } catch (err) {
@@ -97,7 +98,14 @@ export class SnapshotStore {
     let starting = this.starting.get(key);
     if (!starting) {
       starting = takeSnapshot(pid, this.options).then((held) => {
-        const session: Session = { key, held, memory: new TargetMemory(held.memory), layouts: new Map(), refs: 0, ended: null };
+        let memory: TargetMemory;
+        try {
+          memory = new TargetMemory(held.memory);
+        } catch (err) {
+          held.release(); // else a frozen process, or a --live copy, would be held until we exit
+          throw err;
+        }
+        const session: Session = { key, held, memory, layouts: new Map(), refs: 0, ended: null };
         if (this.closed) endSession(session, UNMOUNTING);
         else this.sessions.set(key, session);
         return session;

@@ -1,7 +1,7 @@
 // Taking one frozen, consistent snapshot of a process: freeze the thread group, then read
 // registers, mm fields, the VMA layout and the page index while nothing in it can change.
 
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Errno, ImgfsError } from './errors.js';
 import { readCoreInfo, readStopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, GDT_ENTRY_TLS_MIN, USER32_CS_SELECTOR } from './format.js';
@@ -14,6 +14,7 @@ import { readMaps, readSmaps } from './proc/smaps.js';
 import { isKernelThread, memoryHolder, readStat, threadRunTime, type ProcStat } from './proc/stat.js';
 import { statusField } from './proc/status.js';
 import { freezeThreadGroupAsync } from './ptrace/freeze.js';
+import { readMemoryForced } from './ptrace/memory.js';
 import { copyMemory } from './ptrace/memorycopy.js';
 import { getRegs, getThreadArea } from './ptrace/regs.js';
 import { isServedHere } from './servedfiles.js';
@@ -206,18 +207,8 @@ interface Range {
 
 /** The snapshot's pages in ranges, read now, through /proc/<pid>/mem (forced, as a dump's reads are). */
 function keepPages(pid: number, pages: PageIndex, ranges: readonly Range[]): KeptPages[] {
-  if (ranges.length === 0) return [];
-  const mem = openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    return ranges.flatMap((range) => [...pages.runsIn(range.start, range.end)].map(([start, end]): KeptPages => {
-      const bytes = Buffer.alloc(end - start);
-      const got = readSync(mem, bytes, 0, bytes.length, start);
-      if (got !== bytes.length) throw new ImgfsError(Errno.EIO, `pid ${pid}: cannot read memory at 0x${(start + got).toString(16)}`);
-      return { start, bytes };
-    }));
-  } finally {
-    closeSync(mem);
-  }
+  return ranges.flatMap((range) => [...pages.runsIn(range.start, range.end)]
+    .map(([start, end]): KeptPages => ({ start, bytes: readMemoryForced(pid, start, end - start) })));
 }
 
 /** The VMAs of the mm: [vsyscall] is the kernel's, not one of them. */
@@ -258,7 +249,7 @@ export function previewMemoryLayout(pid: number): Pick<Snapshot, 'vmas' | 'pages
  * a system call injected into such a thread would run as the i386 call of that number (13, our
  * rt_sigaction, is i386 time(), which writes into the task's memory).
  */
-export function checkLongMode(pid: number, threads: readonly ThreadState[]): void {
+function checkLongMode(pid: number, threads: readonly ThreadState[]): void {
   const compat = threads.find((t) => t.regs.cs === BigInt(USER32_CS_SELECTOR));
   if (compat) throw new ImgfsError(Errno.ENOEXEC, `pid ${pid} runs 32-bit code (thread ${compat.tid}): imgfs dumps x86_64 processes only`);
 }

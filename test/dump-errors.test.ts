@@ -4,7 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { constants as fsConstants, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './helpers/build.js';
 import { errnoOf, makeTempDir, openHeld, readAt, readFileAsync, readWhole } from './helpers/files.js';

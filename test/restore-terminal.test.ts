@@ -178,7 +178,7 @@ test.serial('restored from a shell on a terminal: modes, /dev/tty, foreground, o
 });
 
 test.serial('restored off any terminal: the controlling terminal it kept open becomes /dev/null, with a warning', async (t) => {
-  const { program, image } = await dumpedOnTerminal(t, 24, 80);
+  const { image } = await dumpedOnTerminal(t, 24, 80);
   // The tests' restorers run in a session of their own, without a controlling terminal.
   const restorer = startRestorer(t, [image]);
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
@@ -186,7 +186,7 @@ test.serial('restored off any terminal: the controlling terminal it kept open be
 });
 
 test.serial('restored from a pipe in a shell on a terminal (`cat task.img | imgfs restore -`): its standard input is the terminal, not the image\'s pipe', async (t) => {
-  const { program, terminal, image } = await dumpedOnTerminal(t, 24, 80);
+  const { terminal, image } = await dumpedOnTerminal(t, 24, 80);
   let from = terminal.mark();
   terminal.type(`cat ${image} | ${process.execPath} --import=tsx src/cli.ts restore -\n`);
   await terminal.waitFor(/winch 24 80/, from);
@@ -201,7 +201,7 @@ test.serial('restored from a pipe in a shell on a terminal (`cat task.img | imgf
 });
 
 test.serial('restored from a pipe off any terminal: the standard input it had on a terminal becomes /dev/null, with a warning', async (t) => {
-  const { program, image } = await dumpedOnTerminal(t, 24, 80);
+  const { image } = await dumpedOnTerminal(t, 24, 80);
   const restorer = startRestorer(t, ['-'], { stdinFile: image });
   t.is(await restorer.exited, 2, 'its read of fd 3 found the end of /dev/null');
   t.regex(restorer.stderr(), /warning: fd 0 \(\/dev\/pts\/\d+\): the image came on the restorer's standard input, and it has no terminal to give instead: \/dev\/null in its place\n/);

@@ -261,8 +261,9 @@ test('an open file whose path leads to another file now (replaced since the dump
 
   const restorer = startRestorer(t, [image]);
   await restorer.restoredPid();
-  await waitUntil('the warning', () => restorer.stderr().includes('fd 30 '));
+  await waitUntil('the warnings', () => restorer.stderr().includes('fd 36 '));
   t.regex(restorer.stderr(), new RegExp(`warning: fd 30 \\(${file}\\): changed since the dump \\(size 5 -> 6\\): reopened as it is now, at offset 5\n`));
+  t.regex(restorer.stderr(), new RegExp(`warning: fd 36 \\(${file}\\): changed since the dump \\(size 5 -> 6\\): reopened as it is now, appending at its end\n`));
 });
 
 test('a pipe another process wrote into comes back as one whose writer has gone: it reads the end, and epoll watches it again', async (t) => {

@@ -31,7 +31,7 @@ export function timensOffsetsText(offsets: NamespaceClocks): string {
 }
 
 /** pid's offsets; none where the kernel has no time namespaces. */
-export function timensOffsets(pid: number | 'self'): NamespaceClocks {
+function timensOffsets(pid: number | 'self'): NamespaceClocks {
   try {
     return parseTimensOffsets(readFileSync(`/proc/${pid}/timens_offsets`, 'latin1'));
   } catch {

@@ -8,7 +8,7 @@ const namesByErrno = new Map<number, string>(
 );
 
 /** 'ESRCH' for 3; 'E<n>' for a number the platform has no name for. */
-export function errnoName(errno: number): string {
+function errnoName(errno: number): string {
   return namesByErrno.get(errno) ?? `E${errno}`;
 }
 

@@ -252,7 +252,9 @@ function seize(f: Freeze, tid: number): Tracee | undefined {
   try {
     ptrace(PTRACE_INTERRUPT, tid);
   } catch (err) {
-    if (!isErrno(err, ESRCH)) throw err; // exiting: awaitStops collects its exit
+    if (isErrno(err, ESRCH)) return t; // exiting: awaitStops collects its exit
+    detachQuietly(t); // not in the freeze's threads yet, which its failure lets go
+    throw err;
   }
   return t;
 }

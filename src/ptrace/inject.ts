@@ -262,7 +262,7 @@ export function readBrk(tid: number): number {
  * the instruction. A signal the task has a handler for and that arrives with the release then
  * sees the call restarted rather than failed with EINTR.
  */
-export function withSyscallRestarted(saved: UserRegs): UserRegs {
+function withSyscallRestarted(saved: UserRegs): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
   switch (BigInt.asIntN(64, saved.rax)) {
     case ERESTARTSYS:

@@ -317,7 +317,7 @@ export function pollIn(fd: number, timeoutMs: number): boolean {
   return got > 0;
 }
 
-export function tgkill(tgid: number, tid: number, signal: number): void {
+function tgkill(tgid: number, tid: number, signal: number): void {
   check(rawTgkill(tgid, tid, signal) as number, () => `tgkill(${tgid}, ${tid}, ${signal})`);
 }
 

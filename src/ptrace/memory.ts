@@ -7,7 +7,7 @@
 // Linux 5.19), which would double the copy's memory and halve the speed of reading it.
 
 import koffi from 'koffi';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
 import { PAGE_SIZE } from '../model.js';
@@ -181,4 +181,22 @@ export function readMemoryForced(pid: number, addr: number, length: number): Buf
     closeSync(mem);
   }
   return out;
+}
+
+/** Writes data at address through memFd, an open /proc/<pid>/mem, which writes what a tracer may, whatever the protection. */
+export function writeMemoryAt(memFd: number, pid: number, address: number, data: Buffer): void {
+  const written = writeSync(memFd, data, 0, data.length, address);
+  if (written !== data.length) {
+    throw nativeError(constants.errno.EIO, `write(/proc/${pid}/mem)`, `wrote ${written} of ${data.length} bytes at 0x${address.toString(16)}`);
+  }
+}
+
+/** writeMemoryAt, opening /proc/<pid>/mem for the one write. */
+export function writeMemoryForced(pid: number, address: number, data: Buffer): void {
+  const mem = openSync(`/proc/${pid}/mem`, 'r+');
+  try {
+    writeMemoryAt(mem, pid, address, data);
+  } finally {
+    closeSync(mem);
+  }
 }

@@ -16,7 +16,7 @@
 // memory for it). Helper and copy never run code of the process: each is disarmed
 // (pointed at exit) the moment it exists, so that if imgfs dies the kernel's detach ends them.
 
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
 import { PAGE_SIZE } from '../model.js';
@@ -25,6 +25,7 @@ import { statusNumber } from '../proc/status.js';
 import { nativeError, PTRACE_O_TRACECLONE, WNOHANG, __WALL } from './libc.js';
 import { seizeOptions } from './freeze.js';
 import { disarm, injectClone, injectSyscall, injectSyscalls } from './inject.js';
+import { writeMemoryForced } from './memory.js';
 import { killAndReap } from './spawn.js';
 import { CLONE_FILES, CLONE_VM, PR_SET_NAME, SYS } from './syscalls.js';
 
@@ -49,15 +50,18 @@ export interface MemoryCopy {
 export function copyMemory(tid: number, commandLine: { start: number; end: number } | null): MemoryCopy {
   const keep = seizeOptions(tid);
   const helper = cloneTraced(tid, CLONE_VM | CLONE_FILES, keep, 'clone of a helper');
+  let helperEnded = false;
   let copy: { rax: bigint; child: number } | null = null;
+  let startTime: number;
   try {
     copy = cloneTraced(helper.child, 0, keep, 'fork of the copy');
     const inCopy = callIn(copy.child, keep);
     inCopy(SYS.close_range, [0, ALL_FDS, 0], 'close_range');
     const name = `imgfs:${tid}`;
     nameCopy(copy.child, inCopy, name);
-    if (commandLine) writeIn(copy.child, commandLine.start, commandLineOf(name, commandLine.end - commandLine.start));
+    if (commandLine) writeMemoryForced(copy.child, commandLine.start, commandLineOf(name, commandLine.end - commandLine.start));
     endChild(tid, helper);
+    helperEnded = true; // its pid may be another process's from now on
     // The orphan went to the process itself: it is a subreaper, or its pid namespace's init, and
     // might never reap a child it did not make.
     if (readStat(copy.child).ppid === statusNumber(readFileSync(`/proc/${tid}/status`, 'latin1'), 'Tgid')) {
@@ -65,17 +69,19 @@ export function copyMemory(tid: number, commandLine: { start: number; end: numbe
       copy = null;
       throw nativeError(constants.errno.EBUSY, `a copy of its memory`, 'it reaps orphans (a subreaper, or its namespace\'s init): the copy would be its child');
     }
+    startTime = readStat(copy.child).startTime;
   } catch (err) {
     if (copy !== null) killAndReap([copy.child]);
-    try {
-      endChild(tid, helper);
-    } catch {
-      // Already ended (the failure came after), or beyond reach: the error that matters is err.
+    if (!helperEnded) {
+      try {
+        endChild(tid, helper);
+      } catch {
+        // Beyond reach: the error that matters is err.
+      }
     }
     throw err;
   }
   const { child: pid } = copy;
-  const startTime = readStat(pid).startTime;
   let released = false;
   return {
     pid,
@@ -106,20 +112,10 @@ function callIn(tid: number, keep: number): RemoteCall {
 function nameCopy(copy: number, call: RemoteCall, name: string): void {
   const page = call(SYS.mmap, [0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0], 'mmap');
   try {
-    writeIn(copy, Number(page), Buffer.from(`${name}\0`, 'latin1'));
+    writeMemoryForced(copy, Number(page), Buffer.from(`${name}\0`, 'latin1'));
     call(SYS.prctl, [PR_SET_NAME, page, 0, 0, 0], 'prctl(PR_SET_NAME)');
   } finally {
     call(SYS.munmap, [page, PAGE_SIZE], 'munmap');
-  }
-}
-
-/** bytes written at address in pid's memory (forced, as ptrace writes: read-only pages too). */
-function writeIn(pid: number, address: number, bytes: Buffer): void {
-  const mem = openSync(`/proc/${pid}/mem`, 'r+');
-  try {
-    writeSync(mem, bytes, 0, bytes.length, address);
-  } finally {
-    closeSync(mem);
   }
 }
 

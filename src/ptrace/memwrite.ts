@@ -2,7 +2,6 @@
 // word pairs (base low, base high, length low, length high), like memory.ts reads. It honours
 // the target's protections (no FOLL_FORCE): the pages written must be writable.
 
-import koffi from 'koffi';
 import { constants } from 'node:os';
 import { fromWords } from '../u64.js';
 import { libc, nativeError } from './libc.js';

@@ -5,7 +5,7 @@
 // to a scratch area next to the instruction. The thread's own registers are not kept: a stub has
 // nothing worth keeping.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { TimeSpec, TimeValue } from '../extension-model.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../format.js';
@@ -16,7 +16,7 @@ import {
   __WALL, nativeError, ptrace, ptraceEventMessage, PTRACE_EVENT_CLONE, PTRACE_EVENT_FORK, PTRACE_O_SUSPEND_SECCOMP,
   PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD, PTRACE_SETOPTIONS, PTRACE_SYSCALL, SYSCALL_STOP_SIGNAL, strerror, waitpid,
 } from './libc.js';
-import { readMemory } from './memory.js';
+import { readMemory, writeMemoryAt } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
 import { getRseqConfiguration } from './threadstate.js';
 import { AT_FDCWD, BPF_INSTRUCTION_SIZE, PR_SET_NAME, SYS } from './syscalls.js';
@@ -135,7 +135,7 @@ export class RemoteTask {
   /** Writes bytes into the task's memory, whatever the protection (/proc/<pid>/mem forces it). */
   writeMemory(address: number, data: Buffer): void {
     if (this.memFd < 0) this.memFd = openSync(`/proc/${this.tid}/mem`, 'r+');
-    writeAt(this.memFd, this.tid, address, data);
+    writeMemoryAt(this.memFd, this.tid, address, data);
   }
 
   /** Releases the /proc/<pid>/mem handle; the object stays usable. */
@@ -590,23 +590,6 @@ function timePair(interval: Time, value: Time): Buffer {
 function timePairText(interval: Time, value: Time): string {
   const text = ({ sec, fraction, digits }: Time) => `${sec}.${String(fraction).padStart(digits, '0')} s`;
   return `interval ${text(interval)}, value ${text(value)}`;
-}
-
-function writeAt(memFd: number, pid: number, address: number, data: Buffer): void {
-  const written = writeSync(memFd, data, 0, data.length, address);
-  if (written !== data.length) {
-    throw nativeError(constants.errno.EIO, `write /proc/${pid}/mem`, `wrote ${written} of ${data.length} bytes at 0x${address.toString(16)}`);
-  }
-}
-
-/** Writes bytes into pid's memory through /proc/<pid>/mem, whatever the protection. */
-export function writeProcessMemory(pid: number, address: number, data: Buffer): void {
-  const memFd = openSync(`/proc/${pid}/mem`, 'r+');
-  try {
-    writeAt(memFd, pid, address, data);
-  } finally {
-    closeSync(memFd);
-  }
 }
 
 /** Waits for a freshly created child's first stop (auto-attached children start stopped). */

@@ -6,7 +6,7 @@
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NativeError } from './errors.js';
-import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, TCP_CLOSE, TCP_LISTEN } from '../extension-model.js';
+import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, TCP_LISTEN } from '../extension-model.js';
 import { nativeError, openSocket, receiveDatagram, sendDatagram } from './libc.js';
 
 const NETLINK_SOCK_DIAG = 4;

@@ -35,7 +35,8 @@ const { ESRCH } = constants.errno;
 const SLEEP = realpathSync(['/bin/sleep', '/usr/bin/sleep'].find((path) => existsSync(path)) ?? '/bin/sleep');
 /**
  * What starts it, having made SIGKILL its death signal: a restorer killed at any moment (SIGKILL
- * runs nothing of ours) takes its half-made process along. One killed before setpriv's prctl
+ * runs nothing of ours) until the restore's last few calls (letLive) takes its half-made process
+ * along. One killed before setpriv's prctl
  * has been taken over by another parent by the time the shell after it starts: sleep then never
  * runs.
  */

@@ -35,7 +35,7 @@ const TASK_COMM_LEN = 15;
 /** Enough of the argument area for any program name. */
 const ARGV0_MAX = 256;
 const { SIGKILL, SIGSTOP } = osConstants.signals;
-const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NONBLOCK } = fsConstants;
+const { O_RDWR, O_NOCTTY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NONBLOCK, O_APPEND } = fsConstants;
 /** Flags that would change the file if it were opened again with them. */
 const O_CREAT_EXCL_TRUNC = O_CREAT | O_EXCL | O_TRUNC;
 /** O_TMPFILE's own bit (O_TMPFILE is it with O_DIRECTORY): in fdinfo's flags of a file opened with it. */
@@ -345,7 +345,9 @@ function reopen(remote: RemoteTask, fd: ExtensionFd, warn: (line: string) => voi
   if (fd.kind === 'file') {
     remote.lseek(fd.fd, fd.offset, SEEK_SET);
     const change = fileChange(fd);
-    if (change) warn(`fd ${fd.fd} (${fd.target}): ${change}: reopened as it is now, at offset ${fd.offset}`);
+    // An O_APPEND descriptor writes at the end whatever its offset.
+    const where = fd.flags & O_APPEND ? 'appending at its end' : `at offset ${fd.offset}`;
+    if (change) warn(`fd ${fd.fd} (${fd.target}): ${change}: reopened as it is now, ${where}`);
   }
   return true;
 }

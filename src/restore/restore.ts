@@ -165,12 +165,14 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     });
     const leader = leaderState(head, fitted[0]);
     setOwnState(remote, leaderId, leader, options.warn);
-    letLive(stub);
     queuePendingSignals(remote, leader.pendingSignals ?? [], leaderId, leaderId, options.warn);
     queuePendingSignals(remote, ext?.sharedPendingSignals ?? [], leaderId, undefined, options.warn);
     setLimits(stub.pid, ext?.rlimits ?? [], options.warn);
     const restoredTids = new Map(ext ? ext.threads.map((t, i) => [t.tid, i === 0 ? leaderId : threadIdsInside[i - 1]]) : []);
     armTimers(remote, { itimers: ext?.itimers ?? [], posixTimers: ext?.posixTimers ?? [] }, restoredTids, options.warn);
+    // The death signal that takes the half-made process along if we die goes last, but before
+    // the leader's seccomp filter, which may refuse the prctl (a change of its ids would drop it).
+    letLive(stub);
     // The last calls injected into the leader: once it has its own credentials, the restorer's
     // privileges are gone from it.
     if (fitted[0]?.scheduling) setTimerSlack(remote, fitted[0].scheduling.timerSlackNs);

@@ -9,8 +9,8 @@ import { NativeError } from '../ptrace/errors.js';
 import { injectSyscall } from '../ptrace/inject.js';
 import { __WALL, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_SEIZE, waitpid } from '../ptrace/libc.js';
 import { getRegs, setRegs } from '../ptrace/regs.js';
-import { readMemory } from '../ptrace/memory.js';
-import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, writeProcessMemory, type RemoteChild } from '../ptrace/remote.js';
+import { readMemory, writeMemoryForced } from '../ptrace/memory.js';
+import { REMOTE_TRACE_OPTIONS, RemoteTask, SYSCALL_CODE, type RemoteChild } from '../ptrace/remote.js';
 import { killAndReap, spawnStub } from '../ptrace/spawn.js';
 import { PAGE_SIZE } from '../model.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE } from '../format.js';
@@ -143,7 +143,7 @@ function mapControlArea(pid: number, occupied: readonly { start: number; end: nu
     const result = BigInt.asIntN(64, injectSyscall(pid, SYS.mmap, [address, CONTROL_SIZE, prot, flags, -1, 0]));
     if (result === BigInt(-constants.errno.EEXIST)) continue; // the stub has something there
     if (result < 0n) throw new NativeError(Number(-result), `mmap of the control area in pid ${pid}`, 'failed');
-    writeProcessMemory(pid, address, SYSCALL_CODE);
+    writeMemoryForced(pid, address, SYSCALL_CODE);
     return address;
   }
   throw new RestoreError('the image leaves no room for the restorer\'s control area');
@@ -247,7 +247,7 @@ function namespaceInit(tid: number, control: number, wanted: number): RemoteTask
   const ignore = Buffer.alloc(32);
   ignore.writeBigUInt64LE(SIG_IGN, 0);
   init.sigaction(SIGCHLD, ignore);
-  writeProcessMemory(tid, control + INIT_CODE_OFFSET, waitAndExitCode(init.pidfdOpen(wanted)));
+  writeMemoryForced(tid, control + INIT_CODE_OFFSET, waitAndExitCode(init.pidfdOpen(wanted)));
   return init;
 }
 

@@ -1,7 +1,7 @@
 // Open files and a working directory for a restore to bring back: <file> opened read-write at
 // fd 30 with 5 bytes written ("hello", so its offset is 5), a pipe at fds 31 and 32, a socket
-// pair at 33 and 34, a packet socket (a family a restore does not make again) at 35, the working
-// directory <dir>. On each SIGUSR1 (a
+// pair at 33 and 34, a packet socket (a family a restore does not make again) at 35, <file> again
+// for appending (O_APPEND, a log's way) at 36, the working directory <dir>. On each SIGUSR1 (a
 // handler a restore must bring back) it writes "more\n" through fd 30 and prints what it sees.
 // Prints: ready
 // then, per SIGUSR1: fds <fd-30-offset> <cwd> <fd-31-target> <fd-33-target> <fd-35-target>
@@ -34,8 +34,9 @@ int main(int argc, char **argv) {
   if (file < 0 || pipe(pipes) || socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) || chdir(argv[2])) { perror("restore_fds"); return 1; }
   if (write(file, "hello", 5) != 5) return 1;
   int alone = socket(AF_PACKET, SOCK_DGRAM, 0);
-  int low[] = {file, pipes[0], pipes[1], sockets[0], sockets[1], alone};
-  for (int i = 0; i < 6; i++) {
+  int log = open(argv[1], O_WRONLY | O_APPEND);
+  int low[] = {file, pipes[0], pipes[1], sockets[0], sockets[1], alone, log};
+  for (int i = 0; i < 7; i++) {
     dup2(low[i], 30 + i);
     close(low[i]);
   }
