@@ -321,6 +321,7 @@ export interface ExtensionFd {
   epoll?: EpollTarget[];
   timerfd?: TimerFdState;
   signalfd?: SignalFdState;
+  userfaultfd?: UserfaultfdState;
   /** On the read end of a pipe whose two ends are both in the process: what the pipe held. */
   pipeData?: PipeData;
   /** On a Unix socket whose peer is open in the process too: the pair's type and the peer. */
@@ -692,6 +693,12 @@ export interface TimerFdState {
   interval: TimeSpec;
   /** The time left until the next expiry; 0: disarmed. */
   value: TimeSpec;
+}
+
+/** A userfaultfd's handshake (fdinfo `API:`): the features its UFFDIO_API asked for. */
+export interface UserfaultfdState {
+  /** null: no UFFDIO_API yet (the descriptor takes no other ioctl until it has one). */
+  features: bigint | null;
 }
 
 /** A signalfd's signal set (fdinfo `sigmask:`). */

@@ -6,7 +6,7 @@
 
 import type {
   EpollTarget, EventFdState, ExtensionFd, ExtensionMappedFile, ExtensionSigaction, ExtensionThread, FdKind, ImageExtension,
-  IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState,
+  IntervalTimer, PipeData, PosixTimer, ResourceLimit, RseqArea, SharedMemoryContents, SignalFdState, SignalStack, TimerFdState, UserfaultfdState,
   TimeSpec, UnixPeer, VmaFlags, FileLock, FileLockKind, BoundSocket, ThreadIdentity, SeccompFilter, ThreadSeccomp, SocketOption,
   ThreadScheduling, ProcessSettings, InotifyWatch, FileContent, ConnectedSocket, NetlinkSocket, UnboundSocket, TerminalState, OpenFileState, MappedContent,
 } from './extension-model.js';
@@ -87,6 +87,7 @@ export const RecordType = {
   FILE_STATE: 44,
   GUARD_PAGES: 45,
   MAPPED_CONTENT: 46,
+  USERFAULTFD: 47,
 } as const;
 
 export const SIGNAL_COUNT = 64;
@@ -160,6 +161,9 @@ export const EPOLL_TARGET_SIZE = 16;
 export const TIMERFD_SIZE = 56;
 /** A SIGNALFD record: fd, pad, mask. */
 export const SIGNALFD_SIZE = 16;
+/** A USERFAULTFD record: fd, flags (bit 0: its UFFDIO_API is done), features. */
+export const USERFAULTFD_SIZE = 16;
+export const USERFAULTFD_API_DONE = 1;
 /** Fixed part of a PIPE_DATA record: fd, capacity; the pipe's bytes follow. */
 export const PIPE_DATA_FIXED_SIZE = 8;
 /** The largest capacity F_SETPIPE_SZ takes (an int). */
@@ -300,11 +304,16 @@ export const VMA_FLAGS = [
   { bit: 1 << 9, name: 'lockonfault', mnemonic: 'lf', advice: null },
   { bit: 1 << 10, name: 'growsdown', mnemonic: 'gd', advice: null },
   { bit: 1 << 11, name: 'sealed', mnemonic: 'sl', advice: null },
+  { bit: 1 << 12, name: 'userfault-missing', mnemonic: 'um', advice: null },
+  { bit: 1 << 13, name: 'userfault-wp', mnemonic: 'uw', advice: null },
+  { bit: 1 << 14, name: 'userfault-minor', mnemonic: 'ui', advice: null },
 ] as const;
 export const VMA_LOCKED = VMA_FLAGS[0].bit;
 export const VMA_LOCKONFAULT = VMA_FLAGS[9].bit;
 export const VMA_GROWSDOWN = VMA_FLAGS[10].bit;
 export const VMA_SEALED = VMA_FLAGS[11].bit;
+/** The userfault bits, in the order of UFFDIO_REGISTER's modes (missing 1, wp 2, minor 4). */
+export const VMA_USERFAULT = [VMA_FLAGS[12].bit, VMA_FLAGS[13].bit, VMA_FLAGS[14].bit] as const;
 const VMA_FLAGS_KNOWN = VMA_FLAGS.reduce((all, f) => all | f.bit, 0);
 /** The link target of each anon-inode descriptor a record describes. */
 export const FD_STATE_TARGETS = {
@@ -313,6 +322,7 @@ export const FD_STATE_TARGETS = {
   timerfd: 'anon_inode:[timerfd]',
   signalfd: 'anon_inode:[signalfd]',
   inotify: 'anon_inode:inotify',
+  userfaultfd: 'anon_inode:[userfaultfd]',
 } as const;
 type FdStateKey = keyof typeof FD_STATE_TARGETS;
 const SIGEV_NOTIFY_VALUES = [SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID];
@@ -397,6 +407,7 @@ export interface FdShape {
   epollTargets: number | null;
   timerfd: boolean;
   signalfd: boolean;
+  userfaultfd: boolean;
   /** Bytes in its PIPE_DATA record; null: none. */
   pipeBytes: number | null;
   unixPeer: boolean;
@@ -425,7 +436,7 @@ export interface FdShape {
 export function fdShape(fd: ExtensionFd): FdShape {
   return {
     target: fd.target, eventfd: fd.eventfd !== undefined, epollTargets: fd.epoll?.length ?? null,
-    timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
+    timerfd: fd.timerfd !== undefined, signalfd: fd.signalfd !== undefined, userfaultfd: fd.userfaultfd !== undefined, pipeBytes: fd.pipeData?.bytes.length ?? null,
     unixPeer: fd.unixPeer !== undefined, boundAddress: fd.boundSocket?.address.length ?? null,
     connectedAddresses: fd.connectedSocket ? fd.connectedSocket.local.length + fd.connectedSocket.peer.length : null,
     netlinkGroups: fd.netlink?.groups.length ?? null, unboundSocket: fd.unboundSocket !== undefined, locks: fd.locks?.length ?? null,
@@ -443,6 +454,7 @@ const fdRecordsSize = (fd: FdShape): number =>
   (fd.epollTargets === null ? 0 : recordSize(EPOLL_FIXED_SIZE + fd.epollTargets * EPOLL_TARGET_SIZE)) +
   (fd.timerfd ? recordSize(TIMERFD_SIZE) : 0) +
   (fd.signalfd ? recordSize(SIGNALFD_SIZE) : 0) +
+  (fd.userfaultfd ? recordSize(USERFAULTFD_SIZE) : 0) +
   (fd.pipeBytes === null ? 0 : recordSize(PIPE_DATA_FIXED_SIZE + fd.pipeBytes)) +
   (fd.unixPeer ? recordSize(UNIX_PEER_SIZE) : 0) +
   (fd.boundAddress === null ? 0 : recordSize(BOUND_SOCKET_FIXED_SIZE + fd.boundAddress)) +
@@ -718,6 +730,14 @@ function writeSignalFd(w: RecordWriter, f: ExtensionFd, state: SignalFdState): v
   const at = w.record(RecordType.SIGNALFD, SIGNALFD_SIZE);
   w.buf.writeUInt32LE(f.fd, at);
   w.buf.writeBigUInt64LE(u64(state.mask, `fd ${f.fd} signalfd mask`), at + 8);
+}
+
+function writeUserfaultfd(w: RecordWriter, f: ExtensionFd, state: UserfaultfdState): void {
+  checkFdStateTarget(f, 'userfaultfd');
+  const at = w.record(RecordType.USERFAULTFD, USERFAULTFD_SIZE);
+  w.buf.writeUInt32LE(f.fd, at);
+  w.buf.writeUInt32LE(state.features === null ? 0 : USERFAULTFD_API_DONE, at + 4);
+  w.buf.writeBigUInt64LE(u64(state.features ?? 0n, `fd ${f.fd} userfaultfd features`), at + 8);
 }
 
 function writePipeData(w: RecordWriter, f: ExtensionFd, data: PipeData): void {
@@ -1396,6 +1416,7 @@ export function extensionPieces(ext: ImageExtension): ExtensionPiece[] {
   for (const fd of ext.fds) if (fd.fileState) writeFileState(w, fd, fd.fileState);
   if (ext.guardPages) writeGuardPages(w, ext.guardPages);
   for (const content of ext.mappedContents ?? []) writeMappedContent(w, content);
+  for (const fd of ext.fds) if (fd.userfaultfd) writeUserfaultfd(w, fd, fd.userfaultfd);
   w.record(RecordType.END, 0);
   if (w.size !== w.buf.length) throw new Error(`extension encoder wrote ${w.size} bytes, its size is ${w.buf.length}`);
   return w.finish();
@@ -2179,6 +2200,15 @@ function readSocketOptions(r: RecordView): FdPart {
   return { key: readFdNumber(r), record: r, values: { socketOptions } };
 }
 
+function readUserfaultfd(r: RecordView): FdPart {
+  r.expectLength(USERFAULTFD_SIZE);
+  const flags = r.payload.readUInt32LE(4);
+  if ((flags & ~USERFAULTFD_API_DONE) !== 0) r.fail(4, `unknown userfaultfd flags ${hex(flags)}`);
+  const features = r.payload.readBigUInt64LE(8);
+  if (flags === 0 && features !== 0n) r.fail(8, `userfaultfd features ${hex(features)} without its UFFDIO_API done`);
+  return { key: readFdNumber(r), record: r, values: { userfaultfd: { features: flags === 0 ? null : features } } };
+}
+
 function readSignalFd(r: RecordView): FdPart {
   r.expectLength(SIGNALFD_SIZE);
   if (r.payload.readUInt32LE(4) !== 0) r.fail(4, 'pad is not 0');
@@ -2393,6 +2423,7 @@ export class ExtensionDecoder {
       case RecordType.EPOLL: this.fdParts.push(readEpoll(r)); break;
       case RecordType.TIMERFD: this.fdParts.push(readTimerFd(r)); break;
       case RecordType.SIGNALFD: this.fdParts.push(readSignalFd(r)); break;
+      case RecordType.USERFAULTFD: this.fdParts.push(readUserfaultfd(r)); break;
       case RecordType.PIPE_DATA: this.fdParts.push(readPipeData(r)); break;
       case RecordType.UNIX_PEER: this.fdParts.push(readUnixPeer(r)); break;
       case RecordType.BOUND_SOCKET: this.fdParts.push(readBoundSocket(r)); break;

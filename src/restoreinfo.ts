@@ -1034,12 +1034,12 @@ function fdinfoField(info: string, name: string, pid: number, fd: number): strin
 }
 
 /**
- * What fdinfo tells of an eventfd, epoll, timerfd or signalfd (fs/eventfd.c, fs/eventpoll.c,
- * fs/timerfd.c, fs/signalfd.c show_fdinfo): enough to make it again.
+ * What fdinfo tells of an eventfd, epoll, timerfd, signalfd, inotify instance or userfaultfd
+ * (their show_fdinfo): enough to make it again.
  */
 export function anonInodeState(
   target: string, info: string, where: string, resolve: typeof pathOfHandle = pathOfHandle,
-): Pick<ExtensionFd, 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'inotify'> {
+): Pick<ExtensionFd, 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'inotify' | 'userfaultfd'> {
   const field = (name: string, pattern: string): RegExpExecArray => {
     const match = new RegExp(`^${name}:\\s*${pattern}\\s*$`, 'm').exec(info);
     if (match === null) throw new ImgfsError(Errno.EIO, `${where} (${target}) has no ${name} field`);
@@ -1076,6 +1076,12 @@ export function anonInodeState(
     }
     case FD_STATE_TARGETS.signalfd:
       return { signalfd: { mask: BigInt(`0x${field('sigmask', '([0-9a-f]+)')[1]}`) } };
+    case FD_STATE_TARGETS.userfaultfd: {
+      // fs/userfaultfd.c: "API: <api>:<features>:<ioctls>"; the features word has
+      // UFFD_FEATURE_INITIALIZED (bit 31) once UFFDIO_API is done, an internal bit no call takes.
+      const features = BigInt(`0x${field('API', '[0-9a-f]+:([0-9a-f]+):[0-9a-f]+')[1]}`);
+      return { userfaultfd: { features: features & UFFD_FEATURE_INITIALIZED ? features & ~UFFD_FEATURE_INITIALIZED : null } };
+    }
     case FD_STATE_TARGETS.inotify:
       // fs/notify/fdinfo.c: each watch's wd, inode, device, mask, and the file handle of its inode.
       return {
@@ -1090,6 +1096,8 @@ export function anonInodeState(
       return {};
   }
 }
+
+const UFFD_FEATURE_INITIALIZED = 1n << 31n;
 
 /** Terminal character devices: tty/ttyS (4), tty, console and ptmx (5), pseudo-terminals (136-143). */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);

@@ -312,7 +312,7 @@ function clockText(clock: number): string {
   return `CPU time of ${whose} (clock ${clock})`;
 }
 
-/** What an eventfd, epoll instance, timerfd, signalfd, self-pipe, socket, terminal or file held, indented under its fd line. */
+/** What an eventfd, epoll instance, timerfd, signalfd, userfaultfd, self-pipe, socket, terminal or file held, indented under its fd line. */
 function fdStateLines(fd: ExtensionFd): string[] {
   const lines: string[] = [];
   if (fd.eventfd) lines.push(`eventfd count ${fd.eventfd.count}${fd.eventfd.semaphore ? ' semaphore' : ''}`);
@@ -323,6 +323,7 @@ function fdStateLines(fd: ExtensionFd): string[] {
       `  ticks ${ticks}  settime flags ${settimeFlags}`);
   }
   if (fd.signalfd) lines.push(`signalfd mask ${hex(fd.signalfd.mask)}`);
+  if (fd.userfaultfd) lines.push(fd.userfaultfd.features === null ? 'userfaultfd, no UFFDIO_API yet' : `userfaultfd features ${hex(fd.userfaultfd.features)}`);
   if (fd.pipeData) lines.push(`pipe holds ${fd.pipeData.bytes.length} bytes (capacity ${fd.pipeData.capacity})`);
   if (fd.sharesWith !== undefined) lines.push(`the open file of fd ${fd.sharesWith} (a dup of it)`);
   for (const lock of fd.locks ?? []) lines.push(describeLock(lock));

@@ -45,6 +45,14 @@ test('byte layout and bad records', (t) => {
   t.is(t.throws(() => decodeExtension(patched(epoll + 12, 3)))?.message, `byte ${epoll + 12}: EPOLL record: 3 targets do not fit the record`);
   const signalfd = at(RecordType.SIGNALFD);
   t.is(t.throws(() => decodeExtension(patched(signalfd + 8, 8)))?.message, `byte ${signalfd + 8}: SIGNALFD record: fd 8 is "anon_inode:[eventpoll]", not anon_inode:[signalfd]`);
+  const userfaultfd = at(RecordType.USERFAULTFD);
+  t.deepEqual([buf.readUInt32LE(userfaultfd + 4), buf.readUInt32LE(userfaultfd + 8), buf.readUInt32LE(userfaultfd + 12)], [16, 20, 1]);
+  t.is(buf.readBigUInt64LE(userfaultfd + 16), 0x108n);
+  t.is(t.throws(() => decodeExtension(patched(userfaultfd + 12, 3)))?.message, `byte ${userfaultfd + 12}: USERFAULTFD record: unknown userfaultfd flags 0x3`);
+  t.is(t.throws(() => decodeExtension(patched(userfaultfd + 12, 0)))?.message,
+    `byte ${userfaultfd + 16}: USERFAULTFD record: userfaultfd features 0x108 without its UFFDIO_API done`);
+  t.is(t.throws(() => decodeExtension(patched(userfaultfd + 8, 10)))?.message,
+    `byte ${userfaultfd + 8}: USERFAULTFD record: fd 10 is "anon_inode:[signalfd]", not anon_inode:[userfaultfd]`);
 
   const onPipe = sampleExtension();
   onPipe.fds[2] = { ...onPipe.fds[2], eventfd: { count: 1n, semaphore: false } };
@@ -153,7 +161,7 @@ test('sock_diag replies: each Unix socket with its type and peer, to the end of 
   }
 });
 
-test('fdinfo of an eventfd, an epoll instance, a timerfd and a signalfd', (t) => {
+test('fdinfo of an eventfd, an epoll instance, a timerfd, a signalfd and a userfaultfd', (t) => {
   const head = 'pos:\t0\nflags:\t02004002\nmnt_id:\t17\nino:\t1038\n';
   t.deepEqual(anonInodeState('anon_inode:[eventfd]', `${head}eventfd-count:                5\neventfd-id: 12\neventfd-semaphore: 1\n`, 'x'),
     { eventfd: { count: 5n, semaphore: true } });
@@ -165,6 +173,8 @@ test('fdinfo of an eventfd, an epoll instance, a timerfd and a signalfd', (t) =>
     `${head}clockid: 1\nticks: 2\nsettime flags: 01\nit_value: (0, 150927299)\nit_interval: (0, 200000000)\n`, 'x'),
   { timerfd: { clock: 1, ticks: 2n, settimeFlags: 1, value: { sec: 0, nsec: 150_927_299 }, interval: { sec: 0, nsec: 200_000_000 } } });
   t.deepEqual(anonInodeState('anon_inode:[signalfd]', `${head}sigmask:\t0000000000000200\n`, 'x'), { signalfd: { mask: 0x200n } });
+  t.deepEqual(anonInodeState('anon_inode:[userfaultfd]', `${head}pending:\t0\ntotal:\t0\nAPI:\taa:80000108:80000000000001ff\n`, 'x'), { userfaultfd: { features: 0x108n } });
+  t.deepEqual(anonInodeState('anon_inode:[userfaultfd]', `${head}pending:\t0\ntotal:\t0\nAPI:\taa:0:80000000000001ff\n`, 'x'), { userfaultfd: { features: null } }, 'no UFFDIO_API yet');
   t.deepEqual(anonInodeState('pipe:[1]', head, 'x'), {});
   t.throws(() => anonInodeState('anon_inode:[timerfd]', head, '/proc/1/fdinfo/3'), { message: /\/proc\/1\/fdinfo\/3 \(anon_inode:\[timerfd\]\) has no clockid field/ });
 });

@@ -44,18 +44,18 @@ test('byte layout and bad records', (t) => {
     return copy;
   };
   const entry = (i: number) => at + 8 + i * 16;
-  t.is(t.throws(() => decodeExtension(patched(entry(1) + 8, 1 << 12)))?.message, `byte ${entry(1) + 8}: VMA_FLAGS record: unknown VMA flags 0x1000`);
+  t.is(t.throws(() => decodeExtension(patched(entry(1) + 8, 1 << 15)))?.message, `byte ${entry(1) + 8}: VMA_FLAGS record: unknown VMA flags 0x8000`);
   t.is(t.throws(() => decodeExtension(patched(entry(2) + 12, 1)))?.message, `byte ${entry(2) + 12}: VMA_FLAGS record: pad is not 0`);
   t.is(t.throws(() => decodeExtension(patched(entry(1), 0x7f00_0010_0800, 8)))?.message,
     `byte ${entry(1)}: VMA_FLAGS record: VMA start 0x7f0000100800 is not page-aligned`);
   t.is(t.throws(() => decodeExtension(patched(entry(1), 0x1000, 8)))?.message,
     `byte ${entry(1)}: VMA_FLAGS record: VMA start 0x1000 is not above the previous one`);
-  t.throws(() => encodeExtension({ ...sampleExtension(), vmaFlags: [{ start: 0x1000, flags: 1 << 13 }] }), { message: /unknown VMA flags 0x2000/ });
+  t.throws(() => encodeExtension({ ...sampleExtension(), vmaFlags: [{ start: 0x1000, flags: 1 << 16 }] }), { message: /unknown VMA flags 0x10000/ });
 });
 
 test('the flag bits are distinct, each with its smaps mnemonic', (t) => {
   t.is(new Set(VMA_FLAGS.map((f) => f.bit)).size, VMA_FLAGS.length);
-  t.deepEqual(VMA_FLAGS.map((f) => f.mnemonic), ['lo', 'dc', 'wf', 'dd', 'hg', 'nh', 'mg', 'sr', 'rr', 'lf', 'gd', 'sl']);
+  t.deepEqual(VMA_FLAGS.map((f) => f.mnemonic), ['lo', 'dc', 'wf', 'dd', 'hg', 'nh', 'mg', 'sr', 'rr', 'lf', 'gd', 'sl', 'um', 'uw', 'ui']);
 });
 
 test('imgfs show lists the VMAs with any flag, by name', async (t) => {

@@ -56,7 +56,7 @@ test('round trip: decode(encode(x)) is x, and the size is known from the shape',
   t.deepEqual(decodeExtension(buf, BASE), ext);
 });
 
-test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets, unbound sockets, terminals)', (t) => {
+test('round trip with every optional record (exit futexes, rseq, signal stacks, pending signals, umask, rlimits, itimers, shared pages, POSIX timers, event-loop fds, VMA flags, stopped, pipe data, socket pairs, file locks, children, bound sockets, thread identities, seccomp, socket options, scheduling, inotify, file contents, socket data, shared descriptors, connected sockets, netlink sockets, unbound sockets, terminals, userfaultfds)', (t) => {
   const ext = fullSampleExtension();
   const buf = encodeExtension(ext);
   t.is(buf.length, extensionSize(shapeOf(ext)));
@@ -73,7 +73,7 @@ test('round trip with every optional record (exit futexes, rseq, signal stacks, 
     RecordType.THREAD_SCHEDULING, RecordType.THREAD_SCHEDULING, RecordType.PROCESS_SETTINGS, RecordType.INOTIFY,
     RecordType.FILE_CONTENT, RecordType.SOCKET_DATA, RecordType.SHARED_FD, RecordType.CONNECTED_SOCKET, RecordType.CONNECTED_SOCKET,
     RecordType.NETLINK_SOCKET, RecordType.UNBOUND_SOCKET, RecordType.TERMINAL, RecordType.FILE_STATE, RecordType.GUARD_PAGES,
-    RecordType.MAPPED_CONTENT,
+    RecordType.MAPPED_CONTENT, RecordType.USERFAULTFD,
   ], 'in the order of docs/format.md');
 });
 

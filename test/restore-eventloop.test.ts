@@ -7,6 +7,8 @@ import test from 'ava';
 import { closeSync, promises as fsp, writeSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { VMA_USERFAULT } from '../src/extension.js';
+import { vmaFlagEntries } from '../src/extension-model.js';
 import { takeDescriptor } from '../src/ptrace/libc.js';
 import { makeTempDir } from './helpers/files.js';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
@@ -135,4 +137,22 @@ test('a Node.js program keeps running after a restore: its setInterval counter k
   const afterSignal = await count();
   await waitUntil('the counter still growing', async () => (await count()) >= afterSignal + 3);
   t.pass();
+});
+
+test('a userfaultfd comes back with its handshake and its registered range: pages never touched reach the program\'s own handler again', async (t) => {
+  const target = await startTarget(t, 'restore_userfault');
+  const [region, uffd] = [parseInt(target.info[1], 16), Number(target.info[2])];
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+  const ext = await readImageExtension(image);
+  t.deepEqual(ext.fds.find((fd) => fd.fd === uffd)?.userfaultfd, { features: 0n });
+  t.true(vmaFlagEntries(ext.vmaFlags!).some((v) => v.start === region && (v.flags & VMA_USERFAULT[0]) !== 0), 'its range registered (missing mode)');
+  t.regex(await showText(image), new RegExp(`\\n +${uffd} other .* anon_inode:\\[userfaultfd\\]\\n +userfaultfd features 0x0\\n`));
+
+  const restorer = startRestorer(t, [image]);
+  const pid = await restorer.restoredPid();
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'the placed pages, then those its handler made');
+  t.is(await fsp.readlink(`/proc/${pid}/fd/${uffd}`), 'anon_inode:[userfaultfd]');
+  t.notRegex(restorer.stderr(), new RegExp(`userfault|fd ${uffd} `), 'no warning about it');
 });

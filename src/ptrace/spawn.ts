@@ -44,7 +44,7 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(p
 const STILL_OURS = '[ "$PPID" = "$1" ] && exec "$0" infinity';
 const EXEC_TIMEOUT_MS = 5000;
 
-export interface StubOptions {
+export interface SpawnOptions {
   /** A file to open as the stub's standard input instead of ours (which carries the image); null: ours. */
   stdin: string | null;
 }
@@ -59,7 +59,7 @@ function checkResult(result: number, call: string): void {
  * signal at its default action and none blocked (Node ignores SIGPIPE, and ignored signals
  * survive exec), our standard input, output and error. Returns its pid once it runs sleep.
  */
-export function spawnStub(options: StubOptions): number {
+export function spawnStub(options: SpawnOptions): number {
   const attr = Buffer.alloc(OPAQUE_SIZE);
   const actions = Buffer.alloc(OPAQUE_SIZE);
   const empty = Buffer.alloc(OPAQUE_SIZE);

@@ -14,7 +14,7 @@ import { constants as fsConstants, readFileSync, statSync, type BigIntStats } fr
 import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import type { ExtensionMappedFile, MappedContent, SharedMemoryContents, VmaFlags } from '../extension-model.js';
-import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED } from '../extension.js';
+import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED, VMA_USERFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
@@ -519,40 +519,49 @@ export class AddressSpace {
   }
 
   /**
-   * Step 3f: each VMA's madvise flags, mlock and seal (the extension's VMA_FLAGS), but on the
-   * kernel's own mappings; the seal last, as it forbids changes. One warning per kind of flag the
-   * kernel refuses (mlock over RLIMIT_MEMLOCK, MADV_MERGEABLE without KSM, mseal before 6.10),
-   * and the restore goes on. MAP_GROWSDOWN is given at the mapping, for the stack: elsewhere it
-   * is not made again (the mapping is made before the extension is read), one warning.
+   * Step 3f: each VMA's madvise flags, mlock, userfaultfd registration and seal (the extension's
+   * VMA_FLAGS), but on the kernel's own mappings; the seal last, as it forbids changes. One
+   * warning per kind of flag the kernel refuses (mlock over RLIMIT_MEMLOCK, MADV_MERGEABLE without
+   * KSM, mseal before 6.10), and the restore goes on. MAP_GROWSDOWN is given at the mapping, for
+   * the stack: elsewhere it is not made again (the mapping is made before the extension is read),
+   * one warning. userfaultfd: the number of the process's userfaultfd, restored (smaps does not
+   * tell which one a range was registered with, should it have had several); null: none.
    */
-  restoreVmaFlags(entries: readonly VmaFlags[], warn: (line: string) => void): void {
+  restoreVmaFlags(entries: readonly VmaFlags[], userfaultfd: number | null, warn: (line: string) => void): void {
     const byStart = new Map(this.vmas.map((v) => [v.start, v] as const));
     const refused = new Set<string>();
     const refuse = (name: string, vma: PlannedVma, why: string) => {
       if (!refused.has(name)) warn(`${name} is not restored on ${range(vma)}: ${why} (later refusals of it are not reported)`);
       refused.add(name);
     };
+    const attempt = (name: string, vma: PlannedVma, change: () => void) => {
+      try {
+        change();
+      } catch (err) {
+        if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
+        refuse(name, vma, err.message);
+      }
+    };
+    const length = (vma: PlannedVma) => vma.end - vma.start;
     for (const { start, flags } of entries) {
       const vma = byStart.get(start);
       if (!vma) throw new RestoreError(`the extension's VMA_FLAGS names a VMA at ${hex(start)}, which is in no VMA record`);
       if (vma.special) continue;
-      // lockonfault only says how the lock was taken.
-      for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0 && f.bit !== VMA_LOCKONFAULT)) {
-        if (flag.bit === VMA_GROWSDOWN) {
-          if (!vma.stack) refuse(flag.name, vma, 'MAP_GROWSDOWN is given when memory is mapped, before the image says it: it grows no more');
-          continue;
-        }
-        try {
-          if (flag.bit === VMA_LOCKED) this.remote.mlock2(vma.start, vma.end - vma.start, flags & VMA_LOCKONFAULT ? MLOCK_ONFAULT : 0);
-          else if (flag.bit === VMA_SEALED) this.remote.mseal(vma.start, vma.end - vma.start);
-          else this.remote.madvise(vma.start, vma.end - vma.start, flag.advice!);
-        } catch (err) {
-          if (!(err instanceof NativeError) || err.errno === ESRCH) throw err;
-          refuse(flag.name, vma, err.message);
-        }
+      for (const flag of VMA_FLAGS.filter((f) => (flags & f.bit) !== 0 && f.advice !== null)) {
+        attempt(flag.name, vma, () => this.remote.madvise(vma.start, length(vma), flag.advice!));
       }
+      if (flags & VMA_LOCKED) attempt('locked', vma, () => this.remote.mlock2(vma.start, length(vma), flags & VMA_LOCKONFAULT ? MLOCK_ONFAULT : 0));
+      if (flags & VMA_GROWSDOWN && !vma.stack) refuse('growsdown', vma, 'MAP_GROWSDOWN is given when memory is mapped, before the image says it: it grows no more');
+      // Its modes are UFFDIO_REGISTER's: missing 1, wp 2, minor 4.
+      const mode = VMA_USERFAULT.reduce((modes, bit, i) => (flags & bit ? modes | (1 << i) : modes), 0);
+      if (mode !== 0) {
+        if (userfaultfd === null) refuse('userfaultfd registration', vma, 'the image holds no userfaultfd of the process');
+        else attempt('userfaultfd registration', vma, () => this.remote.ioctlWithData(userfaultfd, UFFDIO_REGISTER, userfaultRange(vma.start, length(vma), mode)));
+      }
+      if (flags & VMA_SEALED) attempt('sealed', vma, () => this.remote.mseal(vma.start, length(vma)));
     }
   }
+
 
 
   /**
@@ -638,6 +647,17 @@ function noteDumped(vma: PlannedVma, vaddr: number): void {
   const n = vma.dumped.length;
   if (n > 0 && vma.dumped[n - 1] === vaddr) vma.dumped[n - 1] = vaddr + PAGE_SIZE;
   else vma.dumped.push(vaddr, vaddr + PAGE_SIZE);
+}
+
+/** _IOWR(0xAA, 0x00, struct uffdio_register { u64 start, len, mode, ioctls }). */
+const UFFDIO_REGISTER = 0xc020_aa00;
+
+function userfaultRange(start: number, length: number, mode: number): Buffer {
+  const register = Buffer.alloc(32);
+  register.writeBigUInt64LE(BigInt(start), 0);
+  register.writeBigUInt64LE(BigInt(length), 8);
+  register.writeBigUInt64LE(BigInt(mode), 16);
+  return register;
 }
 
 function isCharacterDevice(path: string): boolean {

@@ -1,13 +1,13 @@
 // The descriptors of an event loop, made again in the restored task: pipes and socket pairs with
-// both ends in the process (self-pipes), eventfds, epoll instances, timerfds, signalfds and
-// inotify instances with their watches. Each
+// both ends in the process (self-pipes), eventfds, epoll instances, timerfds, signalfds, inotify
+// instances with their watches, and userfaultfds. Each
 // is created by an injected call at whatever number the kernel picks, then put at every recorded
 // number with its own close-on-exec flag; its O_NONBLOCK is its open file description's, shared by
 // those numbers. Epoll registrations come last, once every descriptor they name exists.
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { AF_UNIX, SOCK_STREAM, type ExtensionFd, type InotifyWatch, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState } from '../extension-model.js';
+import { AF_UNIX, SOCK_STREAM, type ExtensionFd, type InotifyWatch, type PipeData, type PipeEnds, type SocketPairEnds, type TimerFdState, type UserfaultfdState } from '../extension-model.js';
 import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
@@ -24,12 +24,18 @@ const EPOLL_CTL_ADD = 1;
 const TFD_IOC_SET_TICKS = 0x4008_5400;
 const U32_MAX = 0xffff_ffff;
 const IN_DELETE_SELF = 0x400;
+const UFFD_API = 0xaan;
+const UFFD_USER_MODE_ONLY = 1;
+/** _IOWR(0xAA, 0x3F, struct uffdio_api { u64 api, features, ioctls }). */
+const UFFDIO_API = 0xc018_aa3f;
+const UFFDIO_API_SIZE = 24;
 /** How many watch descriptors a restore uses up to reach a recorded one, at most. */
 const INOTIFY_CATCH_UP_MAX = 1 << 16;
 
 /** Whether a recorded descriptor is one this module makes again. */
 export const isEventObject = (fd: ExtensionFd): boolean =>
-  fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined || fd.inotify !== undefined;
+  fd.eventfd !== undefined || fd.epoll !== undefined || fd.timerfd !== undefined || fd.signalfd !== undefined || fd.inotify !== undefined ||
+  fd.userfaultfd !== undefined;
 
 /**
  * Creates a pipe with the capacity and bytes it had (a self-pipe's unread bytes are what wakes its
@@ -146,7 +152,36 @@ function createEventObject(remote: RemoteTask, fd: ExtensionFd, warn: (line: str
   if (fd.timerfd) return createTimerFd(remote, fd, fd.timerfd, warn);
   if (fd.signalfd) return remote.signalfd4(fd.signalfd.mask, O_CLOEXEC);
   if (fd.inotify) return createInotify(remote, fd, fd.inotify, warn);
+  if (fd.userfaultfd) return createUserfaultfd(remote, fd, fd.userfaultfd, warn);
   return remote.epollCreate1(O_CLOEXEC);
+}
+
+/**
+ * A userfaultfd with its UFFDIO_API handshake made again: the program's handler reads it as
+ * before. The ranges it was registered on are registered again with the VMA flags
+ * (AddressSpace.restoreVmaFlags), once every descriptor and VMA is in place. Without the
+ * privilege to handle faults the kernel takes (vm.unprivileged_userfaultfd 0), one that handles
+ * user-space faults only, as the program's own call would have had to be.
+ */
+function createUserfaultfd(remote: RemoteTask, fd: ExtensionFd, state: UserfaultfdState, warn: (line: string) => void): number {
+  let created: number;
+  try {
+    created = remote.userfaultfd(O_CLOEXEC);
+  } catch (err) {
+    if (!(err instanceof NativeError) || err.errno !== constants.errno.EPERM) throw err;
+    created = remote.userfaultfd(O_CLOEXEC | UFFD_USER_MODE_ONLY);
+  }
+  if (state.features === null) return created;
+  const api = Buffer.alloc(UFFDIO_API_SIZE);
+  api.writeBigUInt64LE(UFFD_API, 0);
+  api.writeBigUInt64LE(state.features, 8);
+  try {
+    remote.ioctlWithData(created, UFFDIO_API, api);
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    warn(`fd ${fd.fd} (${fd.target}): its features 0x${state.features.toString(16)} are refused here (${err.code}): it takes no registration`);
+  }
+  return created;
 }
 
 /**

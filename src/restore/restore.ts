@@ -142,7 +142,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       setSigactions(remote, ext.sigactions, options.ignoredAtStart);
       restoreFds(remote, ext.fds, ext.threads[0]?.identity, memory.carriedObjects(ext.files), options.warn);
       // After the files: a descriptor of a memfd maps its shared memory again, as a new VMA.
-      if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), options.warn);
+      if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), ext.fds.find((fd) => fd.userfaultfd)?.fd ?? null, options.warn);
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);

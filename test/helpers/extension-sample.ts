@@ -103,7 +103,7 @@ export const SAMPLE_TERMIOS = (() => {
 
 /**
  * Event-loop descriptors of the full sample (its fd 1023 is an eventfd): an epoll instance, a
- * timerfd, a signalfd; and sockets and a terminal.
+ * timerfd, a signalfd, a userfaultfd; and sockets and a terminal.
  */
 export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   {
@@ -121,6 +121,8 @@ export const SAMPLE_EVENT_FDS: ExtensionFd[] = [
   // asyncio's self-pipe: a stream socket pair.
   { fd: 13, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[77001]', unixPeer: { type: 1, peer: 77002 } },
   { fd: 14, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[77002]', unixPeer: { type: 1, peer: 77001 } },
+  // A lazy loader's userfaultfd, its features asked (UFFD_FEATURE_THREAD_ID 0x100, _EVENT_REMOVE 0x8).
+  { fd: 20, kind: 'other', flags: 0o2004000, offset: 0, target: 'anon_inode:[userfaultfd]', userfaultfd: { features: 0x108n } },
   // A server's sockets: a TCP listener on 127.0.0.1:8080, and a Unix datagram socket bound to an abstract name.
   {
     fd: 30, kind: 'socket', flags: 0o2004002, offset: 0, target: 'socket:[88001]',
