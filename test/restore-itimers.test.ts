@@ -7,12 +7,14 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { decodeExtension, encodeExtension, RecordType } from '../src/extension.js';
 import { showMain } from '../src/show.js';
-import { checkProcessRecord, sampleExtension } from './helpers/extension-sample.js';
+import { checkProcessRecord, recordOffsets, sampleExtension } from './helpers/extension-sample.js';
+import { parseImage } from './helpers/image.js';
 import { makeTempDir } from './helpers/files.js';
 import { numbersOf, dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
 const PERIOD_US = 200_000;
+const SIGALRM = 14;
 const disarmed = { interval: { sec: 0, usec: 0 }, value: { sec: 0, usec: 0 } };
 
 test('a 200 ms ITIMER_REAL keeps ticking after the restore, and ITIMER_PROF keeps what was left', async (t) => {
@@ -29,7 +31,9 @@ test('a 200 ms ITIMER_REAL keeps ticking after the restore, and ITIMER_PROF keep
   const ext = await readImageExtension(image);
   const [real, virtual, prof] = ext.itimers!;
   t.deepEqual(real.interval, { sec: 0, usec: PERIOD_US });
-  t.true(real.value.sec === 0 && real.value.usec > 0 && real.value.usec <= PERIOD_US, `ITIMER_REAL value ${JSON.stringify(real.value)}`);
+  // Expired, with its SIGALRM pending: 0 left until the signal is taken (the kernel re-arms it then).
+  const expired = real.value.usec === 0 && ext.sharedPendingSignals?.some((info) => info.readInt32LE(0) === SIGALRM);
+  t.true(real.value.sec === 0 && (real.value.usec > 0 || expired) && real.value.usec <= PERIOD_US, `ITIMER_REAL value ${JSON.stringify(real.value)}`);
   t.deepEqual(virtual, disarmed);
   t.deepEqual(prof.interval, { sec: 7, usec: 0 });
   // CPU-time timers count in ticks: what is left may read a tick above what was set.
@@ -42,7 +46,7 @@ test('a 200 ms ITIMER_REAL keeps ticking after the restore, and ITIMER_PROF keep
   t.is(content.umask, ext.umask);
   t.deepEqual(content.rlimits, ext.rlimits!.map(({ soft, hard }) => ({ soft: `0x${soft.toString(16)}`, hard: `0x${hard.toString(16)}` })),
     'limits as hex strings');
-  t.regex(shown, /\ninterval timers\n {2}ITIMER_REAL +value 0\.\d{6} s {2}interval 0\.200000 s\n {2}ITIMER_VIRTUAL +disarmed\n {2}ITIMER_PROF +value (99|100)\.\d{6} s {2}interval 7\.000000 s\n/);
+  t.regex(shown, /\ninterval timers\n {2}ITIMER_REAL +(value 0\.\d{6} s|disarmed) {2}interval 0\.200000 s\n {2}ITIMER_VIRTUAL +disarmed\n {2}ITIMER_PROF +value (99|100)\.\d{6} s {2}interval 7\.000000 s\n/);
 
   const restorer = startRestorer(t, [image]);
   await restorer.restoredPid();
@@ -52,6 +56,26 @@ test('a 200 ms ITIMER_REAL keeps ticking after the restore, and ITIMER_PROF keep
   await fsp.writeFile(release, '');
   t.regex(await restorer.waitForLine((line) => line.startsWith('prof ')), /^prof 7 (99|100)$/);
   t.is(await restorer.exited, 0, restorer.stderr());
+});
+
+test('a periodic ITIMER_REAL dumped just as it expired (0 left, its SIGALRM pending) is armed again with its interval, not disarmed', async (t) => {
+  const dir = await makeTempDir(t);
+  const target = await startTarget(t, 'restore_itimer', [path.join(dir, 'release')]);
+  await target.waitForLine((line) => line === 'tick 2');
+  const image = await dumpToFile(t, target, dir);
+  await killOriginal(target);
+  // The moment is too short to dump at on purpose: the image is made to say it.
+  const bytes = await fsp.readFile(image);
+  const extensionAt = parseImage(bytes).end;
+  const itimers = extensionAt + recordOffsets(bytes.subarray(extensionAt)).find((r) => r.type === RecordType.ITIMERS)!.at + 8;
+  bytes.fill(0, itimers + 16, itimers + 32);
+  await fsp.writeFile(image, bytes);
+  t.deepEqual((await readImageExtension(image)).itimers![0], { interval: { sec: 0, usec: PERIOD_US }, value: { sec: 0, usec: 0 } });
+
+  const restorer = startRestorer(t, [image]);
+  await restorer.restoredPid();
+  const first = numbersOf(await restorer.waitForLine((line) => line.startsWith('tick ')))[0];
+  t.is(await restorer.waitForLine((line) => line === `tick ${first + 2}`, { timeoutMs: 5000 }), `tick ${first + 2}`, 'it keeps ticking');
 });
 
 test('ITIMERS record: round trip, older images without it, bad records', (t) => {

@@ -108,7 +108,11 @@ async function dumpOnTerminal(t: ExecutionContext, terminal: Terminal, program: 
   terminal.type('\x03');
   await terminal.waitFor(/interrupted sigint 1/, from);
   await runOk('cp', [path.join(mnt.dir, String(pid), 'dump'), image]);
+  from = terminal.mark();
   process.kill(pid, 'SIGKILL');
+  // The shell's prompt again: what is typed before it may go to the killed program's last read or
+  // be flushed with the terminal's modes.
+  await terminal.waitFor(/Killed\r\n[^\n]*[#$] $/, from);
   return image;
 }
 

@@ -33,7 +33,18 @@ export function setLimits(pid: number, limits: readonly ResourceLimit[], warn: (
   });
 }
 
-const isArmed = ({ value }: IntervalTimer): boolean => value.sec !== 0 || value.usec !== 0;
+const isZero = ({ sec, usec }: IntervalTimer['value']): boolean => sec === 0 && usec === 0;
+const ITIMER_REAL = 0;
+
+/**
+ * The time left to arm an interval timer with (zero: disarmed). A periodic ITIMER_REAL that has
+ * just expired reads 0 left until its SIGALRM is taken, which is when the kernel arms it again
+ * (the signal is pending in the image): armed with 0 it would be disarmed for good, so it gets
+ * its interval. The CPU-time ones are armed again at their expiry itself.
+ */
+const timeLeft = ({ interval, value }: IntervalTimer, which: number): IntervalTimer['value'] =>
+  (which === ITIMER_REAL && isZero(value) ? interval : value);
+const isArmed = (timer: IntervalTimer, which: number): boolean => !isZero(timeLeft(timer, which));
 const isSpecArmed = ({ value }: { value: TimeSpec }): boolean => value.sec !== 0 || value.nsec !== 0;
 
 const PR_TIMER_CREATE_RESTORE_IDS = 77;
@@ -59,7 +70,7 @@ export function armTimers(leader: RemoteTask, timers: ProcessTimers, restoredTid
   if (!timers.itimers.some(isArmed) && !created.some(isSpecArmed)) return;
   blockAllSignals(leader.tid);
   timers.itimers.forEach((timer, which) => {
-    if (isArmed(timer)) leader.setitimer(which, timer.interval, timer.value);
+    if (isArmed(timer, which)) leader.setitimer(which, timer.interval, timeLeft(timer, which));
   });
   for (const timer of created) if (isSpecArmed(timer)) leader.timerSettime(timer.id, timer.interval, timer.value);
 }
