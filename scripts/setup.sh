@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-ldconfig -p | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
+# Not `ldconfig -p | grep -q`: grep -q leaves at the first match, ldconfig then dies of SIGPIPE,
+# and pipefail takes that for a missing library.
+grep -q 'libfuse\.so\.2' <<<"$(ldconfig -p)" || need_apt+=(libfuse2)
 command -v fusermount >/dev/null || need_apt+=(fuse3)
 command -v gcc >/dev/null || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { errnoOf } from './helpers/files.js';
+import { errnoOf, makeTempDir } from './helpers/files.js';
 import { isLive } from './helpers/groundtruth.js';
 import { imgfsPidsServing, makeMountDir, mountEntry, repoRoot } from './helpers/mount.js';
 import { run, runOk } from './helpers/run.js';
@@ -123,4 +123,15 @@ test.serial('./mount.sh refusals: one line each, exit 1, no log left behind', as
   const unprivileged = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', MOUNT_SH, dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
   t.deepEqual([unprivileged.code, unprivileged.stderr], [1, 'mount.sh: run it as root: it installs what is missing, and mounts through /dev/fuse\n']);
   t.is(await mountEntry(dir), undefined, 'nothing mounted');
+});
+
+test('the set-up finds libfuse2 in a long ldconfig listing: it installs nothing (grep -q stopping early once took that for a missing library)', async (t) => {
+  const bin = await makeTempDir(t, 'imgfs-setup-bin-');
+  // libfuse first, then far more than a pipe holds: a reader that stops at the match leaves the lister writing.
+  await fsp.writeFile(path.join(bin, 'ldconfig'),
+    '#!/bin/sh\nprintf "\\tlibfuse.so.2 (libc6,x86-64) => /lib/x86_64-linux-gnu/libfuse.so.2\\n"\nyes "\\tlibother.so.1 (libc6,x86-64) => /lib/libother.so.1" | head -n 200000\n', { mode: 0o755 });
+  await fsp.writeFile(path.join(bin, 'apt-get'), `#!/bin/sh\necho "$@" >> ${bin}/apt-get.called\nexit 1\n`, { mode: 0o755 });
+  const setup = await run('env', [`PATH=${bin}:${process.env.PATH}`, 'bash', 'scripts/setup.sh'], { cwd: repoRoot, timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.is(setup.code, 0, setup.stderr);
+  t.false(existsSync(path.join(bin, 'apt-get.called')), 'apt-get was not run');
 });

@@ -14,6 +14,7 @@ import { readStat } from '../src/proc/stat.js';
 import { statusMask } from '../src/proc/status.js';
 import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
+import { taskStatus } from './helpers/groundtruth.js';
 import { mountImgfs, repoRoot } from './helpers/mount.js';
 import { readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { runOk } from './helpers/run.js';
@@ -76,12 +77,15 @@ function openTerminal(t: ExecutionContext, rows: number, columns: number): Termi
   return terminal;
 }
 
-/** The live process running program (the restored one: the original is dead by then). */
+/**
+ * The live process running program (the restored one: the original is dead by then), once the
+ * restore has let it go (its process group is set by then).
+ */
 function runningProgram(program: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/exe`) === program && !stateOf(Number(entry)).startsWith('Z')) return Number(entry);
+      if (readlinkSync(`/proc/${entry}/exe`) === program && !stateOf(Number(entry)).startsWith('Z') && taskStatus(Number(entry)).tracerPid === 0) return Number(entry);
     } catch {
       // Gone, or a kernel thread.
     }
