@@ -18,7 +18,7 @@ fi
 
 if [ "$1" = "-u" ]; then
   [ $# -eq 2 ] || usage
-  mnt=$(readlink -m "$2")
+  mnt=$(readlink -m -- "$2")
   pidfile=$(pidfile_of "$mnt")
   if [ ! -f "$pidfile" ] && ! grep -q " $mnt fuse" /proc/mounts; then
     echo "mount.sh: $mnt is not mounted" >&2
@@ -34,7 +34,8 @@ if [ "$1" = "-u" ]; then
   exit 0
 fi
 
-mnt=$(readlink -m "$1"); shift
+case "$1" in -*) echo "mount.sh: '$1': the mount point comes first: $0 <mountpoint> [imgfs options]" >&2; exit 2 ;; esac
+mnt=$(readlink -m -- "$1"); shift
 # A mount that answers is in the way (its options stay as they are): say so, rather than report
 # it as this one. A stale one (its imgfs gone) is taken over by imgfs itself.
 if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then

@@ -125,17 +125,21 @@ export function binfmtMain(argv: string[], io: BinfmtIo = processIo): number {
     io.out(USAGE);
     return 0;
   }
-  const command = argv.length === 1 ? commands[argv[0]] : undefined;
-  if (!command) {
-    io.err(USAGE);
+  const [name, ...extra] = argv;
+  const command = name === undefined ? undefined : commands[name];
+  const mistake = name === undefined ? 'install, remove or status? (imgfs binfmt --help)'
+    : !command ? `unknown command '${name}': install, remove or status (imgfs binfmt --help)`
+      : extra.length > 0 ? `${name} takes no arguments, not '${extra[0]}'` : null;
+  if (mistake !== null) {
+    io.err(`imgfs binfmt: ${mistake}\n`);
     return 2;
   }
   try {
-    command(io);
+    command!(io);
     return 0;
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    io.err(`imgfs binfmt ${argv[0]}: ${stderr || (err as Error).message}\n`);
+    io.err(`imgfs binfmt ${name}: ${stderr || (err as Error).message}\n`);
     return 1;
   }
 }

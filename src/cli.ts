@@ -3,7 +3,8 @@
 import { UsageError } from './usage.js';
 
 const HELP = `usage:
-  imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts)
+  imgfs <mountpoint> [options]     mount in the foreground (Ctrl-C or SIGTERM unmounts); the
+                                   options may come before the mount point too
   imgfs show <image|-> [--json]    print an image the way a person reads it
   imgfs restore <image|-> [options]
                                    bring the dumped process back to life (imgfs restore --help)
@@ -37,14 +38,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === undefined) throw new UsageError('no mount point or command given (imgfs --help)');
-  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}': the mount point comes first (imgfs --help)`);
   // Each command loads only its own modules: a restore's start-up is part of its time.
   if (first === 'show') return (await import('./show.js')).showMain(rest);
   if (first === 'restore') return (await import('./restore/main.js')).restoreMain(rest);
   if (first === 'binfmt') return (await import('./binfmt.js')).binfmtMain(rest);
   const { mountImgfs } = await import('./mount.js');
   // fuse-native keeps the event loop alive after an unmount: leave explicitly.
-  process.exit(await mountImgfs(first, rest));
+  process.exit(await mountImgfs(argv));
 }
 
 // A reader that stops early (`imgfs show task.img | head`) is not a failure: stop quietly, as the

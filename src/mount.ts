@@ -22,11 +22,16 @@ interface Options {
   live: boolean;
 }
 
-function parseOptions(args: string[]): Options {
+/** The mount point and the options, which may come before it or after it (as mount(8) takes them). */
+function parseArguments(args: string[]): { mountPoint: string; options: Options } {
   const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false, live: false };
+  let mountPoint: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === '--no-freeze') options.freeze = false;
+    if (!arg.startsWith('-')) {
+      if (mountPoint !== undefined) throw new UsageError(`one mount point only: '${mountPoint}', then '${arg}' (imgfs --help)`);
+      mountPoint = arg;
+    } else if (arg === '--no-freeze') options.freeze = false;
     else if (arg === '--allow-other') options.allowOther = true;
     else if (arg === '--strict-v0') options.strictV0 = true;
     else if (arg === '--live') options.live = true;
@@ -39,7 +44,9 @@ function parseOptions(args: string[]): Options {
     } else throw new UsageError(`unknown option '${arg}' (imgfs --help lists them)`);
   }
   if (options.live && !options.freeze) throw new UsageError('--live and --no-freeze exclude each other: --live freezes a task for its snapshot');
-  return options;
+  if (mountPoint === undefined) throw new UsageError('no mount point given (imgfs --help)');
+  if (mountPoint === '') throw new UsageError('the mount point is an empty string');
+  return { mountPoint, options };
 }
 
 function isMounted(mountPoint: string): boolean {
@@ -94,9 +101,8 @@ function checkMountable(mountPoint: string): void {
   }
 }
 
-export async function mountImgfs(target: string, args: string[]): Promise<number> {
-  const options = parseOptions(args);
-  if (target === '') throw new UsageError('the mount point is an empty string');
+export async function mountImgfs(args: string[]): Promise<number> {
+  const { mountPoint: target, options } = parseArguments(args);
   const mountPoint = realMountPoint(target);
   recoverStaleMount(mountPoint);
   checkMountable(mountPoint);

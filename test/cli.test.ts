@@ -1,12 +1,13 @@
-// The mount command's refusals: each one line on stderr, exit 2 for a mistake in the command line,
-// 1 for a mount point or device it cannot mount on; nothing mounted, nothing made.
+// The mount command line: its options, and its refusals, each one line on stderr, exit 2 for a
+// mistake in the command line, 1 for a mount point or device it cannot mount on; nothing mounted,
+// nothing made.
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from './helpers/files.js';
-import { mountEntry, repoRoot } from './helpers/mount.js';
+import { makeMountDir, mountEntry, repoRoot, stopCli } from './helpers/mount.js';
 import { waitUntil } from './helpers/wait.js';
 import { run } from './helpers/run.js';
 
@@ -22,9 +23,10 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
   const dir = await makeTempDir(t);
   const cases: [string[], string][] = [
     [[], 'no mount point or command given (imgfs --help)'],
-    [['--live'], "unknown option '--live': the mount point comes first (imgfs --help)"],
-    [['--version'], "unknown option '--version': the mount point comes first (imgfs --help)"],
+    [['--live'], 'no mount point given (imgfs --help)'],
+    [['--version', dir], "unknown option '--version' (imgfs --help lists them)"],
     [[dir, '--bogus'], "unknown option '--bogus' (imgfs --help lists them)"],
+    [[dir, 'extra'], `one mount point only: '${dir}', then 'extra' (imgfs --help)`],
     [[dir, '--freeze-timeout'], '--freeze-timeout needs a number of milliseconds after it'],
     [[dir, '--freeze-timeout', 'soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
     [[''], 'the mount point is an empty string'],
@@ -41,6 +43,14 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
   t.regex(help.stdout, /^usage:\n/);
   t.deepEqual(await fsp.readdir(dir), [], 'nothing made in the mount point');
   t.deepEqual((await fsp.readdir(repoRoot)).filter((name) => name.startsWith('-')), [], 'no directory named after an option');
+});
+
+test('options may come before the mount point', async (t) => {
+  const dir = await makeMountDir(t);
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', '--allow-other', dir], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => stopCli(proc, dir));
+  const mounted = await waitUntil('the mount', () => mountEntry(dir));
+  t.true(mounted!.options.includes('allow_other'), mounted!.options.join(','));
 });
 
 test('a mount point that is missing, a file, or not empty: exit 1, one line, nothing made', async (t) => {

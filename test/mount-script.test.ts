@@ -103,7 +103,7 @@ test.serial('./mount.sh creates a mount point that does not exist yet', async (t
   t.is(await mountEntry(dir), undefined, 'unmounted');
 });
 
-test.serial('./mount.sh refusals: one line each, exit 1, no log left behind', async (t) => {
+test.serial('./mount.sh refusals: one line each, exit 1 (2 for a mistake in the command line), no log left behind', async (t) => {
   const dir = await mountPoint(t);
   const unmount = await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
   t.deepEqual([unmount.code, unmount.stderr], [1, `mount.sh: ${dir} is not mounted\n`]);
@@ -119,6 +119,8 @@ test.serial('./mount.sh refusals: one line each, exit 1, no log left behind', as
   const bogus = await run(MOUNT_SH, [typo, '--bogus'], { timeoutMs: SCRIPT_TIMEOUT_MS });
   t.deepEqual([bogus.code, bogus.stderr], [2, "imgfs: unknown option '--bogus' (imgfs --help lists them)\n"]);
   t.deepEqual(await fsp.readdir(dir), [], 'the directories it made for the mount point are gone again');
+  const optionFirst = await run(MOUNT_SH, ['--allow-other', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.deepEqual([optionFirst.code, optionFirst.stderr], [2, `mount.sh: '--allow-other': the mount point comes first: ${MOUNT_SH} <mountpoint> [imgfs options]\n`]);
 
   const unprivileged = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', MOUNT_SH, dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
   t.deepEqual([unprivileged.code, unprivileged.stderr], [1, 'mount.sh: run it as root: it installs what is missing, and mounts through /dev/fuse\n']);

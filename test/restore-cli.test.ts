@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
+import { binfmtMain } from '../src/binfmt.js';
 import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
@@ -234,6 +235,20 @@ test('--same-pid: a killed original comes back with its pid and thread ids; a pi
   const taken = startRestorer(t, [image, '--same-pid']);
   t.is(await taken.exited, 1);
   t.is(taken.stderr(), `imgfs restore: ${image}: pid ${target.pid} is in use by another process: --same-pid cannot restore it\n`);
+});
+
+test('binfmt: command-line mistakes are one line naming the word, exit 2, and change nothing', (t) => {
+  const cases: [string[], string][] = [
+    [[], 'install, remove or status? (imgfs binfmt --help)'],
+    [['instal'], "unknown command 'instal': install, remove or status (imgfs binfmt --help)"],
+    [['install', 'now'], "install takes no arguments, not 'now'"],
+  ];
+  for (const [args, mistake] of cases) {
+    let out = '';
+    let err = '';
+    t.is(binfmtMain(args, { out: (text) => { out += text; }, err: (text) => { err += text; } }), 2, args.join(' '));
+    t.deepEqual([out, err], ['', `imgfs binfmt: ${mistake}\n`]);
+  }
 });
 
 test.serial('binfmt: after `imgfs binfmt install`, executing the image restores it; remove undoes it', async (t) => {
