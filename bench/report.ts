@@ -81,7 +81,9 @@ export function goalsTable(rows: Row[], goals: Goal[]): string {
     const bound = typeof goal.bound === 'number' ? goal.bound : other === undefined ? undefined : other * (goal.bound.factor ?? 1);
     if (!row || bound === undefined) return [goal.label, '—', 'not measured in this run'];
     const met = goal.compare === '>=' ? row.value >= bound : row.value <= bound;
-    const against = typeof goal.bound === 'number' ? '' : ` vs ${format(bound, row.unit)} ${row.unit}`;
+    // The bound a peer of the same run sets, and which peer: "needs ≥ 0.66 GB/s: 0.9 × `cp dump <file>`".
+    const factor = typeof goal.bound === 'number' || (goal.bound.factor ?? 1) === 1 ? '' : `${goal.bound.factor} × `;
+    const against = typeof goal.bound === 'number' ? '' : ` (needs ${goal.compare === '>=' ? '≥' : '≤'} ${format(bound, row.unit)} ${row.unit}: ${factor}\`${goal.bound.name}\`)`;
     return [goal.label, `${format(row.value, row.unit)} ${row.unit}${against}`, met ? 'met' : '**not met**'];
   }));
 }
