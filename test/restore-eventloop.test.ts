@@ -149,8 +149,9 @@ test('a userfaultfd comes back with its handshake and its registered range: page
   t.true(vmaFlagEntries(ext.vmaFlags!).some((v) => v.start === region && (v.flags & VMA_USERFAULT[0]) !== 0), 'its range registered (missing mode)');
   t.regex(await showText(image), new RegExp(`\\n +${uffd} other .* anon_inode:\\[userfaultfd\\]\\n +userfaultfd features 0x0\\n`));
 
-  const restorer = startRestorer(t, [image]);
+  const restorer = startRestorer(t, [image, '--detach']);
   const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
   process.kill(pid, 'SIGUSR1');
   t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'the placed pages, then those its handler made');
   t.is(await fsp.readlink(`/proc/${pid}/fd/${uffd}`), 'anon_inode:[userfaultfd]');

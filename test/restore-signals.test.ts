@@ -150,12 +150,28 @@ test('calls that a stop alone fails with EINTR (epoll_wait, semop, sigwaitinfo, 
   await sleep(500);
   t.deepEqual(target.lines().filter((line) => line.includes('returned')), [], 'no call returned in the original');
   await killOriginal(target);
-  const dumpedResults = (await readImageExtension(image)).threads.map((thread) => BigInt.asIntN(64, thread.regs.rax));
-  t.false(dumpedResults.includes(-4n), `no thread dumped with EINTR: ${dumpedResults.join(', ')}`);
+  // Each worker dumped in its call, to be run again (-ERESTARTNOHAND), not failed (-EINTR).
+  // glibc may make epoll_wait an epoll_pwait (281), semop a semtimedop (220).
+  const call = (nr: bigint) => ({ 281: 232, 220: 65 } as Record<string, number>)[String(nr)] ?? Number(nr);
+  const dumped = (await readImageExtension(image)).threads.slice(1).map(({ regs }) => `${call(regs.orig_rax)}:${BigInt.asIntN(64, regs.rax)}`).sort();
+  t.deepEqual(dumped, ['128:-514', '232:-514', '45:-514', '65:-514'], 'rt_sigtimedwait, epoll_wait, recvfrom, semop');
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   await waitUntil('every restored thread in its call', () => blocked(pid) === 5);
   await sleep(500);
   t.deepEqual(restorer.lines().filter((line) => line.includes('returned')), [], 'none in the restored process');
+});
+
+test('a task stopped (SIGSTOP) before its dump keeps the EINTRs the kernel gives it when continued', async (t) => {
+  const target = await startTarget(t, 'stop_eintr');
+  t.teardown(() => run('ipcrm', ['-s', target.info[1]]));
+  await waitUntil('every thread in its call', () => readdirSync(`/proc/${target.pid}/task`).every((tid) => /^\d+ /.test(readFileSync(`/proc/${target.pid}/task/${tid}/syscall`, 'latin1'))));
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target stopped', () => statusField(target.pid, 'State').startsWith('T'));
+  await dumpToFile(t, target);
+  process.kill(target.pid, 'SIGCONT');
+  // signal(7): after a stop and SIGCONT these calls fail with EINTR; the dump does not change that.
+  await target.waitForLine((line) => line.startsWith('semop returned -1'));
+  t.pass();
 });

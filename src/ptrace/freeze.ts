@@ -14,7 +14,7 @@ import { constants } from 'node:os';
 import { statusNumber } from '../proc/status.js';
 import { NativeError } from './errors.js';
 import {
-  __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
+  __WALL, nativeError, ptrace, PTRACE_DETACH, PTRACE_EVENT_STOP, PTRACE_INTERRUPT, PTRACE_O_SUSPEND_SECCOMP, PTRACE_SEIZE, SYSCALL_STOP_SIGNAL,
   queueSignalAgain, usleep, waitpid, WNOHANG,
 } from './libc.js';
 import { getRegs, setRegs } from './regs.js';
@@ -22,6 +22,7 @@ import { restartingStopInterrupted } from './stopinterrupted.js';
 import { signalStopInfo, takenSignal } from './threadstate.js';
 
 const { EBUSY, ECHILD, EPERM, ESRCH } = constants.errno;
+const { SIGTRAP } = constants.signals;
 
 export interface FrozenGroup {
   pid: number;
@@ -304,12 +305,20 @@ function poll(t: Tracee): 'stopped' | 'running' | 'gone' {
       // Event 0 is a signal-delivery-stop (or a syscall-stop a failed injection left behind):
       // the signal is not delivered while we hold the thread, so it is owed back.
       if (result.event === 0 && result.signal !== SYSCALL_STOP_SIGNAL) t.signals.push(takenSignal(t.tid, result.signal));
-      if (result.signal !== SYSCALL_STOP_SIGNAL) undoStopEintr(t.tid);
+      if (stoppedByUs(result)) undoStopEintr(t.tid);
       return 'stopped';
     default:
       forget(t);
       return 'gone';
   }
+}
+
+/**
+ * Whether the thread stopped for our interrupt (its trap) or for a signal we hold back: not in a
+ * group-stop it was in already (SIGSTOP, Ctrl-Z), after which EINTR is the kernel's own answer.
+ */
+function stoppedByUs({ event, signal }: { event: number; signal: number }): boolean {
+  return event === PTRACE_EVENT_STOP ? signal === SIGTRAP : signal !== SYSCALL_STOP_SIGNAL;
 }
 
 /** A call our stop made fail with EINTR (stopinterrupted.ts) runs again when the thread is let go. */

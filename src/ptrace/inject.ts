@@ -13,13 +13,13 @@ import {
 } from './libc.js';
 import { getSignalMask, setSignalMask, takenSignal } from './threadstate.js';
 import { isFrozenThread, seizeOptions } from './freeze.js';
+import { NativeError } from './errors.js';
 import { readMemory } from './memory.js';
 import { getRegs, setRegs } from './regs.js';
-import { restartingStopInterrupted } from './stopinterrupted.js';
 import { killAndReap } from './spawn.js';
 import { SYS, syscallName } from './syscalls.js';
 
-const { EINTR, ENOSYS, ESRCH, ETIMEDOUT } = constants.errno;
+const { EINTR, EIO, ESRCH, ETIMEDOUT } = constants.errno;
 /** SIGKILL and SIGSTOP stay deliverable: the kernel leaves them out of any mask. */
 const ALL_SIGNALS = (1n << 64n) - 1n;
 
@@ -260,7 +260,8 @@ export function readBrk(tid: number): number {
  * would return -512 to the task. So do what the kernel would have done: rax = the syscall number
  * (restart_syscall for a call that resumes from its restart block, e.g. nanosleep), rip back onto
  * the instruction. A signal the task has a handler for and that arrives with the release then
- * sees the call restarted rather than failed with EINTR.
+ * sees the call restarted rather than failed with EINTR (-ERESTARTNOHAND's EINTR is lost on this
+ * failure path: the freeze's rewritten EINTRs, stopinterrupted.ts, among them).
  */
 function withSyscallRestarted(saved: UserRegs): UserRegs {
   if (BigInt.asIntN(64, saved.orig_rax) < 0n) return saved;
@@ -283,9 +284,7 @@ function withSyscallRestarted(saved: UserRegs): UserRegs {
  */
 export function forRestoredTask(saved: UserRegs): UserRegs {
   const inSyscall = BigInt.asIntN(64, saved.orig_rax) >= 0n;
-  if (inSyscall && BigInt.asIntN(64, saved.rax) === ERESTART_RESTARTBLOCK) return withoutRestartBlock(saved);
-  // An image of an imgfs that left such an EINTR in place.
-  return restartingStopInterrupted(saved) ?? saved;
+  return inSyscall && BigInt.asIntN(64, saved.rax) === ERESTART_RESTARTBLOCK ? withoutRestartBlock(saved) : saved;
 }
 
 /**
@@ -456,12 +455,13 @@ function findSyscallInstruction(tid: number): number {
       let bytes: Buffer;
       try {
         bytes = readMemory(tid, at, Math.min(PAGE_SIZE + 1, end - at));
-      } catch {
+      } catch (err) {
+        if (err instanceof NativeError && err.errno === ESRCH) throw err;
         break; // a mapping beyond its file's end, say: the next one
       }
       const offset = bytes.indexOf(SYSCALL_BYTES);
       if (offset >= 0) return at + offset;
     }
   }
-  throw nativeError(ENOSYS, `inject(${tid})`, `thread ${tid}'s process has no syscall instruction (0f 05) in any executable mapping to borrow`);
+  throw nativeError(EIO, `inject(${tid})`, `thread ${tid}'s process has no syscall instruction (0f 05) in any executable mapping to borrow`);
 }

@@ -13,11 +13,11 @@ const ERESTARTNOHAND = -514n;
 /**
  * x86_64 numbers of the calls signal(7) lists (and their newer variants): epoll_wait,
  * epoll_pwait, epoll_pwait2; semop, semtimedop; rt_sigtimedwait (sigwaitinfo, sigtimedwait);
- * io_getevents, io_pgetevents; and the socket calls that fail so with a timeout set
- * (SO_RCVTIMEO, SO_SNDTIMEO): accept, accept4, recvfrom, recvmsg, recvmmsg, sendto, sendmsg,
- * sendmmsg. Not connect, which an interrupted connect may not run again as it was.
+ * io_getevents (io_pgetevents restarts by itself); and the socket calls that fail so with a
+ * timeout set (SO_RCVTIMEO, SO_SNDTIMEO): accept, accept4, recvfrom, recvmsg, recvmmsg, sendto,
+ * sendmsg, sendmmsg. Not connect, which an interrupted connect may not run again as it was.
  */
-const EINTR_AFTER_STOP = new Set([232, 281, 441, 65, 220, 128, 208, 333, 43, 288, 45, 47, 299, 44, 46, 307]);
+const EINTR_AFTER_STOP = new Set([232, 281, 441, 65, 220, 128, 208, 43, 288, 45, 47, 299, 44, 46, 307]);
 
 /**
  * The registers of a thread held in a stop on its way out of a system call, with an EINTR that

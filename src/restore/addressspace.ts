@@ -393,7 +393,8 @@ export class AddressSpace {
   /**
    * memfd_secret memory: no process but its own can read it, so the image holds none of its
    * bytes. It comes back as new secret memory of the size it had, zeroed; on a kernel without
-   * secret memory (ENOSYS: disabled at boot), as shared anonymous memory.
+   * secret memory (ENOSYS: disabled at boot), as shared anonymous memory. Each VMA gets memory of
+   * its own: two mappings of one secret memory no longer share it (it is zeroed anyway).
    */
   private mapSecretMemory(vma: PlannedVma, size: number, warn: (line: string) => void): void {
     const what = `memfd_secret memory at ${range(vma)}: no other process may read it, so the image holds none of its bytes`;
@@ -488,7 +489,8 @@ export class AddressSpace {
         return;
       }
     }
-    // None at the auxiliary vector's address: the process had unmapped its vDSO (a sandbox, say).
+    // Only a VMA at the auxiliary vector's address was a vDSO: with none there, the process had
+    // unmapped it (a sandbox, say), and nothing is missing.
     if (candidates.length > 0 && dumpedAt !== null) warn(`the image's vDSO at ${hex(dumpedAt)} is not this kernel's: keeping the dumped copy (clock functions fall back to system calls)`);
   }
 
