@@ -1,7 +1,8 @@
 // Threads blocked in the calls a stop alone makes fail with EINTR (signal(7)): epoll_wait,
-// semop, sigwaitinfo and recv on a socket with a receive timeout. Each prints a line when its
-// call returns, which none should while nothing wakes it.
-// Prints: ready
+// semop, sigwaitinfo, and recv and read on a socket with a receive timeout, which wait without a
+// deadline of their own; and epoll_wait with an hour's timeout, which has one. Each prints a line
+// when its call returns, which none should while nothing wakes it but the last.
+// Prints: ready <semaphore id>
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -42,13 +43,34 @@ static void *in_sigwaitinfo(void *unused) {
   return unused;
 }
 
-static void *in_recv(void *unused) {
+static int socket_with_timeout(void) {
   int pair[2];
-  char byte;
   socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
   struct timeval hour = {3600, 0};
   setsockopt(pair[0], SOL_SOCKET, SO_RCVTIMEO, &hour, sizeof hour);
-  for (;;) returned("recv", recv(pair[0], &byte, 1, 0));
+  return pair[0];
+}
+
+static void *in_recv(void *unused) {
+  int fd = socket_with_timeout();
+  char byte;
+  for (;;) returned("recv", recv(fd, &byte, 1, 0));
+  return unused;
+}
+
+static void *in_read(void *unused) {
+  int fd = socket_with_timeout();
+  char byte;
+  for (;;) returned("read", read(fd, &byte, 1));
+  return unused;
+}
+
+static void *in_epoll_wait_with_timeout(void *unused) {
+  int epoll = epoll_create1(0), pipefd[2];
+  pipe(pipefd);
+  struct epoll_event event = {.events = EPOLLIN};
+  epoll_ctl(epoll, EPOLL_CTL_ADD, pipefd[0], &event);
+  for (;;) returned("epoll_wait(timeout)", epoll_wait(epoll, &event, 1, 3600 * 1000));
   return unused;
 }
 
@@ -63,6 +85,8 @@ int main(void) {
   pthread_create(&thread, NULL, in_semop, NULL);
   pthread_create(&thread, NULL, in_sigwaitinfo, NULL);
   pthread_create(&thread, NULL, in_recv, NULL);
+  pthread_create(&thread, NULL, in_read, NULL);
+  pthread_create(&thread, NULL, in_epoll_wait_with_timeout, NULL);
   printf("ready %d\n", semaphore);
   fflush(stdout);
   for (;;) pause();
