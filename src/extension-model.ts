@@ -114,6 +114,21 @@ export interface IntervalTimer {
   value: TimeValue;
 }
 
+const ITIMER_REAL = 0;
+const isZeroTime = ({ sec, usec }: TimeValue): boolean => sec === 0 && usec === 0;
+
+/**
+ * The time until an interval timer (ITIMERS' which-th) next expires; zero: disarmed. A periodic
+ * ITIMER_REAL that has just expired reads 0 left until its SIGALRM is taken, which is when the
+ * kernel arms it again (the signal is pending in the image): its interval, then. The CPU-time
+ * ones are armed again at their expiry itself.
+ */
+export function timeToExpiry({ interval, value }: IntervalTimer, which: number): TimeValue {
+  return which === ITIMER_REAL && isZeroTime(value) ? interval : value;
+}
+
+export const isTimerArmed = (timer: IntervalTimer, which: number): boolean => !isZeroTime(timeToExpiry(timer, which));
+
 /** struct timespec. */
 export interface TimeSpec {
   sec: number;

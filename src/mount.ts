@@ -26,9 +26,12 @@ interface Options {
 function parseArguments(args: string[]): { mountPoint: string; options: Options } {
   const options: Options = { freeze: true, freezeTimeoutMs: 2000, allowOther: false, strictV0: false, live: false };
   let mountPoint: string | undefined;
+  let optionsEnded = false; // after `--`: a mount point may begin with '-'
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (!arg.startsWith('-')) {
+    if (arg === '--' && !optionsEnded) {
+      optionsEnded = true;
+    } else if (optionsEnded || !arg.startsWith('-')) {
       if (mountPoint !== undefined) throw new UsageError(`one mount point only: '${mountPoint}', then '${arg}' (imgfs --help)`);
       mountPoint = arg;
     } else if (arg === '--no-freeze') options.freeze = false;

@@ -27,6 +27,7 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
     [['--version', dir], "unknown option '--version' (imgfs --help lists them)"],
     [[dir, '--bogus'], "unknown option '--bogus' (imgfs --help lists them)"],
     [[dir, 'extra'], `one mount point only: '${dir}', then 'extra' (imgfs --help)`],
+    [['--', dir, '--live'], `one mount point only: '${dir}', then '--live' (imgfs --help)`],
     [[dir, '--freeze-timeout'], '--freeze-timeout needs a number of milliseconds after it'],
     [[dir, '--freeze-timeout', 'soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
     [[''], 'the mount point is an empty string'],

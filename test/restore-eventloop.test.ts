@@ -157,3 +157,29 @@ test('a userfaultfd comes back with its handshake and its registered range: page
   t.is(await fsp.readlink(`/proc/${pid}/fd/${uffd}`), 'anon_inode:[userfaultfd]');
   t.notRegex(restorer.stderr(), new RegExp(`userfault|fd ${uffd} `), 'no warning about it');
 });
+
+test('a process with two userfaultfds: its range is left unregistered, with a warning saying why, rather than given to a descriptor nobody may read', async (t) => {
+  const target = await startTarget(t, 'restore_userfault', ['spare']);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image, '--detach']);
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.regex(restorer.stderr(), /warning: userfaultfd registration is not restored on 0x[0-9a-f]+-0x[0-9a-f]+: the process had 2 userfaultfds \(fds 3, 4\), and the image does not say which one handled it: left unregistered, its untouched pages read as zeros/);
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'.'.repeat(8)}`, 'the placed pages, then zeros: no fault waits for a handler');
+});
+
+test('a range registered in write-protect mode: registered again, with one warning that the pages it protected are not', async (t) => {
+  const target = await startTarget(t, 'restore_userfault', ['wp']);
+  const image = await dumpToFile(t, target);
+  await killOriginal(target);
+
+  const restorer = startRestorer(t, [image, '--detach']);
+  const pid = await restorer.restoredPid();
+  t.is(await restorer.exited, 0, restorer.stderr());
+  t.regex(restorer.stderr(), /warning: userfaultfd write protection is not restored on 0x[0-9a-f]+-0x[0-9a-f]+: the pages it had write-protected are writable/);
+  process.kill(pid, 'SIGUSR1');
+  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'its missing pages still reach its handler');
+});

@@ -526,10 +526,11 @@ export class AddressSpace {
    * warning per kind of flag the kernel refuses (mlock over RLIMIT_MEMLOCK, MADV_MERGEABLE without
    * KSM, mseal before 6.10), and the restore goes on. MAP_GROWSDOWN is given at the mapping, for
    * the stack: elsewhere it is not made again (the mapping is made before the extension is read),
-   * one warning. userfaultfd: the number of the process's userfaultfd, restored (smaps does not
-   * tell which one a range was registered with, should it have had several); null: none.
+   * one warning. userfaultfd: the number of the process's userfaultfd, restored, or why there is
+   * none to register ranges with (smaps does not tell which one a range was registered with,
+   * should the process have had several, and a wrong one would leave its faults to no handler).
    */
-  restoreVmaFlags(entries: readonly VmaFlags[], userfaultfd: number | null, warn: (line: string) => void): void {
+  restoreVmaFlags(entries: readonly VmaFlags[], userfaultfd: number | { none: string }, warn: (line: string) => void): void {
     const byStart = new Map(this.vmas.map((v) => [v.start, v] as const));
     const refused = new Set<string>();
     const refuse = (name: string, vma: PlannedVma, why: string) => {
@@ -557,8 +558,13 @@ export class AddressSpace {
       // Its modes are UFFDIO_REGISTER's: missing 1, wp 2, minor 4.
       const mode = VMA_USERFAULT.reduce((modes, bit, i) => (flags & bit ? modes | (1 << i) : modes), 0);
       if (mode !== 0) {
-        if (userfaultfd === null) refuse('userfaultfd registration', vma, 'the image holds no userfaultfd of the process');
-        else attempt('userfaultfd registration', vma, () => this.remote.ioctlWithData(userfaultfd, UFFDIO_REGISTER, userfaultRange(vma.start, length(vma), mode)));
+        if (typeof userfaultfd !== 'number') {
+          refuse('userfaultfd registration', vma, `${userfaultfd.none}: left unregistered, its untouched pages read as zeros`);
+        } else {
+          attempt('userfaultfd registration', vma, () => this.remote.ioctlWithData(userfaultfd, UFFDIO_REGISTER, userfaultRange(vma.start, length(vma), mode)));
+          // Which pages were write-protected is per page (UFFDIO_WRITEPROTECT), not in the image.
+          if (mode & UFFDIO_REGISTER_MODE_WP) refuse('userfaultfd write protection', vma, 'the pages it had write-protected are writable: their writes reach no handler');
+        }
       }
       if (flags & VMA_SEALED) attempt('sealed', vma, () => this.remote.mseal(vma.start, length(vma)));
     }
@@ -653,6 +659,7 @@ function noteDumped(vma: PlannedVma, vaddr: number): void {
 
 /** _IOWR(0xAA, 0x00, struct uffdio_register { u64 start, len, mode, ioctls }). */
 const UFFDIO_REGISTER = 0xc020_aa00;
+const UFFDIO_REGISTER_MODE_WP = 2;
 
 function userfaultRange(start: number, length: number, mode: number): Buffer {
   const register = Buffer.alloc(32);

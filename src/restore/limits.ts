@@ -3,7 +3,7 @@
 // RLIMIT_SIGPENDING would refuse them) and timers after the limits, so that none expires while
 // the restore still runs calls in the task.
 
-import type { IntervalTimer, PosixTimer, ResourceLimit, TimeSpec } from '../extension-model.js';
+import { isTimerArmed, timeToExpiry, type IntervalTimer, type PosixTimer, type ResourceLimit, type TimeSpec } from '../extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, withCpuClockTarget } from '../extension.js';
 import { NativeError } from '../ptrace/errors.js';
 import { prlimit } from '../ptrace/libc.js';
@@ -33,18 +33,6 @@ export function setLimits(pid: number, limits: readonly ResourceLimit[], warn: (
   });
 }
 
-const isZero = ({ sec, usec }: IntervalTimer['value']): boolean => sec === 0 && usec === 0;
-const ITIMER_REAL = 0;
-
-/**
- * The time left to arm an interval timer with (zero: disarmed). A periodic ITIMER_REAL that has
- * just expired reads 0 left until its SIGALRM is taken, which is when the kernel arms it again
- * (the signal is pending in the image): armed with 0 it would be disarmed for good, so it gets
- * its interval. The CPU-time ones are armed again at their expiry itself.
- */
-const timeLeft = ({ interval, value }: IntervalTimer, which: number): IntervalTimer['value'] =>
-  (which === ITIMER_REAL && isZero(value) ? interval : value);
-const isArmed = (timer: IntervalTimer, which: number): boolean => !isZero(timeLeft(timer, which));
 const isSpecArmed = ({ value }: { value: TimeSpec }): boolean => value.sec !== 0 || value.nsec !== 0;
 
 const PR_TIMER_CREATE_RESTORE_IDS = 77;
@@ -67,10 +55,11 @@ export interface ProcessTimers {
  */
 export function armTimers(leader: RemoteTask, timers: ProcessTimers, restoredTids: ReadonlyMap<number, number>, warn: (line: string) => void): void {
   const created = createPosixTimers(leader, timers.posixTimers, restoredTids, warn);
-  if (!timers.itimers.some(isArmed) && !created.some(isSpecArmed)) return;
+  if (!timers.itimers.some(isTimerArmed) && !created.some(isSpecArmed)) return;
   blockAllSignals(leader.tid);
   timers.itimers.forEach((timer, which) => {
-    if (isArmed(timer, which)) leader.setitimer(which, timer.interval, timeLeft(timer, which));
+    // An ITIMER_REAL armed with the 0 left it shows between its expiry and its SIGALRM would be disarmed for good.
+    if (isTimerArmed(timer, which)) leader.setitimer(which, timer.interval, timeToExpiry(timer, which));
   });
   for (const timer of created) if (isSpecArmed(timer)) leader.timerSettime(timer.id, timer.interval, timer.value);
 }

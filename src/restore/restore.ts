@@ -142,7 +142,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
       setSigactions(remote, ext.sigactions, options.ignoredAtStart);
       restoreFds(remote, ext.fds, ext.threads[0]?.identity, memory.carriedObjects(ext.files), options.warn);
       // After the files: a descriptor of a memfd maps its shared memory again, as a new VMA.
-      if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), ext.fds.find((fd) => fd.userfaultfd)?.fd ?? null, options.warn);
+      if (ext.vmaFlags) memory.restoreVmaFlags(vmaFlagEntries(ext.vmaFlags), userfaultfdOf(ext), options.warn);
     }
     const fitted = fitThreadsXstate(ext?.threads ?? [], getRegset(remote.tid, NT_X86_XSTATE), options.warn);
     const others = fitted.slice(1).map(threadState);
@@ -193,6 +193,17 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * The userfaultfd a range registered at the dump is registered with again: the process's one, by
+ * its lowest number (dups share it); with several, none, as the image does not say which.
+ */
+function userfaultfdOf(ext: ImageExtension): number | { none: string } {
+  const distinct = ext.fds.filter((fd) => fd.userfaultfd?.features != null && fd.sharesWith === undefined);
+  if (distinct.length === 1) return distinct[0].fd;
+  if (distinct.length === 0) return { none: 'the image holds no userfaultfd of the process ready for registrations' };
+  return { none: `the process had ${distinct.length} userfaultfds (fds ${distinct.map((fd) => fd.fd).join(', ')}), and the image does not say which one handled it` };
 }
 
 /** The modes of the terminal whose foreground job the process was (its controlling terminal). */
