@@ -410,6 +410,23 @@ test.serial('--no-freeze: a stopped task continued while its dump is open runs a
   process.kill(target.pid, 'SIGCONT');
 });
 
+test.serial('--no-freeze: a sequential reader\'s next bytes, read ahead while the task was stopped, are EINVAL too once it has run', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t, ['--no-freeze']);
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
+  // Two reads in a row make a streaming reader: the third is read ahead after the second's reply.
+  t.is((await readAt(handle, 0, PAGE_SIZE)).length, PAGE_SIZE);
+  t.is((await readAt(handle, PAGE_SIZE, PAGE_SIZE)).length, PAGE_SIZE);
+  await sleep(200); // the read-ahead runs right after the reply, in the mount's process
+  const from = target.lines().length;
+  process.kill(target.pid, 'SIGCONT');
+  await target.waitForLine((line) => line.startsWith('tick'), { from });
+  t.is(await errnoOf(readAt(handle, 2 * PAGE_SIZE, PAGE_SIZE)), 'EINVAL', 'not the bytes read ahead');
+});
+
 test.serial('a process opening its own dump gets EBUSY within the freeze timeout and runs on', async (t) => {
   const mnt = await mountImgfs(t, ['--freeze-timeout', '1500']);
   const target = await startTarget(t, 'selfdump', [mnt.dir]);
