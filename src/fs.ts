@@ -12,8 +12,8 @@ import { fromWords } from './u64.js';
 export interface FileTree {
   readdir(path: string): string[];
   getattr(path: string): NodeStat;
-  /** A handle; a promise of one while the open waits (for a freeze, say). */
-  open(path: string, flags: number): number | Promise<number>;
+  /** A handle; a promise of one while the open waits (for a freeze, say). Read-only: the mount is ro. */
+  open(path: string): number | Promise<number>;
   read(handle: number, out: Buffer, length: number, pos: number): number;
   /** Called once a read's reply is on its way: the time until that reader's next request is free. */
   readNext?(handle: number): void;
@@ -131,9 +131,9 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
         cb(errnoOf(err) === Errno.ENOENT ? -Errno.ENOENT : fail('getattr', path, err));
       }
     },
-    open(path: string, flags: number, cb: (err: number, fd?: number) => void) {
+    open(path: string, _flags: number, cb: (err: number, fd?: number) => void) {
       // Other requests are served while an open waits: fuse-native runs libfuse's multithreaded loop.
-      new Promise<number>((resolve) => resolve(tree.open(path, flags))).then(
+      new Promise<number>((resolve) => resolve(tree.open(path))).then(
         (fd) => cb(0, fd),
         (err) => cb(fail('open', path, err)),
       );

@@ -139,7 +139,7 @@ export function askTask(pid: number, threads: readonly ThreadState[], vmas: read
  * (SIGSTOP) before the freeze.
  */
 export function readRestoreInfo(
-  snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas'>, stop: StopState, answers: TaskAnswers, stopped: boolean,
+  snapshot: Pick<Snapshot, 'pid' | 'threads' | 'vmas' | 'mm'>, stop: StopState, answers: TaskAnswers, stopped: boolean,
 ): ImageExtension {
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
@@ -150,7 +150,7 @@ export function readRestoreInfo(
   // The ids the process knows its threads by, in its own pid namespace: what a restore gives back.
   const ownIds = new Map(statuses.map(({ tid, status }) => [tid, ownId(tid, status)]));
   return {
-    exe: programOf(pid, vmas),
+    exe: programOf(pid, vmas, snapshot.mm.startCode),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     brk: answers.brk,
     auxv: stop.auxv,
@@ -271,9 +271,8 @@ function eachThreadsFile(pid: number, name: string): string[] {
  * (stat's start_code) is another: a restore that could not name the program (that needs
  * CAP_CHECKPOINT_RESTORE) left the restorer's stub there, which the next image must not carry on.
  */
-function programOf(pid: number, vmas: readonly Vma[]): string {
+function programOf(pid: number, vmas: readonly Vma[], startCode: number): string {
   const exe = readlinkSync(`/proc/${pid}/exe`);
-  const { startCode } = readStat(pid);
   const code = vmas.find((v) => v.start <= startCode && startCode < v.end);
   if (!code || isAnonymous(code) || !code.name.startsWith('/')) return exe;
   const [program, mapped] = [statSync(`/proc/${pid}/exe`), statSync(`/proc/${pid}/map_files/${code.start.toString(16)}-${code.end.toString(16)}`)];
@@ -294,7 +293,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     seccompFilters: previewChainLength(threadStatus), cpuMaskBytes,
   }));
   return extensionSize({
-    exe: programOf(pid, vmas),
+    exe: programOf(pid, vmas, readStat(pid).startCode),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     auxvLength: readFileSync(`/proc/${pid}/auxv`).length,
     threads,

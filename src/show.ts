@@ -1,7 +1,7 @@
 // `imgfs show`: reads a binfmt_img v0 image and its extension front to back in bounded memory,
 // checks every structural rule of the format, and prints it for people or (--json) for machines.
 
-import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, isTimerArmed, policyName, SIG_IGN, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type ExtensionThread, type ImageExtension, type PosixTimer, type TerminalState, type TimeSpec, type TimeValue } from './extension-model.js';
+import { cpuList, describeConnection, describeLock, describeSocket, describeSocketKind, isTimerArmed, policyName, SIG_IGN, SOCK_RAW, vmaFlagEntries, type ExtensionFd, type IntervalTimer, type ExtensionThread, type ImageExtension, type PosixTimer, type TerminalState, type TimeSpec, type TimeValue } from './extension-model.js';
 import { cpuClockTarget, RLIMIT_NAMES, rlimitText, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID, SOCKET_PAIR_TYPES, VMA_FLAGS } from './extension.js';
 import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
@@ -290,9 +290,7 @@ function processStateLines(ext: ImageExtension): string[] {
         `  ${(RLIMIT_NAMES[i] ?? `resource ${i}`).padEnd(17)} ${rlimitText(soft)} ${rlimitText(hard)}`));
   }
   if (ext.itimers) {
-    lines.push('', 'interval timers', ...ext.itimers.map((timer, i) => `  ${ITIMER_NAMES[i].padEnd(14)} ` +
-      (!isTimerArmed(timer, i) ? 'disarmed' : `value ${seconds(timer.value)}  interval ${seconds(timer.interval)}`) +
-      (isTimerArmed(timer, i) && timer.value.sec === 0 && timer.value.usec === 0 ? ' (expired: armed again when its SIGALRM is taken)' : '')));
+    lines.push('', 'interval timers', ...ext.itimers.map((timer, i) => `  ${ITIMER_NAMES[i].padEnd(14)} ${intervalTimerText(timer, i)}`));
   }
   if (ext.posixTimers) lines.push('', `POSIX timers (${ext.posixTimers.length})`, ...ext.posixTimers.map(posixTimerText));
   return lines;
@@ -311,6 +309,13 @@ function clockText(clock: number): string {
   const thread = (clock & 4) !== 0;
   const whose = target === 0 ? `the creating ${thread ? 'thread' : 'process'}` : `${thread ? 'thread' : 'process'} ${target}`;
   return `CPU time of ${whose} (clock ${clock})`;
+}
+
+/** An ITIMERS entry (the which-th timer) as show prints it. */
+function intervalTimerText(timer: IntervalTimer, which: number): string {
+  if (!isTimerArmed(timer, which)) return 'disarmed';
+  const expired = timer.value.sec === 0 && timer.value.usec === 0 ? ' (expired: armed again when its SIGALRM is taken)' : '';
+  return `value ${seconds(timer.value)}  interval ${seconds(timer.interval)}${expired}`;
 }
 
 /** What an eventfd, epoll instance, timerfd, signalfd, userfaultfd, self-pipe, socket, terminal or file held, indented under its fd line. */

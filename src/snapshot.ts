@@ -76,6 +76,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
     const answers = askTask(proc, threads, vmas);
     const pages = scanMemory(proc, vmas);
     let core: CoreInfo | undefined;
+    const mm = mmFields(proc, stat, answers);
     const snapshot: Snapshot = {
       pid,
       startTime: before.startTime,
@@ -84,10 +85,10 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
       get core() {
         return (core ??= readCoreInfo(proc, stop));
       },
-      mm: mmFields(proc, stat, answers),
+      mm,
       vmas,
       pages,
-      restore: readRestoreInfo({ pid: proc, threads, vmas }, stop, answers, state === 'T'),
+      restore: readRestoreInfo({ pid: proc, threads, vmas, mm }, stop, answers, state === 'T'),
     };
     const owner = processFileOwner(proc);
     if (!options.freeze) return await heldWhileStopped(snapshot, owner, frozen, stat.startTime);

@@ -91,10 +91,9 @@ export class ProcessTree {
     }
   }
 
-  async open(path: string, flags: number): Promise<number> {
+  async open(path: string): Promise<number> {
     const node = this.parse(path);
     if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, 'a directory, not a file');
-    if ((flags & 3) !== 0) throw new ImgfsError(Errno.EACCES, 'read-only');
     const file = await this.store.open(node.pid, node.file).catch((err: unknown) => {
       throw orExited(err, node.pid!);
     });

@@ -383,14 +383,19 @@ test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped untr
   t.is(target.lines().length, lines, 'no tick while stopped');
 });
 
-test.serial('--no-freeze: a stopped task continued while its dump is open runs at once; the open file\'s reads then fail with EINVAL, a new open once it is stopped again works', async (t) => {
+/** A counter stopped (SIGSTOP) and its dump open on a --no-freeze mount. */
+async function stoppedCounterDumpOpen(t: ExecutionContext) {
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line.startsWith('tick'));
   const mnt = await mountImgfs(t, ['--no-freeze']);
   const file = dumpOf(mnt.dir, target.pid);
   process.kill(target.pid, 'SIGSTOP');
   await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
-  const handle = await openHeld(t, file);
+  return { target, mnt, file, handle: await openHeld(t, file) };
+}
+
+test.serial('--no-freeze: a stopped task continued while its dump is open runs at once; the open file\'s reads then fail with EINVAL, a new open once it is stopped again works', async (t) => {
+  const { target, mnt, file, handle } = await stoppedCounterDumpOpen(t);
   const head = await readAt(handle, 0, PAGE_SIZE);
   t.is(head.length, PAGE_SIZE);
 
@@ -411,12 +416,7 @@ test.serial('--no-freeze: a stopped task continued while its dump is open runs a
 });
 
 test.serial('--no-freeze: a sequential reader\'s next bytes, read ahead while the task was stopped, are EINVAL too once it has run', async (t) => {
-  const target = await startTarget(t, 'counter');
-  await target.waitForLine((line) => line.startsWith('tick'));
-  const mnt = await mountImgfs(t, ['--no-freeze']);
-  process.kill(target.pid, 'SIGSTOP');
-  await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
-  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
+  const { target, handle } = await stoppedCounterDumpOpen(t);
   // Two reads in a row make a streaming reader: the third is read ahead after the second's reply.
   t.is((await readAt(handle, 0, PAGE_SIZE)).length, PAGE_SIZE);
   t.is((await readAt(handle, PAGE_SIZE, PAGE_SIZE)).length, PAGE_SIZE);

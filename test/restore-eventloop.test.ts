@@ -3,7 +3,7 @@
 // record, plus EVENTFD, EPOLL, TIMERFD, SIGNALFD and PIPE_DATA records) and made again by a restore
 // at their numbers, so an event loop (a C one, and Node's libuv) keeps running.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { closeSync, promises as fsp, writeSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -139,47 +139,43 @@ test('a Node.js program keeps running after a restore: its setInterval counter k
   t.pass();
 });
 
-test('a userfaultfd comes back with its handshake and its registered range: pages never touched reach the program\'s own handler again', async (t) => {
-  const target = await startTarget(t, 'restore_userfault');
-  const [region, uffd] = [parseInt(target.info[1], 16), Number(target.info[2])];
+/**
+ * restore_userfault (with args), dumped, killed and restored with --detach: the image, the
+ * restored pid, the restorer (exited, its warnings all written), and what the process's first
+ * read of its 16 pages gave.
+ */
+async function restoredUserfault(t: ExecutionContext, args: string[] = []) {
+  const target = await startTarget(t, 'restore_userfault', args);
   const image = await dumpToFile(t, target);
   await killOriginal(target);
-  const ext = await readImageExtension(image);
-  t.deepEqual(ext.fds.find((fd) => fd.fd === uffd)?.userfaultfd, { features: 0n });
-  t.true(vmaFlagEntries(ext.vmaFlags!).some((v) => v.start === region && (v.flags & VMA_USERFAULT[0]) !== 0), 'its range registered (missing mode)');
-  t.regex(await showText(image), new RegExp(`\\n +${uffd} other .* anon_inode:\\[userfaultfd\\]\\n +userfaultfd features 0x0\\n`));
-
   const restorer = startRestorer(t, [image, '--detach']);
   const pid = await restorer.restoredPid();
   t.is(await restorer.exited, 0, restorer.stderr());
   process.kill(pid, 'SIGUSR1');
-  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'the placed pages, then those its handler made');
+  const pages = await restorer.waitForLine((l) => l.startsWith('pages '));
+  return { target, image, pid, restorer, pages };
+}
+
+test('a userfaultfd comes back with its handshake and its registered range: pages never touched reach the program\'s own handler again', async (t) => {
+  const { target, image, pid, restorer, pages } = await restoredUserfault(t);
+  const [region, uffd] = [parseInt(target.info[1], 16), Number(target.info[2])];
+  const ext = await readImageExtension(image);
+  t.deepEqual(ext.fds.find((fd) => fd.fd === uffd)?.userfaultfd, { features: 0n });
+  t.true(vmaFlagEntries(ext.vmaFlags!).some((v) => v.start === region && (v.flags & VMA_USERFAULT[0]) !== 0), 'its range registered (missing mode)');
+  t.regex(await showText(image), new RegExp(`\\n +${uffd} other .* anon_inode:\\[userfaultfd\\]\\n +userfaultfd features 0x0\\n`));
+  t.is(pages, `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'the placed pages, then those its handler made');
   t.is(await fsp.readlink(`/proc/${pid}/fd/${uffd}`), 'anon_inode:[userfaultfd]');
   t.notRegex(restorer.stderr(), new RegExp(`userfault|fd ${uffd} `), 'no warning about it');
 });
 
 test('a process with two userfaultfds: its range is left unregistered, with a warning saying why, rather than given to a descriptor nobody may read', async (t) => {
-  const target = await startTarget(t, 'restore_userfault', ['spare']);
-  const image = await dumpToFile(t, target);
-  await killOriginal(target);
-
-  const restorer = startRestorer(t, [image, '--detach']);
-  const pid = await restorer.restoredPid();
-  t.is(await restorer.exited, 0, restorer.stderr());
+  const { restorer, pages } = await restoredUserfault(t, ['spare']);
   t.regex(restorer.stderr(), /warning: userfaultfd registration is not restored on 0x[0-9a-f]+-0x[0-9a-f]+: the process had 2 userfaultfds \(fds 3, 4\), and the image does not say which one handled it: left unregistered, its untouched pages read as zeros/);
-  process.kill(pid, 'SIGUSR1');
-  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'.'.repeat(8)}`, 'the placed pages, then zeros: no fault waits for a handler');
+  t.is(pages, `pages ${'p'.repeat(8)}${'.'.repeat(8)}`, 'the placed pages, then zeros: no fault waits for a handler');
 });
 
 test('a range registered in write-protect mode: registered again, with one warning that the pages it protected are not', async (t) => {
-  const target = await startTarget(t, 'restore_userfault', ['wp']);
-  const image = await dumpToFile(t, target);
-  await killOriginal(target);
-
-  const restorer = startRestorer(t, [image, '--detach']);
-  const pid = await restorer.restoredPid();
-  t.is(await restorer.exited, 0, restorer.stderr());
+  const { restorer, pages } = await restoredUserfault(t, ['wp']);
   t.regex(restorer.stderr(), /warning: userfaultfd write protection is not restored on 0x[0-9a-f]+-0x[0-9a-f]+: the pages it had write-protected are writable/);
-  process.kill(pid, 'SIGUSR1');
-  t.is(await restorer.waitForLine((l) => l.startsWith('pages ')), `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'its missing pages still reach its handler');
+  t.is(pages, `pages ${'p'.repeat(8)}${'h'.repeat(8)}`, 'its missing pages still reach its handler');
 });

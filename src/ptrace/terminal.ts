@@ -82,7 +82,8 @@ export function controllingTerminalPath(): string | null {
   for (const fd of [0, 1, 2]) {
     try {
       // stat's tty_nr and st_rdev encode a device number alike (new_encode_dev).
-      if (fstatSync(fd).isCharacterDevice() && fstatSync(fd).rdev === ttyNr) return readlinkSync(`/proc/self/fd/${fd}`);
+      const stream = fstatSync(fd);
+      if (stream.isCharacterDevice() && stream.rdev === ttyNr) return readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
       // Closed.
     }

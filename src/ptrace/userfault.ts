@@ -15,13 +15,15 @@ import { NativeError } from './errors.js';
 import { nativeError, rawIoctl, takeDescriptor } from './libc.js';
 import { O_CLOEXEC, type RemoteTask } from './remote.js';
 
-
 const UFFD_API = 0xaan;
 const UFFD_FEATURE_SIGBUS = 0x80n;
-const UFFDIO_API = 0xc018aa3f;
-const UFFDIO_REGISTER = 0xc020aa00;
+/** _IOWR(0xAA, 0x3F, struct uffdio_api { u64 api, features, ioctls }). */
+export const UFFDIO_API = 0xc018aa3f;
+/** _IOWR(0xAA, 0x00, struct uffdio_register { u64 start, len, mode, ioctls }). */
+export const UFFDIO_REGISTER = 0xc020aa00;
 const UFFDIO_COPY = 0xc028aa03;
-const UFFDIO_REGISTER_MODE_MISSING = 1n;
+export const UFFDIO_REGISTER_MODE_MISSING = 1;
+export const UFFDIO_REGISTER_MODE_WP = 2;
 /** Nothing waits on these pages: skip the wake-up. */
 const UFFDIO_COPY_MODE_DONTWAKE = 1n;
 /** struct uffdio_copy: dst, src, len, mode, then copy (bytes copied, or -errno) at this offset. */
@@ -30,6 +32,23 @@ const COPY_RESULT = 32;
 const NO_ANSWER = -(2n ** 62n);
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
+
+/** struct uffdio_api asking for features. */
+export function uffdioApi(features: bigint): Buffer {
+  const api = Buffer.alloc(24);
+  api.writeBigUInt64LE(UFFD_API, 0);
+  api.writeBigUInt64LE(features, 8);
+  return api;
+}
+
+/** struct uffdio_register of [start, start + length) in mode (UFFDIO_REGISTER_MODE_*). */
+export function uffdioRegister(start: number, length: number, mode: number): Buffer {
+  const register = Buffer.alloc(32);
+  register.writeBigUInt64LE(BigInt(start), 0);
+  register.writeBigUInt64LE(BigInt(length), 8);
+  register.writeBigUInt64LE(BigInt(mode), 16);
+  return register;
+}
 
 export class Userfault {
   private constructor(private fd: number, private readonly pid: number) {}
@@ -54,10 +73,7 @@ export class Userfault {
       remote.close(taskFd);
     }
     if (fd < 0) return null;
-    const api = Buffer.alloc(24);
-    api.writeBigUInt64LE(UFFD_API, 0);
-    api.writeBigUInt64LE(UFFD_FEATURE_SIGBUS, 8);
-    if (rawIoctl(fd, UFFDIO_API, api) !== 0) {
+    if (rawIoctl(fd, UFFDIO_API, uffdioApi(UFFD_FEATURE_SIGBUS)) !== 0) {
       closeSync(fd);
       return null;
     }
@@ -66,11 +82,7 @@ export class Userfault {
 
   /** Routes missing-page faults of [start, start + length) here: UFFDIO_COPY may fill them. */
   register(start: number, length: number): void {
-    const args = Buffer.alloc(32);
-    args.writeBigUInt64LE(BigInt(start), 0);
-    args.writeBigUInt64LE(BigInt(length), 8);
-    args.writeBigUInt64LE(UFFDIO_REGISTER_MODE_MISSING, 16);
-    this.ioctl(UFFDIO_REGISTER, args, `UFFDIO_REGISTER(${hex(start)}, ${length})`);
+    this.ioctl(UFFDIO_REGISTER, uffdioRegister(start, length, UFFDIO_REGISTER_MODE_MISSING), `UFFDIO_REGISTER(${hex(start)}, ${length})`);
   }
 
   /**

@@ -23,6 +23,7 @@ import { ANONYMOUS_HUGETLB_PATH, DELETED_SUFFIX, isDeleted, SECRET_MEMORY_PATH }
 import { NativeError } from '../ptrace/errors.js';
 import { readMemory, readMemoryForced } from '../ptrace/memory.js';
 import type { RemoteTask } from '../ptrace/remote.js';
+import { uffdioRegister, UFFDIO_REGISTER, UFFDIO_REGISTER_MODE_WP } from '../ptrace/userfault.js';
 import { RestoreError } from './errors.js';
 import { CHANGED_SINCE_DUMP, changeSinceDump } from './filechange.js';
 import { memfdHolding } from './lostfiles.js';
@@ -561,7 +562,7 @@ export class AddressSpace {
         if (typeof userfaultfd !== 'number') {
           refuse('userfaultfd registration', vma, `${userfaultfd.none}: left unregistered, its untouched pages read as zeros`);
         } else {
-          attempt('userfaultfd registration', vma, () => this.remote.ioctlWithData(userfaultfd, UFFDIO_REGISTER, userfaultRange(vma.start, length(vma), mode)));
+          attempt('userfaultfd registration', vma, () => this.remote.ioctlWithData(userfaultfd, UFFDIO_REGISTER, uffdioRegister(vma.start, length(vma), mode)));
           // Which pages were write-protected is per page (UFFDIO_WRITEPROTECT), not in the image.
           if (mode & UFFDIO_REGISTER_MODE_WP) refuse('userfaultfd write protection', vma, 'the pages it had write-protected are writable: their writes reach no handler');
         }
@@ -655,18 +656,6 @@ function noteDumped(vma: PlannedVma, vaddr: number): void {
   const n = vma.dumped.length;
   if (n > 0 && vma.dumped[n - 1] === vaddr) vma.dumped[n - 1] = vaddr + PAGE_SIZE;
   else vma.dumped.push(vaddr, vaddr + PAGE_SIZE);
-}
-
-/** _IOWR(0xAA, 0x00, struct uffdio_register { u64 start, len, mode, ioctls }). */
-const UFFDIO_REGISTER = 0xc020_aa00;
-const UFFDIO_REGISTER_MODE_WP = 2;
-
-function userfaultRange(start: number, length: number, mode: number): Buffer {
-  const register = Buffer.alloc(32);
-  register.writeBigUInt64LE(BigInt(start), 0);
-  register.writeBigUInt64LE(BigInt(length), 8);
-  register.writeBigUInt64LE(BigInt(mode), 16);
-  return register;
 }
 
 function isCharacterDevice(path: string): boolean {

@@ -12,6 +12,7 @@ import { NativeError } from '../ptrace/errors.js';
 import type { RemoteTask } from '../ptrace/remote.js';
 import { O_CLOEXEC } from '../ptrace/remote.js';
 import { F_GETPIPE_SZ, F_SETFL, F_SETPIPE_SZ } from '../ptrace/syscalls.js';
+import { uffdioApi, UFFDIO_API } from '../ptrace/userfault.js';
 
 const { O_NONBLOCK } = fsConstants;
 const F_SETFD = 2;
@@ -24,11 +25,7 @@ const EPOLL_CTL_ADD = 1;
 const TFD_IOC_SET_TICKS = 0x4008_5400;
 const U32_MAX = 0xffff_ffff;
 const IN_DELETE_SELF = 0x400;
-const UFFD_API = 0xaan;
 const UFFD_USER_MODE_ONLY = 1;
-/** _IOWR(0xAA, 0x3F, struct uffdio_api { u64 api, features, ioctls }). */
-const UFFDIO_API = 0xc018_aa3f;
-const UFFDIO_API_SIZE = 24;
 /** How many watch descriptors a restore uses up to reach a recorded one, at most. */
 const INOTIFY_CATCH_UP_MAX = 1 << 16;
 
@@ -172,11 +169,8 @@ function createUserfaultfd(remote: RemoteTask, fd: ExtensionFd, state: Userfault
     created = remote.userfaultfd(O_CLOEXEC | UFFD_USER_MODE_ONLY);
   }
   if (state.features === null) return created;
-  const api = Buffer.alloc(UFFDIO_API_SIZE);
-  api.writeBigUInt64LE(UFFD_API, 0);
-  api.writeBigUInt64LE(state.features, 8);
   try {
-    remote.ioctlWithData(created, UFFDIO_API, api);
+    remote.ioctlWithData(created, UFFDIO_API, uffdioApi(state.features));
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
     warn(`fd ${fd.fd} (${fd.target}): its features 0x${state.features.toString(16)} are refused here (${err.code}): it takes no registration`);
