@@ -119,7 +119,6 @@ export async function mountImgfs(args: string[]): Promise<number> {
     throw new Error(`${mountPoint} is not in /proc/self/mountinfo after mounting it`);
   }
   serveDevice(device);
-  process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
   return new Promise((done) => {
     let stopping = false;
     const stop = async () => {
@@ -136,8 +135,12 @@ export async function mountImgfs(args: string[]): Promise<number> {
     };
     // SIGHUP too: a foreground mount whose terminal closes lets its tasks go and unmounts (unless
     // started under nohup).
-    for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.once(signal, stop);
+    // `on`, not `once`: with no listener left, a second Ctrl-C would kill imgfs halfway through
+    // letting its tasks go.
+    for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(signal, stop);
     // Unmounted from outside (fusermount -u): nothing will call us again, so let the tasks go.
     setInterval(() => isMounted(mountPoint) || stop(), 2000).unref();
+    // Only now: a script that signals us as soon as it reads this line must find the handlers set.
+    process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
   });
 }

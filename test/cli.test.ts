@@ -85,7 +85,7 @@ test('a user who cannot open /dev/fuse: exit 1, one line saying so', async (t) =
   t.is(result.stderr, 'imgfs: cannot open /dev/fuse (EACCES): imgfs mounts as root, with the fuse module loaded\n');
 });
 
-test('a mount point given through a symbolic link: mounted on the directory it leads to, and unmounted from it on SIGTERM', async (t) => {
+test('a mount point given through a symbolic link: mounted on the directory it leads to, and unmounted from it on SIGTERM, sent twice', async (t) => {
   const dir = await makeTempDir(t);
   const real = path.join(dir, 'real');
   const link = path.join(dir, 'link');
@@ -94,7 +94,7 @@ test('a mount point given through a symbolic link: mounted on the directory it l
   const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', link], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | string | null>((resolve) => proc.on('close', (code, signal) => resolve(code ?? signal)));
   t.teardown(async () => {
     proc.kill('SIGKILL');
     await run('fusermount', ['-uz', real]);
@@ -102,6 +102,8 @@ test('a mount point given through a symbolic link: mounted on the directory it l
   await waitUntil('the mount', () => stderr.includes('mounted on'), 30_000);
   t.is(stderr, `imgfs: mounted on ${real}\n`);
   t.is((await mountEntry(real))?.type, 'fuse.imgfs');
+  // Twice, as an impatient user would: the second must not kill it halfway.
+  proc.kill('SIGTERM');
   proc.kill('SIGTERM');
   t.is(await exited, 0, stderr);
   t.is(await mountEntry(real), undefined, 'unmounted');
