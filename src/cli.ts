@@ -12,10 +12,10 @@ const HELP = `usage:
                                    let the kernel run an image (./task.img restores it)
 
 mount options:
-  --no-freeze            never freeze a running task: reading (opening) the dump of a task that
-                         is not stopped fails with EINVAL (the 2011 proposal's semantics); a
-                         stopped task is traced only for its snapshot, and reads fail with EINVAL
-                         once it has run since
+  --no-freeze            never freeze a running task: reading the dump of a task that is not
+                         stopped fails with EINVAL (the 2011 proposal's semantics); a stopped
+                         task is traced only for its snapshot, and reads fail with EINVAL once
+                         it has run since
   --freeze-timeout <ms>  how long opening a dump waits for every thread to stop (default 2000);
                          past it the open fails with EBUSY and the task runs on
   --live                 let a running task run on as soon as its snapshot is taken (its freeze

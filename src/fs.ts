@@ -14,7 +14,8 @@ export interface FileTree {
   getattr(path: string): NodeStat;
   /** A handle; a promise of one while the open waits (for a freeze, say). Read-only: the mount is ro. */
   open(path: string): number | Promise<number>;
-  read(handle: number, out: Buffer, length: number, pos: number): number;
+  /** Bytes read; a promise of them while the read waits (for a snapshot, say). */
+  read(handle: number, out: Buffer, length: number, pos: number): number | Promise<number>;
   /** Called once a read's reply is on its way: the time until that reader's next request is free. */
   readNext?(handle: number): void;
   release(handle: number): void;
@@ -42,7 +43,7 @@ const binding = createRequire(fuseIndex)('node-gyp-build')(dirname(fuseIndex));
 
 /** The operations fuse-native is given; read is ours alone (see _makeHandlerArray). */
 interface Operations {
-  read(path: string, fd: number, buf: Buffer, len: number, pos: number): number;
+  read(path: string, fd: number, buf: Buffer, len: number, pos: number): number | Promise<number>;
   readNext(path: string, fd: number): void;
 }
 
@@ -66,7 +67,12 @@ class ImgfsFuse extends Fuse {
     // fuse-native's constructor calls this after setting this.ops.
     const { ops } = this;
     handlers[binding.op_read] = (native: Buffer, _op: number, path: string, fd: number, buf: Buffer, len: number, low: number, high: number) => {
-      signalRead(native, ops.read(path, fd, buf, len, fromWords(low, high)), 0, buf.buffer);
+      const bytes = ops.read(path, fd, buf, len, fromWords(low, high));
+      if (typeof bytes !== 'number') {
+        void bytes.then((late) => signalRead(native, late, 0, buf.buffer));
+        return;
+      }
+      signalRead(native, bytes, 0, buf.buffer);
       ops.readNext(path, fd);
       pollWhileStreaming();
     };
@@ -138,10 +144,12 @@ export function mountTree(mountPoint: string, tree: FileTree, options: MountOpti
         (err) => cb(fail('open', path, err)),
       );
     },
-    // Synchronous: ImgfsFuse calls it directly, not through fuse-native's callback convention.
-    read(path: string, fd: number, buf: Buffer, len: number, pos: number): number {
+    // ImgfsFuse calls it directly, not through fuse-native's callback convention: bytes now, or
+    // a promise of bytes (never rejected).
+    read(path: string, fd: number, buf: Buffer, len: number, pos: number): number | Promise<number> {
       try {
-        return tree.read(fd, buf, len, pos);
+        const bytes = tree.read(fd, buf, len, pos);
+        return typeof bytes === 'number' ? bytes : bytes.catch((err: unknown) => fail('read', path, err));
       } catch (err) {
         return fail('read', path, err);
       }

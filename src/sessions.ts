@@ -8,7 +8,7 @@ import type { Layout } from './extents.js';
 import type { Snapshot } from './model.js';
 import { memoryHolder, readStat } from './proc/stat.js';
 import { ReadAhead } from './readahead.js';
-import { takeSnapshot, type HeldSnapshot, type SnapshotOptions } from './snapshot.js';
+import { NotStoppedError, takeSnapshot, type HeldSnapshot, type SnapshotOptions } from './snapshot.js';
 import { TargetMemory } from './targetmemory.js';
 
 /** How one kind of file (dump, core) is laid out over a snapshot. */
@@ -30,6 +30,18 @@ interface Session {
 }
 
 export interface OpenFile {
+  readonly pid: number;
+  readonly kind: FileKind;
+  /** Lets the file in on the snapshot it gets, or throws (the caller's permission check). */
+  readonly admit: (held: HeldSnapshot) => void;
+  /** Null while --no-freeze waits for its task to be stopped (see read). */
+  view: FileView | null;
+  /** The snapshot its first read takes, while that read waits for it. */
+  taking: Promise<FileView> | null;
+}
+
+/** An open file's view of its snapshot. */
+interface FileView {
   session: Session;
   layout: Layout;
   ahead: ReadAhead;
@@ -57,8 +69,24 @@ export class SnapshotStore {
   /** clock: milliseconds, for the preview's reuse window. */
   constructor(private readonly options: SnapshotOptions, private readonly clock: () => number = () => performance.now()) {}
 
-  /** Opens a file of pid over its snapshot, taking one if none is held; opens meanwhile share it. */
-  async open(pid: number, kind: FileKind): Promise<OpenFile> {
+  /**
+   * Opens a file of pid over its snapshot, taking one if none is held; opens meanwhile share it.
+   * With --no-freeze, a task that is not stopped is opened without one, as the proposal's dump
+   * was: its reads fail until it is stopped.
+   */
+  async open(pid: number, kind: FileKind, admit: (held: HeldSnapshot) => void = () => undefined): Promise<OpenFile> {
+    const file: OpenFile = { pid, kind, admit, view: null, taking: null };
+    try {
+      file.view = await this.take(file);
+    } catch (err) {
+      if (!(err instanceof NotStoppedError)) throw err;
+    }
+    return file;
+  }
+
+  /** The snapshot's view for file: the one held for its process, or a new one. */
+  private async take(file: OpenFile): Promise<FileView> {
+    const { pid, kind } = file;
     const key = sessionKey(pid);
     const held = this.sessions.get(key);
     // --no-freeze: a process that has run since its snapshot needs a new one (its open files
@@ -67,6 +95,7 @@ export class SnapshotStore {
     const session = (held && !held.ended ? held : undefined) ?? await this.startSession(pid, key);
     if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
+      file.admit(session.held);
       const layout = layoutOf(session, kind);
       const { memory } = session;
       // --no-freeze: bytes read ahead are the snapshot's only while no thread has run since.
@@ -79,19 +108,38 @@ export class SnapshotStore {
     }
   }
 
-  read(file: OpenFile, out: Buffer, length: number, pos: number): number {
-    const { session } = file;
+  read(file: OpenFile, out: Buffer, length: number, pos: number): number | Promise<number> {
+    const { view } = file;
+    if (!view) return this.readOnceTaken(file, out, length, pos);
+    const { session } = view;
     if (session.ended) {
       // --no-freeze: its process has run since (and lives): EINVAL, as for any read then.
       throw new ImgfsError(session.memory.hasRun() && session.memory.stillHeld() ? Errno.EINVAL : Errno.EIO, session.ended);
     }
     try {
-      return file.ahead.read(out, length, pos);
+      return view.ahead.read(out, length, pos);
     } catch (err) {
       // A read that failed for another reason than the process's end fails alone.
       if (errnoOf(err) === Errno.EIO && !session.memory.stillHeld()) this.drop(session, 'the process of this snapshot has exited');
       throw err;
     }
+  }
+
+  /**
+   * --no-freeze, a file opened while its task ran: as in the proposal, a read fails with EINVAL
+   * while the task is not stopped; the first that finds it stopped takes the snapshot the file
+   * then keeps. (The kernel releases a file only once no read of it is in flight.)
+   */
+  private async readOnceTaken(file: OpenFile, out: Buffer, length: number, pos: number): Promise<number> {
+    file.taking ??= this.take(file).finally(() => { file.taking = null; });
+    try {
+      file.view ??= await file.taking;
+    } catch (err) {
+      // Its process gone: EIO, as for a read of any open file of a process that exited.
+      const errno = errnoOf(err);
+      throw errno === Errno.ESRCH || errno === Errno.ENOENT ? new ImgfsError(Errno.EIO, `pid ${file.pid} has exited`) : err;
+    }
+    return this.read(file, out, length, pos);
   }
 
   private startSession(pid: number, key: string): Promise<Session> {
@@ -117,11 +165,12 @@ export class SnapshotStore {
 
   /** After a read's reply: a sequential reader's next bytes are read while it takes these. */
   readNext(file: OpenFile): void {
-    if (!file.session.ended) file.ahead.readNext();
+    if (file.view && !file.view.session.ended) file.view.ahead.readNext();
   }
 
   close(file: OpenFile): void {
-    if (--file.session.refs === 0) this.drop(file.session, 'its files were closed');
+    const session = file.view?.session;
+    if (session && --session.refs === 0) this.drop(session, 'its files were closed');
   }
 
   /**

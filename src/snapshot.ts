@@ -45,6 +45,13 @@ const GDT_TLS_ENTRIES = Array.from({ length: CKPT_TLS_ENTRIES }, (_, i) => GDT_E
 const MMF_DUMP_FILTER_SHIFT = 2;
 const MMF_DISABLE_THP = 24n;
 
+/** --no-freeze: the task is not stopped, so no snapshot of it can be taken now (EINVAL, as in the proposal). */
+export class NotStoppedError extends ImgfsError {
+  constructor(message: string) {
+    super(Errno.EINVAL, message);
+  }
+}
+
 /** Freezes pid and takes its snapshot; the event loop runs on while the freeze waits for threads. */
 export async function takeSnapshot(pid: number, options: SnapshotOptions): Promise<HeldSnapshot> {
   // ptrace refuses a process its own tracer, and imgfs could not serve its own reads frozen.
@@ -55,7 +62,7 @@ export async function takeSnapshot(pid: number, options: SnapshotOptions): Promi
   if (holder === null) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
   const state = holder === pid ? before.state : readStat(pid, holder).state;
   if (!options.freeze && state !== 'T') {
-    throw new ImgfsError(Errno.EINVAL, `pid ${pid} is not stopped (state ${state}) and --no-freeze forbids freezing it`);
+    throw new NotStoppedError(`pid ${pid} is not stopped (state ${state}) and --no-freeze forbids freezing it`);
   }
   // A stopped task is seized too: ptrace is the only way to its registers, and a task that was
   // stopped stays stopped when it is released (with --no-freeze, as soon as its snapshot is taken).
@@ -122,7 +129,7 @@ async function heldWhileStopped(
   frozen.release();
   const deadline = performance.now() + RESTOP_TIMEOUT_MS;
   while (!frozen.tids.every((tid) => readStat(proc, tid).state === 'T')) {
-    if (performance.now() > deadline) throw new ImgfsError(Errno.EINVAL, `pid ${snapshot.pid} was continued while its snapshot was taken, and --no-freeze does not hold it`);
+    if (performance.now() > deadline) throw new NotStoppedError(`pid ${snapshot.pid} was continued while its snapshot was taken, and --no-freeze does not hold it`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   const stopped = frozen.tids.map((tid) => ({ tid, runTime: threadRunTime(proc, tid) }));

@@ -8,6 +8,7 @@ import { isRunning, memoryHolder, readStat } from './proc/stat.js';
 import { processFileOwner } from './proc/owner.js';
 import { statusNumber } from './proc/status.js';
 import type { FileKind, OpenFile, SnapshotStore } from './sessions.js';
+import type { HeldSnapshot } from './snapshot.js';
 
 export interface NodeStat {
   mode: number;
@@ -94,13 +95,13 @@ export class ProcessTree {
   async open(path: string): Promise<number> {
     const node = this.parse(path);
     if (node.pid === null || !node.file) throw new ImgfsError(Errno.EISDIR, 'a directory, not a file');
-    const file = await this.store.open(node.pid, node.file).catch((err: unknown) => {
-      throw orExited(err, node.pid!);
+    const pid = node.pid;
+    const file = await this.store.open(pid, node.file, (held) => this.checkOwnerSteady(pid, held)).catch((err: unknown) => {
+      throw orExited(err, pid);
     });
     let stat: NodeStat;
     try {
       stat = this.currentAttributes(path);
-      this.checkOwnerSteady(node.pid, file);
     } catch (err) {
       this.store.close(file);
       throw err;
@@ -115,15 +116,14 @@ export class ProcessTree {
    * as another user's (it has run a set-user-ID program since, say), the one let in may be that
    * user, who may not read what it is now. Refused: EACCES.
    */
-  private checkOwnerSteady(pid: number, file: OpenFile): void {
-    const { snapshot, owner } = file.session.held;
+  private checkOwnerSteady(pid: number, { snapshot, owner }: HeldSnapshot): void {
     const others = this.owners?.othersThan(pid, snapshot.startTime, owner.uid) ?? [];
     if (others.length > 0) {
       throw new ImgfsError(Errno.EACCES, `process ${pid} was shown as uid ${others.join(', ')}'s and is uid ${owner.uid}'s now (it has run a set-user-ID program, changed its ids or made itself non-dumpable since): with --allow-other imgfs cannot tell whom an open is for, so it refuses this process's files (a mount without --allow-other serves them to root)`);
     }
   }
 
-  read(handle: number, out: Buffer, length: number, pos: number): number {
+  read(handle: number, out: Buffer, length: number, pos: number): number | Promise<number> {
     return this.store.read(this.opened(handle).file, out, length, pos);
   }
 

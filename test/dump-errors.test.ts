@@ -356,18 +356,21 @@ test.serial('a kernel thread has no dump, or one that fails with an errno; the m
   await assertMountServes(t, mnt, other);
 });
 
-test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped untraced and stays stopped', async (t) => {
+test.serial('--no-freeze: as in the proposal, a running task\'s dump opens and its reads fail with EINVAL; once the task is stopped the same open file reads it, untraced, and it stays stopped', async (t) => {
   const target = await startTarget(t, 'counter');
   await target.waitForLine((line) => line.startsWith('tick'));
   const mnt = await mountImgfs(t, ['--no-freeze']);
   const file = dumpOf(mnt.dir, target.pid);
   t.is(await errnoOf(readFileAsync(file)), 'EINVAL', 'reading a running task');
+  const handle = await openHeld(t, file);
+  t.is(await errnoOf(readAt(handle, 0, PAGE_SIZE)), 'EINVAL', 'a read of the file opened while it runs');
+  t.is(await errnoOf(readAt(handle, 0, PAGE_SIZE)), 'EINVAL', 'and the next');
   t.true(threadStatuses(target.pid).every(isReleased), 'the running task was not touched');
+  const lines = target.lines().length;
+  await target.waitForLine((line) => line.startsWith('tick'), { from: lines });
 
   process.kill(target.pid, 'SIGSTOP');
   await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
-  const handle = await fsp.open(file, 'r');
-  t.teardown(() => handle.close().catch(() => undefined));
   const size = (await handle.stat()).size;
   const bytes = await readAt(handle, 0, size + 1);
   t.is(bytes.length, size);
@@ -377,10 +380,10 @@ test.serial('--no-freeze: a running task is EINVAL, a stopped one is dumped untr
   await handle.close();
 
   await waitUntil('the dumper to let go', () => taskStatus(target.pid).tracerPid === 0);
-  const lines = target.lines().length;
+  const ticks = target.lines().length;
   await sleep(300);
   t.deepEqual(threadStatuses(target.pid).map((status) => [status.state, status.tracerPid]), [['T', 0]], 'still stopped after');
-  t.is(target.lines().length, lines, 'no tick while stopped');
+  t.is(target.lines().length, ticks, 'no tick while stopped');
 });
 
 /** A counter stopped (SIGSTOP) and its dump open on a --no-freeze mount. */

@@ -8,9 +8,21 @@ import { errnoOf } from './helpers/files.js';
 import { mountScript } from './helpers/mount.js';
 
 test('a failure with errno ENOSYS is answered EIO: to an open, ENOSYS would tell the kernel the file system has no open at all, and it would skip every later one', async (t) => {
-  const mnt = await mountScript(t, 'test/helpers/enosystree.ts');
-  const file = path.join(mnt.dir, 'file');
+  const mnt = await mountScript(t, 'test/helpers/scriptedtree.ts');
+  const file = path.join(mnt.dir, 'enosys');
   t.is(await errnoOf(fsp.open(file, 'r')), 'EIO');
   t.is(await errnoOf(fsp.open(file, 'r')), 'EIO', 'the next open is asked too');
-  t.is(mnt.stderr().match(/^open \/file: an inner call this kernel does not implement$/gm)?.length, 2, mnt.stderr());
+  t.is(mnt.stderr().match(/^open \/enosys: an inner call this kernel does not implement$/gm)?.length, 2, mnt.stderr());
+});
+
+test('a read answered later (a promise) gets its bytes, or its errno', async (t) => {
+  const mnt = await mountScript(t, 'test/helpers/scriptedtree.ts');
+  t.is((await fsp.readFile(path.join(mnt.dir, 'late'))).toString(), 'late bytes');
+  const handle = await fsp.open(path.join(mnt.dir, 'late'), 'r');
+  t.teardown(() => handle.close());
+  const out = Buffer.alloc(4);
+  t.is((await handle.read(out, 0, 4, 5)).bytesRead, 4, 'at an offset');
+  t.is(out.toString(), 'byte');
+  t.is(await errnoOf(fsp.readFile(path.join(mnt.dir, 'late-einval'))), 'EINVAL');
+  t.regex(mnt.stderr(), /^read \/late-einval: a late refusal$/m);
 });
