@@ -10,12 +10,10 @@ import {
   encodeElfHeader, encodeExtendedNumbering, encodeFileNote, encodeLoadHeader, encodeNoteHeader, encodeNotes,
   encodePrPsinfo, encodePrStatus, noteSize, type FileMapping, type Note,
 } from './elfnotes.js';
-import { readCoreShape } from './coreinfo.js';
 import { Layout, LayoutBuilder } from './extents.js';
 import { PAGE_SIZE, type CoreInfo, type Snapshot, type Vma, type VmaFacts } from './model.js';
 import type { PageIndex } from './pageindex.js';
 import { SIGINFO_SIZE } from './ptrace/syscalls.js';
-import type { FileKind } from './sessions.js';
 import { isScannable } from './snapshot.js';
 
 /** The bits of /proc/<pid>/coredump_filter (MMF_DUMP_* minus MMF_DUMP_FILTER_SHIFT). */
@@ -201,9 +199,3 @@ function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex): 
 function kernelGetsPages(vma: Vma): boolean {
   return isScannable(vma) && (vma.read || vma.name !== '[vsyscall]');
 }
-
-export const coreFile: FileKind = {
-  name: 'core',
-  layout: coreLayout,
-  previewSize: (pid) => coreSize(readCoreShape(pid)),
-};

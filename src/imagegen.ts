@@ -12,22 +12,20 @@ import { extensionPieces } from './extension.js';
 import { Layout, LayoutBuilder } from './extents.js';
 import type { Snapshot, Vma } from './model.js';
 import { PageIndex } from './pageindex.js';
-import type { FileKind } from './sessions.js';
-import { previewExtensionSize } from './restoreinfo.js';
-import { previewMemoryLayout } from './snapshot.js';
 
 /** The pages a v0 dump carries: those of its private, readable-by-design VMAs. */
 function dumpedPages(vmas: readonly Vma[], pages: PageIndex): PageIndex {
   return pages.restrict(vmas.filter(carriesPages).map((v): [number, number] => [v.start, v.end]));
 }
 
-/** Size of the v0 image of a process with these VMAs and dumped pages. */
-function dumpSize(vmaCount: number, dumpedPageCount: number): number {
-  return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmaCount + 1) * VMA_SIZE + dumpedPageCount * PAGE_RECORD_SIZE + TRAILER_SIZE;
+/** Size of the v0 image of a process with these VMAs and pages. */
+export function v0Size(vmas: readonly Vma[], pages: PageIndex): number {
+  const dumpedPageCount = dumpedPages(vmas, pages).totalPages;
+  return HEADER_SIZE + REGS_SIZE + MM_SIZE + (vmas.length + 1) * VMA_SIZE + dumpedPageCount * PAGE_RECORD_SIZE + TRAILER_SIZE;
 }
 
 /** The v0 image of the snapshot, followed by its extension unless strictV0. */
-function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
+export function dumpLayout(snapshot: Snapshot, strictV0: boolean): Layout {
   const leader = snapshot.threads[0];
   const head = Buffer.concat([
     encodeHeader(),
@@ -49,17 +47,4 @@ function dumpLayout(snapshot: Snapshot, strictV0 = false): Layout {
     }
   }
   return builder.build();
-}
-
-/** The dump file: the v0 image with the extension, or without it for a --strict-v0 mount. */
-export function dumpFile(strictV0: boolean): FileKind {
-  return {
-    name: 'dump',
-    layout: (snapshot) => dumpLayout(snapshot, strictV0),
-    previewSize(pid) {
-      const { vmas, pages } = previewMemoryLayout(pid);
-      const v0 = dumpSize(vmas.length, dumpedPages(vmas, pages).totalPages);
-      return strictV0 ? v0 : v0 + previewExtensionSize(pid, vmas);
-    },
-  };
 }
