@@ -9,6 +9,15 @@ usage() { echo "usage: $0 <mountpoint> [imgfs options] | $0 -u <mountpoint>" >&2
 
 state_dir=/run/imgfs
 pidfile_of() { echo "$state_dir/$(readlink -m "$1" | tr '/' '_').pid"; }
+# A process's start time (field 22 of its stat, after the name in parentheses): with its pid in
+# the pid file, it tells our imgfs from a process that got its pid after it died.
+start_time_of() {
+  local stat rest
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  set -- $rest
+  echo "${20}"
+}
 
 case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,10 +33,16 @@ if [ "$1" = "-u" ]; then
     echo "mount.sh: $mnt is not mounted" >&2
     exit 1
   fi
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if [ -f "$pidfile" ]; then
+    read -r pid started <"$pidfile" || true
+    if [ -n "$pid" ] && [ -n "${started:-}" ] && [ "$(start_time_of "$pid" || true)" = "$started" ]; then
+      kill -TERM "$pid"
+      for _ in $(seq 100); do [ "$(start_time_of "$pid" || true)" = "$started" ] || break; sleep 0.1; done
+      if [ "$(start_time_of "$pid" || true)" = "$started" ]; then
+        echo "mount.sh: imgfs (pid $pid) is still running 10 s after SIGTERM; $mnt stays mounted" >&2
+        exit 1
+      fi
+    fi
   fi
   rm -f "$pidfile"
   if grep -q " $mnt fuse" /proc/mounts; then fusermount -uz "$mnt"; fi
@@ -55,7 +70,7 @@ pidfile=$(pidfile_of "$mnt")
 
 setsid "$root/bin/imgfs" "$mnt" "$@" </dev/null >"$log" 2>&1 &
 pid=$!
-echo "$pid" >"$pidfile"
+echo "$pid $(start_time_of "$pid")" >"$pidfile"
 # Ready when imgfs answers with its own tree: this script's pid is a directory there. (A plain
 # listing could come from the directory under a stale mount that imgfs has just detached.)
 for _ in $(seq 300); do

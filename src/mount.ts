@@ -108,6 +108,17 @@ export async function mountImgfs(args: string[]): Promise<number> {
   const mountPoint = realMountPoint(target);
   recoverStaleMount(mountPoint);
   checkMountable(mountPoint);
+  // From before the mount exists: a signal while it comes up must unmount it, not leave it
+  // behind with no server. `on`, not `once`: with no listener left, a second Ctrl-C would kill
+  // imgfs halfway through letting its tasks go. SIGHUP too: a foreground mount whose terminal
+  // closes lets its tasks go and unmounts (unless started under nohup).
+  let stop: (() => void) | null = null;
+  let stopAsked = false;
+  const onSignal = () => {
+    stopAsked = true;
+    stop?.();
+  };
+  for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(signal, onSignal);
   const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);
   const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs, live: options.live, log });
   const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile], options.allowOther);
@@ -120,7 +131,7 @@ export async function mountImgfs(args: string[]): Promise<number> {
   serveDevice(device);
   return new Promise((done) => {
     let stopping = false;
-    const stop = async () => {
+    stop = async () => {
       if (stopping) return;
       stopping = true;
       store.releaseAll();
@@ -132,14 +143,13 @@ export async function mountImgfs(args: string[]): Promise<number> {
         done(1);
       }
     };
-    // SIGHUP too: a foreground mount whose terminal closes lets its tasks go and unmounts (unless
-    // started under nohup).
-    // `on`, not `once`: with no listener left, a second Ctrl-C would kill imgfs halfway through
-    // letting its tasks go.
-    for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(signal, stop);
+    if (stopAsked) {
+      stop();
+      return;
+    }
     // Unmounted from outside (fusermount -u): nothing will call us again, so let the tasks go.
-    setInterval(() => isMounted(mountPoint) || stop(), 2000).unref();
-    // Only now: a script that signals us as soon as it reads this line must find the handlers set.
+    setInterval(() => isMounted(mountPoint) || stop?.(), 2000).unref();
+    // Last: whoever reads this line may use the mount, or stop it, at once.
     process.stderr.write(`imgfs: mounted on ${mountPoint}\n`);
   });
 }

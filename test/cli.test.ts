@@ -108,3 +108,20 @@ test('a mount point given through a symbolic link: mounted on the directory it l
   t.is(await exited, 0, stderr);
   t.is(await mountEntry(real), undefined, 'unmounted');
 });
+
+test('SIGTERM the moment the mount appears, before imgfs says it is mounted: it unmounts and exits 0, leaving no dead mount behind', async (t) => {
+  const dir = await makeMountDir(t);
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', dir], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const exited = new Promise<number | string | null>((resolve) => proc.on('close', (code, signal) => resolve(code ?? signal)));
+  t.teardown(async () => {
+    proc.kill('SIGKILL');
+    await run('fusermount', ['-uz', dir]);
+  });
+  await waitUntil('the mount', async () => (await mountEntry(dir)) !== undefined || proc.exitCode !== null, 30_000, 1);
+  proc.kill('SIGTERM');
+  t.is(await exited, 0, stderr);
+  t.is(await mountEntry(dir), undefined, 'unmounted');
+});
+

@@ -2,12 +2,14 @@
 // recovery of a stale mount point whose server was killed.
 
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoOf, makeTempDir } from './helpers/files.js';
 import { isLive } from './helpers/groundtruth.js';
 import { imgfsPidsServing, makeMountDir, mountEntry, repoRoot } from './helpers/mount.js';
 import { run, runOk } from './helpers/run.js';
+import { killAndReap } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
 
 const MOUNT_SH = path.join(repoRoot, 'mount.sh');
@@ -87,6 +89,26 @@ test.serial('./mount.sh recovers a stale mount point whose imgfs was killed', as
   t.true(await listsPids(dir), 'the new mount answers');
   await mountSh(['-u', dir]);
   t.is(await mountEntry(dir), undefined);
+});
+
+test.serial('./mount.sh -u after its imgfs died and its pid went to another process: that process is left alone, the mount point is cleaned up', async (t) => {
+  const dir = await mountPoint(t);
+  await mountSh([dir]);
+  const pidFile = `/run/imgfs/${dir.replace(/\//g, '_')}.pid`;
+  const [server, started] = (await fsp.readFile(pidFile, 'utf8')).trim().split(' ').map(Number);
+  t.deepEqual(await imgfsPidsServing(dir), [server], 'the pid file names the server');
+  t.true(started > 0, 'and its start time');
+  process.kill(server, 'SIGKILL');
+  await waitUntil('the killed imgfs to be gone', () => !isLive(server));
+  // Pids are not reused on demand: the file names another process instead, as after a reuse.
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => killAndReap(other));
+  await fsp.writeFile(pidFile, `${other.pid} ${started}\n`);
+
+  await mountSh(['-u', dir]);
+  t.true(isLive(other.pid!), 'the process that has the pid now is not signalled');
+  t.is(await mountEntry(dir), undefined, 'the stale mount is gone');
+  t.false(existsSync(pidFile));
 });
 
 test.serial('./mount.sh creates a mount point that does not exist yet', async (t) => {
