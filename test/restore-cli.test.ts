@@ -171,12 +171,15 @@ test('under nohup: SIGHUP stays ignored, neither passed on nor ending the restor
   t.false(restorer.lines().includes(`got ${constants.signals.SIGHUP}`));
 });
 
-test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
-  const { target, image } = await dumpedCounter(t);
-  const restorer = startRestorer(t, [image]);
+/**
+ * Sends the restorer SIGTERM from the middle of its restore, however late: once its stub holds the
+ * dumped pid, until it lets the process run. Held where it is (SIGSTOP), the restorer gets the
+ * signal when it goes on: the handler of a signal comes at the event loop's next turn, which the
+ * last steps of a restore do not take.
+ */
+async function terminateLate(restorer: ReturnType<typeof startRestorer>, target: Target): Promise<void> {
   const restorerPid = restorer.proc.pid!;
-  // The stub holds the dumped pid from the middle of the restore until it lets the process run
-  // (the restorer its tracer); on a loaded machine the poll may see only the process running.
+  // On a loaded machine the poll may see only the process running.
   const takenBack = () => {
     try {
       return ['0', String(restorerPid)].includes(/^TracerPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))?.[1] ?? '');
@@ -185,16 +188,34 @@ test('SIGTERM while the restore is under way, however late: the restore is aband
     }
   };
   await waitUntil('the stub to take the dumped pid', takenBack, 20_000, 1);
-  // Held where it is, the restorer gets the signal when it goes on: the handler of a signal comes
-  // at the event loop's next turn, which the last steps of a restore do not take.
   process.kill(restorerPid, 'SIGSTOP');
   process.kill(restorerPid, 'SIGTERM');
   process.kill(restorerPid, 'SIGCONT');
   await restorer.exited;
+}
+
+test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
+  const { target, image } = await dumpedCounter(t);
+  const restorer = startRestorer(t, [image]);
+  await terminateLate(restorer, target);
   // Abandoned (saying so), or the process got the signal and died of it: the restorer dies of it.
   t.is(restorer.proc.signalCode, 'SIGTERM', restorer.stderr());
   const errors = restorer.stderr().split('\n').filter((line) => line !== '' && !line.startsWith('imgfs restore: warning: '));
   t.true(errors.every((line) => line.endsWith(': interrupted by SIGTERM')), errors.join('\n'));
+  await waitUntil(`pid ${target.pid} to be gone`, () => !existsSync(`/proc/${target.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${target.pid}/status`, 'utf8')));
+  t.pass();
+});
+
+test('--detach, SIGTERM however late in the restore: abandoned, or passed on to the process as it starts; never a pid printed as if all went well', async (t) => {
+  const { target, image } = await dumpedCounter(t);
+  const restorer = startRestorer(t, [image, '--detach']);
+  await terminateLate(restorer, target);
+  t.is(restorer.proc.signalCode, 'SIGTERM', restorer.stderr());
+  // The process's own output goes there too: it may tick once before the signal comes.
+  t.false(restorer.lines().some((line) => /^\d+$/.test(line)), 'no pid on standard output');
+  const errors = restorer.stderr().split('\n').filter((line) => line !== '' && !line.startsWith('imgfs restore: warning: '));
+  t.is(errors.length, 1, restorer.stderr());
+  t.regex(errors[0], new RegExp(`: interrupted by SIGTERM( as pid ${target.pid} started: passed on to it)?$`));
   await waitUntil(`pid ${target.pid} to be gone`, () => !existsSync(`/proc/${target.pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${target.pid}/status`, 'utf8')));
   t.pass();
 });

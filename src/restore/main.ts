@@ -144,6 +144,14 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
     restored = run.pid;
     for (const signal of received) if (!reachesItself.includes(signal)) passOn(run.pid, signal);
     if (!run.job) {
+      // Detached: a signal that would have abandoned the restore came as the process started. It
+      // got the signal; the restorer ends as an interrupted one does, not with a pid that says
+      // all went well.
+      const abandoning = received.find((name) => ABANDONING_SIGNALS.includes(name));
+      if (abandoning) {
+        io.err(`imgfs restore: ${options.file}: interrupted by ${abandoning} as pid ${run.pid} started: passed on to it\n`);
+        return endLike({ killed: osConstants.signals[abandoning] });
+      }
       io.out(`${run.pid}\n`);
       return 0;
     }
@@ -193,18 +201,27 @@ async function restoreReporting(
     });
     // The restore's last steps run in one go: a signal that came meanwhile has its handler run
     // now, too late to stop the restore. It reaches the process instead, as if sent just after.
-    await new Promise((resolve) => setImmediate(resolve));
+    await signalsHandled();
     return { pid, job };
   } catch (err) {
     job?.abandon();
     job?.close();
     // A Ctrl-C that also ended the image's writer may fail the read before its handler has run.
-    await new Promise((resolve) => setImmediate(resolve));
+    await signalsHandled();
     io.err(`imgfs restore: ${options.file}: ${signal.aborted ? interrupted(signal).message : messageOf(err)}\n`);
     return null;
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
   }
+}
+
+/**
+ * Resolves once the signals that came before the call have had their handlers run. libuv reads
+ * them in the event loop's poll phase, which a single setImmediate may not reach (resumed inside
+ * that phase, the immediate runs first): the second immediate comes after the next poll.
+ */
+function signalsHandled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 /** Where the shell that runs us put us (./jobcontrol.ts). */
