@@ -153,7 +153,8 @@ test('--live: more memory a fork does not copy than is kept aside (65 MiB of MAD
   const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
   await dump.read(Buffer.alloc(1), 0, 1, 0);
   t.not(taskStatus(target.pid).tracerPid, 0, 'frozen while its dump is open');
-  t.regex(mnt.stderr(), /held frozen .*65 MiB of its memory is not copied by a fork/);
+  const logged = /held frozen .*65 MiB of its memory is not copied by a fork/;
+  t.regex(await mnt.stderrOnceMatching(logged), logged);
   t.deepEqual(othersRunning(target, await imgfsPidsServing(mnt.dir)), [], 'no copy made');
   await dump.close();
   await waitUntil('imgfs to let the task go', () => taskStatus(target.pid).tracerPid === 0);
@@ -165,7 +166,8 @@ test('--live: a process that reaps orphans itself (a subreaper) is held frozen i
   const dump = await openHeld(t, path.join(mnt.dir, String(target.pid), 'dump'));
   await readWhole(dump);
   t.not(taskStatus(target.pid).tracerPid, 0, 'frozen while its dump is open');
-  t.regex(mnt.stderr(), /held frozen .*reaps orphans/);
+  const logged = /held frozen .*reaps orphans/;
+  t.regex(await mnt.stderrOnceMatching(logged), logged);
   t.deepEqual(childrenOf(target.pid), [], 'its copy, made and ended, left no zombie');
   await dump.close();
   await waitUntil('imgfs to let the task go', () => taskStatus(target.pid).tracerPid === 0);

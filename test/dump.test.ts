@@ -337,6 +337,8 @@ test.serial('a target stopped with SIGSTOP is dumped and stays stopped', async (
   await handle.close();
 
   await waitUntil('the dumper to detach', () => threadStatuses(target.pid).every((status) => status.tracerPid === 0));
+  // Let go, the task passes through the kernel on its way back into its stop ('R' for a moment).
+  await waitUntil('the target back in its stop', () => threadStatuses(target.pid).every((status) => status.state === 'T'));
   const lines = target.lines().length;
   const value = counterValue(target);
   await sleep(300);

@@ -33,7 +33,11 @@ test('from a pipe: `imgfs restore -` reads the image from standard input', async
   t.is(await fsp.readlink(`/proc/${pid}/fd/0`), '/dev/null', 'the image pipe is not handed on');
 });
 
-test('from a pipe that stalls mid-image: SIGINT ends the restore at once, saying so, and the restorer dies of it (a script running it stops); no stub is left', async (t) => {
+/**
+ * `imgfs restore -` fed half an image (the VMAs and some pages) through a pipe that stays open:
+ * its writer has stalled, as an ssh link that hangs does, and the restore cannot finish.
+ */
+async function stalledRestore(t: import('ava').ExecutionContext) {
   const target = await startTarget(t, 'pattern', ['16']);
   const bytes = await fsp.readFile(await dumpToFile(t, target));
   await killOriginal(target);
@@ -41,24 +45,27 @@ test('from a pipe that stalls mid-image: SIGINT ends the restore at once, saying
   t.teardown(() => killAndReap(proc));
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<string | null>((resolve) => proc.on('close', (_code, signal) => resolve(signal)));
   proc.stdin!.on('error', () => undefined);
-  // Half the image (the VMAs and some pages), and the pipe stays open: the writer has stalled, as
-  // an ssh link that hangs does.
   proc.stdin!.write(bytes.subarray(0, bytes.length >> 1));
+  return { proc, stderr: () => stderr };
+}
+
+test('from a pipe that stalls mid-image: SIGINT ends the restore at once, saying so, and the restorer dies of it (a script running it stops); no stub is left', async (t) => {
+  const { proc, stderr } = await stalledRestore(t);
+  const exited = new Promise<string | null>((resolve) => proc.on('close', (_code, signal) => resolve(signal)));
   await waitUntil('the stub', () => stubsOf(proc.pid!).length > 0 || proc.exitCode !== null);
   await sleep(300);
   proc.kill('SIGINT');
   const signal = await Promise.race([exited, sleep(5000).then(() => 'still running')]);
-  t.is(signal, 'SIGINT', `the restorer ends (stderr: ${stderr})`);
-  t.is(stderr, 'imgfs restore: -: interrupted by SIGINT\n');
+  t.is(signal, 'SIGINT', `the restorer ends (stderr: ${stderr()})`);
+  t.is(stderr(), 'imgfs restore: -: interrupted by SIGINT\n');
   t.deepEqual(stubsOf(proc.pid!), [], 'no stub left');
 });
 
 test('a restorer killed (SIGKILL) the moment it has started its stub: the stub dies with it', async (t) => {
-  const { image } = await dumpedCounter(t);
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', 'restore', image], { cwd: repoRoot, stdio: 'ignore' });
-  t.teardown(() => killAndReap(proc));
+  // However late the kill comes, the restore is not done (a restored process outlives its
+  // restorer, as it should).
+  const { proc } = await stalledRestore(t);
   const childOf = (pid: number) => {
     try {
       return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0]) || undefined;

@@ -48,7 +48,10 @@ test('--pid-ns: a process whose pid is in use keeps it, and its thread ids, in a
   t.not(restored, pid, 'the dumped process still holds its pid here');
   t.deepEqual(nsPids(restored), [restored, pid], 'and the restored process has it in its namespace');
   t.deepEqual(readdirSync(`/proc/${restored}/task`).map((task) => nsPids(Number(task)).at(-1)).sort(), [pid, tid].sort(), 'its threads keep their ids in there');
-  t.regex(restorer.stderr(), new RegExp(`warning: pid ${pid} is in use by another process: the process keeps it in a PID namespace of its own \\(pid ${restored} outside it\\)\\n`));
+  const warning = new RegExp(`warning: pid ${pid} is in use by another process: the process keeps it in a PID namespace of its own \\(pid ${restored} outside it\\)\\n`);
+  // Written before the process runs, the warning may still be in the pipe when we see it run.
+  await waitUntil('the warning', () => warning.test(restorer.stderr()), 5000).catch(() => undefined);
+  t.regex(restorer.stderr(), warning);
   const [init] = namespaceMates(restored);
   t.like(init, { inside: 1, comm: 'imgfs-pidns' }, "the namespace's init");
   t.is(namespaceMates(restored).length, 1, 'and nothing else');

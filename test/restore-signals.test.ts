@@ -148,6 +148,9 @@ test('calls that a stop alone fails with EINTR (epoll_wait, semop, sigwaitinfo, 
   const returned = (lines: string[]) => lines.filter((line) => line.includes('returned'));
   await waitUntil('every thread in its call', () => blocked(target.pid) === 7);
   const image = await dumpToFile(t, target);
+  // The threads let go may not have run yet: the one with a timeout says when it has.
+  const timedOut = (line: string) => line.startsWith('epoll_wait(timeout) returned');
+  await target.waitForLine(timedOut);
   await sleep(500);
   t.deepEqual(returned(target.lines()), ['epoll_wait(timeout) returned -1 (Interrupted system call)'], 'only the call with a timeout returned, once');
   await killOriginal(target);
@@ -160,6 +163,7 @@ test('calls that a stop alone fails with EINTR (epoll_wait, semop, sigwaitinfo, 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   await waitUntil('every restored thread in its call', () => blocked(pid) === 7);
+  await restorer.waitForLine(timedOut);
   await sleep(500);
   t.deepEqual(returned(restorer.lines()), ['epoll_wait(timeout) returned -1 (Interrupted system call)'], 'and in the restored process only its EINTR, once');
 });

@@ -21,6 +21,11 @@ export interface Mount {
   proc: ChildProcess;
   /** Everything the CLI wrote to stderr so far. */
   stderr(): string;
+  /**
+   * stderr once it matches: a line the server wrote before it answered may still be in the pipe
+   * when the answer reaches the test. As it is after a few seconds if it never matches.
+   */
+  stderrOnceMatching(pattern: RegExp): Promise<string>;
 }
 
 /** The /proc/mounts entry for dir, if mounted: { type, options }. */
@@ -95,6 +100,8 @@ export function mountScript(t: ExecutionContext, script: string): Promise<Mount>
   return mountServer(t, (dir) => [script, dir]);
 }
 
+const LOG_LINE_TIMEOUT_MS = 5000;
+
 async function mountServer(t: ExecutionContext, scriptArgs: (dir: string) => string[]): Promise<Mount> {
   const dir = await makeMountDir(t);
   // A worker that crashes runs no teardown: the parent-death signal still takes the mount down.
@@ -116,7 +123,9 @@ async function mountServer(t: ExecutionContext, scriptArgs: (dir: string) => str
   }, MOUNT_TIMEOUT_MS).catch((err: Error) => {
     throw new Error(`${err.message}\nits stderr:\n${stderr}`);
   });
-  return { dir, proc, stderr: () => stderr };
+  const stderrOnceMatching = (pattern: RegExp) =>
+    waitUntil('the log line', () => pattern.test(stderr), LOG_LINE_TIMEOUT_MS).then(() => stderr, () => stderr);
+  return { dir, proc, stderr: () => stderr, stderrOnceMatching };
 }
 
 /**
