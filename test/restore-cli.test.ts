@@ -11,7 +11,7 @@ import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
 import { taskStatus } from './helpers/groundtruth.js';
-import { killAndReap, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
+import { killAndReap, killAtTeardown, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 const isTick = (line: string) => line.startsWith('tick ');
@@ -76,7 +76,7 @@ test('a restorer killed (SIGKILL) the moment it has started its stub: the stub d
   // As soon as it is there, before the restorer has taken it over.
   const stub = await waitUntil('the stub', () => childOf(proc.pid!), 30_000, 1);
   proc.kill('SIGKILL');
-  t.teardown(() => { try { process.kill(stub!, 'SIGKILL'); } catch { /* gone */ } });
+  killAtTeardown(t, stub!);
   await waitUntil(`the stub (pid ${stub}) to die`, () => {
     try {
       return taskStatus(stub!).state === 'Z';
@@ -182,23 +182,26 @@ test('under nohup: SIGHUP stays ignored, neither passed on nor ending the restor
  * Sends the restorer SIGTERM from the middle of its restore, however late: once its stub holds the
  * dumped pid, until it lets the process run. Held where it is (SIGSTOP), the restorer gets the
  * signal when it goes on: the handler of a signal comes at the event loop's next turn, which the
- * last steps of a restore do not take.
+ * last steps of a restore do not take. Returns whether the signal came before the restorer let the
+ * process go (on a loaded machine the poll may see only the process running).
  */
-async function terminateLate(restorer: ReturnType<typeof startRestorer>, target: Target): Promise<void> {
+async function terminateLate(restorer: ReturnType<typeof startRestorer>, target: Target): Promise<boolean> {
   const restorerPid = restorer.proc.pid!;
-  // On a loaded machine the poll may see only the process running.
-  const takenBack = () => {
+  const tracer = () => {
     try {
-      return ['0', String(restorerPid)].includes(/^TracerPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))?.[1] ?? '');
+      return /^TracerPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'))?.[1];
     } catch {
-      return false;
+      return undefined;
     }
   };
-  await waitUntil('the stub to take the dumped pid', takenBack, 20_000, 1);
+  await waitUntil('the stub to take the dumped pid', () => ['0', String(restorerPid)].includes(tracer() ?? ''), 20_000, 1);
   process.kill(restorerPid, 'SIGSTOP');
+  await waitUntil('the restorer to stop', () => taskStatus(restorerPid).state === 'T');
+  const midRestore = tracer() === String(restorerPid);
   process.kill(restorerPid, 'SIGTERM');
   process.kill(restorerPid, 'SIGCONT');
   await restorer.exited;
+  return midRestore;
 }
 
 test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
@@ -216,7 +219,11 @@ test('SIGTERM while the restore is under way, however late: the restore is aband
 test('--detach, SIGTERM however late in the restore: abandoned, or passed on to the process as it starts; never a pid printed as if all went well', async (t) => {
   const { target, image } = await dumpedCounter(t);
   const restorer = startRestorer(t, [image, '--detach']);
-  await terminateLate(restorer, target);
+  if (!(await terminateLate(restorer, target))) {
+    t.log('the restore was done before the signal came (a loaded machine): nothing to check');
+    t.pass();
+    return;
+  }
   t.is(restorer.proc.signalCode, 'SIGTERM', restorer.stderr());
   // The process's own output goes there too: it may tick once before the signal comes.
   t.false(restorer.lines().some((line) => /^\d+$/.test(line)), 'no pid on standard output');

@@ -13,7 +13,7 @@ import { buildTarget } from './helpers/build.js';
 import { makeTempDir } from './helpers/files.js';
 import { readMaps, taskStatus } from './helpers/groundtruth.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, showText, startRestorer, type Restorer } from './helpers/restore.js';
-import { killAndReap, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
+import { killAndReap, killAtTeardown, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
 import { runOk } from './helpers/run.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 import { testAtMostAtOnce } from './helpers/slots.js';
@@ -269,7 +269,7 @@ test('an open file whose path leads to another file now (replaced since the dump
 test('a pipe another process wrote into comes back as one whose writer has gone: it reads the end, and epoll watches it again', async (t) => {
   const target = await startTarget(t, 'restore_pipein');
   const writer = Number(target.info[1]);
-  t.teardown(() => { try { process.kill(writer, 'SIGKILL'); } catch { /* gone */ } });
+  killAtTeardown(t, writer);
   const image = await dumpToFile(t, target);
   await killOriginal(target);
 

@@ -13,7 +13,7 @@ import { makeTempDir } from './files.js';
 import { parseImage, PAGE_SIZE } from './image.js';
 import { mountImgfs, repoRoot } from './mount.js';
 import { runOk } from './run.js';
-import { killAndReap, waitForExit, type Target } from './targets.js';
+import { KnownProcesses, killAndReap, waitForExit, type Target } from './targets.js';
 import { sleep, waitUntil } from './wait.js';
 import { OutputLines } from './lines.js';
 import { commOf } from './groundtruth.js';
@@ -80,6 +80,7 @@ function killOnTeardown(t: ExecutionContext, pids: () => number[]): void {
   });
 }
 
+
 function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -134,7 +135,7 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     })();
     input.catch(() => undefined); // a restorer that fails early closes the pipe
   }
-  const restored = new Set<number>();
+  const restored = new KnownProcesses();
   const output = new OutputLines(proc, `the restorer (pid ${proc.pid})`);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => {
     const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0);
@@ -147,7 +148,7 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await waitForExit(proc);
   });
-  killOnTeardown(t, () => [...restored, ...childrenOf(proc.pid!)]);
+  killOnTeardown(t, () => [...restored.stillRunning(), ...childrenOf(proc.pid!)]);
 
   const waitForLine = (match: (line: string) => boolean, opts: { from?: number; timeoutMs?: number } = {}) =>
     output.waitFor(match, { from: opts.from, timeoutMs: opts.timeoutMs ?? LINE_TIMEOUT_MS });

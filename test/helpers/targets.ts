@@ -7,6 +7,7 @@ import type { ExecutionContext } from 'ava';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTarget } from './build.js';
+import { startTime } from './groundtruth.js';
 import { OutputLines } from './lines.js';
 import { waitUntil } from './wait.js';
 
@@ -112,6 +113,48 @@ export async function startSleepWithChild(t: ExecutionContext): Promise<{ parent
     const listed = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
     return readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim() === 'sleep' && listed ? Number(listed) : undefined;
   });
-  t.teardown(() => { try { process.kill(child!, 'SIGKILL'); } catch { /* gone */ } });
+  killAtTeardown(t, child!);
   return { parent, child: child! };
+}
+
+/**
+ * Processes known by pid and start time: those of them still running. Pids wrap around quickly
+ * while tests run (a thread churner uses thousands a second): one that has exited may be another
+ * test's process by teardown time.
+ */
+export class KnownProcesses {
+  private readonly started = new Map<number, number>();
+
+  add(pid: number): void {
+    try {
+      this.started.set(pid, startTime(pid));
+    } catch {
+      // Gone already: nothing to kill.
+    }
+  }
+
+  stillRunning(): number[] {
+    return [...this.started].filter(([pid, started]) => {
+      try {
+        return startTime(pid) === started;
+      } catch {
+        return false;
+      }
+    }).map(([pid]) => pid);
+  }
+}
+
+/** Kills pid at teardown if it still runs: not another process that has its pid by then. */
+export function killAtTeardown(t: ExecutionContext, pid: number): void {
+  const known = new KnownProcesses();
+  known.add(pid);
+  t.teardown(() => {
+    for (const running of known.stillRunning()) {
+      try {
+        process.kill(running, 'SIGKILL');
+      } catch {
+        // Exited since it was looked at.
+      }
+    }
+  });
 }
