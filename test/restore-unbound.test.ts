@@ -7,6 +7,7 @@ import test from 'ava';
 import { promises as fsp, readlinkSync } from 'node:fs';
 import { dumpToFile, killOriginal, readImageExtension, showText, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
+import { waitUntil } from './helpers/wait.js';
 
 const AF_UNIX = 1;
 const AF_INET = 2;
@@ -72,6 +73,8 @@ test('an unbound socket this kernel will not make: /dev/null in its place, one w
   const pid = await restorer.restoredPid();
   t.is(readlinkSync(`/proc/${pid}/fd/41`), '/dev/null');
   t.regex(readlinkSync(`/proc/${pid}/fd/40`), /^socket:\[\d+\]$/);
+  // Written before the process runs, the warning may still be in the pipe when we see it run.
+  await waitUntil('the warning', () => restorer.stderr().includes('warning: fd 41 '));
   t.regex(restorer.stderr(), /warning: fd 41 \(socket:\[\d+\]\): UDP over IPv6, unbound, cannot be made here \(EPROTONOSUPPORT\): replaced by \/dev\/null\n/);
   t.is(restorer.stderr().split('\n').filter((line) => line.includes('fd 4')).length, 1, 'one warning');
 });
