@@ -9,13 +9,15 @@ usage() { echo "usage: $0 <mountpoint> [imgfs options] | $0 -u <mountpoint>" >&2
 
 state_dir=/run/imgfs
 pidfile_of() { echo "$state_dir/$(readlink -m "$1" | tr '/' '_').pid"; }
-# A process's start time (field 22 of its stat, after the name in parentheses): with its pid in
-# the pid file, it tells our imgfs from a process that got its pid after it died.
+# A running process's start time (field 22 of its stat, after the name in parentheses): with its
+# pid in the pid file, it tells our imgfs from a process that got its pid after it died. Fails for
+# a process that has ended (a zombie its reaper has not reaped yet, too).
 start_time_of() {
   local stat rest
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   rest=${stat##*) }
   set -- $rest
+  case "$1" in Z|X) return 1 ;; esac
   echo "${20}"
 }
 
@@ -37,7 +39,8 @@ if [ "$1" = "-u" ]; then
     read -r pid started <"$pidfile" || true
     if [ -n "$pid" ] && [ -n "${started:-}" ] && [ "$(start_time_of "$pid" || true)" = "$started" ]; then
       kill -TERM "$pid"
-      for _ in $(seq 100); do [ "$(start_time_of "$pid" || true)" = "$started" ] || break; sleep 0.1; done
+      deadline=$((SECONDS + 10))
+      while [ "$(start_time_of "$pid" || true)" = "$started" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
       if [ "$(start_time_of "$pid" || true)" = "$started" ]; then
         echo "mount.sh: imgfs (pid $pid) is still running 10 s after SIGTERM; $mnt stays mounted" >&2
         exit 1

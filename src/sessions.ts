@@ -31,6 +31,8 @@ interface Session {
 
 export interface OpenFile {
   readonly pid: number;
+  /** The process's start time at the open: its pid may name another process by the first read. */
+  readonly startTime: number;
   readonly kind: FileKind;
   /** Lets the file in on the snapshot it gets, or throws (the caller's permission check). */
   readonly admit: (held: HeldSnapshot) => void;
@@ -75,7 +77,7 @@ export class SnapshotStore {
    * was: its reads fail until it is stopped.
    */
   async open(pid: number, kind: FileKind, admit: (held: HeldSnapshot) => void = () => undefined): Promise<OpenFile> {
-    const file: OpenFile = { pid, kind, admit, view: null, taking: null };
+    const file: OpenFile = { pid, startTime: readStat(pid).startTime, kind, admit, view: null, taking: null };
     try {
       file.view = await this.take(file);
     } catch (err) {
@@ -87,7 +89,8 @@ export class SnapshotStore {
   /** The snapshot's view for file: the one held for its process, or a new one. */
   private async take(file: OpenFile): Promise<FileView> {
     const { pid, kind } = file;
-    const key = sessionKey(pid);
+    if (readStat(pid).startTime !== file.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
+    const key = sessionKey(pid, file.startTime);
     const held = this.sessions.get(key);
     // --no-freeze: a process that has run since its snapshot needs a new one (its open files
     // keep the old one, which their reads now refuse).
@@ -95,6 +98,8 @@ export class SnapshotStore {
     const session = (held && !held.ended ? held : undefined) ?? await this.startSession(pid, key);
     if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
+      // The pid may have passed to another process between the check above and the snapshot.
+      if (session.held.snapshot.startTime !== file.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
       file.admit(session.held);
       const layout = layoutOf(session, kind);
       const { memory } = session;
@@ -163,6 +168,11 @@ export class SnapshotStore {
     return starting;
   }
 
+  /** The size of file over its snapshot; undefined while it has none. */
+  openSize(file: OpenFile): number | undefined {
+    return file.view?.layout.size;
+  }
+
   /** After a read's reply: a sequential reader's next bytes are read while it takes these. */
   readNext(file: OpenFile): void {
     if (file.view && !file.view.session.ended) file.view.ahead.readNext();
@@ -178,7 +188,7 @@ export class SnapshotStore {
    * through holder (memoryHolder: the caller may know it already).
    */
   size(pid: number, kind: FileKind, holder = memoryHolder(pid) ?? pid): number {
-    const key = sessionKey(pid);
+    const key = sessionKey(pid, readStat(pid).startTime);
     const session = this.sessions.get(key);
     if (session && !session.ended) return layoutOf(session, kind).size;
     const previewKey = `${key}/${kind.name}`;
@@ -202,8 +212,8 @@ export class SnapshotStore {
   }
 }
 
-function sessionKey(pid: number): string {
-  return `${pid}:${readStat(pid).startTime}`;
+function sessionKey(pid: number, startTime: number): string {
+  return `${pid}:${startTime}`;
 }
 
 function layoutOf(session: Session, kind: FileKind): Layout {

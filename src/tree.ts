@@ -67,7 +67,8 @@ export class ProcessTree {
       // fstat of an open file comes by path too (the kernel passes no handle): once its process has
       // gone, the path names nothing, but the open file still is its snapshot.
       const open = errnoOf(err) === Errno.ENOENT ? [...this.handles.values()].find((o) => o.path === path) : undefined;
-      if (open) return open.stat;
+      // Its size is its snapshot's, which --no-freeze may have taken after the open.
+      if (open) return { ...open.stat, size: this.store.openSize(open.file) ?? open.stat.size };
       throw err;
     }
   }

@@ -393,6 +393,39 @@ test.serial('--no-freeze: as in the proposal, a running task\'s dump opens and i
   t.is(target.lines().length, ticks, 'no tick while stopped');
 });
 
+test.serial('--no-freeze: a dump opened while its task ran, whose pid names another process by its first read, fails with EIO: never that process\'s memory', async (t) => {
+  // The helper replaces its child, on SIGUSR1, with another process at the same pid (pattern).
+  const helper = await startTarget(t, 'pidreuse', [await buildTarget('pattern')]);
+  const pid = Number(helper.info[1]);
+  await helper.waitForLine((line) => line.startsWith('ready '));
+  const mnt = await mountImgfs(t, ['--no-freeze']);
+  const file = dumpOf(mnt.dir, pid);
+  const handle = await openHeld(t, file);
+  const from = helper.lines().length;
+  process.kill(helper.pid, 'SIGUSR1');
+  await helper.waitForLine((line) => line.startsWith('ready '), { from });
+  process.kill(pid, 'SIGSTOP');
+  await waitUntil('the new process to stop', () => taskStatus(pid).state === 'T');
+  t.is(await errnoOf(readAt(handle, 0, PAGE_SIZE)), 'EIO');
+  t.regex(await mnt.stderrOnceMatching(/has exited/), new RegExp(`pid ${pid} has exited`));
+  const bytes = await readFileAsync(file);
+  assertImageMatchesProcess(t, parseImage(bytes), bytes, pid);
+  process.kill(pid, 'SIGCONT');
+});
+
+test.serial('--no-freeze: fstat of a dump opened while its task ran, once the process has exited, is the size of the snapshot its first read took', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick'));
+  const mnt = await mountImgfs(t, ['--no-freeze']);
+  const handle = await openHeld(t, dumpOf(mnt.dir, target.pid));
+  process.kill(target.pid, 'SIGSTOP');
+  await waitUntil('the target to stop', () => taskStatus(target.pid).state === 'T');
+  const bytes = await readWhole(handle);
+  t.is(parseImage(bytes).size, bytes.length);
+  await killAndReap(target.proc);
+  t.is((await handle.stat()).size, bytes.length);
+});
+
 /** A counter stopped (SIGSTOP) and its dump open on a --no-freeze mount. */
 async function stoppedCounterDumpOpen(t: ExecutionContext) {
   const target = await startTarget(t, 'counter');

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoOf, makeTempDir } from './helpers/files.js';
-import { isLive } from './helpers/groundtruth.js';
+import { isLive, taskStatus } from './helpers/groundtruth.js';
 import { imgfsPidsServing, makeMountDir, mountEntry, repoRoot } from './helpers/mount.js';
 import { run, runOk } from './helpers/run.js';
-import { killAndReap } from './helpers/targets.js';
+import { killAndReap, startTarget } from './helpers/targets.js';
 import { waitUntil } from './helpers/wait.js';
 
 const MOUNT_SH = path.join(repoRoot, 'mount.sh');
@@ -109,6 +109,20 @@ test.serial('./mount.sh -u after its imgfs died and its pid went to another proc
   t.true(isLive(other.pid!), 'the process that has the pid now is not signalled');
   t.is(await mountEntry(dir), undefined, 'the stale mount is gone');
   t.false(existsSync(pidFile));
+});
+
+test.serial('./mount.sh -u of an imgfs that has exited but is not reaped yet (a slow reaper): unmounted at once, exit 0', async (t) => {
+  const dir = await mountPoint(t);
+  // The reaper inherits the imgfs that mount.sh leaves running, and never reaps it.
+  const reaper = await startTarget(t, 'lazy_reaper', [MOUNT_SH, dir]);
+  t.is(await reaper.waitForLine((line) => line.startsWith('ready ')), 'ready 0', 'mounted');
+  const [server] = await imgfsPidsServing(dir);
+  const started = Date.now();
+  const result = await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  t.is(result.code, 0, result.stderr);
+  t.true(Date.now() - started < 5000, `done in ${Date.now() - started} ms, not after a 10 s wait`);
+  t.is(taskStatus(server).state, 'Z', 'the imgfs it stopped is a zombie still');
+  t.is(await mountEntry(dir), undefined);
 });
 
 test.serial('./mount.sh creates a mount point that does not exist yet', async (t) => {
