@@ -7,6 +7,7 @@ import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os';
 import path from 'node:path';
 import { binfmtMain } from '../src/binfmt.js';
+import { buildTarget } from './helpers/build.js';
 import { repoRoot } from './helpers/mount.js';
 import { run } from './helpers/run.js';
 import { dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
@@ -179,26 +180,29 @@ test('under nohup: SIGHUP stays ignored, neither passed on nor ending the restor
 });
 
 /**
- * Sends the restorer SIGTERM in the last steps of its restore: once the process it makes, at the
- * dumped pid, has its name back, until the restorer lets it run. Held there (SIGSTOP), the
- * restorer gets the signal when it goes on: the handler of a signal comes at the event loop's next
- * turn, which those steps, run in one go, do not take. Returns whether the signal came before the
- * restorer let the process go (a loaded machine may hold the watcher back until after).
+ * Runs `imgfs restore <args>` of target's image and sends the restorer SIGTERM in the last steps
+ * of its restore: once the process it makes, at the dumped pid, has its name back, until the
+ * restorer lets it run. Held there (SIGSTOP), the restorer gets the signal when it goes on: the
+ * handler of a signal comes at the event loop's next turn, which those steps, run in one go, do
+ * not take. Returns the restorer, once it has exited, and whether the signal came before it let
+ * the process go (a loaded machine may hold the watcher back until after).
  */
-async function terminateLate(t: import('ava').ExecutionContext, restorer: ReturnType<typeof startRestorer>, target: Target): Promise<boolean> {
+async function restoreTerminatedLate(t: import('ava').ExecutionContext, target: Target, args: string[]) {
+  // Built first: compiling it may take longer than the restore.
+  await buildTarget('stop_when_traced');
+  const restorer = startRestorer(t, args);
   const name = path.basename(target.binary);
   const watcher = await startTarget(t, 'stop_when_traced', [String(target.pid), String(restorer.proc.pid), String(constants.signals.SIGTERM), name]);
   await restorer.exited;
   // A process let go before the signal came runs on: the test ends it.
   for (const line of restorer.lines()) if (/^\d+$/.test(line)) killAtTeardown(t, Number(line));
   t.not(watcher.info[0], 'never', watcher.info.join(' '));
-  return watcher.info.join(' ') === 'held traced';
+  return { restorer, heldTraced: watcher.info.join(' ') === 'held traced' };
 }
 
 test('SIGTERM while the restore is under way, however late: the restore is abandoned, or the process gets it', async (t) => {
   const { target, image } = await dumpedCounter(t);
-  const restorer = startRestorer(t, [image]);
-  await terminateLate(t, restorer, target);
+  const { restorer } = await restoreTerminatedLate(t, target, [image]);
   // Abandoned (saying so), or the process got the signal and died of it: the restorer dies of it.
   t.is(restorer.proc.signalCode, 'SIGTERM', restorer.stderr());
   const errors = restorer.stderr().split('\n').filter((line) => line !== '' && !line.startsWith('imgfs restore: warning: '));
@@ -212,8 +216,8 @@ test('--detach, SIGTERM however late in the restore: abandoned, or passed on to 
   const target = await startTarget(t, 'many_threads', ['64']);
   const image = await dumpToFile(t, target);
   await killOriginal(target);
-  const restorer = startRestorer(t, [image, '--detach']);
-  if (!(await terminateLate(t, restorer, target))) {
+  const { restorer, heldTraced } = await restoreTerminatedLate(t, target, [image, '--detach']);
+  if (!heldTraced) {
     t.log('the restore was done before the signal came (a loaded machine): nothing to check');
     t.pass();
     return;
