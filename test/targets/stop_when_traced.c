@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
   if (argc != 4 && argc != 5) { fprintf(stderr, "usage: stop_when_traced <watched> <tracer> <signal> [<comm>]\n"); return 2; }
   int watched = atoi(argv[1]), tracer = atoi(argv[2]), signal = atoi(argv[3]);
   const char *comm = argc == 5 ? argv[4] : NULL;
-  time_t deadline = time(NULL) + 30;
+  // Within the 20 s a test waits for its first line, so that it says why.
+  time_t deadline = time(NULL) + 15;
   while (tracer_of(watched) != tracer || !named(watched, comm)) {
     if (time(NULL) > deadline) { printf("never traced\n"); return 1; }
   }
