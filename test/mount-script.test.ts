@@ -17,7 +17,7 @@ const SCRIPT_TIMEOUT_MS = 90_000;
 
 /**
  * A fresh mount point whose teardown unmounts it, ends the server mount.sh left behind and removes
- * the log mount.sh keeps in /run/imgfs.
+ * the log and pid file mount.sh keeps in /run/imgfs.
  */
 async function mountPoint(t: ExecutionContext): Promise<string> {
   const dir = await makeMountDir(t);
@@ -28,7 +28,8 @@ async function mountPoint(t: ExecutionContext): Promise<string> {
 async function unmountAndForget(dir: string): Promise<void> {
   if (await mountEntry(dir)) await run(MOUNT_SH, ['-u', dir], { timeoutMs: SCRIPT_TIMEOUT_MS });
   for (const pid of await imgfsPidsServing(dir)) process.kill(pid, 'SIGKILL');
-  await fsp.rm(`/run/imgfs/${dir.replace(/\//g, '_')}.log`, { force: true });
+  // The pid file too: a test of a failing `mount.sh -u` leaves it, as it should.
+  for (const kept of ['log', 'pid']) await fsp.rm(`/run/imgfs/${dir.replace(/\//g, '_')}.${kept}`, { force: true });
 }
 
 const mountSh = (args: string[]) => runOk(MOUNT_SH, args, { timeoutMs: SCRIPT_TIMEOUT_MS });

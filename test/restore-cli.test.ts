@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { binfmtMain } from '../src/binfmt.js';
@@ -191,11 +191,21 @@ async function restoreTerminatedLate(t: import('ava').ExecutionContext, target: 
   // Built first: compiling it may take longer than the restore.
   await buildTarget('stop_when_traced');
   const restorer = startRestorer(t, args);
+  // A process let go before the signal came runs on (it printed its pid): the test ends it, also
+  // when the test fails.
+  const binary = realpathSync(target.binary);
+  t.teardown(() => {
+    for (const pid of restorer.lines().filter((line) => /^\d+$/.test(line)).map(Number)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/exe`) === binary) process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+  });
   const name = path.basename(target.binary);
   const watcher = await startTarget(t, 'stop_when_traced', [String(target.pid), String(restorer.proc.pid), String(constants.signals.SIGTERM), name]);
   await restorer.exited;
-  // A process let go before the signal came runs on: the test ends it.
-  for (const line of restorer.lines()) if (/^\d+$/.test(line)) killAtTeardown(t, Number(line));
   t.not(watcher.info[0], 'never', watcher.info.join(' '));
   return { restorer, heldTraced: watcher.info.join(' ') === 'held traced' };
 }
