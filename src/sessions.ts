@@ -89,7 +89,6 @@ export class SnapshotStore {
   /** The snapshot's view for file: the one held for its process, or a new one. */
   private async take(file: OpenFile): Promise<FileView> {
     const { pid, kind } = file;
-    if (readStat(pid).startTime !== file.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
     const key = sessionKey(pid, file.startTime);
     const held = this.sessions.get(key);
     // --no-freeze: a process that has run since its snapshot needs a new one (its open files
@@ -98,7 +97,7 @@ export class SnapshotStore {
     const session = (held && !held.ended ? held : undefined) ?? await this.startSession(pid, key);
     if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
-      // The pid may have passed to another process between the check above and the snapshot.
+      // The pid may have passed to another process since its start time was read.
       if (session.held.snapshot.startTime !== file.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${pid} has exited`);
       file.admit(session.held);
       const layout = layoutOf(session, kind);
@@ -136,8 +135,10 @@ export class SnapshotStore {
    * then keeps. (The kernel releases a file only once no read of it is in flight.)
    */
   private async readOnceTaken(file: OpenFile, out: Buffer, length: number, pos: number): Promise<number> {
-    file.taking ??= this.take(file).finally(() => { file.taking = null; });
     try {
+      // Its pid may name another process by now: never a snapshot of that one.
+      if (readStat(file.pid).startTime !== file.startTime) throw new ImgfsError(Errno.ESRCH, `pid ${file.pid} has exited`);
+      file.taking ??= this.take(file).finally(() => { file.taking = null; });
       file.view ??= await file.taking;
     } catch (err) {
       // Its process gone: EIO, as for a read of any open file of a process that exited.

@@ -2,7 +2,7 @@
 // mistake in the command line, 1 for a mount point or device it cannot mount on; nothing mounted,
 // nothing made.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
@@ -85,43 +85,46 @@ test('a user who cannot open /dev/fuse: exit 1, one line saying so', async (t) =
   t.is(result.stderr, 'imgfs: cannot open /dev/fuse (EACCES): imgfs mounts as root, with the fuse module loaded\n');
 });
 
+/**
+ * `imgfs <given>` in the foreground, as a test's child: its stderr so far, and how it ended (exit
+ * code, or the signal that killed it). The teardown kills it and unmounts mounted (where given
+ * leads).
+ */
+function foregroundMount(t: ExecutionContext, given: string, mounted: string) {
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', given], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const exited = new Promise<number | string | null>((resolve) => proc.on('close', (code, signal) => resolve(code ?? signal)));
+  t.teardown(async () => {
+    proc.kill('SIGKILL');
+    await run('fusermount', ['-uz', mounted]);
+  });
+  return { proc, stderr: () => stderr, exited };
+}
+
 test('a mount point given through a symbolic link: mounted on the directory it leads to, and unmounted from it on SIGTERM, sent twice', async (t) => {
   const dir = await makeTempDir(t);
   const real = path.join(dir, 'real');
   const link = path.join(dir, 'link');
   await fsp.mkdir(real);
   await fsp.symlink(real, link);
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', link], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<number | string | null>((resolve) => proc.on('close', (code, signal) => resolve(code ?? signal)));
-  t.teardown(async () => {
-    proc.kill('SIGKILL');
-    await run('fusermount', ['-uz', real]);
-  });
-  await waitUntil('the mount', () => stderr.includes('mounted on'), 30_000);
-  t.is(stderr, `imgfs: mounted on ${real}\n`);
+  const { proc, stderr, exited } = foregroundMount(t, link, real);
+  await waitUntil('the mount', () => stderr().includes('mounted on'), 30_000);
+  t.is(stderr(), `imgfs: mounted on ${real}\n`);
   t.is((await mountEntry(real))?.type, 'fuse.imgfs');
   // Twice, as an impatient user would: the second must not kill it halfway.
   proc.kill('SIGTERM');
   proc.kill('SIGTERM');
-  t.is(await exited, 0, stderr);
+  t.is(await exited, 0, stderr());
   t.is(await mountEntry(real), undefined, 'unmounted');
 });
 
 test('SIGTERM the moment the mount appears, before imgfs says it is mounted: it unmounts and exits 0, leaving no dead mount behind', async (t) => {
   const dir = await makeMountDir(t);
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', dir], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<number | string | null>((resolve) => proc.on('close', (code, signal) => resolve(code ?? signal)));
-  t.teardown(async () => {
-    proc.kill('SIGKILL');
-    await run('fusermount', ['-uz', dir]);
-  });
+  const { proc, stderr, exited } = foregroundMount(t, dir, dir);
   await waitUntil('the mount', async () => (await mountEntry(dir)) !== undefined || proc.exitCode !== null, 30_000, 1);
   proc.kill('SIGTERM');
-  t.is(await exited, 0, stderr);
+  t.is(await exited, 0, stderr());
   t.is(await mountEntry(dir), undefined, 'unmounted');
 });
 
