@@ -5,7 +5,7 @@
 import test from 'ava';
 import { chownSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { makeTempDir } from './helpers/files.js';
-import { dumpToFile, imageWord, killOriginal, readImageExtension, startRestorer } from './helpers/restore.js';
+import { continuesCount, dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer } from './helpers/restore.js';
 import { startTarget } from './helpers/targets.js';
 
 const NOBODY = 65534;
@@ -26,7 +26,7 @@ test.serial('a user restores an image of its own process: it runs on as that use
   t.is(await restorer.exited, 0, restorer.stderr());
   t.regex(readFileSync(`/proc/${pid}/status`, 'latin1'), new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'));
   const tick = await restorer.waitForLine((line) => line.startsWith('tick '));
-  t.is(tick, `tick ${dumped + 1}`, 'the count goes on from the dumped one');
+  t.true(continuesCount(numbersOf(tick)[0], dumped), `${tick} goes on from the dumped ${dumped}`);
   const warnings = restorer.stderr();
   t.regex(warnings, /warning: CLOCK_MONOTONIC jumps by [\d.]+ s since the dump: keeping it needs a time namespace, which needs CAP_SYS_ADMIN\n/);
   t.true(warnings.includes(`warning: --pid-ns: choosing pid ${target.pid} needs CAP_SYS_ADMIN: the process is restored with pid ${pid}\n`), warnings);

@@ -50,6 +50,11 @@ export interface Restorer {
   proc: ChildProcess;
   lines(): string[];
   stderr(): string;
+  /**
+   * Its stderr once it matches (or as it is after a timeout): a warning written before the process
+   * ran may still be in its pipe when the process's own output is seen.
+   */
+  stderrOnceMatching(pattern: RegExp): Promise<string>;
   /** Resolves with the first stdout line from `from` on that matches; rejects after a timeout. */
   waitForLine(match: (line: string) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<string>;
   /** Resolves with the restorer's exit code (or 128 + signal). */
@@ -171,7 +176,9 @@ export function startRestorer(t: ExecutionContext, args: string[], run: RestoreR
     return pid;
   }
 
-  return { proc, lines: () => [...output.seen], stderr: () => output.stderr, waitForLine, exited, restoredPid };
+  const stderrOnceMatching = (pattern: RegExp) =>
+    waitUntil('the warning', () => pattern.test(output.stderr), LINE_TIMEOUT_MS).then(() => output.stderr, () => output.stderr);
+  return { proc, lines: () => [...output.seen], stderr: () => output.stderr, stderrOnceMatching, waitForLine, exited, restoredPid };
 }
 
 /** The extension of an image file. */
@@ -192,6 +199,14 @@ export async function showText(image: string): Promise<string> {
 /** Parses the numbers of a line like "tick 12" or "counts 1 2 3 4 1". */
 export function numbersOf(line: string): number[] {
   return line.trim().split(/\s+/).slice(1).map(Number);
+}
+
+/**
+ * Whether a restored counter's first value goes on from the one its memory held at the dump: the
+ * next, or that one itself when the dump came between the increment and the line that prints it.
+ */
+export function continuesCount(first: number, dumped: number): boolean {
+  return first === dumped + 1 || first === dumped;
 }
 
 /** Processes named like the stub of the restorer with this pid. */
