@@ -8,6 +8,7 @@ import { mountTree } from './fs.js';
 import { coreFile, dumpFile } from './filekinds.js';
 import { mountedDevice } from './proc/mountinfo.js';
 import { SnapshotStore } from './sessions.js';
+import { squeezeRepeats } from './logrepeats.js';
 import { keepIgnoring } from './startsignals.js';
 import { serveDevice } from './servedfiles.js';
 import { ProcessTree } from './tree.js';
@@ -119,7 +120,7 @@ export async function mountImgfs(args: string[]): Promise<number> {
     stop?.();
   };
   for (const signal of keepIgnoring(['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(signal, onSignal);
-  const log = (line: string) => process.stderr.write(`imgfs: ${line}\n`);
+  const { log, flush: flushLog } = squeezeRepeats((line) => process.stderr.write(`imgfs: ${line}\n`));
   const store = new SnapshotStore({ freeze: options.freeze, freezeTimeoutMs: options.freezeTimeoutMs, live: options.live, log });
   const tree = new ProcessTree(store, [dumpFile(options.strictV0), coreFile], options.allowOther);
   const mounted = await mountTree(mountPoint, tree, { allowOther: options.allowOther, log });
@@ -135,6 +136,7 @@ export async function mountImgfs(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       store.releaseAll();
+      flushLog();
       try {
         if (isMounted(mountPoint)) await mounted.unmount();
         done(0);

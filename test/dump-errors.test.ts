@@ -371,6 +371,8 @@ test.serial('--no-freeze: as in the proposal, a running task\'s dump opens and i
   t.is(await errnoOf(readAt(handle, 0, PAGE_SIZE)), 'EINVAL', 'a read of the file opened while it runs');
   t.is(await errnoOf(readAt(handle, 0, PAGE_SIZE)), 'EINVAL', 'and the next');
   t.true(threadStatuses(target.pid).every(isReleased), 'the running task was not touched');
+  const refused = new RegExp(`^imgfs: read /${target.pid}/dump: .*not stopped.*$`, 'gm');
+  t.is((await mnt.stderrOnceMatching(refused)).match(refused)?.length, 1, 'refusals back to back are logged once');
   const lines = target.lines().length;
   await target.waitForLine((line) => line.startsWith('tick'), { from: lines });
 
