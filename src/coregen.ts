@@ -12,7 +12,7 @@ import {
 } from './elfnotes.js';
 import { Layout, LayoutBuilder } from './extents.js';
 import { PAGE_SIZE, type CoreInfo, type Snapshot, type Vma, type VmaFacts } from './model.js';
-import type { PageIndex } from './pageindex.js';
+import { gapsOf, type PageIndex } from './pageindex.js';
 import { SIGINFO_SIZE } from './ptrace/syscalls.js';
 import { isScannable } from './snapshot.js';
 
@@ -167,17 +167,18 @@ export function coreLayout(snapshot: Snapshot): Layout {
   ]);
 
   const builder = new LayoutBuilder().bytes(head).alignTo(PAGE_SIZE);
-  for (const s of segs) addSegmentBytes(builder, s, snapshot.pages);
+  for (const s of segs) addSegmentBytes(builder, s, snapshot.pages, snapshot.core.guardPages);
   if (extendedNumbering(segs)) builder.bytes(encodeExtendedNumbering(segs.length + 1));
   return builder.build();
 }
 
 /**
  * A segment's bytes as the kernel's get_dump_page finds them: pages it cannot get (VM_IO or
- * VM_PFNMAP, an unreadable gate page, past the end of the file) are zeros, and so are never
- * touched pages of plain anonymous memory, which are not read from the target at all.
+ * VM_PFNMAP, an unreadable gate page, past the end of the file, guard pages) are zeros, and so
+ * are never touched pages of plain anonymous memory, which are not read from the target at all
+ * (nor are guard pages, which the page index leaves out).
  */
-function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex): void {
+function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex, guards: CoreInfo['guardPages']): void {
   const { vma, facts, dumpSize } = s;
   if (dumpSize === 0) return;
   if (!kernelGetsPages(vma)) {
@@ -188,7 +189,12 @@ function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex): 
     const fileSize = facts.file?.size ?? null;
     const backed = fileSize === null ? dumpSize
       : Math.min(dumpSize, Math.max(0, Math.ceil((fileSize - vma.offset) / PAGE_SIZE) * PAGE_SIZE));
-    builder.memory(vma.start, backed, null).zeros(dumpSize - backed);
+    let at = vma.start;
+    for (const [start, end] of gapsOf(vma.start, vma.start + backed, guards)) {
+      builder.zeros(start - at).memory(start, end - start, null);
+      at = end;
+    }
+    builder.zeros(vma.start + dumpSize - at);
   }
 }
 

@@ -105,6 +105,20 @@ export class PageIndex {
   }
 }
 
+/** The parts of [start, end) outside runs ([start, end) pairs, ascending, disjoint), in order. */
+export function gapsOf(start: number, end: number, runs: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+  const gaps: Array<[number, number]> = [];
+  let from = start;
+  for (const [s, e] of runs) {
+    if (e <= from) continue;
+    if (s >= end) break;
+    if (s > from) gaps.push([from, s]);
+    from = Math.max(from, e);
+  }
+  if (from < end) gaps.push([from, end]);
+  return gaps;
+}
+
 /** Collects page ranges in ascending order, merging ranges that touch. */
 export class PageIndexBuilder {
   private starts: Float64Array = new Float64Array(64);

@@ -24,6 +24,7 @@ import { xstateFormat, type StopState } from './coreinfo.js';
 import { CKPT_TLS_ENTRIES, isAnonymous } from './format.js';
 import { PAGE_SIZE, type Snapshot, type ThreadState, type Vma } from './model.js';
 import { ANONYMOUS_HUGETLB_PATH, isDeleted, SECRET_MEMORY_PATH } from './proc/deleted.js';
+import { gapsOf } from './pageindex.js';
 import { DataExtents, guardPageRuns, scanPages } from './proc/pagemap.js';
 import { parseCredentials, statusGroups } from './proc/credentials.js';
 import { readSmaps } from './proc/smaps.js';
@@ -337,9 +338,14 @@ function isFilelessShared(vma: Vma): boolean {
  */
 function sharedMemoryContents(pid: number, vmas: readonly Vma[]): SharedMemoryContents[] {
   const data = new DataExtents(pid);
-  return vmas.filter(isFilelessShared).map((vma) => ({
-    start: vma.start, end: vma.end, pages: data.pagesOf(vma) ?? scanPages(pid, [[vma.start, vma.end]]),
-  }));
+  const shared = vmas.filter(isFilelessShared);
+  // A guard page (MADV_GUARD_INSTALL) cannot be read through the process: what its object holds
+  // there stays behind, as the page is out of the process's reach anyway.
+  const guards = guardPageRuns(pid, shared.map((v): [number, number] => [v.start, v.end]));
+  return shared.map((vma) => {
+    const pages = data.pagesOf(vma) ?? scanPages(pid, [[vma.start, vma.end]]);
+    return { start: vma.start, end: vma.end, pages: guards.length === 0 ? pages : pages.restrict(gapsOf(vma.start, vma.end, guards)) };
+  });
 }
 
 /**

@@ -93,7 +93,7 @@ for (const row of rows) {
 }
 
 // A synthetic snapshot: two threads; an ELF executable, a file mapping reaching past its file's
-// end, anonymous memory with two touched pages, a never written mapping, [vvar], [vdso], and the
+// end with a guard page in it, anonymous memory with two touched pages, a never written mapping, [vvar], [vdso], and the
 // unreadable [vsyscall] gate.
 
 const zeroRegs = (): UserRegs => Object.fromEntries(USER_REGS_ORDER.map((name) => [name, 0n])) as unknown as UserRegs;
@@ -152,6 +152,7 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
       fpregs: Buffer.alloc(512, tid), xstate: Buffer.alloc(XSTATE_SIZE, tid),
     })),
     xsaveLayout: Buffer.alloc(32, 1),
+    guardPages: [[DATA + PAGE, DATA + 2 * PAGE]],
   };
   return {
     pid: 100, startTime: 1, threads, core, vmas,
@@ -264,19 +265,20 @@ test('notes come in the kernel order with their sizes and fields', (t) => {
   t.true(xstate.every((b) => b === 100));
 });
 
-test('memory: never touched anonymous pages, pages past EOF, [vvar] and the gate are zeros the target never sees', (t) => {
+test('memory: never touched anonymous pages, pages past EOF, guard pages, [vvar] and the gate are zeros the target never sees', (t) => {
   const snapshot = syntheticSnapshot();
   const memory = new FakeMemory();
   const file = readAll(snapshot, memory);
   const segments = loads(parseElfCore(file));
   t.deepEqual(memory.ranges, [
     [EXE, EXE + PAGE], // the ELF header page
-    [DATA, DATA + 3 * PAGE], // the file covers 2.5 of its 4 pages
+    [DATA, DATA + PAGE], [DATA + 2 * PAGE, DATA + 3 * PAGE], // the file covers 2.5 of its 4 pages; a guard page
     [ANON + PAGE, ANON + 2 * PAGE], [ANON + 5 * PAGE, ANON + 6 * PAGE],
     [VDSO, VDSO + 2 * PAGE],
   ]);
   const bytesOf = (i: number) => file.subarray(segments[i].offset, segments[i].offset + segments[i].filesz);
   t.true(bytesOf(1).subarray(3 * PAGE).every((b) => b === 0), 'past the end of the file');
+  t.true(bytesOf(1).subarray(PAGE, 2 * PAGE).every((b) => b === 0), 'a guard page');
   t.true(bytesOf(2).subarray(0, PAGE).every((b) => b === 0), 'an untouched anonymous page');
   t.true(bytesOf(2).subarray(PAGE, 2 * PAGE).every((b) => b === (((ANON + PAGE) / PAGE) & 0xff || 0xee)));
   t.true(bytesOf(4).every((b) => b === 0), '[vvar]');

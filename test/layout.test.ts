@@ -4,7 +4,7 @@ import test from 'ava';
 import { LayoutBuilder, type PageSource } from '../src/extents.js';
 import { PAGE_RECORD_SIZE } from '../src/format.js';
 import { PAGE_SIZE } from '../src/model.js';
-import { PageIndex, PageIndexBuilder } from '../src/pageindex.js';
+import { gapsOf, PageIndex, PageIndexBuilder } from '../src/pageindex.js';
 import { prng } from './helpers/prng.js';
 
 /** A fake target whose byte at address a is (a * 31 + (a >> 12)) & 0xff, counting its reads. */
@@ -151,4 +151,13 @@ test('a deferred extent is made once, when a read first reaches it, and must be 
   t.is(made, 1, 'made once for every read');
   const wrong = new LayoutBuilder().deferred(4, () => Buffer.from('abc')).build();
   t.throws(() => wrong.read(Buffer.alloc(4), 4, 0, memory), { message: 'deferred extent at 0: 3 bytes made, 4 promised' });
+});
+
+test('gapsOf: the parts of a range outside ascending runs, whichever way they overlap it', (t) => {
+  t.deepEqual(gapsOf(0, 10, []), [[0, 10]]);
+  t.deepEqual(gapsOf(0, 10, [[2, 4], [6, 7]]), [[0, 2], [4, 6], [7, 10]]);
+  t.deepEqual(gapsOf(3, 8, [[0, 4], [7, 12]]), [[4, 7]], 'runs reaching past both ends');
+  t.deepEqual(gapsOf(3, 8, [[0, 3], [8, 9]]), [[3, 8]], 'runs that only touch it');
+  t.deepEqual(gapsOf(3, 8, [[0, 20]]), [], 'all of it in one run');
+  t.deepEqual(gapsOf(3, 8, [[3, 5], [5, 8]]), [], 'in runs back to back');
 });

@@ -23,6 +23,7 @@ const PAGE = 4096;
 const SYS_GETPID = 39;
 const SYS_PAUSE = 34;
 const SYS_GETTID = 186;
+const SYS_POLL = 7;
 
 interface NativeTarget {
   pid: number;
@@ -532,6 +533,29 @@ test.serial('injection into every thread of a multi-threaded process, running or
   const frozenTicks = cpuTicks(pid);
   await target.waitForLine((line) => line.startsWith('tick '), from);
   await waitUntil('the spinning threads to use CPU again', () => cpuTicks(pid) > frozenTicks + 10);
+});
+
+test.serial('injection into several threads: each has its own signal mask back as soon as its own call is done, not once the slowest is', async (t) => {
+  const target = await startTarget(t, 'native_threads');
+  const { pid } = target;
+  await waitUntil('5 threads', () => tasksOf(pid).length === 5);
+  const group = freeze(t, pid);
+  const [slow, quick] = group.tids;
+  // Another process looks at both masks while the slow thread's call (poll for 400 ms) runs: a
+  // SIGKILL of imgfs in that time would let the quick one run on with every signal blocked.
+  const masks = (tid: number) => `/proc/${pid}/task/${tid}/status`;
+  const sampler = spawn('/bin/sh', ['-c', `echo start; i=0; while [ $i -lt 150 ]; do sed -n 's/^SigBlk:\t//p' ${masks(slow)} ${masks(quick)} | tr '\\n' ' '; echo; sleep 0.004; i=$((i + 1)); done`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => { sampler.kill('SIGKILL'); });
+  let out = '';
+  sampler.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString('latin1'); });
+  const ended = new Promise((resolve) => sampler.once('exit', resolve));
+  await waitUntil('the sampler to start', () => out.includes('start'));
+  t.deepEqual(injectSyscalls([{ tid: slow, nr: SYS_POLL, args: [0, 0, 400] }, { tid: quick, nr: SYS_GETTID, args: [] }]), [0n, BigInt(quick)]);
+  await ended;
+  const ALL_BLOCKED = 'fffffffffffbfeff';
+  const samples = out.split('\n').slice(1).map((line) => line.trim().split(' ')).filter((pair) => pair.length === 2);
+  t.true(samples.filter(([a]) => a === ALL_BLOCKED).length >= 5, `the slow thread's call was seen running: ${out}`);
+  t.true(samples.filter(([, b]) => b === ALL_BLOCKED).length <= 1, `the quick thread's own mask meanwhile: ${out}`);
 });
 
 test('TargetMemory: kept pages come from the kept bytes, the rest from the process, split at their edges', (t) => {

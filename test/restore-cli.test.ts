@@ -213,6 +213,7 @@ async function restoreTerminatedLate(t: import('ava').ExecutionContext, target: 
     // signal comes after them, as it may anyway; a restorer in the foreground waits for it.
     t.log(`the watcher: ${seen}; the signal is sent after the restore`);
     restorer.proc.kill('SIGTERM');
+    restorer.proc.kill('SIGCONT'); // a stop the watcher asked for and gave up waiting on is dropped
   }
   await restorer.exited;
   return { restorer, heldTraced: seen === 'held traced' };

@@ -59,14 +59,23 @@ test('guard pages (MADV_GUARD_INSTALL) come back as guard pages, the pages aroun
   }
   const image = await dumpToFile(t, target);
   await killOriginal(target);
-  t.deepEqual((await readImageExtension(image)).guardPages, [[base + 8 * PAGE_SIZE, base + 12 * PAGE_SIZE]]);
-  t.regex(await showText(image), new RegExp(`guard pages \\(1 run\\)\\n  ${(base + 8 * PAGE_SIZE).toString(16)}-${(base + 12 * PAGE_SIZE).toString(16)}\\n`));
+  const shared = parseInt(target.info[3], 16);
+  const runs: Array<[number, number]> = [[base + 8 * PAGE_SIZE, base + 12 * PAGE_SIZE]];
+  if (target.info[4] === '1') runs.push([shared + 4 * PAGE_SIZE, shared + 6 * PAGE_SIZE]);
+  runs.sort((a, b) => a[0] - b[0]);
+  t.deepEqual((await readImageExtension(image)).guardPages, runs);
+  t.regex(await showText(image), new RegExp(`guard pages \\(${runs.length} runs?\\)\\n${runs.map(([s, e]) => `  ${s.toString(16)}-${e.toString(16)}\\n`).join('')}`));
 
   const restorer = startRestorer(t, [image]);
   const pid = await restorer.restoredPid();
   t.deepEqual(guardPages(pid, base, base + 64 * PAGE_SIZE), [8, 9, 10, 11].map((i) => base + i * PAGE_SIZE));
   t.true(readMem(pid, base, 8 * PAGE_SIZE).equals(Buffer.alloc(8 * PAGE_SIZE, 'g')), 'the pages before');
   t.true(readMem(pid, base + 12 * PAGE_SIZE, 52 * PAGE_SIZE).equals(Buffer.alloc(52 * PAGE_SIZE, 'g')), 'the pages after');
+  if (target.info[4] === '1') {
+    t.deepEqual(guardPages(pid, shared, shared + 16 * PAGE_SIZE), [4, 5].map((i) => shared + i * PAGE_SIZE), 'in shared memory too');
+    t.true(readMem(pid, shared, 4 * PAGE_SIZE).equals(Buffer.alloc(4 * PAGE_SIZE, 's')), 'the shared pages before');
+    t.true(readMem(pid, shared + 6 * PAGE_SIZE, 10 * PAGE_SIZE).equals(Buffer.alloc(10 * PAGE_SIZE, 's')), 'the shared pages after');
+  }
   t.false(restorer.stderr().includes('guard'), restorer.stderr());
 });
 

@@ -141,7 +141,7 @@ test('an older image, without SHARED_PAGES records: shared anonymous memory star
   t.regex(restorer.stderr(), /warning: \/memfd:box \(deleted\): was deleted before the dump: mapped as anonymous memory \(--anon-fallback\): what the image carries of it \(its private pages in memory at the dump\) comes back, the rest reads as zeros\n/);
 });
 
-test('one memory mapped twice (a memfd mapped twice, mremap of shared memory, a SysV segment attached twice) is one memory again', async (t) => {
+test('one memory mapped twice (a memfd mapped twice, mremap of shared memory, a SysV segment attached twice, a part mapped again below the whole) is one memory again', async (t) => {
   const target = await startTarget(t, 'restore_doublemap');
   await target.waitForLine((line) => line.startsWith('tick 3 '));
   const image = await dumpToFile(t, target);
@@ -151,9 +151,12 @@ test('one memory mapped twice (a memfd mapped twice, mremap of shared memory, a 
   await restorer.restoredPid();
   const from = restorer.lines().length;
   for (const line of [await restorer.waitForLine((l) => l.startsWith('tick '), { from }), await restorer.waitForLine((l) => l.startsWith('tick '), { from: from + 2 })]) {
-    const [, n, memfd, anonymous, sysv] = line.split(' ');
-    t.deepEqual([memfd, anonymous, sysv], [`m${n}`, `s${n}`, `x${n}`], `what the first mappings were given shows through the second ones: ${line}`);
+    const [, n, memfd, anonymous, sysv, part] = line.split(' ');
+    t.deepEqual([memfd, anonymous, sysv, part], [`m${n}`, `s${n}`, `x${n}`, `b${n}`], `what the first mappings were given shows through the second ones: ${line}`);
   }
+  t.false(restorer.stderr().includes('is one object'), restorer.stderr());
+  const names = readMaps(await restorer.restoredPid()).map((m) => m.name);
+  t.true(names.includes('/memfd:doublemap (deleted)') && !names.some((name) => name.includes('memfd:memfd:')), names.join(' '));
 });
 
 test('a memfd the process has both a descriptor and a mapping of is one memory again, also one too large to travel with its descriptor (what it held outside its mappings reads as zeros)', async (t) => {

@@ -268,3 +268,45 @@ test.serial('restored by a script (no job control): the process joins the script
   terminal.type('q');
   await terminal.waitFor(/script-got-sigint\r\n(.|\r|\n)*after 7\r\n/, from);
 });
+
+test.serial('restored into a pipeline (`imgfs restore img | pager`): the process joins the pipeline\'s job, whose other command keeps the terminal and its own modes, and one Ctrl-C reaches them all', async (t) => {
+  const [counter, pager] = await Promise.all([buildTarget('counter'), buildTarget('restore_tty')]);
+  const terminal = openTerminal(t, 24, 80);
+  const dir = await makeTempDir(t, 'imgfs-pipeline-');
+  const image = path.join(dir, 'task.img');
+  const mnt = await mountImgfs(t);
+  // Dumped as the terminal's foreground job, in the modes the shell gives a command.
+  let from = terminal.mark();
+  terminal.type(`${counter}\n`);
+  await terminal.waitFor(/tick 1\r\n/, from);
+  const original = runningProgram(counter)!;
+  await runOk('cp', [path.join(mnt.dir, String(original), 'dump'), image]);
+  from = terminal.mark();
+  process.kill(original, 'SIGKILL');
+  await terminal.waitFor(/Killed\r\n[^\n]*[#$] $/, from);
+  t.like((await readImageExtension(image)).fds.find((fd) => fd.fd === 0)?.terminal, { foreground: true });
+
+  from = terminal.mark();
+  const warnings = path.join(dir, 'warnings');
+  terminal.type(`${process.execPath} --import=tsx src/cli.ts restore ${image} 2>${warnings} | ${pager}\n`);
+  const pagerPid = Number((await terminal.waitFor(/ready (\d+)/, from))[1]);
+  const restored = readStat((await waitUntil('the restored program', () => runningProgram(counter)))!);
+  const restorer = readStat(restored.ppid);
+  t.is(restored.pgrp, restorer.pgrp, 'in the pipeline\'s process group');
+  t.is(readStat(pagerPid).pgrp, restorer.pgrp);
+  t.is(restored.tpgid, restorer.pgrp, 'which keeps the terminal');
+  from = terminal.mark();
+  terminal.type('a');
+  await terminal.waitFor(/key a sigint 0 icanon 0 echo 0 foreground 1 /, from);
+  await waitUntil('the warning', () => readFileSync(warnings, 'utf8').includes('pipeline'));
+  t.regex(readFileSync(warnings, 'utf8'), /warning: the terminal modes the process had set are not set again: it runs in a pipeline, whose other commands have set theirs\n/);
+
+  // Ctrl-C: the pager counts it, the counter dies of it, and the restorer with it.
+  terminal.type('\x03');
+  await terminal.waitFor(/interrupted sigint 1/, from);
+  await waitUntil('the restored program to end', () => runningProgram(counter) === undefined);
+  terminal.type('q');
+  from = terminal.mark();
+  terminal.type('echo "status ${PIPESTATUS[*]}"\n');
+  await terminal.waitFor(/\nstatus 130 7\r\n/, from);
+});

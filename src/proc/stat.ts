@@ -135,6 +135,33 @@ export function isRunning(pid: number, startTime: number): boolean {
   }
 }
 
+/** Whether a process other than pid and those `except` names, not yet ended, is in process group pgrp. */
+export function groupHasOthers(pgrp: number, pid: number, except: (other: number) => boolean = () => false): boolean {
+  for (const name of fs.readdirSync('/proc')) {
+    const other = Number(name);
+    if (!Number.isInteger(other) || other === pid) continue;
+    try {
+      const stat = readStat(other);
+      if (stat.pgrp === pgrp && !['Z', 'X'].includes(stat.state) && !except(other)) return true;
+    } catch {
+      // Gone.
+    }
+  }
+  return false;
+}
+
+/** Whether pid is a child of ancestor, or a child's child, and so on. */
+export function descendsFrom(pid: number, ancestor: number): boolean {
+  try {
+    for (let parent = readStat(pid).ppid; parent > 1; parent = readStat(parent).ppid) {
+      if (parent === ancestor) return true;
+    }
+  } catch {
+    // Gone on the way up.
+  }
+  return false;
+}
+
 export function isKernelThread(stat: ProcStat): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
 }

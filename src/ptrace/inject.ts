@@ -120,11 +120,18 @@ function settleInjections(calls: readonly InjectedCall[], timeoutMs: number): In
         if (injection.resumed) recover(injection.tid, injection.saved, injection.heldSignals);
         else putBack(injection.tid, injection.saved);
       }
-      if (injection.savedMask !== undefined) restoreMask(injection.tid, injection.savedMask);
-      requeue(injection.tid, injection.heldSignals);
+      giveBackSignals(injection);
     }
   }
   return injections;
+}
+
+/** The thread's own signal mask back, and the signals held back on the way queued again (once). */
+function giveBackSignals(injection: Injection): void {
+  if (injection.savedMask !== undefined) restoreMask(injection.tid, injection.savedMask);
+  requeue(injection.tid, injection.heldSignals);
+  injection.savedMask = undefined;
+  injection.heldSignals = [];
 }
 
 /**
@@ -224,6 +231,9 @@ function advance(injection: Injection): boolean {
     if (injection.rax !== undefined) {
       if (stop.event === PTRACE_EVENT_STOP) {
         injection.done = true;
+        // At once, not once the other threads' calls are done too: should imgfs die (SIGKILL),
+        // the kernel lets this thread run as it is, and it must not run with every signal blocked.
+        giveBackSignals(injection);
         return true;
       }
       if (stop.event === 0) injection.heldSignals.push(takenSignal(tid, stop.signal));

@@ -12,7 +12,6 @@
 import koffi from 'koffi';
 import { constants as fsConstants, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename } from 'node:path';
 import type { ExtensionMappedFile, MappedContent, SharedMemoryContents, VmaFlags } from '../extension-model.js';
 import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED, VMA_USERFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
@@ -26,7 +25,7 @@ import type { RemoteTask } from '../ptrace/remote.js';
 import { uffdioRegister, UFFDIO_REGISTER, UFFDIO_REGISTER_MODE_WP } from '../ptrace/userfault.js';
 import { RestoreError } from './errors.js';
 import { CHANGED_SINCE_DUMP, changeSinceDump } from './filechange.js';
-import { memfdHolding } from './lostfiles.js';
+import { memfdHolding, memfdNameFor } from './lostfiles.js';
 import { PagePlacer } from './pageplacer.js';
 import { PageWriter } from './pagewriter.js';
 import { USER_SPACE_END, type KernelVdso } from './stub.js';
@@ -287,7 +286,9 @@ export class AddressSpace {
    * Carried VMAs that mapped one object (a memfd or SysV segment mapped twice, shared anonymous
    * memory that mremap with old size 0 mapped again: one device and inode) map one memory again,
    * so that a write through one is seen through the other: each is made a second mapping of the
-   * part of another that holds its offsets (mremap with old size 0), its own copy let go.
+   * part of another that holds its offsets (mremap with old size 0), its own copy let go. The
+   * largest come first, wherever they lie: one that keeps its own copy is never made a second
+   * mapping afterwards, which would part it from those mapped from it.
    */
   private joinMappingsOfOneObject(files: readonly ExtensionMappedFile[], warn: (line: string) => void): void {
     const byObject = new Map<string, PlannedVma[]>();
@@ -297,14 +298,19 @@ export class AddressSpace {
       const key = `${file.dev}:${file.inode}`;
       byObject.set(key, [...(byObject.get(key) ?? []), vma]);
     }
-    for (const [first, ...others] of byObject.values()) {
-      for (const vma of others) {
+    for (const mappings of byObject.values()) {
+      const kept: PlannedVma[] = [];
+      for (const vma of mappings.sort((a, b) => (b.end - b.start) - (a.end - a.start) || a.start - b.start)) {
         const length = vma.end - vma.start;
-        const at = first.start + (vma.offset - first.offset);
-        if (at < first.start || at + length > first.end) {
-          warn(`shared memory mapped at ${range(vma)} and at ${range(first)} is one object, but neither holds all of the other's part of it: they come back as two copies, a write through one not seen through the other`);
+        const holder = kept.find((k) => k.offset <= vma.offset && vma.offset + length <= k.offset + (k.end - k.start));
+        if (!holder) {
+          if (kept.length > 0) {
+            warn(`shared memory mapped at ${range(vma)} and at ${range(kept[0])} is one object, but neither holds all of the other's part of it: they come back as two copies, a write through one not seen through the other`);
+          }
+          kept.push(vma);
           continue;
         }
+        const at = holder.start + (vma.offset - holder.offset);
         this.remote.mremap(at, 0, length, MREMAP_MAYMOVE | MREMAP_FIXED, vma.start);
         this.remote.mprotect(vma.start, length, vma.prot); // a new mapping takes the protection of the one it maps again
       }
@@ -621,7 +627,7 @@ class MadeAgain {
     if (!content) return null;
     let fd = this.made.get(key);
     if (fd === undefined) {
-      fd = memfdHolding(this.remote, basename(path.slice(0, -DELETED_SUFFIX.length)), Buffer.isBuffer(content.bytes) ? content.bytes : content.bytes.read());
+      fd = memfdHolding(this.remote, memfdNameFor(path.slice(0, -DELETED_SUFFIX.length)), Buffer.isBuffer(content.bytes) ? content.bytes : content.bytes.read());
       this.made.set(key, fd);
     }
     return { path: `/proc/self/fd/${fd}`, size: content.bytes.length };

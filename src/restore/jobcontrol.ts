@@ -6,10 +6,14 @@
 // background), the restorer takes the terminal back and stops too, and `fg` or `bg` continue both.
 // Run by a script (no job control: we are in its process group), the process joins that group
 // instead, as the program would have been in it, and the group stops and goes on as one; as a
-// script's background job, we leave the terminal alone.
+// script's background job, we leave the terminal alone. A job that is a pipeline
+// (`imgfs restore task.img | less`) is the group of all its commands: the process joins it, as
+// it was started in it, and leaves the terminal's modes to the other commands, which may have
+// set theirs already.
 
-import { closeSync } from 'node:fs';
+import { closeSync, readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { descendsFrom, groupHasOthers } from '../proc/stat.js';
 import { NativeError } from '../ptrace/errors.js';
 import { kill, waitForChange } from '../ptrace/spawn.js';
 import {
@@ -49,6 +53,10 @@ export class ForegroundJob {
   private readonly restoreTtou: () => void;
   /** The process's group, once it has one. */
   private group: number | null = null;
+  /** The process is in our group, which is a script's or a pipeline's. */
+  private sharesGroup: boolean;
+  /** Our group is a pipeline's: the terminal's modes are its other commands'. */
+  private inPipeline = false;
   /** It has had the terminal; it was told so (SIGWINCH). */
   private handed = false;
   private announced = false;
@@ -57,11 +65,35 @@ export class ForegroundJob {
   /** Our terminal's modes before the process's were set: put back if the restore fails. */
   private ownModes: Buffer | null = null;
 
-  /** place: where the shell put us; in the background, we never touch the terminal. */
-  constructor(private readonly warn: (line: string) => void, private readonly place: ShellPlace = 'job') {
+  /**
+   * place: where the shell put us; in the background, we never touch the terminal. imagePipe: the
+   * pipe the image comes in on (`cat task.img | imgfs restore -`), whose writer is no command the
+   * process runs with.
+   */
+  constructor(private readonly warn: (line: string) => void, place: ShellPlace = 'job', private readonly imagePipe: string | null = null) {
     this.terminal = place === 'background' ? null : openControllingTerminal();
+    this.sharesGroup = place !== 'job';
     // Taking the terminal back from the process's group is a tcsetpgrp from the background.
     this.restoreTtou = this.terminal === null ? () => undefined : setSignalDisposition(SIGTTOU, 'ignore');
+  }
+
+  /**
+   * Whether the process joins our process group: in a script's, or in a pipeline's, the group of
+   * the commands it runs with, which stop and go on together (asked as the process is given its
+   * group: a command that fed us the image is gone by then).
+   */
+  joinsOurGroup(): boolean {
+    if (!this.sharesGroup && this.terminal !== null) {
+      // Not the process being made (our child, still in our group) nor the image's writer.
+      this.inPipeline = groupHasOthers(ownProcessGroup(), process.pid, (other) => descendsFrom(other, process.pid) || this.writesImage(other));
+      this.sharesGroup = this.inPipeline;
+    }
+    return this.sharesGroup;
+  }
+
+  /** Whether what the terminal sends reaches the process by itself, as it does our group. */
+  get reachedByTerminal(): boolean {
+    return this.sharesGroup;
   }
 
   /**
@@ -72,8 +104,8 @@ export class ForegroundJob {
    */
   handOver(pid: number, modes: Buffer | null): void {
     // In a script's group, the terminal is the group's already: only the modes are the process's.
-    this.group = this.place === 'script' ? ownProcessGroup() : pid;
-    this.modes = modes;
+    this.group = this.sharesGroup ? ownProcessGroup() : pid;
+    this.modes = this.inPipeline ? this.pipelineModes(modes) : modes;
     if (!this.inForeground()) return;
     try {
       this.give();
@@ -109,8 +141,8 @@ export class ForegroundJob {
         this.takeBack();
         return change;
       }
-      // Whoever stopped it continues it; in a script's group, it stops and goes on with us.
-      if (this.terminal === null || this.place === 'script') continue;
+      // Whoever stopped it continues it; in a script's or a pipeline's group, it stops and goes on with us.
+      if (this.terminal === null || this.sharesGroup) continue;
       const hadTerminal = this.processHasTerminal();
       const wantsTerminal = change.stopped === SIGTTIN || change.stopped === SIGTTOU;
       if (!hadTerminal && !wantsTerminal) continue; // stopped in the background by a signal: as above
@@ -131,6 +163,27 @@ export class ForegroundJob {
     if (this.terminal === null) return;
     this.restoreTtou();
     closeSync(this.terminal);
+  }
+
+  private writesImage(pid: number): boolean {
+    try {
+      return this.imagePipe !== null && readlinkSync(`/proc/${pid}/fd/1`) === this.imagePipe;
+    } catch {
+      return false;
+    }
+  }
+
+  /** None: said once if they are not the terminal's now. */
+  private pipelineModes(modes: Buffer | null): null {
+    if (modes && this.inForeground()) {
+      bestEffort(() => {
+        const current = getTermios(this.terminal!);
+        if (!programModesOn(current, modes).equals(current)) {
+          this.warn('the terminal modes the process had set are not set again: it runs in a pipeline, whose other commands have set theirs');
+        }
+      });
+    }
+    return null;
   }
 
   private inForeground(): boolean {

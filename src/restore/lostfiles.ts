@@ -112,14 +112,14 @@ export class LostFiles {
     let created: number;
     if (!content || content.memfd) {
       // Made sealable, then sealed as it was: one that was not sealable had F_SEAL_SEAL among its seals.
-      created = this.remote.memfdCreate(path.slice(MEMFD_PREFIX.length), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      created = this.remote.memfdCreate(memfdNameFor(path), MFD_CLOEXEC | MFD_ALLOW_SEALING);
     } else {
       try {
         created = this.remote.openat(dirname(path), O_TMPFILE | O_RDWR | O_CLOEXEC, content.mode);
       } catch (err) {
         if (!(err instanceof NativeError)) throw err;
         warn(`fd ${fd.fd} (${fd.target}): no unnamed file can be made in its directory (${err.code}): a memfd holds its bytes`);
-        created = this.remote.memfdCreate(basename(path), MFD_CLOEXEC);
+        created = this.remote.memfdCreate(memfdNameFor(path), MFD_CLOEXEC);
       }
     }
     const high = this.remote.fcntl(created, F_DUPFD_CLOEXEC, this.above);
@@ -164,6 +164,14 @@ function writeInto(remote: RemoteTask, fd: number, bytes: Buffer): void {
 }
 
 const MFD_EXEC = 0x10;
+
+/**
+ * The name a deleted file (its path without " (deleted)") is made again under as a memfd: a
+ * memfd's own (memfd_create puts the "memfd:" before it itself), else the file's.
+ */
+export function memfdNameFor(path: string): string {
+  return path.startsWith(MEMFD_PREFIX) ? path.slice(MEMFD_PREFIX.length) : basename(path);
+}
 
 /**
  * A memfd in the stub holding bytes, named name: a deleted program or library made again to be

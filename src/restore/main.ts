@@ -3,7 +3,7 @@
 // us reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
 // exit status 1, and leaves no process behind.
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
@@ -122,12 +122,12 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   const place = placeInShell(options);
   // Until the restore is done, the abandoning signals stop it (and the stub dies with it); the
   // others are passed on once the process runs, as if sent just after. One listener throughout:
-  // between two, a signal would meet its default action and end the restorer. In a script's
-  // process group, what the terminal sends reaches the process itself.
+  // between two, a signal would meet its default action and end the restorer. In a script's or a
+  // pipeline's process group, what the terminal sends reaches the process itself.
   const abort = new AbortController();
   const received: NodeJS.Signals[] = [];
   let restored: number | null = null;
-  const reachesItself = place === 'job' ? [] : TERMINAL_SIGNALS;
+  let reachesItself: NodeJS.Signals[] = [];
   const onSignal = (signal: NodeJS.Signals) => {
     if (restored !== null) return reachesItself.includes(signal) ? undefined : passOn(restored, signal);
     received.push(signal);
@@ -142,6 +142,7 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
       return abort.signal.aborted ? endLike({ killed: osConstants.signals[abort.signal.reason as NodeJS.Signals] }) : 1;
     }
     restored = run.pid;
+    if (run.job?.reachedByTerminal) reachesItself = TERMINAL_SIGNALS;
     for (const signal of received) if (!reachesItself.includes(signal)) passOn(run.pid, signal);
     if (!run.job) {
       // Detached: a signal that would have abandoned the restore came as the process started. It
@@ -176,7 +177,7 @@ async function restoreReporting(
   options: Options, place: ShellPlace, fromStdin: boolean, signal: AbortSignal, io: RestoreIo,
 ): Promise<{ pid: number; job: ForegroundJob | null } | null> {
   const warn = (line: string) => io.err(`imgfs restore: warning: ${line}\n`);
-  const job = options.detach ? null : new ForegroundJob(warn, place);
+  const job = options.detach ? null : new ForegroundJob(warn, place, fromStdin ? standardInput() : null);
   const ignored = signalsIgnoredAtStart();
   let fd: number | undefined;
   try {
@@ -190,7 +191,7 @@ async function restoreReporting(
       stdinInstead: fromStdin ? controllingTerminalPath() ?? DEV_NULL : null,
       detached: options.detach,
       // Without job control, `cmd &` runs in the script's group too.
-      inOurGroup: place !== 'job',
+      joinsOurGroup: () => job?.joinsOurGroup() ?? false,
       // IMGFS_USERFAULTFD=0 writes every page with process_vm_writev, as on a kernel that refuses
       // userfaultfd (the tests cover that path with it).
       userfaultfd: process.env.IMGFS_USERFAULTFD !== '0',
@@ -222,6 +223,15 @@ async function restoreReporting(
  */
 function signalsHandled(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+/** What our standard input is (pipe:[1234]); null if it is closed. */
+function standardInput(): string | null {
+  try {
+    return readlinkSync('/proc/self/fd/0');
+  } catch {
+    return null;
+  }
 }
 
 /** Where the shell that runs us put us (./jobcontrol.ts). */

@@ -63,10 +63,11 @@ export interface RestoreOptions {
   /** The restorer returns at once: the process gets a session of its own, else a process group in ours. */
   detached: boolean;
   /**
-   * Not detached, the process stays in our process group instead of one of its own: that of a
-   * script that runs us without job control, where the program would have been.
+   * Not detached, whether the process stays in our process group instead of one of its own: that
+   * of a script that runs us without job control, or of a pipeline, where the program would have
+   * been. Asked once, as the process gets its group.
    */
-  inOurGroup: boolean;
+  joinsOurGroup(): boolean;
   /**
    * Called with the process, in a process group of its own, just before it runs, and with the
    * modes of the terminal whose foreground job it was (a foreground restore hands it the terminal).
@@ -131,7 +132,7 @@ export async function restoreImage(fd: number, options: RestoreOptions): Promise
     // behind by the restorer with a stopped process in it would get SIGHUP from the kernel
     // (an orphaned process group), which ends a process restored stopped.
     if (options.detached) remote.ownSession();
-    else if (!options.inOurGroup) remote.ownProcessGroup();
+    else if (!options.joinsOurGroup()) remote.ownProcessGroup();
     if (ext) {
       const stdin = ext.fds.find((fd) => fd.fd === 0);
       if (options.stdinInstead === DEV_NULL && stdin && staysTheRestorers(stdin)) {
