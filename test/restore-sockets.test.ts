@@ -38,6 +38,9 @@ function udpReply(port: number, text: string): Promise<string> {
 
 const socketInode = (pid: number, fd: number): string => readlinkSync(`/proc/${pid}/fd/${fd}`);
 
+/** What restore_listen's SIGUSR2 line shows of the options it set. */
+const OPTIONS_SET = 'options 1 77 200000 reno 16 1 1 lo 1 1';
+
 async function startServer(t: Parameters<typeof startTarget>[0]) {
   const socketPath = path.join(await makeTempDir(t), 'server.sock');
   const target = await startTarget(t, 'restore_listen', [socketPath]);
@@ -50,7 +53,7 @@ test.serial('a restored server listens and answers again on every socket it had 
   t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 1');
   process.kill(target.pid, 'SIGUSR2');
   const options = await target.waitForLine((line) => line.startsWith('options '));
-  t.is(options, 'options 1 77 200000 reno 16 1 1 lo 1', 'as the server set them (SO_RCVBUF doubled by the kernel)');
+  t.is(options, OPTIONS_SET, 'as the server set them (SO_RCVBUF doubled by the kernel)');
   const image = await dumpToFile(t, target);
   await killOriginal(target);
 
@@ -123,6 +126,12 @@ test.serial('a server restored while its addresses are taken: one warning per so
   // The v6 listener has SO_REUSEPORT, as the original's: it joins the original's group on its port.
   t.true(readFileSync('/proc/net/tcp6', 'latin1').split('\n').filter((line) => line.includes(`:${tcp6.toString(16).toUpperCase().padStart(4, '0')} `) && line.includes(' 0A ')).length >= 2, 'two listeners on the v6 port');
   t.is(await firstLine({ host: '127.0.0.1', port: tcp }), 'hello 1', 'the original still serves');
+  // Of their kind, options included: a dump of the restored process records them, and the
+  // listener's SO_REUSEADDR lets the restore of that, once the address is free, bind it again
+  // while the stand-in's own connections linger in TIME_WAIT.
+  const from = restorer.lines().length;
+  process.kill(pid, 'SIGUSR2');
+  t.is(await restorer.waitForLine((line) => line.startsWith('options '), { from }), OPTIONS_SET, 'the stand-ins have the options');
   // The restored server polls its sockets: with /dev/null in their place it would spin on a
   // descriptor that always reads as ready; with idle sockets it sleeps in poll.
   const cpuTicks = () => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ').slice(11, 13).reduce((sum, n) => sum + Number(n), 0);

@@ -31,7 +31,7 @@ export function restoreBoundSocket(remote: RemoteTask, fds: readonly ExtensionFd
     created = bindSocket(remote, socket, fds[0], warn);
   } catch (err) {
     if (!(err instanceof NativeError)) throw err;
-    created = standIn(remote, socket);
+    created = standIn(remote, socket, fds[0]);
     warn(`fd ${fds[0].fd} (${fds[0].target}): ${describeSocket(socket)} cannot be ${socket.listening ? 'listened on' : 'bound'} again (${err.code}): ` +
       `an idle ${socket.listening ? 'listener on an unused address' : 'unbound socket'} stands in for it`);
   }
@@ -53,9 +53,7 @@ function newSocket(remote: RemoteTask, socket: Pick<BoundSocket, 'family' | 'typ
 /** The socket, bound (and listening) as it was. */
 function bindSocket(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd, warn: (line: string) => void): number {
   return newSocket(remote, socket, (created) => {
-    // The dumped process's connections may linger in TIME_WAIT on its port for a minute, which
-    // would refuse the bind of a listener without SO_REUSEADDR (most servers set it anyway).
-    setBindFlags(remote, created, { ...socket, reuseaddr: socket.listening && socket.family !== AF_UNIX });
+    setBindFlags(remote, created, withListenerReuse(socket));
     setOptions(remote, created, fd, warn);
     bindAgain(remote, created, socket);
     if (socket.listening) remote.listen(created, socket.backlog);
@@ -89,7 +87,9 @@ export function restoreUnboundSocket(remote: RemoteTask, fds: readonly Extension
  * The options a bind depends on, which the socket records hold as flags: SO_REUSEADDR,
  * SO_REUSEPORT, and IPV6_V6ONLY (an IPv6 socket's, set either way).
  */
-function setBindFlags(remote: RemoteTask, fd: number, socket: Pick<UnboundSocket, 'family' | 'reuseaddr' | 'reuseport' | 'v6only'>): void {
+type UnboundSocketFlags = Pick<UnboundSocket, 'family' | 'reuseaddr' | 'reuseport' | 'v6only'>;
+
+function setBindFlags(remote: RemoteTask, fd: number, socket: UnboundSocketFlags): void {
   if (socket.reuseaddr) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   if (socket.reuseport) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (socket.family === AF_INET6) remote.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
@@ -227,16 +227,38 @@ function setBufferSize(remote: RemoteTask, fd: number, level: number, name: numb
 }
 
 /**
+ * The bind flags of a bound socket, SO_REUSEADDR for a listener: the dumped process's connections
+ * may linger in TIME_WAIT on its port for a minute, which would refuse the bind of a listener
+ * without it (most servers set it anyway), and a listener's connections take its flag into their
+ * TIME_WAIT, where a later bind needs it too.
+ */
+function withListenerReuse(socket: BoundSocket): UnboundSocketFlags {
+  return { ...socket, reuseaddr: socket.listening && socket.family !== AF_UNIX };
+}
+
+/**
  * A socket of the same family and type that nothing will reach: a listener bound to a port the
  * kernel picks on the loopback address (a Unix one to an autobound abstract name), or a datagram
- * socket bound to nothing.
+ * socket bound to nothing. With the socket's flags and options where they can be set (those
+ * refused were named when the socket itself was made): a dump of the process records them, and
+ * its restore, elsewhere or later, binds the program's own address again (SO_REUSEADDR).
  */
-function standIn(remote: RemoteTask, socket: BoundSocket): number {
-  return newSocket(remote, socket, (created) => {
+function standIn(remote: RemoteTask, socket: BoundSocket, fd: ExtensionFd): number {
+  const idle = (created: number) => {
     if (!socket.listening) return;
     remote.bind(created, unusedAddress(socket.family));
     remote.listen(created, socket.backlog);
-  });
+  };
+  try {
+    return newSocket(remote, socket, (created) => {
+      setBindFlags(remote, created, withListenerReuse(socket));
+      setOptions(remote, created, fd, () => undefined);
+      idle(created);
+    });
+  } catch (err) {
+    if (!(err instanceof NativeError)) throw err;
+    return newSocket(remote, socket, idle);
+  }
 }
 
 /** Port 0 on the family's loopback address; for AF_UNIX the bare family, which autobinds. */

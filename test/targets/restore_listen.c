@@ -5,7 +5,7 @@
 // stream listener at "rel.sock", relative to the working directory (the directory of <path>).
 // Ports are ephemeral. Options a server sets: 40 SO_KEEPALIVE, TCP_KEEPIDLE 77, SO_RCVBUF 100000,
 // TCP_CONGESTION reno, TCP_FASTOPEN 16; 42 IP_PKTINFO, SO_BROADCAST, SO_BINDTODEVICE lo; 44
-// SO_PASSCRED.
+// SO_PASSCRED; SO_REUSEADDR of 40 last.
 // Prints: ready <tcp port> <tcp6 port> <udp port>
 // SIGUSR2: prints "options <those values, as getsockopt answers them, in that order>".
 // Then serves forever: each connection (TCP, TCP6, both Unix) gets "hello <n>\n", n counting the
@@ -46,9 +46,9 @@ static void print_options(void) {
   getsockopt(40, IPPROTO_TCP, TCP_CONGESTION, congestion, &length);
   length = sizeof device;
   getsockopt(42, SOL_SOCKET, SO_BINDTODEVICE, device, &length);
-  printf("options %d %d %d %s %d %d %d %s %d\n", int_option(40, SOL_SOCKET, SO_KEEPALIVE), int_option(40, IPPROTO_TCP, TCP_KEEPIDLE),
+  printf("options %d %d %d %s %d %d %d %s %d %d\n", int_option(40, SOL_SOCKET, SO_KEEPALIVE), int_option(40, IPPROTO_TCP, TCP_KEEPIDLE),
          int_option(40, SOL_SOCKET, SO_RCVBUF), congestion, int_option(40, IPPROTO_TCP, TCP_FASTOPEN), int_option(42, IPPROTO_IP, IP_PKTINFO),
-         int_option(42, SOL_SOCKET, SO_BROADCAST), device, int_option(44, SOL_SOCKET, SO_PASSCRED));
+         int_option(42, SOL_SOCKET, SO_BROADCAST), device, int_option(44, SOL_SOCKET, SO_PASSCRED), int_option(40, SOL_SOCKET, SO_REUSEADDR));
   fflush(stdout);
 }
 
