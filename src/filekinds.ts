@@ -21,9 +21,19 @@ export function dumpFile(strictV0: boolean): FileKind {
   };
 }
 
+/**
+ * How long a core's snapshot outlives its last close. gdb opens a core two or three times, closing
+ * it in between (its symbols loaded meanwhile: 6–90 ms between a close and the next open, by
+ * hand, on a loaded machine): each open a new snapshot, it would read one's program headers and
+ * another's memory, and a process that maps or unmaps memory meanwhile would come out as garbled
+ * backtraces.
+ */
+const CORE_KEPT_AFTER_CLOSE_MS = 1000;
+
 /** The ELF core file. */
 export const coreFile: FileKind = {
   name: 'core',
   layout: coreLayout,
   previewSize: (pid) => coreSize(readCoreShape(pid)),
+  keptAfterCloseMs: CORE_KEPT_AFTER_CLOSE_MS,
 };

@@ -1,6 +1,7 @@
 // Open snapshots, one per process, shared by every open file of that process. Keyed by pid and
 // start time so that a reused pid never reaches another process's snapshot; released (the task
-// runs on, or with --live its copy ends) when the last file of the process is closed.
+// runs on, or with --live its copy ends) when the last file of the process is closed, or a moment
+// later where a kind of file asks for it (a debugger opens a core again).
 
 import { LRUCache } from 'lru-cache';
 import { Errno, ImgfsError, errnoOf } from './errors.js';
@@ -17,6 +18,11 @@ export interface FileKind {
   layout(snapshot: Snapshot): Layout;
   /** The size a fresh snapshot would have now, computed without freezing, through pid's memoryHolder. */
   previewSize(holder: number): number;
+  /**
+   * How long the snapshot is kept after the last file of its process closes, once a file of this
+   * kind was open: an open within that time gets the same snapshot (the task stays frozen).
+   */
+  keptAfterCloseMs?: number;
 }
 
 interface Session {
@@ -27,6 +33,10 @@ interface Session {
   refs: number;
   /** Why its snapshot can no longer be read, once it cannot. */
   ended: string | null;
+  /** How long it is kept after its last file closes (FileKind.keptAfterCloseMs). */
+  keptAfterCloseMs: number;
+  /** Its release, while it is kept with no file open. */
+  release: NodeJS.Timeout | null;
 }
 
 export interface OpenFile {
@@ -94,6 +104,12 @@ export class SnapshotStore {
     // --no-freeze: a process that has run since its snapshot needs a new one (its open files
     // keep the old one, which their reads now refuse).
     if (held?.memory.hasRun()) this.drop(held, `pid ${pid} has run since this snapshot was taken`);
+    // Kept after its files closed: for another open, if its process still lives.
+    if (held?.release) {
+      clearTimeout(held.release);
+      held.release = null;
+      if (!held.memory.stillHeld()) this.drop(held, 'the process of this snapshot has exited');
+    }
     const session = (held && !held.ended ? held : undefined) ?? await this.startSession(pid, key);
     if (session.ended) throw new ImgfsError(Errno.EIO, `the snapshot of pid ${pid} was let go while it was taken`);
     try {
@@ -105,6 +121,7 @@ export class SnapshotStore {
       // --no-freeze: bytes read ahead are the snapshot's only while no thread has run since.
       const ahead = new ReadAhead((out, length, pos) => layout.read(out, length, pos, memory), () => memory.stillHeld() && !memory.hasRun());
       session.refs++;
+      session.keptAfterCloseMs = Math.max(session.keptAfterCloseMs, kind.keptAfterCloseMs ?? 0);
       return { session, layout, ahead };
     } catch (err) {
       if (session.refs === 0) this.sessions.delete(key);
@@ -159,7 +176,7 @@ export class SnapshotStore {
           held.release(); // else a frozen process, or a --live copy, would be held until we exit
           throw err;
         }
-        const session: Session = { key, held, memory, layouts: new Map(), refs: 0, ended: null };
+        const session: Session = { key, held, memory, layouts: new Map(), refs: 0, ended: null, keptAfterCloseMs: 0, release: null };
         if (this.closed) endSession(session, UNMOUNTING);
         else this.sessions.set(key, session);
         return session;
@@ -181,7 +198,10 @@ export class SnapshotStore {
 
   close(file: OpenFile): void {
     const session = file.view?.session;
-    if (session && --session.refs === 0) this.drop(session, 'its files were closed');
+    if (!session || --session.refs > 0) return;
+    const drop = () => this.drop(session, 'its files were closed');
+    if (session.keptAfterCloseMs > 0 && !session.ended) session.release = setTimeout(drop, session.keptAfterCloseMs);
+    else drop();
   }
 
   /**
@@ -208,6 +228,8 @@ export class SnapshotStore {
   }
 
   private drop(session: Session, why: string): void {
+    clearTimeout(session.release ?? undefined);
+    session.release = null;
     session.ended = why;
     if (this.sessions.peek(session.key) === session) this.sessions.delete(session.key);
   }
@@ -231,6 +253,7 @@ const UNMOUNTING = 'imgfs is unmounting: its snapshots are let go';
 
 /** Lets the snapshot go (why: unless it says already why it ended). */
 function endSession(session: Session, why: string): void {
+  clearTimeout(session.release ?? undefined);
   session.ended ??= why;
   session.memory.close();
   session.held.release();

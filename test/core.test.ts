@@ -307,6 +307,8 @@ test.serial('coredump_filter decides which mappings carry bytes, as the kernel\'
     [0x00, { sparse: 0, anonshared: 0, dontdump: 0, untouched: 0, data: 0, elf: 0, shared: 0, short: 0, noread: 0 }],
   ];
   for (const [filter, counts] of expected) {
+    // A filter is read with the snapshot: the one kept a moment after the last read is let go first.
+    await waitUntil('the target to run on', () => threadStatuses(target.pid).every(isReleased), 5000);
     await fsp.writeFile(`/proc/${target.pid}/coredump_filter`, `0x${filter.toString(16)}`);
     const { bytes, core, statSize } = await readCore(file);
     t.is(statSize, bytes.length, `filter ${hex(filter)}: stat size`);
@@ -462,4 +464,26 @@ test.serial('dump and core of one process share one freeze and one snapshot', as
   t.true(threadStatuses(target.pid).every(isFrozen), 'still frozen while the core is open');
   await coreHandle.close();
   await waitUntil('the target to run on after the last close', () => threadStatuses(target.pid).every(isReleased));
+});
+
+test.serial('a core opened again within a second of its last close (gdb opens it two or three times) is the same snapshot, its process frozen meanwhile; then it runs on', async (t) => {
+  const target = await startTarget(t, 'counter');
+  await target.waitForLine((line) => line.startsWith('tick '));
+  const mnt = await mountImgfs(t);
+  const core = coreOf(mnt.dir, target.pid);
+  const first = await fsp.readFile(core);
+  t.true(threadStatuses(target.pid).every(isFrozen), 'still frozen after the last close');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.true((await fsp.readFile(core)).equals(first), 'the same snapshot, 300 ms later (the counter ticks every 100 ms)');
+  await waitUntil('the target to run on', () => threadStatuses(target.pid).every(isReleased), 5000);
+  const from = target.lines().length;
+  await target.waitForLine((line) => line.startsWith('tick '), { from });
+  t.false((await fsp.readFile(core)).equals(first), 'a new snapshot once it ran');
+});
+
+test.serial('gdb on the live core of a process that maps and unmaps memory all the time: the backtrace down to main', async (t) => {
+  const target = await startTarget(t, 'core_churn');
+  const mnt = await mountImgfs(t);
+  const { outputs } = await gdb(target.binary, coreOf(mnt.dir, target.pid), ['bt']);
+  t.deepEqual(frames(outputs[0]).slice(-4), ['level3', 'level2', 'level1', 'main'], outputs[0]);
 });

@@ -6,7 +6,9 @@ import test from 'ava';
 import { Errno, ImgfsError } from '../src/errors.js';
 import { Layout, LayoutBuilder } from '../src/extents.js';
 import { SnapshotStore, type FileKind } from '../src/sessions.js';
+import { readFileSync } from 'node:fs';
 import { startTarget, waitForExit } from './helpers/targets.js';
+import { sleep } from './helpers/wait.js';
 
 function countingKind(name: string): FileKind & { calls: number[] } {
   const kind = {
@@ -74,4 +76,21 @@ test('a read that fails while the process lives fails alone: the snapshot serves
   t.throws(() => store.read(failing, out, 4, 0), { message: 'the process of this snapshot has exited' }, 'and from then on');
   store.close(failing);
   store.close(other);
+});
+
+test('a kind kept after close: an open within that time gets the same snapshot, the process frozen meanwhile; let go after it', async (t) => {
+  const target = await startTarget(t, 'counter');
+  const store = new SnapshotStore({ freeze: true, freezeTimeoutMs: 2000 });
+  t.teardown(() => store.releaseAll());
+  let layouts = 0;
+  const kept: FileKind = { name: 'kept', layout: () => { layouts++; return new Layout([]); }, previewSize: () => 0, keptAfterCloseMs: 200 };
+  const tracer = () => Number(/^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${target.pid}/status`, 'latin1'))![1]);
+  store.close(await store.open(target.pid, kept));
+  t.is(tracer(), process.pid, 'still frozen after the last close');
+  store.close(await store.open(target.pid, kept));
+  t.is(layouts, 1, 'the same snapshot');
+  await sleep(400);
+  t.is(tracer(), 0, 'let go once the time is up');
+  store.close(await store.open(target.pid, kept));
+  t.is(layouts, 2, 'a new snapshot after it');
 });
