@@ -253,7 +253,10 @@ function threadCoreState(pid: number, tid: number): ThreadCoreState {
  * The leader's siginfo for NT_SIGINFO. The kernel records the signal that killed the process; a
  * snapshot records a signal only when one stopped it: a group-stop (SIGSTOP and friends) or a
  * signal the freeze caught on its way in. The freeze's own PTRACE_INTERRUPT is no signal of the
- * process, so its SIGTRAP stop leaves the note all zero.
+ * process, so its SIGTRAP stop leaves the note all zero. A group-stop seen through PTRACE_SEIZE
+ * has a record ptrace makes up (si_code PTRACE_EVENT_STOP << 8 | the signal, the process its own
+ * sender), which no kernel core holds: the note says the signal, sent by a user (SI_USER), whose
+ * pid and uid the stop no longer tells (0).
  */
 function stopSiginfo(pid: number): Buffer {
   const siginfo = Buffer.alloc(SIGINFO_SIZE);
@@ -262,8 +265,11 @@ function stopSiginfo(pid: number): Buffer {
   } catch {
     return Buffer.alloc(SIGINFO_SIZE);
   }
-  const ownInterrupt = siginfo.readInt32LE(0) === SIGTRAP && siginfo.readInt32LE(8) >> 8 === PTRACE_EVENT_STOP;
-  return ownInterrupt ? Buffer.alloc(SIGINFO_SIZE) : siginfo;
+  const signal = siginfo.readInt32LE(0);
+  if (siginfo.readInt32LE(8) >> 8 !== PTRACE_EVENT_STOP) return siginfo;
+  const groupStop = Buffer.alloc(SIGINFO_SIZE);
+  if (signal !== SIGTRAP) groupStop.writeInt32LE(signal, 0); // si_code 0: SI_USER
+  return groupStop;
 }
 
 /**

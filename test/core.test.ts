@@ -174,15 +174,25 @@ function psinfoState(core: Buffer): [number, string, number] {
   return [desc[0], String.fromCharCode(desc[1]), desc[2]];
 }
 
-test.serial('the process state in NT_PRPSINFO is the one it was in before the freeze: sleeping, or stopped', async (t) => {
+/** NT_SIGINFO's si_signo, si_errno, si_code, and the pid and uid after them. */
+function siginfoFields(core: Buffer): number[] {
+  const { desc } = parseElfCore(core).notes.find((note) => note.type === NT_SIGINFO)!;
+  return [0, 4, 8, 16, 20].map((at) => desc.readInt32LE(at));
+}
+
+test.serial('the process state in NT_PRPSINFO is the one it was in before the freeze: sleeping, or stopped; NT_SIGINFO the stop signal, sent by a user', async (t) => {
   const target = await startParked(t);
   const mnt = await mountImgfs(t);
   const file = coreOf(mnt.dir, target.pid);
-  t.deepEqual(psinfoState(await fsp.readFile(file)), [1, 'S', 0], 'sleeping in pause()');
+  const running = await fsp.readFile(file);
+  t.deepEqual(psinfoState(running), [1, 'S', 0], 'sleeping in pause()');
+  t.deepEqual(siginfoFields(running), [0, 0, 0, 0, 0], 'no signal stopped it');
   await waitUntil('the dump to let go', () => threadStatuses(target.pid).every((s) => s.tracerPid === 0));
   process.kill(target.pid, 'SIGSTOP');
   await waitUntil('the target to stop', () => threadStatuses(target.pid).every((s) => s.state === 'T'));
-  t.deepEqual(psinfoState(await fsp.readFile(file)), [3, 'T', 0], 'stopped by SIGSTOP');
+  const stopped = await fsp.readFile(file);
+  t.deepEqual(psinfoState(stopped), [3, 'T', 0], 'stopped by SIGSTOP');
+  t.deepEqual(siginfoFields(stopped), [19, 0, 0, 0, 0], 'SIGSTOP, SI_USER (its sender unknown by then), not ptrace\'s own record of the stop');
   process.kill(target.pid, 'SIGCONT');
 });
 
