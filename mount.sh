@@ -21,6 +21,16 @@ start_time_of() {
   echo "${20}"
 }
 
+# Whether a mount of type $2... is on $1, in /proc/mounts, which writes a space, tab, newline or
+# backslash of a path as an octal escape.
+mounted() {
+  local path=${1//\\/\\134}
+  path=${path// /\\040}
+  path=${path//$'\t'/\\011}
+  path=${path//$'\n'/\\012}
+  grep -qF -- " $path $2" /proc/mounts
+}
+
 case "$1" in -h|--help) exec "$root/bin/imgfs" --help ;; esac
 if [ "$(id -u)" -ne 0 ]; then
   echo "mount.sh: run it as root: it installs what is missing, and mounts through /dev/fuse" >&2
@@ -31,7 +41,7 @@ if [ "$1" = "-u" ]; then
   [ $# -eq 2 ] || usage
   mnt=$(readlink -m -- "$2")
   pidfile=$(pidfile_of "$mnt")
-  if [ ! -f "$pidfile" ] && ! grep -q " $mnt fuse" /proc/mounts; then
+  if [ ! -f "$pidfile" ] && ! mounted "$mnt" fuse; then
     echo "mount.sh: $mnt is not mounted" >&2
     exit 1
   fi
@@ -48,7 +58,7 @@ if [ "$1" = "-u" ]; then
     fi
   fi
   rm -f "$pidfile"
-  if grep -q " $mnt fuse" /proc/mounts; then fusermount -uz "$mnt"; fi
+  if mounted "$mnt" fuse; then fusermount -uz "$mnt"; fi
   exit 0
 fi
 
@@ -56,7 +66,7 @@ case "$1" in -*) echo "mount.sh: '$1': the mount point comes first: $0 <mountpoi
 mnt=$(readlink -m -- "$1"); shift
 # A mount that answers is in the way (its options stay as they are): say so, rather than report
 # it as this one. A stale one (its imgfs gone) is taken over by imgfs itself.
-if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
+if mounted "$mnt" "fuse.imgfs " && [ -d "$mnt/$$" ]; then
   echo "imgfs: $mnt is already mounted; unmount it first: $0 -u $mnt" >&2
   exit 1
 fi
@@ -66,7 +76,7 @@ mkdir -p "$state_dir"
 first_made=""
 p=$mnt
 while [ ! -e "$p" ] && [ ! -L "$p" ]; do first_made=$p; p=$(dirname "$p"); done
-if grep -q " $mnt fuse" /proc/mounts; then first_made=""; fi  # stale: there, though stat fails
+if mounted "$mnt" fuse; then first_made=""; fi  # stale: there, though stat fails
 mkdir -p "$mnt" 2>/dev/null || true  # else imgfs says what is wrong with it
 log="$state_dir/$(readlink -m "$mnt" | tr '/' '_').log"
 pidfile=$(pidfile_of "$mnt")
@@ -77,7 +87,7 @@ echo "$pid $(start_time_of "$pid")" >"$pidfile"
 # Ready when imgfs answers with its own tree: this script's pid is a directory there. (A plain
 # listing could come from the directory under a stale mount that imgfs has just detached.)
 for _ in $(seq 300); do
-  if grep -q " $mnt fuse.imgfs " /proc/mounts && [ -d "$mnt/$$" ]; then
+  if mounted "$mnt" "fuse.imgfs " && [ -d "$mnt/$$" ]; then
     echo "imgfs: mounted on $mnt (pid $pid, log $log)"
     exit 0
   fi
@@ -94,4 +104,10 @@ for _ in $(seq 300); do
 done
 echo "imgfs: $mnt did not come up within 30 s; see $log" >&2
 kill -TERM "$pid" 2>/dev/null || true
+deadline=$((SECONDS + 10))
+while [ "$(start_time_of "$pid" || true)" != "" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+if [ "$(start_time_of "$pid" || true)" = "" ]; then
+  rm -f "$pidfile"
+  if [ -n "$first_made" ]; then find "$first_made" -depth -type d -empty -delete 2>/dev/null || true; fi
+fi
 exit 1

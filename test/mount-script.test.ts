@@ -53,6 +53,19 @@ test.serial('./mount.sh returns once mounted; ./mount.sh -u unmounts and ends th
   t.deepEqual(await fsp.readdir(dir), [], 'the mount point is an empty directory again');
 });
 
+test.serial('a mount point whose name has a space and a backslash (escaped in /proc/mounts): mounted, and unmounted', async (t) => {
+  const dir = path.join(await makeMountDir(t), 'with space\\and backslash');
+  t.teardown(async () => {
+    await unmountAndForget(dir);
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  await mountSh([dir]);
+  t.is((await mountEntry(dir))?.type, 'fuse.imgfs');
+  t.true(await listsPids(dir));
+  await mountSh(['-u', dir]);
+  t.is(await mountEntry(dir), undefined, 'unmounted');
+});
+
 test.serial('options after the mount point reach imgfs', async (t) => {
   const dir = await mountPoint(t);
   await mountSh([dir, '--allow-other']);

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { binfmtMain } from '../src/binfmt.js';
 import { buildTarget } from './helpers/build.js';
 import { repoRoot } from './helpers/mount.js';
-import { run } from './helpers/run.js';
+import { run, runOk } from './helpers/run.js';
+import { makeTempDir } from './helpers/files.js';
 import { continuesCount, dumpToFile, imageWord, killOriginal, numbersOf, readImageExtension, startRestorer, stubsOf } from './helpers/restore.js';
 import { taskStatus } from './helpers/groundtruth.js';
 import { killAndReap, killAtTeardown, startSleepWithChild, startTarget, type Target } from './helpers/targets.js';
@@ -112,6 +113,26 @@ test('`imgfs restore -` on a terminal: one line saying so, exit 1, instead of wa
   const result = await run('script', ['-qec', `${imgfs} restore -`, '/dev/null'], { timeoutMs: 30_000 });
   t.is(result.code, 1, result.stdout);
   t.is(result.stdout.replace(/\r\n/g, '\n'), 'imgfs restore: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs restore -) or name its file\n');
+});
+
+test('a FIFO nobody writes to: the restore waits for a writer, as cat does, and SIGTERM or Ctrl-C ends the wait', async (t) => {
+  const dir = await makeTempDir(t, 'imgfs-fifo-');
+  const fifo = path.join(dir, 'image');
+  await runOk('mkfifo', [fifo]);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const restorer = startRestorer(t, [fifo]);
+    await waitUntil('a thread of the restorer to wait in the open of the FIFO', () => {
+      try {
+        return readdirSync(`/proc/${restorer.proc.pid}/task`).some((tid) => readFileSync(`/proc/${restorer.proc.pid}/task/${tid}/wchan`, 'latin1') === 'wait_for_partner');
+      } catch {
+        return false;
+      }
+    });
+    restorer.proc.kill(signal);
+    await restorer.exited;
+    t.is(restorer.proc.signalCode, signal, restorer.stderr());
+    t.is(restorer.stderr(), `imgfs restore: ${fifo}: interrupted by ${signal}\n`);
+  }
 });
 
 test('--detach prints the pid and returns; the process runs on', async (t) => {

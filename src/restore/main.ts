@@ -3,7 +3,8 @@
 // us reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
 // exit status 1, and leaves no process behind.
 
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, open, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
@@ -181,7 +182,7 @@ async function restoreReporting(
   const ignored = signalsIgnoredAtStart();
   let fd: number | undefined;
   try {
-    fd = fromStdin ? 0 : openSync(options.file, 'r');
+    fd = fromStdin ? 0 : await openImage(options.file, signal);
     const pid = await restoreImage(fd, {
       anonFallback: options.anonFallback,
       hostClocks: options.hostClocks,
@@ -214,6 +215,19 @@ async function restoreReporting(
   } finally {
     if (fd !== undefined && !fromStdin) closeSync(fd);
   }
+}
+
+/**
+ * Opens the image off the main thread: open(2) of a FIFO waits for a writer, and meanwhile no
+ * signal handler of ours could run (Ctrl-C would do nothing). A signal that abandons the restore
+ * ends the wait.
+ */
+async function openImage(file: string, signal: AbortSignal): Promise<number> {
+  if (signal.aborted) throw interrupted(signal);
+  const opening = promisify(open)(file, 'r');
+  opening.catch(() => undefined); // lost to the signal: nobody waits for it any more
+  const abandoned = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(interrupted(signal)), { once: true }));
+  return Promise.race([opening, abandoned]);
 }
 
 /**

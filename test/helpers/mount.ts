@@ -33,7 +33,8 @@ export async function mountEntry(dir: string): Promise<{ type: string; options: 
   const mounts = await fsp.readFile('/proc/mounts', 'utf8');
   for (const line of mounts.split('\n')) {
     const [, mountPoint, type, options] = line.split(' ');
-    if (mountPoint?.replace(/\\040/g, ' ') === dir) return { type, options: options.split(',') };
+    // The kernel writes a space, tab, newline or backslash of a path as an octal escape.
+    if (mountPoint?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))) === dir) return { type, options: options.split(',') };
   }
   return undefined;
 }
