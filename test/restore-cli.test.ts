@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, promises as fsp, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { binfmtMain } from '../src/binfmt.js';
@@ -133,6 +133,22 @@ test('a FIFO nobody writes to: the restore waits for a writer, as cat does, and 
     t.is(restorer.proc.signalCode, signal, restorer.stderr());
     t.is(restorer.stderr(), `imgfs restore: ${fifo}: interrupted by ${signal}\n`);
   }
+});
+
+test('--detach whose pid cannot be written (standard output on /dev/full): one line, exit 1, and the process does not run on unknown', async (t) => {
+  const { image } = await dumpedCounter(t);
+  const full = openSync('/dev/full', 'w');
+  const restorer = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', 'restore', '--detach', image], { cwd: repoRoot, stdio: ['ignore', full, 'pipe'] });
+  closeSync(full);
+  let stderr = '';
+  restorer.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const code = await new Promise<number | null>((resolve) => restorer.once('exit', resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(code, 1, stderr);
+  const pid = Number(/pid (\d+) was killed\n$/.exec(stderr)?.[1]);
+  t.regex(stderr, new RegExp(`^imgfs restore: ${image.replace(/[.]/g, '\\.')}: the pid cannot be written to standard output \\(ENOSPC\\): pid \\d+ was killed$`, 'm'));
+  await waitUntil(`pid ${pid} to be gone`, () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')));
+  t.pass();
 });
 
 test('--detach prints the pid and returns; the process runs on', async (t) => {

@@ -3,7 +3,7 @@
 // us reach it); with --detach, prints its pid and returns. Every failure is one line on stderr and
 // exit status 1, and leaves no process behind.
 
-import { closeSync, open, readlinkSync } from 'node:fs';
+import { closeSync, open, readlinkSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
@@ -20,11 +20,14 @@ import { constants as osConstants } from 'node:os';
 
 export interface RestoreIo {
   out(text: string): void;
+  /** Writes to standard output at once, or throws: a pid nobody could read is a process nobody knows of. */
+  outNow(text: string): void;
   err(text: string): void;
 }
 
 const processIo: RestoreIo = {
   out: (text) => { process.stdout.write(text); },
+  outNow: (text) => { writeSync(1, text); },
   err: (text) => { process.stderr.write(text); },
 };
 
@@ -154,7 +157,14 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
         io.err(`imgfs restore: ${options.file}: interrupted by ${abandoning} as pid ${run.pid} started: passed on to it\n`);
         return endLike({ killed: osConstants.signals[abandoning] });
       }
-      io.out(`${run.pid}\n`);
+      try {
+        io.outNow(`${run.pid}\n`);
+      } catch (err) {
+        // Nobody would know of the process: it must not run on.
+        passOn(run.pid, 'SIGKILL');
+        io.err(`imgfs restore: ${options.file}: the pid cannot be written to standard output (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pid ${run.pid} was killed\n`);
+        return 1;
+      }
       return 0;
     }
     try {
