@@ -7,7 +7,8 @@
 // page records straight into place instead, the pages back to back. Of the extension only its
 // other records' values are kept.
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import {
   EXTENSION_HEADER_SIZE, ExtensionDecoder, ExtensionFormatError, RECORD_HEADER_SIZE, RecordType, SHARED_PAGES_FIXED_SIZE,
   decodeExtensionHeader,
@@ -20,6 +21,7 @@ import {
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
 import { PAGE_SIZE } from './model.js';
+import { maxMapCount } from './proc/mapcount.js';
 import { fromWords } from './u64.js';
 
 /** A path, an open file descriptor (left open), or the image's bytes as a sequence of chunks. */
@@ -92,6 +94,32 @@ export interface ImageExtensionRead {
 }
 
 const READ_CHUNK = 1 << 20;
+
+/**
+ * The most VMA records an image is read with: a process has at most vm.max_map_count VMAs (65530
+ * by default; 262144 where a database asks for more), and each record read is held, a few hundred
+ * bytes of ours: a list of millions would exhaust our memory before its end is seen.
+ */
+export function maxImageVmas(): number {
+  return Math.max(MAX_MAP_COUNT_RAISED, maxMapCount());
+}
+
+const MAX_MAP_COUNT_RAISED = 262144;
+
+/**
+ * Why standard input cannot be read as an image, for `command -`; undefined when it can. On a
+ * terminal it would wait for an image to be typed in; a directory would read as nothing.
+ */
+export function standardInputProblem(command: string): string | undefined {
+  if (isatty(0)) return `standard input is a terminal, not an image: pipe one in (cat task.img | ${command} -) or name its file`;
+  try {
+    if (fstatSync(0).isDirectory()) return 'standard input is a directory, not an image (EISDIR)';
+  } catch {
+    // Closed: it reads as nothing, which the reader calls an empty image.
+  }
+  return undefined;
+}
+
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
 /**
@@ -217,11 +245,15 @@ function openChunks(source: ImageSource): AsyncIterator<Uint8Array> | Iterator<U
 }
 
 const KNOWN_PROT = PROT_READ | PROT_WRITE | PROT_EXEC;
+/** "\x7fELF", read as a little-endian u32. */
+const ELF_MAGIC = 0x464c457f;
 const KNOWN_MAP = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS;
 
 function checkHeader(header: DecodedHeader): void {
   if (header.magic !== IMG_MAGIC) {
-    throw new ImageFormatError(0, `bad magic ${hex(header.magic)}, expected ${hex(IMG_MAGIC)}`);
+    // An ELF file (a core, say) read where a dump image was meant.
+    const elf = header.magic === ELF_MAGIC ? ': this is an ELF file (a core?), not a dump image' : '';
+    throw new ImageFormatError(0, `bad magic ${hex(header.magic)}, expected ${hex(IMG_MAGIC)}${elf}`);
   }
   if (header.version !== IMG_VERSION_0) {
     throw new ImageFormatError(4, `unsupported version ${hex(header.version)}, expected ${hex(IMG_VERSION_0)}`);
@@ -314,10 +346,12 @@ export class ImageReader {
     checkRegs(regs, regsAt);
     const mm = decodeMm(await this.struct(MM_SIZE, 'mm record'));
     const vmas: DecodedVma[] = [];
+    const maxVmas = maxImageVmas();
     for (;;) {
       const at = this.reader.offset;
       const record = await this.struct(VMA_SIZE, 'vma list before its zero record');
       if (record.every((b) => b === 0)) break;
+      if (vmas.length === maxVmas) throw new ImageFormatError(at, `more than ${maxVmas} VMAs: no process has that many (vm.max_map_count)`);
       const vma = decodeVma(record);
       checkVma(vma, vmas.length, at, vmas.length > 0 ? vmas[vmas.length - 1].end : 0n);
       vmas.push(vma);

@@ -7,7 +7,7 @@ import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
-import { ImageFormatError, ImageReader, type ImageExtensionRead, type ImageSource } from './imagestream.js';
+import { ImageFormatError, ImageReader, standardInputProblem, type ImageExtensionRead, type ImageSource } from './imagestream.js';
 import { PAGE_SIZE } from './model.js';
 import { PageIndex } from './pageindex.js';
 import { socketOptionText } from './socketoptions.js';
@@ -441,6 +441,11 @@ export async function showMain(argv: string[], io: ShowIo = processIo): Promise<
     return 2;
   }
   const file = files[0];
+  const stdinProblem = file === '-' ? standardInputProblem('imgfs show') : undefined;
+  if (stdinProblem !== undefined) {
+    io.err(`imgfs show: -: ${stdinProblem}\n`);
+    return 1;
+  }
   let summary: ImageSummary;
   try {
     summary = await readImage(file === '-' ? process.stdin : file);

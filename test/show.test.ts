@@ -8,6 +8,7 @@ import {
 } from '../src/format.js';
 import type { MmFields, UserRegs, Vma } from '../src/model.js';
 import { ImageFormatError, formatImage, readImage, showMain } from '../src/show.js';
+import { maxImageVmas } from '../src/imagestream.js';
 import type { ImageSummary } from '../src/show.js';
 import { run } from './helpers/run.js';
 
@@ -142,6 +143,9 @@ test('errors: header', async (t) => {
   const badMagic = buildImage();
   badMagic.writeUInt32LE(0x12345678, 0);
   await expectError(t, badMagic, 0, /^byte 0: bad magic 0x12345678, expected 0xa75b8d43$/);
+  const core = buildImage();
+  core.write('\x7fELF', 0, 'latin1');
+  await expectError(t, core, 0, /^byte 0: bad magic 0x464c457f, expected 0xa75b8d43: this is an ELF file \(a core\?\), not a dump image$/);
   const badVersion = buildImage();
   badVersion.writeUInt32LE(0x200, 4);
   await expectError(t, badVersion, 4, /unsupported version 0x200, expected 0x100/);
@@ -180,6 +184,20 @@ test('errors: vma records', async (t) => {
   // no terminator: the list runs into the end of the file
   const noTerminator = buildImage().subarray(0, at(4, 0) + 12);
   await expectError(t, noTerminator, at(4, 0), /image ends inside the vma list before its zero record \(expected 40 bytes, got 12\)/);
+});
+
+test('errors: more VMA records than any process has are refused where the first too many is, before they exhaust memory', async (t) => {
+  const max = maxImageVmas();
+  const records = Buffer.alloc((max + 1) * VMA_SIZE);
+  for (let i = 0; i <= max; i++) {
+    const at = i * VMA_SIZE;
+    records.writeUInt32LE(3, at); // PROT_READ | PROT_WRITE
+    records.writeUInt32LE(MAP_ANONYMOUS | MAP_PRIVATE, at + 4);
+    records.writeBigUInt64LE(BigInt(0x10000000 + i * 2 * PAGE), at + 16);
+    records.writeBigUInt64LE(BigInt(0x10000000 + i * 2 * PAGE + PAGE), at + 24);
+  }
+  const image = Buffer.concat([encodeHeader(), encodeRegs(REGS, []), encodeMm(MM), records, VMA_TERMINATOR, Buffer.alloc(TRAILER_SIZE)]);
+  await expectError(t, image, VMAS_AT + max * VMA_SIZE, new RegExp(`more than ${max} VMAs: no process has that many \\(vm\\.max_map_count\\)$`));
 });
 
 test('errors: page records', async (t) => {
@@ -267,6 +285,17 @@ test('showMain on a truncated or missing file: exit 1, one stderr line, no stack
     t.is(await showMain([...args], usage.io), 2);
     t.deepEqual(usage.err, [`imgfs show: ${problem} (imgfs show --help)\n`]);
   }
+});
+
+test('imgfs show - on a terminal or a directory: one line saying so, exit 1, instead of waiting or reading nothing', async (t) => {
+  const cli = join(import.meta.dirname, '..', 'bin', 'imgfs');
+  // script(1) runs it with a pty as its standard input, and exits with its status.
+  const onTerminal = await run('script', ['-qec', `${cli} show -`, '/dev/null'], { timeoutMs: 30_000 });
+  t.is(onTerminal.code, 1, onTerminal.stdout);
+  t.is(onTerminal.stdout.replace(/\r\n/g, '\n'), 'imgfs show: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs show -) or name its file\n');
+  const onDirectory = await run('bash', ['-c', '"$0" show - < /tmp', cli]);
+  t.is(onDirectory.code, 1);
+  t.is(onDirectory.stderr, 'imgfs show: -: standard input is a directory, not an image (EISDIR)\n');
 });
 
 test('imgfs show piped into a reader that stops early (| head -1): exit 0, nothing on stderr', async (t) => {

@@ -17,6 +17,7 @@ import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED, VMA_
 import type { DecodedVma } from '../format.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
+import { maxMapCount } from '../proc/mapcount.js';
 import { PAGE_SIZE } from '../model.js';
 import { ANONYMOUS_HUGETLB_PATH, DELETED_SUFFIX, isDeleted, SECRET_MEMORY_PATH } from '../proc/deleted.js';
 import { NativeError } from '../ptrace/errors.js';
@@ -42,8 +43,6 @@ const { O_RDONLY, O_RDWR } = fsConstants;
 const { ENOMEM, ENOSYS, ESRCH } = osConstants.errno;
 const MLOCK_ONFAULT = 1;
 const MADV_GUARD_INSTALL = 102;
-/** vm.max_map_count's default: no process of this kernel has more VMAs. */
-const MAX_VMAS = 65530;
 /** Bytes copied per round when dumped pages move into a file mapping. */
 const COPY_CHUNK = 4 << 20;
 
@@ -102,8 +101,9 @@ const range = (v: { start: number; end: number }): string => `${hex(v.start)}-${
  * of the first VMA record.
  */
 export function planVmas(head: ImageHead, vmasOffset: number): PlannedVma[] {
-  if (head.vmas.length > MAX_VMAS) {
-    throw new ImageFormatError(vmasOffset + MAX_VMAS * VMA_SIZE, `${head.vmas.length} VMAs, a process has at most ${MAX_VMAS}`);
+  const maxVmas = maxMapCount();
+  if (head.vmas.length > maxVmas) {
+    throw new ImageFormatError(vmasOffset + maxVmas * VMA_SIZE, `${head.vmas.length} VMAs, more than a process may have here (vm.max_map_count = ${maxVmas})`);
   }
   const startStack = Number(head.mm.startStack);
   return head.vmas.map((vma: DecodedVma, i): PlannedVma => {

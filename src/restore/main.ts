@@ -5,7 +5,6 @@
 
 import { closeSync, open, readlinkSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { isatty } from 'node:tty';
 import { kill } from '../ptrace/spawn.js';
 import { prlimit } from '../ptrace/libc.js';
 import { RLIMIT_NAMES } from '../extension.js';
@@ -16,6 +15,7 @@ import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd, type ShellPlace } from './jobcontrol.js';
 import { interrupted } from './errors.js';
 import { restoreImage, type IdChoice } from './restore.js';
+import { standardInputProblem } from '../imagestream.js';
 import { constants as osConstants } from 'node:os';
 
 export interface RestoreIo {
@@ -118,9 +118,9 @@ export async function restoreMain(argv: string[], io: RestoreIo = processIo): Pr
   // Ignored by whoever started us (nohup): neither passed on nor abandoning the restore.
   const forwarded = keepIgnoring(FORWARDED_SIGNALS);
   const fromStdin = options.file === '-';
-  if (fromStdin && isatty(0)) {
-    // It would wait for an image to be typed in.
-    io.err('imgfs restore: -: standard input is a terminal, not an image: pipe one in (cat task.img | imgfs restore -) or name its file\n');
+  const stdinProblem = fromStdin ? standardInputProblem('imgfs restore') : undefined;
+  if (stdinProblem !== undefined) {
+    io.err(`imgfs restore: -: ${stdinProblem}\n`);
     return 1;
   }
   const place = placeInShell(options);
