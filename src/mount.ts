@@ -38,8 +38,8 @@ function parseArguments(args: string[]): { mountPoint: string; options: Options 
     else if (arg === '--allow-other') options.allowOther = true;
     else if (arg === '--strict-v0') options.strictV0 = true;
     else if (arg === '--live') options.live = true;
-    else if (arg === '--freeze-timeout') {
-      const value = args[++i];
+    else if (arg === '--freeze-timeout' || arg.startsWith('--freeze-timeout=')) {
+      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
       const ms = Number(value);
       if (value === undefined) throw new UsageError('--freeze-timeout needs a number of milliseconds after it');
       if (!Number.isInteger(ms) || ms <= 0) throw new UsageError(`--freeze-timeout needs a positive number of milliseconds, not '${value}'`);

@@ -430,9 +430,12 @@ export async function showMain(argv: string[], io: ShowIo = processIo): Promise<
     io.out(USAGE);
     return 0;
   }
-  const json = argv.includes('--json');
-  const unknown = argv.find((arg) => arg.startsWith('-') && arg !== '-' && arg !== '--json');
-  const files = argv.filter((arg) => arg !== '--json');
+  // After `--`, every word is an image (one may begin with '-').
+  const ended = argv.indexOf('--');
+  const options = ended < 0 ? argv : argv.slice(0, ended);
+  const json = options.includes('--json');
+  const unknown = options.find((arg) => arg.startsWith('-') && arg !== '-' && arg !== '--json');
+  const files = [...options.filter((arg) => arg !== '--json' && (arg === '-' || !arg.startsWith('-'))), ...(ended < 0 ? [] : argv.slice(ended + 1))];
   const problem = unknown !== undefined ? `unknown option '${unknown}'`
     : files.length === 0 ? 'no image given (a file, or - for standard input)'
       : files.length > 1 ? `one image at a time, not ${files.length}` : undefined;

@@ -30,6 +30,7 @@ test('command-line mistakes: exit 2 and one line saying which', async (t) => {
     [['--', dir, '--live'], `one mount point only: '${dir}', then '--live' (imgfs --help)`],
     [[dir, '--freeze-timeout'], '--freeze-timeout needs a number of milliseconds after it'],
     [[dir, '--freeze-timeout', 'soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
+    [[dir, '--freeze-timeout=soon'], "--freeze-timeout needs a positive number of milliseconds, not 'soon'"],
     [[''], 'the mount point is an empty string'],
     [[dir, '--live', '--no-freeze'], '--live and --no-freeze exclude each other: --live freezes a task for its snapshot'],
   ];

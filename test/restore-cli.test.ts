@@ -106,6 +106,10 @@ test('usage errors: exit 2, one line saying the problem', async (t) => {
     t.is(result.code, 2);
     t.is(result.stderr, `imgfs restore: ${problem} (imgfs restore --help)\n`);
   }
+  // After `--`, a word that begins with '-' is the image.
+  const dashed = await run(imgfs, ['restore', '--', '-nope.img']);
+  t.is(dashed.code, 1);
+  t.regex(dashed.stderr, /^imgfs restore: -nope\.img: ENOENT: no such file or directory/);
 });
 
 test('`imgfs restore -` on a terminal: one line saying so, exit 1, instead of waiting for an image to be typed', async (t) => {

@@ -280,6 +280,11 @@ test('showMain on a truncated or missing file: exit 1, one stderr line, no stack
   t.is(missing.err.length, 1);
   t.regex(missing.err[0], /^imgfs show: .*nope\.img: ENOENT: no such file or directory\n$/);
 
+  // After `--`, a word that begins with '-' is an image.
+  const dashed = capture();
+  t.is(await showMain(['--', '-nope.img'], dashed.io), 1);
+  t.deepEqual(dashed.err, ['imgfs show: -nope.img: ENOENT: no such file or directory\n']);
+
   for (const [args, problem] of [[[], 'no image given (a file, or - for standard input)'], [['a.img', '--bogus'], "unknown option '--bogus'"], [['a.img', 'b.img'], 'one image at a time, not 2']] as const) {
     const usage = capture();
     t.is(await showMain([...args], usage.io), 2);

@@ -78,8 +78,11 @@ interface Options {
 function parseOptions(argv: string[]): Options | string {
   const options: Options = { file: '', detach: false, ids: 'preferred', anonFallback: false, hostClocks: false, pidNamespace: false };
   const files: string[] = [];
+  let optionsEnded = false; // after `--`: an image may begin with '-'
   for (const arg of argv) {
-    if (arg === '--detach') options.detach = true;
+    if (optionsEnded || arg === '-' || !arg.startsWith('-')) files.push(arg);
+    else if (arg === '--') optionsEnded = true;
+    else if (arg === '--detach') options.detach = true;
     else if (arg === '--same-pid' || arg === '--new-pid') {
       const ids = arg === '--same-pid' ? 'required' : 'new';
       if (options.ids !== 'preferred' && options.ids !== ids) return '--same-pid and --new-pid exclude each other';
@@ -88,8 +91,7 @@ function parseOptions(argv: string[]): Options | string {
     else if (arg === '--anon-fallback') options.anonFallback = true;
     else if (arg === '--host-clocks') options.hostClocks = true;
     else if (arg === '--pid-ns') options.pidNamespace = true;
-    else if (arg.startsWith('-') && arg !== '-') return `unknown option '${arg}'`;
-    else files.push(arg);
+    else return `unknown option '${arg}'`;
   }
   if (options.pidNamespace && options.ids === 'new') return '--pid-ns and --new-pid exclude each other';
   // An image executed through binfmt_misc is given first, its command line's words after it.
