@@ -458,6 +458,10 @@ export class ImageReader {
     if (this.vmaIndex === this.ends.length || vaddr < this.starts[this.vmaIndex]) {
       throw new ImageFormatError(at, `page record ${hex(vaddr)} is not inside any VMA`);
     }
+    if (this.shared[this.vmaIndex]) {
+      const vma = `${hex(this.starts[this.vmaIndex])}-${hex(this.ends[this.vmaIndex])}`;
+      throw new ImageFormatError(at, `page record ${hex(vaddr)} lies in the shared VMA ${vma}: v0 page records are private pages only`);
+    }
     return vaddr;
   }
 

@@ -210,8 +210,8 @@ test('errors: page records', async (t) => {
   await expectError(t, withPages([0x555555559000, 0x555555554000]), record(1), /page record 0x555555554000 is not above the previous one 0x555555559000/);
   await expectError(t, withPages([0x555555559000, 0x555555559000]), record(1), /not above the previous one/);
   await expectError(t, withPages([0x555555559010]), record(0), /page record 0x555555559010 is not page-aligned/);
-  // A shared VMA's pages are not written by imgfs, but the VMA list is what a reader can check.
-  t.is((await readImage([withPages([0x7f0000001000])])).vmas[2].pages, 1);
+  // A shared VMA's pages travel in the extension's SHARED_PAGES records, never as v0 page records.
+  await expectError(t, withPages([0x7f0000001000]), record(0), /^byte \d+: page record 0x7f0000001000 lies in the shared VMA 0x7f0000000000-0x7f0000010000: v0 page records are private pages only$/);
 
   const image = buildImage();
   await expectError(t, image.subarray(0, record(2) + 100), record(2), /^byte \d+: image ends inside a page record \(expected 4104 bytes, got 100\)$/);

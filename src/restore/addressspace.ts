@@ -15,7 +15,7 @@ import { constants as osConstants } from 'node:os';
 import type { ExtensionMappedFile, MappedContent, SharedMemoryContents, VmaFlags } from '../extension-model.js';
 import { VMA_FLAGS, VMA_GROWSDOWN, VMA_LOCKED, VMA_LOCKONFAULT, VMA_SEALED, VMA_USERFAULT } from '../extension.js';
 import type { DecodedVma } from '../format.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_RECORD_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, VMA_OFFSETS, VMA_SIZE } from '../format.js';
 import { ImageFormatError, type ImageHead, type PageBatch } from '../imagestream.js';
 import { maxMapCount } from '../proc/mapcount.js';
 import { PAGE_SIZE } from '../model.js';
@@ -180,10 +180,6 @@ export class AddressSpace {
     const placer = this.placer;
     for (let i = 0; i < batch.count; i++) {
       const vma = this.vmas[batch.vmaIndexes[i]];
-      if (vma.shared) {
-        throw new ImageFormatError(batch.offset + i * PAGE_RECORD_SIZE,
-          `page record ${hex(batch.vaddrs[i])} lies in the shared VMA ${range(vma)}: v0 page records are private pages only`);
-      }
       noteDumped(vma, batch.vaddrs[i]);
       placer?.prepare(vma.start, vma.end);
     }
