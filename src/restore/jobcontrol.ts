@@ -173,7 +173,10 @@ export class ForegroundJob {
     }
   }
 
-  /** None: said once if they are not the terminal's now. */
+  /**
+   * The modes to set in a pipeline: none, the other commands' stay; one warning where the
+   * process's differ from the terminal's now.
+   */
   private pipelineModes(modes: Buffer | null): null {
     if (modes && this.inForeground()) {
       bestEffort(() => {
