@@ -14,6 +14,17 @@ export class ImgfsError extends Error {
 
 export const Errno = constants.errno;
 
+/**
+ * The message of a failed file call, without Node's ", open '<path>'" (the caller names the file);
+ * undefined for any other error. ENOTCONN, which Node words for sockets, is what a FUSE mount
+ * whose server is gone answers: said so.
+ */
+export function fileErrorMessage(err: unknown): string | undefined {
+  if (!(err instanceof Error) || typeof (err as NodeJS.ErrnoException).syscall !== 'string') return undefined;
+  if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') return 'ENOTCONN: transport endpoint is not connected (a FUSE mount whose server is gone)';
+  return err.message.replace(/, \w+ '.*'$/, '');
+}
+
 /** The positive errno a failure stands for: ours, the native layer's, or Node's fs errors. */
 export function errnoOf(err: unknown): number {
   const errno = (err as { errno?: unknown } | null)?.errno;

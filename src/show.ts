@@ -7,6 +7,7 @@ import {
   CKPT_TLS_ENTRIES, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE_BIGINT, PROT_EXEC, PROT_READ, PROT_WRITE, SEGMENT_FIELDS, decodeSegment,
 } from './format.js';
 import type { DecodedHeader, DecodedMm, DecodedRegs, DecodedVma } from './format.js';
+import { fileErrorMessage } from './errors.js';
 import { ImageFormatError, ImageReader, standardInputProblem, type ImageExtensionRead, type ImageSource } from './imagestream.js';
 import { PAGE_SIZE } from './model.js';
 import { PageIndex } from './pageindex.js';
@@ -417,12 +418,6 @@ const processIo: ShowIo = {
 };
 
 const USAGE = 'usage: imgfs show <image|-> [--json]\n';
-
-/** The message of a system call failing on the file, without Node's "syscall 'path'" suffix. */
-function fileErrorMessage(err: unknown): string | undefined {
-  if (!(err instanceof Error) || typeof (err as NodeJS.ErrnoException).syscall !== 'string') return undefined;
-  return err.message.replace(/, \w+ '.*'$/, '');
-}
 
 /** `imgfs show <image> [--json]`; argv holds the arguments after "show". Returns the exit status. */
 export async function showMain(argv: string[], io: ShowIo = processIo): Promise<number> {

@@ -9,6 +9,7 @@ import {
 import type { MmFields, UserRegs, Vma } from '../src/model.js';
 import { ImageFormatError, formatImage, readImage, showMain } from '../src/show.js';
 import { maxImageVmas } from '../src/imagestream.js';
+import { fileErrorMessage } from '../src/errors.js';
 import type { ImageSummary } from '../src/show.js';
 import { run } from './helpers/run.js';
 
@@ -315,4 +316,12 @@ test('imgfs show piped into a reader that stops early (| head -1): exit 0, nothi
   t.is(stderr, '');
   t.is(code, 0);
   t.is(stdout, '{\n');
+});
+
+test('a file call failing with ENOTCONN (a FUSE mount whose server is gone) is said in the kernel\'s words, not Node\'s for sockets', (t) => {
+  const stale = Object.assign(new Error("ENOTCONN: socket is not connected, open '/mnt/img/1/dump'"), { code: 'ENOTCONN', syscall: 'open' });
+  t.is(fileErrorMessage(stale), 'ENOTCONN: transport endpoint is not connected (a FUSE mount whose server is gone)');
+  const missing = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), { code: 'ENOENT', syscall: 'open' });
+  t.is(fileErrorMessage(missing), 'ENOENT: no such file or directory');
+  t.is(fileErrorMessage(new Error('not a file call')), undefined);
 });

@@ -14,6 +14,7 @@ import { DEV_NULL } from './process.js';
 import { keepIgnoring, signalsIgnoredAtStart } from '../startsignals.js';
 import { ForegroundJob, type ProcessEnd, type ShellPlace } from './jobcontrol.js';
 import { interrupted } from './errors.js';
+import { fileErrorMessage } from '../errors.js';
 import { restoreImage, type IdChoice } from './restore.js';
 import { standardInputProblem } from '../imagestream.js';
 import { constants as osConstants } from 'node:os';
@@ -102,8 +103,7 @@ function parseOptions(argv: string[]): Options | string {
 
 /** The message of an error, without Node's "syscall 'path'" suffix on file errors. */
 function messageOf(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  return typeof (err as NodeJS.ErrnoException).syscall === 'string' ? err.message.replace(/, \w+ '.*'$/, '') : err.message;
+  return fileErrorMessage(err) ?? (err instanceof Error ? err.message : String(err));
 }
 
 /** `imgfs restore ...`; argv holds the arguments after "restore". Returns the exit status. */
