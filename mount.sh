@@ -21,6 +21,14 @@ start_time_of() {
   echo "${20}"
 }
 
+# Waits up to 10 s (of the clock: a loaded machine slows the loop) for process $1, started at $2,
+# to end; fails if it still runs.
+ended_within_10s() {
+  local deadline=$((SECONDS + 10))
+  while [ "$(start_time_of "$1" || true)" = "$2" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  [ "$(start_time_of "$1" || true)" != "$2" ]
+}
+
 # Whether a mount of type $2... is on $1, in /proc/mounts, which writes a space, tab, newline or
 # backslash of a path as an octal escape.
 mounted() {
@@ -49,9 +57,7 @@ if [ "$1" = "-u" ]; then
     read -r pid started <"$pidfile" || true
     if [ -n "$pid" ] && [ -n "${started:-}" ] && [ "$(start_time_of "$pid" || true)" = "$started" ]; then
       kill -TERM "$pid"
-      deadline=$((SECONDS + 10))
-      while [ "$(start_time_of "$pid" || true)" = "$started" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-      if [ "$(start_time_of "$pid" || true)" = "$started" ]; then
+      if ! ended_within_10s "$pid" "$started"; then
         echo "mount.sh: imgfs (pid $pid) is still running 10 s after SIGTERM; $mnt stays mounted" >&2
         exit 1
       fi
@@ -83,7 +89,8 @@ pidfile=$(pidfile_of "$mnt")
 
 setsid "$root/bin/imgfs" "$mnt" "$@" </dev/null >"$log" 2>&1 &
 pid=$!
-echo "$pid $(start_time_of "$pid")" >"$pidfile"
+started=$(start_time_of "$pid" || true)
+echo "$pid $started" >"$pidfile"
 # Ready when imgfs answers with its own tree: this script's pid is a directory there. (A plain
 # listing could come from the directory under a stale mount that imgfs has just detached.)
 for _ in $(seq 300); do
@@ -104,9 +111,7 @@ for _ in $(seq 300); do
 done
 echo "imgfs: $mnt did not come up within 30 s; see $log" >&2
 kill -TERM "$pid" 2>/dev/null || true
-deadline=$((SECONDS + 10))
-while [ "$(start_time_of "$pid" || true)" != "" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-if [ "$(start_time_of "$pid" || true)" = "" ]; then
+if ended_within_10s "$pid" "$started"; then
   rm -f "$pidfile"
   if [ -n "$first_made" ]; then find "$first_made" -depth -type d -empty -delete 2>/dev/null || true; fi
 fi

@@ -167,7 +167,7 @@ export function coreLayout(snapshot: Snapshot): Layout {
   ]);
 
   const builder = new LayoutBuilder().bytes(head).alignTo(PAGE_SIZE);
-  for (const s of segs) addSegmentBytes(builder, s, snapshot.pages, snapshot.core.guardPages);
+  for (const s of segs) addSegmentBytes(builder, s, snapshot.pages, snapshot.restore.guardPages ?? []);
   if (extendedNumbering(segs)) builder.bytes(encodeExtendedNumbering(segs.length + 1));
   return builder.build();
 }
@@ -178,7 +178,7 @@ export function coreLayout(snapshot: Snapshot): Layout {
  * are never touched pages of plain anonymous memory, which are not read from the target at all
  * (nor are guard pages, which the page index leaves out).
  */
-function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex, guards: CoreInfo['guardPages']): void {
+function addSegmentBytes(builder: LayoutBuilder, s: Segment, pages: PageIndex, guards: ReadonlyArray<[number, number]>): void {
   const { vma, facts, dumpSize } = s;
   if (dumpSize === 0) return;
   if (!kernelGetsPages(vma)) {

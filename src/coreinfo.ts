@@ -11,7 +11,7 @@ import { encodeXsaveLayout, NT_PRFPREG, NT_X86_XSTATE, XSAVE_XCR0_OFFSET, type X
 import type { CoreShape } from './coregen.js';
 import type { CoreInfo, MappedFile, ProcessInfo, ThreadCoreState, Vma, VmaFacts } from './model.js';
 import { isDeleted } from './proc/deleted.js';
-import { guardPageRuns, PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
+import { PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, rangesWithPages, type PageQuery } from './proc/pagemap.js';
 import { parseSmaps, readSmaps } from './proc/smaps.js';
 import { liveThreadCount, readStat, type ProcStat } from './proc/stat.js';
 import { innermostId, ownId, parentIdSeen, statusField } from './proc/status.js';
@@ -73,7 +73,6 @@ export function readCoreInfo(pid: number, stop: StopState): CoreInfo {
     auxv: stop.auxv,
     threads: stop.threads,
     xsaveLayout: format.layout,
-    guardPages: guardPageRuns(pid, vmas.map((v): [number, number] => [v.start, v.end])),
   };
 }
 

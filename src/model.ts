@@ -116,11 +116,6 @@ export interface CoreInfo {
   threads: ThreadCoreState[];
   /** The NT_X86_XSAVE_LAYOUT records, or null when the CPU's XSAVE layout could not be read. */
   xsaveLayout: Buffer | null;
-  /**
-   * The runs of guard pages (MADV_GUARD_INSTALL) as [start, end) pairs, ascending: no page there,
-   * get_dump_page finds none, the core has zeros.
-   */
-  guardPages: Array<[number, number]>;
 }
 
 export interface VmaFacts {

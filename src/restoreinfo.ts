@@ -144,7 +144,9 @@ export function readRestoreInfo(
 ): ImageExtension {
   const { pid, threads, vmas } = snapshot;
   const umask = readUmask(readFileSync(`/proc/${pid}/status`, 'latin1'));
-  const sharedMemory = sharedMemoryContents(pid, vmas);
+  // One walk of the page tables for them: GUARD_PAGES, and the pages SHARED_PAGES leaves out.
+  const guards = guardPageRuns(pid, spansOf(vmas));
+  const sharedMemory = sharedMemoryContents(pid, vmas, guards);
   // Read once: the credentials and the seccomp mode both come from it.
   const statuses = threads.map((t) => ({ tid: t.tid, status: readFileSync(`/proc/${pid}/task/${t.tid}/status`, 'latin1') }));
   const seccomp = readSeccomp(statuses);
@@ -180,7 +182,7 @@ export function readRestoreInfo(
     vmaFlags: { count: vmas.length, read: () => readVmaFlags(pid, vmas) },
     ...(stopped ? { stopped } : {}),
     ...childrenOf(pid),
-    ...guardPagesOf(pid, vmas),
+    ...(guards.length > 0 ? { guardPages: guards } : {}),
     ...withMappedContents(mappedContentsOf(pid, vmas)),
     ...(seccomp.filters.length > 0 ? { seccompFilters: seccomp.filters } : {}),
     settings: readProcessSettings(pid),
@@ -202,11 +204,7 @@ function readProcessSettings(pid: number): ProcessSettings {
   return { oomScoreAdj: Number(read('oom_score_adj')), personality: Number.parseInt(read('personality'), 16) };
 }
 
-/** The runs of guard pages in the process's VMAs (one walk of its page tables). */
-function guardPagesOf(pid: number, vmas: readonly { start: number; end: number }[]): { guardPages?: Array<[number, number]> } {
-  const runs = guardPageRuns(pid, vmas.map((v): [number, number] => [v.start, v.end]));
-  return runs.length > 0 ? { guardPages: runs } : {};
-}
+const spansOf = (vmas: readonly Vma[]): Array<[number, number]> => vmas.map((v) => [v.start, v.end]);
 
 /**
  * The process's children, from every thread's /proc children list (a child belongs to the thread
@@ -286,6 +284,7 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
   const pending = (status: string) => popcount(statusMask(status, 'SigPnd'));
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const cpuMaskBytes = affinityMaskBytes();
+  const guards = guardPageRuns(pid, spansOf(vmas));
   // A pending bit is one queued signal, but for a real-time signal queued more than once. A thread
   // that has exited (a leader gone with pthread_exit) is not frozen, nor dumped.
   const threads = eachThreadsFile(pid, 'status').filter((threadStatus) => !/^State:\s+[ZX]/m.test(threadStatus)).map((threadStatus) => ({
@@ -305,11 +304,11 @@ export function previewExtensionSize(pid: number, vmas: readonly Vma[]): number 
     posixTimers: readTimerList(pid)?.length ?? null,
     filePaths: vmas.filter((v) => !isAnonymous(v)).map((v) => v.name),
     fds: readFds(pid).map(fdShape),
-    sharedPages: sharedMemoryContents(pid, vmas).map((m) => m.pages.totalPages),
+    sharedPages: sharedMemoryContents(pid, vmas, guards).map((m) => m.pages.totalPages),
     vmaFlags: vmas.length,
     stopped: /^State:\s+T/m.test(status),
     children: childrenOf(pid).children?.length ?? null,
-    guardPages: guardPagesOf(pid, vmas).guardPages?.length ?? null,
+    guardPages: guards.length > 0 ? guards.length : null,
     mappedContents: mappedContentsOf(pid, vmas).map((c) => c.bytes.length),
     // Only a thread with filters makes the filters' lengths worth asking for.
     seccompPrograms: threads.some((t) => (t.seccompFilters ?? 0) > 0) ? previewFilterLengths(pid) : [],
@@ -336,13 +335,11 @@ function isFilelessShared(vma: Vma): boolean {
  * page tables stand in: those another process or a descriptor wrote and this one never touched
  * are then missed.
  */
-function sharedMemoryContents(pid: number, vmas: readonly Vma[]): SharedMemoryContents[] {
+function sharedMemoryContents(pid: number, vmas: readonly Vma[], guards: ReadonlyArray<[number, number]>): SharedMemoryContents[] {
   const data = new DataExtents(pid);
-  const shared = vmas.filter(isFilelessShared);
   // A guard page (MADV_GUARD_INSTALL) cannot be read through the process: what its object holds
   // there stays behind, as the page is out of the process's reach anyway.
-  const guards = guardPageRuns(pid, shared.map((v): [number, number] => [v.start, v.end]));
-  return shared.map((vma) => {
+  return vmas.filter(isFilelessShared).map((vma) => {
     const pages = data.pagesOf(vma) ?? scanPages(pid, [[vma.start, vma.end]]);
     return { start: vma.start, end: vma.end, pages: guards.length === 0 ? pages : pages.restrict(gapsOf(vma.start, vma.end, guards)) };
   });

@@ -152,7 +152,6 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
       fpregs: Buffer.alloc(512, tid), xstate: Buffer.alloc(XSTATE_SIZE, tid),
     })),
     xsaveLayout: Buffer.alloc(32, 1),
-    guardPages: [[DATA + PAGE, DATA + 2 * PAGE]],
   };
   return {
     pid: 100, startTime: 1, threads, core, vmas,
@@ -161,7 +160,7 @@ function syntheticSnapshot(vmaCountPadding = 0): Snapshot {
       argStart: 0, argEnd: 0, envStart: 0, envEnd: 0,
     },
     pages: builder.build(),
-    restore: { exe: '/bin/exe', cwd: '/', brk: 0, auxv: core.auxv, threads: [], files: [], sigactions: [], fds: [] },
+    restore: { exe: '/bin/exe', cwd: '/', brk: 0, auxv: core.auxv, threads: [], files: [], sigactions: [], fds: [], guardPages: [[DATA + PAGE, DATA + 2 * PAGE]] },
   };
 }
 

@@ -87,9 +87,9 @@ export function restoreUnboundSocket(remote: RemoteTask, fds: readonly Extension
  * The options a bind depends on, which the socket records hold as flags: SO_REUSEADDR,
  * SO_REUSEPORT, and IPV6_V6ONLY (an IPv6 socket's, set either way).
  */
-type UnboundSocketFlags = Pick<UnboundSocket, 'family' | 'reuseaddr' | 'reuseport' | 'v6only'>;
+type BindFlags = Pick<UnboundSocket, 'family' | 'reuseaddr' | 'reuseport' | 'v6only'>;
 
-function setBindFlags(remote: RemoteTask, fd: number, socket: UnboundSocketFlags): void {
+function setBindFlags(remote: RemoteTask, fd: number, socket: BindFlags): void {
   if (socket.reuseaddr) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   if (socket.reuseport) remote.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (socket.family === AF_INET6) remote.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, socket.v6only ? 1 : 0);
@@ -232,7 +232,7 @@ function setBufferSize(remote: RemoteTask, fd: number, level: number, name: numb
  * without it (most servers set it anyway), and a listener's connections take its flag into their
  * TIME_WAIT, where a later bind needs it too.
  */
-function withListenerReuse(socket: BoundSocket): UnboundSocketFlags {
+function withListenerReuse(socket: BoundSocket): BindFlags {
   return { ...socket, reuseaddr: socket.listening && socket.family !== AF_UNIX };
 }
 
